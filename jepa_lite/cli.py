@@ -1,0 +1,81 @@
+"""The ``jepa-lite`` console script: parses arguments and calls the package."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from jepa_lite.config import PROFILES
+
+
+def _course(args) -> int:
+    from jepa_lite.course import run_course
+
+    results, summary = run_course(args.profile, args.only, args.data_root, args.out,
+                                  args.device, args.seed, args.timeout)
+    failed = [r for r in results if r.status != "ok"]
+    for r in failed:
+        print(f"chapter {r.chapter} FAILED at {r.error}", file=sys.stderr)
+    print(f"{len(results) - len(failed)} of {len(results)} chapters ok; summary: {summary}")
+    return 1 if failed else 0
+
+
+def _make_data(args) -> int:
+    from jepa_lite import data
+
+    if args.kind == "synthetic":
+        spec = data.SyntheticSpec(classes=args.classes, per_class=args.per_class,
+                                  val_per_class=args.val_per_class or max(2, args.per_class // 4),
+                                  size=args.size, seed=args.seed)
+        out = data.make_synthetic(args.out, spec)
+        print(f"generated data set {spec.name} in {out}")
+    else:
+        if args.imagenet is None:
+            raise ValueError("make-data imagenet100 needs --imagenet ROOT (the ImageNet-1k "
+                             "folder holding train/ and val/)")
+        out = data.make_imagenet100(args.imagenet, args.out)
+        print(f"ImageNet-100 subset (100 classes, symlinks) in {out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="jepa-lite", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    c = sub.add_parser("course", help="run the chapters with papermill")
+    c.add_argument("--profile", default="smoke", choices=list(PROFILES))
+    c.add_argument("--only", nargs="+", metavar="CHAPTER",
+                   help="chapter numbers or names, e.g. --only 00 01")
+    c.add_argument("--data-root", help="ImageFolder root (train/, val/); smoke/demo generate "
+                                       "their own data when omitted")
+    c.add_argument("--out", default=None, help="output folder (default: outputs/)")
+    c.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--timeout", type=int, default=None, help="seconds per cell (default: none)")
+    c.set_defaults(func=_course)
+
+    d = sub.add_parser("make-data", help="generate or prepare a data set")
+    d.add_argument("kind", choices=["synthetic", "imagenet100"])
+    d.add_argument("--out", required=True)
+    d.add_argument("--imagenet", help="imagenet100: the ImageNet-1k root (train/, val/)")
+    d.add_argument("--classes", type=int, default=10)
+    d.add_argument("--per-class", type=int, default=64, help="training images per class")
+    d.add_argument("--val-per-class", type=int, default=None,
+                   help="validation images per class (default: per-class / 4, at least 2)")
+    d.add_argument("--size", type=int, default=64, help="image side in pixels, a multiple of 32")
+    d.add_argument("--seed", type=int, default=0)
+    d.set_defaults(func=_make_data)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError, FileExistsError, OSError, RuntimeError) as e:
+        print(f"jepa-lite {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

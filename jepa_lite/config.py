@@ -1,0 +1,152 @@
+"""Profiles (smoke / demo / full) resolved into complete configurations.
+
+A notebook's parameters cell holds literals only (PROFILE, DATA_ROOT, OUT_DIR, DEVICE, SEED,
+INTERACTIVE); :func:`resolve` turns them into a :class:`Config` here, where it is tested.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from jepa_lite.data import SyntheticSpec, check_data_root, ensure_synthetic
+from jepa_lite.masking import MaskOptions, check_image_size, grid_size
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How big a run is. ``synthetic`` is None when the profile needs a real DATA_ROOT."""
+
+    name: str
+    description: str
+    image_size: int  # pretraining / evaluation resolution, a multiple of 32
+    synthetic: SyntheticSpec | None  # the generated data set used when DATA_ROOT is None
+    mask_draws: int  # masks drawn for chapter 01's statistics (heat maps, histograms)
+    dataset: str = "synthetic"
+    strategy: str = "mixed"
+    masking: MaskOptions = field(default_factory=MaskOptions)
+
+    def __post_init__(self):
+        check_image_size(self.image_size)
+
+
+PROFILES: dict[str, Profile] = {
+    p.name: p
+    for p in (
+        Profile("smoke", "minutes on a CPU: tiny generated data, checks that everything runs",
+                image_size=64, synthetic=SyntheticSpec(classes=6, per_class=24, val_per_class=8,
+                                                       size=64), mask_draws=2_000),
+        Profile("demo", "an hour on a laptop CPU or minutes on a GPU: larger generated data",
+                image_size=96, synthetic=SyntheticSpec(classes=10, per_class=300,
+                                                       val_per_class=60, size=96),
+                mask_draws=20_000),
+        Profile("full", "the paper's setting: ImageNet-100 (or ImageNet-1k) at 224 px on a GPU",
+                image_size=224, synthetic=None, dataset="ImageNet-100", mask_draws=100_000),
+    )
+}
+
+
+def get_profile(name: str) -> Profile:
+    if name not in PROFILES:
+        raise ValueError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}")
+    return PROFILES[name]
+
+
+def repo_root() -> Path | None:
+    """The checkout this package runs from (it has notebooks/), or None for a plain install."""
+    root = PACKAGE_DIR.parent
+    return root if (root / "notebooks").is_dir() and (root / "pyproject.toml").is_file() else None
+
+
+def default_out_dir() -> Path:
+    """``outputs/`` of the checkout, else of the working directory."""
+    return (repo_root() or Path.cwd()) / "outputs"
+
+
+def resolve_device(name: str | None = "auto") -> torch.device:
+    """``auto``: the GPU when there is one, else the CPU. ``cuda`` without a GPU is an error."""
+    name = (name or "auto").lower()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(
+            "device 'cuda' was asked for but PyTorch sees no GPU: use --device cpu (or "
+            "DEVICE = 'auto'); on Colab choose Runtime > Change runtime type > GPU"
+        )
+    if name not in ("cpu", "mps") and not name.startswith("cuda"):
+        raise ValueError(f"unknown device {name!r}; choose auto, cpu or cuda")
+    return torch.device(name)
+
+
+def device_report(device: torch.device) -> str:
+    """One line on the device, with what to do when there is no GPU."""
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        bf16 = "bf16 autocast" if torch.cuda.is_bf16_supported() else "fp16 + GradScaler"
+        return f"GPU {props.name}, {props.total_memory / 2**30:.0f} GiB, {bf16}"
+    hint = "" if torch.cuda.is_available() else (
+        " (no GPU found; on Colab: Runtime > Change runtime type > GPU)")
+    return f"CPU, {torch.get_num_threads()} threads{hint}"
+
+
+def profiles_table() -> str:
+    """The profiles as a Markdown table."""
+    rows = ["| profile | image size | data | what it is for |", "|---|---|---|---|"]
+    for p in PROFILES.values():
+        data = p.synthetic.name if p.synthetic else f"{p.dataset} (DATA_ROOT)"
+        rows.append(f"| `{p.name}` | {p.image_size} px | {data} | {p.description} |")
+    return "\n".join(rows)
+
+
+@dataclass
+class Config:
+    """Everything a chapter needs, resolved from a profile and the parameters cell."""
+
+    profile: Profile
+    out_dir: Path
+    device: torch.device
+    seed: int = 0
+    data_root_arg: Path | None = None
+
+    @property
+    def image_size(self) -> int:
+        return self.profile.image_size
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        return grid_size(self.image_size)
+
+    def data_root(self) -> Path:
+        """The data set: DATA_ROOT if given, else the profile's generated one (made once)."""
+        if self.data_root_arg is not None:
+            return check_data_root(self.data_root_arg, ("train", "val"))
+        if self.profile.synthetic is None:
+            raise ValueError(
+                f"the {self.profile.name} profile needs DATA_ROOT (--data-root): an "
+                f"{self.profile.dataset} folder, e.g. built with `jepa-lite make-data "
+                f"imagenet100 --imagenet /path/to/imagenet --out /path/to/imagenet100`"
+            )
+        return ensure_synthetic(self.profile.synthetic)
+
+    def to_dict(self) -> dict:
+        return {"profile": asdict(self.profile), "out_dir": str(self.out_dir),
+                "device": str(self.device), "seed": self.seed,
+                "data_root": None if self.data_root_arg is None else str(self.data_root_arg)}
+
+
+def resolve(profile: str = "smoke", data_root: str | os.PathLike | None = None,
+            out_dir: str | os.PathLike | None = None, device: str | None = "auto",
+            seed: int = 0) -> Config:
+    """Turn the literal parameters of a chapter (or the CLI) into a :class:`Config`."""
+    return Config(
+        profile=get_profile(profile),
+        out_dir=Path(out_dir).expanduser() if out_dir else default_out_dir(),
+        device=resolve_device(device),
+        seed=int(seed),
+        data_root_arg=Path(data_root).expanduser() if data_root else None,
+    )

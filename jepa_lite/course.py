@@ -1,0 +1,227 @@
+"""The course: every chapter executed in order with papermill, outputs under one folder.
+
+Layout of a course run (``jepa-lite course --out OUT``)::
+
+    OUT/<chapter>.ipynb          the executed notebook (kept when the chapter fails)
+    OUT/<chapter>/*.png          the chapter's figures
+    OUT/<chapter>/metrics.json   the chapter's key numbers
+    OUT/summary.md, summary.json chapter, status, duration, key metrics
+
+A chapter talks to the runner only through :class:`ChapterRun` (figures and metrics.json).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jepa_lite.config import Config, repo_root, resolve
+
+CHAPTER_FILE = re.compile(r"^(\d\d)_[a-z0-9_]+\.py$")
+
+
+# --------------------------------------------------------------------------- chapter side
+class ChapterRun:
+    """What a chapter writes: figures and ``metrics.json`` under ``OUT_DIR/<chapter>/``."""
+
+    def __init__(self, chapter: str, config: Config):
+        self.chapter, self.config = chapter, config
+        self.dir = config.out_dir / chapter
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.metrics: dict = {}
+        self.figures: list[str] = []
+        self._write()
+
+    def savefig(self, fig, name: str) -> Path:
+        """Save a matplotlib figure as ``<name>.png`` in the chapter's folder."""
+        path = self.dir / f"{name}.png"
+        fig.savefig(path, dpi=110, bbox_inches="tight")
+        if path.name not in self.figures:
+            self.figures.append(path.name)
+        self._write()
+        return path
+
+    def log(self, **metrics) -> None:
+        """Record key numbers; ``metrics.json`` is rewritten at once, so nothing is lost."""
+        self.metrics.update({k: _plain(v) for k, v in metrics.items()})
+        self._write()
+
+    def _write(self) -> None:
+        data = {"chapter": self.chapter, "profile": self.config.profile.name,
+                "seed": self.config.seed, "device": str(self.config.device),
+                "metrics": self.metrics, "figures": self.figures}
+        tmp = self.dir / "metrics.json.tmp"
+        tmp.write_text(json.dumps(data, indent=1))
+        tmp.replace(self.dir / "metrics.json")
+
+
+def _plain(value):
+    """JSON-friendly scalars (tensors and numpy numbers to Python numbers)."""
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
+def start_chapter(chapter: str, profile: str = "smoke", data_root=None, out_dir=None,
+                  device: str | None = "auto", seed: int = 0) -> ChapterRun:
+    """Called by every chapter right after its parameters cell."""
+    import torch
+
+    torch.manual_seed(seed)
+    return ChapterRun(chapter, resolve(profile, data_root, out_dir, device, seed))
+
+
+# --------------------------------------------------------------------------- runner side
+def notebooks_dir() -> Path:
+    """The chapters' folder: ``$JEPA_LITE_NOTEBOOKS``, the checkout's, or ./notebooks."""
+    env = os.environ.get("JEPA_LITE_NOTEBOOKS")
+    candidates = [Path(env)] if env else []
+    root = repo_root()
+    candidates += [root / "notebooks"] if root else []
+    candidates += [Path.cwd() / "notebooks"]
+    for c in candidates:
+        if c.is_dir():
+            return c
+    raise FileNotFoundError(
+        "no notebooks/ folder found: run the course from a clone of the jepa_lite repository, "
+        "or set JEPA_LITE_NOTEBOOKS to its notebooks/ folder"
+    )
+
+
+def list_chapters(folder: Path | None = None) -> list[Path]:
+    """The chapter sources (``NN_name.py``, jupytext percent format) in order."""
+    folder = folder or notebooks_dir()
+    return sorted(p for p in folder.iterdir() if CHAPTER_FILE.match(p.name))
+
+
+def select_chapters(only: list[str] | None, folder: Path | None = None) -> list[Path]:
+    """Chapters picked by number (``01``) or name (``01_masking``); all when ``only`` is empty."""
+    chapters = list_chapters(folder)
+    if not only:
+        return chapters
+    picked = []
+    for key in only:
+        match = [c for c in chapters if c.stem == key or c.stem.split("_")[0] == key]
+        if not match:
+            names = ", ".join(c.stem for c in chapters)
+            raise ValueError(f"unknown chapter {key!r}; the chapters are: {names}")
+        picked += [m for m in match if m not in picked]
+    return sorted(picked)
+
+
+@dataclass
+class ChapterResult:
+    chapter: str
+    status: str  # "ok" or "failed"
+    seconds: float
+    error: str = ""
+    metrics: dict = field(default_factory=dict)
+
+
+@contextmanager
+def _kernel_env(**values):
+    """Environment for the chapter kernels (they inherit ours): no progress-bar floods."""
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def run_chapter(source: Path, cfg: Config, timeout: int | None = None) -> ChapterResult:
+    """Execute one chapter with papermill; the executed notebook is kept even on failure."""
+    import jupytext
+    import papermill as pm
+
+    name = source.stem
+    nb = jupytext.read(source)  # the .py is the source of truth
+    params = {"PROFILE": cfg.profile.name, "OUT_DIR": str(cfg.out_dir.resolve()),
+              "DEVICE": str(cfg.device), "SEED": cfg.seed, "INTERACTIVE": False,
+              "DATA_ROOT": None if cfg.data_root_arg is None else str(cfg.data_root_arg)}
+    start = time.perf_counter()
+    error = ""
+    try:
+        with _kernel_env(TQDM_DISABLE="1", MPLBACKEND="module://matplotlib_inline.backend_inline"):
+            pm.execute_notebook(nb, str(cfg.out_dir / f"{name}.ipynb"), parameters=params,
+                                kernel_name="python3", language="python", cwd=str(source.parent),
+                                progress_bar=False, execution_timeout=timeout,
+                                store_widget_state=False)
+    except pm.PapermillExecutionError as e:
+        cell = _failing_cell(cfg.out_dir / f"{name}.ipynb", e.cell_index)
+        error = f"{cell}: {e.ename}: {e.evalue}"
+    except Exception as e:  # kernel died, timeout, ...: still report and go on
+        error = f"{type(e).__name__}: {e}"
+    metrics_file = cfg.out_dir / name / "metrics.json"
+    metrics = json.loads(metrics_file.read_text())["metrics"] if metrics_file.is_file() else {}
+    return ChapterResult(name, "failed" if error else "ok", time.perf_counter() - start,
+                         error, metrics)
+
+
+def _failing_cell(executed: Path, fallback_index: int) -> str:
+    """Name the cell that raised: its index in the executed notebook and its first line."""
+    try:
+        cells = json.loads(executed.read_text())["cells"]
+    except (OSError, ValueError, KeyError):
+        return f"cell {fallback_index}"
+    for i, cell in enumerate(cells):
+        if any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
+            source = "".join(cell["source"]).strip().splitlines() or [""]
+            return f"cell {i} (`{source[0][:60]}`)"
+    return f"cell {fallback_index}"
+
+
+def _fmt_metric(v) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def write_summary(results: list[ChapterResult], cfg: Config) -> Path:
+    """``summary.md`` (for people) and ``summary.json`` (for scripts)."""
+    lines = [f"# jepa_lite course — profile `{cfg.profile.name}`", "",
+             f"device `{cfg.device}`, seed {cfg.seed}, outputs in `{cfg.out_dir}`", "",
+             "| chapter | status | duration | key metrics |", "|---|---|---|---|"]
+    for r in results:
+        shown = [f"{k}={_fmt_metric(v)}" for k, v in list(r.metrics.items())[:6]
+                 if isinstance(v, (int, float, str))]
+        status = r.status if r.status == "ok" else f"**FAILED** — {r.error}"
+        lines.append(f"| {r.chapter} | {status} | {r.seconds:.1f} s | {'; '.join(shown)} |")
+    path = cfg.out_dir / "summary.md"
+    path.write_text("\n".join(lines) + "\n")
+    (cfg.out_dir / "summary.json").write_text(json.dumps(
+        {"config": cfg.to_dict(), "chapters": [r.__dict__ for r in results]}, indent=1))
+    return path
+
+
+def run_course(profile: str = "smoke", only: list[str] | None = None, data_root=None,
+               out_dir=None, device: str | None = "auto", seed: int = 0,
+               timeout: int | None = None) -> tuple[list[ChapterResult], Path]:
+    """Run the chapters in order; a failing chapter is reported and the others still run."""
+    from tqdm.auto import tqdm
+
+    cfg = resolve(profile, data_root, out_dir, device, seed)
+    chapters = select_chapters(only)
+    cfg.out_dir.mkdir(parents=True, exist_ok=True)
+    results: list[ChapterResult] = []
+    summary = write_summary(results, cfg)
+    bar = tqdm(chapters, desc=f"course ({cfg.profile.name})", unit="chapter", file=sys.stderr)
+    for source in bar:
+        bar.set_postfix_str(source.stem)
+        result = run_chapter(source, cfg, timeout)
+        results.append(result)
+        msg = f"{result.chapter}: {result.status} in {result.seconds:.1f} s"
+        tqdm.write(msg + (f" — {result.error}" if result.error else ""), file=sys.stderr)
+        write_summary(results, cfg)  # after each chapter: an interruption loses nothing
+    return results, summary

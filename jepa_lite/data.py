@@ -1,0 +1,318 @@
+"""Image folders, the paper's transforms, the generated data set and the ImageNet-100 subset.
+
+Every data set here is an ImageFolder root in the ImageNet layout::
+
+    ROOT/train/<class>/<image>   ROOT/val/<class>/<image>
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+from torchvision import datasets, transforms
+from torchvision.datasets.folder import IMG_EXTENSIONS
+
+from jepa_lite.masking import check_image_size
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+SPLITS = ("train", "val")
+
+
+# --------------------------------------------------------------------------- transforms
+def pretrain_transform(image_size: int = 224) -> transforms.Compose:
+    """Paper: "only random resized crop" (+ flip): RandomResizedCrop(0.2-1, bicubic), flip."""
+    h, w = check_image_size(image_size)
+    return transforms.Compose([
+        transforms.RandomResizedCrop(
+            (h, w), scale=(0.2, 1.0), interpolation=transforms.InterpolationMode.BICUBIC
+        ),
+        transforms.RandomHorizontalFlip(),
+        transforms.ToTensor(),
+        transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+    ])
+
+
+def eval_transform(image_size: int = 224) -> transforms.Compose:
+    """Resize to 256/224 of the size, centre crop, normalise (224 -> Resize 256, crop 224)."""
+    h, w = check_image_size(image_size)
+    return transforms.Compose([
+        transforms.Resize(round(min(h, w) * 256 / 224)),
+        transforms.CenterCrop((h, w)),
+        transforms.ToTensor(),
+        transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+    ])
+
+
+# --------------------------------------------------------------------------- image folders
+def _open_rgb(path: str) -> Image.Image:
+    try:
+        with open(path, "rb") as f:
+            return Image.open(f).convert("RGB")
+    except (OSError, SyntaxError, ValueError) as e:
+        raise OSError(f"cannot read image {path} ({e}); delete or replace this file") from e
+
+
+def check_data_root(root: str | os.PathLike, splits=("train",)) -> Path:
+    """Raise a clear error unless ``root`` holds the given ImageNet-layout splits."""
+    root = Path(root).expanduser()
+    make = f"`jepa-lite make-data synthetic --out {root}`"
+    if not root.is_dir():
+        raise FileNotFoundError(
+            f"data root {root} does not exist: pass a folder in the ImageNet layout "
+            f"(ROOT/train/<class>/<image>), or generate one with {make}"
+        )
+    for split in splits:
+        if not (root / split).is_dir():
+            found = sorted(p.name for p in root.iterdir())[:5]
+            raise FileNotFoundError(
+                f"data root {root} has no '{split}/' folder (found {found or 'nothing'}): "
+                f"expected ROOT/{split}/<class>/<image> as in ImageNet"
+            )
+        if not any(p.is_dir() for p in (root / split).iterdir()):
+            raise FileNotFoundError(
+                f"{root / split} is empty: put one folder of images per class in it, "
+                f"or generate a data set with {make}"
+            )
+    return root
+
+
+def image_folder(
+    root: str | os.PathLike, split: str = "train", transform=None
+) -> datasets.ImageFolder:
+    """An ImageFolder over ``root/split``; every class folder must hold at least one image."""
+    root = check_data_root(root, (split,))
+    ds = datasets.ImageFolder(root / split, transform=transform, loader=_open_rgb,
+                              allow_empty=True)
+    counts = np.bincount(np.asarray(ds.targets, dtype=np.int64), minlength=len(ds.classes))
+    empty = [ds.classes[i] for i in np.flatnonzero(counts == 0)]
+    if empty:
+        raise FileNotFoundError(
+            f"class folder {root / split / empty[0]} holds no images "
+            f"({len(empty)} empty class folder(s): {empty[:5]}); add images "
+            f"({', '.join(IMG_EXTENSIONS[:4])}, ...) or remove the folder"
+        )
+    return ds
+
+
+# --------------------------------------------------------------------------- generated data
+@dataclass(frozen=True)
+class SyntheticSpec:
+    """A generated data set: one object kind per class, on varied backgrounds."""
+
+    classes: int = 10
+    per_class: int = 64  # training images per class
+    val_per_class: int = 16
+    size: int = 64  # pixels (square)
+    seed: int = 0
+
+    @property
+    def name(self) -> str:
+        return (f"synthetic-c{self.classes}-n{self.per_class}-v{self.val_per_class}"
+                f"-s{self.size}-seed{self.seed}")
+
+
+def _polygon(n: int, radius: float, star: float = 1.0) -> np.ndarray:
+    """Regular n-gon (or 2n-point star when star < 1) around the origin, unit orientation."""
+    k = n * 2 if star < 1 else n
+    t = np.arange(k) * 2 * np.pi / k - np.pi / 2
+    r = np.where(np.arange(k) % 2, radius * star, radius) if star < 1 else np.full(k, radius)
+    return np.stack([r * np.cos(t), r * np.sin(t)], 1)
+
+
+def _cross(r: float) -> np.ndarray:
+    a, b = r, r / 3
+    return np.array([(-b, -a), (b, -a), (b, -b), (a, -b), (a, b), (b, b), (b, a), (-b, a),
+                     (-b, b), (-a, b), (-a, -b), (-b, -b)])
+
+
+def _arrow(r: float) -> np.ndarray:
+    return np.array([(-r, -r / 4), (0.1 * r, -r / 4), (0.1 * r, -0.7 * r), (r, 0),
+                     (0.1 * r, 0.7 * r), (0.1 * r, r / 4), (-r, r / 4)])
+
+
+# One object kind per class. Each entry: (name, outline polygon or None for round shapes).
+SHAPES = {
+    "disc": None,
+    "ring": None,
+    "crescent": None,
+    "square": lambda r: _polygon(4, r * 1.15),
+    "triangle": lambda r: _polygon(3, r * 1.2),
+    "hexagon": lambda r: _polygon(6, r),
+    "star": lambda r: _polygon(5, r * 1.2, star=0.45),
+    "cross": _cross,
+    "arrow": _arrow,
+    "bars": lambda r: np.array([(-r, -r), (-r / 3, -r), (-r / 3, r), (-r, r)]),
+}
+
+
+def _random_colour(rng: np.random.Generator, avoid: np.ndarray | None = None) -> np.ndarray:
+    for _ in range(20):
+        c = rng.uniform(0, 255, 3)
+        if avoid is None or np.abs(c - avoid).sum() > 180:
+            return c
+    return 255 - avoid
+
+
+def render_synthetic(shape: str, rng: np.random.Generator, size: int = 64) -> Image.Image:
+    """One image: a ``shape`` of random colour, position, scale and rotation on a random
+    gradient-and-noise background. Class information is in the shape alone."""
+    s = size * 2  # draw at 2x, then downsample: anti-aliased edges
+    bg0, bg1 = _random_colour(rng), _random_colour(rng)
+    t = np.linspace(0, 1, s)
+    angle = rng.uniform(0, 2 * np.pi)
+    ramp = np.clip(np.cos(angle) * t[None, :] + np.sin(angle) * t[:, None], 0, 1)[..., None]
+    noise = rng.normal(0, 1, (s // 8, s // 8, 3))
+    noise = np.kron(noise, np.ones((8, 8, 1)))[:s, :s] * rng.uniform(5, 30)
+    bg = bg0 * (1 - ramp) + bg1 * ramp + noise
+    img = Image.fromarray(np.clip(bg, 0, 255).astype(np.uint8)).filter(ImageFilter.BLUR)
+    draw = ImageDraw.Draw(img)
+    colour = tuple(int(v) for v in _random_colour(rng, avoid=(bg0 + bg1) / 2))
+    r = s * rng.uniform(0.15, 0.32)  # object radius: varied scale
+    cx, cy = rng.uniform(r, s - r, 2)  # varied position, object fully inside
+    if shape == "disc":
+        draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=colour)
+    elif shape == "ring":
+        draw.ellipse((cx - r, cy - r, cx + r, cy + r), outline=colour, width=max(2, int(r / 3)))
+    elif shape == "crescent":  # a disc minus an offset disc, pasted through a mask
+        cut = Image.new("L", (s, s), 0)
+        cut_draw = ImageDraw.Draw(cut)
+        cut_draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=255)
+        a = rng.uniform(0, 2 * np.pi)
+        ox, oy = cx + 0.55 * r * math.cos(a), cy + 0.55 * r * math.sin(a)
+        cut_draw.ellipse((ox - 0.85 * r, oy - 0.85 * r, ox + 0.85 * r, oy + 0.85 * r), fill=0)
+        img.paste(colour, (0, 0), cut)
+    else:
+        pts = SHAPES[shape](r)
+        if shape == "bars":  # two parallel bars: the second is the mirror image of the first
+            pts = [pts, pts * np.array([-1, 1])]
+        else:
+            pts = [pts]
+        rot = rng.uniform(0, 2 * np.pi)
+        rmat = np.array([[math.cos(rot), -math.sin(rot)], [math.sin(rot), math.cos(rot)]])
+        for p in pts:
+            draw.polygon([tuple(v) for v in p @ rmat.T + (cx, cy)], fill=colour)
+    return img.resize((size, size), Image.Resampling.LANCZOS)
+
+
+def make_synthetic(out: str | os.PathLike, spec: SyntheticSpec = SyntheticSpec()) -> Path:
+    """Write the generated data set to ``out`` (train/ and val/), deterministic for a seed.
+
+    An existing ``out`` holding the same data set is reused; one holding anything else is an
+    error, never overwritten. Written to a temporary folder first, then renamed: an
+    interrupted run leaves nothing half-written.
+    """
+    out = Path(out).expanduser()
+    names = list(SHAPES)
+    if not 2 <= spec.classes <= len(names):
+        raise ValueError(f"classes={spec.classes}: the generator knows {len(names)} object "
+                         f"kinds ({', '.join(names)}); choose 2 to {len(names)}")
+    if spec.per_class < 1 or spec.val_per_class < 1:
+        raise ValueError("per_class and val_per_class must be at least 1")
+    check_image_size(spec.size)
+    meta = {"kind": "synthetic", **asdict(spec)}
+    if out.exists():
+        marker = out / "dataset.json"
+        if marker.is_file() and json.loads(marker.read_text()) == meta:
+            return out
+        if any(out.iterdir()):
+            raise FileExistsError(
+                f"{out} already exists and holds something else than {spec.name}; "
+                f"choose another --out or delete that folder first"
+            )
+        out.rmdir()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        for split_id, (split, count) in enumerate(
+            (("train", spec.per_class), ("val", spec.val_per_class))
+        ):
+            for c, shape in enumerate(names[: spec.classes]):
+                folder = tmp / split / f"{c:02d}_{shape}"
+                folder.mkdir(parents=True)
+                for i in range(count):
+                    rng = np.random.default_rng([spec.seed, split_id, c, i])
+                    render_synthetic(shape, rng, spec.size).save(folder / f"{i:05d}.png")
+        (tmp / "dataset.json").write_text(json.dumps(meta, indent=1))
+        try:
+            tmp.rename(out)
+        except OSError:  # another process finished the same data set first
+            if not (out / "dataset.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def cache_dir() -> Path:
+    """Where generated data sets live: ``$JEPA_LITE_CACHE`` or ``~/.cache/jepa_lite``."""
+    env = os.environ.get("JEPA_LITE_CACHE")
+    base = Path(env) if env else Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")) / "jepa_lite"
+    return base.expanduser()
+
+
+def ensure_synthetic(spec: SyntheticSpec) -> Path:
+    """The generated data set for ``spec``, made once in the cache and reused after."""
+    return make_synthetic(cache_dir() / spec.name, spec)
+
+
+# --------------------------------------------------------------------------- ImageNet-100
+def imagenet100_classes() -> list[str]:
+    """The standard ImageNet-100 class list (CMC), 100 WordNet ids."""
+    text = resources.files("jepa_lite").joinpath("resources/imagenet100_classes.txt").read_text()
+    return text.split()
+
+
+def make_imagenet100(imagenet: str | os.PathLike, out: str | os.PathLike,
+                     classes: list[str] | None = None) -> Path:
+    """Build the ImageNet-100 subset of an ImageNet root as class-folder symlinks.
+
+    ``imagenet`` must hold ``train/`` and ``val/`` sorted into WordNet-id class folders. Every
+    class is checked in both splits before anything is written.
+    """
+    src, out = Path(imagenet).expanduser().resolve(), Path(out).expanduser()
+    wnids = classes or imagenet100_classes()
+    if not src.is_dir():
+        raise FileNotFoundError(f"ImageNet root {src} does not exist: pass --imagenet ROOT, "
+                                f"the folder that holds train/ and val/")
+    for split in SPLITS:
+        folder = src / split
+        if not folder.is_dir():
+            raise FileNotFoundError(f"ImageNet root {src} has no {split}/ folder")
+        missing = [w for w in wnids if not (folder / w).is_dir()]
+        if missing and any(p.suffix.upper() == ".JPEG" for p in folder.iterdir()):
+            raise FileNotFoundError(
+                f"{folder} holds images directly, not class folders: sort the validation "
+                f"images into <wnid>/ folders first (e.g. with the widely used valprep.sh)"
+            )
+        if missing:
+            raise FileNotFoundError(
+                f"{len(missing)} of the {len(wnids)} ImageNet-100 classes are missing from "
+                f"{folder}: {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}; "
+                f"is {src} a full ImageNet-1k root?"
+            )
+        empty = [w for w in wnids if not any((folder / w).iterdir())]
+        if empty:
+            raise FileNotFoundError(f"class folder {folder / empty[0]} is empty "
+                                    f"({len(empty)} empty in {split}/)")
+    for split in SPLITS:
+        (out / split).mkdir(parents=True, exist_ok=True)
+        for w in wnids:
+            link, target = out / split / w, src / split / w
+            if link.is_symlink() and Path(os.readlink(link)) == target:
+                continue
+            if link.exists() or link.is_symlink():
+                raise FileExistsError(f"{link} already exists and is not a link to {target}; "
+                                      f"choose another --out")
+            link.symlink_to(target, target_is_directory=True)
+    (out / "classes.txt").write_text("\n".join(wnids) + "\n")
+    return out

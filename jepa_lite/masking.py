@@ -1,0 +1,263 @@
+"""Chapter 01 — which 32-pixel cells the predictor must predict.
+
+A ResNet downsamples by 32, so a 224 px image becomes a 7x7 feature map; CNN-JEPA masks the
+image in 32x32 patches, one patch per cell of that map. A mask is a bool tensor ``[B, gh, gw]``
+with ``True`` = target (masked) cell; the context is every other cell.
+
+Paper, III-E: "We consider the union of the blocks as the masked region and predict the latent
+representations in it. The context for the prediction is patches outside any masked patch."
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+
+import torch
+
+PATCH = 32  # pixels per mask cell = the ResNet's total downsampling
+STAGE_STRIDES = (2, 4, 8, 16, 32)  # conv1, layer1 (after max-pool), layer2, layer3, layer4
+STRATEGIES = ("multiblock", "random", "mixed")
+
+
+@dataclass(frozen=True)
+class MaskOptions:
+    """Knobs of the three strategies; the defaults are the official CNN-JEPA ones."""
+
+    num_blocks: int = 4  # multi-block: blocks whose union is the target region
+    block_scale: tuple[float, float] = (0.15, 0.2)  # block area / grid area
+    aspect_ratio: tuple[float, float] = (0.75, 1.5)  # block height / width
+    min_context: int | None = None  # None: 5 (official min_keep), fewer on grids under 15 cells
+    mask_ratio: float = 0.6  # random: fraction of target cells (29 of 49 at 7x7)
+    multiblock_prob: float = 0.75  # mixed: P(multi-block) per batch, else random
+    max_tries: int = 20  # multi-block: redraws of positions that leave too little context
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def check_image_size(image_size: int | tuple[int, int]) -> tuple[int, int]:
+    """Return ``(height, width)``; raise if a side is not a positive multiple of 32."""
+    h, w = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+    for side in (h, w):
+        if not isinstance(side, int) or side < 2 * PATCH or side % PATCH:
+            lo = max(2, round(side / PATCH)) * PATCH if isinstance(side, (int, float)) else 224
+            raise ValueError(
+                f"image size {side} is not a multiple of {PATCH} of at least {2 * PATCH}: "
+                f"a ResNet downsamples by {PATCH}, so use e.g. {lo} (224 gives the paper's "
+                f"7x7 grid)"
+            )
+    return h, w
+
+
+def grid_size(image_size: int | tuple[int, int]) -> tuple[int, int]:
+    """Mask grid of an image: one cell per 32x32 patch (224 px -> 7x7)."""
+    h, w = check_image_size(image_size)
+    return h // PATCH, w // PATCH
+
+
+def _check_grid(grid: int | tuple[int, int]) -> tuple[int, int]:
+    gh, gw = (grid, grid) if isinstance(grid, int) else tuple(grid)
+    if gh < 2 or gw < 2:
+        raise ValueError(
+            f"grid {gh}x{gw} is too small: masking needs at least 2x2 cells, i.e. images of "
+            f"at least {2 * PATCH} px"
+        )
+    return int(gh), int(gw)
+
+
+def default_min_context(num_cells: int) -> int:
+    """Official ``min_keep`` = 5 context cells, relaxed to a third of the grid on tiny grids."""
+    return min(5, num_cells // 3)
+
+
+def resolve_options(grid: tuple[int, int], options: MaskOptions) -> tuple[MaskOptions, int]:
+    """Validate options for a grid; return them with ``min_context`` resolved."""
+    n = grid[0] * grid[1]
+    o = options
+    min_ctx = default_min_context(n) if o.min_context is None else int(o.min_context)
+    problems = []
+    if o.num_blocks < 1:
+        problems.append(f"num_blocks={o.num_blocks} must be at least 1")
+    for name, (lo, hi), upper in (
+        ("block_scale", o.block_scale, 1.0),
+        ("aspect_ratio", o.aspect_ratio, math.inf),
+    ):
+        if not (0 < lo <= hi <= upper):
+            problems.append(f"{name}={(lo, hi)} must satisfy 0 < low <= high <= {upper}")
+    if not 0 < o.mask_ratio < 1:
+        problems.append(f"mask_ratio={o.mask_ratio} must lie strictly between 0 and 1")
+    if not 0 <= o.multiblock_prob <= 1:
+        problems.append(f"multiblock_prob={o.multiblock_prob} must lie in [0, 1]")
+    if min_ctx < 0 or min_ctx > n - 1:
+        problems.append(
+            f"min_context={min_ctx} is larger than the {grid[0]}x{grid[1]} grid allows "
+            f"({n} cells, at least one must be a target): use at most {n - 1}"
+        )
+    if o.max_tries < 0:
+        problems.append(f"max_tries={o.max_tries} must be >= 0")
+    if problems:
+        raise ValueError("impossible mask options: " + "; ".join(problems))
+    return o, min_ctx
+
+
+def block_size(
+    grid: tuple[int, int],
+    scale: tuple[float, float],
+    aspect_ratio: tuple[float, float],
+    generator: torch.Generator | None = None,
+    official: bool = False,
+) -> tuple[int, int]:
+    """Draw one block size ``(h, w)`` for a whole batch.
+
+    ``official=True`` uses one uniform number for both scale and aspect ratio (the authors'
+    code, inherited from I-JEPA), so big blocks are always tall ones.
+    """
+    gh, gw = grid
+    if official:
+        r_scale = r_aspect = torch.rand(1, generator=generator).item()
+    else:
+        r_scale, r_aspect = torch.rand(2, generator=generator).tolist()
+    s = scale[0] + r_scale * (scale[1] - scale[0])
+    ar = aspect_ratio[0] + r_aspect * (aspect_ratio[1] - aspect_ratio[0])
+    area = int(gh * gw * s)
+    h = int(round(math.sqrt(area * ar)))
+    w = int(round(math.sqrt(area / ar)))
+    # As in I-JEPA: a block never spans the whole grid; at least one cell on tiny grids.
+    return max(1, min(h, gh - 1)), max(1, min(w, gw - 1))
+
+
+def draw_blocks(
+    batch_size: int,
+    grid: tuple[int, int],
+    size: tuple[int, int],
+    num_blocks: int = 4,
+    generator: torch.Generator | None = None,
+    official: bool = False,
+) -> torch.Tensor:
+    """``num_blocks`` blocks of one size at random positions per sample: ``[B, blocks, gh, gw]``."""
+    (gh, gw), (h, w) = grid, size
+    # Official quirk 2: torch.randint's upper bound is exclusive, and the authors pass gh - h,
+    # so a block's top row is at most gh - h - 1 and targets never reach the last row/column.
+    top_hi, left_hi = (gh - h, gw - w) if official else (gh - h + 1, gw - w + 1)
+    top = torch.randint(0, top_hi, (batch_size, num_blocks, 1), generator=generator)
+    left = torch.randint(0, left_hi, (batch_size, num_blocks, 1), generator=generator)
+    rows, cols = torch.arange(gh), torch.arange(gw)
+    in_rows = (rows >= top) & (rows < top + h)  # [B, blocks, gh]
+    in_cols = (cols >= left) & (cols < left + w)  # [B, blocks, gw]
+    return in_rows[..., :, None] & in_cols[..., None, :]
+
+
+def multiblock_masks(batch_size, grid, options, generator=None, official=False):
+    """Targets = union of ``num_blocks`` blocks; size drawn per batch, positions per sample."""
+    options, min_ctx = resolve_options(grid, options)
+    gh, gw = grid
+    n = gh * gw
+    h, w = block_size(grid, options.block_scale, options.aspect_ratio, generator, official)
+    while h * w > n - min_ctx:  # a single block must leave min_context cells
+        h, w = (h - 1, w) if h >= w else (h, w - 1)
+    def draw():  # the union of the blocks is ONE target region; keep block 0 as a fallback
+        blocks = draw_blocks(batch_size, grid, (h, w), options.num_blocks, generator, official)
+        return blocks.any(dim=1), blocks[:, 0]
+
+    mask, first = draw()
+    for _ in range(options.max_tries):  # redraw positions of samples with too little context
+        bad = (n - mask.sum((1, 2))) < min_ctx
+        if not bad.any():
+            break
+        new_mask, new_first = draw()
+        mask = torch.where(bad[:, None, None], new_mask, mask)
+        first = torch.where(bad[:, None, None], new_first, first)
+    bad = (n - mask.sum((1, 2))) < min_ctx
+    return torch.where(bad[:, None, None], first, mask)  # last resort: one block only
+
+
+def random_masks(batch_size, grid, options, generator=None):
+    """Per sample, ``round(mask_ratio * cells)`` uniformly chosen target cells."""
+    options, min_ctx = resolve_options(grid, options)
+    gh, gw = grid
+    n = gh * gw
+    keep = round(n * (1 - options.mask_ratio))  # official: round(49 * 0.4) = 20 context cells
+    if keep < min_ctx or keep >= n:
+        raise ValueError(
+            f"impossible mask options: mask_ratio={options.mask_ratio} keeps {keep} of {n} "
+            f"cells as context on a {gh}x{gw} grid; need between min_context={min_ctx} and "
+            f"{n - 1}: change mask_ratio or min_context"
+        )
+    order = torch.rand(batch_size, n, generator=generator).argsort(dim=1)
+    mask = torch.zeros(batch_size, n, dtype=torch.bool)
+    mask.scatter_(1, order[:, : n - keep], True)
+    return mask.view(batch_size, gh, gw)
+
+
+def sample_masks(
+    batch_size: int,
+    grid: int | tuple[int, int] = (7, 7),
+    strategy: str = "mixed",
+    generator: torch.Generator | None = None,
+    official: bool = False,
+    **options,
+) -> torch.Tensor:
+    """Draw a batch of target masks, bool ``[B, gh, gw]`` with ``True`` = target cell.
+
+    ``strategy``: ``"multiblock"``, ``"random"`` or ``"mixed"`` (multi-block with probability
+    ``multiblock_prob`` per batch, else random). ``official=True`` reproduces the authors'
+    code exactly, quirks included; ``options`` are the fields of :class:`MaskOptions`.
+    """
+    known = {f.name for f in fields(MaskOptions)}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise TypeError(f"unknown mask option(s) {unknown}; known: {sorted(known)}")
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown masking strategy {strategy!r}; choose one of {STRATEGIES}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size={batch_size} must be at least 1")
+    grid = _check_grid(grid)
+    opts = MaskOptions(**{k: tuple(v) if isinstance(v, list) else v for k, v in options.items()})
+    resolve_options(grid, opts)  # fail early, whichever branch is drawn
+    if strategy == "mixed":
+        use_blocks = torch.rand(1, generator=generator).item() < opts.multiblock_prob
+        strategy = "multiblock" if use_blocks else "random"
+    if strategy == "multiblock":
+        return multiblock_masks(batch_size, grid, opts, generator, official)
+    return random_masks(batch_size, grid, opts, generator)
+
+
+def upsample_mask(mask: torch.Tensor, factor: int) -> torch.Tensor:
+    """Nearest-neighbour upsampling of ``[..., gh, gw]`` by an integer factor."""
+    return mask.repeat_interleave(factor, dim=-2).repeat_interleave(factor, dim=-1)
+
+
+def stage_masks(mask: torch.Tensor, strides=STAGE_STRIDES) -> dict[int, torch.Tensor]:
+    """The mask at every ResNet stage, keyed by stride: 112, 56, 28, 14, 7 px at 224 px."""
+    return {s: upsample_mask(mask, PATCH // s) for s in strides}
+
+
+def pixel_mask(mask: torch.Tensor) -> torch.Tensor:
+    """The mask at image resolution (each cell becomes a 32x32 patch)."""
+    return upsample_mask(mask, PATCH)
+
+
+def target_fraction(mask: torch.Tensor) -> torch.Tensor:
+    """Fraction of target cells per sample."""
+    return mask.float().mean(dim=(-2, -1))
+
+
+def target_statistics(
+    draws: int,
+    grid: int | tuple[int, int] = (7, 7),
+    strategy: str = "mixed",
+    batch_size: int = 128,
+    generator: torch.Generator | None = None,
+    official: bool = False,
+    **options,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Draw ``draws`` masks in batches; return P(target) per cell and every target fraction."""
+    counts, fractions, done = None, [], 0
+    while done < draws:
+        b = min(batch_size, draws - done)
+        m = sample_masks(b, grid, strategy, generator, official, **options)
+        counts = m.sum(0) if counts is None else counts + m.sum(0)
+        fractions.append(target_fraction(m))
+        done += b
+    return counts.float() / draws, torch.cat(fractions)

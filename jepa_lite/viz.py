@@ -1,0 +1,322 @@
+"""Figures and the interactive explorers used by the chapters.
+
+Figure functions return a matplotlib ``Figure``; the chapter shows it and saves it through
+:class:`jepa_lite.course.ChapterRun`. Widgets are built from ipywidgets core controls so tests
+can set a control's value and check the result without a browser.
+"""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.colors import ListedColormap
+from matplotlib.figure import Figure
+from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Rectangle
+from PIL import Image
+
+from jepa_lite import masking
+from jepa_lite.data import SHAPES, render_synthetic
+
+TARGET_RGB = np.array([0.90, 0.15, 0.15])
+BLOCK_COLOURS = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6",
+                 "#bfef45"]
+
+
+# --------------------------------------------------------------------------- images
+def sample_images() -> list[str]:
+    """Names accepted by :func:`load_image`."""
+    return ["grace_hopper"] + [f"generated:{s}" for s in SHAPES]
+
+
+def load_image(name: str = "grace_hopper", size: int = 224) -> Image.Image:
+    """A square RGB image: the Grace Hopper photograph shipped with matplotlib (US Navy,
+    public domain), or one generated object (``generated:<shape>``)."""
+    masking.check_image_size(size)
+    if name == "grace_hopper":
+        from matplotlib import cbook
+
+        with cbook.get_sample_data("grace_hopper.jpg") as f:
+            img = Image.open(f).convert("RGB")
+        side = min(img.size)  # centre-square crop, then resize
+        left, top = (img.width - side) // 2, (img.height - side) // 4
+        return img.crop((left, top, left + side, top + side)).resize(
+            (size, size), Image.Resampling.BICUBIC)
+    if name.startswith("generated:") and name.split(":", 1)[1] in SHAPES:
+        rng = np.random.default_rng(7)
+        return render_synthetic(name.split(":", 1)[1], rng, size)
+    raise ValueError(f"unknown image {name!r}; choose one of {sample_images()}")
+
+
+def _as_array(image) -> np.ndarray:
+    return np.asarray(image, dtype=np.float32) / 255.0
+
+
+# --------------------------------------------------------------------------- masks on images
+def draw_grid(ax, image, grid=None, title: str | None = None) -> None:
+    """The image with its 32-pixel patch grid."""
+    arr = _as_array(image)
+    gh, gw = grid or (arr.shape[0] // masking.PATCH, arr.shape[1] // masking.PATCH)
+    ax.imshow(arr)
+    for i in range(1, gh):
+        ax.axhline(i * arr.shape[0] / gh, color="white", lw=0.8, alpha=0.9)
+    for j in range(1, gw):
+        ax.axvline(j * arr.shape[1] / gw, color="white", lw=0.8, alpha=0.9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=9)
+
+
+def draw_mask(ax, image, mask: torch.Tensor, title: str | None = None,
+              blocks: torch.Tensor | None = None) -> None:
+    """Targets tinted red, context as is; optional block outlines in colour."""
+    arr = _as_array(image)
+    gh, gw = mask.shape[-2:]
+    ph, pw = arr.shape[0] // gh, arr.shape[1] // gw
+    tint = np.kron(mask.cpu().numpy().astype(np.float32), np.ones((ph, pw)))[..., None]
+    ax.imshow(arr * (1 - 0.6 * tint) + 0.6 * tint * TARGET_RGB)
+    for i in range(1, gh):
+        ax.axhline(i * ph, color="white", lw=0.5, alpha=0.7)
+    for j in range(1, gw):
+        ax.axvline(j * pw, color="white", lw=0.5, alpha=0.7)
+    if blocks is not None:
+        for k, b in enumerate(blocks):
+            rows, cols = torch.nonzero(b.any(1)).flatten(), torch.nonzero(b.any(0)).flatten()
+            if len(rows):
+                ax.add_patch(Rectangle((cols[0] * pw, rows[0] * ph), len(cols) * pw,
+                                       len(rows) * ph, fill=False, lw=2,
+                                       ec=BLOCK_COLOURS[k % len(BLOCK_COLOURS)]))
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=9)
+
+
+def fig_grid(image, size: int) -> Figure:
+    fig, ax = plt.subplots(figsize=(4, 4))
+    gh, gw = masking.grid_size(size)
+    draw_grid(ax, image, (gh, gw), f"{size} px = {gh}x{gw} patches of 32 px")
+    return fig
+
+
+def fig_blocks(image, blocks: torch.Tensor) -> Figure:
+    """Each block on its own, then their union (the target) and its complement (context)."""
+    n = len(blocks)
+    fig, axes = plt.subplots(1, n + 2, figsize=(2.3 * (n + 2), 2.6))
+    for k in range(n):
+        draw_mask(axes[k], image, blocks[k], f"block {k + 1}", blocks=blocks[k:k + 1])
+    union = blocks.any(0)
+    draw_mask(axes[n], image, union, f"union = target ({int(union.sum())} cells)", blocks=blocks)
+    draw_mask(axes[n + 1], image, ~union, f"context ({int((~union).sum())} cells)")
+    return fig
+
+
+def fig_strategies(image, masks: dict[str, torch.Tensor]) -> Figure:
+    """Rows: strategies; columns: independent draws."""
+    rows, cols = len(masks), max(len(m) for m in masks.values())
+    fig, axes = plt.subplots(rows, cols, figsize=(2.1 * cols, 2.2 * rows), squeeze=False)
+    for r, (name, ms) in enumerate(masks.items()):
+        for c in range(cols):
+            ax = axes[r, c]
+            if c < len(ms):
+                frac = masking.target_fraction(ms[c]).item()
+                draw_mask(ax, image, ms[c], f"{name}: {frac:.0%} target")
+            else:
+                ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def fig_stages(image, mask: torch.Tensor) -> Figure:
+    """The same mask at image resolution and at every ResNet stage."""
+    stages = masking.stage_masks(mask)
+    size = _as_array(image).shape[0]
+    fig, axes = plt.subplots(1, len(stages) + 1, figsize=(2.3 * (len(stages) + 1), 2.6))
+    draw_mask(axes[0], image, mask, f"image {size} px")
+    cmap = ListedColormap(["#dddddd", "#e62626"])
+    names = {2: "conv1", 4: "layer1", 8: "layer2", 16: "layer3", 32: "layer4"}
+    for ax, (stride, m) in zip(axes[1:], stages.items()):
+        ax.imshow(m.numpy(), cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
+        ax.set_title(f"{names.get(stride, '')} /{stride}: {m.shape[-2]}x{m.shape[-1]}",
+                     fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    return fig
+
+
+def fig_heatmaps(probs: dict[str, torch.Tensor]) -> Figure:
+    """P(target) of every cell, one panel per setting, same colour scale."""
+    fig, axes = plt.subplots(1, len(probs), figsize=(3.2 * len(probs), 3.2), squeeze=False)
+    vmax = max(float(p.max()) for p in probs.values())
+    for ax, (name, p) in zip(axes[0], probs.items()):
+        im = ax.imshow(p.numpy(), cmap="magma", vmin=0, vmax=vmax)
+        for (i, j), v in np.ndenumerate(p.numpy()):
+            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6,
+                    color="white" if v < 0.6 * vmax else "black")
+        ax.set_title(name, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label="P(target)")
+    return fig
+
+
+def fig_fraction_hist(fractions: dict[str, torch.Tensor], grid: tuple[int, int]) -> Figure:
+    """Histogram of the per-sample target fraction for several settings."""
+    n = grid[0] * grid[1]
+    bins = (np.arange(n + 2) - 0.5) / n
+    fig, ax = plt.subplots(figsize=(6.5, 3))
+    for name, f in fractions.items():
+        ax.hist(f.numpy(), bins=bins, alpha=0.55, label=f"{name} (mean {f.mean():.2f})")
+    ax.set_xlabel("target fraction of the grid")
+    ax.set_ylabel("samples")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def fig_block_shapes(sizes: dict[str, list[tuple[int, int]]], grid: tuple[int, int]) -> Figure:
+    """How often each block shape (height x width) is drawn, one panel per setting."""
+    fig, axes = plt.subplots(1, len(sizes), figsize=(3.3 * len(sizes), 3.1), squeeze=False)
+    for ax, (name, hw) in zip(axes[0], sizes.items()):
+        counts = np.zeros(grid)
+        for h, w in hw:
+            counts[h - 1, w - 1] += 1
+        ax.imshow(counts / max(len(hw), 1), cmap="Blues", origin="lower",
+                  extent=(0.5, grid[1] + 0.5, 0.5, grid[0] + 0.5))
+        for (i, j), v in np.ndenumerate(counts):
+            if v:
+                ax.text(j + 1, i + 1, f"{v / len(hw):.0%}", ha="center", va="center", fontsize=7)
+        ax.set_xlabel("block width (cells)")
+        ax.set_ylabel("block height (cells)")
+        ax.set_title(name, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def render_masks(image, masks: torch.Tensor) -> Figure:
+    """A row of masks over one image, drawn without pyplot (safe inside widget callbacks)."""
+    fig = Figure(figsize=(2.4 * len(masks), 2.6))
+    axes = np.atleast_1d(fig.subplots(1, len(masks)))
+    for ax, m in zip(axes, masks):
+        draw_mask(ax, image, m, f"{masking.target_fraction(m).item():.0%} target")
+    return fig
+
+
+def fig_to_png(fig: Figure) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    return buf.getvalue()
+
+
+# --------------------------------------------------------------------------- chapter 00
+def pipeline_figure() -> Figure:
+    """CNN-JEPA in one picture: masked image -> sparse context encoder -> mask token ->
+    predictor vs. the EMA target encoder on the full image; loss on target cells only."""
+    fig, ax = plt.subplots(figsize=(11, 4.2))
+    ax.set_xlim(0, 11)
+    ax.set_ylim(0, 4.2)
+    ax.axis("off")
+
+    def box(x, y, w, h, text, colour):
+        ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.05", fc=colour,
+                                    ec="black", lw=1))
+        ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=9)
+
+    def arrow(x0, y0, x1, y1, style="-|>", ls="-"):
+        ax.add_patch(FancyArrowPatch((x0, y0), (x1, y1), arrowstyle=style, mutation_scale=14,
+                                     lw=1.3, ls=ls))
+
+    box(0.1, 1.6, 1.5, 1.0, "image\n224 px\n(crop + flip)", "#f5f5f5")
+    box(2.1, 2.7, 1.8, 1.0, "mask targets\n(32 px patches,\n7x7 grid)", "#fde0dc")
+    box(4.4, 2.7, 1.9, 1.0, "sparse context\nencoder (ResNet)\nmasked conv + BN", "#dbe9f6")
+    box(6.7, 2.7, 1.6, 1.0, "fill targets\nwith mask token", "#fff3c4")
+    box(8.7, 2.7, 1.9, 1.0, "conv predictor\n3 x (dw -> pw\n-> BN -> ReLU)", "#e4f4dc")
+    box(4.4, 0.5, 1.9, 1.0, "target encoder\n(EMA copy, dense,\nno gradient)", "#e8e1f5")
+    box(8.7, 0.5, 1.9, 1.0, "loss on target\ncells only\n(1 - cos)", "#fde0dc")
+    arrow(1.6, 2.3, 2.1, 3.2)
+    arrow(3.9, 3.2, 4.4, 3.2)
+    arrow(6.3, 3.2, 6.7, 3.2)
+    arrow(8.3, 3.2, 8.7, 3.2)
+    arrow(9.65, 2.7, 9.65, 1.5)
+    arrow(1.6, 1.9, 4.4, 1.0)
+    arrow(6.3, 1.0, 8.7, 1.0)
+    arrow(5.35, 2.7, 5.35, 1.5, style="-|>", ls="--")
+    ax.text(5.45, 2.05, "EMA of weights", fontsize=8, style="italic")
+    ax.text(2.6, 1.2, "full image", fontsize=8, style="italic")
+    ax.text(7.0, 1.15, "B x 2048 x 7 x 7", fontsize=8)
+    ax.text(6.8, 3.85, "B x 2048 x 7 x 7", fontsize=8)
+    return fig
+
+
+# --------------------------------------------------------------------------- the explorer
+class MaskExplorer:
+    """Interactive masking explorer: strategy, blocks, scale and aspect ranges, seed, image.
+
+    ``explorer.widget`` is the ipywidgets box to display; ``explorer.controls`` maps names to
+    controls; ``explorer.mask`` is the last drawn batch, ``explorer.png`` its rendering.
+    """
+
+    def __init__(self, image_size: int = 224, samples: int = 4, official: bool = False):
+        import ipywidgets as w
+
+        self.image_size, self.samples = image_size, samples
+        self.grid = masking.grid_size(image_size)
+        opts = masking.MaskOptions()
+        slider = {"continuous_update": False, "style": {"description_width": "initial"}}
+        self.controls = {
+            "strategy": w.Dropdown(options=list(masking.STRATEGIES), value="mixed",
+                                   description="strategy"),
+            "num_blocks": w.IntSlider(value=opts.num_blocks, min=1, max=8,
+                                      description="blocks", **slider),
+            "block_scale": w.FloatRangeSlider(value=opts.block_scale, min=0.02, max=0.6,
+                                              step=0.01, description="block scale", **slider),
+            "aspect_ratio": w.FloatRangeSlider(value=opts.aspect_ratio, min=0.25, max=4.0,
+                                               step=0.05, description="aspect ratio",
+                                               **slider),
+            "seed": w.IntSlider(value=0, min=0, max=999, description="seed", **slider),
+            "image": w.Dropdown(options=sample_images(), value="grace_hopper",
+                                description="image"),
+            "official": w.Checkbox(value=official, description="official code (quirks)"),
+        }
+        self.image = w.Image(format="png")
+        self.status = w.HTML()
+        self.mask: torch.Tensor | None = None
+        self.error: str | None = None
+        for c in self.controls.values():
+            c.observe(self._on_change, names="value")
+        self.widget = w.VBox([w.HBox([w.VBox(list(self.controls.values())[:4]),
+                                      w.VBox(list(self.controls.values())[4:])]),
+                              self.status, self.image])
+        self.update()
+
+    @property
+    def png(self) -> bytes:
+        return self.image.value
+
+    def options(self) -> dict:
+        c = self.controls
+        return {"num_blocks": c["num_blocks"].value, "block_scale": tuple(c["block_scale"].value),
+                "aspect_ratio": tuple(c["aspect_ratio"].value)}
+
+    def _on_change(self, change) -> None:
+        self.update()
+
+    def update(self) -> None:
+        """Redraw masks from the controls; impossible options are shown, not raised."""
+        c = self.controls
+        g = torch.Generator().manual_seed(c["seed"].value)
+        try:
+            self.mask = masking.sample_masks(self.samples, self.grid, c["strategy"].value, g,
+                                             official=c["official"].value, **self.options())
+            self.error = None
+        except ValueError as e:
+            self.error = str(e)
+            self.status.value = f"<b style='color:#b00'>{e}</b>"
+            return
+        img = load_image(c["image"].value, self.image_size)
+        self.image.value = fig_to_png(render_masks(img, self.mask))
+        fr = masking.target_fraction(self.mask)
+        self.status.value = (f"{c['strategy'].value}: mean target fraction {fr.mean():.2f} "
+                             f"over {self.samples} samples, grid {self.grid[0]}x{self.grid[1]}")

@@ -1,0 +1,140 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: tags,-all
+#     formats: ipynb,py:percent
+#     notebook_metadata_filter: kernelspec,-jupytext.text_representation.jupytext_version
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 00 — CNN-JEPA in one afternoon
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/jepa-lite/jepa_lite/blob/main/notebooks/00_overview.ipynb)
+#
+# This workbook reproduces **CNN-JEPA** (Kalapos & Gyires-Tóth, 2024): self-supervised
+# pretraining of a ResNet with a *Joint-Embedding Predictive Architecture*. Each chapter
+# teaches one idea, shows it in figures, and calls the small `jepa_lite` package where the
+# logic lives and is tested.
+#
+# > "The proposed method trains an encoder by masking patches of the input image and
+# > predicting the latent representation of the masked patches using a predictor." (III-A)
+#
+# Unlike masked autoencoders, CNN-JEPA predicts **features, not pixels**; unlike SimCLR,
+# BYOL or VICReg, it needs **no augmentation zoo and no projector**: random resized crop,
+# a flip and a mask are all.
+
+# %% tags=["parameters"]
+PROFILE = "smoke"  # smoke | demo | full
+DATA_ROOT = None  # ImageFolder root (train/, val/); None: smoke/demo generate their data
+OUT_DIR = None  # None: outputs/ of the checkout
+DEVICE = "auto"  # auto | cpu | cuda
+SEED = 0
+INTERACTIVE = True  # False under papermill: static figures only
+
+# %%
+import sys
+
+if "google.colab" in sys.modules:  # Colab: install the package once; torch is already there
+    import importlib
+    import subprocess
+
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
+                    "jepa-lite @ git+https://github.com/jepa-lite/jepa_lite@main"], check=True)
+    importlib.invalidate_caches()
+
+# %%
+import matplotlib.pyplot as plt
+import torch
+from IPython.display import Markdown, display
+
+from jepa_lite import config, viz
+from jepa_lite.course import start_chapter
+
+run = start_chapter("00_overview", PROFILE, DATA_ROOT, OUT_DIR, DEVICE, SEED)
+cfg = run.config
+print("device:", config.device_report(cfg.device))
+print("outputs:", run.dir)
+
+# %% [markdown]
+# ## The method in one figure
+#
+# An image is cut into 32x32-pixel patches — one patch per cell of a ResNet's final 7x7
+# feature map at 224 px. Some cells are **targets**, the rest are the **context**.
+#
+# 1. The **context encoder** sees only the context: it is a *sparse* CNN whose every
+#    convolution and pooling output is zeroed at the masked positions, so nothing leaks
+#    from the hidden patches (chapter 02).
+# 2. Target cells of its feature map are filled with one learnable **mask token**, and a
+#    small fully convolutional **predictor** predicts the features there (chapter 03).
+# 3. The **target encoder** — an exponential moving average (EMA) of the context encoder —
+#    sees the full image; its features at the target cells are what the predictor must hit.
+#    The loss counts target cells only (chapter 04).
+#
+# After pretraining, the target encoder's pooled features are evaluated with frozen
+# linear and k-NN probes (chapter 05) and compared with the paper (chapter 06).
+
+# %%
+fig = viz.pipeline_figure()
+run.savefig(fig, "pipeline")
+plt.show()
+
+# %% [markdown]
+# ## Chapters
+#
+# | chapter | idea | package module |
+# |---|---|---|
+# | 00 overview | this page | `config`, `course` |
+# | 01 masking | which 32 px cells are targets: multi-block, random, mixed | `masking` |
+# | 02 sparse encoder | masked convolution and visible-only batch norm | `sparse` |
+# | 03 predictor | depthwise-separable conv predictor and the mask token | `predictor` |
+# | 04 pretraining | EMA, schedules, the training loop, collapse checks | `train` |
+# | 05 probes | frozen-feature k-NN and linear probes | `probes` |
+# | 06 reproduction | our numbers next to the paper's | `report` |
+#
+# Chapters 02–06 arrive as the package grows; every chapter runs on its own.
+
+# %% [markdown]
+# ## Profiles: one notebook, three sizes
+#
+# Every chapter starts with a **parameters** cell of plain literals. `PROFILE` picks how big
+# a run is; the package resolves it into a full configuration (`jepa_lite.config`).
+
+# %%
+display(Markdown(config.profiles_table()))
+
+# %% [markdown]
+# ## Running the whole course
+#
+# From a clone of the repository, the course runner executes every chapter with papermill
+# and writes executed notebooks, figures and a summary:
+#
+# ```bash
+# jepa-lite course --profile smoke --out outputs            # CPU, minutes, generated data
+# jepa-lite course --profile full --data-root /data/imagenet100 --device cuda
+# jepa-lite course --only 01 --profile demo                  # one chapter
+# ```
+#
+# `outputs/<chapter>.ipynb` is the executed notebook, `outputs/<chapter>/` holds its
+# figures and `metrics.json`, and `outputs/summary.md` lists every chapter's status,
+# duration and key numbers. A failing chapter is reported by name and cell; the others
+# still run and keep their outputs.
+#
+# ## Colab
+#
+# The badge at the top opens a chapter in Colab. The install cell above runs only there;
+# it installs `jepa_lite` and leaves Colab's PyTorch alone. For a GPU choose
+# *Runtime > Change runtime type > GPU*; Colab's T4 has no fast bf16, so training uses
+# fp16 with a gradient scaler there.
+
+# %%
+run.log(device=str(cfg.device), cuda_available=torch.cuda.is_available(),
+        torch_version=torch.__version__, profiles=len(config.PROFILES))
+print(run.metrics)
