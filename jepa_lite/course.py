@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from jepa_lite.config import Config, repo_root, resolve
+from jepa_lite.progress import HEADLESS_ENV
 
 CHAPTER_FILE = re.compile(r"^(\d\d)_[a-z0-9_]+\.py$")
 
@@ -129,7 +130,7 @@ class ChapterResult:
 
 @contextmanager
 def _kernel_env(**values):
-    """Environment for the chapter kernels (they inherit ours): no progress-bar floods."""
+    """Environment for the chapter kernels (they inherit ours)."""
     old = {k: os.environ.get(k) for k in values}
     os.environ.update(values)
     try:
@@ -155,7 +156,9 @@ def run_chapter(source: Path, cfg: Config, timeout: int | None = None) -> Chapte
     start = time.perf_counter()
     error = ""
     try:
-        with _kernel_env(TQDM_DISABLE="1", MPLBACKEND="module://matplotlib_inline.backend_inline"):
+        # headless: jepa_lite.progress bars print rarely instead of flooding the notebook/log
+        with _kernel_env(**{HEADLESS_ENV: "1", "TQDM_MININTERVAL": "30",
+                            "MPLBACKEND": "module://matplotlib_inline.backend_inline"}):
             pm.execute_notebook(nb, str(cfg.out_dir / f"{name}.ipynb"), parameters=params,
                                 kernel_name="python3", language="python", cwd=str(source.parent),
                                 progress_bar=False, execution_timeout=timeout,

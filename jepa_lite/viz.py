@@ -252,7 +252,8 @@ def pipeline_figure() -> Figure:
 
 # --------------------------------------------------------------------------- the explorer
 class MaskExplorer:
-    """Interactive masking explorer: strategy, blocks, scale and aspect ranges, seed, image.
+    """Interactive masking explorer: strategy, blocks, scale and aspect ranges, min context,
+    seed, image, official quirks.
 
     ``explorer.widget`` is the ipywidgets box to display; ``explorer.controls`` maps names to
     controls; ``explorer.mask`` is the last drawn batch, ``explorer.png`` its rendering.
@@ -264,6 +265,7 @@ class MaskExplorer:
         self.image_size, self.samples = image_size, samples
         self.grid = masking.grid_size(image_size)
         opts = masking.MaskOptions()
+        n = self.grid[0] * self.grid[1]
         slider = {"continuous_update": False, "style": {"description_width": "initial"}}
         self.controls = {
             "strategy": w.Dropdown(options=list(masking.STRATEGIES), value="mixed",
@@ -275,6 +277,8 @@ class MaskExplorer:
             "aspect_ratio": w.FloatRangeSlider(value=opts.aspect_ratio, min=0.25, max=4.0,
                                                step=0.05, description="aspect ratio",
                                                **slider),
+            "min_context": w.IntSlider(value=masking.default_min_context(n), min=0, max=n,
+                                       description="min context", **slider),
             "seed": w.IntSlider(value=0, min=0, max=999, description="seed", **slider),
             "image": w.Dropdown(options=sample_images(), value="grace_hopper",
                                 description="image"),
@@ -298,7 +302,8 @@ class MaskExplorer:
     def options(self) -> dict:
         c = self.controls
         return {"num_blocks": c["num_blocks"].value, "block_scale": tuple(c["block_scale"].value),
-                "aspect_ratio": tuple(c["aspect_ratio"].value)}
+                "aspect_ratio": tuple(c["aspect_ratio"].value),
+                "min_context": c["min_context"].value}
 
     def _on_change(self, change) -> None:
         self.update()

@@ -1,0 +1,29 @@
+"""Shared fixtures. Tests never touch the network or the user's cache folder."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_cache(tmp_path_factory):
+    """Generated data sets go to a per-session folder (child processes inherit it)."""
+    old = os.environ.get("JEPA_LITE_CACHE")
+    os.environ["JEPA_LITE_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    yield
+    if old is None:
+        os.environ.pop("JEPA_LITE_CACHE", None)
+    else:
+        os.environ["JEPA_LITE_CACHE"] = old
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    import matplotlib.pyplot as plt
+
+    plt.close("all")

@@ -1,0 +1,55 @@
+"""The `jepa-lite` console script as a user calls it."""
+
+import shutil
+import subprocess
+
+import pytest
+
+from jepa_lite import cli, data
+
+
+def test_console_script_is_installed():
+    exe = shutil.which("jepa-lite")
+    assert exe, "pip install -e . must put jepa-lite on PATH"
+    out = subprocess.run([exe, "--help"], capture_output=True, text=True, check=True).stdout
+    assert "course" in out and "make-data" in out
+
+
+def test_make_data_synthetic(tmp_path, capsys):
+    out = tmp_path / "syn"
+    assert cli.main(["make-data", "synthetic", "--out", str(out), "--classes", "3",
+                     "--per-class", "4", "--size", "64", "--seed", "1"]) == 0
+    assert len(list((out / "train").rglob("*.png"))) == 12
+    assert len(list((out / "val").rglob("*.png"))) == 6  # default: per-class / 4, at least 2
+    assert "generated data set" in capsys.readouterr().out
+
+
+def test_make_data_bad_size(tmp_path, capsys):
+    code = cli.main(["make-data", "synthetic", "--out", str(tmp_path / "s"), "--size", "250"])
+    assert code == 2
+    assert "image size 250 is not a multiple of 32" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
+
+
+def test_make_data_imagenet100(tmp_path, capsys):
+    from tests.test_data import fake_imagenet
+
+    src = fake_imagenet(tmp_path / "in1k", data.imagenet100_classes())
+    assert cli.main(["make-data", "imagenet100", "--imagenet", str(src),
+                     "--out", str(tmp_path / "in100")]) == 0
+    assert len(list((tmp_path / "in100" / "val").iterdir())) == 100
+    assert cli.main(["make-data", "imagenet100", "--out", str(tmp_path / "x")]) == 2
+    assert "needs --imagenet" in capsys.readouterr().err
+
+
+def test_course_unknown_chapter(tmp_path, capsys):
+    assert cli.main(["course", "--only", "42", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown chapter '42'" in err and "01_masking" in err
+
+
+def test_course_unknown_profile(capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["course", "--profile", "huge"])
+    assert e.value.code == 2
+    assert "invalid choice: 'huge'" in capsys.readouterr().err

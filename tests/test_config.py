@@ -1,0 +1,74 @@
+"""Profiles resolve into complete configurations; bad parameters are clear errors."""
+
+import pytest
+import torch
+
+from jepa_lite import config
+
+
+@pytest.mark.parametrize("name", ["smoke", "demo", "full"])
+def test_profiles_resolve(name, tmp_path):
+    cfg = config.resolve(name, out_dir=tmp_path, device="cpu", seed=3)
+    assert cfg.profile.name == name and cfg.seed == 3 and cfg.device == torch.device("cpu")
+    assert cfg.image_size % 32 == 0 and cfg.grid == (cfg.image_size // 32,) * 2
+    assert cfg.out_dir == tmp_path
+    assert cfg.to_dict()["profile"]["name"] == name
+
+
+def test_profiles_grow():
+    s, d, f = (config.PROFILES[n] for n in ("smoke", "demo", "full"))
+    assert s.mask_draws < d.mask_draws < f.mask_draws
+    assert s.image_size <= d.image_size <= f.image_size == 224
+    assert f.synthetic is None and s.synthetic is not None
+
+
+def test_unknown_profile():
+    with pytest.raises(ValueError, match="unknown profile 'smok'; choose one of smoke, demo, full"):
+        config.resolve("smok")
+
+
+def test_smoke_generates_its_data_once(tmp_path):
+    cfg = config.resolve("smoke", out_dir=tmp_path, device="cpu")
+    root = cfg.data_root()
+    assert (root / "train").is_dir() and (root / "val").is_dir()
+    stamp = (root / "dataset.json").stat().st_mtime_ns
+    assert config.resolve("smoke", out_dir=tmp_path).data_root() == root
+    assert (root / "dataset.json").stat().st_mtime_ns == stamp
+
+
+def test_full_profile_needs_a_data_root(tmp_path):
+    cfg = config.resolve("full", out_dir=tmp_path, device="cpu")
+    with pytest.raises(ValueError, match="needs DATA_ROOT.*make-data imagenet100"):
+        cfg.data_root()
+
+
+def test_data_root_is_checked(tmp_path):
+    cfg = config.resolve("full", data_root=tmp_path / "missing", out_dir=tmp_path)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        cfg.data_root()
+
+
+def test_default_out_dir_is_in_the_checkout():
+    assert config.repo_root() is not None
+    assert config.default_out_dir() == config.repo_root() / "outputs"
+
+
+def test_devices():
+    assert config.resolve_device("cpu") == torch.device("cpu")
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert config.resolve_device("auto").type == expected
+    assert config.resolve_device(None).type == expected
+    with pytest.raises(ValueError, match="unknown device 'tpu'"):
+        config.resolve_device("tpu")
+    assert "CPU" in config.device_report(torch.device("cpu"))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+def test_cuda_without_gpu_says_what_to_do():
+    with pytest.raises(RuntimeError, match="no GPU.*--device cpu"):
+        config.resolve_device("cuda")
+
+
+def test_profiles_table_lists_every_profile():
+    table = config.profiles_table()
+    assert all(f"`{n}`" in table for n in config.PROFILES)

@@ -1,0 +1,150 @@
+"""The course runner: every chapter through papermill with the smoke profile, as `make course`
+runs it; failures are reported by chapter and cell and lose nothing."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from jepa_lite import course
+
+HEADER = """# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+"""
+PARAMS = """
+# %% tags=["parameters"]
+PROFILE = "smoke"
+DATA_ROOT = None
+OUT_DIR = None
+DEVICE = "auto"
+SEED = 0
+INTERACTIVE = True
+"""
+
+
+@pytest.fixture(scope="module")
+def smoke_course(tmp_path_factory):
+    """One smoke run of the whole course through the console script."""
+    out = tmp_path_factory.mktemp("course") / "outputs"
+    proc = subprocess.run([sys.executable, "-m", "jepa_lite.cli", "course", "--profile", "smoke",
+                           "--out", str(out), "--device", "cpu"],
+                          capture_output=True, text=True, timeout=1200)
+    return out, proc
+
+
+def test_every_chapter_runs(smoke_course):
+    out, proc = smoke_course
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    chapters = [p.stem for p in course.list_chapters()]
+    summary = (out / "summary.md").read_text()
+    for ch in chapters:
+        assert (out / f"{ch}.ipynb").is_file()
+        assert f"| {ch} | ok |" in summary
+        metrics = json.loads((out / ch / "metrics.json").read_text())
+        assert metrics["chapter"] == ch and metrics["profile"] == "smoke"
+        for fig in metrics["figures"]:
+            assert (out / ch / fig).stat().st_size > 1000
+    data = json.loads((out / "summary.json").read_text())
+    assert [c["chapter"] for c in data["chapters"]] == chapters
+    assert all(c["status"] == "ok" for c in data["chapters"])
+
+
+def test_executed_notebooks_are_parameterised_and_widget_free(smoke_course):
+    out, _ = smoke_course
+    for ch in course.list_chapters():
+        nb = json.loads((out / f"{ch.stem}.ipynb").read_text())
+        injected = [c for c in nb["cells"]
+                    if "injected-parameters" in c["metadata"].get("tags", [])]
+        assert len(injected) == 1 and "INTERACTIVE = False" in "".join(injected[0]["source"])
+        assert "widgets" not in nb["metadata"]
+        assert nb["metadata"]["kernelspec"]["name"] == "python3"
+        assert "application/vnd.jupyter.widget-view+json" not in json.dumps(nb)
+
+
+def test_masking_chapter_numbers(smoke_course):
+    out, _ = smoke_course
+    m = json.loads((out / "01_masking" / "metrics.json").read_text())
+    met = m["metrics"]
+    assert met["p_target_last_row_official"] == 0.0
+    assert met["p_target_last_row"] > 0.05
+    assert abs(met["target_fraction_multiblock_official"] - 0.44) < 0.03
+    assert 0.35 < met["target_fraction_mixed"] < 0.55
+    assert met["target_fraction_random"] == pytest.approx(29 / 49)
+    assert met["block_shapes_official"] < met["block_shapes"]
+    assert {"grid.png", "blocks_union.png", "strategies.png", "stages.png",
+            "target_heatmaps.png", "target_fraction_hist.png", "block_shapes.png",
+            "explorer_static.png"} <= set(m["figures"])
+
+
+def _chapter(body: str) -> str:
+    return HEADER + PARAMS + textwrap.dedent(body)
+
+
+def test_failing_chapter_is_named_and_others_kept(tmp_path, monkeypatch):
+    nbdir = tmp_path / "notebooks"
+    nbdir.mkdir()
+    ok = """
+    # %%
+    from jepa_lite.course import start_chapter
+    run = start_chapter(NAME, PROFILE, DATA_ROOT, OUT_DIR, DEVICE, SEED)
+    run.log(answer=42)
+    """
+    bars = """
+    # %%
+    import time
+    from jepa_lite.progress import progress
+    for _ in progress(range(3000), desc="steps"):
+        time.sleep(0.0002)
+    """
+    (nbdir / "00_first.py").write_text(_chapter(ok.replace("NAME", "'00_first'") + bars))
+    (nbdir / "01_broken.py").write_text(_chapter(ok.replace("NAME", "'01_broken'") + """
+    # %%
+    x = 1
+
+    # %%
+    raise ValueError("image size 250 is not a multiple of 32")
+    """))
+    (nbdir / "02_after.py").write_text(_chapter(ok.replace("NAME", "'02_after'")))
+    monkeypatch.setenv("JEPA_LITE_NOTEBOOKS", str(nbdir))
+    out = tmp_path / "out"
+    results, summary = course.run_course("smoke", out_dir=out, device="cpu")
+    status = {r.chapter: r.status for r in results}
+    assert status == {"00_first": "ok", "01_broken": "failed", "02_after": "ok"}
+    broken = results[1]
+    assert "ValueError: image size 250 is not a multiple of 32" in broken.error
+    assert "cell" in broken.error and "raise ValueError" in broken.error
+    assert broken.metrics == {"answer": 42}  # what ran before the failure is kept
+    text = summary.read_text()
+    assert "01_broken | **FAILED**" in text and "02_after | ok" in text
+    for ch in ("00_first", "01_broken", "02_after"):
+        assert (out / f"{ch}.ipynb").is_file()
+    assert json.loads((out / "02_after" / "metrics.json").read_text())["metrics"] == {"answer": 42}
+    # progress bars inside chapters do not flood the executed notebooks / papermill logs
+    cells = json.loads((out / "00_first.ipynb").read_text())["cells"]
+    bar_cell = [c for c in cells if "progress(range(3000)" in "".join(c["source"])][0]
+    assert {o["output_type"] for o in bar_cell["outputs"]} == {"stream"}  # text, no widget
+    text = "".join("".join(o["text"]) for o in bar_cell["outputs"])
+    assert "3000/3000" in text and text.count("\r") <= 3  # start and end only, no flood
+
+
+def test_only_selects_by_number_or_name():
+    assert [p.stem for p in course.select_chapters(["01"])] == ["01_masking"]
+    assert [p.stem for p in course.select_chapters(["01_masking", "00"])] == [
+        "00_overview", "01_masking"]
+    with pytest.raises(ValueError, match="unknown chapter '7'.*00_overview"):
+        course.select_chapters(["7"])
+
+
+def test_no_notebooks_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("JEPA_LITE_NOTEBOOKS", str(tmp_path / "nowhere"))
+    monkeypatch.setattr(course, "repo_root", lambda: None)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError, match="clone of the jepa_lite repository"):
+        course.notebooks_dir()

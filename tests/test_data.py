@@ -1,0 +1,237 @@
+"""Generated data set, ImageFolder loading, transforms, the ImageNet-100 builder."""
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from jepa_lite import data
+
+SMALL = data.SyntheticSpec(classes=4, per_class=6, val_per_class=2, size=64, seed=3)
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def small_set(tmp_path_factory) -> Path:
+    return data.make_synthetic(tmp_path_factory.mktemp("syn") / "small", SMALL)
+
+
+def test_synthetic_layout(small_set):
+    for split, count in (("train", 6), ("val", 2)):
+        classes = sorted(p.name for p in (small_set / split).iterdir())
+        assert classes == ["00_disc", "01_ring", "02_crescent", "03_square"]
+        for c in classes:
+            files = list((small_set / split / c).iterdir())
+            assert len(files) == count
+            with Image.open(files[0]) as im:
+                assert im.size == (64, 64) and im.mode == "RGB"
+
+
+def test_synthetic_is_deterministic_for_a_seed(small_set, tmp_path):
+    again = data.make_synthetic(tmp_path / "again", SMALL)
+    assert tree_digest(again) == tree_digest(small_set)
+    other = data.make_synthetic(tmp_path / "other", data.SyntheticSpec(
+        classes=4, per_class=6, val_per_class=2, size=64, seed=4))
+    a, b = tree_digest(other), tree_digest(small_set)
+    assert sum(a[k] != b[k] for k in a if k.endswith(".png")) == len(a) - 1  # all images differ
+
+
+def test_synthetic_images_vary_within_a_class(tmp_path):
+    root = data.make_synthetic(tmp_path / "v", data.SyntheticSpec(classes=3, per_class=20,
+                                                                  val_per_class=1))
+    imgs = np.stack([np.asarray(Image.open(p), dtype=np.float32)
+                     for p in sorted((root / "train" / "00_disc").iterdir())])
+    diffs = [np.abs(imgs[i] - imgs[j]).mean() for i in range(5) for j in range(i + 1, 5)]
+    assert min(diffs) > 10, "images of one class must differ (position, colour, background)"
+
+
+def test_class_is_not_given_away_by_colour(tmp_path):
+    """Mean colour predicts the class at chance level: the class is in the shape."""
+    spec = data.SyntheticSpec(classes=10, per_class=40, val_per_class=20, seed=1)
+    root = data.make_synthetic(tmp_path / "c", spec)
+
+    def feats(split):
+        ds = data.image_folder(root, split)
+        x = np.stack([np.asarray(Image.open(p), dtype=np.float32).mean((0, 1))
+                      for p, _ in ds.samples])
+        return x, np.asarray(ds.targets)
+
+    xtr, ytr = feats("train")
+    xva, yva = feats("val")
+    centroids = np.stack([xtr[ytr == c].mean(0) for c in range(10)])
+    pred = np.argmin(((xva[:, None] - centroids[None]) ** 2).sum(-1), 1)
+    assert (pred == yva).mean() < 0.3  # chance is 0.1
+
+
+def test_existing_same_data_set_is_reused(small_set):
+    before = {p: p.stat().st_mtime_ns for p in small_set.rglob("*.png")}
+    assert data.make_synthetic(small_set, SMALL) == small_set
+    assert {p: p.stat().st_mtime_ns for p in small_set.rglob("*.png")} == before
+
+
+def test_never_overwrites_other_content(tmp_path):
+    (tmp_path / "busy").mkdir()
+    keep = tmp_path / "busy" / "notes.txt"
+    keep.write_text("mine")
+    with pytest.raises(FileExistsError, match="choose another --out"):
+        data.make_synthetic(tmp_path / "busy", SMALL)
+    assert keep.read_text() == "mine"
+
+
+@pytest.mark.parametrize("kwargs,match", [({"classes": 11}, "choose 2 to 10"),
+                                          ({"classes": 1}, "choose 2 to 10"),
+                                          ({"size": 100}, "not a multiple of 32"),
+                                          ({"per_class": 0}, "at least 1")])
+def test_synthetic_bad_spec(tmp_path, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        data.make_synthetic(tmp_path / "x", data.SyntheticSpec(**kwargs))
+    assert not (tmp_path / "x").exists()
+
+
+def test_ensure_synthetic_caches(tmp_path, monkeypatch):
+    monkeypatch.setenv("JEPA_LITE_CACHE", str(tmp_path))
+    root = data.ensure_synthetic(SMALL)
+    assert root.parent == tmp_path and root.name == SMALL.name
+    stamp = (root / "dataset.json").stat().st_mtime_ns
+    assert data.ensure_synthetic(SMALL) == root
+    assert (root / "dataset.json").stat().st_mtime_ns == stamp
+    assert [p.name for p in tmp_path.iterdir()] == [SMALL.name]  # no temporary leftovers
+
+
+@pytest.mark.parametrize("size", [64, 96, 224])
+def test_transforms_give_the_requested_size(small_set, size):
+    ds = data.image_folder(small_set, "train", data.pretrain_transform(size))
+    x, y = ds[0]
+    assert x.shape == (3, size, size) and x.dtype == torch.float32 and y == 0
+    ev = data.image_folder(small_set, "val", data.eval_transform(size))
+    assert ev[0][0].shape == (3, size, size)
+
+
+def test_pretrain_transform_is_random_eval_is_not(small_set):
+    img = Image.open(next((small_set / "train" / "00_disc").iterdir())).convert("RGB")
+    t, e = data.pretrain_transform(64), data.eval_transform(64)
+    torch.manual_seed(0)
+    assert not torch.equal(t(img), t(img))
+    assert torch.equal(e(img), e(img))
+    # normalised with the ImageNet statistics: mean of a mid-grey image maps near 0
+    grey = Image.new("RGB", (64, 64), (124, 116, 104))
+    assert e(grey).mean().abs() < 0.05
+
+
+def test_eval_transform_resizes_like_the_paper():
+    resize = data.eval_transform(224).transforms[0]
+    assert resize.size == 256
+
+
+@pytest.mark.parametrize("factory", [data.pretrain_transform, data.eval_transform])
+def test_transform_rejects_bad_size(factory):
+    with pytest.raises(ValueError, match="image size 250 is not a multiple of 32"):
+        factory(250)
+
+
+def test_missing_root(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist.*make-data synthetic"):
+        data.image_folder(tmp_path / "nope")
+
+
+def test_missing_split(tmp_path):
+    (tmp_path / "val").mkdir()
+    with pytest.raises(FileNotFoundError, match="no 'train/' folder"):
+        data.image_folder(tmp_path, "train")
+
+
+def test_empty_split(tmp_path):
+    (tmp_path / "train").mkdir()
+    with pytest.raises(FileNotFoundError, match="is empty"):
+        data.image_folder(tmp_path, "train")
+
+
+def test_class_folder_without_images(small_set, tmp_path):
+    root = tmp_path / "root"
+    (root / "train" / "cats").mkdir(parents=True)
+    (root / "train" / "dogs").mkdir()
+    Image.new("RGB", (8, 8)).save(root / "train" / "cats" / "a.png")
+    (root / "train" / "dogs" / "readme.txt").write_text("not an image")
+    with pytest.raises(FileNotFoundError, match=r"class folder .*dogs holds no images"):
+        data.image_folder(root, "train")
+
+
+def test_unreadable_image_is_named(tmp_path):
+    (tmp_path / "train" / "a").mkdir(parents=True)
+    bad = tmp_path / "train" / "a" / "broken.jpg"
+    bad.write_bytes(b"this is not a jpeg")
+    ds = data.image_folder(tmp_path, "train")
+    with pytest.raises(OSError, match=r"cannot read image .*broken\.jpg.*delete or replace"):
+        ds[0]
+
+
+# --------------------------------------------------------------------------- ImageNet-100
+def fake_imagenet(root: Path, wnids, flat_val=False) -> Path:
+    for split in ("train", "val"):
+        if split == "val" and flat_val:
+            (root / "val").mkdir(parents=True)
+            Image.new("RGB", (8, 8)).save(root / "val" / "ILSVRC2012_val_00000001.JPEG")
+            continue
+        for w in wnids:
+            (root / split / w).mkdir(parents=True)
+            Image.new("RGB", (8, 8), (int(w[-2:]), 0, 0)).save(root / split / w / f"{w}_1.JPEG")
+    return root
+
+
+def test_imagenet100_class_list():
+    wnids = data.imagenet100_classes()
+    assert len(wnids) == 100 == len(set(wnids))
+    assert all(w.startswith("n") and len(w) == 9 for w in wnids)
+    shipped = (Path(__file__).parent.parent / "data" / "imagenet100_classes.txt").read_text()
+    assert shipped.split() == wnids
+
+
+def test_imagenet100_builder(tmp_path):
+    wnids = data.imagenet100_classes()
+    src = fake_imagenet(tmp_path / "in1k", wnids + ["n99999999"])  # one extra class
+    out = data.make_imagenet100(src, tmp_path / "in100")
+    for split in ("train", "val"):
+        links = sorted((out / split).iterdir())
+        assert [p.name for p in links] == sorted(wnids)
+        assert all(p.is_symlink() and p.resolve() == (src / split / p.name).resolve()
+                   for p in links)
+        ds = data.image_folder(out, split, data.eval_transform(64))
+        assert len(ds.classes) == 100 and len(ds) == 100
+    assert data.make_imagenet100(src, tmp_path / "in100") == out  # idempotent
+
+
+def test_imagenet100_missing_classes(tmp_path):
+    wnids = data.imagenet100_classes()
+    src = fake_imagenet(tmp_path / "in1k", wnids[:97])
+    with pytest.raises(FileNotFoundError, match="3 of the 100 ImageNet-100 classes are missing"):
+        data.make_imagenet100(src, tmp_path / "in100")
+    assert not (tmp_path / "in100").exists()  # checked before anything is written
+
+
+def test_imagenet100_flat_val(tmp_path):
+    src = fake_imagenet(tmp_path / "in1k", data.imagenet100_classes(), flat_val=True)
+    with pytest.raises(FileNotFoundError, match="sort the validation images"):
+        data.make_imagenet100(src, tmp_path / "in100")
+
+
+def test_imagenet100_missing_root(tmp_path):
+    with pytest.raises(FileNotFoundError, match="--imagenet"):
+        data.make_imagenet100(tmp_path / "nothing", tmp_path / "out")
+
+
+def test_imagenet100_does_not_replace_foreign_files(tmp_path):
+    wnids = data.imagenet100_classes()
+    src = fake_imagenet(tmp_path / "in1k", wnids)
+    (tmp_path / "out" / "train" / wnids[0]).mkdir(parents=True)
+    with pytest.raises(FileExistsError, match="not a link"):
+        data.make_imagenet100(src, tmp_path / "out")
+    assert (tmp_path / "out" / "train" / wnids[0]).is_dir()
+    assert not os.path.islink(tmp_path / "out" / "train" / wnids[0])

@@ -1,0 +1,133 @@
+"""Figures and the masking explorer, driven without a browser."""
+
+import matplotlib
+import numpy as np
+import pytest
+import torch
+
+from jepa_lite import masking, viz
+
+
+@pytest.fixture(scope="module")
+def image():
+    return viz.load_image("grace_hopper", 224)
+
+
+@pytest.mark.parametrize("name", viz.sample_images())
+@pytest.mark.parametrize("size", [64, 224])
+def test_load_image(name, size):
+    img = viz.load_image(name, size)
+    assert img.size == (size, size) and img.mode == "RGB"
+
+
+def test_load_image_errors():
+    with pytest.raises(ValueError, match="unknown image 'cat'"):
+        viz.load_image("cat")
+    with pytest.raises(ValueError, match="not a multiple of 32"):
+        viz.load_image("grace_hopper", 100)
+
+
+def test_figures(image):
+    g = torch.Generator().manual_seed(0)
+    blocks = masking.draw_blocks(1, (7, 7), (2, 3), 4, g)[0]
+    assert len(viz.fig_blocks(image, blocks).axes) == 6
+    masks = {s: masking.sample_masks(3, (7, 7), s, g) for s in masking.STRATEGIES}
+    assert len(viz.fig_strategies(image, masks).axes) == 9
+    assert len(viz.fig_stages(image, masks["mixed"][0]).axes) == 6
+    p, f = masking.target_statistics(200, (7, 7), generator=g)
+    assert len(viz.fig_heatmaps({"a": p, "b": p}).axes) == 3  # two panels + colour bar
+    assert len(viz.fig_fraction_hist({"a": f}, (7, 7)).axes) == 1
+    assert len(viz.fig_block_shapes({"a": [(2, 3), (3, 2)]}, (7, 7)).axes) == 1
+    assert len(viz.fig_grid(image, 224).axes) == 1
+    assert len(viz.pipeline_figure().axes) == 1
+    png = viz.fig_to_png(viz.render_masks(image, masks["random"]))
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_draw_mask_tints_only_targets(image):
+    mask = torch.zeros(7, 7, dtype=torch.bool)
+    mask[0, 0] = True
+    fig = matplotlib.figure.Figure()
+    ax = fig.subplots()
+    viz.draw_mask(ax, image, mask)
+    shown = ax.images[0].get_array()
+    original = torch.tensor(np.asarray(image), dtype=torch.float32) / 255
+    shown = torch.as_tensor(shown, dtype=torch.float32)
+    assert not torch.allclose(shown[:32, :32], original[:32, :32])
+    assert torch.allclose(shown[32:, 32:], original[32:, 32:], atol=1e-6)
+
+
+# --------------------------------------------------------------------------- the explorer
+@pytest.fixture
+def explorer():
+    return viz.MaskExplorer(image_size=224, samples=4)
+
+
+def test_explorer_renders_on_creation(explorer):
+    assert explorer.png[:4] == b"\x89PNG" and explorer.mask.shape == (4, 7, 7)
+    assert explorer.error is None and "mean target fraction" in explorer.status.value
+
+
+def test_explorer_seed_control_redraws(explorer):
+    before_png, before_mask = explorer.png, explorer.mask
+    explorer.controls["seed"].value = 17
+    expected = masking.sample_masks(4, (7, 7), "mixed", torch.Generator().manual_seed(17),
+                                    **explorer.options())
+    assert torch.equal(explorer.mask, expected)
+    assert not torch.equal(explorer.mask, before_mask) and explorer.png != before_png
+
+
+def test_explorer_one_block_gives_rectangles(explorer):
+    c = explorer.controls
+    c["strategy"].value = "multiblock"
+    c["num_blocks"].value = 1
+    for seed in range(10):
+        c["seed"].value = seed
+        for m in explorer.mask:
+            rows, cols = m.any(1).sum(), m.any(0).sum()
+            assert m.sum() == rows * cols  # a single filled rectangle
+
+
+def test_explorer_scale_and_aspect_controls(explorer):
+    c = explorer.controls
+    c["strategy"].value = "multiblock"
+    c["num_blocks"].value = 1
+    c["block_scale"].value = (0.5, 0.55)
+    big = explorer.mask.sum((1, 2)).float().mean()
+    c["block_scale"].value = (0.05, 0.06)
+    small = explorer.mask.sum((1, 2)).float().mean()
+    assert big > 3 * small
+    c["aspect_ratio"].value = (3.0, 3.5)  # tall blocks
+    assert (explorer.mask.any(2).sum(1) >= explorer.mask.any(1).sum(1)).all()
+
+
+def test_explorer_official_checkbox_shows_the_edge_quirk(explorer):
+    c = explorer.controls
+    c["strategy"].value = "multiblock"
+    c["official"].value = True
+    hits = 0
+    for seed in range(40):
+        c["seed"].value = seed
+        hits += int(explorer.mask[:, -1].sum() + explorer.mask[:, :, -1].sum())
+    assert hits == 0
+    c["official"].value = False
+    for seed in range(40):
+        c["seed"].value = seed
+        hits += int(explorer.mask[:, -1].sum() + explorer.mask[:, :, -1].sum())
+    assert hits > 0
+
+
+def test_explorer_reports_impossible_options_and_keeps_last_picture(explorer):
+    png = explorer.png
+    explorer.controls["min_context"].value = 49
+    assert explorer.error and "min_context=49" in explorer.error
+    assert "min_context=49" in explorer.status.value
+    assert explorer.png == png  # the last good picture stays
+    explorer.controls["min_context"].value = 5
+    assert explorer.error is None
+
+
+def test_explorer_image_control(explorer):
+    png = explorer.png
+    explorer.controls["image"].value = "generated:star"
+    assert explorer.png != png
