@@ -216,6 +216,8 @@ def run_course(profile: str = "smoke", only: list[str] | None = None, data_root=
 
     cfg = resolve(profile, data_root, out_dir, device, seed)
     chapters = select_chapters(only)
+    if cfg.data_root_arg is not None:
+        cfg.data_root()  # a wrong --data-root fails here, before any chapter runs
     cfg.out_dir.mkdir(parents=True, exist_ok=True)
     results: list[ChapterResult] = []
     summary = write_summary(results, cfg)

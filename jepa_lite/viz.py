@@ -204,6 +204,29 @@ def render_masks(image, masks: torch.Tensor) -> Figure:
     return fig
 
 
+def fig_dataset(root, split: str = "train", per_class: int = 6) -> Figure:
+    """A few images of every class of an ImageFolder root, one row per class."""
+    from jepa_lite.data import image_folder
+
+    ds = image_folder(root, split)
+    by_class: dict[int, list[str]] = {}
+    for path, label in ds.samples:
+        if len(by_class.setdefault(label, [])) < per_class:
+            by_class[label].append(path)
+    rows = min(len(ds.classes), 10)
+    fig, axes = plt.subplots(rows, per_class, figsize=(1.3 * per_class, 1.35 * rows),
+                             squeeze=False)
+    for r in range(rows):
+        for c in range(per_class):
+            ax = axes[r, c]
+            ax.axis("off")
+            if c < len(by_class.get(r, [])):
+                ax.imshow(ds.loader(by_class[r][c]))
+        axes[r, 0].set_title(ds.classes[r], fontsize=8, loc="left")
+    fig.tight_layout()
+    return fig
+
+
 def fig_to_png(fig: Figure) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")

@@ -111,6 +111,23 @@ plt.show()
 display(Markdown(config.profiles_table()))
 
 # %% [markdown]
+# ## The data of this profile
+#
+# `smoke` and `demo` need no download: they generate an ImageFolder data set once (one
+# object kind per class at varied positions, scales, colours and backgrounds) and reuse it.
+# `full` reads ImageNet-100 from `DATA_ROOT`.
+
+# %%
+if cfg.profile.synthetic is None and DATA_ROOT is None:
+    print(f"the {PROFILE} profile reads DATA_ROOT; set it to see samples of the data set")
+else:
+    data_root = cfg.data_root()
+    print("data root:", data_root)
+    fig = viz.fig_dataset(data_root)
+    run.savefig(fig, "data_samples")
+    plt.show()
+
+# %% [markdown]
 # ## Running the whole course
 #
 # From a clone of the repository, the course runner executes every chapter with papermill

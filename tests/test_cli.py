@@ -1,7 +1,8 @@
 """The `jepa-lite` console script as a user calls it."""
 
-import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -9,9 +10,10 @@ from jepa_lite import cli, data
 
 
 def test_console_script_is_installed():
-    exe = shutil.which("jepa-lite")
-    assert exe, "pip install -e . must put jepa-lite on PATH"
-    out = subprocess.run([exe, "--help"], capture_output=True, text=True, check=True).stdout
+    exe = Path(sys.executable).parent / "jepa-lite"  # beside the environment's python
+    assert exe.is_file(), "pip install -e . must install the jepa-lite console script"
+    out = subprocess.run([str(exe), "--help"], capture_output=True, text=True,
+                         check=True).stdout
     assert "course" in out and "make-data" in out
 
 
@@ -53,3 +55,10 @@ def test_course_unknown_profile(capsys):
         cli.main(["course", "--profile", "huge"])
     assert e.value.code == 2
     assert "invalid choice: 'huge'" in capsys.readouterr().err
+
+
+def test_course_bad_data_root_fails_before_running(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert cli.main(["course", "--data-root", str(tmp_path / "nope"), "--out", str(out)]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert not out.exists()
