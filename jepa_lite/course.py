@@ -153,6 +153,8 @@ def run_chapter(source: Path, cfg: Config, timeout: int | None = None) -> Chapte
     params = {"PROFILE": cfg.profile.name, "OUT_DIR": str(cfg.out_dir.resolve()),
               "DEVICE": str(cfg.device), "SEED": cfg.seed, "INTERACTIVE": False,
               "DATA_ROOT": None if cfg.data_root_arg is None else str(cfg.data_root_arg)}
+    metrics_file = cfg.out_dir / name / "metrics.json"
+    metrics_file.unlink(missing_ok=True)  # never report a previous run's numbers as this one's
     start = time.perf_counter()
     error = ""
     try:
@@ -168,7 +170,6 @@ def run_chapter(source: Path, cfg: Config, timeout: int | None = None) -> Chapte
         error = f"{cell}: {e.ename}: {e.evalue}"
     except Exception as e:  # kernel died, timeout, ...: still report and go on
         error = f"{type(e).__name__}: {e}"
-    metrics_file = cfg.out_dir / name / "metrics.json"
     metrics = json.loads(metrics_file.read_text())["metrics"] if metrics_file.is_file() else {}
     return ChapterResult(name, "failed" if error else "ok", time.perf_counter() - start,
                          error, metrics)
@@ -199,7 +200,8 @@ def write_summary(results: list[ChapterResult], cfg: Config) -> Path:
     for r in results:
         shown = [f"{k}={_fmt_metric(v)}" for k, v in list(r.metrics.items())[:6]
                  if isinstance(v, (int, float, str))]
-        status = r.status if r.status == "ok" else f"**FAILED** — {r.error}"
+        error = " ".join(r.error.split()).replace("|", "\\|")  # one table row, whatever it says
+        status = r.status if r.status == "ok" else f"**FAILED** — {error}"
         lines.append(f"| {r.chapter} | {status} | {r.seconds:.1f} s | {'; '.join(shown)} |")
     path = cfg.out_dir / "summary.md"
     path.write_text("\n".join(lines) + "\n")

@@ -148,3 +148,19 @@ def test_no_notebooks_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(FileNotFoundError, match="clone of the jepa_lite repository"):
         course.notebooks_dir()
+
+
+def test_stale_metrics_are_not_reported(tmp_path, monkeypatch):
+    nbdir = tmp_path / "notebooks"
+    nbdir.mkdir()
+    (nbdir / "00_early_failure.py").write_text(_chapter("""
+    # %%
+    import jepa_lite.no_such_module
+    """))
+    monkeypatch.setenv("JEPA_LITE_NOTEBOOKS", str(nbdir))
+    out = tmp_path / "out"
+    (out / "00_early_failure").mkdir(parents=True)
+    (out / "00_early_failure" / "metrics.json").write_text('{"metrics": {"old": 1}}')
+    results, summary = course.run_course("smoke", out_dir=out, device="cpu")
+    assert results[0].status == "failed" and results[0].metrics == {}
+    assert "ModuleNotFoundError" in results[0].error and "old=1" not in summary.read_text()
