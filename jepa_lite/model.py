@@ -1,0 +1,47 @@
+"""CNN-JEPA in one module: sparse context encoder -> mask token -> predictor, against the
+dense EMA target encoder, loss on target cells only."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from jepa_lite.loss import jepa_loss
+from jepa_lite.predictor import ConvPredictor, MaskToken
+from jepa_lite.sparse import dense_trunk, sparse_trunk
+
+
+class CNNJEPA(nn.Module):
+    def __init__(self, arch: str = "resnet50", predictor_layers: int = 3,
+                 kernel_size: int = 3, depthwise_separable: bool = True,
+                 loss: str = "official"):
+        super().__init__()
+        self.arch, self.loss_kind = arch, loss
+        self.context_encoder = sparse_trunk(arch)
+        # Paper, III-B: "the target network's weights are updated using an exponential moving
+        # average of the context weights" -- same weights to start, no gradient ever.
+        self.target_encoder = dense_trunk(arch)
+        self.target_encoder.load_state_dict(self.context_encoder.state_dict())
+        self.target_encoder.requires_grad_(False)
+        channels = self.context_encoder.out_channels
+        self.mask_token = MaskToken(channels)
+        self.predictor = ConvPredictor(channels, predictor_layers, kernel_size,
+                                       depthwise_separable)
+
+    def trainable_parameters(self):
+        return [p for n, p in self.named_parameters() if not n.startswith("target_encoder.")]
+
+    def forward(self, images: torch.Tensor, mask: torch.Tensor):
+        """Loss of one batch, plus the target features (for collapse diagnostics)."""
+        context = self.context_encoder(images, mask)  # zero at target cells
+        pred = self.predictor(self.mask_token(context, mask))
+        with torch.no_grad():
+            target = self.target_encoder(images)  # the full image, dense
+        return jepa_loss(pred, target, mask, self.loss_kind), target
+
+    @torch.no_grad()
+    def update_target(self, momentum: float) -> None:
+        """target <- momentum * target + (1 - momentum) * context; BN buffers are not averaged."""
+        tgt = list(self.target_encoder.parameters())
+        ctx = list(self.context_encoder.parameters())
+        torch._foreach_lerp_(tgt, ctx, 1.0 - momentum)

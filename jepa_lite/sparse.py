@@ -1,0 +1,208 @@
+"""Chapter 02 — the sparse context encoder: a ResNet that never sees the masked patches.
+
+Paper, IV-A: "Sparse convolutions are implemented by zeroing out the outputs of each
+convolutional layer using a mask appropriately upscaled to the layer's activation
+dimensions." BatchNorm is made sparse too: its statistics come from visible positions only
+(as in SparK), otherwise the zeros at masked positions would shift every mean and variance.
+
+``dense_trunk(arch)`` is the plain trunk (the EMA target encoder); ``sparse_trunk(arch)`` has
+the same ``state_dict`` keys and shapes, so weights move freely between the two.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torchvision.models import resnet
+
+from jepa_lite.masking import PATCH
+
+ARCHS = {
+    "resnet10": lambda: resnet.ResNet(resnet.BasicBlock, [1, 1, 1, 1]),  # small, for CPUs and CI
+    "resnet18": resnet.resnet18,
+    "resnet34": resnet.resnet34,
+    "resnet50": resnet.resnet50,
+    "resnet101": resnet.resnet101,
+    "resnet152": resnet.resnet152,
+    "wide_resnet50_2": resnet.wide_resnet50_2,
+}
+TRUNK_PARTS = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4")
+
+
+def check_arch(arch: str) -> str:
+    if arch not in ARCHS:
+        raise ValueError(f"unsupported architecture {arch!r}; supported: {', '.join(ARCHS)}")
+    return arch
+
+
+class Trunk(nn.Module):
+    """A torchvision ResNet without its pooling and classifier: ``[B, 3, H, W] -> [B, C, H/32,
+    W/32]``."""
+
+    def __init__(self, arch: str):
+        super().__init__()
+        net = ARCHS[check_arch(arch)]()
+        self.arch = arch
+        for name in TRUNK_PARTS:
+            self.add_module(name, getattr(net, name))
+        self.out_channels = net.fc.in_features
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = images
+        for name in TRUNK_PARTS:
+            x = getattr(self, name)(x)
+        return x
+
+
+def dense_trunk(arch: str = "resnet50") -> Trunk:
+    """The dense trunk, called as ``enc(images)``; used for the EMA target encoder."""
+    return Trunk(arch)
+
+
+# --------------------------------------------------------------------------- sparse layers
+class MaskState:
+    """The current batch's visible-cell mask, shared by every sparse layer of one trunk.
+
+    ``at(x)`` gives it at ``x``'s resolution as a float ``[B, 1, H, W]`` (1 = visible), by
+    nearest-neighbour repetition; computed once per resolution and forward pass.
+    """
+
+    def __init__(self):
+        self.visible: torch.Tensor | None = None  # [B, 1, gh, gw], 1.0 = context cell
+        self._cache: dict = {}
+
+    def set(self, mask: torch.Tensor, dtype: torch.dtype) -> None:
+        self.visible = (~mask).unsqueeze(1).to(dtype)
+        self._cache = {}
+
+    def clear(self) -> None:
+        self.visible, self._cache = None, {}
+
+    def at(self, x: torch.Tensor) -> torch.Tensor:
+        if self.visible is None:
+            raise RuntimeError("a sparse layer ran outside SparseTrunk.forward(images, mask)")
+        key = (x.shape[-2], x.shape[-1], x.dtype)
+        if key not in self._cache:
+            gh, gw = self.visible.shape[-2:]
+            fh, fw = x.shape[-2] // gh, x.shape[-1] // gw
+            m = self.visible.repeat_interleave(fh, dim=2).repeat_interleave(fw, dim=3)
+            self._cache[key] = m.to(x.dtype)
+        return self._cache[key]
+
+
+class SparseConv2d(nn.Conv2d):
+    """Masked dense convolution: the output is zeroed at masked positions of its stage."""
+
+    def __init__(self, state: MaskState, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.mask_state = state
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = super().forward(x)
+        return out * self.mask_state.at(out)
+
+
+class SparseMaxPool2d(nn.MaxPool2d):
+    """Max pooling whose output is zeroed at masked positions."""
+
+    def __init__(self, state: MaskState, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.mask_state = state
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = super().forward(x)
+        return out * self.mask_state.at(out)
+
+
+class SparseBatchNorm2d(nn.BatchNorm2d):
+    """BatchNorm whose batch statistics (and running averages) use visible positions only.
+
+    Masked sums instead of gathering the visible positions: the same numbers, with no
+    data-dependent shapes and so no host-device synchronisation.
+    """
+
+    def __init__(self, state: MaskState, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.mask_state = state
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        xf = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x  # stats in >= fp32
+        keep = self.mask_state.at(xf)
+        if self.training or not self.track_running_stats:
+            n = keep.sum().clamp_min(2.0)  # visible positions per channel (B x H x W)
+            mean = (xf * keep).sum((0, 2, 3)) / n
+            var = ((xf - mean[:, None, None]) * keep).square().sum((0, 2, 3)) / n  # biased
+            if self.training and self.track_running_stats:
+                with torch.no_grad():
+                    self.num_batches_tracked.add_(1)
+                    m = (1.0 / self.num_batches_tracked.float() if self.momentum is None
+                         else self.momentum)
+                    self.running_mean.lerp_(mean.to(self.running_mean.dtype), m)
+                    self.running_var.lerp_((var * n / (n - 1)).to(self.running_var.dtype), m)
+        else:
+            mean, var = self.running_mean.to(xf.dtype), self.running_var.to(xf.dtype)
+        y = (xf - mean[:, None, None]) * torch.rsqrt(var[:, None, None] + self.eps)
+        if self.affine:
+            y = y * self.weight[:, None, None] + self.bias[:, None, None]
+        return (y * keep).to(x.dtype)
+
+
+def _sparsify(module: nn.Module, state: MaskState) -> None:
+    """Replace every Conv2d / BatchNorm2d / MaxPool2d below ``module`` by its sparse twin."""
+    for name, child in module.named_children():
+        if isinstance(child, nn.Conv2d):
+            new = SparseConv2d(state, child.in_channels, child.out_channels, child.kernel_size,
+                               child.stride, child.padding, child.dilation, child.groups,
+                               child.bias is not None)
+        elif isinstance(child, nn.BatchNorm2d):
+            new = SparseBatchNorm2d(state, child.num_features, child.eps, child.momentum,
+                                    child.affine, child.track_running_stats)
+        elif isinstance(child, nn.MaxPool2d):
+            new = SparseMaxPool2d(state, child.kernel_size, child.stride, child.padding,
+                                  child.dilation, ceil_mode=child.ceil_mode)
+        else:
+            _sparsify(child, state)
+            continue
+        new.load_state_dict(child.state_dict())
+        setattr(module, name, new)
+
+
+class SparseTrunk(Trunk):
+    """The context encoder: ``enc(images, mask) -> [B, C, gh, gw]``, masked cells zero."""
+
+    def __init__(self, arch: str):
+        super().__init__(arch)
+        self.mask_state = MaskState()
+        _sparsify(self, self.mask_state)
+
+    def forward(self, images: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        b, _, h, w = images.shape
+        if mask.dtype != torch.bool or mask.shape != (b, h // PATCH, w // PATCH) or (
+                h % PATCH or w % PATCH):
+            raise ValueError(
+                f"mask must be bool [B, H/32, W/32] = [{b}, {h / PATCH:g}, {w / PATCH:g}] for "
+                f"images {tuple(images.shape)}; got {mask.dtype} {tuple(mask.shape)} (image "
+                f"sizes must be multiples of 32)")
+        self.mask_state.set(mask, images.dtype)
+        try:
+            return super().forward(images * self.mask_state.at(images))  # targets zeroed
+        finally:
+            self.mask_state.clear()
+
+
+def sparse_trunk(arch: str = "resnet50") -> SparseTrunk:
+    """The sparse context encoder, called as ``enc(images, mask)``."""
+    return SparseTrunk(arch)
+
+
+def stage_outputs(trunk: Trunk, images: torch.Tensor, mask: torch.Tensor | None = None):
+    """Every part's output of a trunk, in order (for figures and tests)."""
+    outs = {}
+    hooks = [getattr(trunk, n).register_forward_hook(
+        lambda _m, _i, o, n=n: outs.__setitem__(n, o)) for n in TRUNK_PARTS]
+    try:
+        trunk(images) if mask is None else trunk(images, mask)
+    finally:
+        for h in hooks:
+            h.remove()
+    return outs

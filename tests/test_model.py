@@ -1,0 +1,126 @@
+"""Predictor, mask token, loss, schedules and the CNN-JEPA module (chapters 03-04)."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from jepa_lite import schedules
+from jepa_lite.loss import jepa_loss
+from jepa_lite.masking import sample_masks
+from jepa_lite.model import CNNJEPA
+from jepa_lite.predictor import ConvPredictor, MaskToken, num_parameters
+
+
+def test_predictor_parameter_counts_match_the_paper():
+    assert num_parameters(ConvPredictor(2048)) == 12_662_784
+    assert num_parameters(ConvPredictor(2048, depthwise_separable=False)) == 113_264_640
+
+
+@pytest.mark.parametrize("layers,k,dw", [(1, 3, True), (3, 5, True), (2, 3, False)])
+def test_predictor_structure_and_shape(layers, k, dw):
+    p = ConvPredictor(16, layers, k, dw)
+    kinds = [type(m).__name__ for m in p]
+    block = (["Conv2d", "Conv2d"] if dw else ["Conv2d"]) + ["BatchNorm2d", "ReLU"]
+    assert kinds == block * layers
+    if dw:
+        assert p[0].groups == 16 and p[0].kernel_size == (k, k) and p[1].kernel_size == (1, 1)
+    assert p(torch.randn(2, 16, 7, 7)).shape == (2, 16, 7, 7)
+
+
+def test_predictor_bad_kernel():
+    with pytest.raises(ValueError, match="kernel_size=4"):
+        ConvPredictor(8, kernel_size=4)
+
+
+def test_mask_token_fills_only_target_cells():
+    tok = MaskToken(8)
+    assert tok.token.abs().max() <= 0.04 and 0.005 < tok.token.std() < 0.05  # trunc. normal
+    f = torch.randn(3, 8, 4, 4)
+    m = sample_masks(3, (4, 4))
+    out = tok(f, m)
+    mm = m.unsqueeze(1).expand_as(f)
+    assert torch.equal(out[~mm], f[~mm])
+    assert torch.equal(out.permute(0, 2, 3, 1)[m], tok.token.detach().expand(int(m.sum()), 8))
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), c=st.integers(2, 64))
+def test_official_loss_is_one_minus_cosine_on_target_cells(seed, c):
+    g = torch.Generator().manual_seed(seed)
+    p, h = torch.randn(3, c, 4, 4, generator=g), torch.randn(3, c, 4, 4, generator=g)
+    m = sample_masks(3, (4, 4), generator=g)
+    d = F.normalize(p, dim=1) - F.normalize(h, dim=1)
+    per_cell = torch.where(d.abs() < 1, 0.5 * d**2, d.abs() - 0.5).sum(1)  # smooth-L1, beta 1
+    assert torch.allclose(jepa_loss(p, h, m), per_cell[m].mean(), atol=1e-5)
+    # where every channel differs by less than 1 (always, in high dimension) it is 1 - cos
+    small = (d.abs() < 1).all(1) & m
+    cos = F.cosine_similarity(p, h, dim=1)
+    assert torch.allclose(per_cell[small], (1 - cos)[small], atol=1e-5)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000))
+def test_loss_ignores_context_cells(seed):
+    g = torch.Generator().manual_seed(seed)
+    p, h = torch.randn(2, 8, 3, 3, generator=g), torch.randn(2, 8, 3, 3, generator=g)
+    m = sample_masks(2, (3, 3), generator=g)
+    p2 = torch.where(m.unsqueeze(1), p, torch.randn_like(p) * 100)
+    for kind in ("official", "l2"):
+        assert torch.equal(jepa_loss(p, h, m, kind), jepa_loss(p2, h, m, kind))
+    l2 = ((p - h) ** 2).sum(1)[m].mean()
+    assert torch.allclose(jepa_loss(p, h, m, "l2"), l2)
+    with pytest.raises(ValueError, match="unknown loss"):
+        jepa_loss(p, h, m, "cosine")
+
+
+def test_ema_momentum_schedule():
+    assert schedules.ema_momentum(0, 100) == pytest.approx(0.996)
+    assert schedules.ema_momentum(100, 100) == pytest.approx(1.0)
+    assert schedules.ema_momentum(50, 100) == pytest.approx(0.998)
+    vals = [schedules.ema_momentum(s, 100) for s in range(101)]
+    assert all(a <= b for a, b in zip(vals, vals[1:]))
+    per_epoch = [schedules.ema_momentum_at(s, 10, 5, per_epoch=True) for s in range(50)]
+    assert len(set(per_epoch[:10])) == 1 and per_epoch[10] > per_epoch[9]
+
+
+def test_learning_rate_schedule():
+    lr = [schedules.learning_rate(s, 1000, 100, 0.01) for s in range(1000)]
+    assert lr[0] == pytest.approx(0.0001) and lr[99] == pytest.approx(0.01)
+    assert all(a < b for a, b in zip(lr[:99], lr[1:100]))  # linear warm-up
+    assert all(a >= b for a, b in zip(lr[100:], lr[101:]))  # cosine down
+    assert schedules.learning_rate(1000, 1000, 100, 0.01) == pytest.approx(1e-5)
+    assert lr[550] == pytest.approx(1e-5 + (0.01 - 1e-5) / 2, rel=1e-2)
+
+
+def test_cnn_jepa_step_trains_context_not_target():
+    torch.manual_seed(0)
+    model = CNNJEPA("resnet10", predictor_layers=1)
+    x, m = torch.randn(4, 3, 64, 64), sample_masks(4, (2, 2))
+    loss, target = model(x, m)
+    assert loss.ndim == 0 and math.isfinite(loss.item()) and target.shape == (4, 512, 2, 2)
+    loss.backward()
+    assert all(p.grad is None for p in model.target_encoder.parameters())
+    assert model.mask_token.token.grad is not None
+    assert model.context_encoder.conv1.weight.grad.abs().sum() > 0
+    ids = {id(p) for p in model.trainable_parameters()}
+    assert not ids & {id(p) for p in model.target_encoder.parameters()}
+
+
+def test_ema_update_averages_parameters_not_buffers():
+    torch.manual_seed(0)
+    model = CNNJEPA("resnet10", predictor_layers=1)
+    with torch.no_grad():
+        for p in model.context_encoder.parameters():
+            p.add_(1.0)
+    before_t = {k: v.clone() for k, v in model.target_encoder.state_dict().items()}
+    ctx = model.context_encoder.state_dict()
+    model.context_encoder.bn1.running_mean.fill_(5.0)
+    model.update_target(0.9)
+    after = model.target_encoder.state_dict()
+    for name, _ in model.target_encoder.named_parameters():
+        assert torch.allclose(after[name], 0.9 * before_t[name] + 0.1 * ctx[name])
+    assert torch.equal(after["bn1.running_mean"], before_t["bn1.running_mean"])

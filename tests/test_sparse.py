@@ -1,0 +1,144 @@
+"""The sparse context encoder's guarantees (chapter 02), each over random masks and inputs."""
+
+import pytest
+import torch
+
+from jepa_lite import sparse
+from jepa_lite.masking import sample_masks, stage_masks
+
+SMALL = "resnet10"
+
+
+def pair(arch=SMALL, dtype=torch.float64, seed=0):
+    torch.manual_seed(seed)
+    dense, sp = sparse.dense_trunk(arch).to(dtype), sparse.sparse_trunk(arch).to(dtype)
+    sp.load_state_dict(dense.state_dict())
+    return dense, sp
+
+
+@pytest.mark.parametrize("arch", list(sparse.ARCHS))
+def test_state_dicts_match(arch):
+    d, s = sparse.dense_trunk(arch).state_dict(), sparse.sparse_trunk(arch).state_dict()
+    assert list(d) == list(s)
+    assert all(d[k].shape == s[k].shape for k in d)
+
+
+def test_unsupported_arch_lists_the_supported():
+    with pytest.raises(ValueError, match="unsupported architecture 'vgg16'; supported: resnet10"):
+        sparse.sparse_trunk("vgg16")
+
+
+@pytest.mark.parametrize("mode", ["train", "eval"])
+@pytest.mark.parametrize("seed", range(3))
+def test_masked_cells_of_every_stage_are_zero(mode, seed):
+    _, s = pair(seed=seed)
+    s.train(mode == "train")
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(4, 3, 96, 128, dtype=torch.float64, generator=g)
+    m = sample_masks(4, (3, 4), generator=g)
+    outs = sparse.stage_outputs(s, x, m)
+    masks = stage_masks(m)
+    strides = {"conv1": 2, "bn1": 2, "relu": 2, "maxpool": 4, "layer1": 4, "layer2": 8,
+               "layer3": 16, "layer4": 32}
+    for name, out in outs.items():
+        hidden = masks[strides[name]].unsqueeze(1).expand_as(out)
+        assert out[hidden].abs().max() == 0, name
+    assert outs["layer4"].shape[-2:] == (3, 4)
+
+
+@pytest.mark.parametrize("mode", ["train", "eval"])
+@pytest.mark.parametrize("seed", range(3))
+def test_masked_pixels_change_nothing(mode, seed):
+    _, s = pair(seed=seed)
+    s.train(mode == "train")
+    g = torch.Generator().manual_seed(100 + seed)
+    x = torch.randn(3, 3, 96, 96, dtype=torch.float64, generator=g)
+    m = sample_masks(3, (3, 3), generator=g)
+    hidden = (m.repeat_interleave(32, 1).repeat_interleave(32, 2)).unsqueeze(1)
+    x2 = torch.where(hidden, torch.randn_like(x) * 50 + 7, x)  # only masked pixels differ
+    state = {k: v.clone() for k, v in s.state_dict().items()}
+    a = s(x, m)
+    s.load_state_dict(state)  # same running statistics for the second pass
+    b = s(x2, m)
+    assert torch.equal(a, b)
+    if mode == "train":  # and the running statistics they leave behind are the same too
+        s.load_state_dict(state)
+        s(x, m)
+        after_a = {k: v.clone() for k, v in s.state_dict().items()}
+        s.load_state_dict(state)
+        s(x2, m)
+        assert all(torch.equal(after_a[k], v) for k, v in s.state_dict().items())
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_sparse_batchnorm_statistics_are_those_of_visible_positions(seed):
+    g = torch.Generator().manual_seed(seed)
+    state = sparse.MaskState()
+    bn = sparse.SparseBatchNorm2d(state, 6, momentum=0.3).double()
+    ref = torch.nn.BatchNorm2d(6, momentum=0.3).double()
+    x = torch.randn(5, 6, 8, 8, dtype=torch.float64, generator=g) * 3 + 1
+    m = sample_masks(5, (4, 4), generator=g)
+    state.set(m, x.dtype)
+    y = bn(x)
+    keep = state.at(x).bool().expand_as(x)
+    visible = x.permute(1, 0, 2, 3)[keep.permute(1, 0, 2, 3)].view(6, -1)  # C x N visible
+    ref_out = ref(visible.T.reshape(-1, 6, 1, 1))  # BN over the visible positions alone
+    assert torch.allclose(bn.running_mean, ref.running_mean)
+    assert torch.allclose(bn.running_var, ref.running_var)
+    got = y.permute(1, 0, 2, 3)[keep.permute(1, 0, 2, 3)].view(6, -1)
+    assert torch.allclose(got, ref_out.reshape(-1, 6).T)
+    assert y[~keep].abs().max() == 0
+
+
+@pytest.mark.parametrize("arch", ["resnet10", "resnet50"])
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_nothing_masked_equals_dense(arch, mode):
+    d, s = pair(arch)
+    if mode == "eval":  # give the running statistics something to hold first
+        x0 = torch.randn(4, 3, 64, 64, dtype=torch.float64)
+        d(x0)
+        s.load_state_dict(d.state_dict())
+    d.train(mode == "train")
+    s.train(mode == "train")
+    x = torch.randn(2, 3, 64, 96, dtype=torch.float64)
+    none = torch.zeros(2, 2, 3, dtype=torch.bool)
+    assert torch.allclose(d(x), s(x, none), rtol=1e-9, atol=1e-9)
+    for k, v in d.state_dict().items():  # running statistics updated identically
+        assert torch.allclose(v.double(), s.state_dict()[k].double(), rtol=1e-9, atol=1e-12), k
+
+
+def test_weights_move_between_sparse_and_dense():
+    d, s = pair()
+    s2 = sparse.sparse_trunk(SMALL).double()
+    s2.load_state_dict(d.state_dict())
+    x, none = torch.randn(2, 3, 64, 64, dtype=torch.float64), torch.zeros(2, 2, 2, dtype=torch.bool)
+    s.eval()
+    s2.eval()
+    assert torch.equal(s(x, none), s2(x, none))
+
+
+def test_no_host_sync_ops_in_the_sparse_layers():
+    """No .item(), nonzero or boolean indexing in the forward: checked by tracing the ops."""
+    from torch.profiler import ProfilerActivity, profile
+
+    _, s = pair(dtype=torch.float32)
+    x, m = torch.randn(2, 3, 64, 64), sample_masks(2, (2, 2))
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        s(x, m)
+    names = {e.key for e in prof.key_averages()}
+    assert not names & {"aten::nonzero", "aten::item", "aten::_local_scalar_dense",
+                        "aten::masked_select", "aten::index"}
+
+
+def test_bad_mask_shape_is_explained():
+    _, s = pair()
+    with pytest.raises(ValueError, match=r"mask must be bool \[B, H/32, W/32\] = \[2, 2, 2\]"):
+        s(torch.randn(2, 3, 64, 64, dtype=torch.float64), torch.zeros(2, 7, 7, dtype=torch.bool))
+    with pytest.raises(ValueError, match="multiples of 32"):
+        s(torch.randn(2, 3, 72, 64, dtype=torch.float64), torch.zeros(2, 2, 2, dtype=torch.bool))
+
+
+def test_sparse_layer_outside_the_trunk_is_an_error():
+    bn = sparse.SparseBatchNorm2d(sparse.MaskState(), 3)
+    with pytest.raises(RuntimeError, match="outside SparseTrunk.forward"):
+        bn(torch.randn(1, 3, 4, 4))
