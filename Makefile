@@ -6,6 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PROFILE ?= smoke
 OUT ?= outputs
+DEVICE ?= auto
 PYTEST_ARGS ?=
 
 .PHONY: course test lint setup
@@ -19,7 +20,7 @@ $(VENV)/.installed: pyproject.toml
 setup: $(VENV)/.installed
 
 course: setup
-	$(BIN)/jepa-lite course --profile $(PROFILE) --out $(OUT)
+	$(BIN)/jepa-lite course --profile $(PROFILE) --out $(OUT) --device $(DEVICE)
 
 lint: setup
 	$(BIN)/ruff check .

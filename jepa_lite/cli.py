@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from jepa_lite.config import PROFILES
 
@@ -28,8 +29,9 @@ def _make_data(args) -> int:
         spec = data.SyntheticSpec(classes=args.classes, per_class=args.per_class,
                                   val_per_class=args.val_per_class or max(2, args.per_class // 4),
                                   size=args.size, seed=args.seed)
+        existed = (Path(args.out) / "dataset.json").is_file()
         out = data.make_synthetic(args.out, spec)
-        print(f"generated data set {spec.name} in {out}")
+        print(f"{'reusing' if existed else 'generated'} data set {spec.name} in {out}")
     else:
         if args.imagenet is None:
             raise ValueError("make-data imagenet100 needs --imagenet ROOT (the ImageNet-1k "
@@ -57,23 +59,37 @@ def _pretrain(args) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive number of seconds")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="jepa-lite", description=__doc__)
+    p = argparse.ArgumentParser(
+        prog="jepa-lite",
+        description="CNN-JEPA workbook: run the chapters, prepare data, pretrain.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
 
-    c = sub.add_parser("course", help="run the chapters with papermill")
-    c.add_argument("--profile", default="smoke", choices=list(PROFILES))
+    defaults = {"formatter_class": argparse.ArgumentDefaultsHelpFormatter}
+    c = sub.add_parser("course", help="run the chapters with papermill", **defaults)
+    c.add_argument("--profile", default="smoke", choices=list(PROFILES),
+                   help="how big a run is (see README: Profiles)")
     c.add_argument("--only", nargs="+", metavar="CHAPTER",
-                   help="chapter numbers or names, e.g. --only 00 01")
+                   help="chapter numbers or names, e.g. --only 0 01 masking")
     c.add_argument("--data-root", help="ImageFolder root (train/, val/); smoke/demo generate "
                                        "their own data when omitted")
-    c.add_argument("--out", default=None, help="output folder (default: outputs/)")
-    c.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    c.add_argument("--seed", type=int, default=0)
-    c.add_argument("--timeout", type=int, default=None, help="seconds per cell (default: none)")
+    c.add_argument("--out", default=None, help="output folder; outputs/ when omitted")
+    c.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                   help="auto: the GPU when there is one, else the CPU")
+    c.add_argument("--seed", type=int, default=0, help="random seed of every chapter")
+    c.add_argument("--timeout", type=_positive_int, default=None,
+                   help="seconds per cell; none when omitted")
     c.set_defaults(func=_course)
 
-    t = sub.add_parser("pretrain", help="pretrain a CNN-JEPA encoder",
+    t = sub.add_parser("pretrain", help="pretrain a CNN-JEPA encoder", **defaults,
                        description="Defaults are the paper's: ResNet-50, 224 px, 200 epochs, "
                                    "batch 512, AdamW lr 0.01, weight decay 0.01.")
     t.add_argument("--data-root", required=True, help="ImageFolder root with train/")
@@ -102,16 +118,16 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--checkpoint-every", type=int, default=10)
     t.set_defaults(func=_pretrain)
 
-    d = sub.add_parser("make-data", help="generate or prepare a data set")
+    d = sub.add_parser("make-data", help="generate or prepare a data set", **defaults)
     d.add_argument("kind", choices=["synthetic", "imagenet100"])
     d.add_argument("--out", required=True)
     d.add_argument("--imagenet", help="imagenet100: the ImageNet-1k root (train/, val/)")
-    d.add_argument("--classes", type=int, default=10)
+    d.add_argument("--classes", type=int, default=10, help="synthetic: object kinds (2-10)")
     d.add_argument("--per-class", type=int, default=64, help="training images per class")
     d.add_argument("--val-per-class", type=int, default=None,
-                   help="validation images per class (default: per-class / 4, at least 2)")
+                   help="validation images per class; per-class / 4 (at least 2) when omitted")
     d.add_argument("--size", type=int, default=64, help="image side in pixels, a multiple of 32")
-    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--seed", type=int, default=0, help="synthetic: the same seed, the same files")
     d.set_defaults(func=_make_data)
     return p
 

@@ -30,6 +30,7 @@ class Profile:
     dataset: str = "synthetic"
     strategy: str = "mixed"
     masking: MaskOptions = field(default_factory=MaskOptions)
+    pretrain: dict = field(default_factory=dict)  # TrainConfig fields that differ from the paper
 
     def __post_init__(self):
         check_image_size(self.image_size)
@@ -40,13 +41,18 @@ PROFILES: dict[str, Profile] = {
     for p in (
         Profile("smoke", "minutes on a CPU: tiny generated data, checks that everything runs",
                 image_size=64, synthetic=SyntheticSpec(classes=6, per_class=24, val_per_class=8,
-                                                       size=64), mask_draws=2_000),
+                                                       size=64), mask_draws=2_000,
+                pretrain={"arch": "resnet10", "epochs": 4, "batch_size": 32, "warmup_epochs": 1,
+                          "workers": 0, "checkpoint_every": 0, "log_every": 2}),
         Profile("demo", "an hour on a laptop CPU or minutes on a GPU: larger generated data",
                 image_size=96, synthetic=SyntheticSpec(classes=10, per_class=300,
                                                        val_per_class=60, size=96),
-                mask_draws=20_000),
+                mask_draws=20_000,
+                pretrain={"arch": "resnet18", "epochs": 30, "batch_size": 64,
+                          "warmup_epochs": 3, "workers": 2, "checkpoint_every": 10}),
         Profile("full", "the paper's setting: ImageNet-100 (or ImageNet-1k) at 224 px on a GPU",
-                image_size=224, synthetic=None, dataset="ImageNet-100", mask_draws=100_000),
+                image_size=224, synthetic=None, dataset="ImageNet-100", mask_draws=100_000,
+                pretrain={"arch": "resnet50", "epochs": 200, "batch_size": 512, "workers": 8}),
     )
 }
 

@@ -105,13 +105,16 @@ def list_chapters(folder: Path | None = None) -> list[Path]:
 
 
 def select_chapters(only: list[str] | None, folder: Path | None = None) -> list[Path]:
-    """Chapters picked by number (``01``) or name (``01_masking``); all when ``only`` is empty."""
+    """Chapters picked by number (``1``, ``01``), name (``masking``) or both (``01_masking``);
+    all when ``only`` is empty."""
     chapters = list_chapters(folder)
     if not only:
         return chapters
     picked = []
     for key in only:
-        match = [c for c in chapters if c.stem == key or c.stem.split("_")[0] == key]
+        number = key.zfill(2) if key.isdigit() else None
+        match = [c for c in chapters if key in (c.stem, c.stem.split("_", 1)[1])
+                 or c.stem.split("_")[0] == number]
         if not match:
             names = ", ".join(c.stem for c in chapters)
             raise ValueError(f"unknown chapter {key!r}; the chapters are: {names}")
@@ -192,21 +195,38 @@ def _fmt_metric(v) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
-def write_summary(results: list[ChapterResult], cfg: Config) -> Path:
-    """``summary.md`` (for people) and ``summary.json`` (for scripts)."""
+def _earlier_results(cfg: Config, keep_out: set[str]) -> list[ChapterResult]:
+    """Results of chapters run before into the same folder with the same profile."""
+    path = cfg.out_dir / "summary.json"
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return []
+    if old.get("config", {}).get("profile", {}).get("name") != cfg.profile.name:
+        return []
+    return [ChapterResult(**c) for c in old.get("chapters", []) if c["chapter"] not in keep_out]
+
+
+def write_summary(results: list[ChapterResult], cfg: Config,
+                  earlier: list[ChapterResult] = ()) -> Path:
+    """``summary.md`` (for people) and ``summary.json`` (for scripts), in chapter order;
+    ``earlier`` holds chapters of a previous run into the same folder that this run skipped."""
+    rows = sorted([*earlier, *results], key=lambda r: r.chapter)
     lines = [f"# jepa_lite course — profile `{cfg.profile.name}`", "",
              f"device `{cfg.device}`, seed {cfg.seed}, outputs in `{cfg.out_dir}`", "",
              "| chapter | status | duration | key metrics |", "|---|---|---|---|"]
-    for r in results:
+    for r in rows:
         shown = [f"{k}={_fmt_metric(v)}" for k, v in list(r.metrics.items())[:6]
                  if isinstance(v, (int, float, str))]
         error = " ".join(r.error.split()).replace("|", "\\|")  # one table row, whatever it says
         status = r.status if r.status == "ok" else f"**FAILED** — {error}"
+        if r in earlier:
+            status += " (earlier run)"
         lines.append(f"| {r.chapter} | {status} | {r.seconds:.1f} s | {'; '.join(shown)} |")
     path = cfg.out_dir / "summary.md"
     path.write_text("\n".join(lines) + "\n")
     (cfg.out_dir / "summary.json").write_text(json.dumps(
-        {"config": cfg.to_dict(), "chapters": [r.__dict__ for r in results]}, indent=1))
+        {"config": cfg.to_dict(), "chapters": [r.__dict__ for r in rows]}, indent=1))
     return path
 
 
@@ -222,7 +242,8 @@ def run_course(profile: str = "smoke", only: list[str] | None = None, data_root=
         cfg.data_root()  # a wrong --data-root fails here, before any chapter runs
     cfg.out_dir.mkdir(parents=True, exist_ok=True)
     results: list[ChapterResult] = []
-    summary = write_summary(results, cfg)
+    earlier = _earlier_results(cfg, {c.stem for c in chapters})  # kept in the summary
+    summary = write_summary(results, cfg, earlier)
     bar = tqdm(chapters, desc=f"course ({cfg.profile.name})", unit="chapter", file=sys.stderr)
     for source in bar:
         bar.set_postfix_str(source.stem)
@@ -230,5 +251,5 @@ def run_course(profile: str = "smoke", only: list[str] | None = None, data_root=
         results.append(result)
         msg = f"{result.chapter}: {result.status} in {result.seconds:.1f} s"
         tqdm.write(msg + (f" — {result.error}" if result.error else ""), file=sys.stderr)
-        write_summary(results, cfg)  # after each chapter: an interruption loses nothing
+        write_summary(results, cfg, earlier)  # after each chapter: an interruption loses nothing
     return results, summary

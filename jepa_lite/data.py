@@ -217,7 +217,8 @@ def make_synthetic(out: str | os.PathLike, spec: SyntheticSpec = SyntheticSpec()
         raise ValueError(f"classes={spec.classes}: the generator knows {len(names)} object "
                          f"kinds ({', '.join(names)}); choose 2 to {len(names)}")
     if spec.per_class < 1 or spec.val_per_class < 1:
-        raise ValueError("per_class and val_per_class must be at least 1")
+        raise ValueError(f"per_class={spec.per_class} (--per-class) and val_per_class="
+                         f"{spec.val_per_class} (--val-per-class) must be at least 1")
     check_image_size(spec.size)
     meta = {"kind": "synthetic", **asdict(spec)}
     if out.exists():

@@ -11,6 +11,7 @@ representations in it. The context for the prediction is patches outside any mas
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import asdict, dataclass, fields
 
 import torch
@@ -57,7 +58,10 @@ def grid_size(image_size: int | tuple[int, int]) -> tuple[int, int]:
 
 
 def _check_grid(grid: int | tuple[int, int]) -> tuple[int, int]:
-    gh, gw = (grid, grid) if isinstance(grid, int) else tuple(grid)
+    cells = (grid, grid) if isinstance(grid, int) else tuple(grid)
+    if len(cells) != 2 or not all(isinstance(c, numbers.Integral) for c in cells):
+        raise TypeError(f"grid must be an int or a pair of ints (rows, columns), got {grid!r}")
+    gh, gw = cells
     if gh < 2 or gw < 2:
         raise ValueError(
             f"grid {gh}x{gw} is too small: masking needs at least 2x2 cells, i.e. images of "
@@ -89,7 +93,9 @@ def resolve_options(grid: tuple[int, int], options: MaskOptions) -> tuple[MaskOp
         problems.append(f"mask_ratio={o.mask_ratio} must lie strictly between 0 and 1")
     if not 0 <= o.multiblock_prob <= 1:
         problems.append(f"multiblock_prob={o.multiblock_prob} must lie in [0, 1]")
-    if min_ctx < 0 or min_ctx > n - 1:
+    if min_ctx < 0:
+        problems.append(f"min_context={min_ctx} must be >= 0")
+    elif min_ctx > n - 1:
         problems.append(
             f"min_context={min_ctx} is larger than the {grid[0]}x{grid[1]} grid allows "
             f"({n} cells, at least one must be a target): use at most {n - 1}"
@@ -172,18 +178,25 @@ def multiblock_masks(batch_size, grid, options, generator=None, official=False):
     return torch.where(bad[:, None, None], first, mask)  # last resort: one block only
 
 
-def random_masks(batch_size, grid, options, generator=None):
-    """Per sample, ``round(mask_ratio * cells)`` uniformly chosen target cells."""
+def random_context_cells(grid: tuple[int, int], options: MaskOptions) -> int:
+    """Context cells per sample under random masking; raise if that breaks ``min_context``."""
     options, min_ctx = resolve_options(grid, options)
-    gh, gw = grid
-    n = gh * gw
+    n = grid[0] * grid[1]
     keep = round(n * (1 - options.mask_ratio))  # official: round(49 * 0.4) = 20 context cells
     if keep < min_ctx or keep >= n:
         raise ValueError(
             f"impossible mask options: mask_ratio={options.mask_ratio} keeps {keep} of {n} "
-            f"cells as context on a {gh}x{gw} grid; need between min_context={min_ctx} and "
-            f"{n - 1}: change mask_ratio or min_context"
+            f"cells as context on a {grid[0]}x{grid[1]} grid; random masking needs between "
+            f"min_context={min_ctx} and {n - 1}: change mask_ratio or min_context"
         )
+    return keep
+
+
+def random_masks(batch_size, grid, options, generator=None):
+    """Per sample, ``round(mask_ratio * cells)`` uniformly chosen target cells."""
+    keep = random_context_cells(grid, options)
+    gh, gw = grid
+    n = gh * gw
     order = torch.rand(batch_size, n, generator=generator).argsort(dim=1)
     mask = torch.zeros(batch_size, n, dtype=torch.bool)
     mask.scatter_(1, order[:, : n - keep], True)
@@ -210,11 +223,15 @@ def sample_masks(
         raise TypeError(f"unknown mask option(s) {unknown}; known: {sorted(known)}")
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown masking strategy {strategy!r}; choose one of {STRATEGIES}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size={batch_size} must be at least 1")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size={batch_size!r} must be an int of at least 1")
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None, got {generator!r}")
     grid = _check_grid(grid)
     opts = MaskOptions(**{k: tuple(v) if isinstance(v, list) else v for k, v in options.items()})
     resolve_options(grid, opts)  # fail early, whichever branch is drawn
+    if strategy == "random" or (strategy == "mixed" and opts.multiblock_prob < 1):
+        random_context_cells(grid, opts)
     if strategy == "mixed":
         use_blocks = torch.rand(1, generator=generator).item() < opts.multiblock_prob
         strategy = "multiblock" if use_blocks else "random"
@@ -225,6 +242,8 @@ def sample_masks(
 
 def upsample_mask(mask: torch.Tensor, factor: int) -> torch.Tensor:
     """Nearest-neighbour upsampling of ``[..., gh, gw]`` by an integer factor."""
+    if mask.dim() < 2:
+        raise ValueError(f"a mask has shape [..., gh, gw]; got {tuple(mask.shape)}")
     return mask.repeat_interleave(factor, dim=-2).repeat_interleave(factor, dim=-1)
 
 

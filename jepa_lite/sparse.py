@@ -195,6 +195,31 @@ def sparse_trunk(arch: str = "resnet50") -> SparseTrunk:
     return SparseTrunk(arch)
 
 
+def receptive_fields(trunk: Trunk) -> dict[str, tuple[int, int]]:
+    """Receptive field and stride (pixels) of every stage, along the main (widest) path."""
+    rf, jump, out = 1, 1, {}
+
+    def grow(kernel, stride, dilation=1):
+        nonlocal rf, jump
+        k = kernel if isinstance(kernel, int) else kernel[0]
+        s = stride if isinstance(stride, int) else stride[0]
+        d = dilation if isinstance(dilation, int) else dilation[0]
+        rf += (k - 1) * d * jump
+        jump *= s
+
+    grow(trunk.conv1.kernel_size, trunk.conv1.stride)
+    out["conv1"] = (rf, jump)
+    grow(trunk.maxpool.kernel_size, trunk.maxpool.stride)
+    out["maxpool"] = (rf, jump)
+    for name in ("layer1", "layer2", "layer3", "layer4"):
+        for block in getattr(trunk, name):
+            for child_name, conv in block.named_children():
+                if isinstance(conv, nn.Conv2d) and child_name.startswith("conv"):
+                    grow(conv.kernel_size, conv.stride, conv.dilation)
+        out[name] = (rf, jump)
+    return out
+
+
 def stage_outputs(trunk: Trunk, images: torch.Tensor, mask: torch.Tensor | None = None):
     """Every part's output of a trunk, in order (for figures and tests)."""
     outs = {}
@@ -206,3 +231,29 @@ def stage_outputs(trunk: Trunk, images: torch.Tensor, mask: torch.Tensor | None 
         for h in hooks:
             h.remove()
     return outs
+
+
+@torch.no_grad()
+def masked_pixel_influence(trunk: Trunk, images: torch.Tensor, altered: torch.Tensor,
+                           mask: torch.Tensor) -> dict[str, torch.Tensor]:
+    """How much each stage's output changes, per position, when ``images`` becomes ``altered``
+    (which differs only inside masked patches). Dense trunks see the full image; sparse
+    trunks get the mask. Zero everywhere = nothing leaks."""
+    args = () if not isinstance(trunk, SparseTrunk) else (mask,)
+    a = stage_outputs(trunk, images, *args)
+    b = stage_outputs(trunk, altered, *args)
+    return {k: (a[k] - b[k]).abs().amax(dim=(0, 1)) for k in a}
+
+
+def forward_seconds(trunk: Trunk, images: torch.Tensor, mask: torch.Tensor | None = None,
+                    repeats: int = 3) -> float:
+    """Best-of-``repeats`` wall time of one forward pass (no gradient)."""
+    import time
+
+    best = float("inf")
+    with torch.no_grad():
+        for _ in range(repeats):
+            t = time.perf_counter()
+            trunk(images) if mask is None else trunk(images, mask)
+            best = min(best, time.perf_counter() - t)
+    return best

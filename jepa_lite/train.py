@@ -53,6 +53,12 @@ class TrainConfig:
     log_every: int = 20  # steps between progress-bar updates (each one syncs with the GPU)
 
 
+def profile_config(profile, seed: int = 0) -> TrainConfig:
+    """The training configuration of a profile (``jepa_lite.config.PROFILES``)."""
+    return TrainConfig(image_size=profile.image_size, seed=seed, strategy=profile.strategy,
+                       masking=profile.masking.to_dict(), **profile.pretrain)
+
+
 class NonFiniteLossError(RuntimeError):
     pass
 

@@ -273,6 +273,112 @@ def pipeline_figure() -> Figure:
     return fig
 
 
+# --------------------------------------------------------------------------- chapters 02-04
+def fig_leak(influence: dict[str, dict[str, torch.Tensor]], mask: torch.Tensor) -> Figure:
+    """Rows: encoders; columns: stages; colour: largest feature change per position when
+    only the masked pixels change. Target cells outlined."""
+    rows = list(influence)
+    stages = list(next(iter(influence.values())))
+    fig, axes = plt.subplots(len(rows), len(stages), figsize=(1.9 * len(stages),
+                                                              2.1 * len(rows)), squeeze=False)
+    for r, name in enumerate(rows):
+        for c, stage in enumerate(stages):
+            d = influence[name][stage].float().numpy()
+            ax = axes[r, c]
+            ax.imshow(d, cmap="inferno", vmin=0, vmax=max(d.max(), 1e-12))
+            m = masking.upsample_mask(mask, d.shape[0] // mask.shape[0]).numpy()
+            ax.contour(m, levels=[0.5], colors="cyan", linewidths=0.8)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(f"{name}: {stage}\nmax {d.max():.2g}", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def fig_receptive_fields(fields: dict[str, tuple[int, int]], image_size: int = 224) -> Figure:
+    """Receptive field of every stage against the image size."""
+    fig, ax = plt.subplots(figsize=(6, 3))
+    names = list(fields)
+    ax.bar(names, [rf for rf, _ in fields.values()], color="#4363d8")
+    ax.axhline(image_size, color="#e6194b", ls="--", label=f"image {image_size} px")
+    ax.axhline(masking.PATCH, color="grey", ls=":", label="one 32 px patch")
+    for i, (rf, stride) in enumerate(fields.values()):
+        ax.text(i, rf, f"{rf}px\n/{stride}", ha="center", va="bottom", fontsize=7)
+    ax.set_ylabel("receptive field (px)")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def fig_bn_statistics(dense_mean, visible_mean, visible_fraction: float) -> Figure:
+    """Per-channel means of a BN input: over all positions (zeros included) vs visible only."""
+    fig, ax = plt.subplots(figsize=(4, 4))
+    ax.scatter(visible_mean, dense_mean, s=6, alpha=0.6)
+    lim = [min(visible_mean.min(), dense_mean.min()), max(visible_mean.max(), dense_mean.max())]
+    ax.plot(lim, lim, "k--", lw=0.8, label="equal")
+    ax.plot(lim, [v * visible_fraction for v in lim], "r-", lw=0.8,
+            label=f"x {visible_fraction:.2f} (visible fraction)")
+    ax.set_xlabel("mean over visible positions (sparse BN)")
+    ax.set_ylabel("mean over all positions (dense BN)")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def fig_influence(maps: dict[str, torch.Tensor], cell: tuple[int, int]) -> Figure:
+    """Which grid cells reach the predicted cell, one panel per predictor."""
+    fig, axes = plt.subplots(1, len(maps), figsize=(2.4 * len(maps), 2.6), squeeze=False)
+    for ax, (name, m) in zip(axes[0], maps.items()):
+        ax.imshow(m.float().numpy(), cmap="Greens", vmin=0, vmax=1.3)
+        ax.scatter([cell[1]], [cell[0]], marker="*", s=120, color="#e6194b")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(f"{name}: {int(m.sum())} cells", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def fig_feature_norms(panels: dict[str, torch.Tensor]) -> Figure:
+    """Per-cell L2 norm of feature maps [C, gh, gw], one panel each."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(3 * len(panels), 3), squeeze=False)
+    for ax, (name, f) in zip(axes[0], panels.items()):
+        im = ax.imshow(f.float().norm(dim=0).numpy(), cmap="viridis")
+        fig.colorbar(im, ax=ax, shrink=0.75)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(name, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def fig_schedules(lr: list[float], momentum: dict[str, list[float]],
+                  steps_per_epoch: int) -> Figure:
+    """Learning rate and EMA momentum over training steps."""
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3))
+    a.plot(lr)
+    a.set_title("learning rate: linear warm-up, cosine to 0.001 x peak", fontsize=9)
+    for name, m in momentum.items():
+        b.plot(m, label=name)
+    b.set_title("EMA momentum: cosine 0.996 -> 1", fontsize=9)
+    b.legend(fontsize=8)
+    for ax in (a, b):
+        ax.set_xlabel(f"step ({steps_per_epoch} per epoch)")
+    fig.tight_layout()
+    return fig
+
+
+def fig_training(rows: list[dict]) -> Figure:
+    """Loss and collapse diagnostics per epoch of a pretraining run."""
+    ep = [r["epoch"] for r in rows]
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3))
+    for ax, key, title in zip(axes, ("loss", "target_std", "effective_rank"),
+                              ("loss (target cells)", "per-channel std of target features",
+                               "effective rank of target features")):
+        ax.plot(ep, [r[key] for r in rows], "o-")
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("epoch")
+    fig.tight_layout()
+    return fig
+
+
 # --------------------------------------------------------------------------- the explorer
 class MaskExplorer:
     """Interactive masking explorer: strategy, blocks, scale and aspect ranges, min context,
@@ -300,7 +406,7 @@ class MaskExplorer:
             "aspect_ratio": w.FloatRangeSlider(value=opts.aspect_ratio, min=0.25, max=4.0,
                                                step=0.05, description="aspect ratio",
                                                **slider),
-            "min_context": w.IntSlider(value=masking.default_min_context(n), min=0, max=n,
+            "min_context": w.IntSlider(value=masking.default_min_context(n), min=0, max=n - 1,
                                        description="min context", **slider),
             "seed": w.IntSlider(value=0, min=0, max=999, description="seed", **slider),
             "image": w.Dropdown(options=sample_images(), value="grace_hopper",

@@ -169,6 +169,7 @@ def test_bad_image_size_names_the_fix(size):
     [
         ({"min_context": 49}, "min_context=49 is larger than the 7x7 grid allows"),
         ({"min_context": 60, "strategy": "random"}, "use at most 48"),
+        ({"min_context": 25, "strategy": "random"}, "keeps 20 of 49 cells"),
         ({"grid": (1, 7)}, "grid 1x7 is too small"),
         ({"strategy": "blocks"}, "unknown masking strategy 'blocks'"),
         ({"block_scale": (0.3, 0.2)}, "block_scale"),
@@ -184,6 +185,35 @@ def test_impossible_options_are_clear_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
         sample_masks(args.pop("batch_size"), args.pop("grid"), args.pop("strategy"),
                      generator=gen(0), **args)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_mixed_rejects_options_impossible_for_either_branch(seed):
+    """Whichever branch a seed draws, an option that breaks one branch is an error."""
+    with pytest.raises(ValueError, match="random masking needs between min_context=30"):
+        sample_masks(4, strategy="mixed", min_context=30, generator=gen(seed))
+    m = sample_masks(4, strategy="multiblock", min_context=30, generator=gen(seed))
+    assert ((~m).sum((1, 2)) >= 30).all()
+    m = sample_masks(4, strategy="mixed", min_context=30, multiblock_prob=1.0, generator=gen(seed))
+    assert ((~m).sum((1, 2)) >= 30).all()
+
+
+@pytest.mark.parametrize("kwargs,error,match", [
+    ({"batch_size": 2.5}, ValueError, "batch_size=2.5 must be an int"),
+    ({"generator": 3}, TypeError, "generator must be a torch.Generator"),
+    ({"grid": (7, 7, 7)}, TypeError, "grid must be an int or a pair of ints"),
+    ({"grid": (2.7, 3.9)}, TypeError, "grid must be an int or a pair of ints"),
+    ({"min_context": -1}, ValueError, "min_context=-1 must be >= 0"),
+])
+def test_wrong_types_are_named(kwargs, error, match):
+    args = {"batch_size": 4, **kwargs}
+    with pytest.raises(error, match=match):
+        sample_masks(**args)
+
+
+def test_stage_masks_needs_a_grid():
+    with pytest.raises(ValueError, match=r"\[\.\.\., gh, gw\]"):
+        masking.stage_masks(torch.zeros(5, dtype=torch.bool))
 
 
 def test_unknown_option_is_named():

@@ -142,3 +142,22 @@ def test_sparse_layer_outside_the_trunk_is_an_error():
     bn = sparse.SparseBatchNorm2d(sparse.MaskState(), 3)
     with pytest.raises(RuntimeError, match="outside SparseTrunk.forward"):
         bn(torch.randn(1, 3, 4, 4))
+
+
+@pytest.mark.parametrize("arch", ["resnet10", "resnet18"])
+def test_receptive_fields_match_the_gradient(arch):
+    """The layer arithmetic agrees with where the centre unit's gradient reaches the input."""
+    t = sparse.dense_trunk(arch).eval()
+    x = torch.randn(1, 3, 512, 512, requires_grad=True)
+    outs = sparse.stage_outputs(t, x)
+    for name, (rf, stride) in sparse.receptive_fields(t).items():
+        o = outs[name]
+        h, w = o.shape[-2:]
+        (g,) = torch.autograd.grad(o[0, :, h // 2, w // 2].sum(), x, retain_graph=True)
+        rows = g[0].abs().sum((0, 2)).nonzero()
+        assert rows.max() - rows.min() + 1 == rf, name
+        assert 512 // h == stride
+
+
+def test_resnet50_receptive_field_is_427():
+    assert sparse.receptive_fields(sparse.dense_trunk("resnet50"))["layer4"] == (427, 32)

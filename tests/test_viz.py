@@ -119,10 +119,16 @@ def test_explorer_official_checkbox_shows_the_edge_quirk(explorer):
 
 def test_explorer_reports_impossible_options_and_keeps_last_picture(explorer):
     png = explorer.png
-    explorer.controls["min_context"].value = 49
-    assert explorer.error and "min_context=49" in explorer.error
-    assert "min_context=49" in explorer.status.value
+    assert explorer.controls["min_context"].max == 48  # one cell must stay a target
+    explorer.controls["min_context"].value = 30  # random masking keeps only 20 context cells
+    assert explorer.error and "min_context=30" in explorer.error
+    assert "min_context=30" in explorer.status.value
     assert explorer.png == png  # the last good picture stays
+    for seed in range(5):  # whichever branch of "mixed" a seed draws: always reported
+        explorer.controls["seed"].value = seed
+        assert explorer.error
+    explorer.controls["strategy"].value = "multiblock"
+    assert explorer.error is None and explorer.png != png
     explorer.controls["min_context"].value = 5
     assert explorer.error is None
 

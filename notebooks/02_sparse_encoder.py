@@ -1,0 +1,160 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: tags,-all
+#     formats: ipynb,py:percent
+#     notebook_metadata_filter: kernelspec,-jupytext.text_representation.jupytext_version
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 02 — The sparse encoder: a CNN that never sees the targets
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/jepa-lite/jepa_lite/blob/main/notebooks/02_sparse_encoder.ipynb)
+#
+# **One idea:** a convolution mixes every pixel under its kernel, so a plain ResNet lets
+# the hidden patches leak into the features of the visible ones. CNN-JEPA's context
+# encoder zeroes every conv and pooling output at the masked positions, and computes batch
+# norm statistics from visible positions only.
+#
+# > "In practice, we implement sparse convolutions by selectively masking the outputs of
+# > standard convolutional layers." (III-B)
+#
+# Code: `jepa_lite/sparse.py` (`sparse_trunk`, `dense_trunk`, `SparseBatchNorm2d`).
+
+# %% tags=["parameters"]
+PROFILE = "smoke"  # smoke | demo | full
+DATA_ROOT = None  # not used by this chapter
+OUT_DIR = None  # None: outputs/ of the checkout
+DEVICE = "auto"  # auto | cpu | cuda
+SEED = 0
+INTERACTIVE = True  # False under papermill: static figures only
+
+# %%
+import sys
+
+if "google.colab" in sys.modules:  # Colab: install the package once; torch is already there
+    import importlib
+    import subprocess
+
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
+                    "jepa-lite @ git+https://github.com/jepa-lite/jepa_lite@main"], check=True)
+    importlib.invalidate_caches()
+
+# %%
+import matplotlib.pyplot as plt
+import torch
+
+from jepa_lite import data, masking, sparse, train, viz
+from jepa_lite.course import start_chapter
+
+run = start_chapter("02_sparse_encoder", PROFILE, DATA_ROOT, OUT_DIR, DEVICE, SEED)
+cfg = run.config
+ARCH = train.profile_config(cfg.profile).arch
+IMAGE_SIZE = 224
+grid = masking.grid_size(IMAGE_SIZE)
+gen = torch.Generator().manual_seed(SEED)
+dense = sparse.dense_trunk(ARCH).eval()
+context = sparse.sparse_trunk(ARCH).eval()
+context.load_state_dict(dense.state_dict())  # the same weights: only the layers differ
+image = data.eval_transform(IMAGE_SIZE)(viz.load_image("grace_hopper", IMAGE_SIZE))[None]
+mask = masking.sample_masks(1, grid, "multiblock", gen)
+print(f"{ARCH} trunk, {sum(p.numel() for p in dense.parameters()) / 1e6:.1f} M parameters")
+
+# %% [markdown]
+# ## 1. A dense CNN leaks the hidden patches
+#
+# Change only the pixels *inside* the target patches and watch every stage's output. In a
+# dense ResNet the change spreads with the receptive field until, at the last stage, the
+# features of visible cells depend on what is hidden — the predictor could simply read the
+# answer. In the sparse encoder nothing changes, anywhere, at any stage.
+
+# %%
+hidden = masking.pixel_mask(mask).unsqueeze(1)
+altered = torch.where(hidden, torch.randn_like(image) * 2, image)  # new content in targets
+influence = {"dense": sparse.masked_pixel_influence(dense, image, altered, mask),
+             "sparse": sparse.masked_pixel_influence(context, image, altered, mask)}
+stages = ["conv1", "maxpool", "layer1", "layer2", "layer3", "layer4"]
+fig = viz.fig_leak({k: {s: v[s] for s in stages} for k, v in influence.items()}, mask[0])
+run.savefig(fig, "leak")
+plt.show()
+
+# %%
+visible7 = ~mask[0]
+leak_dense = influence["dense"]["layer4"][visible7].max().item()
+leak_sparse = max(v.max().item() for v in influence["sparse"].values())
+print(f"largest change of a visible layer4 feature: dense {leak_dense:.3g}, "
+      f"sparse {leak_sparse:.3g} (at any stage)")
+
+# %% [markdown]
+# ## 2. Receptive fields: why one masked patch reaches everything
+#
+# Each stage sees a wider window of the image. By `layer3` the window is larger than a
+# 224 px image, so without sparse layers every feature would see every patch.
+
+# %%
+fields = sparse.receptive_fields(dense)
+fig = viz.fig_receptive_fields(fields, IMAGE_SIZE)
+run.savefig(fig, "receptive_fields")
+plt.show()
+for name, (rf, stride) in fields.items():
+    print(f"{name:8s} receptive field {rf:4d} px, stride {stride:2d}")
+
+# %% [markdown]
+# ## 3. The sparse batch norm
+#
+# After masking, most positions of a feature map are zeros that carry no information. A
+# dense BatchNorm would average them in: its mean shrinks by the visible fraction and its
+# variance is distorted, and both would change with the mask. `SparseBatchNorm2d` computes
+# mean and variance over visible positions only (as masked sums: no data-dependent shapes,
+# so no GPU synchronisation) and keeps the masked positions at zero.
+
+# %%
+train_batch = data.eval_transform(IMAGE_SIZE)(viz.load_image("generated:star", IMAGE_SIZE))
+batch = torch.cat([image, train_batch[None]])
+masks = masking.sample_masks(2, grid, "multiblock", gen)
+conv_out = sparse.stage_outputs(context, batch, masks)["conv1"]  # input of bn1, zeros masked
+keep = masking.stage_masks(masks)[2].unsqueeze(1).logical_not().float()
+visible_mean = (conv_out * keep).sum((0, 2, 3)) / keep.sum()
+dense_mean = conv_out.mean((0, 2, 3))
+fraction = keep.mean().item()
+fig = viz.fig_bn_statistics(dense_mean.detach(), visible_mean.detach(), fraction)
+run.savefig(fig, "bn_statistics")
+plt.show()
+
+# %% [markdown]
+# ## 4. What "sparse" costs
+#
+# This sparse convolution is a masked *dense* convolution: it computes every position and
+# then zeroes some. It saves no compute or memory — it only guarantees that nothing leaks.
+# The extra multiplications cost a little time:
+
+# %%
+batch8 = image.repeat(4, 1, 1, 1)
+mask8 = masking.sample_masks(4, grid, generator=gen)
+t_dense = sparse.forward_seconds(dense, batch8)
+t_sparse = sparse.forward_seconds(context, batch8, mask8)
+print(f"forward of 4 images at {IMAGE_SIZE} px on {cfg.device}: dense {t_dense * 1e3:.0f} ms, "
+      f"sparse {t_sparse * 1e3:.0f} ms (x{t_sparse / t_dense:.2f})")
+
+# %%
+run.log(arch=ARCH, leak_dense_layer4=leak_dense, leak_sparse=leak_sparse,
+        receptive_field_layer4=fields["layer4"][0], visible_fraction_bn1=fraction,
+        sparse_over_dense_time=t_sparse / t_dense)
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. Make `bn1` a plain `BatchNorm2d` in the sparse trunk: which guarantee breaks first?
+# 2. With nothing masked, is the sparse trunk equal to the dense one? (`tests/test_sparse.py`)
+# 3. Without `SparseMaxPool2d`, masked positions after the max-pool would hold values of
+#    their visible neighbours. Would that leak target content? Which guarantee would break?
+#
+# **Next:** chapter 03, the predictor that fills in the hidden cells.
