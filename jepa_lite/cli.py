@@ -59,6 +59,29 @@ def _pretrain(args) -> int:
     return 0
 
 
+def _probe(args) -> int:
+    import torch
+
+    from jepa_lite import probes
+    from jepa_lite.config import resolve_device
+    from jepa_lite.sparse import dense_trunk
+
+    if args.random_init == (args.checkpoint is not None):
+        raise ValueError("probe needs either --checkpoint CKPT or --random-init --arch ARCH")
+    if args.random_init:
+        torch.manual_seed(args.seed)
+        encoder, key = dense_trunk(args.arch), f"random-init:{args.arch}:seed{args.seed}"
+    else:
+        encoder = probes.encoder_from_checkpoint(args.checkpoint)
+        key = probes.checkpoint_key(args.checkpoint)
+    result = probes.evaluate(encoder, key, args.data_root, args.out, args.image_size,
+                             resolve_device(args.device), args.k, args.temperature,
+                             args.epochs, workers=args.workers, seed=args.seed)
+    print(f"k-NN top-1 {result['knn_top1']:.4f}  linear top-1 {result['linear_top1']:.4f} "
+          f"(honest {result['linear_honest_top1']:.4f}); {Path(args.out) / 'probe.json'}")
+    return 0
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -117,6 +140,22 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--checkpoint-every", type=int, default=10)
     t.set_defaults(func=_pretrain)
+
+    pr = sub.add_parser("probe", help="k-NN and linear probes of a frozen encoder", **defaults)
+    pr.add_argument("--checkpoint", help="a pretraining checkpoint (its EMA target encoder)")
+    pr.add_argument("--random-init", action="store_true",
+                    help="probe a randomly initialised encoder of --arch instead")
+    pr.add_argument("--arch", default="resnet50", help="with --random-init")
+    pr.add_argument("--data-root", required=True, help="ImageFolder root with train/ and val/")
+    pr.add_argument("--image-size", type=int, default=224)
+    pr.add_argument("--out", required=True, help="folder for probe.json and cached features")
+    pr.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    pr.add_argument("--k", type=int, default=200, help="k-NN neighbours")
+    pr.add_argument("--temperature", type=float, default=0.1, help="k-NN temperature")
+    pr.add_argument("--epochs", type=int, default=90, help="linear-probe epochs")
+    pr.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1))
+    pr.add_argument("--seed", type=int, default=0)
+    pr.set_defaults(func=_probe)
 
     d = sub.add_parser("make-data", help="generate or prepare a data set", **defaults)
     d.add_argument("kind", choices=["synthetic", "imagenet100"])

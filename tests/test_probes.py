@@ -1,0 +1,147 @@
+"""k-NN and linear probes, the probe CLI and its errors (chapter 05)."""
+
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from jepa_lite import cli, data, probes, train
+
+
+def brute_force_knn(bank, bank_labels, queries, num_classes, k, t):
+    bank, queries = F.normalize(bank, dim=1), F.normalize(queries, dim=1)
+    out = torch.zeros(len(queries), num_classes)
+    for i, q in enumerate(queries):
+        sims = [(float(q @ b), int(y)) for b, y in zip(bank, bank_labels)]
+        for s, y in sorted(sims, reverse=True)[:k]:
+            out[i, y] += torch.exp(torch.tensor(s / t))
+    return out
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(5, 60), q=st.integers(1, 30),
+       c=st.integers(2, 6), k=st.integers(1, 80), chunk=st.integers(1, 16))
+def test_knn_equals_brute_force(seed, n, q, c, k, chunk):
+    g = torch.Generator().manual_seed(seed)
+    bank, queries = torch.randn(n, 8, generator=g), torch.randn(q, 8, generator=g)
+    labels = torch.randint(0, c, (n,), generator=g)
+    got = probes.knn_classify(bank, labels, queries, c, k, 0.1, chunk_size=chunk)
+    want = brute_force_knn(bank, labels, queries, c, min(k, n), 0.1)
+    assert torch.allclose(got, want, rtol=1e-4)
+    assert torch.equal(got.argmax(1), want.argmax(1))
+
+
+def test_topk_accuracy():
+    scores = torch.tensor([[0.1, 0.9, 0.0], [0.8, 0.1, 0.05], [0.2, 0.3, 0.5]])
+    acc = probes.topk_accuracy(scores, torch.tensor([1, 1, 0]), ks=(1, 2))
+    assert acc == {1: pytest.approx(1 / 3), 2: pytest.approx(2 / 3)}
+
+
+def separable(n_per_class=60, classes=4, dim=16, seed=0):
+    """Two samples (train, val) of the same well-separated classes."""
+    g = torch.Generator().manual_seed(seed)
+    centres = torch.randn(classes, dim, generator=g) * 4
+    y = torch.arange(classes).repeat_interleave(n_per_class)
+    return [(centres[y] + torch.randn(len(y), dim, generator=g), y) for _ in range(2)]
+
+
+def test_linear_probe_learns_separable_features():
+    (x, y), (vx, vy) = separable()
+    r = probes.linear_probe(x, y, vx, vy, 4, epochs=30, batch_size=16)
+    assert r["linear_top1"] > 0.95 and r["linear_honest_top1"] > 0.9
+    assert r["linear_top5"] == 1.0 and len(r["curve_val_top1"]) == 30
+    assert r["linear_top1"] == max(r["curve_val_top1"])  # official = best over epochs
+    assert r["linear_final_top1"] == r["curve_val_top1"][-1]
+
+
+def test_linear_probe_at_chance_on_noise():
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(400, 16, generator=g), torch.randint(0, 4, (400,), generator=g)
+    vx, vy = torch.randn(400, 16, generator=g), torch.randint(0, 4, (400,), generator=g)
+    r = probes.linear_probe(x, y, vx, vy, 4, epochs=10, batch_size=16)
+    assert r["linear_honest_top1"] < 0.4  # the honest protocol does not pick a lucky epoch
+
+
+def test_knn_bounded_memory_for_a_large_bank():
+    bank = torch.randn(200_000, 32)
+    labels = torch.randint(0, 100, (200_000,))
+    scores = probes.knn_classify(bank, labels, torch.randn(3000, 32), 100, chunk_size=256)
+    assert scores.shape == (3000, 100) and torch.isfinite(scores).all()
+
+
+def test_empty_validation_split():
+    (x, y), _ = separable()
+    with pytest.raises(ValueError, match="validation split is empty"):
+        probes.linear_probe(x, y, x[:0], y[:0], 4)
+
+
+SPEC = data.SyntheticSpec(classes=3, per_class=8, val_per_class=3, size=64, seed=2)
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    return data.make_synthetic(tmp_path_factory.mktemp("p") / "syn", SPEC)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(root, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    cfg = train.TrainConfig(arch="resnet10", image_size=64, epochs=1, batch_size=8,
+                            warmup_epochs=1, predictor_layers=1, checkpoint_every=0)
+    return train.pretrain(cfg, root, out, device="cpu")
+
+
+def test_probe_cli_schema(root, checkpoint, tmp_path):
+    for args in (["--checkpoint", str(checkpoint)], ["--random-init", "--arch", "resnet10"]):
+        out = tmp_path / args[0]
+        assert cli.main(["probe", *args, "--data-root", str(root), "--image-size", "64",
+                         "--out", str(out), "--epochs", "3", "--workers", "0",
+                         "--device", "cpu"]) == 0
+        r = json.loads((out / "probe.json").read_text())
+        for key in ("knn_top1", "knn_top5", "linear_top1", "linear_top5",
+                    "linear_final_top1", "linear_honest_top1", "linear_honest_top5"):
+            assert 0.0 <= r[key] <= 1.0, key
+        assert r["num_classes"] == 3 and r["val_images"] == 9 and r["train_images"] == 24
+        assert list((out / "features").glob("features-train-*.pt"))
+
+
+def test_features_are_those_of_the_target_encoder(root, checkpoint):
+    enc = probes.encoder_from_checkpoint(checkpoint)
+    model = train.build_model(train.TrainConfig(arch="resnet10", predictor_layers=1))
+    model.load_state_dict(train.load_checkpoint(checkpoint)["model"])
+    for k, v in model.target_encoder.state_dict().items():
+        assert torch.equal(enc.state_dict()[k], v)
+    f, y, classes = probes.extract_features(enc, root, "val", 64, batch_size=4)
+    assert f.shape == (9, 512) and classes == ["00_disc", "01_ring", "02_crescent"]
+    assert not enc.training
+
+
+def test_probe_errors(root, checkpoint, tmp_path, capsys):
+    base = ["probe", "--data-root", str(root), "--image-size", "64", "--epochs", "1",
+            "--workers", "0", "--device", "cpu"]
+    assert cli.main([*base, "--checkpoint", str(tmp_path / "none.pt"), "--out",
+                     str(tmp_path / "a")]) == 2
+    assert "no checkpoint at" in capsys.readouterr().err
+    assert cli.main([*base, "--out", str(tmp_path / "b")]) == 2
+    assert "either --checkpoint" in capsys.readouterr().err
+    # a cached bank from other classes is refused, not silently reused
+    out = tmp_path / "c"
+    assert cli.main([*base, "--checkpoint", str(checkpoint), "--out", str(out)]) == 0
+    other = data.make_synthetic(tmp_path / "other", data.SyntheticSpec(
+        classes=4, per_class=8, val_per_class=3, size=64, seed=2))
+    args = [*base, "--checkpoint", str(checkpoint), "--out", str(out)]
+    args[args.index("--data-root") + 1] = str(other)
+    assert cli.main(args) == 2
+    assert "computed on other classes" in capsys.readouterr().err
+    empty = tmp_path / "emptyval"
+    (empty / "train" / "a").mkdir(parents=True)
+    (empty / "val").mkdir()
+    import shutil
+    for p in list((root / "train" / "00_disc").iterdir())[:2]:
+        shutil.copy(p, empty / "train" / "a")
+    assert cli.main([*base[:2], str(empty), *base[3:], "--random-init", "--arch", "resnet10",
+                     "--out", str(tmp_path / "d")]) == 2
+    assert "is empty" in capsys.readouterr().err
