@@ -31,6 +31,7 @@ class Profile:
     strategy: str = "mixed"
     masking: MaskOptions = field(default_factory=MaskOptions)
     pretrain: dict = field(default_factory=dict)  # TrainConfig fields that differ from the paper
+    probe_epochs: int = 90  # linear-probe epochs (the paper's 90)
 
     def __post_init__(self):
         check_image_size(self.image_size)
@@ -43,7 +44,8 @@ PROFILES: dict[str, Profile] = {
                 image_size=64, synthetic=SyntheticSpec(classes=6, per_class=24, val_per_class=8,
                                                        size=64), mask_draws=2_000,
                 pretrain={"arch": "resnet10", "epochs": 4, "batch_size": 32, "warmup_epochs": 1,
-                          "workers": 0, "checkpoint_every": 0, "log_every": 2}),
+                          "workers": 0, "checkpoint_every": 0, "log_every": 2},
+                probe_epochs=20),
         Profile("demo", "an hour on a laptop CPU or minutes on a GPU: larger generated data",
                 image_size=96, synthetic=SyntheticSpec(classes=10, per_class=300,
                                                        val_per_class=60, size=96),

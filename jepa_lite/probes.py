@@ -112,6 +112,12 @@ def knn_classify(bank: torch.Tensor, bank_labels: torch.Tensor, queries: torch.T
     return torch.cat(scores)
 
 
+def nearest(bank: torch.Tensor, queries: torch.Tensor, k: int = 5) -> torch.Tensor:
+    """Indices ``[Q, k]`` of the most cosine-similar bank entries of every query."""
+    sim = F.normalize(queries.float(), dim=1) @ F.normalize(bank.float(), dim=1).T
+    return sim.topk(min(k, len(bank)), dim=1).indices
+
+
 def topk_accuracy(scores: torch.Tensor, labels: torch.Tensor, ks=(1, 5)) -> dict[int, float]:
     """Fraction of rows whose label is among the ``k`` highest scores."""
     top = scores.topk(min(max(ks), scores.shape[1]), dim=1).indices

@@ -379,6 +379,108 @@ def fig_training(rows: list[dict]) -> Figure:
     return fig
 
 
+# --------------------------------------------------------------------------- chapters 05-06
+def fig_probe_curves(results: dict[str, dict]) -> Figure:
+    """Linear-probe validation accuracy per epoch (official) and the honest hold-out curve."""
+    fig, ax = plt.subplots(figsize=(6.5, 3.2))
+    for i, (name, r) in enumerate(results.items()):
+        c = BLOCK_COLOURS[i % len(BLOCK_COLOURS)]
+        ep = range(1, len(r["curve_val_top1"]) + 1)
+        ax.plot(ep, r["curve_val_top1"], color=c, label=f"{name}: validation")
+        ax.plot(ep, r["curve_honest_holdout_top1"], color=c, ls="--",
+                label=f"{name}: held-out train")
+    ax.set_xlabel("linear-probe epoch")
+    ax.set_ylabel("top-1")
+    ax.legend(fontsize=7)
+    return fig
+
+
+def fig_confusion(pred: torch.Tensor, labels: torch.Tensor, classes: list[str]) -> Figure:
+    n = len(classes)
+    cm = torch.zeros(n, n)
+    cm.index_put_((labels, pred), torch.ones(len(labels)), accumulate=True)
+    cm = cm / cm.sum(1, keepdim=True).clamp_min(1)
+    fig, ax = plt.subplots(figsize=(0.45 * n + 2.5, 0.45 * n + 2))
+    im = ax.imshow(cm.numpy(), cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(n), classes, rotation=90, fontsize=7)
+    ax.set_yticks(range(n), classes, fontsize=7)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    fig.colorbar(im, ax=ax, shrink=0.8)
+    return fig
+
+
+def fig_retrieval(query_paths: list[str], match_paths: list[list[str]], hits) -> Figure:
+    """Each row: a query image, then its nearest training images (green: same class)."""
+    rows, cols = len(query_paths), 1 + len(match_paths[0])
+    fig, axes = plt.subplots(rows, cols, figsize=(1.3 * cols, 1.35 * rows), squeeze=False)
+    for r in range(rows):
+        axes[r, 0].imshow(Image.open(query_paths[r]).convert("RGB"))
+        axes[r, 0].set_title("query", fontsize=7)
+        for c, path in enumerate(match_paths[r], start=1):
+            ax = axes[r, c]
+            ax.imshow(Image.open(path).convert("RGB"))
+            for spine in ax.spines.values():
+                spine.set_edgecolor("#3cb44b" if hits[r][c - 1] else "#e6194b")
+                spine.set_linewidth(3)
+        for ax in axes[r]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
+def fig_feature_map(maps: dict[str, tuple[torch.Tensor, torch.Tensor]],
+                    classes: list[str]) -> Figure:
+    """2-D PCA of features, coloured by class, one panel per encoder."""
+    fig, axes = plt.subplots(1, len(maps), figsize=(4.2 * len(maps), 4), squeeze=False)
+    for ax, (name, (feats, labels)) in zip(axes[0], maps.items()):
+        f = torch.nn.functional.normalize(feats.float(), dim=1)
+        f = f - f.mean(0)
+        _, _, v = torch.pca_lowrank(f, q=2, center=False)
+        xy = (f @ v[:, :2]).numpy()
+        for c in range(len(classes)):
+            sel = (labels == c).numpy()
+            ax.scatter(xy[sel, 0], xy[sel, 1], s=8, label=classes[c])
+        ax.set_title(name, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[0, -1].legend(fontsize=6, loc="center left", bbox_to_anchor=(1, 0.5))
+    fig.tight_layout()
+    return fig
+
+
+def fig_comparison(rows: list[dict]) -> Figure:
+    """Linear and k-NN top-1 of the paper's methods and ours."""
+    fig, ax = plt.subplots(figsize=(8, 3.4))
+    names = [f"{r['method']}\n{r['backbone']}\n({r['source'].split(' (')[0]})" for r in rows]
+    x = np.arange(len(rows))
+    for off, key, colour in ((-0.2, "linear_top1", "#4363d8"), (0.2, "knn_top1", "#f58231")):
+        vals = [r.get(key) or 0 for r in rows]
+        ax.bar(x + off, vals, 0.4, label=key.replace("_", " "), color=colour)
+    ax.set_xticks(x, names, fontsize=7)
+    ax.set_ylabel("top-1 (%)")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def fig_ablation(rows: list[dict], setting_prefix: str, title: str) -> Figure:
+    """One ablation of the paper (e.g. predictor depth), linear and k-NN where reported."""
+    sel = [r for r in rows if r["table"] == "ablation" and r["setting"].startswith(setting_prefix)]
+    settings = list(dict.fromkeys(r["setting"] for r in sel))
+    fig, ax = plt.subplots(figsize=(5, 3))
+    for metric, colour in (("linear_top1", "#4363d8"), ("knn_top1", "#f58231")):
+        vals = {r["setting"]: r["value"] for r in sel if r["metric"] == metric}
+        if vals:
+            ax.plot([s.replace(setting_prefix, "").strip() for s in settings if s in vals],
+                    [vals[s] for s in settings if s in vals], "o-", color=colour,
+                    label=metric.replace("_", " "))
+    ax.set_title(title, fontsize=9)
+    ax.set_ylabel("top-1 (%)")
+    ax.legend(fontsize=8)
+    return fig
+
+
 # --------------------------------------------------------------------------- the explorer
 class MaskExplorer:
     """Interactive masking explorer: strategy, blocks, scale and aspect ranges, min context,

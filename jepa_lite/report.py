@@ -1,0 +1,79 @@
+"""Chapter 06 — our runs next to the paper's numbers, with the facts that make them readable."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+from importlib import resources
+from pathlib import Path
+
+COMPARABLE = {"profile": "full", "arch": "resnet50", "image_size": 224}
+
+
+def paper_results() -> list[dict]:
+    """The paper's Table I, ablations and costs (``data/paper_results.csv``), one dict a row."""
+    text = resources.files("jepa_lite").joinpath("resources/paper_results.csv").read_text()
+    rows = list(csv.DictReader(io.StringIO(text)))
+    for r in rows:
+        r["value"] = float(r["value"])
+    return rows
+
+
+def git_commit(path: Path | None = None) -> str:
+    """The checkout's commit (with '+dirty' for uncommitted changes), or 'unknown'."""
+    cwd = path or Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=cwd, text=True,
+                              capture_output=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=cwd, text=True, capture_output=True).stdout.strip()
+        return head + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def run_facts(run_dir, probe_json, profile: str, device: str) -> dict:
+    """What a reader needs to judge one of our numbers: code, settings, hardware, time."""
+    from jepa_lite.train import load_checkpoint, read_metrics
+
+    run_dir = Path(run_dir)
+    ckpt = load_checkpoint(run_dir / "last.pt")
+    cfg, history = ckpt["config"], read_metrics(run_dir)
+    probe = json.loads(Path(probe_json).read_text())
+    facts = {"commit": git_commit(), "profile": profile, "arch": cfg["arch"],
+             "image_size": cfg["image_size"], "epochs": ckpt["epoch"],
+             "batch_size": cfg["batch_size"], "device": device,
+             "pretrain_hours": sum(r["seconds"] for r in history) / 3600,
+             "train_images": probe["train_images"], "num_classes": probe["num_classes"],
+             "data_root": probe["data_root"]}
+    facts["comparable"] = all(facts[k] == v for k, v in COMPARABLE.items()) and (
+        probe["num_classes"] in (100, 1000))
+    return facts
+
+
+def comparison_rows(probe: dict, facts: dict) -> list[dict]:
+    """Table I's ResNet-50 rows for the matching data set, then our run."""
+    dataset = "ImageNet-1k" if facts["num_classes"] == 1000 else "ImageNet-100"
+    rows = {}
+    for r in paper_results():
+        if r["table"] == "I" and r["dataset"] == dataset:
+            key = (r["method"], r["backbone"])
+            rows.setdefault(key, {"method": r["method"], "backbone": r["backbone"],
+                                  "source": "paper", "dataset": dataset})[r["metric"]] = r["value"]
+    label = "ours" if facts["comparable"] else f"ours ({facts['profile']}, NOT comparable)"
+    ours = {"method": "CNN-JEPA", "backbone": facts["arch"], "source": label,
+            "dataset": "ImageNet" if facts["comparable"] else "generated data",
+            "linear_top1": 100 * probe["linear_top1"], "knn_top1": 100 * probe["knn_top1"],
+            "linear_honest_top1": 100 * probe["linear_honest_top1"]}
+    return [*rows.values(), ours]
+
+
+def markdown_table(rows: list[dict], columns: list[str]) -> str:
+    def cell(v):
+        return f"{v:.2f}" if isinstance(v, float) else ("" if v is None else str(v))
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(r.get(c)) for c in columns) + " |" for r in rows]
+    return "\n".join(lines)

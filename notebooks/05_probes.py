@@ -1,0 +1,154 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: tags,-all
+#     formats: ipynb,py:percent
+#     notebook_metadata_filter: kernelspec,-jupytext.text_representation.jupytext_version
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 05 — What did the encoder learn? Frozen-feature probes
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/jepa-lite/jepa_lite/blob/main/notebooks/05_probes.ipynb)
+#
+# **One idea:** freeze the pretrained encoder, pool its features, and ask two simple
+# classifiers how much class information they hold: a k-nearest-neighbour vote and a
+# linear layer. A randomly initialised encoder of the same architecture is the floor.
+#
+# > "we use linear and k-nearest neighbor (k-NN) classification probes on top of the
+# > encoder's frozen features. We train the fully connected layer of the linear probe for 90
+# > epochs and report the best top-1 and top-5 accuracies." (IV-B)
+#
+# "Best over 90 epochs" is chosen on the validation set itself, which flatters every
+# method a little; next to it we report an honest variant that chooses the epoch on a
+# held-out part of the training set. Code: `jepa_lite/probes.py`.
+
+# %% tags=["parameters"]
+PROFILE = "smoke"  # smoke | demo | full
+DATA_ROOT = None  # ImageFolder root (train/, val/); None: smoke/demo generate their data
+OUT_DIR = None  # None: outputs/ of the checkout
+DEVICE = "auto"  # auto | cpu | cuda
+SEED = 0
+INTERACTIVE = True  # False under papermill: static figures only
+
+# %%
+import sys
+
+if "google.colab" in sys.modules:  # Colab: install the package once; torch is already there
+    import importlib
+    import subprocess
+
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
+                    "jepa-lite @ git+https://github.com/jepa-lite/jepa_lite@main"], check=True)
+    importlib.invalidate_caches()
+
+# %%
+import matplotlib.pyplot as plt
+import torch
+
+from jepa_lite import probes, sparse, train, viz
+from jepa_lite.course import start_chapter
+
+run = start_chapter("05_probes", PROFILE, DATA_ROOT, OUT_DIR, DEVICE, SEED)
+cfg = run.config
+data_root = cfg.data_root()
+checkpoint = cfg.out_dir / "04_pretraining" / "run" / "last.pt"
+if not checkpoint.is_file():
+    raise FileNotFoundError(f"no checkpoint at {checkpoint}: run chapter 04 first "
+                            f"(jepa-lite course --only 04 --profile {PROFILE})")
+pretrained = probes.encoder_from_checkpoint(checkpoint)
+arch = train.load_checkpoint(checkpoint)["config"]["arch"]
+torch.manual_seed(SEED)
+random_init = sparse.dense_trunk(arch)
+image_size = cfg.image_size
+print(f"{arch} from {checkpoint}; data {data_root}; {cfg.profile.probe_epochs} probe epochs")
+
+# %% [markdown]
+# ## 1. Both probes, both encoders
+#
+# Features: the target (EMA) encoder in eval mode, global average pooled, on centre crops.
+# They are computed once per encoder and split and cached on disk.
+
+# %%
+results = {}
+for name, encoder, key in (("pretrained", pretrained, probes.checkpoint_key(checkpoint)),
+                           ("random init", random_init, f"random-init:{arch}:seed{SEED}")):
+    results[name] = probes.evaluate(encoder, key, data_root, run.dir / name.replace(" ", "_"),
+                                    image_size, cfg.device, epochs=cfg.profile.probe_epochs,
+                                    seed=SEED)
+for name, r in results.items():
+    print(f"{name:12s} k-NN top-1 {r['knn_top1']:.3f}  linear top-1 {r['linear_top1']:.3f} "
+          f"(final {r['linear_final_top1']:.3f}, honest {r['linear_honest_top1']:.3f})")
+
+# %%
+fig = viz.fig_probe_curves(results)
+run.savefig(fig, "linear_probe_curves")
+plt.show()
+
+# %% [markdown]
+# ## 2. Where the pretrained features go wrong: confusion matrix (k-NN)
+
+# %%
+feature_dir = run.dir / "pretrained" / "features"
+kw = {"image_size": image_size, "device": cfg.device}
+bank, bank_y, classes = probes.cached_features(pretrained, probes.checkpoint_key(checkpoint),
+                                               feature_dir, data_root, "train", **kw)
+val, val_y, _ = probes.cached_features(pretrained, probes.checkpoint_key(checkpoint),
+                                       feature_dir, data_root, "val", **kw)
+scores = probes.knn_classify(bank, bank_y, val, len(classes))
+fig = viz.fig_confusion(scores.argmax(1), val_y, classes)
+run.savefig(fig, "confusion_knn")
+plt.show()
+
+# %% [markdown]
+# ## 3. Nearest neighbours: what the encoder considers similar
+#
+# Each row is a validation image and its most similar training images (green frame: same
+# class, red: another class).
+
+# %%
+from jepa_lite.data import image_folder
+
+train_paths = [p for p, _ in image_folder(data_root, "train").samples]
+val_paths = [p for p, _ in image_folder(data_root, "val").samples]
+queries = torch.linspace(0, len(val) - 1, min(6, len(val))).long()
+idx = probes.nearest(bank, val[queries], k=6)
+fig = viz.fig_retrieval([val_paths[q] for q in queries],
+                        [[train_paths[i] for i in row] for row in idx.tolist()],
+                        (bank_y[idx] == val_y[queries, None]).tolist())
+run.savefig(fig, "retrieval")
+plt.show()
+
+# %% [markdown]
+# ## 4. A map of the features
+#
+# The first two principal components of the L2-normalised validation features.
+
+# %%
+rand_val, _, _ = probes.cached_features(random_init, f"random-init:{arch}:seed{SEED}",
+                                        run.dir / "random_init" / "features", data_root, "val",
+                                        **kw)
+fig = viz.fig_feature_map({"pretrained": (val, val_y), "random init": (rand_val, val_y)},
+                          classes)
+run.savefig(fig, "feature_map")
+plt.show()
+
+# %%
+p, r = results["pretrained"], results["random init"]
+run.log(knn_top1=p["knn_top1"], knn_top1_random=r["knn_top1"], linear_top1=p["linear_top1"],
+        linear_top1_random=r["linear_top1"], linear_honest_top1=p["linear_honest_top1"],
+        knn_top5=p["knn_top5"], linear_top5=p["linear_top5"], classes=len(classes))
+
+# %% [markdown]
+# A supervised reference (the same architecture trained with labels) is the ceiling; it is
+# not part of the `smoke` profile.
+#
+# **Next:** chapter 06 puts these numbers next to the paper's.
