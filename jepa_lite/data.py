@@ -7,6 +7,7 @@ Every data set here is an ImageFolder root in the ImageNet layout::
 
 from __future__ import annotations
 
+import colorsys
 import json
 import math
 import os
@@ -155,28 +156,29 @@ SHAPES = {
 }
 
 
-def _random_colour(rng: np.random.Generator, avoid: np.ndarray | None = None) -> np.ndarray:
-    for _ in range(20):
-        c = rng.uniform(0, 255, 3)
-        if avoid is None or np.abs(c - avoid).sum() > 180:
-            return c
-    return 255 - avoid
+def _object_colour(rng: np.random.Generator) -> tuple[int, int, int]:
+    """A saturated colour of random hue: objects differ in colour, never by class."""
+    hue, sat, val = rng.uniform(0, 1), rng.uniform(0.55, 1.0), rng.uniform(0.55, 1.0)
+    rgb = colorsys.hsv_to_rgb(hue, sat, val)
+    return tuple(int(255 * c) for c in rgb)
 
 
 def render_synthetic(shape: str, rng: np.random.Generator, size: int = 64) -> Image.Image:
     """One image: a ``shape`` of random colour, position, scale and rotation on a random
-    gradient-and-noise background. Class information is in the shape alone."""
+    low-saturation gradient-and-texture background. Class information is in the shape alone;
+    backgrounds are muted so that the object, not the backdrop, dominates the image."""
     s = size * 2  # draw at 2x, then downsample: anti-aliased edges
-    bg0, bg1 = _random_colour(rng), _random_colour(rng)
+    grey = rng.uniform(60, 190, 2)[:, None] + rng.normal(0, 10, (2, 3))  # two muted tones
+    bg0, bg1 = grey[0], grey[1]
     t = np.linspace(0, 1, s)
     angle = rng.uniform(0, 2 * np.pi)
     ramp = np.clip(np.cos(angle) * t[None, :] + np.sin(angle) * t[:, None], 0, 1)[..., None]
     noise = rng.normal(0, 1, (s // 8, s // 8, 3))
-    noise = np.kron(noise, np.ones((8, 8, 1)))[:s, :s] * rng.uniform(5, 30)
+    noise = np.kron(noise, np.ones((8, 8, 1)))[:s, :s] * rng.uniform(3, 12)
     bg = bg0 * (1 - ramp) + bg1 * ramp + noise
     img = Image.fromarray(np.clip(bg, 0, 255).astype(np.uint8)).filter(ImageFilter.BLUR)
     draw = ImageDraw.Draw(img)
-    colour = tuple(int(v) for v in _random_colour(rng, avoid=(bg0 + bg1) / 2))
+    colour = _object_colour(rng)
     r = s * rng.uniform(0.15, 0.32)  # object radius: varied scale
     cx, cy = rng.uniform(r, s - r, 2)  # varied position, object fully inside
     if shape == "disc":

@@ -188,3 +188,18 @@ def test_partial_run_keeps_earlier_chapters_in_the_summary(tmp_path, monkeypatch
     course.run_course("demo", only=["1"], out_dir=out, device="cpu")  # another profile
     rows = json.loads((out / "summary.json").read_text())["chapters"]
     assert [r["chapter"] for r in rows] == ["01_b"]
+
+
+def test_pretraining_probe_and_report_chapters(smoke_course):
+    out, _ = smoke_course
+    m4 = json.loads((out / "04_pretraining" / "metrics.json").read_text())["metrics"]
+    assert m4["epochs"] == 4 and m4["final_loss"] < m4["first_loss"]
+    assert (out / "04_pretraining" / "run" / "last.pt").is_file()
+    m5 = json.loads((out / "05_probes" / "metrics.json").read_text())["metrics"]
+    for key in ("knn_top1", "knn_top1_random", "linear_top1", "linear_top1_random"):
+        assert 0.0 <= m5[key] <= 1.0
+    probe = json.loads((out / "05_probes" / "pretrained" / "probe.json").read_text())
+    assert probe["num_classes"] == 6 and probe["train_images"] == 144
+    m6 = json.loads((out / "06_reproduction" / "metrics.json").read_text())["metrics"]
+    assert m6["comparable"] is False and m6["paper_linear_top1"] == 73.26
+    assert "NOT comparable" in (out / "06_reproduction" / "report.md").read_text()

@@ -1,0 +1,76 @@
+"""The paper's numbers and the run facts beside ours (chapter 06)."""
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from jepa_lite import data, report, train
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_paper_results_have_sources_and_the_headline_numbers():
+    rows = report.paper_results()
+    assert all(r["source"].startswith("CNN-JEPA paper") for r in rows)
+    shipped = list(csv.DictReader((REPO / "data" / "paper_results.csv").open()))
+    assert len(shipped) == len(rows)
+    get = {(r["table"], r["dataset"], r["method"], r["backbone"], r["metric"]): r["value"]
+           for r in rows}
+    assert get[("I", "ImageNet-100", "CNN-JEPA", "ResNet-50", "linear_top1")] == 73.26
+    assert get[("I", "ImageNet-100", "CNN-JEPA", "ResNet-50", "knn_top1")] == 59.22
+    assert get[("I", "ImageNet-1k", "CNN-JEPA", "ResNet-50", "linear_top1")] == 54.23
+    assert get[("I", "ImageNet-1k", "BYOL", "ResNet-50", "knn_top1")] == 45.38
+    depth = [r["value"] for r in rows if r["setting"].startswith("predictor depth")]
+    assert depth == [64.86, 73.22, 73.26, 71.72, 71.14, 69.24]
+    assert {r["table"] for r in rows} == {"I", "ablation", "cost"}
+
+
+def facts(**kw):
+    base = {"profile": "full", "arch": "resnet50", "image_size": 224, "num_classes": 100,
+            "comparable": True}
+    return {**base, **kw}
+
+
+def test_comparison_marks_small_runs_not_comparable():
+    probe = {"linear_top1": 0.5, "knn_top1": 0.4, "linear_honest_top1": 0.45}
+    rows = report.comparison_rows(probe, facts(profile="smoke", comparable=False))
+    ours = rows[-1]
+    assert ours["source"] == "ours (smoke, NOT comparable)" and ours["linear_top1"] == 50.0
+    assert [r["method"] for r in rows[:-1]] == ["SimCLR", "BYOL", "VICReg", "CNN-JEPA", "I-JEPA",
+                                                "I-JEPA"]
+    rows = report.comparison_rows(probe, facts())
+    assert rows[-1]["source"] == "ours" and rows[-1]["dataset"] == "ImageNet"
+    in1k = report.comparison_rows(probe, facts(num_classes=1000))
+    assert {r["dataset"] for r in in1k[:-1]} == {"ImageNet-1k"}
+
+
+def test_markdown_table():
+    text = report.markdown_table([{"a": 1.234, "b": "x"}, {"a": None}], ["a", "b"])
+    assert text.splitlines() == ["| a | b |", "|---|---|", "| 1.23 | x |", "|  |  |"]
+
+
+def test_run_facts(tmp_path):
+    root = data.make_synthetic(tmp_path / "d", data.SyntheticSpec(classes=2, per_class=4,
+                                                                   val_per_class=2))
+    cfg = train.TrainConfig(arch="resnet10", image_size=64, epochs=1, batch_size=4,
+                            warmup_epochs=1, predictor_layers=1, checkpoint_every=0)
+    train.pretrain(cfg, root, tmp_path / "run", device="cpu")
+    probe = tmp_path / "probe.json"
+    probe.write_text(json.dumps({"train_images": 8, "num_classes": 2, "data_root": str(root)}))
+    f = report.run_facts(tmp_path / "run", probe, "smoke", "cpu")
+    assert f["epochs"] == 1 and f["arch"] == "resnet10" and f["comparable"] is False
+    assert f["pretrain_hours"] > 0 and f["commit"] != ""
+
+
+@pytest.mark.parametrize("profile,arch,size,classes,expected", [
+    ("full", "resnet50", 224, 100, True), ("full", "resnet18", 224, 100, False),
+    ("demo", "resnet50", 224, 100, False), ("full", "resnet50", 224, 10, False)])
+def test_comparable_rule(tmp_path, profile, arch, size, classes, expected, monkeypatch):
+    monkeypatch.setattr(train, "load_checkpoint", lambda p: {
+        "config": {"arch": arch, "image_size": size, "batch_size": 512}, "epoch": 200})
+    monkeypatch.setattr(train, "read_metrics", lambda p: [{"seconds": 3600.0}])
+    probe = tmp_path / "p.json"
+    probe.write_text(json.dumps({"train_images": 1, "num_classes": classes, "data_root": "x"}))
+    assert report.run_facts(tmp_path, probe, profile, "cuda")["comparable"] is expected
