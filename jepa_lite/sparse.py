@@ -90,28 +90,24 @@ class MaskState:
         return self._cache[key]
 
 
-class SparseConv2d(nn.Conv2d):
+class _MaskedOutput:
+    """Mixin: run the wrapped layer densely, then zero its output at masked positions."""
+
+    def __init__(self, state: MaskState, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.mask_state = state
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = super().forward(x)
+        return out * self.mask_state.at(out)
+
+
+class SparseConv2d(_MaskedOutput, nn.Conv2d):
     """Masked dense convolution: the output is zeroed at masked positions of its stage."""
 
-    def __init__(self, state: MaskState, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.mask_state = state
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = super().forward(x)
-        return out * self.mask_state.at(out)
-
-
-class SparseMaxPool2d(nn.MaxPool2d):
+class SparseMaxPool2d(_MaskedOutput, nn.MaxPool2d):
     """Max pooling whose output is zeroed at masked positions."""
-
-    def __init__(self, state: MaskState, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.mask_state = state
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = super().forward(x)
-        return out * self.mask_state.at(out)
 
 
 class SparseBatchNorm2d(nn.BatchNorm2d):
