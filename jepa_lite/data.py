@@ -179,7 +179,7 @@ def render_synthetic(shape: str, rng: np.random.Generator, size: int = 64) -> Im
     img = Image.fromarray(np.clip(bg, 0, 255).astype(np.uint8)).filter(ImageFilter.BLUR)
     draw = ImageDraw.Draw(img)
     colour = _object_colour(rng)
-    r = s * rng.uniform(0.15, 0.32)  # object radius: varied scale
+    r = s * rng.uniform(0.22, 0.4)  # object radius: varied scale, large enough to survive crops
     cx, cy = rng.uniform(r, s - r, 2)  # varied position, object fully inside
     if shape == "disc":
         draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=colour)
