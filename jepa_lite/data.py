@@ -106,9 +106,14 @@ def image_folder(
 
 
 # --------------------------------------------------------------------------- generated data
+# Bumped whenever render_synthetic draws different images: part of every data set's name, so
+# a data set cached by an older version is never mistaken for the current one.
+GENERATOR_VERSION = 2
+
+
 @dataclass(frozen=True)
 class SyntheticSpec:
-    """A generated data set: one object kind per class, on varied backgrounds."""
+    """A generated data set: scenes of several objects of one kind per class."""
 
     classes: int = 10
     per_class: int = 64  # training images per class
@@ -118,8 +123,8 @@ class SyntheticSpec:
 
     @property
     def name(self) -> str:
-        return (f"synthetic-c{self.classes}-n{self.per_class}-v{self.val_per_class}"
-                f"-s{self.size}-seed{self.seed}")
+        return (f"synthetic-v{GENERATOR_VERSION}-c{self.classes}-n{self.per_class}"
+                f"-v{self.val_per_class}-s{self.size}-seed{self.seed}")
 
 
 def _polygon(n: int, radius: float, star: float = 1.0) -> np.ndarray:
@@ -154,39 +159,26 @@ SHAPES = {
     "arrow": _arrow,
     "bars": lambda r: np.array([(-r, -r), (-r / 3, -r), (-r / 3, r), (-r, r)]),
 }
+OBJECTS_PER_IMAGE = (3, 5)  # inclusive
+OBJECT_RADIUS = (0.11, 0.19)  # fraction of the image side
+BACKGROUND = 125.0  # grey level of every background
 
 
 def _object_colour(rng: np.random.Generator) -> tuple[int, int, int]:
-    """A saturated colour of random hue: objects differ in colour, never by class."""
-    hue, sat, val = rng.uniform(0, 1), rng.uniform(0.55, 1.0), rng.uniform(0.55, 1.0)
-    rgb = colorsys.hsv_to_rgb(hue, sat, val)
+    """A pale tint of random hue, drawn per object: it never tells the class."""
+    rgb = colorsys.hsv_to_rgb(rng.uniform(0, 1), rng.uniform(0, 0.15), rng.uniform(0.85, 1))
     return tuple(int(255 * c) for c in rgb)
 
 
-def render_synthetic(shape: str, rng: np.random.Generator, size: int = 64) -> Image.Image:
-    """One image: a ``shape`` of random colour, position, scale and rotation on a random
-    low-saturation gradient-and-texture background. Class information is in the shape alone;
-    backgrounds are muted so that the object, not the backdrop, dominates the image."""
-    s = size * 2  # draw at 2x, then downsample: anti-aliased edges
-    grey = rng.uniform(60, 190, 2)[:, None] + rng.normal(0, 10, (2, 3))  # two muted tones
-    bg0, bg1 = grey[0], grey[1]
-    t = np.linspace(0, 1, s)
-    angle = rng.uniform(0, 2 * np.pi)
-    ramp = np.clip(np.cos(angle) * t[None, :] + np.sin(angle) * t[:, None], 0, 1)[..., None]
-    noise = rng.normal(0, 1, (s // 8, s // 8, 3))
-    noise = np.kron(noise, np.ones((8, 8, 1)))[:s, :s] * rng.uniform(3, 12)
-    bg = bg0 * (1 - ramp) + bg1 * ramp + noise
-    img = Image.fromarray(np.clip(bg, 0, 255).astype(np.uint8)).filter(ImageFilter.BLUR)
+def _draw_object(img: Image.Image, shape: str, colour, r: float, cx: float, cy: float,
+                 rng: np.random.Generator) -> None:
     draw = ImageDraw.Draw(img)
-    colour = _object_colour(rng)
-    r = s * rng.uniform(0.22, 0.4)  # object radius: varied scale, large enough to survive crops
-    cx, cy = rng.uniform(r, s - r, 2)  # varied position, object fully inside
     if shape == "disc":
         draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=colour)
     elif shape == "ring":
         draw.ellipse((cx - r, cy - r, cx + r, cy + r), outline=colour, width=max(2, int(r / 3)))
     elif shape == "crescent":  # a disc minus an offset disc, pasted through a mask
-        cut = Image.new("L", (s, s), 0)
+        cut = Image.new("L", img.size, 0)
         cut_draw = ImageDraw.Draw(cut)
         cut_draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=255)
         a = rng.uniform(0, 2 * np.pi)
@@ -195,14 +187,33 @@ def render_synthetic(shape: str, rng: np.random.Generator, size: int = 64) -> Im
         img.paste(colour, (0, 0), cut)
     else:
         pts = SHAPES[shape](r)
-        if shape == "bars":  # two parallel bars: the second is the mirror image of the first
-            pts = [pts, pts * np.array([-1, 1])]
-        else:
-            pts = [pts]
+        # "bars": two parallel bars, the second the mirror image of the first
+        outlines = [pts, pts * np.array([-1, 1])] if shape == "bars" else [pts]
         rot = rng.uniform(0, 2 * np.pi)
         rmat = np.array([[math.cos(rot), -math.sin(rot)], [math.sin(rot), math.cos(rot)]])
-        for p in pts:
+        for p in outlines:
             draw.polygon([tuple(v) for v in p @ rmat.T + (cx, cy)], fill=colour)
+
+
+def render_synthetic(shape: str, rng: np.random.Generator, size: int = 64) -> Image.Image:
+    """One image: 3-5 objects of one ``shape`` (the class) on a plain grey background.
+
+    JEPA learns what the visible part of an image predicts about its hidden part, so the
+    scene is built to make the class that thing. Every object has its own tint, position,
+    size and rotation (none of which the rest of the image predicts); the kind of object is
+    shared by all of them (which the rest of the image does predict). An earlier version with
+    one object on a varied background taught the encoder the background (see the note in
+    tests/test_learning.py).
+    """
+    s = size * 2  # draw at 2x, then downsample: anti-aliased edges
+    grain = rng.normal(0, 6, (s // 8, s // 8, 3))  # fine noise, so no two backgrounds match
+    bg = BACKGROUND + np.kron(grain, np.ones((8, 8, 1)))
+    img = Image.fromarray(np.clip(bg, 0, 255).astype(np.uint8)).filter(ImageFilter.BLUR)
+    for _ in range(rng.integers(OBJECTS_PER_IMAGE[0], OBJECTS_PER_IMAGE[1] + 1)):
+        colour = _object_colour(rng)
+        r = s * rng.uniform(*OBJECT_RADIUS)
+        cx, cy = rng.uniform(r, s - r, 2)  # fully inside; objects may overlap
+        _draw_object(img, shape, colour, r, cx, cy, rng)
     return img.resize((size, size), Image.Resampling.LANCZOS)
 
 
@@ -222,7 +233,7 @@ def make_synthetic(out: str | os.PathLike, spec: SyntheticSpec = SyntheticSpec()
         raise ValueError(f"per_class={spec.per_class} (--per-class) and val_per_class="
                          f"{spec.val_per_class} (--val-per-class) must be at least 1")
     check_image_size(spec.size)
-    meta = {"kind": "synthetic", **asdict(spec)}
+    meta = {"kind": "synthetic", "generator": GENERATOR_VERSION, **asdict(spec)}
     if out.exists():
         marker = out / "dataset.json"
         if marker.is_file() and json.loads(marker.read_text()) == meta:

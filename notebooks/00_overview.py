@@ -113,8 +113,10 @@ display(Markdown(config.profiles_table()))
 # %% [markdown]
 # ## The data of this profile
 #
-# `smoke` and `demo` need no download: they generate an ImageFolder data set once (one
-# object kind per class at varied positions, scales, colours and backgrounds) and reuse it.
+# `smoke` and `demo` need no download: they generate an ImageFolder data set once and reuse
+# it. Each image is a scene of 3-5 objects of one kind (the class), each with its own tint,
+# position, size and rotation. The kind is the one thing that the visible part of a scene
+# tells about its hidden part, so it is what a JEPA can learn here (chapter 05 checks that).
 # `full` reads ImageNet-100 from `DATA_ROOT`.
 
 # %%
