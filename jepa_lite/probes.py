@@ -187,6 +187,38 @@ def probe_batch_size(train_size: int) -> int:
     return max(16, min(256, train_size // 10))
 
 
+# --------------------------------------------------------------------------- supervised
+def train_supervised(arch: str, data_root, image_size: int = 224, epochs: int = 10,
+                     batch_size: int = 64, lr: float = 1e-3, device: str | torch.device = "cpu",
+                     seed: int = 0, workers: int = 0) -> tuple[Trunk, list[float]]:
+    """The ceiling for the probes: the same trunk trained *with* labels (cross-entropy on a
+    linear head over pooled features, AdamW, the pretraining augmentation). Returns the trunk
+    and the mean training loss of every epoch."""
+    from jepa_lite.data import pretrain_transform
+
+    dataset = image_folder(data_root, "train", pretrain_transform(image_size))
+    torch.manual_seed(seed)
+    trunk = dense_trunk(arch).to(device)
+    head = torch.nn.Linear(trunk.out_channels, len(dataset.classes)).to(device)
+    params = list(trunk.parameters()) + list(head.parameters())
+    opt = torch.optim.AdamW(params, lr=lr)
+    loader = DataLoader(dataset, min(batch_size, len(dataset)), shuffle=True, drop_last=True,
+                        num_workers=workers, generator=torch.Generator().manual_seed(seed))
+    losses = []
+    trunk.train()
+    for _ in progress(range(epochs), desc="supervised", leave=False):
+        total = torch.zeros((), device=device)
+        for images, y in loader:
+            logits = head(trunk(images.to(device)).mean((2, 3)))
+            loss = F.cross_entropy(logits, y.to(device))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += loss.detach()
+        losses.append(total.item() / len(loader))
+    return trunk.eval(), losses
+
+
 # --------------------------------------------------------------------------- everything
 def evaluate(encoder: Trunk, key: str, data_root, out_dir, image_size: int = 224,
              device: str | torch.device = "cpu", k: int = 200, temperature: float = 0.1,

@@ -145,3 +145,16 @@ def test_probe_errors(root, checkpoint, tmp_path, capsys):
     assert cli.main([*base[:2], str(empty), *base[3:], "--random-init", "--arch", "resnet10",
                      "--out", str(tmp_path / "d")]) == 2
     assert "is empty" in capsys.readouterr().err
+
+
+def test_supervised_reference_fits_its_training_set(root):
+    trunk, losses = probes.train_supervised("resnet10", root, 64, epochs=10, batch_size=8,
+                                            seed=3)
+    assert len(losses) == 10 and all(v > 0 for v in losses)
+    assert sum(losses[-3:]) / 3 < 0.7 * losses[0], losses  # labels are being learned
+    assert not trunk.training  # ready for the probes: eval mode
+    again, losses_again = probes.train_supervised("resnet10", root, 64, epochs=1, batch_size=8,
+                                                  seed=3)
+    assert losses_again[0] == pytest.approx(losses[0])  # seeded: the same first epoch
+    feats, labels, classes = probes.extract_features(trunk, root, "val", 64)
+    assert feats.shape == (9, trunk.out_channels) and len(classes) == 3

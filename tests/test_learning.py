@@ -1,0 +1,74 @@
+"""Evidence that CNN-JEPA learns, in a CPU-sized run (issue 4).
+
+A ResNet-10 pretrained for 12 epochs (372 steps) on the generated scenes must find neighbours
+of the same class clearly more often than the very same network at its random initialisation.
+
+Measured on a 2-core CPU (``python -m tests.test_learning 0 1 2`` prints them again), k-NN
+top-1 on 200 validation images of 10 classes (chance 0.10), random init -> pretrained:
+seed 0: 0.240 -> 0.335, seed 1: 0.145 -> 0.435, seed 2: 0.145 -> 0.315 (172-215 s of
+pretraining each). The test runs seed 0, the smallest gap (0.095), and asks for half of it.
+Before the generator drew scenes of several pale objects on a plain background, the
+pretrained encoder matched images by background tone and did not beat random init.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from jepa_lite import data, probes, train
+
+SPEC = data.SyntheticSpec(classes=10, per_class=100, val_per_class=20, size=96, seed=0)
+K = 20  # neighbours: 200 (the paper's k, for 1,300 images per class) would span two classes here
+MARGIN = 0.05  # half the smallest measured gap (see the module docstring)
+
+
+def config(seed: int, epochs: int = 12) -> train.TrainConfig:
+    """Short-run settings: a faster EMA start (0.99 instead of 0.996) and a lower peak lr
+    (0.002 instead of 0.01) than the paper, since the run is 372 steps instead of 50,000."""
+    return train.TrainConfig(arch="resnet10", image_size=SPEC.size, epochs=epochs,
+                             batch_size=32, lr=0.002, warmup_epochs=1, ema=(0.99, 1.0),
+                             checkpoint_every=0, log_every=50, seed=seed)
+
+
+def learning_run(root: Path, out: Path, seed: int, epochs: int = 12) -> dict:
+    """k-NN top-1 of the pretrained target encoder and of its own random initialisation."""
+    cfg = config(seed, epochs)
+    torch.manual_seed(cfg.seed)  # as pretrain() does: the random encoder is its starting point
+    start = train.build_model(cfg).target_encoder
+    before = probes.evaluate(start, "random", root, out / "random", image_size=SPEC.size,
+                             k=K, epochs=1)
+    t0 = time.perf_counter()
+    last = train.pretrain(cfg, root, out / "run", device="cpu")
+    seconds = time.perf_counter() - t0
+    after = probes.evaluate(probes.encoder_from_checkpoint(last), "jepa", root, out / "jepa",
+                            image_size=SPEC.size, k=K, epochs=1)
+    return {"seed": seed, "random_knn_top1": before["knn_top1"],
+            "jepa_knn_top1": after["knn_top1"], "pretrain_seconds": round(seconds, 1)}
+
+
+@pytest.mark.slow
+def test_pretraining_beats_random_init(tmp_path):
+    root = data.make_synthetic(tmp_path / "scenes", SPEC)
+    r = learning_run(root, tmp_path, seed=0)
+    assert r["jepa_knn_top1"] >= r["random_knn_top1"] + MARGIN, r
+    assert r["jepa_knn_top1"] >= 2.5 / SPEC.classes, r  # and well above chance (measured >= 0.3)
+
+
+if __name__ == "__main__":  # python -m tests.test_learning SEED... [--epochs N]
+    import argparse
+    import tempfile
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("seeds", type=int, nargs="+")
+    parser.add_argument("--epochs", type=int, default=12)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = data.make_synthetic(Path(tmp) / "scenes", SPEC)
+        for s in args.seeds:
+            print(learning_run(root, Path(tmp) / f"seed{s}", s, args.epochs), flush=True)
+    sys.exit(0)
