@@ -131,6 +131,21 @@ def _check_resume(cfg: TrainConfig, ckpt: dict, path: Path) -> None:
                          f"resume with the same settings, or start a new run in another --out")
 
 
+def train_step(model: CNNJEPA, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
+               images: torch.Tensor, masks: torch.Tensor, amp: torch.dtype | None,
+               momentum: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """One step: forward (autocast on a GPU), backward, AdamW, then the EMA update of the
+    target encoder. Returns the loss and the target features (no host sync)."""
+    with torch.autocast(images.device.type, dtype=amp, enabled=amp is not None):
+        loss, target = model(images, masks)
+    opt.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.step(opt)
+    scaler.update()
+    model.update_target(momentum)
+    return loss, target
+
+
 def pretrain(cfg: TrainConfig, data_root, out_dir, resume: bool = False,
              device: str | None = "auto", callbacks=()) -> Path:
     """Pretrain a CNN-JEPA model; returns the path of ``last.pt``.
@@ -199,15 +214,9 @@ def pretrain(cfg: TrainConfig, data_root, out_dir, resume: bool = False,
             if dev.type == "cuda":
                 images = images.contiguous(memory_format=torch.channels_last)
             masks = masks.to(dev, non_blocking=True)
-            with torch.autocast(dev.type, dtype=amp, enabled=amp is not None):
-                loss, target = model(images, masks)
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
             momentum = schedules.ema_momentum_at(step, steps_per_epoch, cfg.epochs,
                                                  cfg.ema_per_epoch, *cfg.ema)
-            model.update_target(momentum)
+            loss, target = train_step(model, opt, scaler, images, masks, amp, momentum)
             loss_sum += loss.detach()
             if (i + 1) % cfg.log_every == 0 or i + 1 == steps_per_epoch:
                 value = loss.item()  # the only host sync, every log_every steps
