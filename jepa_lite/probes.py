@@ -70,12 +70,16 @@ def cached_features(encoder: Trunk, key: str, cache_dir, data_root, split: str,
                     image_size: int = 224, **kwargs):
     """:func:`extract_features`, cached in ``cache_dir`` per encoder ``key``, split and size.
 
-    A cache made from a data root with other classes is an error, never silently reused.
+    A cache made from other classes, another data root or another number of images is an
+    error, never silently reused.
     """
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     path = cache_dir / f"features-{split}-{image_size}-{_fingerprint(key, split, image_size)}.pt"
-    classes_now = sorted(p.name for p in (Path(data_root) / split).iterdir() if p.is_dir())
+    folders = sorted(p for p in (Path(data_root) / split).iterdir() if p.is_dir())
+    classes_now = [p.name for p in folders]
+    source = {"data_root": str(Path(data_root).resolve()),
+              "files": sum(len(os.listdir(p)) for p in folders)}
     if path.is_file():
         cached = torch.load(path, weights_only=True)
         if cached["classes"] != classes_now:
@@ -84,10 +88,16 @@ def cached_features(encoder: Trunk, key: str, cache_dir, data_root, split: str,
                 f"({len(cached['classes'])} classes, e.g. {cached['classes'][:3]}) than "
                 f"{data_root} has ({len(classes_now)}, e.g. {classes_now[:3]}): use another "
                 f"--out, or delete {path}")
+        if cached.get("source", source) != source:
+            raise ValueError(
+                f"the cached {split} features in {path} were computed on "
+                f"{cached['source']['data_root']} ({cached['source']['files']} files), not on "
+                f"{source['data_root']} ({source['files']} files): use another --out, or "
+                f"delete {path}")
         return cached["features"], cached["labels"], cached["classes"]
     feats, labels, classes = extract_features(encoder, data_root, split, image_size, **kwargs)
     tmp = path.with_name(path.name + ".tmp")
-    torch.save({"features": feats, "labels": labels, "classes": classes}, tmp)
+    torch.save({"features": feats, "labels": labels, "classes": classes, "source": source}, tmp)
     os.replace(tmp, path)
     return feats, labels, classes
 
@@ -190,12 +200,23 @@ def probe_batch_size(train_size: int) -> int:
 # --------------------------------------------------------------------------- supervised
 def train_supervised(arch: str, data_root, image_size: int = 224, epochs: int = 10,
                      batch_size: int = 64, lr: float = 1e-3, device: str | torch.device = "cpu",
-                     seed: int = 0, workers: int = 0) -> tuple[Trunk, list[float]]:
+                     seed: int = 0, workers: int = 0,
+                     save: str | os.PathLike | None = None) -> tuple[Trunk, list[float]]:
     """The ceiling for the probes: the same trunk trained *with* labels (cross-entropy on a
     linear head over pooled features, AdamW, the pretraining augmentation). Returns the trunk
-    and the mean training loss of every epoch."""
+    and the mean training loss of every epoch. With ``save``, the result is written there and
+    a later call with the same settings loads it instead of training again."""
     from jepa_lite.data import pretrain_transform
 
+    settings = {"arch": arch, "data_root": str(Path(data_root).resolve()),
+                "image_size": image_size, "epochs": epochs, "batch_size": batch_size,
+                "lr": lr, "seed": seed}
+    if save is not None and Path(save).is_file():
+        saved = torch.load(save, map_location="cpu", weights_only=True)
+        if saved["settings"] == settings:
+            trunk = dense_trunk(arch)
+            trunk.load_state_dict(saved["trunk"])
+            return trunk.to(device).eval(), saved["losses"]
     dataset = image_folder(data_root, "train", pretrain_transform(image_size))
     torch.manual_seed(seed)
     trunk = dense_trunk(arch).to(device)
@@ -216,6 +237,11 @@ def train_supervised(arch: str, data_root, image_size: int = 224, epochs: int = 
             opt.step()
             total += loss.detach()
         losses.append(total.item() / len(loader))
+    if save is not None:
+        Path(save).parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(save).with_name(Path(save).name + ".tmp")
+        torch.save({"settings": settings, "trunk": trunk.state_dict(), "losses": losses}, tmp)
+        os.replace(tmp, save)
     return trunk.eval(), losses
 
 

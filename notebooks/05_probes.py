@@ -88,9 +88,9 @@ encoders = {"pretrained": (pretrained, probes.checkpoint_key(checkpoint)),
 if cfg.profile.supervised_epochs:
     supervised, sup_losses = probes.train_supervised(
         arch, data_root, image_size, cfg.profile.supervised_epochs, device=cfg.device,
-        seed=SEED)
+        seed=SEED, save=run.dir / "supervised" / "trunk.pt")  # trained once, then loaded
     print("supervised training loss per epoch:", [round(v, 3) for v in sup_losses])
-    key = f"supervised:{arch}:seed{SEED}:epochs{cfg.profile.supervised_epochs}:{run.dir}"
+    key = probes.checkpoint_key(run.dir / "supervised" / "trunk.pt")
     encoders["supervised"] = (supervised, key)
 
 # %%

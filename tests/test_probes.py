@@ -136,6 +136,12 @@ def test_probe_errors(root, checkpoint, tmp_path, capsys):
     args[args.index("--data-root") + 1] = str(other)
     assert cli.main(args) == 2
     assert "computed on other classes" in capsys.readouterr().err
+    # the same classes with other images: refused too
+    same_classes = data.make_synthetic(tmp_path / "same", data.SyntheticSpec(
+        classes=3, per_class=5, val_per_class=3, size=64, seed=9))
+    args[args.index("--data-root") + 1] = str(same_classes)
+    assert cli.main(args) == 2
+    assert f"not on {same_classes.resolve()} (15 files)" in capsys.readouterr().err
     empty = tmp_path / "emptyval"
     (empty / "train" / "a").mkdir(parents=True)
     (empty / "val").mkdir()
@@ -147,9 +153,9 @@ def test_probe_errors(root, checkpoint, tmp_path, capsys):
     assert "is empty" in capsys.readouterr().err
 
 
-def test_supervised_reference_fits_its_training_set(root):
+def test_supervised_reference_fits_its_training_set(root, tmp_path):
     trunk, losses = probes.train_supervised("resnet10", root, 64, epochs=10, batch_size=8,
-                                            seed=3)
+                                            seed=3, save=tmp_path / "sup.pt")
     assert len(losses) == 10 and all(v > 0 for v in losses)
     assert sum(losses[-3:]) / 3 < 0.7 * losses[0], losses  # labels are being learned
     assert not trunk.training  # ready for the probes: eval mode
@@ -158,3 +164,9 @@ def test_supervised_reference_fits_its_training_set(root):
     assert losses_again[0] == pytest.approx(losses[0])  # seeded: the same first epoch
     feats, labels, classes = probes.extract_features(trunk, root, "val", 64)
     assert feats.shape == (9, trunk.out_channels) and len(classes) == 3
+    # saved: the same settings load it back instead of training again
+    loaded, losses_loaded = probes.train_supervised("resnet10", root, 64, epochs=10,
+                                                    batch_size=8, seed=3, save=tmp_path / "sup.pt")
+    assert losses_loaded == losses and not loaded.training
+    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(),
+                                                 trunk.state_dict().values()))
