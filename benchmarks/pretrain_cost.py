@@ -23,7 +23,7 @@ import time
 import torch
 
 from jepa_lite import masking, train
-from jepa_lite.config import device_report, resolve_device
+from jepa_lite.runtime import autocast_dtype, device_report, resolve_device
 
 
 def one_run(arch: str, image_size: int, batch: int, device: str) -> dict:
@@ -40,7 +40,7 @@ def one_run(arch: str, image_size: int, batch: int, device: str) -> dict:
     masks = masking.sample_masks(batch, masking.grid_size(image_size)).to(dev)
     opt = torch.optim.AdamW(model.trainable_parameters(), lr=cfg.lr,
                             weight_decay=cfg.weight_decay)
-    amp = train.autocast_dtype(dev)
+    amp = autocast_dtype(dev)
     scaler = torch.amp.GradScaler("cuda", enabled=amp == torch.float16)
     seconds = 0.0
     for _ in range(2):  # the first step allocates AdamW's state and warms up kernels

@@ -63,7 +63,7 @@ def _probe(args) -> int:
     import torch
 
     from jepa_lite import probes
-    from jepa_lite.config import resolve_device
+    from jepa_lite.runtime import resolve_device
     from jepa_lite.sparse import dense_trunk
 
     if args.random_init == (args.checkpoint is not None):

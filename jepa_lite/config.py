@@ -14,6 +14,7 @@ import torch
 
 from jepa_lite.data import SyntheticSpec, check_data_root, ensure_synthetic
 from jepa_lite.masking import MaskOptions, check_image_size, grid_size
+from jepa_lite.runtime import resolve_device
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -79,32 +80,6 @@ def repo_root() -> Path | None:
 def default_out_dir() -> Path:
     """``outputs/`` of the checkout, else of the working directory."""
     return (repo_root() or Path.cwd()) / "outputs"
-
-
-def resolve_device(name: str | None = "auto") -> torch.device:
-    """``auto``: the GPU when there is one, else the CPU. ``cuda`` without a GPU is an error."""
-    name = (name or "auto").lower()
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(
-            "device 'cuda' was asked for but PyTorch sees no GPU: use --device cpu (or "
-            "DEVICE = 'auto'); on Colab choose Runtime > Change runtime type > GPU"
-        )
-    if name not in ("cpu", "mps") and not name.startswith("cuda"):
-        raise ValueError(f"unknown device {name!r}; choose auto, cpu or cuda")
-    return torch.device(name)
-
-
-def device_report(device: torch.device) -> str:
-    """One line on the device, with what to do when there is no GPU."""
-    if device.type == "cuda":
-        props = torch.cuda.get_device_properties(device)
-        bf16 = "bf16 autocast" if torch.cuda.is_bf16_supported() else "fp16 + GradScaler"
-        return f"GPU {props.name}, {props.total_memory / 2**30:.0f} GiB, {bf16}"
-    hint = "" if torch.cuda.is_available() else (
-        " (no GPU found; on Colab: Runtime > Change runtime type > GPU)")
-    return f"CPU, {torch.get_num_threads()} threads{hint}"
 
 
 def profiles_table() -> str:

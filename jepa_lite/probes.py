@@ -26,7 +26,7 @@ from jepa_lite.sparse import Trunk, dense_trunk
 # --------------------------------------------------------------------------- features
 def encoder_from_checkpoint(path: str | os.PathLike) -> Trunk:
     """The target (EMA) encoder of a pretraining checkpoint, as a dense trunk."""
-    from jepa_lite.train import load_checkpoint
+    from jepa_lite.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(path)
     arch = ckpt["config"]["arch"]

@@ -36,7 +36,8 @@ def git_commit(path: Path | None = None) -> str:
 
 def run_facts(run_dir, probe_json, profile: str, device: str) -> dict:
     """What a reader needs to judge one of our numbers: code, settings, hardware, time."""
-    from jepa_lite.train import load_checkpoint, read_metrics
+    from jepa_lite.checkpoint import load_checkpoint
+    from jepa_lite.train import read_metrics
 
     run_dir = Path(run_dir)
     ckpt = load_checkpoint(run_dir / "last.pt")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,12 +17,14 @@ import torch
 from torch.utils.data import DataLoader
 
 from jepa_lite import masking, schedules
-from jepa_lite.config import resolve_device
+from jepa_lite.checkpoint import atomic_save, check_resume, load_checkpoint
 from jepa_lite.data import image_folder, pretrain_transform
 from jepa_lite.masking import MaskOptions
 from jepa_lite.model import CNNJEPA
 from jepa_lite.progress import progress
+from jepa_lite.runtime import autocast_dtype, resolve_device
 from jepa_lite.sparse import check_arch
+from jepa_lite.views import MaskCollator
 
 
 @dataclass
@@ -63,31 +64,6 @@ class NonFiniteLossError(RuntimeError):
     pass
 
 
-class MaskCollator:
-    """Batches images and draws their masks in the data loader, off the training hot path.
-
-    Uses the global torch RNG: in worker processes PyTorch seeds it per worker from the
-    loader's generator, so masks are reproducible and differ between workers.
-    """
-
-    def __init__(self, grid, strategy="mixed", official=False, options: dict | None = None):
-        self.grid, self.strategy, self.official = grid, strategy, official
-        self.options = {k: v for k, v in (options or {}).items() if v is not None}
-
-    def __call__(self, batch):
-        images = torch.stack([img for img, _ in batch])
-        masks = masking.sample_masks(len(batch), self.grid, self.strategy, None, self.official,
-                                     **self.options)
-        return images, masks
-
-
-def autocast_dtype(device: torch.device) -> torch.dtype | None:
-    """bf16 where the GPU supports it, else fp16 (with a grad scaler); None (fp32) on CPU."""
-    if device.type != "cuda":
-        return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-
-
 def collapse_stats(features: torch.Tensor) -> dict:
     """Per-channel std of L2-normalised target features (0 = collapse) and effective rank
     (exp of the entropy of normalised singular values; 1 = everything on one line)."""
@@ -100,35 +76,9 @@ def collapse_stats(features: torch.Tensor) -> dict:
     return {"target_std": std.item(), "effective_rank": rank.item()}
 
 
-def _atomic_save(obj, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-def load_checkpoint(path: str | os.PathLike) -> dict:
-    """Load a checkpoint safely (``weights_only=True``: tensors and plain values only)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    return torch.load(path, map_location="cpu", weights_only=True)
-
-
 def build_model(cfg: TrainConfig) -> CNNJEPA:
     return CNNJEPA(cfg.arch, cfg.predictor_layers, cfg.kernel_size, cfg.depthwise_separable,
                    cfg.loss)
-
-
-def _check_resume(cfg: TrainConfig, ckpt: dict, path: Path) -> None:
-    old = ckpt["config"]
-    if old["arch"] != cfg.arch:
-        raise ValueError(f"checkpoint {path} was trained with {old['arch']}, not {cfg.arch}: "
-                         f"use --arch {old['arch']}, or another --out for a new run")
-    changed = [k for k in ("image_size", "epochs", "batch_size", "lr", "seed", "strategy")
-               if old.get(k) != getattr(cfg, k)]
-    if changed:
-        raise ValueError(f"--resume with other settings than {path} ({', '.join(changed)}); "
-                         f"resume with the same settings, or start a new run in another --out")
 
 
 def train_step(model: CNNJEPA, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
@@ -183,7 +133,7 @@ def pretrain(cfg: TrainConfig, data_root, out_dir, resume: bool = False,
     start_epoch = 0
     if resume:
         ckpt = load_checkpoint(last)
-        _check_resume(cfg, ckpt, last)
+        check_resume(cfg, ckpt, last)
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
         if ckpt.get("scaler"):
@@ -238,9 +188,9 @@ def pretrain(cfg: TrainConfig, data_root, out_dir, resume: bool = False,
         state = {"model": model.state_dict(), "optimizer": opt.state_dict(),
                  "scaler": scaler.state_dict(), "epoch": epoch + 1, "config": asdict(cfg),
                  "metrics": metrics}
-        _atomic_save(state, last)
+        atomic_save(state, last)
         if cfg.checkpoint_every and (epoch + 1) % cfg.checkpoint_every == 0:
-            _atomic_save(state, out / f"epoch_{epoch + 1:04d}.pt")
+            atomic_save(state, out / f"epoch_{epoch + 1:04d}.pt")
         with open(out / "metrics.jsonl", "a") as f:
             f.write(json.dumps(metrics) + "\n")
         for cb in callbacks:

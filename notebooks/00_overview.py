@@ -55,12 +55,12 @@ import matplotlib.pyplot as plt
 import torch
 from IPython.display import Markdown, display
 
-from jepa_lite import config, viz
+from jepa_lite import config, runtime, viz
 from jepa_lite.course import start_chapter
 
 run = start_chapter("00_overview", PROFILE, DATA_ROOT, OUT_DIR, DEVICE, SEED)
 cfg = run.config
-print("device:", config.device_report(cfg.device))
+print("device:", runtime.device_report(cfg.device))
 print("outputs:", run.dir)
 
 # %% [markdown]

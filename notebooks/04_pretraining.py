@@ -51,7 +51,7 @@ if "google.colab" in sys.modules:  # Colab: install the package once; torch is a
 # %%
 import matplotlib.pyplot as plt
 
-from jepa_lite import config, data, schedules, train, viz
+from jepa_lite import data, runtime, schedules, train, viz
 from jepa_lite.course import start_chapter
 
 run = start_chapter("04_pretraining", PROFILE, DATA_ROOT, OUT_DIR, DEVICE, SEED)
@@ -62,7 +62,7 @@ n_train = len(data.image_folder(data_root, "train"))
 steps_per_epoch = n_train // tcfg.batch_size
 print(f"{PROFILE}: {tcfg.arch} at {tcfg.image_size} px, {tcfg.epochs} epochs of "
       f"{steps_per_epoch} steps (batch {tcfg.batch_size}, {n_train} images) on "
-      f"{config.device_report(cfg.device)}")
+      f"{runtime.device_report(cfg.device)}")
 
 # %% [markdown]
 # ## 1. Schedules

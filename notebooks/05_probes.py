@@ -54,7 +54,8 @@ if "google.colab" in sys.modules:  # Colab: install the package once; torch is a
 import matplotlib.pyplot as plt
 import torch
 
-from jepa_lite import probes, sparse, train, viz
+from jepa_lite import probes, sparse, viz
+from jepa_lite.checkpoint import load_checkpoint
 from jepa_lite.course import start_chapter
 
 run = start_chapter("05_probes", PROFILE, DATA_ROOT, OUT_DIR, DEVICE, SEED)
@@ -65,7 +66,7 @@ if not checkpoint.is_file():
     raise FileNotFoundError(f"no checkpoint at {checkpoint}: run chapter 04 first "
                             f"(jepa-lite course --only 04 --profile {PROFILE})")
 pretrained = probes.encoder_from_checkpoint(checkpoint)
-arch = train.load_checkpoint(checkpoint)["config"]["arch"]
+arch = load_checkpoint(checkpoint)["config"]["arch"]
 torch.manual_seed(SEED)
 random_init = sparse.dense_trunk(arch)
 image_size = cfg.image_size

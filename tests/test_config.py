@@ -53,22 +53,6 @@ def test_default_out_dir_is_in_the_checkout():
     assert config.default_out_dir() == config.repo_root() / "outputs"
 
 
-def test_devices():
-    assert config.resolve_device("cpu") == torch.device("cpu")
-    expected = "cuda" if torch.cuda.is_available() else "cpu"
-    assert config.resolve_device("auto").type == expected
-    assert config.resolve_device(None).type == expected
-    with pytest.raises(ValueError, match="unknown device 'tpu'"):
-        config.resolve_device("tpu")
-    assert "CPU" in config.device_report(torch.device("cpu"))
-
-
-@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
-def test_cuda_without_gpu_says_what_to_do():
-    with pytest.raises(RuntimeError, match="no GPU.*--device cpu"):
-        config.resolve_device("cuda")
-
-
 def test_profiles_table_lists_every_profile():
     table = config.profiles_table()
     assert all(f"`{n}`" in table for n in config.PROFILES)

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jepa_lite import cli, data, probes, train
+from jepa_lite.checkpoint import load_checkpoint
 
 
 def brute_force_knn(bank, bank_labels, queries, num_classes, k, t):
@@ -111,7 +112,7 @@ def test_probe_cli_schema(root, checkpoint, tmp_path):
 def test_features_are_those_of_the_target_encoder(root, checkpoint):
     enc = probes.encoder_from_checkpoint(checkpoint)
     model = train.build_model(train.TrainConfig(arch="resnet10", predictor_layers=1))
-    model.load_state_dict(train.load_checkpoint(checkpoint)["model"])
+    model.load_state_dict(load_checkpoint(checkpoint)["model"])
     for k, v in model.target_encoder.state_dict().items():
         assert torch.equal(enc.state_dict()[k], v)
     f, y, classes = probes.extract_features(enc, root, "val", 64, batch_size=4)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from jepa_lite import data, report, train
+from jepa_lite import checkpoint, data, report, train
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -68,7 +68,7 @@ def test_run_facts(tmp_path):
     ("full", "resnet50", 224, 100, True), ("full", "resnet18", 224, 100, False),
     ("demo", "resnet50", 224, 100, False), ("full", "resnet50", 224, 10, False)])
 def test_comparable_rule(tmp_path, profile, arch, size, classes, expected, monkeypatch):
-    monkeypatch.setattr(train, "load_checkpoint", lambda p: {
+    monkeypatch.setattr(checkpoint, "load_checkpoint", lambda p: {
         "config": {"arch": arch, "image_size": size, "batch_size": 512}, "epoch": 200})
     monkeypatch.setattr(train, "read_metrics", lambda p: [{"seconds": 3600.0}])
     probe = tmp_path / "p.json"

@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from jepa_lite import cli, data, schedules, train
+from jepa_lite import checkpoint, cli, data, schedules, train
 
 SPEC = data.SyntheticSpec(classes=3, per_class=8, val_per_class=2, size=64, seed=5)
 
@@ -31,7 +31,7 @@ def test_run_writes_metrics_and_checkpoints(root, tmp_path):
         assert 0 < r["loss"] < 2 and 0.996 <= r["momentum"] <= 1.0
     assert rows[0]["momentum"] < rows[1]["momentum"] < rows[2]["momentum"]
     assert rows[-1]["momentum"] > 0.9998  # cosine to 1.0 at the last step
-    ckpt = train.load_checkpoint(last)  # weights_only=True
+    ckpt = checkpoint.load_checkpoint(last)  # weights_only=True
     assert ckpt["epoch"] == 3 and ckpt["config"]["arch"] == "resnet10"
     assert sorted(p.name for p in tmp_path.glob("*.pt")) == ["epoch_0002.pt", "last.pt"]
     assert not list(tmp_path.glob("*.tmp"))
@@ -48,10 +48,10 @@ def test_resume_is_bit_identical_on_cpu(root, tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         train.pretrain(tiny(), root, tmp_path / "resumed", device="cpu", callbacks=[interrupt])
-    assert train.load_checkpoint(tmp_path / "resumed" / "last.pt")["epoch"] == 1
+    assert checkpoint.load_checkpoint(tmp_path / "resumed" / "last.pt")["epoch"] == 1
     train.pretrain(tiny(), root, tmp_path / "resumed", device="cpu", resume=True)
-    a = train.load_checkpoint(tmp_path / "straight" / "last.pt")
-    b = train.load_checkpoint(tmp_path / "resumed" / "last.pt")
+    a = checkpoint.load_checkpoint(tmp_path / "straight" / "last.pt")
+    b = checkpoint.load_checkpoint(tmp_path / "resumed" / "last.pt")
     assert a["model"].keys() == b["model"].keys()
     for k in a["model"]:
         assert torch.equal(a["model"][k], b["model"][k]), k
@@ -68,7 +68,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(root, tmp_path
                         lambda step, *a: float("inf") if step >= 3 else good(step, *a))
     with pytest.raises(train.NonFiniteLossError, match="loss became nan.*last good checkpoint"):
         train.pretrain(tiny(), root, tmp_path, device="cpu")
-    assert train.load_checkpoint(tmp_path / "last.pt")["epoch"] == 1
+    assert checkpoint.load_checkpoint(tmp_path / "last.pt")["epoch"] == 1
     assert [r["epoch"] for r in train.read_metrics(tmp_path)] == [1]
 
 
@@ -93,7 +93,7 @@ def test_errors(root, tmp_path):
     bad = tmp_path / "f" / "evil.pt"  # a checkpoint is never unpickled beyond plain data
     torch.save({"x": object()}, bad)
     with pytest.raises(Exception, match="[Ww]eights only"):
-        train.load_checkpoint(bad)
+        checkpoint.load_checkpoint(bad)
 
 
 def test_cli_pretrain(root, tmp_path, capsys):
