@@ -8,6 +8,7 @@ Every data set here is an ImageFolder root in the ImageNet layout::
 from __future__ import annotations
 
 import colorsys
+import hashlib
 import json
 import math
 import os
@@ -87,13 +88,91 @@ def check_data_root(root: str | os.PathLike, splits=("train",)) -> Path:
     return root
 
 
+@dataclass(frozen=True)
+class Scan:
+    """The files of one split, found once: class names, ``(path, class)`` pairs and a
+    fingerprint of the relative paths and file sizes (the data set's identity, wherever it
+    lies)."""
+
+    folder: str
+    classes: list
+    samples: list
+    fingerprint: str
+
+
+_SCANS: dict[str, tuple[list, Scan]] = {}
+
+
+def _stamp(folder: Path) -> list:
+    """What changes when files are added to or removed from a split: the modification times
+    of the split folder and of every class folder (one ``stat`` per class, not per image)."""
+    entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    return [folder.stat().st_mtime_ns] + [[e.name, e.stat().st_mtime_ns] for e in entries
+                                          if e.is_dir()]
+
+
+def scan(root: str | os.PathLike, split: str = "train") -> Scan:
+    """The files of ``root/split``, listed once and reused: in this process, and across
+    processes through a cache file (``$JEPA_LITE_CACHE/scans``), valid while no class folder
+    changes. Listing ImageNet-1k's 1.28 M files takes minutes on a network disk; every epoch,
+    every rank and every probe of a run uses the same list."""
+    folder = check_data_root(root, (split,)) / split
+    key = str(folder.resolve())
+    stamp = _stamp(folder)
+    if key in _SCANS and _SCANS[key][0] == stamp:
+        return _SCANS[key][1]
+    cache = cache_dir() / "scans" / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.json"
+    found = None
+    try:
+        saved = json.loads(cache.read_text())
+        if saved["folder"] == key and saved["stamp"] == stamp:
+            found = Scan(key, saved["classes"],
+                         [(os.path.join(key, p), c) for p, c in saved["files"]],
+                         saved["fingerprint"])
+    except (OSError, ValueError, KeyError):
+        pass
+    if found is None:
+        classes, class_to_idx = datasets.folder.find_classes(key)
+        samples = datasets.folder.make_dataset(key, class_to_idx, IMG_EXTENSIONS,
+                                               allow_empty=True)
+        relative = [(os.path.relpath(p, key), c) for p, c in samples]
+        sizes = [os.stat(p).st_size for p, _ in samples]
+        digest = hashlib.sha256(json.dumps([classes, relative, sizes]).encode()).hexdigest()[:16]
+        found = Scan(key, classes, samples, digest)
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps({"folder": key, "stamp": stamp, "classes": classes,
+                                       "files": relative, "fingerprint": digest}))
+            os.replace(tmp, cache)
+        except OSError:  # a read-only cache folder only costs the next process a scan
+            pass
+    _SCANS[key] = (stamp, found)
+    return found
+
+
+class ScannedImageFolder(datasets.ImageFolder):
+    """torchvision's ImageFolder, fed by :func:`scan` instead of walking the folders."""
+
+    def __init__(self, found: Scan, transform=None):
+        self._found = found
+        super().__init__(found.folder, transform=transform, loader=_open_rgb, allow_empty=True)
+        self.fingerprint = found.fingerprint
+
+    def find_classes(self, directory):
+        return self._found.classes, {c: i for i, c in enumerate(self._found.classes)}
+
+    def make_dataset(self, directory, class_to_idx, extensions=None, is_valid_file=None,
+                     allow_empty=False):
+        return list(self._found.samples)
+
+
 def image_folder(
     root: str | os.PathLike, split: str = "train", transform=None
 ) -> datasets.ImageFolder:
     """An ImageFolder over ``root/split``; every class folder must hold at least one image."""
     root = check_data_root(root, (split,))
-    ds = datasets.ImageFolder(root / split, transform=transform, loader=_open_rgb,
-                              allow_empty=True)
+    ds = ScannedImageFolder(scan(root, split), transform)
     counts = np.bincount(np.asarray(ds.targets, dtype=np.int64), minlength=len(ds.classes))
     empty = [ds.classes[i] for i in np.flatnonzero(counts == 0)]
     if empty:

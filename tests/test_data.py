@@ -235,3 +235,30 @@ def test_imagenet100_does_not_replace_foreign_files(tmp_path):
         data.make_imagenet100(src, tmp_path / "out")
     assert (tmp_path / "out" / "train" / wnids[0]).is_dir()
     assert not os.path.islink(tmp_path / "out" / "train" / wnids[0])
+
+
+def test_scan_is_made_once_and_follows_changes(tmp_path, monkeypatch):
+    import shutil
+
+    from torchvision import datasets
+
+    root = data.make_synthetic(tmp_path / "s", data.SyntheticSpec(classes=2, per_class=3,
+                                                                   val_per_class=2, seed=4))
+    walks = []
+    real = datasets.folder.make_dataset
+    monkeypatch.setattr(datasets.folder, "make_dataset",
+                        lambda *a, **k: (walks.append(a[0]), real(*a, **k))[1])
+    first = data.scan(root, "train")
+    assert data.scan(root, "train") is first and len(walks) == 1  # in this process
+    data._SCANS.clear()
+    again = data.scan(root, "train")  # another process: from the cache file
+    assert len(walks) == 1 and again.samples == first.samples
+    assert again.fingerprint == first.fingerprint and len(first.samples) == 6
+    assert data.image_folder(root, "train").fingerprint == first.fingerprint and len(walks) == 1
+    copy = shutil.copytree(root, tmp_path / "moved")  # the same files elsewhere
+    moved = data.scan(copy, "train")
+    assert moved.fingerprint == first.fingerprint and moved.folder != first.folder
+    shutil.copy(root / "train" / "00_disc" / "00000.png", root / "train" / "01_ring" / "x.png")
+    changed = data.scan(root, "train")  # a class folder changed: listed again
+    assert len(walks) == 3 and len(changed.samples) == 7
+    assert changed.fingerprint != first.fingerprint
