@@ -23,7 +23,7 @@ import time
 import torch
 
 from jepa_lite import masking, train
-from jepa_lite.runtime import autocast_dtype, device_report, resolve_device
+from jepa_lite.runtime import device_report, grad_scaler, resolve_device, resolve_precision
 
 
 def one_run(arch: str, image_size: int, batch: int, device: str) -> dict:
@@ -38,16 +38,16 @@ def one_run(arch: str, image_size: int, batch: int, device: str) -> dict:
         images = images.contiguous(memory_format=torch.channels_last)
         torch.cuda.reset_peak_memory_stats(dev)
     masks = masking.sample_masks(batch, masking.grid_size(image_size)).to(dev)
-    opt = torch.optim.AdamW(model.trainable_parameters(), lr=cfg.lr,
-                            weight_decay=cfg.weight_decay)
-    amp = autocast_dtype(dev)
-    scaler = torch.amp.GradScaler("cuda", enabled=amp == torch.float16)
+    opt = train.make_optimizer(model, cfg, dev)
+    precision = resolve_precision(dev)
+    scaler = grad_scaler(dev, precision)
     seconds = 0.0
     for _ in range(2):  # the first step allocates AdamW's state and warms up kernels
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
         t0 = time.perf_counter()
-        loss, _ = train.train_step(model, opt, scaler, images, masks, amp, 0.996)
+        loss, _ = train.train_step(model, opt, scaler, [(images, masks)], 1, dev, precision,
+                                   0.996)
         loss.item()
         seconds = time.perf_counter() - t0
     if dev.type == "cuda":

@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+from jepa_lite import pretrain
 from jepa_lite.config import PROFILES
 
 
@@ -38,24 +39,6 @@ def _make_data(args) -> int:
                              "folder holding train/ and val/)")
         out = data.make_imagenet100(args.imagenet, args.out)
         print(f"ImageNet-100 subset (100 classes, symlinks) in {out}")
-    return 0
-
-
-def _pretrain(args) -> int:
-    from jepa_lite import train
-
-    d = train.TrainConfig()
-    cfg = train.TrainConfig(
-        arch=args.arch, image_size=args.image_size, epochs=args.epochs,
-        batch_size=args.batch_size, lr=args.lr if args.lr is not None else d.lr,
-        weight_decay=args.weight_decay, warmup_epochs=min(args.warmup_epochs, args.epochs),
-        strategy=args.masking, official_masks=args.official_masks,
-        predictor_layers=args.predictor_layers, kernel_size=args.kernel_size,
-        depthwise_separable=not args.standard_convs, loss=args.loss,
-        ema_per_epoch=args.ema_per_epoch, workers=args.workers, seed=args.seed,
-        checkpoint_every=args.checkpoint_every)
-    last = train.pretrain(cfg, args.data_root, args.out, resume=args.resume, device=args.device)
-    print(f"done: {last}; metrics in {last.parent / 'metrics.jsonl'}")
     return 0
 
 
@@ -112,34 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds per cell; none when omitted")
     c.set_defaults(func=_course)
 
-    t = sub.add_parser("pretrain", help="pretrain a CNN-JEPA encoder", **defaults,
-                       description="Defaults are the paper's: ResNet-50, 224 px, 200 epochs, "
-                                   "batch 512, AdamW lr 0.01, weight decay 0.01.")
-    t.add_argument("--data-root", required=True, help="ImageFolder root with train/")
-    t.add_argument("--arch", default="resnet50")
-    t.add_argument("--image-size", type=int, default=224)
-    t.add_argument("--epochs", type=int, default=200)
-    t.add_argument("--batch-size", type=int, default=512)
-    t.add_argument("--out", required=True, help="run folder: last.pt, metrics.jsonl")
-    t.add_argument("--resume", action="store_true", help="continue the run in --out")
-    t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    t.add_argument("--lr", type=float, default=None, help="peak learning rate (0.01)")
-    t.add_argument("--weight-decay", type=float, default=0.01)
-    t.add_argument("--warmup-epochs", type=float, default=10)
-    t.add_argument("--masking", default="mixed", choices=["mixed", "multiblock", "random"])
-    t.add_argument("--official-masks", action="store_true",
-                   help="reproduce the official code's masking quirks")
-    t.add_argument("--predictor-layers", type=int, default=3)
-    t.add_argument("--kernel-size", type=int, default=3)
-    t.add_argument("--standard-convs", action="store_true",
-                   help="predictor with standard instead of depthwise-separable convs")
-    t.add_argument("--loss", default="official", choices=["official", "l2"])
-    t.add_argument("--ema-per-epoch", action="store_true",
-                   help="step the EMA momentum once per epoch, as the official code")
-    t.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1))
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--checkpoint-every", type=int, default=10)
-    t.set_defaults(func=_pretrain)
+    t = sub.add_parser("pretrain", help="pretrain a CNN-JEPA encoder (torchrun: many GPUs)",
+                       description=pretrain.__doc__.split("\n\n")[0] + " Under torchrun: "
+                       "torchrun --nproc_per_node N -m jepa_lite.pretrain [the same options]")
+    pretrain.add_arguments(t)
+    t.set_defaults(func=pretrain.run)
 
     pr = sub.add_parser("probe", help="k-NN and linear probes of a frozen encoder", **defaults)
     pr.add_argument("--checkpoint", help="a pretraining checkpoint (its EMA target encoder)")

@@ -14,13 +14,13 @@ from jepa_lite.sparse import dense_trunk, sparse_trunk
 class CNNJEPA(nn.Module):
     def __init__(self, arch: str = "resnet50", predictor_layers: int = 3,
                  kernel_size: int = 3, depthwise_separable: bool = True,
-                 loss: str = "official"):
+                 loss: str = "official", zero_init_residual: bool = False):
         super().__init__()
         self.arch, self.loss_kind = arch, loss
-        self.context_encoder = sparse_trunk(arch)
+        self.context_encoder = sparse_trunk(arch, zero_init_residual)
         # Paper, III-B: "the target network's weights are updated using an exponential moving
         # average of the context weights" -- same weights to start, no gradient ever.
-        self.target_encoder = dense_trunk(arch)
+        self.target_encoder = dense_trunk(arch, zero_init_residual)
         self.target_encoder.load_state_dict(self.context_encoder.state_dict())
         self.target_encoder.requires_grad_(False)
         channels = self.context_encoder.out_channels

@@ -20,19 +20,56 @@ def resolve_device(name: str | None = "auto") -> torch.device:
     return torch.device(name)
 
 
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether the GPU computes bf16 natively: NVIDIA compute capability 8.0 (Ampere) or newer.
+
+    ``torch.cuda.is_bf16_supported()`` is not asked: by default it also counts emulation, and
+    says True on a T4 (7.5), where bf16 runs slowly and fp16 with a gradient scaler is the
+    right choice.
+    """
+    return device.type == "cuda" and torch.cuda.get_device_capability(device) >= (8, 0)
+
+
+def resolve_precision(device: torch.device, requested: str = "auto") -> str:
+    """``auto``: bf16 autocast on a GPU that computes it natively, fp16 (+ GradScaler) on an
+    older GPU, fp32 on a CPU. ``fp32``, ``bf16`` and ``fp16`` are taken as asked, on any
+    device (bf16 and fp16 autocast exist on a CPU too: that is how the tests run them)."""
+    if requested not in PRECISIONS:
+        raise ValueError(f"unknown precision {requested!r}; choose one of {', '.join(PRECISIONS)}")
+    if requested != "auto":
+        return requested
+    if device.type != "cuda":
+        return "fp32"
+    return "bf16" if native_bf16(device) else "fp16"
+
+
+def autocast_dtype(precision: str) -> torch.dtype | None:
+    """The autocast dtype of a resolved precision; None for fp32 (no autocast)."""
+    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+
+
+def autocast(device: torch.device, precision: str):
+    """``torch.autocast`` for the device and a resolved precision (disabled for fp32)."""
+    dtype = autocast_dtype(precision)
+    return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
+
+
+def grad_scaler(device: torch.device, precision: str) -> torch.amp.GradScaler:
+    """A GradScaler, enabled for fp16 only (bf16 has fp32's range and needs none)."""
+    return torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+
+
 def device_report(device: torch.device) -> str:
     """One line on the device, with what to do when there is no GPU."""
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)
-        bf16 = "bf16 autocast" if torch.cuda.is_bf16_supported() else "fp16 + GradScaler"
-        return f"GPU {props.name}, {props.total_memory / 2**30:.0f} GiB, {bf16}"
+        amp = {"bf16": "bf16 autocast", "fp16": "fp16 autocast + GradScaler"}[
+            resolve_precision(device)]
+        return (f"GPU {props.name} (compute capability {props.major}.{props.minor}), "
+                f"{props.total_memory / 2**30:.0f} GiB, {amp}")
     hint = "" if torch.cuda.is_available() else (
         " (no GPU found; on Colab: Runtime > Change runtime type > GPU)")
     return f"CPU, {torch.get_num_threads()} threads{hint}"
-
-
-def autocast_dtype(device: torch.device) -> torch.dtype | None:
-    """bf16 where the GPU supports it, else fp16 (with a grad scaler); None (fp32) on CPU."""
-    if device.type != "cuda":
-        return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16

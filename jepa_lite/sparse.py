@@ -18,7 +18,7 @@ from torchvision.models import resnet
 from jepa_lite.masking import PATCH
 
 ARCHS = {
-    "resnet10": lambda: resnet.ResNet(resnet.BasicBlock, [1, 1, 1, 1]),  # small, for CPUs and CI
+    "resnet10": lambda **kw: resnet.ResNet(resnet.BasicBlock, [1, 1, 1, 1], **kw),  # for CPUs
     "resnet18": resnet.resnet18,
     "resnet34": resnet.resnet34,
     "resnet50": resnet.resnet50,
@@ -37,11 +37,12 @@ def check_arch(arch: str) -> str:
 
 class Trunk(nn.Module):
     """A torchvision ResNet without its pooling and classifier: ``[B, 3, H, W] -> [B, C, H/32,
-    W/32]``."""
+    W/32]``. ``zero_init_residual``: the last BatchNorm of every residual block starts with
+    weight 0, so every block starts as the identity (timm's default, which the authors used)."""
 
-    def __init__(self, arch: str):
+    def __init__(self, arch: str, zero_init_residual: bool = False):
         super().__init__()
-        net = ARCHS[check_arch(arch)]()
+        net = ARCHS[check_arch(arch)](zero_init_residual=zero_init_residual)
         self.arch = arch
         for name in TRUNK_PARTS:
             self.add_module(name, getattr(net, name))
@@ -54,9 +55,9 @@ class Trunk(nn.Module):
         return x
 
 
-def dense_trunk(arch: str = "resnet50") -> Trunk:
+def dense_trunk(arch: str = "resnet50", zero_init_residual: bool = False) -> Trunk:
     """The dense trunk, called as ``enc(images)``; used for the EMA target encoder."""
-    return Trunk(arch)
+    return Trunk(arch, zero_init_residual)
 
 
 # --------------------------------------------------------------------------- sparse layers
@@ -115,32 +116,80 @@ class SparseBatchNorm2d(nn.BatchNorm2d):
 
     Masked sums instead of gathering the visible positions: the same numbers, with no
     data-dependent shapes and so no host-device synchronisation.
+
+    ``synchronized`` (``--sync-bn`` under torchrun): the statistics are those of the visible
+    positions of every rank's batch. Each rank's count, mean and centred sum of squares are
+    gathered and merged (Chan's parallel variance), with gradients flowing back to every rank;
+    torch's SyncBatchNorm would count the masked zeros. Built without a mask state, the layer
+    is a plain BatchNorm2d that can be synchronised the same way (the predictor's and the
+    target encoder's BatchNorms under ``--sync-bn``; torch's SyncBatchNorm needs a GPU).
     """
 
-    def __init__(self, state: MaskState, *args, **kwargs):
+    def __init__(self, state: MaskState | None, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.mask_state = state
+        self.synchronized = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         xf = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x  # stats in >= fp32
-        keep = self.mask_state.at(xf)
+        keep = None if self.mask_state is None else self.mask_state.at(xf)
         if self.training or not self.track_running_stats:
-            n = keep.sum().clamp_min(2.0)  # visible positions per channel (B x H x W)
-            mean = (xf * keep).sum((0, 2, 3)) / n
-            var = ((xf - mean[:, None, None]) * keep).square().sum((0, 2, 3)) / n  # biased
+            if keep is None:
+                n = torch.full((), float(x.numel() // x.shape[1]), device=x.device)
+                mean = xf.mean((0, 2, 3))
+                m2 = (xf - mean[:, None, None]).square().sum((0, 2, 3))
+            else:
+                n = keep.sum()  # visible positions per channel (B x H x W)
+                mean = (xf * keep).sum((0, 2, 3)) / n.clamp_min(1.0)
+                m2 = ((xf - mean[:, None, None]) * keep).square().sum((0, 2, 3))
+            if self.synchronized:
+                n, mean, m2 = _merge_over_ranks(n, mean, m2)
+            n = n.clamp_min(2.0)
+            var = m2 / n  # biased, for normalising
             if self.training and self.track_running_stats:
                 with torch.no_grad():
                     self.num_batches_tracked.add_(1)
                     m = (1.0 / self.num_batches_tracked.float() if self.momentum is None
                          else self.momentum)
                     self.running_mean.lerp_(mean.to(self.running_mean.dtype), m)
-                    self.running_var.lerp_((var * n / (n - 1)).to(self.running_var.dtype), m)
+                    self.running_var.lerp_((m2 / (n - 1)).to(self.running_var.dtype), m)
         else:
             mean, var = self.running_mean.to(xf.dtype), self.running_var.to(xf.dtype)
         y = (xf - mean[:, None, None]) * torch.rsqrt(var[:, None, None] + self.eps)
         if self.affine:
             y = y * self.weight[:, None, None] + self.bias[:, None, None]
-        return (y * keep).to(x.dtype)
+        return (y if keep is None else y * keep).to(x.dtype)
+
+
+def _merge_over_ranks(n: torch.Tensor, mean: torch.Tensor, m2: torch.Tensor):
+    """Count, mean and centred sum of squares of the union of every rank's positions."""
+    from jepa_lite.distributed import all_gather_with_grad
+
+    parts = all_gather_with_grad(torch.stack([n.expand_as(mean), mean, m2]))  # [W, 3, C]
+    ns, means, m2s = parts.unbind(1)
+    total = ns.sum(0)
+    merged = (ns * means).sum(0) / total.clamp_min(1.0)
+    return total, merged, (m2s + ns * (means - merged).square()).sum(0)
+
+
+def synchronize_batchnorm(module: nn.Module) -> nn.Module:
+    """``--sync-bn``: every BatchNorm below ``module`` takes its statistics over all ranks
+    (plain ones become mask-free :class:`SparseBatchNorm2d`, same ``state_dict``). Call it
+    before moving the module to its device."""
+    for name, child in module.named_children():
+        if isinstance(child, SparseBatchNorm2d):
+            child.synchronized = True
+        elif isinstance(child, nn.BatchNorm2d):
+            new = SparseBatchNorm2d(None, child.num_features, child.eps, child.momentum,
+                                    child.affine, child.track_running_stats)
+            new.load_state_dict(child.state_dict())
+            for p_new, p_old in zip(new.parameters(), child.parameters()):
+                p_new.requires_grad_(p_old.requires_grad)  # the EMA target stays frozen
+            new.synchronized = True
+            setattr(module, name, new)
+        else:
+            synchronize_batchnorm(child)
+    return module
 
 
 def _sparsify(module: nn.Module, state: MaskState) -> None:
@@ -166,8 +215,8 @@ def _sparsify(module: nn.Module, state: MaskState) -> None:
 class SparseTrunk(Trunk):
     """The context encoder: ``enc(images, mask) -> [B, C, gh, gw]``, masked cells zero."""
 
-    def __init__(self, arch: str):
-        super().__init__(arch)
+    def __init__(self, arch: str, zero_init_residual: bool = False):
+        super().__init__(arch, zero_init_residual)
         self.mask_state = MaskState()
         _sparsify(self, self.mask_state)
 
@@ -186,9 +235,9 @@ class SparseTrunk(Trunk):
             self.mask_state.clear()
 
 
-def sparse_trunk(arch: str = "resnet50") -> SparseTrunk:
+def sparse_trunk(arch: str = "resnet50", zero_init_residual: bool = False) -> SparseTrunk:
     """The sparse context encoder, called as ``enc(images, mask)``."""
-    return SparseTrunk(arch)
+    return SparseTrunk(arch, zero_init_residual)
 
 
 def receptive_fields(trunk: Trunk) -> dict[str, tuple[int, int]]:

@@ -1,8 +1,16 @@
-"""Chapter 04 — the pretraining loop: AMP, EMA update, metrics.jsonl, checkpoints, resume.
+"""Chapter 04 — the pretraining loop: one plain loop for one process or many (torchrun).
 
-One epoch = one pass over ``train/`` in batches (last partial batch dropped). Every epoch
-reseeds all randomness from ``(seed, epoch)``, so a run resumed from ``last.pt`` continues
-exactly as if it had never stopped (bit for bit on a CPU).
+A step is one global batch of ``batch_size`` images (the paper's 512), cut into micro-batches
+of ``micro_batch`` images (one forward pass each: the BatchNorm group, the paper's 128 per
+GPU). Each process computes its share of the micro-batches and accumulates their gradients;
+DistributedDataParallel averages them over processes; AdamW steps; the EMA moves the target
+encoder. Which images, crops and masks a micro-batch holds depends on neither the number of
+processes nor the number of loader workers (``jepa_lite.distributed``), so one GPU
+accumulating 4 x 128 and four GPUs computing 1 x 128 run the same optimizer steps.
+
+Rank 0 alone writes ``metrics.jsonl`` (one line per epoch) and ``last.pt`` (every epoch, and
+every ``checkpoint_every_steps`` steps); ``--resume`` continues exactly where it stopped
+(bit for bit on a CPU in one process), and refuses a change that would make another run.
 """
 
 from __future__ import annotations
@@ -10,21 +18,25 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+import uuid
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field, replace
+from itertools import islice
 from pathlib import Path
 
 import torch
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
-from jepa_lite import masking, schedules
-from jepa_lite.checkpoint import atomic_save, check_resume, load_checkpoint
+from jepa_lite import distributed, masking, schedules
+from jepa_lite.checkpoint import FORMAT, RunLock, atomic_save, check_resume, load_checkpoint
 from jepa_lite.data import image_folder, pretrain_transform
 from jepa_lite.masking import MaskOptions
 from jepa_lite.model import CNNJEPA
 from jepa_lite.progress import progress
-from jepa_lite.runtime import autocast_dtype, resolve_device
-from jepa_lite.sparse import check_arch
-from jepa_lite.views import MaskCollator
+from jepa_lite.runtime import autocast, grad_scaler, resolve_device, resolve_precision
+from jepa_lite.sparse import check_arch, synchronize_batchnorm
+from jepa_lite.views import MaskCollator, SeededViews
 
 
 @dataclass
@@ -34,7 +46,8 @@ class TrainConfig:
     arch: str = "resnet50"
     image_size: int = 224
     epochs: int = 200
-    batch_size: int = 512
+    batch_size: int = 512  # global: images per optimizer step, over all processes
+    micro_batch: int | None = None  # images per forward pass = BN group; None: batch / processes
     lr: float = 0.01  # peak, not batch-scaled (as the official code)
     weight_decay: float = 0.01
     warmup_epochs: float = 10
@@ -48,10 +61,32 @@ class TrainConfig:
     kernel_size: int = 3
     depthwise_separable: bool = True
     loss: str = "official"
+    zero_init_residual: bool = False  # timm's default: last BN of each block starts at 0
+    sync_bn: bool = False  # BatchNorm statistics over all processes (torchrun only)
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16 (runtime.resolve_precision)
     workers: int = 0
     seed: int = 0
     checkpoint_every: int = 10  # epochs between kept checkpoints (last.pt is every epoch)
+    checkpoint_every_steps: int = 0  # also rewrite last.pt every N steps (0: only per epoch)
     log_every: int = 20  # steps between progress-bar updates (each one syncs with the GPU)
+
+
+# Fields that change how a run is carried out, not what it computes: they may differ when a
+# run resumes. (The device and the number of processes are not fields; they may change too.)
+OPERATIONAL = ("workers", "checkpoint_every", "checkpoint_every_steps", "log_every",
+               "precision")
+
+# --paper-exact: the authors' code where it differs from our defaults (reference/
+# cnn_jepa_spec.md): both masking quirks, the EMA momentum stepped once per epoch, timm's
+# zero-initialised last BatchNorm of each residual block, and BatchNorm groups of 128 (their
+# batch per GPU).
+PAPER_EXACT = {"official_masks": True, "ema_per_epoch": True, "zero_init_residual": True,
+               "micro_batch": 128}
+
+
+def paper_exact(cfg: TrainConfig) -> TrainConfig:
+    """``cfg`` with the authors' behaviour (:data:`PAPER_EXACT`)."""
+    return replace(cfg, **PAPER_EXACT)
 
 
 def profile_config(profile, seed: int = 0) -> TrainConfig:
@@ -78,33 +113,76 @@ def collapse_stats(features: torch.Tensor) -> dict:
 
 def build_model(cfg: TrainConfig) -> CNNJEPA:
     return CNNJEPA(cfg.arch, cfg.predictor_layers, cfg.kernel_size, cfg.depthwise_separable,
-                   cfg.loss)
+                   cfg.loss, cfg.zero_init_residual)
 
 
-def train_step(model: CNNJEPA, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
-               images: torch.Tensor, masks: torch.Tensor, amp: torch.dtype | None,
+def make_optimizer(model: CNNJEPA, cfg: TrainConfig, device: torch.device):
+    """AdamW on the trainable parameters (the fused kernel on a GPU)."""
+    return torch.optim.AdamW(model.trainable_parameters(), lr=cfg.lr,
+                             weight_decay=cfg.weight_decay, fused=device.type == "cuda")
+
+
+def train_step(net, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler, micro_batches,
+               accumulation: int, device: torch.device, precision: str,
                momentum: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """One step: forward (autocast on a GPU), backward, AdamW, then the EMA update of the
-    target encoder. Returns the loss and the target features (no host sync)."""
-    with torch.autocast(images.device.type, dtype=amp, enabled=amp is not None):
-        loss, target = model(images, masks)
+    """One optimizer step over this process's ``accumulation`` micro-batches: forward under
+    autocast, backward of each loss / ``accumulation`` (gradients add up; under DDP they are
+    averaged over processes at the last one), AdamW, then the EMA update of the target
+    encoder. Returns the mean loss and the first micro-batch's target features (no host
+    sync). ``net`` is the model or its DistributedDataParallel wrapper."""
+    model = net.module if isinstance(net, DistributedDataParallel) else net
     opt.zero_grad(set_to_none=True)
-    scaler.scale(loss).backward()
+    total, first, done = None, None, 0
+    for images, masks in micro_batches:
+        images = images.to(device, non_blocking=True)
+        if device.type == "cuda":
+            images = images.contiguous(memory_format=torch.channels_last)
+        masks = masks.to(device, non_blocking=True)
+        done += 1
+        last = done == accumulation
+        no_sync = net.no_sync() if isinstance(net, DistributedDataParallel) and not last \
+            else nullcontext()
+        with no_sync:
+            with autocast(device, precision):
+                loss, target = net(images, masks)
+            scaler.scale(loss / accumulation).backward()
+        loss = loss.detach()
+        total = loss if total is None else total + loss
+        first = target if first is None else first
+    if done != accumulation:
+        raise RuntimeError(f"a step needs {accumulation} micro-batches, the loader gave {done}")
     scaler.step(opt)
     scaler.update()
     model.update_target(momentum)
-    return loss, target
+    return total / accumulation, first
+
+
+def data_identity(dataset, root) -> dict:
+    """What a checkpoint records of its data set (the fingerprint covers the file names)."""
+    return {"root": str(Path(root).expanduser().resolve()), "images": len(dataset),
+            "classes": len(dataset.classes), "fingerprint": dataset.fingerprint}
 
 
 def pretrain(cfg: TrainConfig, data_root, out_dir, resume: bool = False,
-             device: str | None = "auto", callbacks=()) -> Path:
+             device: str | None = "auto", callbacks=(), flags: dict | None = None) -> Path:
     """Pretrain a CNN-JEPA model; returns the path of ``last.pt``.
 
-    ``callbacks`` are called with each epoch's metrics dict after its checkpoint is written.
+    In a process started by torchrun this is one rank of a DistributedDataParallel run
+    (joined here); otherwise the one process. ``callbacks`` are called with each epoch's
+    metrics dict after its checkpoint is written. ``flags`` maps config fields to the
+    command-line options that set them, for error messages.
     """
     check_arch(cfg.arch)
     grid = masking.grid_size(cfg.image_size)
-    dev = resolve_device(device)
+    dev = distributed.setup(resolve_device(device))
+    world, rank, main = distributed.world_size(), distributed.rank(), distributed.is_main()
+    if cfg.sync_bn and world == 1:
+        raise ValueError("--sync-bn merges BatchNorm statistics over the processes that torchrun "
+                         "starts; this is a single process: drop --sync-bn, or run torchrun "
+                         "--nproc_per_node N -m jepa_lite.pretrain ...")
+    micro = cfg.micro_batch or max(1, cfg.batch_size // world)
+    accumulation = distributed.check_batch(cfg.batch_size, micro, world)
+    cfg = replace(cfg, micro_batch=micro)  # the resolved value is what the checkpoint keeps
     out = Path(out_dir).expanduser()
     last = out / "last.pt"
     if resume and not last.is_file():
@@ -113,89 +191,142 @@ def pretrain(cfg: TrainConfig, data_root, out_dir, resume: bool = False,
     if not resume and last.is_file():
         raise FileExistsError(f"{out} already holds a run ({last}); pass --resume to continue "
                               f"it, or choose another --out")
-    dataset = image_folder(data_root, "train", pretrain_transform(cfg.image_size))
+    dataset = image_folder(data_root, "train")
     if cfg.batch_size > len(dataset):
         raise ValueError(f"batch size {cfg.batch_size} is larger than the data set "
                          f"({len(dataset)} images in {Path(data_root) / 'train'}); use "
                          f"--batch-size {len(dataset)} or less")
+    data = data_identity(dataset, data_root)
     steps_per_epoch = len(dataset) // cfg.batch_size
     total_steps = steps_per_epoch * cfg.epochs
     warmup_steps = round(cfg.warmup_epochs * steps_per_epoch)
+    precision = resolve_precision(dev, cfg.precision)
 
-    torch.manual_seed(cfg.seed)
-    model = build_model(cfg).to(dev)
-    if dev.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
-    opt = torch.optim.AdamW(model.trainable_parameters(), lr=cfg.lr,
-                            weight_decay=cfg.weight_decay)
-    amp = autocast_dtype(dev)
-    scaler = torch.amp.GradScaler("cuda", enabled=amp == torch.float16)
-    start_epoch = 0
+    ckpt = None
     if resume:
         ckpt = load_checkpoint(last)
-        check_resume(cfg, ckpt, last)
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        if ckpt.get("scaler"):
+        check_resume(asdict(cfg), ckpt, last, data, OPERATIONAL, flags)
+    lock = RunLock(out).acquire() if main else None
+    try:
+        torch.manual_seed(cfg.seed)
+        model = build_model(cfg)
+        if cfg.sync_bn:
+            synchronize_batchnorm(model)
+        model = model.to(dev)
+        if dev.type == "cuda":
+            model = model.to(memory_format=torch.channels_last)
+            torch.backends.cudnn.benchmark = True  # fixed input sizes: pick the fastest kernels
+        opt = make_optimizer(model, cfg, dev)
+        scaler = grad_scaler(dev, precision)
+        run_id, start_epoch, start_step, carried = uuid.uuid4().hex[:12], 0, 0, {}
+        if ckpt is not None:
+            model.load_state_dict(ckpt["model"])
+            opt.load_state_dict(ckpt["optimizer"])
             scaler.load_state_dict(ckpt["scaler"])
-        start_epoch = ckpt["epoch"]
-        kept = [m for m in read_metrics(out) if m["epoch"] <= start_epoch]  # drop a lost epoch
-        (out / "metrics.jsonl").write_text("".join(json.dumps(m) + "\n" for m in kept))
-    out.mkdir(parents=True, exist_ok=True)
-    collate = MaskCollator(grid, cfg.strategy, cfg.official_masks, cfg.masking)
+            run_id, start_epoch, start_step = ckpt["run_id"], ckpt["epoch"], ckpt["step"]
+            carried = ckpt["partial"]
+            if main:
+                _say_what_changed(ckpt, world, precision)
+                kept = [m for m in read_metrics(out) if m["epoch"] <= start_epoch]
+                (out / "metrics.jsonl").write_text("".join(json.dumps(m) + "\n" for m in kept))
+        net = model if world == 1 else DistributedDataParallel(
+            model, device_ids=[dev.index] if dev.type == "cuda" else None)
 
-    for epoch in range(start_epoch, cfg.epochs):
-        seed = cfg.seed * 100_003 + epoch  # every epoch reseeded: resume is exact
-        torch.manual_seed(seed)
-        loader = DataLoader(dataset, cfg.batch_size, shuffle=True, drop_last=True,
-                            num_workers=cfg.workers, collate_fn=collate,
-                            generator=torch.Generator().manual_seed(seed),
-                            pin_memory=dev.type == "cuda")
-        model.train()
-        t0, loss_sum = time.perf_counter(), torch.zeros((), device=dev)
-        bar = progress(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False)
-        for i, (images, masks) in enumerate(bar):
-            step = epoch * steps_per_epoch + i
-            lr = schedules.learning_rate(step, total_steps, warmup_steps, cfg.lr,
-                                         cfg.final_lr_ratio)
-            for group in opt.param_groups:
-                group["lr"] = lr
-            images = images.to(dev, non_blocking=True)
-            if dev.type == "cuda":
-                images = images.contiguous(memory_format=torch.channels_last)
-            masks = masks.to(dev, non_blocking=True)
-            momentum = schedules.ema_momentum_at(step, steps_per_epoch, cfg.epochs,
-                                                 cfg.ema_per_epoch, *cfg.ema)
-            loss, target = train_step(model, opt, scaler, images, masks, amp, momentum)
-            loss_sum += loss.detach()
-            if (i + 1) % cfg.log_every == 0 or i + 1 == steps_per_epoch:
-                value = loss.item()  # the only host sync, every log_every steps
-                if not math.isfinite(value):
-                    kept = last if last.is_file() else "none yet"
-                    raise NonFiniteLossError(
-                        f"the loss became {value} at epoch {epoch + 1}, step {step}: stopped. "
-                        f"The last good checkpoint is kept ({kept}); lower --lr or check the data")
-                bar.set_postfix(loss=f"{value:.4f}", lr=f"{lr:.2e}", m=f"{momentum:.5f}")
-        seconds = time.perf_counter() - t0
-        metrics = {"epoch": epoch + 1, "step": (epoch + 1) * steps_per_epoch,
-                   "loss": (loss_sum / steps_per_epoch).item(), "lr": lr,
-                   "momentum": momentum, "seconds": seconds,
-                   "images_per_s": steps_per_epoch * cfg.batch_size / seconds,
-                   **collapse_stats(target)}
-        if not math.isfinite(metrics["loss"]):
-            raise NonFiniteLossError(f"the mean loss of epoch {epoch + 1} is {metrics['loss']}:"
-                                     f" stopped; the last good checkpoint is kept")
-        state = {"model": model.state_dict(), "optimizer": opt.state_dict(),
-                 "scaler": scaler.state_dict(), "epoch": epoch + 1, "config": asdict(cfg),
-                 "metrics": metrics}
-        atomic_save(state, last)
-        if cfg.checkpoint_every and (epoch + 1) % cfg.checkpoint_every == 0:
-            atomic_save(state, out / f"epoch_{epoch + 1:04d}.pt")
-        with open(out / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(metrics) + "\n")
-        for cb in callbacks:
-            cb(metrics)
+        sampler = distributed.MicroBatchSampler(dataset, cfg.batch_size, micro, cfg.seed,
+                                                world, rank)
+        loader = DataLoader(SeededViews(dataset, pretrain_transform(cfg.image_size)),
+                            batch_sampler=sampler, num_workers=cfg.workers,
+                            collate_fn=MaskCollator(grid, cfg.strategy, cfg.official_masks,
+                                                    cfg.masking),
+                            pin_memory=dev.type == "cuda", persistent_workers=cfg.workers > 0,
+                            prefetch_factor=4 if cfg.workers > 0 else None,
+                            generator=torch.Generator().manual_seed(cfg.seed))  # not global
+
+        def save(epoch_done: int, step: int, partial: dict, metrics: dict | None):
+            """Every rank calls it (the partial loss is summed over ranks); rank 0 writes."""
+            partial = {**partial, "loss_sum": distributed.all_reduce_sum(
+                partial["loss_sum"]).item() / world}
+            if not main:
+                return
+            state = {"format": FORMAT, "run_id": run_id, "model": model.state_dict(),
+                     "optimizer": opt.state_dict(), "scaler": scaler.state_dict(),
+                     "epoch": epoch_done, "step": step, "partial": partial,
+                     "config": asdict(cfg), "data": data, "world_size": world,
+                     "precision": precision, "metrics": metrics}
+            atomic_save(state, last)
+            if metrics and cfg.checkpoint_every and epoch_done % cfg.checkpoint_every == 0:
+                atomic_save(state, out / f"epoch_{epoch_done:04d}.pt")
+
+        for epoch in range(start_epoch, cfg.epochs):
+            first_step = start_step if epoch == start_epoch else 0
+            sampler.set_epoch(epoch, first_step)
+            net.train()
+            # the loss summed over this epoch's steps (each the mean over ranks) and the
+            # seconds spent: carried over from a mid-epoch checkpoint
+            before = carried if first_step else {}
+            loss_sum = torch.full((), before.get("loss_sum", 0.0), device=dev)
+            spent, t0 = before.get("seconds", 0.0), time.perf_counter()
+            batches = iter(loader)
+            bar = progress(range(first_step, steps_per_epoch), desc=f"epoch {epoch + 1}/"
+                           f"{cfg.epochs}", leave=False, disable=not main)
+            target = lr = momentum = None
+            for i in bar:
+                step = epoch * steps_per_epoch + i
+                lr = schedules.learning_rate(step, total_steps, warmup_steps, cfg.lr,
+                                             cfg.final_lr_ratio)
+                for group in opt.param_groups:
+                    group["lr"] = lr
+                momentum = schedules.ema_momentum_at(step, steps_per_epoch, cfg.epochs,
+                                                     cfg.ema_per_epoch, *cfg.ema)
+                loss, step_target = train_step(net, opt, scaler, islice(batches, accumulation),
+                                               accumulation, dev, precision, momentum)
+                loss_sum += loss
+                target = step_target if i + 1 == steps_per_epoch else None
+                if (i + 1) % cfg.log_every == 0 or i + 1 == steps_per_epoch:
+                    value = distributed.all_reduce_sum(loss).item() / world  # a host sync
+                    if not math.isfinite(value):
+                        kept = last if last.is_file() else "none yet"
+                        raise NonFiniteLossError(
+                            f"the loss became {value} at epoch {epoch + 1}, step {step}: "
+                            f"stopped. The last good checkpoint is kept ({kept}); lower --lr "
+                            f"or check the data")
+                    bar.set_postfix(loss=f"{value:.4f}", lr=f"{lr:.2e}", m=f"{momentum:.5f}")
+                if (cfg.checkpoint_every_steps and (step + 1) % cfg.checkpoint_every_steps == 0
+                        and i + 1 < steps_per_epoch):
+                    seconds = spent + time.perf_counter() - t0
+                    save(epoch, i + 1, {"loss_sum": loss_sum, "seconds": seconds}, None)
+            seconds = spent + time.perf_counter() - t0
+            images = (steps_per_epoch - first_step) * cfg.batch_size
+            mean_loss = distributed.all_reduce_sum(loss_sum).item() / world / steps_per_epoch
+            metrics = {"epoch": epoch + 1, "step": (epoch + 1) * steps_per_epoch,
+                       "loss": mean_loss, "lr": lr, "momentum": momentum, "seconds": seconds,
+                       "images_per_s": images / (time.perf_counter() - t0),
+                       "processes": world, "precision": precision, **collapse_stats(target)}
+            if not math.isfinite(metrics["loss"]):
+                raise NonFiniteLossError(f"the mean loss of epoch {epoch + 1} is "
+                                         f"{metrics['loss']}: stopped; the last good "
+                                         f"checkpoint is kept")
+            save(epoch + 1, 0, {"loss_sum": torch.zeros((), device=dev), "seconds": 0.0}, metrics)
+            if main:
+                with open(out / "metrics.jsonl", "a") as f:
+                    f.write(json.dumps(metrics) + "\n")
+            for cb in callbacks:
+                cb(metrics)
+    finally:
+        if lock is not None:
+            lock.release()
     return last
+
+
+def _say_what_changed(ckpt: dict, world: int, precision: str) -> None:
+    """Resuming on another number of processes or precision is allowed; say what it does."""
+    if ckpt["world_size"] != world:
+        print(f"resuming a run of {ckpt['world_size']} process(es) on {world}: the same images, "
+              f"masks and micro-batches; gradients are summed in another order, so the weights "
+              f"agree to float rounding, not bit for bit")
+    if ckpt["precision"] != precision:
+        print(f"resuming a {ckpt['precision']} run in {precision}: the arithmetic changes "
+              f"(another device?), the schedule and the data do not")
 
 
 def read_metrics(out_dir) -> list[dict]:

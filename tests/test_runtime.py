@@ -20,3 +20,123 @@ def test_devices():
 def test_cuda_without_gpu_says_what_to_do():
     with pytest.raises(RuntimeError, match="no GPU.*--device cpu"):
         runtime.resolve_device("cuda")
+
+
+# --------------------------------------------------------------------------- the policy
+@pytest.mark.parametrize("capability,expected", [
+    ((7, 0), "fp16"), ((7, 5), "fp16"), ((8, 0), "bf16"), ((8, 6), "bf16"), ((9, 0), "bf16")])
+def test_precision_follows_the_compute_capability(monkeypatch, capability, expected):
+    """A T4 (7.5) says is_bf16_supported() is True (emulation counts); it still gets fp16."""
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert runtime.resolve_precision(torch.device("cuda")) == expected
+    assert runtime.resolve_precision(torch.device("cuda", 1)) == expected
+
+
+def test_precision_on_cpu_and_when_asked():
+    cpu = torch.device("cpu")
+    assert runtime.resolve_precision(cpu) == "fp32"
+    for p in ("fp32", "bf16", "fp16"):
+        assert runtime.resolve_precision(cpu, p) == p
+        assert runtime.grad_scaler(cpu, p).is_enabled() == (p == "fp16")
+    with pytest.raises(ValueError, match="unknown precision 'fp8'; choose one of auto, fp32"):
+        runtime.resolve_precision(cpu, "fp8")
+
+
+# --------------------------------------------------------------------------- the same code on CPU
+def make_step(seed=0, arch="resnet10"):
+    from jepa_lite import train
+
+    torch.manual_seed(seed)
+    cfg = train.TrainConfig(arch=arch, image_size=64, predictor_layers=1)
+    model = train.build_model(cfg)
+    g = torch.Generator().manual_seed(seed)
+    images = torch.randn(6, 3, 64, 96, generator=g)
+    from jepa_lite.masking import sample_masks
+
+    masks = sample_masks(6, (2, 3), "random", generator=g)
+    return cfg, model, images, masks
+
+
+def run_step(precision, seed=0, channels_last=False, **scaler_kw):
+    from jepa_lite import train
+
+    cfg, model, images, masks = make_step(seed)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        images = images.contiguous(memory_format=torch.channels_last)
+    opt = train.make_optimizer(model, cfg, torch.device("cpu"))
+    scaler = torch.amp.GradScaler("cpu", enabled=precision == "fp16", **scaler_kw)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    loss, target = train.train_step(model, opt, scaler, [(images, masks)], 1,
+                                    torch.device("cpu"), precision, 0.99)
+    return loss, target, model, before, scaler
+
+
+def test_bf16_training_step_on_cpu_is_finite_and_close_to_fp32():
+    loss32, *_ = run_step("fp32")
+    loss16, target, model, before, _ = run_step("bf16")
+    assert target.dtype == torch.bfloat16  # autocast really ran
+    assert torch.isfinite(loss16) and abs(loss16.item() - loss32.item()) < 0.01 * loss32.item()
+    moved = [k for k, v in model.state_dict().items() if not torch.equal(v, before[k])]
+    assert "context_encoder.conv1.weight" in moved and "mask_token.token" in moved
+    assert all(torch.isfinite(v).all() for v in model.state_dict().values())
+
+
+def test_sparse_guarantees_hold_under_bf16_autocast():
+    from jepa_lite import sparse
+    from jepa_lite.masking import stage_masks
+
+    _, model, images, masks = make_step(3)
+    enc = model.context_encoder.train()
+    hidden = masks.repeat_interleave(32, 1).repeat_interleave(32, 2).unsqueeze(1)
+    altered = torch.where(hidden, torch.randn_like(images) * 50 + 7, images)
+    state = {k: v.clone() for k, v in enc.state_dict().items()}
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        outs = sparse.stage_outputs(enc, images, masks)
+        enc.load_state_dict(state)
+        again = sparse.stage_outputs(enc, altered, masks)
+    strides = {"conv1": 2, "bn1": 2, "relu": 2, "maxpool": 4, "layer1": 4, "layer2": 8,
+               "layer3": 16, "layer4": 32}
+    per_stage = stage_masks(masks)
+    for name, out in outs.items():
+        assert out.dtype == torch.bfloat16 or name in ("bn1", "relu", "maxpool"), name
+        cut = per_stage[strides[name]].unsqueeze(1).expand_as(out)
+        assert out[cut].abs().max() == 0, name  # masked cells exactly zero
+        assert torch.equal(out, again[name]), name  # masked pixels change nothing
+
+
+def test_fp16_with_grad_scaler_on_cpu():
+    loss, _, model, before, scaler = run_step("fp16")
+    assert scaler.is_enabled() and torch.isfinite(loss)
+    assert not torch.equal(model.state_dict()["context_encoder.conv1.weight"],
+                           before["context_encoder.conv1.weight"])
+    # a scale so large that the fp16 gradients overflow: the step is skipped, the scale halves
+    loss, _, model, before, scaler = run_step("fp16", init_scale=2.0**40)
+    assert torch.isfinite(loss) and scaler.get_scale() == 2.0**39
+    for k in ("context_encoder.conv1.weight", "predictor.0.weight", "mask_token.token"):
+        assert torch.equal(model.state_dict()[k], before[k]), k
+
+
+def test_channels_last_equals_contiguous_on_cpu():
+    """The same loss, target features and gradients to float rounding (convolutions sum in
+    another order). Compared before the optimizer: AdamW's first step is lr * sign(gradient),
+    which turns a rounding difference in a near-zero gradient into a difference of 2 * lr."""
+    results = []
+    for channels_last in (False, True):
+        _, model, images, masks = make_step(5)
+        if channels_last:
+            model = model.to(memory_format=torch.channels_last)
+            images = images.contiguous(memory_format=torch.channels_last)
+        loss, target = model(images, masks)
+        loss.backward()
+        grads = {n: p.grad for n, p in model.named_parameters() if p.grad is not None}
+        results.append((loss, target, grads))
+    (a_loss, a_target, a_grads), (b_loss, b_target, b_grads) = results
+    assert b_target.is_contiguous(memory_format=torch.channels_last)
+    assert torch.allclose(a_loss, b_loss, rtol=1e-6)
+    assert torch.allclose(a_target, b_target, rtol=0, atol=1e-4 * a_target.abs().max())
+    assert a_grads.keys() == b_grads.keys() and len(a_grads) > 40
+    for n in a_grads:  # (the predictor's conv biases, before a BatchNorm, have a true gradient
+        scale = a_grads[n].abs().max()  # of 0: only rounding noise of ~1e-9 is left there)
+        assert torch.allclose(a_grads[n], b_grads[n], rtol=0, atol=1e-5 * scale + 1e-7), n

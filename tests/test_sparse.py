@@ -161,3 +161,25 @@ def test_receptive_fields_match_the_gradient(arch):
 
 def test_resnet50_receptive_field_is_427():
     assert sparse.receptive_fields(sparse.dense_trunk("resnet50"))["layer4"] == (427, 32)
+
+
+def test_synchronize_batchnorm_keeps_weights_and_frozen_parameters():
+    from jepa_lite.model import CNNJEPA
+
+    torch.manual_seed(0)
+    model = CNNJEPA("resnet10", predictor_layers=1)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
+    sparse.synchronize_batchnorm(model)
+    after = model.state_dict()
+    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in after)
+    assert frozen == {n for n, p in model.named_parameters() if not p.requires_grad}
+    assert frozen and all(n.startswith("target_encoder.") for n in frozen)
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert bns and all(isinstance(m, sparse.SparseBatchNorm2d) and m.synchronized for m in bns)
+    # in a world of one process it changes nothing
+    plain = CNNJEPA("resnet10", predictor_layers=1)
+    plain.load_state_dict(before)
+    x, m = torch.randn(4, 3, 64, 64), torch.zeros(4, 2, 2, dtype=torch.bool)
+    m[:, 0, 0] = True
+    assert torch.allclose(model(x, m)[0], plain(x, m)[0], atol=1e-6)

@@ -1,6 +1,9 @@
 """The pretraining loop: metrics, checkpoints, exact resume, clear errors (chapter 04)."""
 
 import json
+import os
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
@@ -87,7 +90,7 @@ def test_errors(root, tmp_path):
     train.pretrain(tiny(epochs=1), root, tmp_path / "f", device="cpu")
     with pytest.raises(FileExistsError, match="pass --resume"):
         train.pretrain(tiny(epochs=1), root, tmp_path / "f", device="cpu")
-    with pytest.raises(ValueError, match="trained with resnet10, not resnet18"):
+    with pytest.raises(ValueError, match="arch: resnet10 in the checkpoint, resnet18 now"):
         train.pretrain(tiny(epochs=1, arch="resnet18"), root, tmp_path / "f", device="cpu",
                        resume=True)
     bad = tmp_path / "f" / "evil.pt"  # a checkpoint is never unpickled beyond plain data
@@ -105,4 +108,191 @@ def test_cli_pretrain(root, tmp_path, capsys):
     assert json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[0])["epoch"] == 1
     assert cli.main(args) == 2 and "pass --resume" in capsys.readouterr().err
     assert cli.main(args[:-4] + ["--resume", "--arch", "resnet18"]) == 2
-    assert "trained with resnet10" in capsys.readouterr().err
+    assert "arch: resnet10 in the checkpoint, resnet18 now (--arch resnet10 keeps it)" in \
+        capsys.readouterr().err
+
+
+def strip(rows):
+    return [{k: v for k, v in r.items() if k not in ("seconds", "images_per_s")} for r in rows]
+
+
+def test_mid_epoch_checkpoint_resumes_bit_for_bit(root, tmp_path, monkeypatch):
+    cfg = tiny(epochs=2, checkpoint_every_steps=1)  # 24 images, batch 8: 3 steps per epoch
+    train.pretrain(cfg, root, tmp_path / "straight", device="cpu")
+    good = schedules.learning_rate
+
+    def preempted(step, *a):
+        if step == 4:  # epoch 2, its second step
+            raise KeyboardInterrupt
+        return good(step, *a)
+
+    monkeypatch.setattr(schedules, "learning_rate", preempted)
+    with pytest.raises(KeyboardInterrupt):
+        train.pretrain(cfg, root, tmp_path / "resumed", device="cpu")
+    ckpt = checkpoint.load_checkpoint(tmp_path / "resumed" / "last.pt")
+    assert (ckpt["epoch"], ckpt["step"]) == (1, 1) and ckpt["metrics"] is None
+    monkeypatch.setattr(schedules, "learning_rate", good)
+    train.pretrain(cfg, root, tmp_path / "resumed", device="cpu", resume=True)
+    a = checkpoint.load_checkpoint(tmp_path / "straight" / "last.pt")
+    b = checkpoint.load_checkpoint(tmp_path / "resumed" / "last.pt")
+    for k in a["model"]:  # BatchNorm running buffers included: one process, the same steps
+        assert torch.equal(a["model"][k], b["model"][k]), k
+    assert strip(train.read_metrics(tmp_path / "straight")) == \
+        strip(train.read_metrics(tmp_path / "resumed"))
+
+
+def test_workers_do_not_change_the_run(root, tmp_path):
+    train.pretrain(tiny(epochs=1, workers=0), root, tmp_path / "w0", device="cpu")
+    train.pretrain(tiny(epochs=1, workers=2), root, tmp_path / "w2", device="cpu")
+    a = checkpoint.load_checkpoint(tmp_path / "w0" / "last.pt")["model"]
+    b = checkpoint.load_checkpoint(tmp_path / "w2" / "last.pt")["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_refuses_every_change_that_alters_the_run(root, tmp_path):
+    from jepa_lite.pretrain import FLAGS
+
+    out = tmp_path / "run"
+    train.pretrain(tiny(epochs=2), root, out, device="cpu")
+    changed = tiny(epochs=2, ema=(0.99, 1.0), weight_decay=0.05, loss="l2",
+                   masking={**tiny().masking, "num_blocks": 2}, zero_init_residual=True,
+                   micro_batch=4)
+    with pytest.raises(ValueError) as e:
+        train.pretrain(changed, root, out, device="cpu", resume=True, flags=FLAGS)
+    msg = str(e.value)
+    for said in ("micro_batch: 8 in the checkpoint, 4 now (--micro-batch 8 keeps it)",
+                 "weight_decay: 0.01 in the checkpoint, 0.05 now (--weight-decay 0.01",
+                 "ema: [0.996, 1.0] in the checkpoint, [0.99, 1.0] now (--ema 0.996 1.0",
+                 "loss: official in the checkpoint, l2 now (--loss official",
+                 "zero_init_residual: False in the checkpoint, True now",
+                 "masking: {", "'num_blocks': 4", "start a new run in another --out"):
+        assert said in msg, (said, msg)
+    assert "lr" not in [part.split(":")[0].strip() for part in msg.split(";")]
+    # how the run is carried out may change: workers, logging, checkpoint cadence
+    train.pretrain(tiny(epochs=3, workers=1, log_every=3, checkpoint_every_steps=2), root,
+                   tmp_path / "other", device="cpu")
+    with pytest.raises(ValueError, match="epochs: 3 in the checkpoint, 4 now"):
+        train.pretrain(tiny(epochs=4), root, tmp_path / "other", device="cpu", resume=True)
+
+
+def test_resume_refuses_another_data_set_and_old_checkpoints(root, tmp_path, monkeypatch):
+    other = data.make_synthetic(tmp_path / "other", data.SyntheticSpec(
+        classes=3, per_class=8, val_per_class=2, size=64, seed=6))  # same classes, other images
+    cfg = tiny(epochs=2, checkpoint_every_steps=1)
+    good = schedules.learning_rate
+    monkeypatch.setattr(schedules, "learning_rate",
+                        lambda step, *a: (_ for _ in ()).throw(KeyboardInterrupt) if step == 1
+                        else good(step, *a))
+    with pytest.raises(KeyboardInterrupt):
+        train.pretrain(cfg, root, tmp_path / "run", device="cpu")
+    monkeypatch.setattr(schedules, "learning_rate", good)
+    with pytest.raises(ValueError, match=r"stopped in the middle of epoch 1 \(step 1\).*24 "
+                                         r"images.*holds another one.*--data-root " +
+                                         str(root.resolve())):
+        train.pretrain(cfg, other, tmp_path / "run", device="cpu", resume=True)
+    ckpt = checkpoint.load_checkpoint(tmp_path / "run" / "last.pt")
+    del ckpt["format"]  # as written before the seeded loader
+    torch.save(ckpt, tmp_path / "run" / "last.pt")
+    with pytest.raises(ValueError, match="older jepa_lite.*cannot continue exactly.*jepa-lite "
+                                         "probe"):
+        train.pretrain(cfg, root, tmp_path / "run", device="cpu", resume=True)
+
+
+def test_one_trainer_per_run_folder(root, tmp_path):
+    with checkpoint.RunLock(tmp_path):
+        assert checkpoint.is_locked(tmp_path)
+        with pytest.raises(RuntimeError, match=f"is being trained by pid {os.getpid()}"):
+            train.pretrain(tiny(epochs=1), root, tmp_path, device="cpu")
+    assert not checkpoint.is_locked(tmp_path)
+    train.pretrain(tiny(epochs=1), root, tmp_path, device="cpu")
+    assert not checkpoint.is_locked(tmp_path)  # released at the end
+
+
+def test_micro_batch_is_the_batchnorm_group(root, tmp_path, monkeypatch):
+    seen = []
+    original = train.build_model
+
+    def build(cfg):
+        model = original(cfg)
+        for m in (model.context_encoder.bn1, model.target_encoder.bn1, model.predictor[2]):
+            m.register_forward_hook(lambda mod, inp, out: seen.append(inp[0].shape[0]))
+        return model
+
+    monkeypatch.setattr(train, "build_model", build)
+    train.pretrain(tiny(epochs=1, batch_size=8, micro_batch=2), root, tmp_path, device="cpu")
+    assert seen == [2] * (3 * 4 * 3)  # 3 steps x 4 micro-batches x 3 BatchNorms
+    with pytest.raises(ValueError, match="global batch 8 does not split.*micro-batches of 3"):
+        train.pretrain(tiny(micro_batch=3), root, tmp_path / "x", device="cpu")
+
+
+def test_paper_exact_reproduces_the_authors_code(root, tmp_path, monkeypatch):
+    cfg = train.paper_exact(train.TrainConfig())
+    assert (cfg.official_masks, cfg.ema_per_epoch, cfg.zero_init_residual, cfg.micro_batch) \
+        == (True, True, True, 128)
+    # zero_init_residual: every residual block starts as the identity, in both encoders
+    model = train.build_model(train.paper_exact(tiny()))
+    for enc in (model.context_encoder, model.target_encoder):
+        blocks = [b for layer in (enc.layer1, enc.layer2, enc.layer3, enc.layer4) for b in layer]
+        assert all(b.bn2.weight.abs().max() == 0 and b.bn1.weight.min() == 1 for b in blocks)
+    assert train.build_model(tiny()).context_encoder.layer1[0].bn2.weight.min() == 1
+    # the official masks and the EMA momentum stepped once per epoch, seen in a run
+    masks, momenta = [], []
+    forward, update = train.CNNJEPA.forward, train.CNNJEPA.update_target
+    monkeypatch.setattr(train.CNNJEPA, "forward",
+                        lambda self, x, m: (masks.append(m), forward(self, x, m))[1])
+    monkeypatch.setattr(train.CNNJEPA, "update_target",
+                        lambda self, mom: (momenta.append(mom), update(self, mom))[1])
+    run = replace(train.paper_exact(tiny(epochs=3, image_size=96, strategy="multiblock")),
+                  micro_batch=4)  # the paper's 128 is too many for a CPU test
+    root96 = data.make_synthetic(tmp_path / "d96", data.SyntheticSpec(
+        classes=3, per_class=8, val_per_class=2, size=96, seed=5))
+    train.pretrain(run, root96, tmp_path / "run", device="cpu")
+    m = torch.cat(masks)
+    assert m.any() and not m[:, -1, :].any() and not m[:, :, -1].any()  # quirk 2
+    assert [len(set(momenta[e * 3:(e + 1) * 3])) for e in range(3)] == [1, 1, 1]
+    assert momenta[0] < momenta[3] < momenta[6]
+    # and without it: targets reach the last row, the momentum moves every step
+    masks.clear()
+    momenta.clear()
+    train.pretrain(tiny(epochs=3, image_size=96, micro_batch=4, strategy="multiblock"), root96,
+                   tmp_path / "ours", device="cpu")
+    assert torch.cat(masks)[:, -1, :].any() and len(set(momenta)) == len(momenta)
+
+
+def test_every_config_field_has_a_pretrain_option():
+    from dataclasses import fields
+
+    from jepa_lite.masking import MaskOptions
+    from jepa_lite.pretrain import OPTIONS
+
+    wanted = {f.name for f in fields(train.TrainConfig)} - {"masking"}
+    wanted |= {f"masking.{f.name}" for f in fields(MaskOptions)}
+    assert set(OPTIONS) == wanted
+
+
+def test_cli_resume_takes_the_checkpoints_settings(root, tmp_path, capsys):
+    from jepa_lite import pretrain
+
+    out = tmp_path / "run"
+    assert cli.main(["pretrain", "--data-root", str(root), "--arch", "resnet10", "--image-size",
+                     "64", "--epochs", "1", "--batch-size", "8", "--micro-batch", "4", "--out",
+                     str(out), "--device", "cpu", "--workers", "0", "--predictor-layers", "1",
+                     "--ema", "0.99", "1.0", "--num-blocks", "2", "--paper-exact"]) == 0
+    parser = pretrain.build_parser()
+    cfg, data_root = pretrain.config_from_args(parser.parse_args(["--out", str(out),
+                                                                  "--resume"]))
+    assert Path(data_root) == root.resolve()
+    assert (cfg.arch, cfg.micro_batch, cfg.ema, cfg.masking["num_blocks"]) == \
+        ("resnet10", 4, (0.99, 1.0), 2)
+    assert cfg.official_masks and cfg.ema_per_epoch and cfg.zero_init_residual
+    assert cli.main(["pretrain", "--out", str(out), "--resume", "--epochs", "3",
+                     "--device", "cpu"]) == 2
+    assert "epochs: 1 in the checkpoint, 3 now (--epochs 1 keeps it)" in capsys.readouterr().err
+    # a profile's recipe, with its generated data
+    cfg, data_root = pretrain.config_from_args(parser.parse_args(
+        ["--out", str(tmp_path / "s"), "--profile", "smoke", "--lr", "0.003"]))
+    assert (cfg.arch, cfg.image_size, cfg.epochs, cfg.lr) == ("resnet10", 64, 4, 0.003)
+    assert (Path(data_root) / "train").is_dir()
+    with pytest.raises(ValueError, match="needs --data-root"):
+        pretrain.config_from_args(parser.parse_args(["--out", str(tmp_path / "f"),
+                                                     "--profile", "full"]))

@@ -1,0 +1,205 @@
+"""Pretrain a CNN-JEPA encoder, in one process or many (torchrun).
+
+    jepa-lite pretrain --data-root DIR --out RUN [options]
+    python -m jepa_lite.pretrain --data-root DIR --out RUN [options]
+    torchrun --nproc_per_node 4 -m jepa_lite.pretrain --data-root DIR --out RUN [options]
+
+Every field of :class:`jepa_lite.train.TrainConfig` has an option. The configuration starts
+from the paper's defaults, or from a profile's recipe (``--profile``), or, with ``--resume``,
+from the checkpoint's own configuration; ``--paper-exact`` and the options given on the
+command line are applied on top. A resumed run refuses any option that would change it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import asdict, replace
+from pathlib import Path
+
+from jepa_lite import distributed
+from jepa_lite.config import PROFILES
+from jepa_lite.masking import STRATEGIES, MaskOptions
+from jepa_lite.runtime import PRECISIONS
+from jepa_lite.sparse import ARCHS
+
+BOOL = argparse.BooleanOptionalAction
+
+# config field (masking options as "masking.<name>") -> (option, argparse keywords, help)
+OPTIONS: dict[str, tuple[str, dict, str]] = {
+    "arch": ("--arch", {"choices": list(ARCHS)}, "ResNet trunk"),
+    "image_size": ("--image-size", {"type": int}, "pixels, a multiple of 32 (224: a 7x7 grid)"),
+    "epochs": ("--epochs", {"type": int}, "epochs of pretraining"),
+    "batch_size": ("--batch-size", {"type": int},
+                   "global batch: images per optimizer step, over all processes"),
+    "micro_batch": ("--micro-batch", {"type": int},
+                    "images per forward pass = the BatchNorm group; the rest of the batch is "
+                    "gradient accumulation (None: batch size / processes)"),
+    "lr": ("--lr", {"type": float}, "peak learning rate (not batch-scaled)"),
+    "weight_decay": ("--weight-decay", {"type": float}, "AdamW weight decay"),
+    "warmup_epochs": ("--warmup-epochs", {"type": float}, "linear warm-up"),
+    "final_lr_ratio": ("--final-lr-ratio", {"type": float},
+                       "the cosine ends at this fraction of the peak"),
+    "ema": ("--ema", {"type": float, "nargs": 2, "metavar": ("START", "END")},
+            "EMA momentum: cosine from START to END"),
+    "ema_per_epoch": ("--ema-per-epoch", {"action": BOOL},
+                      "step the EMA momentum once per epoch, as the official code"),
+    "strategy": ("--masking", {"choices": list(STRATEGIES)}, "masking strategy"),
+    "official_masks": ("--official-masks", {"action": BOOL},
+                       "the official code's two masking quirks"),
+    "masking.num_blocks": ("--num-blocks", {"type": int}, "multi-block: blocks per image"),
+    "masking.block_scale": ("--block-scale", {"type": float, "nargs": 2, "metavar": ("LO", "HI")},
+                            "multi-block: block area / grid area"),
+    "masking.aspect_ratio": ("--aspect-ratio",
+                             {"type": float, "nargs": 2, "metavar": ("LO", "HI")},
+                             "multi-block: block height / width"),
+    "masking.min_context": ("--min-context", {"type": int},
+                            "context cells kept at least (default: 5, fewer on tiny grids)"),
+    "masking.mask_ratio": ("--mask-ratio", {"type": float}, "random: fraction of target cells"),
+    "masking.multiblock_prob": ("--multiblock-prob", {"type": float},
+                                "mixed: probability of multi-block per micro-batch"),
+    "masking.max_tries": ("--max-tries", {"type": int},
+                          "multi-block: redraws of positions that leave too little context"),
+    "predictor_layers": ("--predictor-layers", {"type": int}, "predictor depth"),
+    "kernel_size": ("--kernel-size", {"type": int}, "predictor kernel size"),
+    "depthwise_separable": ("--standard-convs", {"action": "store_false"},
+                            "predictor with standard instead of depthwise-separable convs"),
+    "loss": ("--loss", {"choices": ["official", "l2"]},
+             "official: smooth-L1 of L2-normalised features; l2: squared error"),
+    "zero_init_residual": ("--zero-init-residual", {"action": BOOL},
+                           "start the last BatchNorm of every residual block at 0 (timm)"),
+    "sync_bn": ("--sync-bn", {"action": BOOL},
+                "BatchNorm statistics over all processes (torchrun), masked positions excluded"),
+    "precision": ("--precision", {"choices": list(PRECISIONS)},
+                  "auto: bf16 on GPUs that compute it natively, fp16 + GradScaler on older "
+                  "GPUs, fp32 on a CPU"),
+    "workers": ("--workers", {"type": int}, "data-loader processes per training process"),
+    "seed": ("--seed", {"type": int}, "seeds every random draw of the run"),
+    "checkpoint_every": ("--checkpoint-every", {"type": int},
+                         "keep epoch_NNNN.pt every N epochs (last.pt: every epoch)"),
+    "checkpoint_every_steps": ("--checkpoint-every-steps", {"type": int},
+                               "also rewrite last.pt every N steps (0: only per epoch)"),
+    "log_every": ("--log-every", {"type": int}, "steps between progress updates"),
+}
+FLAGS = {k.split(".")[0] if k.startswith("masking.") else k: v[0] for k, v in OPTIONS.items()}
+FLAGS["masking"] = "--num-blocks/--block-scale/--aspect-ratio/--min-context/--mask-ratio/..."
+
+
+def _dest(name: str) -> str:
+    return "cfg__" + name.replace(".", "__")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``jepa-lite pretrain`` (shared with ``python -m jepa_lite.pretrain``)."""
+    from jepa_lite.train import TrainConfig
+
+    p.add_argument("--data-root", help="ImageFolder root with train/ (default: the profile's "
+                                       "generated data, or the checkpoint's with --resume)")
+    p.add_argument("--out", required=True, help="run folder: last.pt, metrics.jsonl")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out with its own settings")
+    p.add_argument("--profile", choices=list(PROFILES),
+                   help="start from a profile's recipe instead of the paper's defaults")
+    p.add_argument("--paper-exact", action="store_true",
+                   help="the authors' code where it differs from our defaults: official masks, "
+                        "EMA stepped per epoch, zero-initialised residual BatchNorm, "
+                        "micro-batch 128")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                   help="auto: the GPU when there is one (under torchrun: cuda:LOCAL_RANK)")
+    defaults = asdict(TrainConfig())
+    for name, (flag, kwargs, text) in OPTIONS.items():
+        if name.startswith("masking."):
+            default = defaults["masking"][name.split(".", 1)[1]]
+        else:
+            default = defaults[name]
+        if name == "depthwise_separable":
+            default = False
+        elif isinstance(default, tuple):
+            default = " ".join(str(v) for v in default)
+        if kwargs.get("type") in (int, float) and "metavar" not in kwargs:
+            kwargs = {**kwargs, "metavar": "N" if kwargs["type"] is int else "X"}
+        p.add_argument(flag, dest=_dest(name), default=argparse.SUPPRESS,
+                       help=f"{text} (default: {default})", **kwargs)
+
+
+def profile_fields(name: str) -> dict:
+    """The config fields a profile sets (its recipe; not the seed)."""
+    profile = PROFILES[name]
+    return {"image_size": profile.image_size, "strategy": profile.strategy,
+            "masking": profile.masking.to_dict(), **profile.pretrain}
+
+
+def config_from_args(args: argparse.Namespace):
+    """``(TrainConfig, data_root)`` from the parsed options (see the module docstring)."""
+    from jepa_lite.checkpoint import load_checkpoint
+    from jepa_lite.train import PAPER_EXACT, TrainConfig
+
+    last = Path(args.out).expanduser() / "last.pt"
+    stored = load_checkpoint(last) if args.resume and last.is_file() else None
+    if stored is not None and "data" not in stored:
+        stored = None  # an old checkpoint: pretrain() explains why it cannot resume it
+    base = TrainConfig(**stored["config"]) if stored else TrainConfig()
+    overrides = profile_fields(args.profile) if args.profile else {}
+    if args.paper_exact:
+        overrides.update(PAPER_EXACT)
+    masking = dict(overrides.get("masking", base.masking))
+    for name in OPTIONS:
+        if not hasattr(args, _dest(name)):
+            continue
+        value = getattr(args, _dest(name))
+        value = tuple(value) if isinstance(value, list) else value
+        if name.startswith("masking."):
+            masking[name.split(".", 1)[1]] = value
+        else:
+            overrides[name] = value
+    overrides["masking"] = MaskOptions(**masking).to_dict()
+    cfg = replace(base, **overrides)
+    if stored is None and not hasattr(args, _dest("warmup_epochs")):
+        cfg = replace(cfg, warmup_epochs=min(cfg.warmup_epochs, cfg.epochs))
+    data_root = args.data_root
+    if data_root is None and stored is not None:
+        data_root = stored["data"]["root"]
+    if data_root is None and args.profile and PROFILES[args.profile].synthetic is not None:
+        from jepa_lite.data import ensure_synthetic
+
+        data_root = ensure_synthetic(PROFILES[args.profile].synthetic)
+    if data_root is None:
+        raise ValueError("pretrain needs --data-root DIR (an ImageFolder root with train/), "
+                         "or --profile smoke|demo for generated data")
+    return cfg, data_root
+
+
+def run(args: argparse.Namespace) -> int:
+    from jepa_lite import train
+
+    cfg, data_root = config_from_args(args)
+    try:
+        last = train.pretrain(cfg, data_root, args.out, resume=args.resume, device=args.device,
+                              flags=FLAGS)
+        if distributed.is_main():
+            print(f"done: {last}; metrics in {last.parent / 'metrics.jsonl'}")
+    finally:
+        distributed.teardown()
+    return 0
+
+
+def build_parser(prog: str = "python -m jepa_lite.pretrain") -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+    add_arguments(p)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except (ValueError, FileNotFoundError, FileExistsError, OSError, RuntimeError) as e:
+        who = f" (rank {os.environ['RANK']})" if distributed.launched() else ""
+        print(f"jepa-lite pretrain{who}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
