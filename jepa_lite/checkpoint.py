@@ -98,6 +98,11 @@ class RunLock:
             f.close()
             raise RuntimeError(f"{self.path.parent} is being trained by {who}: wait for it to "
                                f"finish (or stop it), or choose another --out") from None
+        except OSError as e:  # a file system without locks (some network and FUSE mounts)
+            f.close()
+            print(f"note: {self.path.parent} cannot be locked ({e}); make sure no other "
+                  f"trainer writes there")
+            return self
         f.seek(0)
         f.truncate()
         f.write(f"pid {os.getpid()} on {os.uname().nodename}")
@@ -128,5 +133,7 @@ def is_locked(out: Path) -> bool:
             fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
             return True
+        except OSError:  # no locks on this file system: nobody can be seen training
+            return False
         fcntl.flock(f, fcntl.LOCK_UN)
     return False

@@ -122,6 +122,26 @@ def make_optimizer(model: CNNJEPA, cfg: TrainConfig, device: torch.device):
                              weight_decay=cfg.weight_decay, fused=device.type == "cuda")
 
 
+def tune(device: torch.device) -> None:
+    """GPU settings: cuDNN picks the fastest kernels for the fixed input size (no effect on
+    a CPU)."""
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+
+
+def make_loader(dataset, sampler, cfg: TrainConfig, device: torch.device) -> DataLoader:
+    """The training loader, built once for the whole run: workers persist across epochs and
+    prefetch; batches land in pinned memory on a GPU; images, crops and masks come from the
+    sampler's seeds (:class:`~jepa_lite.views.SeededViews`), not from the workers."""
+    return DataLoader(SeededViews(dataset, pretrain_transform(cfg.image_size)),
+                      batch_sampler=sampler, num_workers=cfg.workers,
+                      collate_fn=MaskCollator(masking.grid_size(cfg.image_size), cfg.strategy,
+                                              cfg.official_masks, cfg.masking),
+                      pin_memory=device.type == "cuda", persistent_workers=cfg.workers > 0,
+                      prefetch_factor=4 if cfg.workers > 0 else None,
+                      generator=torch.Generator().manual_seed(cfg.seed))  # not the global RNG
+
+
 def train_step(net, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler, micro_batches,
                accumulation: int, device: torch.device, precision: str,
                momentum: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -173,7 +193,7 @@ def pretrain(cfg: TrainConfig, data_root, out_dir, resume: bool = False,
     command-line options that set them, for error messages.
     """
     check_arch(cfg.arch)
-    grid = masking.grid_size(cfg.image_size)
+    masking.grid_size(cfg.image_size)  # a bad image size fails before anything else
     dev = distributed.setup(resolve_device(device))
     world, rank, main = distributed.world_size(), distributed.rank(), distributed.is_main()
     if cfg.sync_bn and world == 1:
@@ -215,7 +235,7 @@ def pretrain(cfg: TrainConfig, data_root, out_dir, resume: bool = False,
         model = model.to(dev)
         if dev.type == "cuda":
             model = model.to(memory_format=torch.channels_last)
-            torch.backends.cudnn.benchmark = True  # fixed input sizes: pick the fastest kernels
+        tune(dev)
         opt = make_optimizer(model, cfg, dev)
         scaler = grad_scaler(dev, precision)
         run_id, start_epoch, start_step, carried = uuid.uuid4().hex[:12], 0, 0, {}
@@ -234,13 +254,7 @@ def pretrain(cfg: TrainConfig, data_root, out_dir, resume: bool = False,
 
         sampler = distributed.MicroBatchSampler(dataset, cfg.batch_size, micro, cfg.seed,
                                                 world, rank)
-        loader = DataLoader(SeededViews(dataset, pretrain_transform(cfg.image_size)),
-                            batch_sampler=sampler, num_workers=cfg.workers,
-                            collate_fn=MaskCollator(grid, cfg.strategy, cfg.official_masks,
-                                                    cfg.masking),
-                            pin_memory=dev.type == "cuda", persistent_workers=cfg.workers > 0,
-                            prefetch_factor=4 if cfg.workers > 0 else None,
-                            generator=torch.Generator().manual_seed(cfg.seed))  # not global
+        loader = make_loader(dataset, sampler, cfg, dev)
 
         def save(epoch_done: int, step: int, partial: dict, metrics: dict | None):
             """Every rank calls it (the partial loss is summed over ranks); rank 0 writes."""

@@ -63,6 +63,9 @@ def test_micro_batches_do_not_depend_on_the_world_size(n, micro, world, accumula
                 chunk[r * accumulation:(r + 1) * accumulation]
         images = [d.index for mb in chunk for d in mb]
         assert len(set(images)) == batch  # a step never repeats an image
+        # every micro-batch (so every rank) draws its own masks (the authors' code draws the
+        # same masks on every GPU)
+        assert len({mb[0].batch_seed for mb in chunk}) == len(chunk)
         for mb in chunk:
             assert len(mb) == micro and len({d.batch_seed for d in mb}) == 1
             assert len({d.seed for d in mb}) == micro

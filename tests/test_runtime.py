@@ -1,5 +1,7 @@
 """The device and its precision: what runs where (no GPU needed)."""
 
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -140,3 +142,34 @@ def test_channels_last_equals_contiguous_on_cpu():
     for n in a_grads:  # (the predictor's conv biases, before a BatchNorm, have a true gradient
         scale = a_grads[n].abs().max()  # of 0: only rounding noise of ~1e-9 is left there)
         assert torch.allclose(a_grads[n], b_grads[n], rtol=0, atol=1e-5 * scale + 1e-7), n
+
+
+def test_gpu_settings_are_made_for_a_gpu_and_run_on_a_cpu(tmp_path, monkeypatch):
+    """Fused AdamW, cudnn.benchmark, pinned memory and persistent prefetching workers, asked
+    for with a GPU device; the fused AdamW step itself runs on the CPU too."""
+    from jepa_lite import data, distributed, train
+
+    cfg, model, images, masks = make_step(2)
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    assert train.make_optimizer(model, cfg, cuda).defaults["fused"] is True
+    assert not train.make_optimizer(model, cfg, cpu).defaults["fused"]
+    fused = train.make_optimizer(model, cfg, cuda)  # CPU parameters: torch's fused CPU kernel
+    loss, _ = model(images, masks)
+    loss.backward()
+    before = model.mask_token.token.detach().clone()
+    fused.step()
+    assert not torch.equal(before, model.mask_token.token)
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
+    train.tune(cpu)
+    assert torch.backends.cudnn.benchmark is False
+    train.tune(cuda)
+    assert torch.backends.cudnn.benchmark is True
+    root = data.make_synthetic(tmp_path / "d", data.SyntheticSpec(classes=2, per_class=4,
+                                                                   val_per_class=2))
+    folder = data.image_folder(root, "train")
+    sampler = distributed.MicroBatchSampler(folder, 4, 2, seed=0)
+    for workers, device in ((2, cuda), (0, cpu)):
+        loader = train.make_loader(folder, sampler, replace(cfg, workers=workers), device)
+        assert loader.pin_memory is (device.type == "cuda")
+        assert loader.persistent_workers is (workers > 0)
+        assert loader.prefetch_factor == (4 if workers else None)
