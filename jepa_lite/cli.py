@@ -15,7 +15,8 @@ def _course(args) -> int:
     from jepa_lite.course import run_course
 
     results, summary = run_course(args.profile, args.only, args.data_root, args.out,
-                                  args.device, args.seed, args.timeout)
+                                  args.device, args.seed, args.timeout, args.run,
+                                  args.micro_batch)
     failed = [r for r in results if r.status != "ok"]
     for r in failed:
         print(f"chapter {r.chapter} FAILED at {r.error}", file=sys.stderr)
@@ -45,23 +46,29 @@ def _make_data(args) -> int:
 def _probe(args) -> int:
     import torch
 
-    from jepa_lite import probes
+    from jepa_lite import distributed, probes
     from jepa_lite.runtime import resolve_device
     from jepa_lite.sparse import dense_trunk
 
     if args.random_init == (args.checkpoint is not None):
         raise ValueError("probe needs either --checkpoint CKPT or --random-init --arch ARCH")
-    if args.random_init:
-        torch.manual_seed(args.seed)
-        encoder, key = dense_trunk(args.arch), f"random-init:{args.arch}:seed{args.seed}"
-    else:
-        encoder = probes.encoder_from_checkpoint(args.checkpoint)
-        key = probes.checkpoint_key(args.checkpoint)
-    result = probes.evaluate(encoder, key, args.data_root, args.out, args.image_size,
-                             resolve_device(args.device), args.k, args.temperature,
-                             args.epochs, workers=args.workers, seed=args.seed)
-    print(f"k-NN top-1 {result['knn_top1']:.4f}  linear top-1 {result['linear_top1']:.4f} "
-          f"(honest {result['linear_honest_top1']:.4f}); {Path(args.out) / 'probe.json'}")
+    device = distributed.setup(resolve_device(args.device))  # under torchrun: one rank
+    try:
+        if args.random_init:
+            torch.manual_seed(args.seed)
+            encoder, key = dense_trunk(args.arch), f"random-init:{args.arch}:seed{args.seed}"
+        else:
+            encoder = probes.encoder_from_checkpoint(args.checkpoint)
+            key = probes.checkpoint_key(args.checkpoint)
+        result = probes.evaluate(encoder, key, args.data_root, args.out, args.image_size,
+                                 device, args.k, args.temperature, args.epochs,
+                                 workers=args.workers, seed=args.seed,
+                                 overwrite=args.overwrite_features)
+    finally:
+        distributed.teardown()
+    if result is not None:
+        print(f"k-NN top-1 {result['knn_top1']:.4f}  linear top-1 {result['linear_top1']:.4f} "
+              f"(honest {result['linear_honest_top1']:.4f}); {Path(args.out) / 'probe.json'}")
     return 0
 
 
@@ -93,6 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--seed", type=int, default=0, help="random seed of every chapter")
     c.add_argument("--timeout", type=_positive_int, default=None,
                    help="seconds per cell; none when omitted")
+    c.add_argument("--run", metavar="DIR", default=None,
+                   help="chapter 04's pretraining run folder, trained in a process of its own "
+                        "and resumed where it stopped; chapters 05-06 read it (default: "
+                        "OUT/04_pretraining/run)")
+    c.add_argument("--micro-batch", type=int, default=None,
+                   help="chapter 04: images per forward pass, e.g. 32 on a 16 GB GPU "
+                        "(default: the profile's; full: 128)")
     c.set_defaults(func=_course)
 
     t = sub.add_parser("pretrain", help="pretrain a CNN-JEPA encoder (torchrun: many GPUs)",
@@ -101,7 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
     pretrain.add_arguments(t)
     t.set_defaults(func=pretrain.run)
 
-    pr = sub.add_parser("probe", help="k-NN and linear probes of a frozen encoder", **defaults)
+    pr = sub.add_parser("probe", help="k-NN and linear probes of a frozen encoder", **defaults,
+                        description="k-NN and linear probes of a frozen encoder. Under "
+                                    "torchrun (torchrun --nproc_per_node N -m jepa_lite.cli "
+                                    "probe ...) every process extracts a share of the features.")
     pr.add_argument("--checkpoint", help="a pretraining checkpoint (its EMA target encoder)")
     pr.add_argument("--random-init", action="store_true",
                     help="probe a randomly initialised encoder of --arch instead")
@@ -115,6 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--epochs", type=int, default=90, help="linear-probe epochs")
     pr.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1))
     pr.add_argument("--seed", type=int, default=0)
+    pr.add_argument("--overwrite-features", action="store_true",
+                    help="replace feature banks in --out that another encoder or data set made")
     pr.set_defaults(func=_probe)
 
     d = sub.add_parser("make-data", help="generate or prepare a data set", **defaults)

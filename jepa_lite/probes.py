@@ -9,21 +9,22 @@ that picks the epoch on a held-out part of the training set.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from jepa_lite.data import eval_transform, image_folder
+from jepa_lite import distributed, features
+from jepa_lite.data import image_folder
 from jepa_lite.progress import progress
 from jepa_lite.sparse import Trunk, dense_trunk
 
 
-# --------------------------------------------------------------------------- features
+# --------------------------------------------------------------------------- encoders
 def encoder_from_checkpoint(path: str | os.PathLike) -> Trunk:
     """The target (EMA) encoder of a pretraining checkpoint, as a dense trunk."""
     from jepa_lite.checkpoint import load_checkpoint
@@ -38,94 +39,91 @@ def encoder_from_checkpoint(path: str | os.PathLike) -> Trunk:
 
 
 def checkpoint_key(path: str | os.PathLike) -> str:
-    """Identifies a checkpoint file's contents for the feature cache (path, size, mtime)."""
-    st = Path(path).stat()
-    return f"checkpoint:{Path(path).resolve()}:{st.st_size}:{st.st_mtime_ns}"
+    """Names a checkpoint's encoder for the feature banks: its run and how far it had
+    trained (a pretraining checkpoint), else the file's path, size and time."""
+    from jepa_lite.checkpoint import load_checkpoint
+
+    path = Path(path)
+    ckpt = load_checkpoint(path)
+    if "run_id" in ckpt:
+        return (f"run {ckpt['run_id']} at epoch {ckpt['epoch']}, step {ckpt['step']} "
+                f"({path.resolve()})")
+    st = path.stat()
+    return f"checkpoint:{path.resolve()}:{st.st_size}:{st.st_mtime_ns}"
 
 
-@torch.no_grad()
-def extract_features(encoder: Trunk, data_root, split: str, image_size: int = 224,
-                     batch_size: int = 256, device: str | torch.device = "cpu",
-                     workers: int = 0) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-    """Global-average-pooled features of the encoder in eval mode: ``[N, C]``, labels, classes."""
-    dataset = image_folder(data_root, split, eval_transform(image_size))
-    if len(dataset) == 0:
-        raise ValueError(f"the {split}/ split of {data_root} has no images")
-    loader = DataLoader(dataset, batch_size, shuffle=False, num_workers=workers,
-                        pin_memory=torch.device(device).type == "cuda")
-    encoder = encoder.to(device).eval()
-    feats, labels = [], []
-    for images, y in progress(loader, desc=f"features {split}", leave=False):
-        f = encoder(images.to(device, non_blocking=True))
-        feats.append(f.float().mean((2, 3)).cpu())
-        labels.append(y)
-    return torch.cat(feats), torch.cat(labels), dataset.classes
+# --------------------------------------------------------------------------- rows
+def _tensor(x, device) -> torch.Tensor:
+    """``x`` (a tensor or a memory-mapped array) as a float32 tensor on ``device``."""
+    t = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.array(x))  # a copy
+    return t.to(device).float()
 
 
-def _fingerprint(*parts) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+def _take(x, idx: torch.Tensor, device) -> torch.Tensor:
+    """Rows ``idx`` (sorted: a memory map reads them front to back) of a tensor or a memory
+    map, as float32 on ``device``."""
+    if isinstance(x, torch.Tensor):
+        return x[idx.to(x.device)].to(device).float()
+    return _tensor(x[idx.numpy()], device)
 
 
-def cached_features(encoder: Trunk, key: str, cache_dir, data_root, split: str,
-                    image_size: int = 224, **kwargs):
-    """:func:`extract_features`, cached in ``cache_dir`` per encoder ``key``, split and size.
-
-    A cache made from other classes, another data root or another number of images is an
-    error, never silently reused.
-    """
-    cache_dir = Path(cache_dir)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    path = cache_dir / f"features-{split}-{image_size}-{_fingerprint(key, split, image_size)}.pt"
-    folders = sorted(p for p in (Path(data_root) / split).iterdir() if p.is_dir())
-    classes_now = [p.name for p in folders]
-    source = {"data_root": str(Path(data_root).resolve()),
-              "files": sum(len(os.listdir(p)) for p in folders)}
-    if path.is_file():
-        cached = torch.load(path, weights_only=True)
-        if cached["classes"] != classes_now:
-            raise ValueError(
-                f"the cached {split} features in {path} were computed on other classes "
-                f"({len(cached['classes'])} classes, e.g. {cached['classes'][:3]}) than "
-                f"{data_root} has ({len(classes_now)}, e.g. {classes_now[:3]}): use another "
-                f"--out, or delete {path}")
-        if cached.get("source", source) != source:
-            raise ValueError(
-                f"the cached {split} features in {path} were computed on "
-                f"{cached['source']['data_root']} ({cached['source']['files']} files), not on "
-                f"{source['data_root']} ({source['files']} files): use another --out, or "
-                f"delete {path}")
-        return cached["features"], cached["labels"], cached["classes"]
-    feats, labels, classes = extract_features(encoder, data_root, split, image_size, **kwargs)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save({"features": feats, "labels": labels, "classes": classes, "source": source}, tmp)
-    os.replace(tmp, path)
-    return feats, labels, classes
+def _resident(x, device: torch.device, block: int = 65536):
+    """On a GPU with room for it, the whole bank (fp16) on the GPU, copied block by block
+    (the host never holds more than a block); else ``x`` as it is (a memory map is then read
+    batch by batch)."""
+    if device.type != "cuda" or isinstance(x, torch.Tensor):
+        return x
+    free, _ = torch.cuda.mem_get_info(device)
+    if x.nbytes > free // 2:
+        return x
+    out = torch.empty(x.shape, dtype=torch.float16, device=device)
+    for s in range(0, len(x), block):
+        out[s:s + block] = torch.from_numpy(np.array(x[s:s + block])).to(device)
+    return out
 
 
 # --------------------------------------------------------------------------- k-NN
-def knn_classify(bank: torch.Tensor, bank_labels: torch.Tensor, queries: torch.Tensor,
-                 num_classes: int, k: int = 200, temperature: float = 0.1,
-                 chunk_size: int = 1024) -> torch.Tensor:
+def neighbours(bank, queries, k: int, chunk_size: int = 1024, bank_chunk: int = 16384,
+               device: str | torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cosine similarities and indices ``[Q, k]`` of every query's ``k`` nearest bank rows.
+
+    ``bank`` may be a memory map: it is read once, ``bank_chunk`` rows at a time, while every
+    query keeps its running top ``k``; queries go ``chunk_size`` at a time. Memory: the
+    queries, ``Q x k`` best matches and one ``chunk_size x bank_chunk`` block of
+    similarities, on ``device`` (the GPU when given)."""
+    device = torch.device(device) if device is not None else (
+        queries.device if isinstance(queries, torch.Tensor) else torch.device("cpu"))
+    q = F.normalize(_tensor(queries, device), dim=1)
+    k = min(k, len(bank))
+    best_sim = torch.full((len(q), k), -float("inf"), device=device)
+    best_idx = torch.zeros((len(q), k), dtype=torch.long, device=device)
+    for start in range(0, len(bank), bank_chunk):
+        b = F.normalize(_tensor(bank[start:start + bank_chunk], device), dim=1)
+        for qs in range(0, len(q), chunk_size):
+            sim, idx = (q[qs:qs + chunk_size] @ b.T).topk(min(k, len(b)), dim=1)
+            sims = torch.cat([best_sim[qs:qs + chunk_size], sim], 1)
+            idxs = torch.cat([best_idx[qs:qs + chunk_size], idx + start], 1)
+            top, where = sims.topk(k, dim=1)
+            best_sim[qs:qs + chunk_size], best_idx[qs:qs + chunk_size] = top, idxs.gather(1, where)
+    return best_sim, best_idx
+
+
+def knn_classify(bank, bank_labels: torch.Tensor, queries, num_classes: int, k: int = 200,
+                 temperature: float = 0.1, chunk_size: int = 1024, bank_chunk: int = 16384,
+                 device: str | torch.device | None = None) -> torch.Tensor:
     """Weighted k-NN scores ``[Q, num_classes]``: cosine similarity of L2-normalised features;
     each of the ``k`` nearest bank entries votes for its label with weight exp(sim / T).
-    Queries are processed in chunks, so memory stays at ``chunk_size x len(bank)``."""
-    bank = F.normalize(bank.float(), dim=1)
-    k = min(k, len(bank))
-    scores = []
-    for start in range(0, len(queries), chunk_size):
-        q = F.normalize(queries[start:start + chunk_size].float().to(bank.device), dim=1)
-        sim, idx = (q @ bank.T).topk(k, dim=1)  # [q, k]
-        weights = (sim / temperature).exp()
-        votes = torch.zeros(len(q), num_classes, device=bank.device)
-        votes.scatter_add_(1, bank_labels.to(bank.device)[idx], weights)
-        scores.append(votes)
-    return torch.cat(scores)
+    The bank is read in chunks (:func:`neighbours`)."""
+    sim, idx = neighbours(bank, queries, k, chunk_size, bank_chunk, device)
+    votes = torch.zeros(len(sim), num_classes, device=sim.device)
+    votes.scatter_add_(1, torch.as_tensor(bank_labels).to(sim.device)[idx],
+                       (sim / temperature).exp())
+    return votes
 
 
-def nearest(bank: torch.Tensor, queries: torch.Tensor, k: int = 5) -> torch.Tensor:
+def nearest(bank, queries, k: int = 5) -> torch.Tensor:
     """Indices ``[Q, k]`` of the most cosine-similar bank entries of every query."""
-    sim = F.normalize(queries.float(), dim=1) @ F.normalize(bank.float(), dim=1).T
-    return sim.topk(min(k, len(bank)), dim=1).indices
+    return neighbours(bank, queries, k)[1]
 
 
 def topk_accuracy(scores: torch.Tensor, labels: torch.Tensor, ks=(1, 5)) -> dict[int, float]:
@@ -136,32 +134,49 @@ def topk_accuracy(scores: torch.Tensor, labels: torch.Tensor, ks=(1, 5)) -> dict
 
 
 # --------------------------------------------------------------------------- linear probe
-def _fit_linear(x_train, y_train, evals: dict, num_classes: int, epochs: int, lr: float,
-                batch_size: int, seed: int):
-    """Train Linear(C, classes) with Adam (no weight decay); accuracy on ``evals`` per epoch."""
+@torch.no_grad()
+def _accuracy(head, x, rows, y, device, chunk: int = 65536) -> dict[int, float]:
+    """Top-1 and top-5 of ``head`` on rows ``rows`` of ``x`` (all rows when None), in chunks."""
+    rows = torch.arange(len(x)) if rows is None else rows
+    hits, ks = {1: 0, 5: 0}, (1, 5)
+    for part in rows.split(chunk):
+        scores = head(_take(x, part, device))
+        top = scores.topk(min(5, scores.shape[1]), dim=1).indices
+        hit = top == y[part].to(device)[:, None]
+        for k in ks:
+            hits[k] += int(hit[:, :k].any(1).sum())
+    return {k: hits[k] / len(rows) for k in ks}
+
+
+def _fit_linear(x, rows: torch.Tensor, y: torch.Tensor, evals: dict, num_classes: int,
+                epochs: int, lr: float, batch_size: int, seed: int, device) -> dict:
+    """Train Linear(C, classes) with Adam (no weight decay) on rows ``rows`` of ``x`` (a
+    tensor or a memory map: each batch's rows are read when it comes); top-1 / top-5 on
+    ``evals`` (name -> (x, rows or None, y)) after every epoch."""
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    head = torch.nn.Linear(x_train.shape[1], num_classes)
+    head = torch.nn.Linear(x.shape[1], num_classes).to(device)
     opt = torch.optim.Adam(head.parameters(), lr=lr, weight_decay=0.0)
     curves = {name: [] for name in evals}
     for _ in range(epochs):
         head.train()
-        for idx in torch.randperm(len(x_train), generator=g).split(batch_size):
-            loss = F.cross_entropy(head(x_train[idx]), y_train[idx])
+        for idx in rows[torch.randperm(len(rows), generator=g)].split(batch_size):
+            idx = idx.sort().values  # a batch is a set; sorted rows read a memory map in order
+            loss = F.cross_entropy(head(_take(x, idx, device)), y[idx].to(device))
             opt.zero_grad()
             loss.backward()
             opt.step()
         head.eval()
-        with torch.no_grad():
-            for name, (x, y) in evals.items():
-                curves[name].append(topk_accuracy(head(x), y))
+        for name, (ex, erows, ey) in evals.items():
+            curves[name].append(_accuracy(head, ex, erows, ey, device))
     return curves
 
 
 def linear_probe(train_x, train_y, val_x, val_y, num_classes: int, epochs: int = 90,
                  lr: float = 1e-3, batch_size: int = 256, holdout: float = 0.1,
-                 seed: int = 0) -> dict:
-    """Both protocols on cached features.
+                 seed: int = 0, device: str | torch.device = "cpu") -> dict:
+    """Both protocols on frozen features (tensors or memory-mapped banks; a bank is never
+    copied whole into host memory, and sits on the GPU when there is room).
 
     official: train on all of train, report the best validation accuracy over the epochs
     (and the final one). honest: choose the epoch on ``holdout`` of train, then report
@@ -169,15 +184,18 @@ def linear_probe(train_x, train_y, val_x, val_y, num_classes: int, epochs: int =
     """
     if len(val_x) == 0:
         raise ValueError("the validation split is empty: a probe needs images in val/")
-    official = _fit_linear(train_x, train_y, {"val": (val_x, val_y)}, num_classes, epochs, lr,
-                           batch_size, seed)["val"]
+    device = torch.device(device)
+    x = _resident(train_x, device)
+    train_y, val_y = torch.as_tensor(train_y), torch.as_tensor(val_y)
+    val = (_tensor(val_x, device), None, val_y)
+    official = _fit_linear(x, torch.arange(len(train_y)), train_y, {"val": val}, num_classes,
+                           epochs, lr, batch_size, seed, device)["val"]
     g = torch.Generator().manual_seed(seed)
-    perm = torch.randperm(len(train_x), generator=g)
-    n_hold = max(1, int(len(train_x) * holdout))
-    hold, rest = perm[:n_hold], perm[n_hold:]
-    honest = _fit_linear(train_x[rest], train_y[rest],
-                         {"holdout": (train_x[hold], train_y[hold]), "val": (val_x, val_y)},
-                         num_classes, epochs, lr, batch_size, seed)
+    perm = torch.randperm(len(train_y), generator=g)
+    n_hold = max(1, int(len(train_y) * holdout))
+    hold, rest = perm[:n_hold].sort().values, perm[n_hold:]
+    honest = _fit_linear(x, rest, train_y, {"holdout": (x, hold, train_y), "val": val},
+                         num_classes, epochs, lr, batch_size, seed, device)
     best_official = max(range(epochs), key=lambda e: official[e][1])
     chosen = max(range(epochs), key=lambda e: honest["holdout"][e][1])
     return {
@@ -248,22 +266,32 @@ def train_supervised(arch: str, data_root, image_size: int = 224, epochs: int = 
 # --------------------------------------------------------------------------- everything
 def evaluate(encoder: Trunk, key: str, data_root, out_dir, image_size: int = 224,
              device: str | torch.device = "cpu", k: int = 200, temperature: float = 0.1,
-             epochs: int = 90, batch_size: int = 256, workers: int = 0, seed: int = 0) -> dict:
-    """k-NN and linear probes of one encoder; writes ``OUT/probe.json`` and returns it."""
+             epochs: int = 90, batch_size: int = 256, workers: int = 0, seed: int = 0,
+             overwrite: bool = False) -> dict | None:
+    """k-NN and linear probes of one encoder; writes ``OUT/probe.json`` and returns it.
+
+    Features go to memory-mapped banks under ``OUT/features/`` (:mod:`jepa_lite.features`);
+    under torchrun every rank extracts its share, then rank 0 alone runs the probes (on its
+    GPU when there is one) and the other ranks return None.
+    """
     out = Path(out_dir)
     kw = {"image_size": image_size, "device": device, "batch_size": batch_size,
-          "workers": workers}
-    bank, bank_y, classes = cached_features(encoder, key, out / "features", data_root, "train",
-                                            **kw)
-    val, val_y, val_classes = cached_features(encoder, key, out / "features", data_root, "val",
-                                              **kw)
-    if val_classes != classes:
+          "workers": workers, "overwrite": overwrite}
+    bank = features.extract(encoder, key, data_root, "train", out, **kw)
+    val = features.extract(encoder, key, data_root, "val", out, **kw)
+    if val.classes != bank.classes:
         raise ValueError(f"train/ and val/ of {data_root} have different classes")
-    knn = topk_accuracy(knn_classify(bank, bank_y, val, len(classes), k, temperature), val_y)
+    if not distributed.is_main():
+        return None
+    classes = bank.classes
+    scores = knn_classify(bank.features, bank.labels, val.features, len(classes), k,
+                          temperature, device=device)
+    knn = topk_accuracy(scores, val.labels)
     result = {"knn_top1": knn[1], "knn_top5": knn[5], "knn_k": min(k, len(bank)),
               "knn_temperature": temperature,
-              **linear_probe(bank, bank_y, val, val_y, len(classes), epochs,
-                             batch_size=probe_batch_size(len(bank)), seed=seed),
+              **linear_probe(bank.features, bank.labels, val.features, val.labels,
+                             len(classes), epochs, batch_size=probe_batch_size(len(bank)),
+                             seed=seed, device=device),
               "num_classes": len(classes), "train_images": len(bank), "val_images": len(val),
               "image_size": image_size, "encoder": key, "data_root": str(data_root)}
     out.mkdir(parents=True, exist_ok=True)

@@ -11,9 +11,21 @@ def test_pretrain_cost_prints_estimates():
     out = subprocess.run([sys.executable, str(REPO / "benchmarks" / "pretrain_cost.py"),
                           "--arch", "resnet10", "--image-size", "64", "--batch-sizes", "2", "4",
                           "--device", "cpu"], check=True, capture_output=True, text=True).stdout
-    assert "resnet10 at 64 px on CPU" in out
+    assert "resnet10 at 64 px on CPU" in out and ", fp32" in out
     assert len(re.findall(r"batch +\d+: peak +[\d.]+ GiB", out)) == 2
-    peaks = [float(x) for x in re.findall(r"estimated peak at batch \d+: ([\d.]+) GiB", out)]
+    peaks = [float(x) for x in re.findall(r"estimated peak at micro-batch \d+: ([\d.]+) GiB",
+                                          out)]
     assert len(peaks) == 2 or "did not grow" in out  # tiny runs: RSS noise can hide the slope
     assert all(p > 0 for p in peaks)
+    saved = float(re.search(r"saved for backward: ([\d.]+) MiB per image", out)[1])
+    assert saved > 0 and len(re.findall(r"GPU estimate at micro-batch \d+ in fp32", out)) == 3
     assert "ImageNet-100 x 200 epochs" in out
+
+
+def test_probe_memory_prints_the_extrapolation():
+    out = subprocess.run([sys.executable, str(REPO / "benchmarks" / "probe_memory.py"),
+                          "--sizes", "2000", "4000", "--dim", "64", "--classes", "10",
+                          "--val", "300"], check=True, capture_output=True, text=True).stdout
+    assert out.count("| 2,000 |") == 1 and out.count("| 4,000 |") == 1
+    assert re.search(r"peak_rss: -?\d+ bytes per bank row .* at 1,281,167 rows", out)
+    assert re.search(r"peak_anon: -?\d+ bytes per bank row", out)

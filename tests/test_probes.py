@@ -2,13 +2,14 @@
 
 import json
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jepa_lite import cli, data, probes, train
+from jepa_lite import cli, data, features, probes, train
 from jepa_lite.checkpoint import load_checkpoint
 
 
@@ -22,14 +23,21 @@ def brute_force_knn(bank, bank_labels, queries, num_classes, k, t):
     return out
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(seed=st.integers(0, 10_000), n=st.integers(5, 60), q=st.integers(1, 30),
-       c=st.integers(2, 6), k=st.integers(1, 80), chunk=st.integers(1, 16))
-def test_knn_equals_brute_force(seed, n, q, c, k, chunk):
+       c=st.integers(2, 6), k=st.integers(1, 80), chunk=st.integers(1, 16),
+       bank_chunk=st.integers(1, 70), memmap=st.booleans())
+def test_knn_equals_brute_force(seed, n, q, c, k, chunk, bank_chunk, memmap):
     g = torch.Generator().manual_seed(seed)
     bank, queries = torch.randn(n, 8, generator=g), torch.randn(q, 8, generator=g)
     labels = torch.randint(0, c, (n,), generator=g)
-    got = probes.knn_classify(bank, labels, queries, c, k, 0.1, chunk_size=chunk)
+    if memmap:  # a float16 array read chunk by chunk, as a bank on disk is
+        bank = bank.half().float()
+        source = bank.half().numpy()
+    else:
+        source = bank
+    got = probes.knn_classify(source, labels, queries, c, k, 0.1, chunk_size=chunk,
+                              bank_chunk=bank_chunk)
     want = brute_force_knn(bank, labels, queries, c, min(k, n), 0.1)
     assert torch.allclose(got, want, rtol=1e-4)
     assert torch.equal(got.argmax(1), want.argmax(1))
@@ -106,18 +114,25 @@ def test_probe_cli_schema(root, checkpoint, tmp_path):
                     "linear_final_top1", "linear_honest_top1", "linear_honest_top5"):
             assert 0.0 <= r[key] <= 1.0, key
         assert r["num_classes"] == 3 and r["val_images"] == 9 and r["train_images"] == 24
-        assert list((out / "features").glob("features-train-*.pt"))
+        bank = np.load(out / "features" / "train-64" / "features.npy", mmap_mode="r")
+        assert bank.dtype == np.float16 and bank.shape == (24, 512)
 
 
-def test_features_are_those_of_the_target_encoder(root, checkpoint):
+def test_features_are_those_of_the_target_encoder(root, checkpoint, tmp_path):
     enc = probes.encoder_from_checkpoint(checkpoint)
     model = train.build_model(train.TrainConfig(arch="resnet10", predictor_layers=1))
     model.load_state_dict(load_checkpoint(checkpoint)["model"])
     for k, v in model.target_encoder.state_dict().items():
         assert torch.equal(enc.state_dict()[k], v)
-    f, y, classes = probes.extract_features(enc, root, "val", 64, batch_size=4)
-    assert f.shape == (9, 512) and classes == ["00_disc", "01_ring", "02_crescent"]
-    assert not enc.training
+    bank = features.extract(enc, "ckpt", root, "val", tmp_path, 64, batch_size=4)
+    assert bank.features.shape == (9, 512) and isinstance(bank.features, np.memmap)
+    assert bank.classes == ["00_disc", "01_ring", "02_crescent"] and not enc.training
+    images = torch.stack([img for img, _ in data.image_folder(root, "val",
+                                                              data.eval_transform(64))])
+    with torch.no_grad():
+        direct = enc(images).mean((2, 3))
+    assert torch.allclose(bank.rows(), direct, rtol=1e-3, atol=1e-3)  # stored in float16
+    assert bank.labels.tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2]
 
 
 def test_probe_errors(root, checkpoint, tmp_path, capsys):
@@ -163,8 +178,8 @@ def test_supervised_reference_fits_its_training_set(root, tmp_path):
     again, losses_again = probes.train_supervised("resnet10", root, 64, epochs=1, batch_size=8,
                                                   seed=3)
     assert losses_again[0] == pytest.approx(losses[0])  # seeded: the same first epoch
-    feats, labels, classes = probes.extract_features(trunk, root, "val", 64)
-    assert feats.shape == (9, trunk.out_channels) and len(classes) == 3
+    bank = features.extract(trunk, "supervised", root, "val", tmp_path / "f", 64)
+    assert bank.features.shape == (9, trunk.out_channels) and len(bank.classes) == 3
     # saved: the same settings load it back instead of training again
     loaded, losses_loaded = probes.train_supervised("resnet10", root, 64, epochs=10,
                                                     batch_size=8, seed=3, save=tmp_path / "sup.pt")
