@@ -1,7 +1,12 @@
 """jepa_lite: CNN-JEPA, chapter by chapter.
 
-Modules, one idea each: ``masking`` (ch01), ``data``, ``config`` (profiles), ``viz`` (figures
-and widgets), ``course`` (papermill runner), ``cli`` (the ``jepa-lite`` command).
+Modules, one idea each: ``masking`` (ch01), ``sparse`` (ch02), ``predictor`` (ch03),
+``model``, ``loss``, ``schedules`` and ``train`` (ch04, the loop), ``pretrain`` (its command,
+also under torchrun), ``distributed`` (processes, micro-batches, seeds), ``views`` (seeded
+augmentation and masks), ``runtime`` (device and precision), ``checkpoint``, ``runs``
+(chapter 04's run in a process of its own), ``features`` (memory-mapped feature banks),
+``probes`` (ch05), ``report`` (ch06), ``data``, ``config`` (profiles), ``viz`` (figures and
+widgets), ``course`` (papermill runner), ``cli`` (the ``jepa-lite`` command).
 """
 
 __version__ = "0.1.0"

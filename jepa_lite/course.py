@@ -73,12 +73,12 @@ def _plain(value):
 
 
 def start_chapter(chapter: str, profile: str = "smoke", data_root=None, out_dir=None,
-                  device: str | None = "auto", seed: int = 0) -> ChapterRun:
+                  device: str | None = "auto", seed: int = 0, run_dir=None) -> ChapterRun:
     """Called by every chapter right after its parameters cell."""
     import torch
 
     torch.manual_seed(seed)
-    return ChapterRun(chapter, resolve(profile, data_root, out_dir, device, seed))
+    return ChapterRun(chapter, resolve(profile, data_root, out_dir, device, seed, run_dir))
 
 
 # --------------------------------------------------------------------------- runner side
@@ -146,8 +146,20 @@ def _kernel_env(**values):
                 os.environ[k] = v
 
 
-def run_chapter(source: Path, cfg: Config, timeout: int | None = None) -> ChapterResult:
-    """Execute one chapter with papermill; the executed notebook is kept even on failure."""
+def declared_parameters(nb) -> list[str]:
+    """The names a chapter's ``parameters`` cell assigns (literals only, by convention)."""
+    import ast
+
+    cells = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    return [t.id for c in cells for stmt in ast.parse(c.source).body
+            if isinstance(stmt, ast.Assign) for t in stmt.targets if isinstance(t, ast.Name)]
+
+
+def run_chapter(source: Path, cfg: Config, timeout: int | None = None,
+                micro_batch: int | None = None) -> ChapterResult:
+    """Execute one chapter with papermill; the executed notebook is kept even on failure.
+    A chapter gets the parameters its ``parameters`` cell declares (RUN_DIR and MICRO_BATCH
+    only where it uses them)."""
     import jupytext
     import papermill as pm
 
@@ -155,7 +167,11 @@ def run_chapter(source: Path, cfg: Config, timeout: int | None = None) -> Chapte
     nb = jupytext.read(source)  # the .py is the source of truth
     params = {"PROFILE": cfg.profile.name, "OUT_DIR": str(cfg.out_dir.resolve()),
               "DEVICE": str(cfg.device), "SEED": cfg.seed, "INTERACTIVE": False,
-              "DATA_ROOT": None if cfg.data_root_arg is None else str(cfg.data_root_arg)}
+              "DATA_ROOT": None if cfg.data_root_arg is None else str(cfg.data_root_arg),
+              "RUN_DIR": None if cfg.run_dir_arg is None else str(cfg.run_dir_arg.resolve()),
+              "MICRO_BATCH": micro_batch}
+    declared = declared_parameters(nb)
+    params = {k: v for k, v in params.items() if k in declared}
     metrics_file = cfg.out_dir / name / "metrics.json"
     metrics_file.unlink(missing_ok=True)  # never report a previous run's numbers as this one's
     start = time.perf_counter()
@@ -232,11 +248,14 @@ def write_summary(results: list[ChapterResult], cfg: Config,
 
 def run_course(profile: str = "smoke", only: list[str] | None = None, data_root=None,
                out_dir=None, device: str | None = "auto", seed: int = 0,
-               timeout: int | None = None) -> tuple[list[ChapterResult], Path]:
-    """Run the chapters in order; a failing chapter is reported and the others still run."""
+               timeout: int | None = None, run_dir=None,
+               micro_batch: int | None = None) -> tuple[list[ChapterResult], Path]:
+    """Run the chapters in order; a failing chapter is reported and the others still run.
+    ``run_dir``: chapter 04's pretraining run folder (default: inside ``out_dir``), which
+    chapters 05-06 read; ``micro_batch`` overrides the profile's (e.g. 32 on a 16 GB GPU)."""
     from tqdm.auto import tqdm
 
-    cfg = resolve(profile, data_root, out_dir, device, seed)
+    cfg = resolve(profile, data_root, out_dir, device, seed, run_dir)
     chapters = select_chapters(only)
     if cfg.data_root_arg is not None:
         cfg.data_root()  # a wrong --data-root fails here, before any chapter runs
@@ -247,7 +266,7 @@ def run_course(profile: str = "smoke", only: list[str] | None = None, data_root=
     bar = tqdm(chapters, desc=f"course ({cfg.profile.name})", unit="chapter", file=sys.stderr)
     for source in bar:
         bar.set_postfix_str(source.stem)
-        result = run_chapter(source, cfg, timeout)
+        result = run_chapter(source, cfg, timeout, micro_batch)
         results.append(result)
         msg = f"{result.chapter}: {result.status} in {result.seconds:.1f} s"
         tqdm.write(msg + (f" — {result.error}" if result.error else ""), file=sys.stderr)

@@ -45,7 +45,9 @@ def run_facts(run_dir, probe_json, profile: str, device: str) -> dict:
     probe = json.loads(Path(probe_json).read_text())
     facts = {"commit": git_commit(), "profile": profile, "arch": cfg["arch"],
              "image_size": cfg["image_size"], "epochs": ckpt["epoch"],
-             "batch_size": cfg["batch_size"], "device": device,
+             "batch_size": cfg["batch_size"], "micro_batch": cfg.get("micro_batch"),
+             "processes": ckpt.get("world_size"), "precision": ckpt.get("precision"),
+             "device": device,
              "pretrain_hours": sum(r["seconds"] for r in history) / 3600,
              "train_images": probe["train_images"], "num_classes": probe["num_classes"],
              "data_root": probe["data_root"]}

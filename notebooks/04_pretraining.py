@@ -36,6 +36,8 @@ OUT_DIR = None  # None: outputs/ of the checkout
 DEVICE = "auto"  # auto | cpu | cuda
 SEED = 0
 INTERACTIVE = True  # False under papermill: static figures only
+RUN_DIR = None  # the pretraining run's folder; None: inside OUT_DIR (04_pretraining/run)
+MICRO_BATCH = None  # images per forward pass; None: the profile's (full: 128; a T4: 32)
 
 # %%
 import sys
@@ -49,20 +51,31 @@ if "google.colab" in sys.modules:  # Colab: install the package once; torch is a
     importlib.invalidate_caches()
 
 # %%
+from dataclasses import replace
+
 import matplotlib.pyplot as plt
 
-from jepa_lite import data, runtime, schedules, train, viz
+from jepa_lite import data, masking, runs, runtime, schedules, train, viz
 from jepa_lite.course import start_chapter
 
-run = start_chapter("04_pretraining", PROFILE, DATA_ROOT, OUT_DIR, DEVICE, SEED)
+run = start_chapter("04_pretraining", PROFILE, DATA_ROOT, OUT_DIR, DEVICE, SEED, RUN_DIR)
 cfg = run.config
 tcfg = train.profile_config(cfg.profile, SEED)
+if MICRO_BATCH:
+    tcfg = replace(tcfg, micro_batch=MICRO_BATCH)
 data_root = cfg.data_root()
 n_train = len(data.image_folder(data_root, "train"))
 steps_per_epoch = n_train // tcfg.batch_size
-print(f"{PROFILE}: {tcfg.arch} at {tcfg.image_size} px, {tcfg.epochs} epochs of "
-      f"{steps_per_epoch} steps (batch {tcfg.batch_size}, {n_train} images) on "
-      f"{runtime.device_report(cfg.device)}")
+nproc = runs.processes(tcfg.batch_size, tcfg.micro_batch, cfg.device.type)
+micro = tcfg.micro_batch or tcfg.batch_size // nproc
+grid = masking.grid_size(tcfg.image_size)
+print(f"{PROFILE}: {tcfg.arch} at {tcfg.image_size} px (a {grid[0]}x{grid[1]} mask grid), "
+      f"{tcfg.epochs} epochs of {steps_per_epoch} steps on {n_train} images; a step is a "
+      f"batch of {tcfg.batch_size} = {nproc} process(es) x "
+      f"{tcfg.batch_size // (nproc * micro)} micro-batch(es) of {micro}")
+print("device:", runtime.device_report(cfg.device))
+if cfg.profile.notes:
+    print(cfg.profile.notes)
 
 # %% [markdown]
 # ## 1. Schedules
@@ -71,7 +84,8 @@ print(f"{PROFILE}: {tcfg.arch} at {tcfg.image_size} px, {tcfg.epochs} epochs of 
 # linearly, then follows a cosine down to 0.001 x peak, per step. The EMA momentum follows
 # a cosine from 0.996 to 1: early on the target encoder follows the context encoder
 # quickly, at the end it freezes. The official code steps the momentum once per epoch; we
-# step it every iteration by default (`--ema-per-epoch` for the official behaviour).
+# step it every iteration by default (`--ema-per-epoch` for the official behaviour, which
+# the `full` profile uses: it runs `--paper-exact`, printed above).
 #
 # These are the paper's values for 50,000 steps. The `demo` profile runs about 1,400 steps
 # and starts lower (peak 0.002, EMA from 0.99): with the paper's values a short run on
@@ -93,16 +107,28 @@ plt.show()
 # %% [markdown]
 # ## 2. A real pretraining run
 #
-# Masks are drawn in the data loader's collate function, off the training step. Mixed
-# precision is used on a GPU (bf16 where supported, fp16 with a gradient scaler otherwise),
-# fp32 on a CPU. Every epoch appends a line to `metrics.jsonl` and rewrites `last.pt`
-# atomically; running this cell again resumes the run instead of starting over.
+# A step takes a batch of images (512 in the paper) and cuts it into micro-batches (128 in
+# the paper, one per GPU): each micro-batch is one forward pass and one BatchNorm group; their
+# gradients add up before AdamW steps. One GPU accumulates 4 micro-batches, four GPUs
+# (torchrun) compute one each: the same images, crops and masks, the same optimizer steps.
+# Masks are drawn in the data loader, per micro-batch. Mixed precision on a GPU (bf16 where
+# the GPU computes it natively, fp16 with a gradient scaler on older ones), fp32 on a CPU.
+#
+# The run does not live in this notebook. It trains in a process of its own, in its own
+# folder (`RUN_DIR`): `metrics.jsonl` gets a line per epoch, `last.pt` is rewritten every
+# epoch (and, in `full`, every 500 steps), `train.log` keeps what it prints. A stopped
+# kernel does not stop it. Running this cell again finds the run complete, still running
+# (and follows it) or stopped, e.g. by a preemption (and resumes it from its last
+# checkpoint); the command it prints does the same from a shell.
 
 # %%
-run_dir = run.dir / "run"
-resume = (run_dir / "last.pt").exists()
-checkpoint = train.pretrain(tcfg, data_root, run_dir, resume=resume, device=str(cfg.device))
-history = train.read_metrics(run_dir)
+options = ["--profile", PROFILE, "--data-root", str(data_root), "--seed", str(SEED),
+           "--device", cfg.device.type]
+if MICRO_BATCH:
+    options += ["--micro-batch", str(MICRO_BATCH)]
+runs.train(options, cfg.run_dir(), nproc)
+checkpoint = runs.require_complete(cfg.run_dir())
+history = train.read_metrics(cfg.run_dir())
 for row in history:
     print(f"epoch {row['epoch']:3d}  loss {row['loss']:.4f}  lr {row['lr']:.2e}  "
           f"momentum {row['momentum']:.5f}  {row['images_per_s']:.0f} img/s")

@@ -38,6 +38,7 @@ OUT_DIR = None  # None: outputs/ of the checkout
 DEVICE = "auto"  # auto | cpu | cuda
 SEED = 0
 INTERACTIVE = True  # False under papermill: static figures only
+RUN_DIR = None  # chapter 04's run folder; None: inside OUT_DIR (04_pretraining/run)
 
 # %%
 import sys
@@ -54,17 +55,14 @@ if "google.colab" in sys.modules:  # Colab: install the package once; torch is a
 import matplotlib.pyplot as plt
 import torch
 
-from jepa_lite import probes, sparse, viz
+from jepa_lite import features, probes, runs, sparse, viz
 from jepa_lite.checkpoint import load_checkpoint
 from jepa_lite.course import start_chapter
 
-run = start_chapter("05_probes", PROFILE, DATA_ROOT, OUT_DIR, DEVICE, SEED)
+run = start_chapter("05_probes", PROFILE, DATA_ROOT, OUT_DIR, DEVICE, SEED, RUN_DIR)
 cfg = run.config
 data_root = cfg.data_root()
-checkpoint = cfg.out_dir / "04_pretraining" / "run" / "last.pt"
-if not checkpoint.is_file():
-    raise FileNotFoundError(f"no checkpoint at {checkpoint}: run chapter 04 first "
-                            f"(jepa-lite course --only 04 --profile {PROFILE})")
+checkpoint = runs.require_complete(cfg.run_dir())  # chapter 04's run, finished
 pretrained = probes.encoder_from_checkpoint(checkpoint)
 arch = load_checkpoint(checkpoint)["config"]["arch"]
 torch.manual_seed(SEED)
@@ -76,7 +74,10 @@ print(f"{arch} from {checkpoint}; data {data_root}; {cfg.profile.probe_epochs} p
 # ## 1. Both probes, both encoders
 #
 # Features: the target (EMA) encoder in eval mode, global average pooled, on centre crops.
-# They are computed once per encoder and split and cached on disk.
+# They are computed once per encoder and split and kept on disk in float16, memory-mapped
+# (`jepa_lite/features.py`): ImageNet-1k's 1.28 M x 2048 training features are 5.2 GB, and
+# the probes read them in chunks. When chapter 04's run has moved on, this chapter computes
+# them again (`overwrite=True`); `jepa-lite probe` refuses instead and says so.
 
 # %% [markdown]
 # The ceiling: the same architecture trained *with* labels on the same training images
@@ -99,7 +100,7 @@ results = {}
 for name, (encoder, key) in encoders.items():
     results[name] = probes.evaluate(encoder, key, data_root, run.dir / name.replace(" ", "_"),
                                     image_size, cfg.device, epochs=cfg.profile.probe_epochs,
-                                    seed=SEED)
+                                    seed=SEED, overwrite=True)
 for name, r in results.items():
     print(f"{name:12s} k-NN top-1 {r['knn_top1']:.3f}  linear top-1 {r['linear_top1']:.3f} "
           f"(final {r['linear_final_top1']:.3f}, honest {r['linear_honest_top1']:.3f})")
@@ -113,14 +114,12 @@ plt.show()
 # ## 2. Where the pretrained features go wrong: confusion matrix (k-NN)
 
 # %%
-feature_dir = run.dir / "pretrained" / "features"
-kw = {"image_size": image_size, "device": cfg.device}
-bank, bank_y, classes = probes.cached_features(pretrained, probes.checkpoint_key(checkpoint),
-                                               feature_dir, data_root, "train", **kw)
-val, val_y, _ = probes.cached_features(pretrained, probes.checkpoint_key(checkpoint),
-                                       feature_dir, data_root, "val", **kw)
-scores = probes.knn_classify(bank, bank_y, val, len(classes))
-fig = viz.fig_confusion(scores.argmax(1), val_y, classes)
+bank = features.open_bank(features.bank_dir(run.dir / "pretrained", "train", image_size))
+val = features.open_bank(features.bank_dir(run.dir / "pretrained", "val", image_size))
+classes = bank.classes
+scores = probes.knn_classify(bank.features, bank.labels, val.features, len(classes),
+                             device=cfg.device)
+fig = viz.fig_confusion(scores.argmax(1).cpu(), val.labels, classes)
 run.savefig(fig, "confusion_knn")
 plt.show()
 
@@ -136,10 +135,10 @@ from jepa_lite.data import image_folder
 train_paths = [p for p, _ in image_folder(data_root, "train").samples]
 val_paths = [p for p, _ in image_folder(data_root, "val").samples]
 queries = torch.linspace(0, len(val) - 1, min(6, len(val))).long()
-idx = probes.nearest(bank, val[queries], k=6)
+idx = probes.nearest(bank.features, val.rows()[queries], k=6)
 fig = viz.fig_retrieval([val_paths[q] for q in queries],
                         [[train_paths[i] for i in row] for row in idx.tolist()],
-                        (bank_y[idx] == val_y[queries, None]).tolist())
+                        (bank.labels[idx] == val.labels[queries, None]).tolist())
 run.savefig(fig, "retrieval")
 plt.show()
 
@@ -150,10 +149,10 @@ plt.show()
 
 # %%
 maps = {}
-for name, (encoder, key) in encoders.items():
-    feats, labels, _ = probes.cached_features(encoder, key, run.dir / name.replace(" ", "_")
-                                              / "features", data_root, "val", **kw)
-    maps[name] = (feats, labels)
+for name in encoders:
+    v = features.open_bank(features.bank_dir(run.dir / name.replace(" ", "_"), "val",
+                                             image_size))
+    maps[name] = (v.rows(), v.labels)
 fig = viz.fig_feature_map(maps, classes)
 run.savefig(fig, "feature_map")
 plt.show()

@@ -34,6 +34,7 @@ OUT_DIR = None  # None: outputs/ of the checkout
 DEVICE = "auto"  # auto | cpu | cuda
 SEED = 0
 INTERACTIVE = True  # False under papermill: static figures only
+RUN_DIR = None  # chapter 04's run folder; None: inside OUT_DIR (04_pretraining/run)
 
 # %%
 import sys
@@ -52,10 +53,10 @@ import json
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
-from jepa_lite import report, viz
+from jepa_lite import report, runs, viz
 from jepa_lite.course import start_chapter
 
-run = start_chapter("06_reproduction", PROFILE, DATA_ROOT, OUT_DIR, DEVICE, SEED)
+run = start_chapter("06_reproduction", PROFILE, DATA_ROOT, OUT_DIR, DEVICE, SEED, RUN_DIR)
 cfg = run.config
 paper = report.paper_results()
 
@@ -90,11 +91,12 @@ display(Markdown(report.markdown_table(costs, ["method", "dataset", "setting", "
 # %% [markdown]
 # ## 3. Our run next to the paper
 #
-# Our numbers come from chapter 04's checkpoint and chapter 05's probes in the same
-# output folder.
+# Our numbers come from chapter 04's run (its folder, `RUN_DIR`) and chapter 05's probes
+# in the same output folder.
 
 # %%
-run_dir = cfg.out_dir / "04_pretraining" / "run"
+run_dir = cfg.run_dir()
+runs.require_complete(run_dir)
 probe_json = cfg.out_dir / "05_probes" / "pretrained" / "probe.json"
 if not probe_json.is_file():
     raise FileNotFoundError(f"no {probe_json}: run chapters 04 and 05 first "

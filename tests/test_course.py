@@ -32,9 +32,10 @@ INTERACTIVE = True
 @pytest.fixture(scope="module")
 def smoke_course(tmp_path_factory):
     """One smoke run of the whole course through the console script."""
-    out = tmp_path_factory.mktemp("course") / "outputs"
+    base = tmp_path_factory.mktemp("course")
+    out = base / "outputs"
     proc = subprocess.run([sys.executable, "-m", "jepa_lite.cli", "course", "--profile", "smoke",
-                           "--out", str(out), "--device", "cpu"],
+                           "--out", str(out), "--device", "cpu", "--run", str(base / "run")],
                           capture_output=True, text=True, timeout=1200)
     return out, proc
 
@@ -194,7 +195,9 @@ def test_pretraining_probe_and_report_chapters(smoke_course):
     out, _ = smoke_course
     m4 = json.loads((out / "04_pretraining" / "metrics.json").read_text())["metrics"]
     assert m4["epochs"] == 4 and m4["final_loss"] < m4["first_loss"]
-    assert (out / "04_pretraining" / "run" / "last.pt").is_file()
+    run = out.parent / "run"  # --run: trained in a process of its own, read by 05 and 06
+    assert m4["checkpoint"] == str(run / "last.pt") and (run / "train.log").is_file()
+    assert not (out / "04_pretraining" / "run").exists()
     m5 = json.loads((out / "05_probes" / "metrics.json").read_text())["metrics"]
     for key in ("knn_top1", "knn_top1_random", "linear_top1", "linear_top1_random"):
         assert 0.0 <= m5[key] <= 1.0
@@ -203,3 +206,24 @@ def test_pretraining_probe_and_report_chapters(smoke_course):
     m6 = json.loads((out / "06_reproduction" / "metrics.json").read_text())["metrics"]
     assert m6["comparable"] is False and m6["paper_linear_top1"] == 73.26
     assert "NOT comparable" in (out / "06_reproduction" / "report.md").read_text()
+
+
+def test_chapters_get_the_parameters_they_declare(tmp_path, monkeypatch):
+    nbdir = tmp_path / "notebooks"
+    nbdir.mkdir()
+    show = """
+    # %%
+    from jepa_lite.course import start_chapter
+    run = start_chapter(NAME, PROFILE, DATA_ROOT, OUT_DIR, DEVICE, SEED)
+    run.log(**{k: v for k, v in globals().items() if k in ("RUN_DIR", "MICRO_BATCH")})
+    """
+    extra = "RUN_DIR = None\nMICRO_BATCH = None\n"
+    (nbdir / "00_plain.py").write_text(_chapter(show.replace("NAME", "'00_plain'")))
+    (nbdir / "01_run.py").write_text(HEADER + PARAMS + extra + textwrap.dedent(
+        show.replace("NAME", "'01_run'")))
+    monkeypatch.setenv("JEPA_LITE_NOTEBOOKS", str(nbdir))
+    results, _ = course.run_course("smoke", out_dir=tmp_path / "out", device="cpu",
+                                   run_dir=tmp_path / "r", micro_batch=32)
+    assert [r.status for r in results] == ["ok", "ok"]
+    assert results[0].metrics == {}  # not declared: not injected (papermill would warn)
+    assert results[1].metrics == {"RUN_DIR": str((tmp_path / "r").resolve()), "MICRO_BATCH": 32}

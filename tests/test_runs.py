@@ -1,0 +1,95 @@
+"""Chapter 04's run folder from outside: started in its own process, followed, resumed after
+a stop, never trained twice at once; chapters 05-06 read only a finished run."""
+
+import time
+
+import pytest
+import torch
+
+from jepa_lite import checkpoint, data, runs, schedules, train
+
+SPEC = data.SyntheticSpec(classes=3, per_class=8, val_per_class=2, size=64, seed=8)
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    return data.make_synthetic(tmp_path_factory.mktemp("r") / "syn", SPEC)
+
+
+def options(root, epochs=2):
+    return ["--data-root", str(root), "--arch", "resnet10", "--image-size", "64", "--epochs",
+            str(epochs), "--batch-size", "8", "--predictor-layers", "1", "--warmup-epochs", "1",
+            "--device", "cpu", "--workers", "0", "--checkpoint-every", "0"]
+
+
+def test_a_new_run_is_started_in_its_own_process_and_then_left_alone(root, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert runs.state(run)["status"] == "new"
+    with pytest.raises(RuntimeError, match="is new.*run chapter 04 first"):
+        runs.require_complete(run)
+    info = runs.train(options(root), run)
+    assert info["status"] == "complete" and (info["epoch"], info["epochs"]) == (2, 2)
+    out = capsys.readouterr().out
+    assert "starting: jepa-lite pretrain --data-root" in out and "--resume" not in out
+    assert "done:" in (run / "train.log").read_text()
+    assert runs.require_complete(run) == run / "last.pt"
+    stamp = (run / "last.pt").stat().st_mtime_ns
+    assert runs.train(options(root), run)["status"] == "complete"
+    assert "nothing to train" in capsys.readouterr().out
+    assert (run / "last.pt").stat().st_mtime_ns == stamp
+
+
+def test_a_stopped_run_is_resumed(root, tmp_path, monkeypatch, capsys):
+    run = tmp_path / "run"
+    cfg = train.TrainConfig(arch="resnet10", image_size=64, epochs=2, batch_size=8,
+                            predictor_layers=1, warmup_epochs=1, checkpoint_every=0,
+                            checkpoint_every_steps=1)
+    good = schedules.learning_rate
+    monkeypatch.setattr(schedules, "learning_rate",  # a preemption in epoch 2
+                        lambda step, *a: (_ for _ in ()).throw(KeyboardInterrupt) if step == 4
+                        else good(step, *a))
+    with pytest.raises(KeyboardInterrupt):
+        train.pretrain(cfg, root, run, device="cpu")
+    monkeypatch.setattr(schedules, "learning_rate", good)
+    info = runs.state(run)
+    assert (info["status"], info["epoch"], info["step"]) == ("stopped", 1, 1)
+    with pytest.raises(RuntimeError, match=r"is stopped \(epoch 1 of 2 and 1 steps\): resume "
+                                           r"it.*--resume"):
+        runs.require_complete(run)
+    opts = options(root) + ["--checkpoint-every-steps", "1"]
+    assert runs.train(opts, run)["status"] == "complete"
+    assert "resuming: jepa-lite pretrain" in capsys.readouterr().out
+    assert [r["epoch"] for r in train.read_metrics(run)] == [1, 2]
+
+
+def test_a_running_run_is_followed_not_started_again(root, tmp_path, capsys):
+    run = tmp_path / "run"
+    runs.train(options(root, epochs=3), run, wait=False)
+    deadline = time.time() + 60
+    while runs.state(run)["status"] != "running" and time.time() < deadline:
+        time.sleep(0.05)
+    assert checkpoint.is_locked(run)
+    with pytest.raises(RuntimeError, match="is running.*wait for it.*train.log"):
+        runs.require_complete(run)
+    info = runs.train(options(root, epochs=3), run)  # follows the one that runs
+    assert info["status"] == "complete"
+    out = capsys.readouterr().out
+    assert out.count("starting:") == 1 and "following it" in out
+    assert (run / "train.log").read_text().count("done:") == 1
+
+
+def test_a_failing_run_shows_its_log(root, tmp_path):
+    with pytest.raises(RuntimeError, match="(?s)exited with code 2.*image size 100 is not a "
+                                           "multiple of 32"):
+        runs.train(options(root) + ["--image-size", "100"], tmp_path / "bad")
+
+
+def test_one_process_per_gpu_that_the_batch_splits_into(monkeypatch):
+    assert runs.processes(512, 128, "cpu") == 1
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    for gpus, expected in ((1, 1), (2, 2), (3, 2), (4, 4), (8, 4)):
+        monkeypatch.setattr(torch.cuda, "device_count", lambda g=gpus: g)
+        assert runs.processes(512, 128, "cuda") == expected
+    assert runs.command(["--out", "x"], 4)[1:7] == ["-m", "torch.distributed.run",
+                                                    "--standalone", "--nproc_per_node", "4",
+                                                    "-m"]
