@@ -34,18 +34,31 @@ def _plain(value):
     return json.loads(json.dumps(value))  # tuples and lists compare equal
 
 
+def _flat(config: dict) -> dict:
+    """Nested option groups (``masking``) as ``masking.<name>`` fields."""
+    out = {}
+    for k, v in config.items():
+        if isinstance(v, dict):
+            out.update({f"{k}.{kk}": vv for kk, vv in v.items()})
+        else:
+            out[k] = v
+    return out
+
+
 def config_changes(old: dict, new: dict, operational=()) -> list[tuple[str, object, object]]:
-    """``(field, old, new)`` for every field that differs, except the ``operational`` ones."""
+    """``(field, old, new)`` for every field that differs, except the ``operational`` ones
+    (nested groups compared field by field: ``masking.num_blocks``)."""
+    old, new = _flat(old), _flat(new)
     return [(k, old.get(k), v) for k, v in new.items()
             if k not in operational and _plain(old.get(k)) != _plain(v)]
 
 
 def check_resume(config: dict, ckpt: dict, path: Path, data: dict, operational=(),
-                 flags: dict | None = None) -> None:
+                 hint=None) -> None:
     """Refuse to resume ``ckpt`` with anything that would make it another run: a changed
-    field of the configuration (each named, with the option that sets it back) or another
-    data set. ``operational`` fields (workers, logging, checkpoint cadence) may change."""
-    flags = flags or {}
+    field of the configuration (each named, with ``hint(field, value)``: the option that
+    sets it back) or another data set. ``operational`` fields (workers, logging, checkpoint
+    cadence) may change."""
     if ckpt.get("format") != FORMAT:
         raise ValueError(
             f"{path} was written by an older jepa_lite (checkpoint format "
@@ -56,7 +69,7 @@ def check_resume(config: dict, ckpt: dict, path: Path, data: dict, operational=(
     if changes:
         said = "; ".join(
             f"{k}: {_plain(a)} in the checkpoint, {_plain(b)} now"
-            + (f" ({flags[k]} {_flag_value(a)} keeps it)" if k in flags else "")
+            + (f" ({h} keeps it)" if hint and (h := hint(k, a)) else "")
             for k, a, b in changes)
         raise ValueError(f"--resume would change the run in {path.parent}: {said}. Resume "
                          f"with the checkpoint's settings, or start a new run in another --out")
@@ -70,13 +83,6 @@ def check_resume(config: dict, ckpt: dict, path: Path, data: dict, operational=(
             f"fingerprint {old['fingerprint']}); --data-root {data['root']} holds another one "
             f"({data['images']} images, fingerprint {data['fingerprint']}). Resume with "
             f"--data-root {old['root']} (or a copy of it), or start a new run in another --out")
-
-
-def _flag_value(value) -> str:
-    value = _plain(value)
-    if isinstance(value, list):
-        return " ".join(str(v) for v in value)
-    return "" if isinstance(value, bool) else str(value)
 
 
 class RunLock:

@@ -15,8 +15,8 @@ def _course(args) -> int:
     from jepa_lite.course import run_course
 
     results, summary = run_course(args.profile, args.only, args.data_root, args.out,
-                                  args.device, args.seed, args.timeout, args.run,
-                                  args.micro_batch)
+                                  args.device, args.seed, args.timeout,
+                                  getattr(args, "run", None), getattr(args, "micro_batch", None))
     failed = [r for r in results if r.status != "ok"]
     for r in failed:
         print(f"chapter {r.chapter} FAILED at {r.error}", file=sys.stderr)
@@ -54,13 +54,18 @@ def _probe(args) -> int:
         raise ValueError("probe needs either --checkpoint CKPT or --random-init --arch ARCH")
     device = distributed.setup(resolve_device(args.device))  # under torchrun: one rank
     try:
+        size = args.image_size
         if args.random_init:
             torch.manual_seed(args.seed)
             encoder, key = dense_trunk(args.arch), f"random-init:{args.arch}:seed{args.seed}"
         else:
             encoder = probes.encoder_from_checkpoint(args.checkpoint)
             key = probes.checkpoint_key(args.checkpoint)
-        result = probes.evaluate(encoder, key, args.data_root, args.out, args.image_size,
+            if size is None:
+                from jepa_lite.checkpoint import load_checkpoint
+
+                size = load_checkpoint(args.checkpoint)["config"].get("image_size")
+        result = probes.evaluate(encoder, key, args.data_root, args.out, size or 224,
                                  device, args.k, args.temperature, args.epochs,
                                  workers=args.workers, seed=args.seed,
                                  overwrite=args.overwrite_features)
@@ -100,11 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--seed", type=int, default=0, help="random seed of every chapter")
     c.add_argument("--timeout", type=_positive_int, default=None,
                    help="seconds per cell; none when omitted")
-    c.add_argument("--run", metavar="DIR", default=None,
+    c.add_argument("--run", metavar="DIR", default=argparse.SUPPRESS,
                    help="chapter 04's pretraining run folder, trained in a process of its own "
                         "and resumed where it stopped; chapters 05-06 read it (default: "
                         "OUT/04_pretraining/run)")
-    c.add_argument("--micro-batch", type=int, default=None,
+    c.add_argument("--micro-batch", type=int, default=argparse.SUPPRESS,
                    help="chapter 04: images per forward pass, e.g. 32 on a 16 GB GPU "
                         "(default: the profile's; full: 128)")
     c.set_defaults(func=_course)
@@ -124,7 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="probe a randomly initialised encoder of --arch instead")
     pr.add_argument("--arch", default="resnet50", help="with --random-init")
     pr.add_argument("--data-root", required=True, help="ImageFolder root with train/ and val/")
-    pr.add_argument("--image-size", type=int, default=224)
+    pr.add_argument("--image-size", type=int, default=None,
+                    help="evaluation size (default: the checkpoint's pretraining size; 224 "
+                         "with --random-init)")
     pr.add_argument("--out", required=True, help="folder for probe.json and cached features")
     pr.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     pr.add_argument("--k", type=int, default=200, help="k-NN neighbours")
@@ -157,6 +164,12 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError, FileExistsError, OSError, RuntimeError) as e:
         print(f"jepa-lite {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        if args.command == "pretrain":
+            print(f"jepa-lite pretrain: {pretrain.stopped_message(args.out)}", file=sys.stderr)
+        else:
+            print(f"jepa-lite {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

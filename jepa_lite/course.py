@@ -264,11 +264,22 @@ def run_course(profile: str = "smoke", only: list[str] | None = None, data_root=
     earlier = _earlier_results(cfg, {c.stem for c in chapters})  # kept in the summary
     summary = write_summary(results, cfg, earlier)
     bar = tqdm(chapters, desc=f"course ({cfg.profile.name})", unit="chapter", file=sys.stderr)
-    for source in bar:
-        bar.set_postfix_str(source.stem)
-        result = run_chapter(source, cfg, timeout, micro_batch)
-        results.append(result)
-        msg = f"{result.chapter}: {result.status} in {result.seconds:.1f} s"
-        tqdm.write(msg + (f" — {result.error}" if result.error else ""), file=sys.stderr)
-        write_summary(results, cfg, earlier)  # after each chapter: an interruption loses nothing
+    try:
+        for source in bar:
+            bar.set_postfix_str(source.stem)
+            result = run_chapter(source, cfg, timeout, micro_batch)
+            results.append(result)
+            msg = f"{result.chapter}: {result.status} in {result.seconds:.1f} s"
+            tqdm.write(msg + (f" — {result.error}" if result.error else ""), file=sys.stderr)
+            write_summary(results, cfg, earlier)  # after each chapter: nothing is lost
+    except KeyboardInterrupt:
+        from jepa_lite.checkpoint import is_locked
+
+        run = cfg.run_dir()
+        if is_locked(run):  # chapter 04 started it in a session of its own: it goes on
+            who = (run / ".lock").read_text().strip()
+            tqdm.write(f"interrupted; the pretraining run in {run} goes on ({who}): run the "
+                       f"course again to follow it, or stop it with kill {who.split()[1]}",
+                       file=sys.stderr)
+        raise
     return results, summary

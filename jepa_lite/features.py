@@ -99,7 +99,7 @@ def extract(encoder: torch.nn.Module, key: str, data_root, split: str, out_dir,
                 what = f"extracted from {meta['encoder']}, not from {key}"
             raise ValueError(
                 f"the {split} features in {folder} were {what}: use another --out, delete "
-                f"{folder}, or pass --overwrite-features (overwrite=True) to replace them")
+                f"{folder}, or replace them (jepa-lite probe --overwrite-features)")
     distributed.barrier()  # every rank has read meta.json before rank 0 rewrites it
     rank, world = distributed.rank(), distributed.world_size()
     n, dim = len(dataset), encoder.out_channels

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -74,7 +75,8 @@ OPTIONS: dict[str, tuple[str, dict, str]] = {
     "precision": ("--precision", {"choices": list(PRECISIONS)},
                   "auto: bf16 on GPUs that compute it natively, fp16 + GradScaler on older "
                   "GPUs, fp32 on a CPU"),
-    "workers": ("--workers", {"type": int}, "data-loader processes per training process"),
+    "workers": ("--workers", {"type": int}, "data-loader processes per training process "
+                                            "(default: up to 8; profiles set their own)"),
     "seed": ("--seed", {"type": int}, "seeds every random draw of the run"),
     "checkpoint_every": ("--checkpoint-every", {"type": int},
                          "keep epoch_NNNN.pt every N epochs (last.pt: every epoch)"),
@@ -82,8 +84,20 @@ OPTIONS: dict[str, tuple[str, dict, str]] = {
                                "also rewrite last.pt every N steps (0: only per epoch)"),
     "log_every": ("--log-every", {"type": int}, "steps between progress updates"),
 }
-FLAGS = {k.split(".")[0] if k.startswith("masking.") else k: v[0] for k, v in OPTIONS.items()}
-FLAGS["masking"] = "--num-blocks/--block-scale/--aspect-ratio/--min-context/--mask-ratio/..."
+
+
+def keep_hint(field: str, value) -> str | None:
+    """The option that sets ``field`` back to ``value`` (for resume errors)."""
+    if field not in OPTIONS or value is None:
+        return None
+    flag, kwargs, _ = OPTIONS[field]
+    if field == "depthwise_separable":  # the option says the opposite
+        return "dropping --standard-convs" if value else "--standard-convs"
+    if kwargs.get("action") is BOOL:
+        return flag if value else "--no-" + flag[2:]
+    if isinstance(value, (list, tuple)):
+        return f"{flag} {' '.join(str(v) for v in value)}"
+    return f"{flag} {value}"
 
 
 def _dest(name: str) -> str:
@@ -119,8 +133,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
             default = " ".join(str(v) for v in default)
         if kwargs.get("type") in (int, float) and "metavar" not in kwargs:
             kwargs = {**kwargs, "metavar": "N" if kwargs["type"] is int else "X"}
-        p.add_argument(flag, dest=_dest(name), default=argparse.SUPPRESS,
-                       help=f"{text} (default: {default})", **kwargs)
+        shown = "" if default is None or "default" in text else f" (default: {default})"
+        p.add_argument(flag, dest=_dest(name), default=argparse.SUPPRESS, help=text + shown,
+                       **kwargs)
 
 
 def profile_fields(name: str) -> dict:
@@ -136,7 +151,10 @@ def config_from_args(args: argparse.Namespace):
     from jepa_lite.train import PAPER_EXACT, TrainConfig
 
     last = Path(args.out).expanduser() / "last.pt"
-    stored = load_checkpoint(last) if args.resume and last.is_file() else None
+    if args.resume and not last.is_file():
+        raise FileNotFoundError(f"--resume: no checkpoint {last} to resume from; drop --resume "
+                                f"to start a new run there")
+    stored = load_checkpoint(last) if args.resume else None
     if stored is not None and "data" not in stored:
         stored = None  # an old checkpoint: pretrain() explains why it cannot resume it
     base = TrainConfig(**stored["config"]) if stored else TrainConfig()
@@ -157,6 +175,8 @@ def config_from_args(args: argparse.Namespace):
     cfg = replace(base, **overrides)
     if stored is None and not hasattr(args, _dest("warmup_epochs")):
         cfg = replace(cfg, warmup_epochs=min(cfg.warmup_epochs, cfg.epochs))
+    if stored is None and not args.profile and not hasattr(args, _dest("workers")):
+        cfg = replace(cfg, workers=min(8, os.cpu_count() or 1))  # loader processes
     data_root = args.data_root
     if data_root is None and stored is not None:
         data_root = stored["data"]["root"]
@@ -176,7 +196,7 @@ def run(args: argparse.Namespace) -> int:
     cfg, data_root = config_from_args(args)
     try:
         last = train.pretrain(cfg, data_root, args.out, resume=args.resume, device=args.device,
-                              flags=FLAGS)
+                              hint=keep_hint)
         if distributed.is_main():
             print(f"done: {last}; metrics in {last.parent / 'metrics.jsonl'}")
     finally:
@@ -190,14 +210,34 @@ def build_parser(prog: str = "python -m jepa_lite.pretrain") -> argparse.Argumen
     return p
 
 
+def stopped_message(out) -> str:
+    """What an interrupted run has kept, and the command that continues it."""
+    from jepa_lite import runs
+
+    info = runs.state(out)
+    if info["epochs"] is None:
+        return f"stopped before the first checkpoint: nothing in {out} to resume"
+    return (f"stopped: {runs.describe({**info, 'status': 'stopped'})} in its last checkpoint; "
+            f"continue with: jepa-lite pretrain --out {out} --resume")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+
+    def terminate(signum, frame):  # a preemption notice (or torchrun stopping its children)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, terminate)
+    who = f" (rank {os.environ['RANK']})" if distributed.launched() else ""
     try:
         return run(args)
     except (ValueError, FileNotFoundError, FileExistsError, OSError, RuntimeError) as e:
-        who = f" (rank {os.environ['RANK']})" if distributed.launched() else ""
         print(f"jepa-lite pretrain{who}: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        if distributed.rank() == 0 and os.environ.get("RANK", "0") == "0":
+            print(f"jepa-lite pretrain: {stopped_message(args.out)}", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

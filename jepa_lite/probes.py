@@ -46,8 +46,9 @@ def checkpoint_key(path: str | os.PathLike) -> str:
     path = Path(path)
     ckpt = load_checkpoint(path)
     if "run_id" in ckpt:
-        return (f"run {ckpt['run_id']} at epoch {ckpt['epoch']}, step {ckpt['step']} "
-                f"({path.resolve()})")
+        when = (f"after epoch {ckpt['epoch']}" if not ckpt["step"] else
+                f"in epoch {ckpt['epoch'] + 1} after {ckpt['step']} steps")
+        return f"run {ckpt['run_id']} {when} ({path.resolve()})"
     st = path.stat()
     return f"checkpoint:{path.resolve()}:{st.st_size}:{st.st_mtime_ns}"
 

@@ -78,6 +78,33 @@ def command(options: list[str], nproc: int = 1) -> list[str]:
     return [sys.executable, "-m", "jepa_lite.pretrain", *options]
 
 
+def check_settings(options: list[str], run_dir, nproc: int = 1) -> None:
+    """An error when ``run_dir`` holds a run made with other settings or data than
+    ``options`` would make (a course run must not read another experiment's run)."""
+    from dataclasses import asdict, replace
+
+    from jepa_lite import pretrain
+    from jepa_lite.checkpoint import config_changes
+    from jepa_lite.data import scan
+    from jepa_lite.train import OPERATIONAL
+
+    last = Path(run_dir) / "last.pt"
+    if not last.is_file():
+        return
+    cfg, data_root = pretrain.config_from_args(
+        pretrain.build_parser().parse_args([*options, "--out", str(run_dir)]))
+    cfg = replace(cfg, micro_batch=cfg.micro_batch or max(1, cfg.batch_size // nproc))
+    ckpt = load_checkpoint(last)
+    said = [f"{k}: {a} there, {b} here" for k, a, b in
+            config_changes(ckpt["config"], asdict(cfg), OPERATIONAL)]
+    if ckpt.get("data", {}).get("fingerprint") != scan(data_root, "train").fingerprint:
+        said.append(f"data: {ckpt.get('data', {}).get('root')} there, {data_root} here")
+    if said:
+        raise ValueError(f"{run_dir} holds a run made with other settings than these "
+                         f"({'; '.join(said[:6])}{'; ...' if len(said) > 6 else ''}): choose "
+                         f"another run folder (RUN_DIR, --run), or move that one away")
+
+
 def follow(run_dir, process: subprocess.Popen | None = None, poll: float = 1.0) -> dict:
     """Show the run's epochs as they finish, until its trainer exits; returns its state."""
     run_dir = Path(run_dir)
@@ -115,6 +142,7 @@ def train(options: list[str], run_dir, nproc: int = 1, wait: bool = True) -> dic
     ``jepa-lite pretrain``, without --out and --resume), or follow it if it is running, or
     leave it if it is complete. Returns its state."""
     run_dir = Path(run_dir)
+    check_settings(options, run_dir, nproc)
     info = state(run_dir)
     if info["status"] == "complete":
         print(f"{describe(info)}: nothing to train")

@@ -184,13 +184,13 @@ def data_identity(dataset, root) -> dict:
 
 
 def pretrain(cfg: TrainConfig, data_root, out_dir, resume: bool = False,
-             device: str | None = "auto", callbacks=(), flags: dict | None = None) -> Path:
+             device: str | None = "auto", callbacks=(), hint=None) -> Path:
     """Pretrain a CNN-JEPA model; returns the path of ``last.pt``.
 
     In a process started by torchrun this is one rank of a DistributedDataParallel run
     (joined here); otherwise the one process. ``callbacks`` are called with each epoch's
-    metrics dict after its checkpoint is written. ``flags`` maps config fields to the
-    command-line options that set them, for error messages.
+    metrics dict after its checkpoint is written. ``hint(field, value)`` names the option that
+    sets a field back to a value, for the resume error (``jepa_lite.pretrain.keep_hint``).
     """
     check_arch(cfg.arch)
     masking.grid_size(cfg.image_size)  # a bad image size fails before anything else
@@ -200,8 +200,8 @@ def pretrain(cfg: TrainConfig, data_root, out_dir, resume: bool = False,
         raise ValueError("--sync-bn merges BatchNorm statistics over the processes that torchrun "
                          "starts; this is a single process: drop --sync-bn, or run torchrun "
                          "--nproc_per_node N -m jepa_lite.pretrain ...")
+    group = world * (cfg.micro_batch or 1)  # a global batch must be a multiple of this
     micro = cfg.micro_batch or max(1, cfg.batch_size // world)
-    accumulation = distributed.check_batch(cfg.batch_size, micro, world)
     cfg = replace(cfg, micro_batch=micro)  # the resolved value is what the checkpoint keeps
     out = Path(out_dir).expanduser()
     last = out / "last.pt"
@@ -212,20 +212,22 @@ def pretrain(cfg: TrainConfig, data_root, out_dir, resume: bool = False,
         raise FileExistsError(f"{out} already holds a run ({last}); pass --resume to continue "
                               f"it, or choose another --out")
     dataset = image_folder(data_root, "train")
+    data = data_identity(dataset, data_root)
+    ckpt = None
+    if resume:  # a changed setting is named before any other complaint about it
+        ckpt = load_checkpoint(last)
+        check_resume(asdict(cfg), ckpt, last, data, OPERATIONAL, hint)
+    accumulation = distributed.check_batch(cfg.batch_size, micro, world)
     if cfg.batch_size > len(dataset):
+        fits = len(dataset) // group * group
         raise ValueError(f"batch size {cfg.batch_size} is larger than the data set "
                          f"({len(dataset)} images in {Path(data_root) / 'train'}); use "
-                         f"--batch-size {len(dataset)} or less")
-    data = data_identity(dataset, data_root)
+                         + (f"--batch-size {fits} or less" if fits else
+                            "a smaller --micro-batch and --batch-size"))
     steps_per_epoch = len(dataset) // cfg.batch_size
     total_steps = steps_per_epoch * cfg.epochs
     warmup_steps = round(cfg.warmup_epochs * steps_per_epoch)
     precision = resolve_precision(dev, cfg.precision)
-
-    ckpt = None
-    if resume:
-        ckpt = load_checkpoint(last)
-        check_resume(asdict(cfg), ckpt, last, data, OPERATIONAL, flags)
     lock = RunLock(out).acquire() if main else None
     try:
         torch.manual_seed(cfg.seed)
@@ -246,6 +248,9 @@ def pretrain(cfg: TrainConfig, data_root, out_dir, resume: bool = False,
             run_id, start_epoch, start_step = ckpt["run_id"], ckpt["epoch"], ckpt["step"]
             carried = ckpt["partial"]
             if main:
+                where = (f"epoch {start_epoch + 1}, step {start_step}" if start_epoch <
+                         cfg.epochs else "the end: the run is complete, nothing to do")
+                print(f"resuming {out} at {where}")
                 _say_what_changed(ckpt, world, precision)
                 kept = [m for m in read_metrics(out) if m["epoch"] <= start_epoch]
                 (out / "metrics.jsonl").write_text("".join(json.dumps(m) + "\n" for m in kept))
@@ -324,6 +329,9 @@ def pretrain(cfg: TrainConfig, data_root, out_dir, resume: bool = False,
             if main:
                 with open(out / "metrics.jsonl", "a") as f:
                     f.write(json.dumps(metrics) + "\n")
+                print(f"epoch {epoch + 1}/{cfg.epochs}: loss {mean_loss:.4f}, lr {lr:.2e}, "
+                      f"momentum {momentum:.5f}, {metrics['images_per_s']:.0f} images/s",
+                      flush=True)  # one line per epoch in a log (train.log)
             for cb in callbacks:
                 cb(metrics)
     finally:
@@ -348,4 +356,10 @@ def read_metrics(out_dir) -> list[dict]:
     path = Path(out_dir) / "metrics.jsonl"
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except ValueError:  # a line cut short by a kill: its epoch is in no checkpoint either
+            continue
+    return rows

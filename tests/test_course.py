@@ -227,3 +227,20 @@ def test_chapters_get_the_parameters_they_declare(tmp_path, monkeypatch):
     assert [r.status for r in results] == ["ok", "ok"]
     assert results[0].metrics == {}  # not declared: not injected (papermill would warn)
     assert results[1].metrics == {"RUN_DIR": str((tmp_path / "r").resolve()), "MICRO_BATCH": 32}
+
+
+def test_an_interrupted_course_says_that_its_run_goes_on(tmp_path, monkeypatch, capsys):
+    from jepa_lite.checkpoint import RunLock
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(course, "run_chapter", interrupted)
+    with RunLock(tmp_path / "run"):  # as chapter 04's training process holds it
+        with pytest.raises(KeyboardInterrupt):
+            course.run_course("smoke", only=["04"], out_dir=tmp_path / "out", device="cpu",
+                              run_dir=tmp_path / "run")
+    err = capsys.readouterr().err
+    assert f"the pretraining run in {tmp_path / 'run'} goes on (pid " in err
+    assert "run the course again to follow it, or stop it with kill " in err
+    assert (tmp_path / "out" / "summary.md").is_file()

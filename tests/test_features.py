@@ -33,7 +33,7 @@ def test_a_bank_of_another_run_is_refused_then_replaced_on_request(root, two_run
     a, b = two_runs
     enc_a, enc_b = probes.encoder_from_checkpoint(a), probes.encoder_from_checkpoint(b)
     key_a, key_b = probes.checkpoint_key(a), probes.checkpoint_key(b)
-    assert key_a.startswith("run ") and key_a != key_b and "epoch 1, step 0" in key_a
+    assert key_a.startswith("run ") and key_a != key_b and " after epoch 1 (" in key_a
     first = features.extract(enc_a, key_a, root, "train", tmp_path, 64)
     assert features.extract(enc_a, key_a, root, "train", tmp_path, 64).meta == first.meta
     with pytest.raises(ValueError, match=f"extracted from {key_a[:16]}.*not from "

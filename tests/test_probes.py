@@ -186,3 +186,11 @@ def test_supervised_reference_fits_its_training_set(root, tmp_path):
     assert losses_loaded == losses and not loaded.training
     assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(),
                                                  trunk.state_dict().values()))
+
+
+def test_probe_evaluates_at_the_checkpoints_image_size(root, checkpoint, tmp_path):
+    assert cli.main(["probe", "--checkpoint", str(checkpoint), "--data-root", str(root),
+                     "--out", str(tmp_path), "--epochs", "1", "--workers", "0",
+                     "--device", "cpu"]) == 0
+    assert json.loads((tmp_path / "probe.json").read_text())["image_size"] == 64
+    assert (tmp_path / "features" / "train-64" / "features.npy").is_file()

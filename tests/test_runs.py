@@ -93,3 +93,40 @@ def test_one_process_per_gpu_that_the_batch_splits_into(monkeypatch):
     assert runs.command(["--out", "x"], 4)[1:7] == ["-m", "torch.distributed.run",
                                                     "--standalone", "--nproc_per_node", "4",
                                                     "-m"]
+
+
+def test_a_run_folder_of_other_settings_is_not_taken_for_this_one(root, tmp_path):
+    run = tmp_path / "run"
+    runs.train(options(root), run)
+    with pytest.raises(ValueError, match="holds a run made with other settings than these "
+                                         r"\(epochs: 2 there, 3 here\): choose another run "
+                                         "folder"):
+        runs.train(options(root, epochs=3), run)
+    other = data.make_synthetic(tmp_path / "other", data.SyntheticSpec(
+        classes=3, per_class=8, val_per_class=2, size=64, seed=9))
+    opts = options(root)
+    opts[opts.index("--data-root") + 1] = str(other)
+    with pytest.raises(ValueError, match=f"data: {root.resolve()} there, {other} here"):
+        runs.train(opts, run)
+    assert runs.train(options(root) + ["--workers", "1"], run)["status"] == "complete"
+
+
+def test_a_terminated_trainer_says_how_to_continue(root, tmp_path):
+    """SIGTERM (a preemption notice, or torchrun stopping its processes) ends the run with
+    the command that continues it; its last checkpoint is kept."""
+    import signal
+    import subprocess
+    import sys
+
+    run = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "jepa_lite.pretrain", *options(root, 50),
+                             "--checkpoint-every-steps", "1", "--out", str(run)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (run / "last.pt").is_file() and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert f"continue with: jepa-lite pretrain --out {run} --resume" in err
+    assert runs.state(run)["status"] == "stopped"

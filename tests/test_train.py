@@ -150,7 +150,7 @@ def test_workers_do_not_change_the_run(root, tmp_path):
 
 
 def test_resume_refuses_every_change_that_alters_the_run(root, tmp_path):
-    from jepa_lite.pretrain import FLAGS
+    from jepa_lite.pretrain import keep_hint
 
     out = tmp_path / "run"
     train.pretrain(tiny(epochs=2), root, out, device="cpu")
@@ -158,16 +158,25 @@ def test_resume_refuses_every_change_that_alters_the_run(root, tmp_path):
                    masking={**tiny().masking, "num_blocks": 2}, zero_init_residual=True,
                    micro_batch=4)
     with pytest.raises(ValueError) as e:
-        train.pretrain(changed, root, out, device="cpu", resume=True, flags=FLAGS)
+        train.pretrain(changed, root, out, device="cpu", resume=True, hint=keep_hint)
     msg = str(e.value)
     for said in ("micro_batch: 8 in the checkpoint, 4 now (--micro-batch 8 keeps it)",
                  "weight_decay: 0.01 in the checkpoint, 0.05 now (--weight-decay 0.01",
                  "ema: [0.996, 1.0] in the checkpoint, [0.99, 1.0] now (--ema 0.996 1.0",
                  "loss: official in the checkpoint, l2 now (--loss official",
-                 "zero_init_residual: False in the checkpoint, True now",
-                 "masking: {", "'num_blocks': 4", "start a new run in another --out"):
+                 "zero_init_residual: False in the checkpoint, True now "
+                 "(--no-zero-init-residual keeps it)",
+                 "masking.num_blocks: 4 in the checkpoint, 2 now (--num-blocks 4 keeps it)",
+                 "start a new run in another --out"):
         assert said in msg, (said, msg)
     assert "lr" not in [part.split(":")[0].strip() for part in msg.split(";")]
+    assert "masking.block_scale" not in msg  # only what changed
+    for field, value, said in (("depthwise_separable", False, "--standard-convs"),
+                               ("depthwise_separable", True, "dropping --standard-convs"),
+                               ("ema_per_epoch", True, "--ema-per-epoch"),
+                               ("official_masks", False, "--no-official-masks"),
+                               ("masking.block_scale", (0.1, 0.2), "--block-scale 0.1 0.2")):
+        assert keep_hint(field, value) == said
     # how the run is carried out may change: workers, logging, checkpoint cadence
     train.pretrain(tiny(epochs=3, workers=1, log_every=3, checkpoint_every_steps=2), root,
                    tmp_path / "other", device="cpu")
