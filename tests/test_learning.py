@@ -5,8 +5,10 @@ of the same class clearly more often than the very same network at its random in
 
 Measured on a 2-core CPU (``python -m tests.test_learning 0 1 2`` prints them again), k-NN
 top-1 on 200 validation images of 10 classes (chance 0.10), random init -> pretrained:
-seed 0: 0.240 -> 0.335, seed 1: 0.145 -> 0.435, seed 2: 0.145 -> 0.315 (172-215 s of
-pretraining each). The test runs seed 0, the smallest gap (0.095), and asks for half of it.
+seed 0: 0.240 -> 0.420, seed 1: 0.145 -> 0.400, seed 2: 0.145 -> 0.310 (155-162 s of
+pretraining each; with the seeded micro-batch loader of issue 8, which draws other crops and
+masks than the loader before it: 0.335 / 0.435 / 0.315 then). The test runs seed 0 and asks
+for half the smallest gap (0.165).
 Before the generator drew scenes of several pale objects on a plain background, the
 pretrained encoder matched images by background tone and did not beat random init.
 """
@@ -24,7 +26,7 @@ from jepa_lite import data, probes, train
 
 SPEC = data.SyntheticSpec(classes=10, per_class=100, val_per_class=20, size=96, seed=0)
 K = 20  # neighbours: 200 (the paper's k, for 1,300 images per class) would span two classes here
-MARGIN = 0.05  # half the smallest measured gap (see the module docstring)
+MARGIN = 0.08  # half the smallest measured gap (see the module docstring)
 
 
 def config(seed: int, epochs: int = 12) -> train.TrainConfig:
