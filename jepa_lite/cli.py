@@ -64,7 +64,7 @@ def _probe(args) -> int:
             if size is None:
                 from jepa_lite.checkpoint import load_checkpoint
 
-                size = load_checkpoint(args.checkpoint)["config"].get("image_size")
+                size = load_checkpoint(args.checkpoint, mmap=True)["config"].get("image_size")
         result = probes.evaluate(encoder, key, args.data_root, args.out, size or 224,
                                  device, args.k, args.temperature, args.epochs,
                                  workers=args.workers, seed=args.seed,

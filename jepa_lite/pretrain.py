@@ -154,7 +154,7 @@ def config_from_args(args: argparse.Namespace):
     if args.resume and not last.is_file():
         raise FileNotFoundError(f"--resume: no checkpoint {last} to resume from; drop --resume "
                                 f"to start a new run there")
-    stored = load_checkpoint(last) if args.resume else None
+    stored = load_checkpoint(last, mmap=True) if args.resume else None
     if stored is not None and "data" not in stored:
         stored = None  # an old checkpoint: pretrain() explains why it cannot resume it
     base = TrainConfig(**stored["config"]) if stored else TrainConfig()

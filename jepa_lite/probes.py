@@ -44,7 +44,7 @@ def checkpoint_key(path: str | os.PathLike) -> str:
     from jepa_lite.checkpoint import load_checkpoint
 
     path = Path(path)
-    ckpt = load_checkpoint(path)
+    ckpt = load_checkpoint(path, mmap=True)
     if "run_id" in ckpt:
         when = (f"after epoch {ckpt['epoch']}" if not ckpt["step"] else
                 f"in epoch {ckpt['epoch'] + 1} after {ckpt['step']} steps")

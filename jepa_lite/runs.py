@@ -30,7 +30,7 @@ def state(run_dir) -> dict:
     last = run_dir / "last.pt"
     info = {"status": "new", "epoch": 0, "step": 0, "epochs": None, "run_dir": str(run_dir)}
     if last.is_file():
-        ckpt = load_checkpoint(last)
+        ckpt = load_checkpoint(last, mmap=True)
         info.update(epoch=ckpt["epoch"], step=ckpt.get("step", 0),
                     epochs=ckpt["config"]["epochs"], status="stopped")
         if info["epoch"] == info["epochs"] and info["step"] == 0:
@@ -94,7 +94,7 @@ def check_settings(options: list[str], run_dir, nproc: int = 1) -> None:
     cfg, data_root = pretrain.config_from_args(
         pretrain.build_parser().parse_args([*options, "--out", str(run_dir)]))
     cfg = replace(cfg, micro_batch=cfg.micro_batch or max(1, cfg.batch_size // nproc))
-    ckpt = load_checkpoint(last)
+    ckpt = load_checkpoint(last, mmap=True)
     said = [f"{k}: {a} there, {b} here" for k, a, b in
             config_changes(ckpt["config"], asdict(cfg), OPERATIONAL)]
     if ckpt.get("data", {}).get("fingerprint") != scan(data_root, "train").fingerprint:

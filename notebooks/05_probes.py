@@ -64,7 +64,7 @@ cfg = run.config
 data_root = cfg.data_root()
 checkpoint = runs.require_complete(cfg.run_dir())  # chapter 04's run, finished
 pretrained = probes.encoder_from_checkpoint(checkpoint)
-arch = load_checkpoint(checkpoint)["config"]["arch"]
+arch = load_checkpoint(checkpoint, mmap=True)["config"]["arch"]
 torch.manual_seed(SEED)
 random_init = sparse.dense_trunk(arch)
 image_size = cfg.image_size
