@@ -59,11 +59,6 @@ def open_bank(path: str | os.PathLike) -> Bank:
                 torch.from_numpy(np.load(path / "labels.npy")).long(), meta["classes"], meta)
 
 
-def _describe(meta: dict) -> str:
-    s = meta["source"]
-    return f"{meta['encoder']} on {s['data_root']} ({s['files']} files)"
-
-
 def extract(encoder: torch.nn.Module, key: str, data_root, split: str, out_dir,
             image_size: int = 224, batch_size: int = 256, device: str | torch.device = "cpu",
             workers: int = 0, overwrite: bool = False) -> Bank:
