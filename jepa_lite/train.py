@@ -30,13 +30,13 @@ from torch.utils.data import DataLoader
 
 from jepa_lite import distributed, masking, schedules
 from jepa_lite.checkpoint import FORMAT, RunLock, atomic_save, check_resume, load_checkpoint
-from jepa_lite.data import image_folder, pretrain_transform
+from jepa_lite.data import image_folder
 from jepa_lite.masking import MaskOptions
-from jepa_lite.model import CNNJEPA
+from jepa_lite.methods import CNNJEPA, Method
 from jepa_lite.progress import progress
 from jepa_lite.runtime import autocast, grad_scaler, resolve_device, resolve_precision
 from jepa_lite.sparse import check_arch, synchronize_batchnorm
-from jepa_lite.views import MaskCollator, SeededViews
+from jepa_lite.views import SeededViews
 
 
 @dataclass
@@ -111,12 +111,11 @@ def collapse_stats(features: torch.Tensor) -> dict:
     return {"target_std": std.item(), "effective_rank": rank.item()}
 
 
-def build_model(cfg: TrainConfig) -> CNNJEPA:
-    return CNNJEPA(cfg.arch, cfg.predictor_layers, cfg.kernel_size, cfg.depthwise_separable,
-                   cfg.loss, cfg.zero_init_residual)
+def build_model(cfg: TrainConfig) -> Method:
+    return CNNJEPA.from_config(cfg)
 
 
-def make_optimizer(model: CNNJEPA, cfg: TrainConfig, device: torch.device):
+def make_optimizer(model: Method, cfg: TrainConfig, device: torch.device):
     """AdamW on the trainable parameters (the fused kernel on a GPU)."""
     return torch.optim.AdamW(model.trainable_parameters(), lr=cfg.lr,
                              weight_decay=cfg.weight_decay, fused=device.type == "cuda")
@@ -132,11 +131,11 @@ def tune(device: torch.device) -> None:
 def make_loader(dataset, sampler, cfg: TrainConfig, device: torch.device) -> DataLoader:
     """The training loader, built once for the whole run: workers persist across epochs and
     prefetch; batches land in pinned memory on a GPU; images, crops and masks come from the
-    sampler's seeds (:class:`~jepa_lite.views.SeededViews`), not from the workers."""
-    return DataLoader(SeededViews(dataset, pretrain_transform(cfg.image_size)),
-                      batch_sampler=sampler, num_workers=cfg.workers,
-                      collate_fn=MaskCollator(masking.grid_size(cfg.image_size), cfg.strategy,
-                                              cfg.official_masks, cfg.masking),
+    sampler's seeds (:class:`~jepa_lite.views.SeededViews`), not from the workers; the
+    method says what a sample holds (a crop, or two views) and how a batch is collated."""
+    transform, collate = CNNJEPA.views(cfg)
+    return DataLoader(SeededViews(dataset, transform),
+                      batch_sampler=sampler, num_workers=cfg.workers, collate_fn=collate,
                       pin_memory=device.type == "cuda", persistent_workers=cfg.workers > 0,
                       prefetch_factor=4 if cfg.workers > 0 else None,
                       generator=torch.Generator().manual_seed(cfg.seed))  # not the global RNG
@@ -147,24 +146,24 @@ def train_step(net, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler, mi
                momentum: float) -> tuple[torch.Tensor, torch.Tensor]:
     """One optimizer step over this process's ``accumulation`` micro-batches: forward under
     autocast, backward of each loss / ``accumulation`` (gradients add up; under DDP they are
-    averaged over processes at the last one), AdamW, then the EMA update of the target
-    encoder. Returns the mean loss and the first micro-batch's target features (no host
-    sync). ``net`` is the model or its DistributedDataParallel wrapper."""
+    averaged over processes at the last one), the optimizer, then the method's EMA update
+    (if it has a target). A micro-batch is whatever the method's collate made (images and
+    masks, or two views): its tensors go to the device and into the method's forward.
+    Returns the mean loss and the first micro-batch's features for the collapse
+    diagnostics (no host sync). ``net`` is the model or its DistributedDataParallel
+    wrapper."""
     model = net.module if isinstance(net, DistributedDataParallel) else net
     opt.zero_grad(set_to_none=True)
     total, first, done = None, None, 0
-    for images, masks in micro_batches:
-        images = images.to(device, non_blocking=True)
-        if device.type == "cuda":
-            images = images.contiguous(memory_format=torch.channels_last)
-        masks = masks.to(device, non_blocking=True)
+    for batch in micro_batches:
+        batch = [_to_device(t, device) for t in batch]
         done += 1
         last = done == accumulation
         no_sync = net.no_sync() if isinstance(net, DistributedDataParallel) and not last \
             else nullcontext()
         with no_sync:
             with autocast(device, precision):
-                loss, target = net(images, masks)
+                loss, target = net(*batch)
             scaler.scale(loss / accumulation).backward()
         loss = loss.detach()
         total = loss if total is None else total + loss
@@ -175,6 +174,14 @@ def train_step(net, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler, mi
     scaler.update()
     model.update_target(momentum)
     return total / accumulation, first
+
+
+def _to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A batch tensor on the device; images (4-d floats) channels_last on a GPU."""
+    t = t.to(device, non_blocking=True)
+    if device.type == "cuda" and t.dim() == 4 and t.is_floating_point():
+        t = t.contiguous(memory_format=torch.channels_last)
+    return t
 
 
 def data_identity(dataset, root) -> dict:

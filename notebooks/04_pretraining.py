@@ -26,8 +26,8 @@
 # > "The target latent representations are obtained by a target encoder whose weights are
 # > updated using the exponential moving average of the context encoder's weights." (III-A)
 #
-# Code: `jepa_lite/model.py`, `jepa_lite/train.py`, `jepa_lite/schedules.py`,
-# `jepa_lite/loss.py`. The same loop runs from the shell: `jepa-lite pretrain`.
+# Code: `jepa_lite/methods/cnn_jepa.py`, `jepa_lite/train.py`, `jepa_lite/schedules.py`,
+# `jepa_lite/losses.py`. The same loop runs from the shell: `jepa-lite pretrain`.
 
 # %% tags=["parameters"]
 PROFILE = "smoke"  # smoke | demo | full

@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jepa_lite import schedules
-from jepa_lite.loss import jepa_loss
+from jepa_lite.losses import jepa_loss
 from jepa_lite.masking import sample_masks
-from jepa_lite.model import CNNJEPA
+from jepa_lite.methods.cnn_jepa import CNNJEPA
 from jepa_lite.predictor import ConvPredictor, MaskToken, num_parameters
 
 

@@ -164,7 +164,7 @@ def test_resnet50_receptive_field_is_427():
 
 
 def test_synchronize_batchnorm_keeps_weights_and_frozen_parameters():
-    from jepa_lite.model import CNNJEPA
+    from jepa_lite.methods.cnn_jepa import CNNJEPA
 
     torch.manual_seed(0)
     model = CNNJEPA("resnet10", predictor_layers=1)

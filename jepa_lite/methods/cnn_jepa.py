@@ -4,14 +4,21 @@ dense EMA target encoder, loss on target cells only."""
 from __future__ import annotations
 
 import torch
-from torch import nn
 
-from jepa_lite.loss import jepa_loss
+from jepa_lite import masking
+from jepa_lite.data import pretrain_transform
+from jepa_lite.losses import jepa_loss
+from jepa_lite.methods.base import Method
 from jepa_lite.predictor import ConvPredictor, MaskToken
 from jepa_lite.sparse import dense_trunk, sparse_trunk
+from jepa_lite.views import MaskCollator
 
 
-class CNNJEPA(nn.Module):
+class CNNJEPA(Method):
+    name = "cnn-jepa"
+    encoder_prefix = "target_encoder."  # the paper probes the EMA target encoder
+    has_target = True
+
     def __init__(self, arch: str = "resnet50", predictor_layers: int = 3,
                  kernel_size: int = 3, depthwise_separable: bool = True,
                  loss: str = "official", zero_init_residual: bool = False):
@@ -27,6 +34,17 @@ class CNNJEPA(nn.Module):
         self.mask_token = MaskToken(channels)
         self.predictor = ConvPredictor(channels, predictor_layers, kernel_size,
                                        depthwise_separable)
+
+    @classmethod
+    def from_config(cls, cfg) -> CNNJEPA:
+        return cls(cfg.arch, cfg.predictor_layers, cfg.kernel_size, cfg.depthwise_separable,
+                   cfg.loss, cfg.zero_init_residual)
+
+    @staticmethod
+    def views(cfg):
+        """One random resized crop per image; the collate draws the micro-batch's masks."""
+        return pretrain_transform(cfg.image_size), MaskCollator(
+            masking.grid_size(cfg.image_size), cfg.strategy, cfg.official_masks, cfg.masking)
 
     def trainable_parameters(self):
         return [p for n, p in self.named_parameters() if not n.startswith("target_encoder.")]
