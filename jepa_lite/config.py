@@ -33,6 +33,7 @@ class Profile:
     strategy: str = "mixed"
     masking: MaskOptions = field(default_factory=MaskOptions)
     pretrain: dict = field(default_factory=dict)  # TrainConfig fields that differ from the paper
+    methods: dict = field(default_factory=dict)  # method -> its fields that differ in addition
     probe_epochs: int = 90  # linear-probe epochs (the paper's 90)
     supervised_epochs: int = 0  # chapter 05's supervised reference; 0: skipped (too costly)
     notes: str = ""  # what the recipe chooses and why (shown by chapter 04)
@@ -54,11 +55,11 @@ PROFILES: dict[str, Profile] = {
                 image_size=96, synthetic=SyntheticSpec(classes=10, per_class=300,
                                                        val_per_class=60, size=96),
                 mask_draws=20_000,
+                pretrain={"arch": "resnet18", "epochs": 30, "batch_size": 64,
+                          "warmup_epochs": 3, "workers": 2, "checkpoint_every": 10},
                 # lr and EMA start of the learning-evidence run (tests/test_learning.py):
                 # the paper's 0.01 / 0.996 are tuned for 50,000 steps, not 1,400
-                pretrain={"arch": "resnet18", "epochs": 30, "batch_size": 64, "lr": 0.002,
-                          "ema": (0.99, 1.0), "warmup_epochs": 3, "workers": 2,
-                          "checkpoint_every": 10},
+                methods={m: {"lr": 0.002, "ema": (0.99, 1.0)} for m in ("cnn-jepa", "cjepa")},
                 supervised_epochs=30),
         Profile("full", "the paper's setting: ImageNet-100 (or ImageNet-1k) at 224 px on GPUs",
                 image_size=224, synthetic=None, dataset="ImageNet-100", mask_draws=100_000,

@@ -1,9 +1,12 @@
-"""The JEPA loss, on target cells only (chapter 04).
+"""Every method's loss, one function each: the JEPA loss (chapter 04), VICReg's three terms
+(VICReg, C-JEPA), NT-Xent (SimCLR) and the negative cosine (BYOL). Written plainly: the tests
+check each against lightly's implementation.
 
-Paper, III-A: "minimize the L2 loss between the predicted and target latent representations at
-the masked locations. Loss is not computed for non-masked patches." The authors' code
-L2-normalises prediction and target per cell and takes smooth-L1 summed over channels; for
-unit vectors that is 0.5 * ||p - h||^2 = 1 - cos(p, h) (where every |p_c - h_c| < 1).
+The JEPA loss, on target cells only. Paper, III-A: "minimize the L2 loss between the
+predicted and target latent representations at the masked locations. Loss is not computed
+for non-masked patches." The authors' code L2-normalises prediction and target per cell and
+takes smooth-L1 summed over channels; for unit vectors that is 0.5 * ||p - h||^2 =
+1 - cos(p, h) (where every |p_c - h_c| < 1).
 """
 
 from __future__ import annotations
@@ -29,3 +32,81 @@ def jepa_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
         per_cell = (pred - target).square().sum(1)
     m = mask.to(per_cell.dtype)
     return (per_cell * m).sum() / m.sum().clamp_min(1.0)  # no boolean indexing: no host sync
+
+
+# --------------------------------------------------------------------------- VICReg
+def invariance(z_a: torch.Tensor, z_b: torch.Tensor) -> torch.Tensor:
+    """VICReg's invariance: the mean squared difference of the two embeddings."""
+    return F.mse_loss(z_a, z_b)
+
+
+def variance(z: torch.Tensor, eps: float = 1e-4) -> torch.Tensor:
+    """VICReg's variance: a hinge that keeps every dimension's std over the batch at >= 1."""
+    std = torch.sqrt(z.var(dim=0) + eps)
+    return F.relu(1.0 - std).mean()
+
+
+def covariance(z: torch.Tensor) -> torch.Tensor:
+    """VICReg's covariance: the squared off-diagonal covariances over the batch, / dim."""
+    n, d = z.shape
+    z = z - z.mean(dim=0)
+    cov = (z.T @ z) / (n - 1)
+    off = cov - torch.diag(torch.diagonal(cov))
+    return off.square().sum() / d
+
+
+def vicreg_terms(z_a: torch.Tensor, z_b: torch.Tensor, eps: float = 1e-4) -> dict:
+    """The three terms as VICReg (and lightly) define them: the variance averaged over the
+    two branches, the covariance summed over them. ``z_*``: ``[batch, dim]`` on this process
+    only (the CNN-JEPA authors did not gather them across GPUs)."""
+    z_a, z_b = z_a.float(), z_b.float()
+    return {"invariance": invariance(z_a, z_b),
+            "variance": 0.5 * (variance(z_a, eps) + variance(z_b, eps)),
+            "covariance": covariance(z_a) + covariance(z_b)}
+
+
+def vicreg_loss(z_a: torch.Tensor, z_b: torch.Tensor, weights=(25.0, 25.0, 1.0),
+                eps: float = 1e-4) -> torch.Tensor:
+    """lambda * invariance + mu * variance + nu * covariance (VICReg: 25 / 25 / 1)."""
+    t = vicreg_terms(z_a, z_b, eps)
+    return weights[0] * t["invariance"] + weights[1] * t["variance"] + weights[2] * t["covariance"]
+
+
+# --------------------------------------------------------------------------- SimCLR
+def nt_xent(z_a: torch.Tensor, z_b: torch.Tensor, temperature: float = 0.1,
+            gather=None) -> torch.Tensor:
+    """SimCLR's NT-Xent: each of the 2N views must pick its partner among the other 2N - 1
+    (cosine similarity / temperature, cross-entropy), averaged over the views.
+
+    ``gather`` (``distributed.all_gather_with_grad`` under torchrun) brings every process's
+    embeddings in as negatives; each process's anchors are its own rows, and the labels are
+    their positions in the gathered batch. Its gradient reaches every process's rows, so the
+    gradients DistributedDataParallel averages are those of the loss over the global batch.
+    """
+    a, b = F.normalize(z_a.float(), dim=1), F.normalize(z_b.float(), dim=1)
+    n = len(a)
+    if gather is None:
+        all_a, all_b, offset = a, b, 0
+    else:
+        ga, gb = gather(a), gather(b)  # [world, n, d]
+        rank = _rank()
+        all_a, all_b, offset = ga.flatten(0, 1), gb.flatten(0, 1), rank * n
+    labels = torch.arange(n, device=a.device) + offset
+    self_mask = F.one_hot(labels, len(all_a)).bool()  # an anchor is not its own negative
+    logits_a = torch.cat([a @ all_b.T, (a @ all_a.T).masked_fill(self_mask, -torch.inf)], 1)
+    logits_b = torch.cat([b @ all_a.T, (b @ all_b.T).masked_fill(self_mask, -torch.inf)], 1)
+    logits = torch.cat([logits_a, logits_b]) / temperature
+    return F.cross_entropy(logits, labels.repeat(2))
+
+
+def _rank() -> int:
+    import torch.distributed as dist
+
+    return dist.get_rank() if dist.is_initialized() else 0
+
+
+# --------------------------------------------------------------------------- BYOL
+def negative_cosine(p: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """BYOL's loss of one direction: minus the mean cosine similarity (the target ``z``
+    carries no gradient: the caller passes it detached or computed without one)."""
+    return -F.cosine_similarity(p.float(), z.float(), dim=1).mean()

@@ -154,8 +154,11 @@ def draw_blocks(
     return in_rows[..., :, None] & in_cols[..., None, :]
 
 
-def multiblock_masks(batch_size, grid, options, generator=None, official=False):
-    """Targets = union of ``num_blocks`` blocks; size drawn per batch, positions per sample."""
+def multiblock_masks(batch_size, grid, options, generator=None, official=False,
+                     return_blocks: bool = False):
+    """Targets = union of ``num_blocks`` blocks; size drawn per batch, positions per sample.
+    ``return_blocks``: also the blocks themselves, ``[B, num_blocks, gh, gw]`` (C-JEPA pools
+    the prediction over each; where the last resort keeps one block, every slot holds it)."""
     options, min_ctx = resolve_options(grid, options)
     gh, gw = grid
     n = gh * gw
@@ -164,18 +167,21 @@ def multiblock_masks(batch_size, grid, options, generator=None, official=False):
         h, w = (h - 1, w) if h >= w else (h, w - 1)
     def draw():  # the union of the blocks is ONE target region; keep block 0 as a fallback
         blocks = draw_blocks(batch_size, grid, (h, w), options.num_blocks, generator, official)
-        return blocks.any(dim=1), blocks[:, 0]
+        return blocks.any(dim=1), blocks
 
-    mask, first = draw()
+    mask, blocks = draw()
     for _ in range(options.max_tries):  # redraw positions of samples with too little context
         bad = (n - mask.sum((1, 2))) < min_ctx
         if not bad.any():
             break
-        new_mask, new_first = draw()
+        new_mask, new_blocks = draw()
         mask = torch.where(bad[:, None, None], new_mask, mask)
-        first = torch.where(bad[:, None, None], new_first, first)
+        blocks = torch.where(bad[:, None, None, None], new_blocks, blocks)
     bad = (n - mask.sum((1, 2))) < min_ctx
-    return torch.where(bad[:, None, None], first, mask)  # last resort: one block only
+    first = blocks[:, :1].expand_as(blocks)
+    blocks = torch.where(bad[:, None, None, None], first, blocks)
+    mask = torch.where(bad[:, None, None], first[:, 0], mask)  # last resort: one block only
+    return (mask, blocks) if return_blocks else mask
 
 
 def random_context_cells(grid: tuple[int, int], options: MaskOptions) -> int:
@@ -209,9 +215,12 @@ def sample_masks(
     strategy: str = "mixed",
     generator: torch.Generator | None = None,
     official: bool = False,
+    return_blocks: bool = False,
     **options,
 ) -> torch.Tensor:
     """Draw a batch of target masks, bool ``[B, gh, gw]`` with ``True`` = target cell.
+    ``return_blocks``: ``(masks, blocks)``, the blocks ``[B, num_blocks, gh, gw]`` of a
+    multi-block draw, ``[B, 0, gh, gw]`` under random masking (it has no blocks).
 
     ``strategy``: ``"multiblock"``, ``"random"`` or ``"mixed"`` (multi-block with probability
     ``multiblock_prob`` per batch, else random). ``official=True`` reproduces the authors'
@@ -236,8 +245,9 @@ def sample_masks(
         use_blocks = torch.rand(1, generator=generator).item() < opts.multiblock_prob
         strategy = "multiblock" if use_blocks else "random"
     if strategy == "multiblock":
-        return multiblock_masks(batch_size, grid, opts, generator, official)
-    return random_masks(batch_size, grid, opts, generator)
+        return multiblock_masks(batch_size, grid, opts, generator, official, return_blocks)
+    mask = random_masks(batch_size, grid, opts, generator)
+    return (mask, mask.new_zeros(batch_size, 0, *grid)) if return_blocks else mask
 
 
 def upsample_mask(mask: torch.Tensor, factor: int) -> torch.Tensor:

@@ -1,4 +1,5 @@
-"""Pretrain a CNN-JEPA encoder, in one process or many (torchrun).
+"""Pretrain a ResNet with CNN-JEPA (or C-JEPA, SimCLR, BYOL, VICReg: ``--method``), in one
+process or many (torchrun).
 
     jepa-lite pretrain --data-root DIR --out RUN [options]
     python -m jepa_lite.pretrain --data-root DIR --out RUN [options]
@@ -22,6 +23,8 @@ from pathlib import Path
 from jepa_lite import distributed
 from jepa_lite.config import PROFILES
 from jepa_lite.masking import STRATEGIES, MaskOptions
+from jepa_lite.methods import METHODS, owners
+from jepa_lite.optim import OPTIMIZERS
 from jepa_lite.runtime import PRECISIONS
 from jepa_lite.sparse import ARCHS
 
@@ -29,6 +32,9 @@ BOOL = argparse.BooleanOptionalAction
 
 # config field (masking options as "masking.<name>") -> (option, argparse keywords, help)
 OPTIONS: dict[str, tuple[str, dict, str]] = {
+    "method": ("--method", {"choices": list(METHODS)},
+               "what to pretrain: cnn-jepa (the paper), cjepa (+ VICReg), or a baseline of the "
+               "paper's Table I (simclr, byol, vicreg)"),
     "arch": ("--arch", {"choices": list(ARCHS)}, "ResNet trunk"),
     "image_size": ("--image-size", {"type": int}, "pixels, a multiple of 32 (224: a 7x7 grid)"),
     "epochs": ("--epochs", {"type": int}, "epochs of pretraining"),
@@ -37,15 +43,25 @@ OPTIONS: dict[str, tuple[str, dict, str]] = {
     "micro_batch": ("--micro-batch", {"type": int},
                     "images per forward pass = the BatchNorm group; the rest of the batch is "
                     "gradient accumulation (None: batch size / processes)"),
-    "lr": ("--lr", {"type": float}, "peak learning rate (not batch-scaled)"),
-    "weight_decay": ("--weight-decay", {"type": float}, "AdamW weight decay"),
+    "optimizer": ("--optimizer", {"choices": list(OPTIMIZERS)},
+                  "default: the method's (AdamW for cnn-jepa, cjepa, byol; LARS for simclr, "
+                  "vicreg)"),
+    "lr": ("--lr", {"type": float}, "peak learning rate, not batch-scaled (default: the "
+                                    "method's: 0.01; simclr 1.7; vicreg 0.5)"),
+    "weight_decay": ("--weight-decay", {"type": float},
+                     "default: the method's: 0.01; simclr and vicreg 1e-6 (LARS: not on norms "
+                     "and biases)"),
     "warmup_epochs": ("--warmup-epochs", {"type": float}, "linear warm-up"),
     "final_lr_ratio": ("--final-lr-ratio", {"type": float},
                        "the cosine ends at this fraction of the peak"),
     "ema": ("--ema", {"type": float, "nargs": 2, "metavar": ("START", "END")},
             "EMA momentum: cosine from START to END"),
     "ema_per_epoch": ("--ema-per-epoch", {"action": BOOL},
-                      "step the EMA momentum once per epoch, as the official code"),
+                      "step the EMA momentum once per epoch, as the official code (default: "
+                      "per step for cnn-jepa / cjepa, per epoch for byol)"),
+    "target_ema": ("--target-ema", {"action": BOOL},
+                   "cnn-jepa / cjepa: the target encoder follows the context encoder by EMA; "
+                   "--no-target-ema copies it after every step (the ablation)"),
     "strategy": ("--masking", {"choices": list(STRATEGIES)}, "masking strategy"),
     "official_masks": ("--official-masks", {"action": BOOL},
                        "the official code's two masking quirks"),
@@ -68,6 +84,15 @@ OPTIONS: dict[str, tuple[str, dict, str]] = {
                             "predictor with standard instead of depthwise-separable convs"),
     "loss": ("--loss", {"choices": ["official", "l2"]},
              "official: smooth-L1 of L2-normalised features; l2: squared error"),
+    "cjepa_beta": ("--beta", {"type": float}, "cjepa: weight of the VICReg term"),
+    "cjepa_reading": ("--cjepa-reading", {"choices": ["A", "B"]},
+                      "cjepa: A = VICReg between the projected block means of the prediction "
+                      "(Algorithm 1); B = invariance is the JEPA loss, variance and covariance of "
+                      "the pooled context encoder (pseudocode)"),
+    "vicreg_weights": ("--vicreg-weights", {"type": float, "nargs": 3,
+                                            "metavar": ("INV", "VAR", "COV")},
+                       "vicreg / cjepa: weights of invariance, variance, covariance"),
+    "temperature": ("--temperature", {"type": float}, "simclr: NT-Xent temperature"),
     "zero_init_residual": ("--zero-init-residual", {"action": BOOL},
                            "start the last BatchNorm of every residual block at 0 (timm)"),
     "sync_bn": ("--sync-bn", {"action": BOOL},
@@ -138,11 +163,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                        **kwargs)
 
 
-def profile_fields(name: str) -> dict:
-    """The config fields a profile sets (its recipe; not the seed)."""
+def profile_fields(name: str, method: str = "cnn-jepa") -> dict:
+    """The config fields a profile sets for a method (its recipe; not the seed)."""
     profile = PROFILES[name]
     return {"image_size": profile.image_size, "strategy": profile.strategy,
-            "masking": profile.masking.to_dict(), **profile.pretrain}
+            "masking": profile.masking.to_dict(), **profile.pretrain,
+            **profile.methods.get(method, {})}
+
+
+def check_method_options(given: list[str], method: str) -> None:
+    """Refuse an option that only another method reads (``--temperature`` with byol)."""
+    for name in given:
+        readers = owners(name)
+        if readers and method not in readers:
+            flag = OPTIONS[name][0]
+            raise ValueError(f"{flag} is an option of {' and '.join(readers)}; {method} does not "
+                             f"use it: drop {flag}, or choose --method {readers[0]}")
 
 
 def config_from_args(args: argparse.Namespace):
@@ -157,25 +193,29 @@ def config_from_args(args: argparse.Namespace):
     stored = load_checkpoint(last, mmap=True) if args.resume else None
     if stored is not None and "data" not in stored:
         stored = None  # an old checkpoint: pretrain() explains why it cannot resume it
-    base = TrainConfig(**stored["config"]) if stored else TrainConfig()
-    overrides = profile_fields(args.profile) if args.profile else {}
+    given = [name for name in OPTIONS if hasattr(args, _dest(name))]
+    cli = {name: getattr(args, _dest(name)) for name in given}
+    cli = {k: tuple(v) if isinstance(v, list) else v for k, v in cli.items()}
+    method = cli.get("method") or (stored["config"].get("method", "cnn-jepa") if stored
+                                   else "cnn-jepa")
+    check_method_options(given, method)
+    fields = dict(stored["config"]) if stored else {}
+    if args.profile:
+        fields.update(profile_fields(args.profile, method))
     if args.paper_exact:
-        overrides.update(PAPER_EXACT)
-    masking = dict(overrides.get("masking", base.masking))
-    for name in OPTIONS:
-        if not hasattr(args, _dest(name)):
-            continue
-        value = getattr(args, _dest(name))
-        value = tuple(value) if isinstance(value, list) else value
+        fields.update(PAPER_EXACT)
+    masking = dict(fields.get("masking", MaskOptions().to_dict()))
+    for name, value in cli.items():
         if name.startswith("masking."):
             masking[name.split(".", 1)[1]] = value
         else:
-            overrides[name] = value
-    overrides["masking"] = MaskOptions(**masking).to_dict()
-    cfg = replace(base, **overrides)
-    if stored is None and not hasattr(args, _dest("warmup_epochs")):
+            fields[name] = value
+    fields["masking"] = MaskOptions(**masking).to_dict()
+    fields["method"] = method
+    cfg = TrainConfig(**fields)
+    if stored is None and "warmup_epochs" not in cli:
         cfg = replace(cfg, warmup_epochs=min(cfg.warmup_epochs, cfg.epochs))
-    if stored is None and not args.profile and not hasattr(args, _dest("workers")):
+    if stored is None and not args.profile and "workers" not in cli:
         cfg = replace(cfg, workers=min(8, os.cpu_count() or 1))  # loader processes
     data_root = args.data_root
     if data_root is None and stored is not None:

@@ -26,13 +26,16 @@ from jepa_lite.sparse import Trunk, dense_trunk
 
 # --------------------------------------------------------------------------- encoders
 def encoder_from_checkpoint(path: str | os.PathLike) -> Trunk:
-    """The target (EMA) encoder of a pretraining checkpoint, as a dense trunk."""
+    """The encoder a pretraining checkpoint's method is probed with, as a dense trunk: the
+    EMA target encoder of CNN-JEPA and C-JEPA (as the paper), the (online) backbone of
+    SimCLR, BYOL and VICReg."""
+    from jepa_lite import methods
     from jepa_lite.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(path)
     arch = ckpt["config"]["arch"]
     enc = dense_trunk(arch)
-    prefix = "target_encoder."
+    prefix = methods.get(ckpt["config"].get("method", "cnn-jepa")).encoder_prefix
     enc.load_state_dict({k[len(prefix):]: v for k, v in ckpt["model"].items()
                          if k.startswith(prefix)})
     return enc

@@ -28,11 +28,11 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
-from jepa_lite import distributed, masking, schedules
+from jepa_lite import distributed, masking, methods, optim, schedules
 from jepa_lite.checkpoint import FORMAT, RunLock, atomic_save, check_resume, load_checkpoint
 from jepa_lite.data import image_folder
 from jepa_lite.masking import MaskOptions
-from jepa_lite.methods import CNNJEPA, Method
+from jepa_lite.methods import CNNJEPA, Method  # noqa: F401  (train.CNNJEPA: tests patch it)
 from jepa_lite.progress import progress
 from jepa_lite.runtime import autocast, grad_scaler, resolve_device, resolve_precision
 from jepa_lite.sparse import check_arch, synchronize_batchnorm
@@ -41,19 +41,24 @@ from jepa_lite.views import SeededViews
 
 @dataclass
 class TrainConfig:
-    """Defaults are the paper's (ResNet-50, 224 px, AdamW 0.01 / 0.01, batch 512)."""
+    """Defaults are the paper's (ResNet-50, 224 px, AdamW 0.01 / 0.01, batch 512). ``None``
+    in ``optimizer``, ``lr``, ``weight_decay`` and ``ema_per_epoch`` means the method's own
+    setting as the CNN-JEPA authors ran it (``jepa_lite.methods``: SimCLR LARS 1.7, ...)."""
 
+    method: str = "cnn-jepa"  # cnn-jepa | cjepa | simclr | byol | vicreg
     arch: str = "resnet50"
     image_size: int = 224
     epochs: int = 200
     batch_size: int = 512  # global: images per optimizer step, over all processes
     micro_batch: int | None = None  # images per forward pass = BN group; None: batch / processes
-    lr: float = 0.01  # peak, not batch-scaled (as the official code)
-    weight_decay: float = 0.01
+    optimizer: str | None = None  # adamw | lars
+    lr: float | None = None  # peak, not batch-scaled (as the official code)
+    weight_decay: float | None = None
     warmup_epochs: float = 10
     final_lr_ratio: float = 0.001
     ema: tuple[float, float] = (0.996, 1.0)
-    ema_per_epoch: bool = False  # the official code steps the momentum once per epoch
+    ema_per_epoch: bool | None = None  # the official code steps the momentum once per epoch
+    target_ema: bool = True  # cnn-jepa / cjepa: False copies the context encoder every step
     strategy: str = "mixed"
     official_masks: bool = False
     masking: dict = field(default_factory=lambda: MaskOptions().to_dict())
@@ -61,6 +66,10 @@ class TrainConfig:
     kernel_size: int = 3
     depthwise_separable: bool = True
     loss: str = "official"
+    cjepa_beta: float = 0.001  # cjepa: weight of the VICReg term
+    cjepa_reading: str = "A"  # cjepa: A (blocks of the prediction) or B (context encoder)
+    vicreg_weights: tuple[float, float, float] = (25.0, 25.0, 1.0)  # inv / var / cov
+    temperature: float = 0.1  # simclr: NT-Xent temperature
     zero_init_residual: bool = False  # timm's default: last BN of each block starts at 0
     sync_bn: bool = False  # BatchNorm statistics over all processes (torchrun only)
     precision: str = "auto"  # auto | fp32 | bf16 | fp16 (runtime.resolve_precision)
@@ -69,6 +78,11 @@ class TrainConfig:
     checkpoint_every: int = 10  # epochs between kept checkpoints (last.pt is every epoch)
     checkpoint_every_steps: int = 0  # also rewrite last.pt every N steps (0: only per epoch)
     log_every: int = 20  # steps between progress-bar updates (each one syncs with the GPU)
+
+    def __post_init__(self):
+        for name, value in methods.get(self.method).defaults.items():
+            if getattr(self, name) is None:
+                setattr(self, name, value)
 
 
 # Fields that change how a run is carried out, not what it computes: they may differ when a
@@ -89,10 +103,11 @@ def paper_exact(cfg: TrainConfig) -> TrainConfig:
     return replace(cfg, **PAPER_EXACT)
 
 
-def profile_config(profile, seed: int = 0) -> TrainConfig:
-    """The training configuration of a profile (``jepa_lite.config.PROFILES``)."""
-    return TrainConfig(image_size=profile.image_size, seed=seed, strategy=profile.strategy,
-                       masking=profile.masking.to_dict(), **profile.pretrain)
+def profile_config(profile, seed: int = 0, method: str = "cnn-jepa") -> TrainConfig:
+    """The training configuration of a profile (``jepa_lite.config.PROFILES``) for a method."""
+    return TrainConfig(method=method, image_size=profile.image_size, seed=seed,
+                       strategy=profile.strategy, masking=profile.masking.to_dict(),
+                       **profile.pretrain, **profile.methods.get(method, {}))
 
 
 class NonFiniteLossError(RuntimeError):
@@ -100,9 +115,11 @@ class NonFiniteLossError(RuntimeError):
 
 
 def collapse_stats(features: torch.Tensor) -> dict:
-    """Per-channel std of L2-normalised target features (0 = collapse) and effective rank
-    (exp of the entropy of normalised singular values; 1 = everything on one line)."""
-    f = features.float().permute(0, 2, 3, 1).reshape(-1, features.shape[1])
+    """Per-channel std of L2-normalised features (0 = collapse) and effective rank (exp of
+    the entropy of normalised singular values; 1 = everything on one line). ``features``:
+    a method's diagnostic features, ``[B, C, h, w]`` (every cell a row) or ``[B, C]``."""
+    f = features.float()
+    f = f.permute(0, 2, 3, 1).reshape(-1, f.shape[1]) if f.dim() == 4 else f
     f = torch.nn.functional.normalize(f, dim=1)
     std = f.std(0).mean()
     s = torch.linalg.svdvals(f - f.mean(0))
@@ -112,13 +129,14 @@ def collapse_stats(features: torch.Tensor) -> dict:
 
 
 def build_model(cfg: TrainConfig) -> Method:
-    return CNNJEPA.from_config(cfg)
+    return methods.get(cfg.method).from_config(cfg)
 
 
 def make_optimizer(model: Method, cfg: TrainConfig, device: torch.device):
-    """AdamW on the trainable parameters (the fused kernel on a GPU)."""
-    return torch.optim.AdamW(model.trainable_parameters(), lr=cfg.lr,
-                             weight_decay=cfg.weight_decay, fused=device.type == "cuda")
+    """The method's optimizer (``cfg.optimizer``: AdamW, fused on a GPU, or LARS) on the
+    trainable parameters."""
+    return optim.build(cfg.optimizer, model.named_trainable_parameters(), cfg.lr,
+                       cfg.weight_decay, device)
 
 
 def tune(device: torch.device) -> None:
@@ -133,7 +151,7 @@ def make_loader(dataset, sampler, cfg: TrainConfig, device: torch.device) -> Dat
     prefetch; batches land in pinned memory on a GPU; images, crops and masks come from the
     sampler's seeds (:class:`~jepa_lite.views.SeededViews`), not from the workers; the
     method says what a sample holds (a crop, or two views) and how a batch is collated."""
-    transform, collate = CNNJEPA.views(cfg)
+    transform, collate = methods.get(cfg.method).views(cfg)
     return DataLoader(SeededViews(dataset, transform),
                       batch_sampler=sampler, num_workers=cfg.workers, collate_fn=collate,
                       pin_memory=device.type == "cuda", persistent_workers=cfg.workers > 0,
@@ -176,6 +194,20 @@ def train_step(net, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler, mi
     return total / accumulation, first
 
 
+def check_micro_batch(cfg: TrainConfig, world: int) -> None:
+    """A method whose loss compares the images of a forward pass needs at least two."""
+    need = methods.get(cfg.method).min_micro_batch
+    if cfg.micro_batch < need:
+        why = {"simclr": "an anchor needs at least one negative",
+               "vicreg": "its variance and covariance are taken over the micro-batch",
+               "cjepa": "its VICReg variance is taken over the micro-batch",
+               "byol": "its heads' BatchNorm needs two images"}.get(cfg.method, "")
+        raise ValueError(f"micro-batch {cfg.micro_batch} (images per forward pass on each of "
+                         f"{world} process(es)) is too small for {cfg.method}: {why}; use "
+                         f"--micro-batch {need} or more (and a --batch-size that is a "
+                         f"multiple of it times the processes)")
+
+
 def _to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
     """A batch tensor on the device; images (4-d floats) channels_last on a GPU."""
     t = t.to(device, non_blocking=True)
@@ -192,7 +224,7 @@ def data_identity(dataset, root) -> dict:
 
 def pretrain(cfg: TrainConfig, data_root, out_dir, resume: bool = False,
              device: str | None = "auto", callbacks=(), hint=None) -> Path:
-    """Pretrain a CNN-JEPA model; returns the path of ``last.pt``.
+    """Pretrain ``cfg.method``'s model; returns the path of ``last.pt``.
 
     In a process started by torchrun this is one rank of a DistributedDataParallel run
     (joined here); otherwise the one process. ``callbacks`` are called with each epoch's
@@ -210,6 +242,7 @@ def pretrain(cfg: TrainConfig, data_root, out_dir, resume: bool = False,
     group = world * (cfg.micro_batch or 1)  # a global batch must be a multiple of this
     micro = cfg.micro_batch or max(1, cfg.batch_size // world)
     cfg = replace(cfg, micro_batch=micro)  # the resolved value is what the checkpoint keeps
+    check_micro_batch(cfg, world)
     out = Path(out_dir).expanduser()
     last = out / "last.pt"
     if resume and not last.is_file():
@@ -223,6 +256,13 @@ def pretrain(cfg: TrainConfig, data_root, out_dir, resume: bool = False,
     ckpt = None
     if resume:  # a changed setting is named before any other complaint about it
         ckpt = load_checkpoint(last)
+        was = ckpt.get("config", {}).get("method", "cnn-jepa")
+        if was != cfg.method:
+            raise ValueError(f"{out} holds a {was} run; it cannot be resumed as {cfg.method}: "
+                             f"drop --method (or pass --method {was}) to continue it, or start "
+                             f"the {cfg.method} run in another --out")
+        if ckpt.get("format") == FORMAT:  # fields added since (method, ...) take defaults
+            ckpt["config"] = asdict(TrainConfig(**ckpt["config"]))
         check_resume(asdict(cfg), ckpt, last, data, OPERATIONAL, hint)
     accumulation = distributed.check_batch(cfg.batch_size, micro, world)
     if cfg.batch_size > len(dataset):
@@ -316,7 +356,8 @@ def pretrain(cfg: TrainConfig, data_root, out_dir, resume: bool = False,
                             f"the loss became {value} at epoch {epoch + 1}, step {step}: "
                             f"stopped. The last good checkpoint is kept ({kept}); lower --lr "
                             f"or check the data")
-                    bar.set_postfix(loss=f"{value:.4f}", lr=f"{lr:.2e}", m=f"{momentum:.5f}")
+                    bar.set_postfix(loss=f"{value:.4f}", lr=f"{lr:.2e}",
+                                    **({"m": f"{momentum:.5f}"} if model.has_target else {}))
                 if (cfg.checkpoint_every_steps and (step + 1) % cfg.checkpoint_every_steps == 0
                         and i + 1 < steps_per_epoch):
                     seconds = spent + time.perf_counter() - t0
@@ -325,7 +366,8 @@ def pretrain(cfg: TrainConfig, data_root, out_dir, resume: bool = False,
             images = (steps_per_epoch - first_step) * cfg.batch_size
             mean_loss = distributed.all_reduce_sum(loss_sum).item() / world / steps_per_epoch
             metrics = {"epoch": epoch + 1, "step": (epoch + 1) * steps_per_epoch,
-                       "loss": mean_loss, "lr": lr, "momentum": momentum, "seconds": seconds,
+                       "loss": mean_loss, "lr": lr,
+                       "momentum": momentum if model.has_target else None, "seconds": seconds,
                        "images_per_s": images / (time.perf_counter() - t0),
                        "processes": world, "precision": precision, **collapse_stats(target)}
             if not math.isfinite(metrics["loss"]):
@@ -336,8 +378,9 @@ def pretrain(cfg: TrainConfig, data_root, out_dir, resume: bool = False,
             if main:
                 with open(out / "metrics.jsonl", "a") as f:
                     f.write(json.dumps(metrics) + "\n")
+                ema = f"momentum {momentum:.5f}, " if model.has_target else ""
                 print(f"epoch {epoch + 1}/{cfg.epochs}: loss {mean_loss:.4f}, lr {lr:.2e}, "
-                      f"momentum {momentum:.5f}, {metrics['images_per_s']:.0f} images/s",
+                      f"{ema}{metrics['images_per_s']:.0f} images/s",
                       flush=True)  # one line per epoch in a log (train.log)
             for cb in callbacks:
                 cb(metrics)

@@ -1,4 +1,5 @@
-"""What the data loader hands the training step: augmented images and, for CNN-JEPA, masks.
+"""What the data loader hands the training step: augmented images and masks (CNN-JEPA,
+C-JEPA), or two augmented views of every image (SimCLR, BYOL, VICReg).
 
 Every random draw here is seeded by the :class:`~jepa_lite.distributed.Draw` the sampler
 made, never by the worker process that happens to run it: the images, crops, flips and
@@ -7,10 +8,14 @@ masks of a step are the same with 0 or 8 workers, on 1 rank or 4.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch.utils.data import Dataset
+from torchvision import transforms
 
 from jepa_lite import masking
+from jepa_lite.data import IMAGENET_MEAN, IMAGENET_STD
 from jepa_lite.distributed import Draw
 
 
@@ -40,13 +45,71 @@ class MaskCollator:
     ``mixed``, the strategy are drawn once per micro-batch, as the authors' code draws them
     once per GPU batch)."""
 
-    def __init__(self, grid, strategy="mixed", official=False, options: dict | None = None):
-        self.grid, self.strategy, self.official = grid, strategy, official
+    def __init__(self, grid, strategy="mixed", official=False, options: dict | None = None,
+                 blocks: bool = False):
+        self.grid, self.strategy, self.official, self.blocks = grid, strategy, official, blocks
         self.options = {k: v for k, v in (options or {}).items() if v is not None}
 
     def __call__(self, batch):
+        """``(images, masks)``, or ``(images, masks, blocks)`` when ``blocks`` (C-JEPA)."""
         images = torch.stack([img for img, _ in batch])
         g = torch.Generator().manual_seed(batch[0][1])
-        masks = masking.sample_masks(len(batch), self.grid, self.strategy, g, self.official,
-                                     **self.options)
-        return images, masks
+        drawn = masking.sample_masks(len(batch), self.grid, self.strategy, g, self.official,
+                                     self.blocks, **self.options)
+        return (images, *drawn) if self.blocks else (images, drawn)
+
+
+# --------------------------------------------------------------------------- two views
+@dataclass(frozen=True)
+class ViewRecipe:
+    """One view's augmentation (the probabilities of the CNN-JEPA authors' baselines)."""
+
+    jitter: tuple[float, float, float, float] = (0.4, 0.4, 0.2, 0.1)  # b, c, s, hue
+    jitter_p: float = 0.8
+    grey_p: float = 0.2
+    blur_p: float = 0.5
+    solarize_p: float = 0.0
+    crop_scale: tuple[float, float] = (0.08, 1.0)
+
+
+# reference/methods_spec.md, "views": the two views of each baseline
+VIEW_RECIPES: dict[str, tuple[ViewRecipe, ViewRecipe]] = {
+    "simclr": (ViewRecipe(jitter=(0.8, 0.8, 0.8, 0.2)),) * 2,
+    "byol": (ViewRecipe(blur_p=1.0, solarize_p=0.0), ViewRecipe(blur_p=0.1, solarize_p=0.2)),
+    "vicreg": (ViewRecipe(solarize_p=0.1),) * 2,
+}
+
+
+def view_transform(recipe: ViewRecipe, image_size: int) -> transforms.Compose:
+    """Random resized crop, flip, colour jitter, greyscale, Gaussian blur (kernel ~10 % of
+    the image, sigma 0.1-2), solarisation, in torchvision transforms."""
+    h, w = masking.check_image_size(image_size)
+    kernel = 2 * round(0.05 * min(h, w)) + 1  # 23 at 224 px, as SimCLR
+    return transforms.Compose([
+        transforms.RandomResizedCrop((h, w), scale=recipe.crop_scale,
+                                     interpolation=transforms.InterpolationMode.BICUBIC),
+        transforms.RandomHorizontalFlip(),
+        transforms.RandomApply([transforms.ColorJitter(*recipe.jitter)], p=recipe.jitter_p),
+        transforms.RandomGrayscale(p=recipe.grey_p),
+        transforms.RandomApply([transforms.GaussianBlur(kernel, sigma=(0.1, 2.0))],
+                               p=recipe.blur_p),
+        transforms.RandomSolarize(threshold=128, p=recipe.solarize_p),
+        transforms.ToTensor(),
+        transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+    ])
+
+
+class TwoViews:
+    """One image -> two independently augmented views (each with its own recipe)."""
+
+    def __init__(self, first: ViewRecipe, second: ViewRecipe, image_size: int):
+        self.first, self.second = view_transform(first, image_size), view_transform(second,
+                                                                                    image_size)
+
+    def __call__(self, image):
+        return self.first(image), self.second(image)
+
+
+def stack_views(batch):
+    """A micro-batch of two-view samples -> ``(views_a, views_b)``, each ``[B, 3, H, W]``."""
+    return (torch.stack([a for (a, _), _ in batch]), torch.stack([b for (_, b), _ in batch]))

@@ -19,6 +19,9 @@ class Method(nn.Module):
     name: ClassVar[str]
     encoder_prefix: ClassVar[str]  # state-dict prefix of the encoder the probes use
     has_target: ClassVar[bool] = False  # an EMA target that update_target moves
+    options: ClassVar[tuple[str, ...]] = ()  # configuration fields only this method reads
+    defaults: ClassVar[dict] = {}  # optimizer, lr, weight_decay, ema_per_epoch
+    min_micro_batch: ClassVar[int] = 1  # images per forward pass the loss needs
 
     @classmethod
     def from_config(cls, cfg) -> Method:
@@ -32,8 +35,11 @@ class Method(nn.Module):
     def forward(self, *batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
 
+    def named_trainable_parameters(self) -> list[tuple[str, nn.Parameter]]:
+        return [(n, p) for n, p in self.named_parameters() if p.requires_grad]
+
     def trainable_parameters(self) -> list[nn.Parameter]:
-        return [p for p in self.parameters() if p.requires_grad]
+        return [p for _, p in self.named_trainable_parameters()]
 
     @torch.no_grad()
     def update_target(self, momentum: float) -> None:

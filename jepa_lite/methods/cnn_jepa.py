@@ -18,12 +18,17 @@ class CNNJEPA(Method):
     name = "cnn-jepa"
     encoder_prefix = "target_encoder."  # the paper probes the EMA target encoder
     has_target = True
+    options = ("strategy", "official_masks", "masking", "predictor_layers", "kernel_size",
+               "depthwise_separable", "loss", "ema", "ema_per_epoch", "target_ema")
+    defaults = {"optimizer": "adamw", "lr": 0.01, "weight_decay": 0.01, "ema_per_epoch": False}
+    min_micro_batch = 1
 
     def __init__(self, arch: str = "resnet50", predictor_layers: int = 3,
                  kernel_size: int = 3, depthwise_separable: bool = True,
-                 loss: str = "official", zero_init_residual: bool = False):
+                 loss: str = "official", zero_init_residual: bool = False,
+                 target_ema: bool = True):
         super().__init__()
-        self.arch, self.loss_kind = arch, loss
+        self.arch, self.loss_kind, self.target_ema = arch, loss, target_ema
         self.context_encoder = sparse_trunk(arch, zero_init_residual)
         # Paper, III-B: "the target network's weights are updated using an exponential moving
         # average of the context weights" -- same weights to start, no gradient ever.
@@ -38,16 +43,13 @@ class CNNJEPA(Method):
     @classmethod
     def from_config(cls, cfg) -> CNNJEPA:
         return cls(cfg.arch, cfg.predictor_layers, cfg.kernel_size, cfg.depthwise_separable,
-                   cfg.loss, cfg.zero_init_residual)
+                   cfg.loss, cfg.zero_init_residual, cfg.target_ema)
 
     @staticmethod
     def views(cfg):
         """One random resized crop per image; the collate draws the micro-batch's masks."""
         return pretrain_transform(cfg.image_size), MaskCollator(
             masking.grid_size(cfg.image_size), cfg.strategy, cfg.official_masks, cfg.masking)
-
-    def trainable_parameters(self):
-        return [p for n, p in self.named_parameters() if not n.startswith("target_encoder.")]
 
     def forward(self, images: torch.Tensor, mask: torch.Tensor):
         """Loss of one batch, plus the target features (for collapse diagnostics)."""
@@ -59,7 +61,10 @@ class CNNJEPA(Method):
 
     @torch.no_grad()
     def update_target(self, momentum: float) -> None:
-        """target <- momentum * target + (1 - momentum) * context; BN buffers are not averaged."""
+        """target <- momentum * target + (1 - momentum) * context; BN buffers are not averaged.
+        Without ``target_ema`` the target is a copy of the context encoder after every step
+        (momentum 0; a stop-gradient and nothing else: the ablation that invites collapse)."""
+        momentum = momentum if self.target_ema else 0.0
         tgt = list(self.target_encoder.parameters())
         ctx = list(self.context_encoder.parameters())
         torch._foreach_lerp_(tgt, ctx, 1.0 - momentum)

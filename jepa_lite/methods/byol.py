@@ -1,0 +1,60 @@
+"""BYOL (Grill et al. 2020), as the CNN-JEPA authors ran it: an online backbone, projector
+(2048-1024-256) and predictor (256-1024-256); a target backbone and projector that follow
+them by EMA (0.996 -> 1, cosine, stepped per epoch); the negative cosine between the online
+prediction of one view and the target projection of the other, symmetrised and halved; AdamW
+(lr 0.01, weight decay 0.01). The probes read the online backbone."""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+
+from jepa_lite.losses import negative_cosine
+from jepa_lite.methods.base import Method
+from jepa_lite.methods.heads import mlp, pool, scaled
+from jepa_lite.sparse import dense_trunk
+from jepa_lite.views import VIEW_RECIPES, TwoViews, stack_views
+
+
+class BYOL(Method):
+    name = "byol"
+    encoder_prefix = "backbone."
+    has_target = True
+    options = ("ema", "ema_per_epoch")
+    defaults = {"optimizer": "adamw", "lr": 0.01, "weight_decay": 0.01, "ema_per_epoch": True}
+    min_micro_batch = 2  # the heads' BatchNorm needs two images
+
+    def __init__(self, arch: str = "resnet50", zero_init_residual: bool = False):
+        super().__init__()
+        self.backbone = dense_trunk(arch, zero_init_residual)
+        c = self.backbone.out_channels
+        self.projector = mlp(scaled(c, 1 / 2, 1 / 8))  # 2048-1024-256
+        self.predictor = mlp([round(c / 8), round(c / 2), round(c / 8)])  # 256-1024-256
+        self.target_backbone = copy.deepcopy(self.backbone).requires_grad_(False)
+        self.target_projector = copy.deepcopy(self.projector).requires_grad_(False)
+
+    @classmethod
+    def from_config(cls, cfg) -> BYOL:
+        return cls(cfg.arch, cfg.zero_init_residual)
+
+    @staticmethod
+    def views(cfg):
+        return TwoViews(*VIEW_RECIPES["byol"], cfg.image_size), stack_views
+
+    def forward(self, view_a: torch.Tensor, view_b: torch.Tensor):
+        h_a, h_b = pool(self.backbone(view_a)), pool(self.backbone(view_b))
+        p_a, p_b = self.predictor(self.projector(h_a)), self.predictor(self.projector(h_b))
+        with torch.no_grad():
+            z_a = self.target_projector(pool(self.target_backbone(view_a)))
+            z_b = self.target_projector(pool(self.target_backbone(view_b)))
+        loss = 0.5 * (negative_cosine(p_a, z_b) + negative_cosine(p_b, z_a))
+        return loss, h_a.detach()
+
+    @torch.no_grad()
+    def update_target(self, momentum: float) -> None:
+        """target <- momentum * target + (1 - momentum) * online (backbone and projector)."""
+        for target, online in ((self.target_backbone, self.backbone),
+                               (self.target_projector, self.projector)):
+            torch._foreach_lerp_(list(target.parameters()), list(online.parameters()),
+                                 1.0 - momentum)

@@ -1,0 +1,49 @@
+"""SimCLR (Chen et al. 2020), as the CNN-JEPA authors ran it: two augmented views, a projector
+2048-2048-128 with BatchNorm on every layer, NT-Xent at temperature 0.1 with the negatives
+gathered from every GPU, LARS (lr 1.7, weight decay 1e-6).
+
+The negatives of an anchor are the other views of its micro-batch on every process: a run of
+4 GPUs x 128 sees 2 x 512 - 2 negatives per anchor, one GPU accumulating 4 x 128 sees
+2 x 128 - 2. Unlike CNN-JEPA's, SimCLR's loss depends on how the batch is split.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from jepa_lite import distributed
+from jepa_lite.losses import nt_xent
+from jepa_lite.methods.base import Method
+from jepa_lite.methods.heads import mlp, pool, scaled
+from jepa_lite.sparse import dense_trunk
+from jepa_lite.views import VIEW_RECIPES, TwoViews, stack_views
+
+
+class SimCLR(Method):
+    name = "simclr"
+    encoder_prefix = "backbone."
+    options = ("temperature",)
+    defaults = {"optimizer": "lars", "lr": 1.7, "weight_decay": 1e-6, "ema_per_epoch": False}
+    min_micro_batch = 2  # an anchor needs at least one negative
+
+    def __init__(self, arch: str = "resnet50", temperature: float = 0.1,
+                 zero_init_residual: bool = False):
+        super().__init__()
+        self.temperature = temperature
+        self.backbone = dense_trunk(arch, zero_init_residual)
+        c = self.backbone.out_channels
+        self.projector = mlp(scaled(c, 1, 1 / 16), bn_last=True)  # 2048-2048-128 at C = 2048
+
+    @classmethod
+    def from_config(cls, cfg) -> SimCLR:
+        return cls(cfg.arch, cfg.temperature, cfg.zero_init_residual)
+
+    @staticmethod
+    def views(cfg):
+        return TwoViews(*VIEW_RECIPES["simclr"], cfg.image_size), stack_views
+
+    def forward(self, view_a: torch.Tensor, view_b: torch.Tensor):
+        h_a, h_b = pool(self.backbone(view_a)), pool(self.backbone(view_b))
+        loss = nt_xent(self.projector(h_a), self.projector(h_b), self.temperature,
+                       gather=distributed.all_gather_with_grad)
+        return loss, h_a.detach()
