@@ -11,6 +11,8 @@ takes smooth-L1 summed over channels; for unit vectors that is 0.5 * ||p - h||^2
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 
@@ -34,6 +36,21 @@ def jepa_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
     return (per_cell * m).sum() / m.sum().clamp_min(1.0)  # no boolean indexing: no host sync
 
 
+def _full(x: torch.Tensor) -> torch.Tensor:
+    """At least float32."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
+def full_precision(loss):
+    """Compute ``loss`` in float32 (or float64) even inside an autocast region: bf16 logits
+    divided by a temperature of 0.1, or a covariance summed over 8192^2 entries, lose too much."""
+    @functools.wraps(loss)
+    def wrapper(z_a: torch.Tensor, z_b: torch.Tensor, *args, **kw):
+        with torch.autocast(z_a.device.type, enabled=False):
+            return loss(_full(z_a), _full(z_b), *args, **kw)
+    return wrapper
+
+
 # --------------------------------------------------------------------------- VICReg
 def invariance(z_a: torch.Tensor, z_b: torch.Tensor) -> torch.Tensor:
     """VICReg's invariance: the mean squared difference of the two embeddings."""
@@ -55,11 +72,12 @@ def covariance(z: torch.Tensor) -> torch.Tensor:
     return off.square().sum() / d
 
 
+@full_precision
 def vicreg_terms(z_a: torch.Tensor, z_b: torch.Tensor, eps: float = 1e-4) -> dict:
     """The three terms as VICReg (and lightly) define them: the variance averaged over the
     two branches, the covariance summed over them. ``z_*``: ``[batch, dim]`` on this process
     only (the CNN-JEPA authors did not gather them across GPUs)."""
-    z_a, z_b = z_a.float(), z_b.float()
+    z_a, z_b = _full(z_a), _full(z_b)
     return {"invariance": invariance(z_a, z_b),
             "variance": 0.5 * (variance(z_a, eps) + variance(z_b, eps)),
             "covariance": covariance(z_a) + covariance(z_b)}
@@ -73,6 +91,7 @@ def vicreg_loss(z_a: torch.Tensor, z_b: torch.Tensor, weights=(25.0, 25.0, 1.0),
 
 
 # --------------------------------------------------------------------------- SimCLR
+@full_precision
 def nt_xent(z_a: torch.Tensor, z_b: torch.Tensor, temperature: float = 0.1,
             gather=None) -> torch.Tensor:
     """SimCLR's NT-Xent: each of the 2N views must pick its partner among the other 2N - 1
@@ -83,7 +102,7 @@ def nt_xent(z_a: torch.Tensor, z_b: torch.Tensor, temperature: float = 0.1,
     their positions in the gathered batch. Its gradient reaches every process's rows, so the
     gradients DistributedDataParallel averages are those of the loss over the global batch.
     """
-    a, b = F.normalize(z_a.float(), dim=1), F.normalize(z_b.float(), dim=1)
+    a, b = F.normalize(_full(z_a), dim=1), F.normalize(_full(z_b), dim=1)
     n = len(a)
     if gather is None:
         all_a, all_b, offset = a, b, 0
@@ -106,7 +125,8 @@ def _rank() -> int:
 
 
 # --------------------------------------------------------------------------- BYOL
+@full_precision
 def negative_cosine(p: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     """BYOL's loss of one direction: minus the mean cosine similarity (the target ``z``
     carries no gradient: the caller passes it detached or computed without one)."""
-    return -F.cosine_similarity(p.float(), z.float(), dim=1).mean()
+    return -F.cosine_similarity(_full(p), _full(z), dim=1).mean()

@@ -334,3 +334,55 @@ def test_torchrun_equals_one_process_with_accumulation(root, tmp_path):
     assert bad.returncode != 0
     assert "global batch 32 does not split into 2 process(es) x micro-batches of 12" in bad.stderr
     assert "--micro-batch 8" in bad.stderr
+
+
+# --------------------------------------------------------------------------- SimCLR, gathered
+def _nt_xent_worker(rank, world, out, detach):
+    from jepa_lite import losses
+
+    distributed.setup(torch.device("cpu"))
+    torch.manual_seed(0)
+    head = torch.nn.Linear(6, 4).double()
+    g = torch.Generator().manual_seed(1)
+    xa, xb = torch.randn(2, world * 5, 6, dtype=torch.float64, generator=g)
+    mine = slice(5 * rank, 5 * rank + 5)
+
+    def gather(t):  # detach=True: the gather of lightly #1176-era code, no gradient through it
+        return distributed.all_gather_with_grad(t.detach() if detach else t)
+
+    loss = losses.nt_xent(head(xa[mine]), head(xb[mine]), 0.1, gather=gather)
+    loss.backward()
+    grads = [distributed.all_reduce_sum(p.grad) / world for p in head.parameters()]  # as DDP
+    torch.save({"loss": loss.detach(), "grads": grads, "xa": xa, "xb": xb},
+               out / f"rank{rank}.pt")
+
+
+@pytest.mark.parametrize("detach", [False, True])
+def test_simclr_gathered_loss_equals_one_process_on_the_whole_batch(tmp_path, detach):
+    from jepa_lite import losses
+
+    spawn(_nt_xent_worker, tmp_path, detach)
+    parts = [torch.load(tmp_path / f"rank{r}.pt") for r in range(2)]
+    torch.manual_seed(0)
+    head = torch.nn.Linear(6, 4).double()
+    loss = losses.nt_xent(head(parts[0]["xa"]), head(parts[0]["xb"]), 0.1)
+    loss.backward()
+    # the mean of the ranks' losses is the loss over the whole batch ...
+    assert torch.allclose((parts[0]["loss"] + parts[1]["loss"]) / 2, loss, atol=1e-12)
+    # ... and DDP's average of the gradients is its gradient, only when the gather carries one
+    same = all(torch.allclose(g, p.grad, atol=1e-12)
+               for g, p in zip(parts[0]["grads"], head.parameters(), strict=True))
+    assert same != detach
+
+
+def _methods_under_ddp_worker(rank, world, root, out):
+    for method, extra in (("simclr", {}), ("cjepa", {"strategy": "mixed"})):
+        cfg = tiny(method=method, epochs=1, micro_batch=8, **extra)
+        train.pretrain(cfg, root, out / method, device="cpu")
+
+
+def test_simclr_and_cjepa_train_under_ddp(root, tmp_path):
+    spawn(_methods_under_ddp_worker, root, tmp_path)
+    for method in ("simclr", "cjepa"):
+        rows = train.read_metrics(tmp_path / method)
+        assert len(rows) == 1 and rows[0]["processes"] == 2 and rows[0]["loss"] == rows[0]["loss"]
