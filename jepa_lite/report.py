@@ -80,3 +80,36 @@ def markdown_table(rows: list[dict], columns: list[str]) -> str:
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(cell(r.get(c)) for c in columns) + " |" for r in rows]
     return "\n".join(lines)
+
+
+def method_rows(results: dict[str, dict], paper: list[dict], dataset: str, comparable: bool,
+                profile: str) -> list[dict]:
+    """One row per method of chapter 08 (``results``: label -> probe results): our top-1
+    (%) beside Table I's for the same data set (empty where the paper has none: C-JEPA)."""
+    reported = {}
+    for r in paper:
+        if r["table"] == "I" and r["dataset"] == dataset and r["backbone"] == "ResNet-50":
+            reported[(r["method"], r["metric"])] = r["value"]
+    source = "ours" if comparable else f"ours ({profile}, NOT comparable)"
+    return [{"method": label, "source": source, "linear_top1": 100 * res["linear_top1"],
+             "knn_top1": 100 * res["knn_top1"],
+             "paper_linear_top1": reported.get((label, "linear_top1")),
+             "paper_knn_top1": reported.get((label, "knn_top1"))}
+            for label, res in results.items()]
+
+
+def comparison_file(out_dir) -> Path:
+    """Where chapter 08 keeps its rows (read by chapter 06's report)."""
+    return Path(out_dir) / "08_comparison" / "comparison.json"
+
+
+OTHERS_HEADING = "## All five methods (chapter 08)"
+
+
+def with_method_rows(report_md: str, rows: list[dict]) -> str:
+    """``report_md`` (chapter 06's report) with chapter 08's rows as its last section,
+    replacing an older copy of that section."""
+    columns = ["method", "source", "linear_top1", "knn_top1", "paper_linear_top1",
+               "paper_knn_top1"]
+    head = report_md.split(OTHERS_HEADING)[0].rstrip("\n")
+    return "\n".join([head, "", OTHERS_HEADING, "", markdown_table(rows, columns), ""])

@@ -23,6 +23,7 @@ from jepa_lite.data import SHAPES, render_synthetic
 TARGET_RGB = np.array([0.90, 0.15, 0.15])
 BLOCK_COLOURS = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6",
                  "#bfef45"]
+LINE_STYLES = ["-", "--", "-.", ":"]
 
 
 # --------------------------------------------------------------------------- images
@@ -478,6 +479,95 @@ def fig_ablation(rows: list[dict], setting_prefix: str, title: str) -> Figure:
     ax.set_title(title, fontsize=9)
     ax.set_ylabel("top-1 (%)")
     ax.legend(fontsize=8)
+    return fig
+
+
+# --------------------------------------------------------------------------- chapters 07-08
+def fig_runs(histories: dict[str, list[dict]]) -> Figure:
+    """Loss and collapse diagnostics per epoch of several runs, one line each. The std panel
+    marks 0 (complete collapse); the rank panel starts at 1 (everything on one line)."""
+    from matplotlib.ticker import MaxNLocator
+
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
+    for i, (name, rows) in enumerate(histories.items()):
+        style = {"color": BLOCK_COLOURS[i % len(BLOCK_COLOURS)], "ls": LINE_STYLES[i % 4],
+                 "marker": "os^v"[i % 4], "ms": 4, "label": name}  # overlapping runs stay visible
+        ep = [r["epoch"] for r in rows]
+        for ax, key in zip(axes, ("loss", "target_std", "effective_rank"), strict=True):
+            ax.plot(ep, [r[key] for r in rows], **style)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    titles = ("training loss (each method its own objective)",
+              "per-channel std of normalised features", "effective rank of the features")
+    for ax, title in zip(axes, titles, strict=True):
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("epoch")
+    axes[1].axhline(0, color="grey", lw=0.8, ls=":")
+    axes[1].set_ylim(bottom=0)
+    axes[2].set_ylim(bottom=1)
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def fig_spectra(spectra: dict[str, dict]) -> Figure:
+    """Covariance eigenvalues of normalised pooled features, largest first (log scale): a
+    collapsed encoder puts everything in the first few."""
+    fig, ax = plt.subplots(figsize=(6.5, 3.2))
+    for i, (name, sp) in enumerate(spectra.items()):
+        eig = np.clip(np.array(sp["eigenvalues"]), 1e-12, None)
+        ax.plot(np.arange(1, len(eig) + 1), eig, color=BLOCK_COLOURS[i % len(BLOCK_COLOURS)],
+                ls=LINE_STYLES[i % 4], label=f"{name} (rank {sp['effective_rank']:.1f})")
+    ax.set_yscale("log")
+    ax.set_xlabel("eigenvalue index (largest first)")
+    ax.set_ylabel("eigenvalue")
+    ax.set_title("covariance spectrum of validation features", fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def fig_probe_bars(results: dict[str, dict], random_init: dict | None = None,
+                   title: str = "") -> Figure:
+    """k-NN and linear top-1 (%) per run, as bars; the random-init encoder as dashed lines."""
+    names = list(results)
+    x = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(max(5, 1.3 * len(names)), 3.2))
+    for off, key, colour in ((-0.2, "knn_top1", "#f58231"), (0.2, "linear_top1", "#4363d8")):
+        ax.bar(x + off, [100 * results[n][key] for n in names], 0.4, color=colour,
+               label=key.replace("_top1", " top-1"))
+        if random_init is not None:
+            ax.axhline(100 * random_init[key], color=colour, ls="--", lw=1,
+                       label=f"random init, {key.replace('_top1', '')}")
+    ax.set_xticks(x, names, fontsize=8)
+    ax.set_ylabel("top-1 (%)")
+    ax.set_ylim(0, 100)
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def fig_time_per_epoch(ours: dict[str, float], paper: dict[str, float], device: str) -> Figure:
+    """Time per epoch relative to CNN-JEPA: our measurement beside the paper's."""
+    names = list(ours)
+    x = np.arange(len(names))
+    base_o, base_p = ours["CNN-JEPA"], paper["CNN-JEPA"]
+    fig, ax = plt.subplots(figsize=(6.5, 3.2))
+    ax.bar(x - 0.2, [ours[n] / base_o for n in names], 0.4, color="#4363d8",
+           label=f"ours ({device})")
+    ax.bar(x + 0.2, [paper[n] / base_p if n in paper else 0 for n in names], 0.4,
+           color="#a9a9a9", label="paper (4 GPUs, ImageNet-100)")
+    for i, n in enumerate(names):
+        ax.text(i - 0.2, ours[n] / base_o, f"{ours[n] / base_o:.2f}", ha="center",
+                va="bottom", fontsize=7)
+        if n in paper:
+            ax.text(i + 0.2, paper[n] / base_p, f"{paper[n] / base_p:.2f}", ha="center",
+                    va="bottom", fontsize=7)
+    ax.axhline(1, color="grey", lw=0.8, ls=":")
+    ax.set_xticks(x, names, fontsize=8)
+    ax.set_ylabel("time per epoch / CNN-JEPA's")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
     return fig
 
 

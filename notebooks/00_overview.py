@@ -95,11 +95,14 @@ plt.show()
 # | 01 masking | which 32 px cells are targets: multi-block, random, mixed | `masking` |
 # | 02 sparse encoder | masked convolution and visible-only batch norm | `sparse` |
 # | 03 predictor | depthwise-separable conv predictor and the mask token | `predictor` |
-# | 04 pretraining | EMA, schedules, the training loop, collapse checks | `train` |
+# | 04 pretraining | EMA, schedules, the training loop, collapse checks | `train`, `methods/cnn_jepa` |
 # | 05 probes | frozen-feature k-NN and linear probes | `probes` |
 # | 06 reproduction | our numbers next to the paper's | `report` |
+# | 07 C-JEPA | VICReg's terms added to the JEPA loss, against collapse | `methods/cjepa`, `losses` |
+# | 08 comparison | CNN-JEPA, C-JEPA, SimCLR, BYOL, VICReg on one backbone and probes | `methods/`, `compare` |
 #
-# Chapters 02–06 arrive as the package grows; every chapter runs on its own.
+# Chapters 05 and 06 read chapter 04's run (they say so and stop when it is missing);
+# chapters 07 and 08 train their own runs.
 
 # %% [markdown]
 # ## Profiles: one notebook, three sizes

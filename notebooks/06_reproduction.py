@@ -112,11 +112,31 @@ fig = viz.fig_comparison(rows)
 run.savefig(fig, "paper_vs_ours")
 plt.show()
 
+# %% [markdown]
+# ## 4. The other methods (chapter 08)
+#
+# Chapter 08 trains C-JEPA, SimCLR, BYOL and VICReg on the same backbone, data and probes;
+# once it has run in this output folder, its rows appear here next to Table I's.
+
+# %%
+others_file = report.comparison_file(cfg.out_dir)
+others = json.loads(others_file.read_text()) if others_file.is_file() else None
+other_columns = ["method", "source", "linear_top1", "knn_top1", "paper_linear_top1",
+                 "paper_knn_top1"]
+if others is None:
+    print(f"no {others_file} yet: run chapter 08 (jepa-lite course --only 08 --profile "
+          f"{PROFILE}), then this chapter again")
+else:
+    display(Markdown(report.markdown_table(others["rows"], other_columns)))
+
 # %%
 lines = ["# Reproduction report", "", report.markdown_table(rows, [
     "method", "backbone", "dataset", "source", "linear_top1", "knn_top1",
     "linear_honest_top1"]), "", report.markdown_table([facts], list(facts)), ""]
-(run.dir / "report.md").write_text("\n".join(lines))
+text = "\n".join(lines)
+if others is not None:
+    text = report.with_method_rows(text, others["rows"])
+(run.dir / "report.md").write_text(text)
 run.log(comparable=facts["comparable"], linear_top1=100 * probe["linear_top1"],
         knn_top1=100 * probe["knn_top1"], paper_linear_top1=73.26, paper_knn_top1=59.22,
         epochs=facts["epochs"], pretrain_hours=facts["pretrain_hours"], commit=facts["commit"])

@@ -208,6 +208,28 @@ def test_pretraining_probe_and_report_chapters(smoke_course):
     assert "NOT comparable" in (out / "06_reproduction" / "report.md").read_text()
 
 
+def test_cjepa_and_comparison_chapters(smoke_course):
+    out, _ = smoke_course
+    m7 = json.loads((out / "07_cjepa" / "metrics.json").read_text())["metrics"]
+    runs7 = ("CNN-JEPA", "C-JEPA", "CNN-JEPA, no EMA", "C-JEPA, no EMA")
+    for name in runs7:
+        assert f"{name} knn_top1" in m7 and m7[f"{name} effective_rank"] >= 1
+    history = [json.loads(line) for line in (out / "07_cjepa" / "runs" / "c-jepa-no-ema"
+                                             / "metrics.jsonl").read_text().splitlines()]
+    assert len(history) == 4 and history[0]["momentum"] is not None
+    comparison = json.loads((out / "08_comparison" / "comparison.json").read_text())
+    methods = ["CNN-JEPA", "C-JEPA", "SimCLR", "BYOL", "VICReg"]
+    assert [r["method"] for r in comparison["rows"]] == methods
+    assert comparison["comparable"] is False
+    assert all("NOT comparable" in r["source"] for r in comparison["rows"])
+    assert all(comparison["seconds_per_epoch"][m] > 0 for m in methods)
+    for m in ("simclr", "byol", "vicreg", "cjepa", "cnn-jepa"):
+        ckpt = out / "08_comparison" / "runs" / m / "last.pt"
+        assert ckpt.is_file() and (ckpt.parent / "probe" / "probe.json").is_file()
+    report = (out / "06_reproduction" / "report.md").read_text()  # chapter 08 added its rows
+    assert "All five methods (chapter 08)" in report and "| VICReg |" in report
+
+
 def test_chapters_get_the_parameters_they_declare(tmp_path, monkeypatch):
     nbdir = tmp_path / "notebooks"
     nbdir.mkdir()

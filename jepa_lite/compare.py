@@ -1,0 +1,125 @@
+"""Chapters 07-08 — several methods on the same backbone, data and probes.
+
+* :func:`run_method`: one method's pretraining run, in its own process and folder, started,
+  followed and resumed as chapter 04's (``jepa_lite.runs``), then probed.
+* :func:`spectrum`: collapse diagnostics of an encoder's pooled features on the validation
+  images: per-channel std of the L2-normalised features, effective rank, the eigenvalues of
+  their covariance.
+* :func:`step_seconds`: the time of one training step of every method, measured side by side
+  in one process on one device (round robin, so that a noisy machine slows all alike), and
+  the time per epoch it implies.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from jepa_lite import probes, runs, train
+from jepa_lite.data import eval_transform, image_folder
+from jepa_lite.distributed import Draw, mix
+from jepa_lite.runtime import grad_scaler, resolve_precision
+from jepa_lite.views import SeededViews
+
+LABELS = {"cnn-jepa": "CNN-JEPA", "cjepa": "C-JEPA", "simclr": "SimCLR", "byol": "BYOL",
+          "vicreg": "VICReg"}  # as data/paper_results.csv names them
+
+
+def run_method(options: list[str], run_dir, data_root, image_size: int, device: torch.device,
+               probe_epochs: int, k: int = 200, nproc: int = 1, seed: int = 0) -> dict:
+    """Pretrain (``jepa-lite pretrain`` + ``options``, resumed if stopped, skipped if done)
+    and probe the run's encoder; returns the probe's results with the run's metrics."""
+    run_dir = Path(run_dir)
+    runs.train(options, run_dir, nproc)
+    last = runs.require_complete(run_dir)
+    probe_json = run_dir / "probe" / "probe.json"
+    key = probes.checkpoint_key(last)
+    result = json.loads(probe_json.read_text()) if probe_json.is_file() else None
+    if result is None or result.get("encoder") != key:
+        result = probes.evaluate(probes.encoder_from_checkpoint(last), key, data_root,
+                                 run_dir / "probe", image_size=image_size, device=device, k=k,
+                                 epochs=probe_epochs, seed=seed, overwrite=True)
+    return {**result, "history": train.read_metrics(run_dir), "checkpoint": str(last)}
+
+
+@torch.no_grad()
+def pooled_features(encoder: torch.nn.Module, data_root, image_size: int,
+                    device: torch.device, split: str = "val", limit: int = 10_000,
+                    batch_size: int = 256) -> torch.Tensor:
+    """Global-average-pooled features ``[N, C]`` of (up to ``limit``) images of a split."""
+    folder = image_folder(data_root, split)
+    transform = eval_transform(image_size)
+    encoder = encoder.to(device).eval()
+    n = min(limit, len(folder))
+    out = []
+    for s in range(0, n, batch_size):
+        x = torch.stack([transform(folder.loader(folder.samples[i][0]))
+                         for i in range(s, min(n, s + batch_size))])
+        out.append(encoder(x.to(device)).mean((2, 3)).float().cpu())
+    return torch.cat(out)
+
+
+def spectrum(features: torch.Tensor) -> dict:
+    """Collapse diagnostics of ``[N, C]`` features: per-channel std of the L2-normalised
+    features (0 = collapsed; 1 / sqrt(C) for features spread evenly over the sphere),
+    effective rank (exp of the entropy of the normalised singular values: 1 = a line, C =
+    all directions alike) and the covariance eigenvalues, largest first (the min(N - 1, C)
+    that N images can make non-zero)."""
+    f = torch.nn.functional.normalize(features.double(), dim=1)
+    centred = f - f.mean(0)
+    s = torch.linalg.svdvals(centred)
+    p = s / s.sum().clamp_min(1e-12)
+    rank = torch.exp(-(p * torch.log(p.clamp_min(1e-12))).sum())
+    eig = (s.square() / max(len(f) - 1, 1))[:max(min(len(f) - 1, f.shape[1]), 1)]
+    return {"std": f.std(0).mean().item(), "effective_rank": rank.item(),
+            "eigenvalues": eig.tolist(), "channels": f.shape[1]}
+
+
+def step_seconds(configs: dict[str, train.TrainConfig], data_root, device: torch.device,
+                 steps: int = 5, warmup: int = 2) -> dict[str, float]:
+    """Seconds per optimizer step of every method, measured side by side: all models are
+    built first, then steps go round robin (method 1, 2, ..., 1, 2, ...) on the same real
+    images (each method's own views and masks), and the median per method is kept. Every
+    config's batch is one micro-batch per step here (one process)."""
+    dataset = image_folder(data_root, "train")
+    built = {}
+    for name, cfg in configs.items():
+        torch.manual_seed(cfg.seed)
+        model = train.build_model(cfg).to(device)
+        if device.type == "cuda":
+            model = model.to(memory_format=torch.channels_last)
+        precision = resolve_precision(device, cfg.precision)
+        transform, collate = type(model).views(cfg)
+        views = SeededViews(dataset, transform)
+        accumulation = cfg.batch_size // (cfg.micro_batch or cfg.batch_size)
+        micro = cfg.batch_size // accumulation
+        batches = [collate([views[_draw(i, j, micro, len(dataset))] for i in range(micro)])
+                   for j in range(accumulation)]
+        built[name] = (model, train.make_optimizer(model, cfg, device),
+                       grad_scaler(device, precision), batches, accumulation, precision)
+    times: dict[str, list[float]] = {name: [] for name in configs}
+    for step in range(warmup + steps):
+        for name, (model, opt, scaler, batches, acc, precision) in built.items():
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            t0 = time.perf_counter()
+            loss, _ = train.train_step(model, opt, scaler, iter(batches), acc, device,
+                                       precision, 0.996)
+            loss.item()  # waits for the device
+            if step >= warmup:
+                times[name].append(time.perf_counter() - t0)
+    return {name: sorted(t)[len(t) // 2] for name, t in times.items()}
+
+
+def _draw(i: int, j: int, micro: int, n: int):
+    index = (j * micro + i) % n
+    return Draw(index, mix(7, j, i), mix(7, j))
+
+
+def paper_hours_per_epoch(rows: list[dict]) -> dict[str, float]:
+    """The paper's hours per epoch on ImageNet-100 (4 GPUs), by method."""
+    return {r["method"]: r["value"] for r in rows
+            if r["table"] == "cost" and r["metric"] == "hours_per_epoch"}

@@ -1,0 +1,46 @@
+"""Chapters 07-08's helpers: collapse diagnostics, side-by-side step times, the report rows."""
+
+import pytest
+import torch
+
+from jepa_lite import compare, data, methods, report, train
+
+SPEC = data.SyntheticSpec(classes=3, per_class=8, val_per_class=2, size=64, seed=5)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_spectrum_tells_collapsed_from_spread_features(seed):
+    g = torch.Generator().manual_seed(seed)
+    spread = compare.spectrum(torch.randn(200, 16, generator=g))
+    line = compare.spectrum(torch.randn(200, 1, generator=g) * torch.randn(1, 16, generator=g)
+                            + 5 * torch.ones(1, 16))
+    same = compare.spectrum(torch.ones(200, 16))
+    assert spread["effective_rank"] > 12 and line["effective_rank"] < 2  # an arc, once normalised
+    assert same["std"] < 1e-6 < line["std"] < spread["std"]
+    eig = spread["eigenvalues"]
+    assert len(eig) == 16 and eig == sorted(eig, reverse=True)
+    assert len(compare.spectrum(torch.randn(5, 16, generator=g))["eigenvalues"]) == 4  # N - 1
+
+
+def test_step_seconds_times_every_method_on_the_same_device(tmp_path):
+    root = data.make_synthetic(tmp_path / "syn", SPEC)
+    configs = {m: train.TrainConfig(method=m, arch="resnet10", image_size=64, batch_size=8,
+                                    micro_batch=4, predictor_layers=1)
+               for m in methods.METHODS}
+    seconds = compare.step_seconds(configs, root, torch.device("cpu"), steps=1, warmup=0)
+    assert list(seconds) == list(configs) and all(s > 0 for s in seconds.values())
+
+
+def test_method_rows_sit_beside_table_one_and_say_when_not_comparable():
+    res = {lab: {"linear_top1": 0.5, "knn_top1": 0.25} for lab in compare.LABELS.values()}
+    rows = report.method_rows(res, report.paper_results(), "ImageNet-100", False, "smoke")
+    by = {r["method"]: r for r in rows}
+    assert by["SimCLR"]["paper_linear_top1"] == 76.20 and by["BYOL"]["paper_knn_top1"] == 68.20
+    assert by["CNN-JEPA"]["paper_linear_top1"] == 73.26 and by["C-JEPA"]["paper_knn_top1"] is None
+    assert all(r["linear_top1"] == 50 and "NOT comparable" in r["source"] for r in rows)
+    in1k = report.method_rows(res, report.paper_results(), "ImageNet-1k", True, "full")
+    assert {r["method"]: r["paper_linear_top1"] for r in in1k}["BYOL"] == 60.22
+    text = report.with_method_rows("# report\n\nfirst part\n", rows)
+    again = report.with_method_rows(text, rows[:1])  # replaced, not appended twice
+    assert again.count(report.OTHERS_HEADING) == 1 and "first part" in again
+    assert "SimCLR" in text and "SimCLR" not in again
