@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from jepa_lite import probes, runs, train
+from jepa_lite import probes, runs, sparse, train
 from jepa_lite.data import eval_transform, image_folder
 from jepa_lite.distributed import Draw, mix
 from jepa_lite.runtime import grad_scaler, resolve_precision
@@ -43,6 +43,15 @@ def run_method(options: list[str], run_dir, data_root, image_size: int, device: 
                                  run_dir / "probe", image_size=image_size, device=device, k=k,
                                  epochs=probe_epochs, seed=seed, overwrite=True)
     return {**result, "history": train.read_metrics(run_dir), "checkpoint": str(last)}
+
+
+def probe_random_init(arch: str, data_root, out_dir, image_size: int, device: torch.device,
+                      probe_epochs: int, k: int = 200, seed: int = 0) -> dict:
+    """The floor: the same probes on ``arch`` at its random initialisation (seeded)."""
+    torch.manual_seed(seed)
+    return probes.evaluate(sparse.dense_trunk(arch), f"random {arch} {seed}", data_root,
+                           out_dir, image_size=image_size, device=device, k=k,
+                           epochs=probe_epochs, seed=seed)
 
 
 @torch.no_grad()

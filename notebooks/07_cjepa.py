@@ -127,11 +127,9 @@ for name, options in variants.items():
     results[name] = compare.run_method(common + options, folder, data_root, cfg.image_size,
                                        cfg.device, cfg.profile.probe_epochs, k=k, nproc=nproc,
                                        seed=SEED)
-torch.manual_seed(SEED)
-random_init = probes.evaluate(sparse.dense_trunk(tcfg.arch), f"random {tcfg.arch} {SEED}",
-                              data_root, run.dir / "random", image_size=cfg.image_size,
-                              device=cfg.device, k=k, epochs=cfg.profile.probe_epochs,
-                              seed=SEED)
+random_init = compare.probe_random_init(tcfg.arch, data_root, run.dir / "random",
+                                        cfg.image_size, cfg.device, cfg.profile.probe_epochs,
+                                        k=k, seed=SEED)
 
 # %% [markdown]
 # ## 3. Collapse diagnostics over training

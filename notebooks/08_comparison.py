@@ -63,10 +63,9 @@ if "google.colab" in sys.modules:  # Colab: install the package once; torch is a
 import json
 
 import matplotlib.pyplot as plt
-import torch
 from IPython.display import Markdown, display
 
-from jepa_lite import compare, data, methods, probes, report, runs, runtime, sparse, train, viz
+from jepa_lite import compare, data, methods, report, runs, runtime, train, viz
 from jepa_lite.course import start_chapter
 
 run = start_chapter("08_comparison", PROFILE, DATA_ROOT, OUT_DIR, DEVICE, SEED)
@@ -101,11 +100,9 @@ for label, tc in configs.items():
                                         run.dir / "runs" / tc.method, data_root,
                                         cfg.image_size, cfg.device, cfg.profile.probe_epochs,
                                         k=k, nproc=nproc, seed=SEED)
-torch.manual_seed(SEED)
-random_init = probes.evaluate(sparse.dense_trunk(base.arch), f"random {base.arch} {SEED}",
-                              data_root, run.dir / "random", image_size=cfg.image_size,
-                              device=cfg.device, k=k, epochs=cfg.profile.probe_epochs,
-                              seed=SEED)
+random_init = compare.probe_random_init(base.arch, data_root, run.dir / "random",
+                                        cfg.image_size, cfg.device, cfg.profile.probe_epochs,
+                                        k=k, seed=SEED)
 fig = viz.fig_runs({n: r["history"] for n, r in results.items()})
 run.savefig(fig, "training")
 plt.show()

@@ -1,14 +1,18 @@
-"""Evidence that CNN-JEPA learns, in a CPU-sized run (issue 4).
+"""Evidence that CNN-JEPA, C-JEPA and VICReg learn, in CPU-sized runs (issues 4 and 9).
 
 A ResNet-10 pretrained for 12 epochs (372 steps) on the generated scenes must find neighbours
 of the same class clearly more often than the very same network at its random initialisation.
+SimCLR and BYOL did not in such runs (README, "Evidence that it learns": 0.200 and 0.175 vs
+0.240 with the authors' settings, 0.315 and 0.260 with the variants tried); they are not
+asserted here. Seed 0, k-NN top-1: C-JEPA 0.240 -> 0.400, VICReg (the authors' settings)
+0.240 -> 0.430.
 
 Measured on a 2-core CPU (``python -m tests.test_learning 0 1 2`` prints them again), k-NN
 top-1 on 200 validation images of 10 classes (chance 0.10), random init -> pretrained:
 seed 0: 0.240 -> 0.420, seed 1: 0.145 -> 0.400, seed 2: 0.145 -> 0.310 (155-162 s of
 pretraining each; with the seeded micro-batch loader of issue 8, which draws other crops and
-masks than the loader before it: 0.335 / 0.435 / 0.315 then). The test runs seed 0 and asks
-for half the smallest gap (0.165).
+masks than the loader before it: 0.335 / 0.435 / 0.315 then). The test runs seed 0 of each
+method and asks for half the smallest gap (CNN-JEPA's 0.165; C-JEPA's 0.16).
 Before the generator drew scenes of several pale objects on a plain background, the
 pretrained encoder matched images by background tone and did not beat random init.
 """
@@ -60,10 +64,15 @@ def learning_run(root: Path, out: Path, seed: int, epochs: int = 12,
             "jepa_knn_top1": after["knn_top1"], "pretrain_seconds": round(seconds, 1)}
 
 
+@pytest.fixture(scope="module")
+def scenes(tmp_path_factory):
+    return data.make_synthetic(tmp_path_factory.mktemp("learn") / "scenes", SPEC)
+
+
 @pytest.mark.slow
-def test_pretraining_beats_random_init(tmp_path):
-    root = data.make_synthetic(tmp_path / "scenes", SPEC)
-    r = learning_run(root, tmp_path, seed=0)
+@pytest.mark.parametrize("method", ["cnn-jepa", "cjepa", "vicreg"])
+def test_pretraining_beats_random_init(method, scenes, tmp_path):
+    r = learning_run(scenes, tmp_path, seed=0, method=method)
     assert r["jepa_knn_top1"] >= r["random_knn_top1"] + MARGIN, r
     assert r["jepa_knn_top1"] >= 2.5 / SPEC.classes, r  # and well above chance (measured >= 0.3)
 
