@@ -29,3 +29,14 @@ def test_probe_memory_prints_the_extrapolation():
     assert out.count("| 2,000 |") == 1 and out.count("| 4,000 |") == 1
     assert re.search(r"peak_rss: -?\d+ bytes per bank row .* at 1,281,167 rows", out)
     assert re.search(r"peak_anon: -?\d+ bytes per bank row", out)
+
+
+def test_methods_step_prints_every_method_beside_the_paper():
+    out = subprocess.run([sys.executable, str(REPO / "benchmarks" / "methods_step.py"),
+                          "--arch", "resnet10", "--image-size", "64", "--batch-size", "4",
+                          "--steps", "1", "--device", "cpu"],
+                         check=True, capture_output=True, text=True).stdout
+    rows = dict(re.findall(r"\| (CNN-JEPA|C-JEPA|SimCLR|BYOL|VICReg) \| ([\d.]+) \|", out))
+    assert set(rows) == {"CNN-JEPA", "C-JEPA", "SimCLR", "BYOL", "VICReg"}
+    assert all(float(v) > 0 for v in rows.values())
+    assert "| SimCLR |" in out and "| 1.20 |" in out  # the paper's 0.0775 / 0.0644

@@ -1,0 +1,54 @@
+"""Seconds per training step of the five methods, side by side on one device.
+
+    python benchmarks/methods_step.py [--arch resnet50] [--image-size 224] [--batch-size 32]
+        [--micro-batch N] [--steps 5] [--device cpu|cuda] [--data-root DIR]
+
+Every method's model is built first; then steps go round robin (CNN-JEPA, C-JEPA, SimCLR,
+BYOL, VICReg, CNN-JEPA, ...) on the same real images, each method with its own views, masks
+and optimizer (``jepa_lite.compare.step_seconds``), so that a busy machine slows all of them
+alike; the median per method is kept. Printed: seconds per step and the ratio to CNN-JEPA's,
+next to the paper's ratio of hours per epoch (4 GPUs, ImageNet-100). Without --data-root a
+generated data set of the image size is made (in the cache folder).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from jepa_lite import compare, methods, report, train
+from jepa_lite.data import SyntheticSpec, ensure_synthetic
+from jepa_lite.runtime import device_report, resolve_device
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--arch", default="resnet50")
+    p.add_argument("--image-size", type=int, default=224)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--micro-batch", type=int, default=None)
+    p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--data-root", default=None)
+    args = p.parse_args()
+    device = resolve_device(args.device)
+    root = args.data_root or ensure_synthetic(SyntheticSpec(
+        classes=4, per_class=max(2, args.batch_size // 4 + 1), val_per_class=2,
+        size=args.image_size))
+    configs = {compare.LABELS[m]: train.TrainConfig(
+        method=m, arch=args.arch, image_size=args.image_size, batch_size=args.batch_size,
+        micro_batch=args.micro_batch) for m in methods.METHODS}
+    seconds = compare.step_seconds(configs, root, device, steps=args.steps)
+    paper = compare.paper_hours_per_epoch(report.paper_results())
+    print(f"{args.arch} at {args.image_size} px, batch {args.batch_size}, {args.steps} steps "
+          f"each, on {device_report(device)}; torch {torch.__version__}")
+    print("| method | s / step | x CNN-JEPA | paper h / epoch, x CNN-JEPA |")
+    print("|---|---|---|---|")
+    for name, s in seconds.items():
+        ref = f"{paper[name] / paper['CNN-JEPA']:.2f}" if name in paper else "-"
+        print(f"| {name} | {s:.3f} | {s / seconds['CNN-JEPA']:.2f} | {ref} |")
+
+
+if __name__ == "__main__":
+    main()
