@@ -86,7 +86,7 @@ def check_settings(options: list[str], run_dir, nproc: int = 1) -> None:
     from jepa_lite import pretrain
     from jepa_lite.checkpoint import config_changes
     from jepa_lite.data import scan
-    from jepa_lite.train import OPERATIONAL
+    from jepa_lite.train import OPERATIONAL, stored_config
 
     last = Path(run_dir) / "last.pt"
     if not last.is_file():
@@ -96,7 +96,7 @@ def check_settings(options: list[str], run_dir, nproc: int = 1) -> None:
     cfg = replace(cfg, micro_batch=cfg.micro_batch or max(1, cfg.batch_size // nproc))
     ckpt = load_checkpoint(last, mmap=True)
     said = [f"{k}: {a} there, {b} here" for k, a, b in
-            config_changes(ckpt["config"], asdict(cfg), OPERATIONAL)]
+            config_changes(stored_config(ckpt), asdict(cfg), OPERATIONAL)]
     if ckpt.get("data", {}).get("fingerprint") != scan(data_root, "train").fingerprint:
         said.append(f"data: {ckpt.get('data', {}).get('root')} there, {data_root} here")
     if said:

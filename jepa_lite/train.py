@@ -194,6 +194,12 @@ def train_step(net, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler, mi
     return total / accumulation, first
 
 
+def stored_config(ckpt: dict) -> dict:
+    """A checkpoint's configuration with the fields added since it was written (method,
+    optimizer, ...) at their defaults: what that run was."""
+    return asdict(TrainConfig(**ckpt["config"]))
+
+
 def check_micro_batch(cfg: TrainConfig, world: int) -> None:
     """A method whose loss compares the images of a forward pass needs at least two."""
     need = methods.get(cfg.method).min_micro_batch
@@ -261,8 +267,8 @@ def pretrain(cfg: TrainConfig, data_root, out_dir, resume: bool = False,
             raise ValueError(f"{out} holds a {was} run; it cannot be resumed as {cfg.method}: "
                              f"drop --method (or pass --method {was}) to continue it, or start "
                              f"the {cfg.method} run in another --out")
-        if ckpt.get("format") == FORMAT:  # fields added since (method, ...) take defaults
-            ckpt["config"] = asdict(TrainConfig(**ckpt["config"]))
+        if ckpt.get("format") == FORMAT:
+            ckpt["config"] = stored_config(ckpt)
         check_resume(asdict(cfg), ckpt, last, data, OPERATIONAL, hint)
     accumulation = distributed.check_batch(cfg.batch_size, micro, world)
     if cfg.batch_size > len(dataset):

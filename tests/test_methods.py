@@ -263,3 +263,22 @@ def test_a_run_of_one_method_is_not_resumed_as_another(root, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "holds a simclr run; it cannot be resumed as byol: drop --method" in err
     assert (tmp_path / "last.pt").read_bytes() == before  # nothing lost
+
+
+def test_a_checkpoint_from_before_the_methods_still_resumes(root, tmp_path):
+    """Checkpoints written before ``method`` and friends existed are CNN-JEPA runs."""
+    cfg = tiny("cnn-jepa", epochs=1)
+    train.pretrain(cfg, root, tmp_path, device="cpu")
+    ckpt = checkpoint.load_checkpoint(tmp_path / "last.pt")
+    for name in ("method", "optimizer", "target_ema", "cjepa_beta", "cjepa_reading",
+                 "vicreg_weights", "temperature"):
+        del ckpt["config"][name]
+    checkpoint.atomic_save(ckpt, tmp_path / "last.pt")
+    train.pretrain(train.TrainConfig(**{**ckpt["config"], "epochs": 1}), root, tmp_path,
+                   device="cpu", resume=True)  # complete: nothing to do, and no refusal
+    from jepa_lite import runs
+
+    runs.check_settings(["--data-root", str(root), "--arch", "resnet10", "--image-size", "64",
+                         "--epochs", "1", "--batch-size", "8", "--warmup-epochs", "1",
+                         "--predictor-layers", "1", "--checkpoint-every", "0",
+                         "--log-every", "1", "--seed", "1", "--workers", "0"], tmp_path)
