@@ -111,7 +111,8 @@ def nt_xent(z_a: torch.Tensor, z_b: torch.Tensor, temperature: float = 0.1,
         rank = _rank()
         all_a, all_b, offset = ga.flatten(0, 1), gb.flatten(0, 1), rank * n
     labels = torch.arange(n, device=a.device) + offset
-    self_mask = F.one_hot(labels, len(all_a)).bool()  # an anchor is not its own negative
+    # an anchor is not its own negative (a comparison, not one_hot: no host sync on a GPU)
+    self_mask = labels[:, None] == torch.arange(len(all_a), device=a.device)[None, :]
     logits_a = torch.cat([a @ all_b.T, (a @ all_a.T).masked_fill(self_mask, -torch.inf)], 1)
     logits_b = torch.cat([b @ all_a.T, (b @ all_b.T).masked_fill(self_mask, -torch.inf)], 1)
     logits = torch.cat([logits_a, logits_b]) / temperature
