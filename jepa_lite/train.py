@@ -202,14 +202,12 @@ def stored_config(ckpt: dict) -> dict:
 
 def check_micro_batch(cfg: TrainConfig, world: int) -> None:
     """A method whose loss compares the images of a forward pass needs at least two."""
-    need = methods.get(cfg.method).min_micro_batch
+    method = methods.get(cfg.method)
+    need = method.min_micro_batch
     if cfg.micro_batch < need:
-        why = {"simclr": "an anchor needs at least one negative",
-               "vicreg": "its variance and covariance are taken over the micro-batch",
-               "cjepa": "its VICReg variance is taken over the micro-batch",
-               "byol": "its heads' BatchNorm needs two images"}.get(cfg.method, "")
         raise ValueError(f"micro-batch {cfg.micro_batch} (images per forward pass on each of "
-                         f"{world} process(es)) is too small for {cfg.method}: {why}; use "
+                         f"{world} process(es)) is too small for {cfg.method}: "
+                         f"{method.why_min_micro_batch}; use "
                          f"--micro-batch {need} or more (and a --batch-size that is a "
                          f"multiple of it times the processes)")
 

@@ -22,6 +22,7 @@ class Method(nn.Module):
     options: ClassVar[tuple[str, ...]] = ()  # configuration fields only this method reads
     defaults: ClassVar[dict] = {}  # optimizer, lr, weight_decay, ema_per_epoch
     min_micro_batch: ClassVar[int] = 1  # images per forward pass the loss needs
+    why_min_micro_batch: ClassVar[str] = ""  # and why, for the error message
 
     @classmethod
     def from_config(cls, cfg) -> Method:

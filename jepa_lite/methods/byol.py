@@ -23,7 +23,8 @@ class BYOL(Method):
     has_target = True
     options = ("ema", "ema_per_epoch")
     defaults = {"optimizer": "adamw", "lr": 0.01, "weight_decay": 0.01, "ema_per_epoch": True}
-    min_micro_batch = 2  # the heads' BatchNorm needs two images
+    min_micro_batch = 2
+    why_min_micro_batch = "its heads' BatchNorm needs two images"
 
     def __init__(self, arch: str = "resnet50", zero_init_residual: bool = False):
         super().__init__()

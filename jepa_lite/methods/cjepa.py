@@ -45,7 +45,8 @@ def block_means(pred: torch.Tensor, blocks: torch.Tensor) -> torch.Tensor:
 class CJEPA(CNNJEPA):
     name = "cjepa"
     options = CNNJEPA.options + ("cjepa_beta", "cjepa_reading", "vicreg_weights")
-    min_micro_batch = 2  # variance over the batch
+    min_micro_batch = 2
+    why_min_micro_batch = "its VICReg variance is taken over the micro-batch"
 
     def __init__(self, arch: str = "resnet50", predictor_layers: int = 3,
                  kernel_size: int = 3, depthwise_separable: bool = True,

@@ -24,7 +24,8 @@ class SimCLR(Method):
     encoder_prefix = "backbone."
     options = ("temperature",)
     defaults = {"optimizer": "lars", "lr": 1.7, "weight_decay": 1e-6, "ema_per_epoch": False}
-    min_micro_batch = 2  # an anchor needs at least one negative
+    min_micro_batch = 2
+    why_min_micro_batch = "an anchor needs at least one negative"
 
     def __init__(self, arch: str = "resnet50", temperature: float = 0.1,
                  zero_init_residual: bool = False):

@@ -19,7 +19,8 @@ class VICReg(Method):
     encoder_prefix = "backbone."
     options = ("vicreg_weights",)
     defaults = {"optimizer": "lars", "lr": 0.5, "weight_decay": 1e-6, "ema_per_epoch": False}
-    min_micro_batch = 2  # a variance over the batch needs two images
+    min_micro_batch = 2
+    why_min_micro_batch = "its variance and covariance are taken over the micro-batch"
 
     def __init__(self, arch: str = "resnet50", weights=(25.0, 25.0, 1.0),
                  zero_init_residual: bool = False):
