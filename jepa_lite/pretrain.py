@@ -93,6 +93,9 @@ OPTIONS: dict[str, tuple[str, dict, str]] = {
                                             "metavar": ("INV", "VAR", "COV")},
                        "vicreg / cjepa: weights of invariance, variance, covariance"),
     "temperature": ("--temperature", {"type": float}, "simclr: NT-Xent temperature"),
+    "jitter_strength": ("--jitter-strength", {"type": float},
+                        "simclr / byol / vicreg: colour jitter scaled by s (SimCLR's colour "
+                        "distortion strength; 1: as the authors ran it, 0.5: SimCLR on CIFAR-10)"),
     "zero_init_residual": ("--zero-init-residual", {"action": BOOL},
                            "start the last BatchNorm of every residual block at 0 (timm)"),
     "sync_bn": ("--sync-bn", {"action": BOOL},
@@ -177,7 +180,8 @@ def check_method_options(given: list[str], method: str) -> None:
         readers = owners(name)
         if readers and method not in readers:
             flag = OPTIONS[name][0]
-            raise ValueError(f"{flag} is an option of {' and '.join(readers)}; {method} does not "
+            names = " and ".join([", ".join(readers[:-1]), readers[-1]] if readers[1:] else readers)
+            raise ValueError(f"{flag} is an option of {names}; {method} does not "
                              f"use it: drop {flag}, or choose --method {readers[0]}")
 
 

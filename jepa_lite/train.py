@@ -70,6 +70,7 @@ class TrainConfig:
     cjepa_reading: str = "A"  # cjepa: A (blocks of the prediction) or B (context encoder)
     vicreg_weights: tuple[float, float, float] = (25.0, 25.0, 1.0)  # inv / var / cov
     temperature: float = 0.1  # simclr: NT-Xent temperature
+    jitter_strength: float = 1.0  # simclr / byol / vicreg: colour jitter x s (views.py)
     zero_init_residual: bool = False  # timm's default: last BN of each block starts at 0
     sync_bn: bool = False  # BatchNorm statistics over all processes (torchrun only)
     precision: str = "auto"  # auto | fp32 | bf16 | fp16 (runtime.resolve_precision)

@@ -8,7 +8,7 @@ masks of a step are the same with 0 or 8 workers, on 1 rank or 4.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch.utils.data import Dataset
@@ -99,12 +99,27 @@ def view_transform(recipe: ViewRecipe, image_size: int) -> transforms.Compose:
     ])
 
 
-class TwoViews:
-    """One image -> two independently augmented views (each with its own recipe)."""
+def with_jitter_strength(recipe: ViewRecipe, strength: float) -> ViewRecipe:
+    """``recipe`` with its colour jitter scaled by SimCLR's colour-distortion strength ``s``
+    (SimCLR: brightness, contrast, saturation 0.8 s, hue 0.2 s; s = 1 on ImageNet, 0.5 on
+    CIFAR-10). ``strength`` 1 leaves the recipe as the authors ran it."""
+    jitter = tuple(j * strength for j in recipe.jitter)
+    if strength < 0 or jitter[3] > 0.5:
+        raise ValueError(f"jitter strength {strength:g} gives a hue jitter of {jitter[3]:g}; "
+                         f"hue jitter must lie in [0, 0.5]: choose --jitter-strength between "
+                         f"0 and {0.5 / recipe.jitter[3]:g}")
+    return replace(recipe, jitter=jitter)
 
-    def __init__(self, first: ViewRecipe, second: ViewRecipe, image_size: int):
-        self.first, self.second = view_transform(first, image_size), view_transform(second,
-                                                                                    image_size)
+
+class TwoViews:
+    """One image -> two independently augmented views (each with its own recipe), colour
+    jitter scaled by ``jitter_strength`` (:func:`with_jitter_strength`)."""
+
+    def __init__(self, first: ViewRecipe, second: ViewRecipe, image_size: int,
+                 jitter_strength: float = 1.0):
+        self.first, self.second = (
+            view_transform(with_jitter_strength(r, jitter_strength), image_size)
+            for r in (first, second))
 
     def __call__(self, image):
         return self.first(image), self.second(image)

@@ -6,10 +6,11 @@ import itertools
 import pytest
 import torch
 from torch import nn
+from torchvision import transforms
 
 from jepa_lite import checkpoint, data, losses, masking, methods, pretrain, probes, train
 from jepa_lite.methods.cjepa import block_means
-from jepa_lite.views import VIEW_RECIPES, TwoViews, stack_views
+from jepa_lite.views import VIEW_RECIPES, TwoViews, stack_views, with_jitter_strength
 
 SPEC = data.SyntheticSpec(classes=3, per_class=8, val_per_class=2, size=64, seed=5)
 ALL = list(methods.METHODS)
@@ -77,6 +78,37 @@ def test_view_recipes_follow_the_authors_probabilities():
     assert vicreg[0] == vicreg[1] and vicreg[0].solarize_p == 0.1 and vicreg[0].blur_p == 0.5
     for r in (*simclr, *byol, *vicreg):
         assert r.crop_scale == (0.08, 1.0) and r.jitter_p == 0.8 and r.grey_p == 0.2
+
+
+@pytest.mark.parametrize("strength", [0.0, 0.25, 0.5, 1.0, 2.5])
+def test_jitter_strength_scales_every_colour_jitter(strength):
+    """``--jitter-strength s`` multiplies brightness, contrast, saturation and hue of both
+    views of every two-view method (SimCLR's colour-distortion strength); the rest stays."""
+    for name, recipes in VIEW_RECIPES.items():
+        t = TwoViews(*recipes, 64, jitter_strength=strength)
+        for recipe, compose in zip(recipes, (t.first, t.second)):
+            apply = next(x for x in compose.transforms if isinstance(x, transforms.RandomApply)
+                         and isinstance(x.transforms[0], transforms.ColorJitter))
+            jitter = apply.transforms[0]
+            b, c, sat, hue = (strength * j for j in recipe.jitter)
+            if b == 0:
+                assert jitter.brightness is None, name
+            else:
+                assert jitter.brightness == pytest.approx((max(0, 1 - b), 1 + b)), name
+                assert jitter.contrast == pytest.approx((max(0, 1 - c), 1 + c)), name
+                assert jitter.saturation == pytest.approx((max(0, 1 - sat), 1 + sat)), name
+                assert jitter.hue == pytest.approx((-hue, hue)), name
+            assert apply.p == recipe.jitter_p, name
+        assert with_jitter_strength(recipes[0], 1.0) == recipes[0]
+
+
+def test_jitter_strength_out_of_range_is_named():
+    with pytest.raises(ValueError, match=r"jitter strength 3 gives a hue jitter of 0.6; hue "
+                                         r"jitter must lie in \[0, 0.5\]: choose "
+                                         r"--jitter-strength between 0 and 2.5"):
+        TwoViews(*VIEW_RECIPES["simclr"], 64, jitter_strength=3)
+    with pytest.raises(ValueError, match="jitter strength -1 "):
+        TwoViews(*VIEW_RECIPES["vicreg"], 64, jitter_strength=-1)
 
 
 # --------------------------------------------------------------------------- BYOL
@@ -232,6 +264,10 @@ def test_every_method_trains_resumes_exactly_and_is_probed_from_the_cli(method, 
      "--masking is an option of cnn-jepa and cjepa; simclr does not use it"),
     (["--method", "vicreg", "--num-blocks", "2"], "--num-blocks is an option of cnn-jepa"),
     (["--method", "simclr", "--beta", "0.1"], "--beta is an option of cjepa"),
+    (["--method", "cjepa", "--jitter-strength", "0.5"],
+     "--jitter-strength is an option of simclr, byol and vicreg; cjepa does not use it"),
+    (["--method", "simclr", "--jitter-strength", "4"],
+     r"jitter strength 4 gives a hue jitter of 0.8; .* --jitter-strength between 0 and 2.5"),
     (["--method", "cnn-jepa", "--vicreg-weights", "1", "1", "1"],
      "--vicreg-weights is an option of cjepa and vicreg"),
     (["--method", "vicreg", "--micro-batch", "1"],
@@ -271,7 +307,7 @@ def test_a_checkpoint_from_before_the_methods_still_resumes(root, tmp_path):
     train.pretrain(cfg, root, tmp_path, device="cpu")
     ckpt = checkpoint.load_checkpoint(tmp_path / "last.pt")
     for name in ("method", "optimizer", "target_ema", "cjepa_beta", "cjepa_reading",
-                 "vicreg_weights", "temperature"):
+                 "vicreg_weights", "temperature", "jitter_strength"):
         del ckpt["config"][name]
     checkpoint.atomic_save(ckpt, tmp_path / "last.pt")
     train.pretrain(train.TrainConfig(**{**ckpt["config"], "epochs": 1}), root, tmp_path,

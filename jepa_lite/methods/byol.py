@@ -21,7 +21,7 @@ class BYOL(Method):
     name = "byol"
     encoder_prefix = "backbone."
     has_target = True
-    options = ("ema", "ema_per_epoch")
+    options = ("ema", "ema_per_epoch", "jitter_strength")
     defaults = {"optimizer": "adamw", "lr": 0.01, "weight_decay": 0.01, "ema_per_epoch": True}
     min_micro_batch = 2
     why_min_micro_batch = "its heads' BatchNorm needs two images"
@@ -41,7 +41,7 @@ class BYOL(Method):
 
     @staticmethod
     def views(cfg):
-        return TwoViews(*VIEW_RECIPES["byol"], cfg.image_size), stack_views
+        return TwoViews(*VIEW_RECIPES["byol"], cfg.image_size, cfg.jitter_strength), stack_views
 
     def forward(self, view_a: torch.Tensor, view_b: torch.Tensor):
         h_a, h_b = pool(self.backbone(view_a)), pool(self.backbone(view_b))

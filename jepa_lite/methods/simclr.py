@@ -22,7 +22,7 @@ from jepa_lite.views import VIEW_RECIPES, TwoViews, stack_views
 class SimCLR(Method):
     name = "simclr"
     encoder_prefix = "backbone."
-    options = ("temperature",)
+    options = ("temperature", "jitter_strength")
     defaults = {"optimizer": "lars", "lr": 1.7, "weight_decay": 1e-6, "ema_per_epoch": False}
     min_micro_batch = 2
     why_min_micro_batch = "an anchor needs at least one negative"
@@ -41,7 +41,7 @@ class SimCLR(Method):
 
     @staticmethod
     def views(cfg):
-        return TwoViews(*VIEW_RECIPES["simclr"], cfg.image_size), stack_views
+        return TwoViews(*VIEW_RECIPES["simclr"], cfg.image_size, cfg.jitter_strength), stack_views
 
     def forward(self, view_a: torch.Tensor, view_b: torch.Tensor):
         h_a, h_b = pool(self.backbone(view_a)), pool(self.backbone(view_b))

@@ -17,7 +17,7 @@ from jepa_lite.views import VIEW_RECIPES, TwoViews, stack_views
 class VICReg(Method):
     name = "vicreg"
     encoder_prefix = "backbone."
-    options = ("vicreg_weights",)
+    options = ("vicreg_weights", "jitter_strength")
     defaults = {"optimizer": "lars", "lr": 0.5, "weight_decay": 1e-6, "ema_per_epoch": False}
     min_micro_batch = 2
     why_min_micro_batch = "its variance and covariance are taken over the micro-batch"
@@ -36,7 +36,7 @@ class VICReg(Method):
 
     @staticmethod
     def views(cfg):
-        return TwoViews(*VIEW_RECIPES["vicreg"], cfg.image_size), stack_views
+        return TwoViews(*VIEW_RECIPES["vicreg"], cfg.image_size, cfg.jitter_strength), stack_views
 
     def forward(self, view_a: torch.Tensor, view_b: torch.Tensor):
         h_a, h_b = pool(self.backbone(view_a)), pool(self.backbone(view_b))
