@@ -2,6 +2,7 @@
 
 * :func:`run_method`: one method's pretraining run, in its own process and folder, started,
   followed and resumed as chapter 04's (``jepa_lite.runs``), then probed.
+* :func:`recipe_changes`: where a profile's recipe of a method departs from the authors'.
 * :func:`spectrum`: collapse diagnostics of an encoder's pooled features on the validation
   images: per-channel std of the L2-normalised features, effective rank, the eigenvalues of
   their covariance.
@@ -26,6 +27,14 @@ from jepa_lite.views import SeededViews
 
 LABELS = {"cnn-jepa": "CNN-JEPA", "cjepa": "C-JEPA", "simclr": "SimCLR", "byol": "BYOL",
           "vicreg": "VICReg"}  # as data/paper_results.csv names them
+
+
+def recipe_changes(profile) -> dict[str, dict[str, tuple]]:
+    """``{label: {field: (authors' value, profile's value)}}`` for every method whose recipe
+    the profile changes (the short-run settings of ``demo``; none in ``full``)."""
+    return {LABELS[m]: {f: (getattr(train.TrainConfig(method=m), f), v)
+                        for f, v in fields.items()}
+            for m, fields in profile.methods.items()}
 
 
 def run_method(options: list[str], run_dir, data_root, image_size: int, device: torch.device,

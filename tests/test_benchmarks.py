@@ -40,3 +40,14 @@ def test_methods_step_prints_every_method_beside_the_paper():
     assert set(rows) == {"CNN-JEPA", "C-JEPA", "SimCLR", "BYOL", "VICReg"}
     assert all(float(v) > 0 for v in rows.values())
     assert "| SimCLR |" in out and "| 1.20 |" in out  # the paper's 0.0775 / 0.0644
+
+
+def test_jitter_contrast_prints_a_row_per_strength_and_half_strength_keeps_more():
+    out = subprocess.run([sys.executable, str(REPO / "benchmarks" / "jitter_contrast.py"),
+                          "--strengths", "1", "0.5", "0", "--images", "6", "--draws", "10",
+                          "--size", "64"], check=True, capture_output=True, text=True).stdout
+    rows = {float(s): (float(m), float(a), float(b)) for s, m, a, b in
+            re.findall(r"\| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|", out)}
+    assert set(rows) == {1.0, 0.5, 0.0}, out
+    assert rows[0.0] == (1.0, 0.0, 0.0)  # no jitter leaves every image as it was
+    assert rows[0.5][0] > rows[1.0][0] and rows[0.5][1] <= rows[1.0][1], out

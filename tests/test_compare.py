@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from jepa_lite import compare, data, methods, report, train
+from jepa_lite import compare, config, data, methods, report, train
 
 SPEC = data.SyntheticSpec(classes=3, per_class=8, val_per_class=2, size=64, seed=5)
 
@@ -44,3 +44,18 @@ def test_method_rows_sit_beside_table_one_and_say_when_not_comparable():
     again = report.with_method_rows(text, rows[:1])  # replaced, not appended twice
     assert again.count(report.OTHERS_HEADING) == 1 and "first part" in again
     assert "SimCLR" in text and "SimCLR" not in again
+
+
+@pytest.mark.parametrize("name", list(config.PROFILES))
+def test_recipe_changes_name_every_departure_from_the_authors(name):
+    profile = config.PROFILES[name]
+    changes = compare.recipe_changes(profile)
+    for m in methods.METHODS:
+        tc = train.profile_config(profile, 0, m)
+        authors = train.TrainConfig(method=m)
+        for f, (theirs, ours) in changes.get(compare.LABELS[m], {}).items():
+            assert theirs == getattr(authors, f) and ours == getattr(tc, f) != theirs, (m, f)
+    if name == "full":
+        assert changes == {}  # the reproduction runs the authors' recipes
+    if name == "demo":
+        assert changes["SimCLR"] == {"jitter_strength": (1.0, 0.5)}
