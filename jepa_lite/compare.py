@@ -69,7 +69,7 @@ def pooled_features(encoder: torch.nn.Module, data_root, image_size: int,
                     batch_size: int = 256) -> torch.Tensor:
     """Global-average-pooled features ``[N, C]`` of (up to ``limit``) images of a split."""
     folder = image_folder(data_root, split)
-    transform = eval_transform(image_size)
+    transform = eval_transform(image_size, sparse.encoder_patch(encoder))
     encoder = encoder.to(device).eval()
     n = min(limit, len(folder))
     out = []

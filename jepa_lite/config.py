@@ -15,6 +15,7 @@ import torch
 from jepa_lite.data import SyntheticSpec, check_data_root, ensure_synthetic
 from jepa_lite.masking import MaskOptions, check_image_size, grid_size
 from jepa_lite.runtime import resolve_device
+from jepa_lite.sparse import trunk_stride
 from jepa_lite.train import PAPER_EXACT
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -39,7 +40,12 @@ class Profile:
     notes: str = ""  # what the recipe chooses and why (shown by chapter 04)
 
     def __post_init__(self):
-        check_image_size(self.image_size)
+        check_image_size(self.image_size, self.patch)
+
+    @property
+    def patch(self) -> int:
+        """Pixels per mask cell: the total stride of the profile's trunk."""
+        return trunk_stride(self.pretrain.get("arch", "resnet50"))
 
 
 PROFILES: dict[str, Profile] = {
@@ -128,7 +134,7 @@ class Config:
 
     @property
     def grid(self) -> tuple[int, int]:
-        return grid_size(self.image_size)
+        return grid_size(self.image_size, self.profile.patch)
 
     def data_root(self) -> Path:
         """The data set: DATA_ROOT if given, else the profile's generated one (made once)."""

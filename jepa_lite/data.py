@@ -23,7 +23,7 @@ from PIL import Image, ImageDraw, ImageFilter
 from torchvision import datasets, transforms
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
-from jepa_lite.masking import check_image_size
+from jepa_lite.masking import PATCH, check_image_size
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -31,9 +31,9 @@ SPLITS = ("train", "val")
 
 
 # --------------------------------------------------------------------------- transforms
-def pretrain_transform(image_size: int = 224) -> transforms.Compose:
+def pretrain_transform(image_size: int = 224, patch: int = PATCH) -> transforms.Compose:
     """Paper: "only random resized crop" (+ flip): RandomResizedCrop(0.2-1, bicubic), flip."""
-    h, w = check_image_size(image_size)
+    h, w = check_image_size(image_size, patch)
     return transforms.Compose([
         transforms.RandomResizedCrop(
             (h, w), scale=(0.2, 1.0), interpolation=transforms.InterpolationMode.BICUBIC
@@ -44,9 +44,9 @@ def pretrain_transform(image_size: int = 224) -> transforms.Compose:
     ])
 
 
-def eval_transform(image_size: int = 224) -> transforms.Compose:
+def eval_transform(image_size: int = 224, patch: int = PATCH) -> transforms.Compose:
     """Resize to 256/224 of the size, centre crop, normalise (224 -> Resize 256, crop 224)."""
-    h, w = check_image_size(image_size)
+    h, w = check_image_size(image_size, patch)
     return transforms.Compose([
         transforms.Resize(round(min(h, w) * 256 / 224)),
         transforms.CenterCrop((h, w)),

@@ -24,6 +24,7 @@ from jepa_lite import distributed
 from jepa_lite.data import eval_transform, image_folder
 from jepa_lite.progress import progress
 from jepa_lite.runtime import autocast, resolve_precision
+from jepa_lite.sparse import encoder_patch
 
 
 @dataclass
@@ -70,7 +71,7 @@ def extract(encoder: torch.nn.Module, key: str, data_root, split: str, out_dir,
     """
     device = torch.device(device)
     folder = bank_dir(out_dir, split, image_size)
-    dataset = image_folder(data_root, split, eval_transform(image_size))
+    dataset = image_folder(data_root, split, eval_transform(image_size, encoder_patch(encoder)))
     if len(dataset) == 0:
         raise ValueError(f"the {split}/ split of {data_root} has no images")
     source = {"data_root": str(Path(data_root).resolve()), "files": len(dataset),

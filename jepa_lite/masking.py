@@ -37,24 +37,25 @@ class MaskOptions:
         return asdict(self)
 
 
-def check_image_size(image_size: int | tuple[int, int]) -> tuple[int, int]:
-    """Return ``(height, width)``; raise if a side is not a positive multiple of 32."""
+def check_image_size(image_size: int | tuple[int, int], patch: int = PATCH) -> tuple[int, int]:
+    """Return ``(height, width)``; raise if a side is not a multiple of ``patch`` (the trunk's
+    total stride: 32 for a ResNet) of at least two patches."""
     h, w = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
     for side in (h, w):
-        if not isinstance(side, int) or side < 2 * PATCH or side % PATCH:
-            lo = max(2, round(side / PATCH)) * PATCH if isinstance(side, (int, float)) else 224
+        if not isinstance(side, int) or side < 2 * patch or side % patch:
+            lo = max(2, round(side / patch)) * patch if isinstance(side, (int, float)) else 224
             raise ValueError(
-                f"image size {side} is not a multiple of {PATCH} of at least {2 * PATCH}: "
-                f"a ResNet downsamples by {PATCH}, so use e.g. {lo} (224 gives the paper's "
-                f"7x7 grid)"
+                f"image size {side} is not a multiple of {patch} of at least {2 * patch}: "
+                f"a ResNet downsamples by {patch}, so use e.g. {lo} ({7 * patch} gives the "
+                f"paper's 7x7 grid)"
             )
     return h, w
 
 
-def grid_size(image_size: int | tuple[int, int]) -> tuple[int, int]:
-    """Mask grid of an image: one cell per 32x32 patch (224 px -> 7x7)."""
-    h, w = check_image_size(image_size)
-    return h // PATCH, w // PATCH
+def grid_size(image_size: int | tuple[int, int], patch: int = PATCH) -> tuple[int, int]:
+    """Mask grid of an image: one cell per ``patch`` x ``patch`` pixels (224 px -> 7x7)."""
+    h, w = check_image_size(image_size, patch)
+    return h // patch, w // patch
 
 
 def _check_grid(grid: int | tuple[int, int]) -> tuple[int, int]:
@@ -257,14 +258,15 @@ def upsample_mask(mask: torch.Tensor, factor: int) -> torch.Tensor:
     return mask.repeat_interleave(factor, dim=-2).repeat_interleave(factor, dim=-1)
 
 
-def stage_masks(mask: torch.Tensor, strides=STAGE_STRIDES) -> dict[int, torch.Tensor]:
+def stage_masks(mask: torch.Tensor, strides=STAGE_STRIDES,
+                patch: int = PATCH) -> dict[int, torch.Tensor]:
     """The mask at every ResNet stage, keyed by stride: 112, 56, 28, 14, 7 px at 224 px."""
-    return {s: upsample_mask(mask, PATCH // s) for s in strides}
+    return {s: upsample_mask(mask, patch // s) for s in strides}
 
 
-def pixel_mask(mask: torch.Tensor) -> torch.Tensor:
-    """The mask at image resolution (each cell becomes a 32x32 patch)."""
-    return upsample_mask(mask, PATCH)
+def pixel_mask(mask: torch.Tensor, patch: int = PATCH) -> torch.Tensor:
+    """The mask at image resolution (each cell becomes a ``patch`` x ``patch`` square)."""
+    return upsample_mask(mask, patch)
 
 
 def target_fraction(mask: torch.Tensor) -> torch.Tensor:

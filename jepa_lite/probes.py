@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader
 from jepa_lite import distributed, features
 from jepa_lite.data import image_folder
 from jepa_lite.progress import progress
-from jepa_lite.sparse import Trunk, dense_trunk
+from jepa_lite.sparse import Trunk, dense_trunk, trunk_stride
 
 
 # --------------------------------------------------------------------------- encoders
@@ -239,7 +239,8 @@ def train_supervised(arch: str, data_root, image_size: int = 224, epochs: int = 
             trunk = dense_trunk(arch)
             trunk.load_state_dict(saved["trunk"])
             return trunk.to(device).eval(), saved["losses"]
-    dataset = image_folder(data_root, "train", pretrain_transform(image_size))
+    dataset = image_folder(data_root, "train", pretrain_transform(image_size,
+                                                                 trunk_stride(arch)))
     torch.manual_seed(seed)
     trunk = dense_trunk(arch).to(device)
     head = torch.nn.Linear(trunk.out_channels, len(dataset.classes)).to(device)

@@ -35,6 +35,17 @@ def check_arch(arch: str) -> str:
     return arch
 
 
+def trunk_stride(arch: str) -> int:
+    """Pixels per cell of the trunk's output: the mask's patch size."""
+    check_arch(arch)
+    return PATCH
+
+
+def encoder_patch(encoder: nn.Module) -> int:
+    """An encoder's total stride: a trunk's ``patch``, a plain ResNet's 32."""
+    return getattr(encoder, "patch", PATCH)
+
+
 class Trunk(nn.Module):
     """A torchvision ResNet without its pooling and classifier: ``[B, 3, H, W] -> [B, C, H/32,
     W/32]``. ``zero_init_residual``: the last BatchNorm of every residual block starts with
@@ -47,6 +58,7 @@ class Trunk(nn.Module):
         for name in TRUNK_PARTS:
             self.add_module(name, getattr(net, name))
         self.out_channels = net.fc.in_features
+        self.patch = trunk_stride(arch)  # pixels per cell of the output (and of the mask)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = images
@@ -222,12 +234,12 @@ class SparseTrunk(Trunk):
 
     def forward(self, images: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         b, _, h, w = images.shape
-        if mask.dtype != torch.bool or mask.shape != (b, h // PATCH, w // PATCH) or (
-                h % PATCH or w % PATCH):
+        p = self.patch
+        if mask.dtype != torch.bool or mask.shape != (b, h // p, w // p) or h % p or w % p:
             raise ValueError(
-                f"mask must be bool [B, H/32, W/32] = [{b}, {h / PATCH:g}, {w / PATCH:g}] for "
+                f"mask must be bool [B, H/{p}, W/{p}] = [{b}, {h / p:g}, {w / p:g}] for "
                 f"images {tuple(images.shape)}; got {mask.dtype} {tuple(mask.shape)} (image "
-                f"sizes must be multiples of 32)")
+                f"sizes must be multiples of {p})")
         self.mask_state.set(mask, images.dtype)
         try:
             return super().forward(images * self.mask_state.at(images))  # targets zeroed

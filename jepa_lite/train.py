@@ -35,7 +35,7 @@ from jepa_lite.masking import MaskOptions
 from jepa_lite.methods import CNNJEPA, Method  # noqa: F401  (train.CNNJEPA: tests patch it)
 from jepa_lite.progress import progress
 from jepa_lite.runtime import autocast, grad_scaler, resolve_device, resolve_precision
-from jepa_lite.sparse import check_arch, synchronize_batchnorm
+from jepa_lite.sparse import check_arch, synchronize_batchnorm, trunk_stride
 from jepa_lite.views import SeededViews
 
 
@@ -84,6 +84,16 @@ class TrainConfig:
         for name, value in methods.get(self.method).defaults.items():
             if getattr(self, name) is None:
                 setattr(self, name, value)
+
+    @property
+    def patch(self) -> int:
+        """Pixels per mask cell: the trunk's total stride."""
+        return trunk_stride(self.arch)
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        """The mask grid of the run's images (raises on an image size the trunk cannot tile)."""
+        return masking.grid_size(self.image_size, self.patch)
 
 
 # Fields that change how a run is carried out, not what it computes: they may differ when a
@@ -237,7 +247,7 @@ def pretrain(cfg: TrainConfig, data_root, out_dir, resume: bool = False,
     sets a field back to a value, for the resume error (``jepa_lite.pretrain.keep_hint``).
     """
     check_arch(cfg.arch)
-    masking.grid_size(cfg.image_size)  # a bad image size fails before anything else
+    masking.grid_size(cfg.image_size, cfg.patch)  # a bad image size fails before anything else
     dev = distributed.setup(resolve_device(device))
     world, rank, main = distributed.world_size(), distributed.rank(), distributed.is_main()
     if cfg.sync_bn and world == 1:

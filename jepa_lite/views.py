@@ -80,10 +80,11 @@ VIEW_RECIPES: dict[str, tuple[ViewRecipe, ViewRecipe]] = {
 }
 
 
-def view_transform(recipe: ViewRecipe, image_size: int) -> transforms.Compose:
+def view_transform(recipe: ViewRecipe, image_size: int,
+                   patch: int = masking.PATCH) -> transforms.Compose:
     """Random resized crop, flip, colour jitter, greyscale, Gaussian blur (kernel ~10 % of
     the image, sigma 0.1-2), solarisation, in torchvision transforms."""
-    h, w = masking.check_image_size(image_size)
+    h, w = masking.check_image_size(image_size, patch)
     kernel = 2 * round(0.05 * min(h, w)) + 1  # 23 at 224 px, as SimCLR
     return transforms.Compose([
         transforms.RandomResizedCrop((h, w), scale=recipe.crop_scale,
@@ -116,9 +117,9 @@ class TwoViews:
     jitter scaled by ``jitter_strength`` (:func:`with_jitter_strength`)."""
 
     def __init__(self, first: ViewRecipe, second: ViewRecipe, image_size: int,
-                 jitter_strength: float = 1.0):
+                 jitter_strength: float = 1.0, patch: int = masking.PATCH):
         self.first, self.second = (
-            view_transform(with_jitter_strength(r, jitter_strength), image_size)
+            view_transform(with_jitter_strength(r, jitter_strength), image_size, patch)
             for r in (first, second))
 
     def __call__(self, image):

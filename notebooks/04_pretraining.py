@@ -55,7 +55,7 @@ from dataclasses import replace
 
 import matplotlib.pyplot as plt
 
-from jepa_lite import data, masking, runs, runtime, schedules, train, viz
+from jepa_lite import data, runs, runtime, schedules, train, viz
 from jepa_lite.course import start_chapter
 
 run = start_chapter("04_pretraining", PROFILE, DATA_ROOT, OUT_DIR, DEVICE, SEED, RUN_DIR)
@@ -68,7 +68,7 @@ n_train = len(data.image_folder(data_root, "train"))
 steps_per_epoch = n_train // tcfg.batch_size
 nproc = runs.processes(tcfg.batch_size, tcfg.micro_batch, cfg.device.type)
 micro = tcfg.micro_batch or tcfg.batch_size // nproc
-grid = masking.grid_size(tcfg.image_size)
+grid = tcfg.grid
 print(f"{PROFILE}: {tcfg.arch} at {tcfg.image_size} px (a {grid[0]}x{grid[1]} mask grid), "
       f"{tcfg.epochs} epochs of {steps_per_epoch} steps on {n_train} images; a step is a "
       f"batch of {tcfg.batch_size} = {nproc} process(es) x "

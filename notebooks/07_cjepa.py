@@ -67,7 +67,7 @@ cfg = run.config
 data_root = cfg.data_root()
 tcfg = train.profile_config(cfg.profile, SEED, "cjepa")
 nproc = runs.processes(tcfg.batch_size, tcfg.micro_batch, cfg.device.type)
-grid = masking.grid_size(tcfg.image_size)
+grid = tcfg.grid
 print(f"{PROFILE}: {tcfg.arch} at {tcfg.image_size} px (a {grid[0]}x{grid[1]} grid), "
       f"{tcfg.epochs} epochs, batch {tcfg.batch_size}, masking {tcfg.strategy}; C-JEPA "
       f"reading {tcfg.cjepa_reading}, beta {tcfg.cjepa_beta}, weights {tcfg.vicreg_weights}")

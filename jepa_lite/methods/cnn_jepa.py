@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import torch
 
-from jepa_lite import masking
 from jepa_lite.data import pretrain_transform
 from jepa_lite.losses import jepa_loss
 from jepa_lite.methods.base import Method
@@ -48,8 +47,8 @@ class CNNJEPA(Method):
     @staticmethod
     def views(cfg):
         """One random resized crop per image; the collate draws the micro-batch's masks."""
-        return pretrain_transform(cfg.image_size), MaskCollator(
-            masking.grid_size(cfg.image_size), cfg.strategy, cfg.official_masks, cfg.masking)
+        return pretrain_transform(cfg.image_size, cfg.patch), MaskCollator(
+            cfg.grid, cfg.strategy, cfg.official_masks, cfg.masking)
 
     def forward(self, images: torch.Tensor, mask: torch.Tensor):
         """Loss of one batch, plus the target features (for collapse diagnostics)."""

@@ -41,7 +41,8 @@ class SimCLR(Method):
 
     @staticmethod
     def views(cfg):
-        return TwoViews(*VIEW_RECIPES["simclr"], cfg.image_size, cfg.jitter_strength), stack_views
+        return TwoViews(*VIEW_RECIPES["simclr"], cfg.image_size, cfg.jitter_strength,
+                        cfg.patch), stack_views
 
     def forward(self, view_a: torch.Tensor, view_b: torch.Tensor):
         h_a, h_b = pool(self.backbone(view_a)), pool(self.backbone(view_b))
