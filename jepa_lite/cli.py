@@ -151,7 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--per-class", type=int, default=64, help="training images per class")
     d.add_argument("--val-per-class", type=int, default=None,
                    help="validation images per class; per-class / 4 (at least 2) when omitted")
-    d.add_argument("--size", type=int, default=64, help="image side in pixels, a multiple of 32")
+    d.add_argument("--size", type=int, default=64, help="image side in pixels, a multiple of 16 "
+                                                            "(112: a 7x7 grid for -s16 trunks)")
     d.add_argument("--seed", type=int, default=0, help="synthetic: the same seed, the same files")
     d.set_defaults(func=_make_data)
     return p

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, fields
 import torch
 
 PATCH = 32  # pixels per mask cell = the ResNet's total downsampling
+PATCH_SIZES = (16, 32)  # every trunk's total stride (sparse.trunk_stride: "-s16" trunks 16)
 STAGE_STRIDES = (2, 4, 8, 16, 32)  # conv1, layer1 (after max-pool), layer2, layer3, layer4
 STRATEGIES = ("multiblock", "random", "mixed")
 
@@ -132,6 +133,34 @@ def block_size(
     w = int(round(math.sqrt(area / ar)))
     # As in I-JEPA: a block never spans the whole grid; at least one cell on tiny grids.
     return max(1, min(h, gh - 1)), max(1, min(w, gw - 1))
+
+
+def block_sizes(grid: tuple[int, int], options: MaskOptions = MaskOptions(),
+                official: bool = False, draws: int = 2000, seed: int = 0) -> dict:
+    """How often each multi-block block size ``(h, w)`` is drawn on ``grid`` (fractions,
+    most frequent first): on small grids every block is one cell, and multi-block masking
+    degenerates into scattered single cells."""
+    grid = _check_grid(grid)
+    g = torch.Generator().manual_seed(seed)
+    counts: dict = {}
+    for _ in range(draws):
+        hw = block_size(grid, options.block_scale, options.aspect_ratio, g, official)
+        counts[hw] = counts.get(hw, 0) + 1
+    return {hw: n / draws for hw, n in sorted(counts.items(), key=lambda kv: -kv[1])}
+
+
+def describe_geometry(image_size: int, patch: int, options: MaskOptions = MaskOptions(),
+                      official: bool = False) -> str:
+    """One line for a chapter: the grid and the multi-block block sizes of a run."""
+    grid = grid_size(image_size, patch)
+    sizes = block_sizes(grid, options, official)
+    shown = ", ".join(f"{h}x{w} {f:.0%}" for (h, w), f in list(sizes.items())[:4])
+    line = (f"{image_size} px in {patch} px patches = a {grid[0]}x{grid[1]} grid; "
+            f"multi-block blocks (cells): {shown}")
+    if set(sizes) == {(1, 1)}:
+        line += (" -- every block is a single cell, so multi-block masking is scattered "
+                 "one-cell masking here (the paper's grid is 7x7)")
+    return line
 
 
 def draw_blocks(

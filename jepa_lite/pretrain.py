@@ -26,7 +26,7 @@ from jepa_lite.masking import STRATEGIES, MaskOptions
 from jepa_lite.methods import METHODS, owners
 from jepa_lite.optim import OPTIMIZERS
 from jepa_lite.runtime import PRECISIONS
-from jepa_lite.sparse import ARCHS
+from jepa_lite.sparse import ALL_ARCHS
 
 BOOL = argparse.BooleanOptionalAction
 
@@ -35,7 +35,8 @@ OPTIONS: dict[str, tuple[str, dict, str]] = {
     "method": ("--method", {"choices": list(METHODS)},
                "what to pretrain: cnn-jepa (the paper), cjepa (+ VICReg), or a baseline of the "
                "paper's Table I (simclr, byol, vicreg)"),
-    "arch": ("--arch", {"choices": list(ARCHS)}, "ResNet trunk"),
+    "arch": ("--arch", {"choices": list(ALL_ARCHS)},
+             "ResNet trunk; NAME-s16: without the max-pool (16 px patches, 112 px -> 7x7)"),
     "image_size": ("--image-size", {"type": int}, "pixels, a multiple of 32 (224: a 7x7 grid)"),
     "epochs": ("--epochs", {"type": int}, "epochs of pretraining"),
     "batch_size": ("--batch-size", {"type": int},

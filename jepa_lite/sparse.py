@@ -27,18 +27,24 @@ ARCHS = {
     "wide_resnet50_2": resnet.wide_resnet50_2,
 }
 TRUNK_PARTS = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4")
+# "resnet18-s16": the small-image stem. Without the max-pool the trunk downsamples by 16, so
+# a 112 px image gives the paper's 7x7 grid (16 px patches) as 224 px does with 32 px ones;
+# the weights (and state_dict keys) are the same as the plain trunk's.
+SMALL_STEM = "-s16"
+ALL_ARCHS = (*ARCHS, *(a + SMALL_STEM for a in ARCHS))
 
 
 def check_arch(arch: str) -> str:
-    if arch not in ARCHS:
-        raise ValueError(f"unsupported architecture {arch!r}; supported: {', '.join(ARCHS)}")
+    if arch not in ALL_ARCHS:
+        raise ValueError(f"unsupported architecture {arch!r}; supported: {', '.join(ARCHS)}, "
+                         f"each also as NAME{SMALL_STEM} (no max-pool: total stride 16, for "
+                         f"small images, e.g. resnet18{SMALL_STEM} at 112 px for a 7x7 grid)")
     return arch
 
 
 def trunk_stride(arch: str) -> int:
-    """Pixels per cell of the trunk's output: the mask's patch size."""
-    check_arch(arch)
-    return PATCH
+    """Pixels per cell of the trunk's output: the mask's patch size (32; 16 for ``-s16``)."""
+    return PATCH // 2 if check_arch(arch).endswith(SMALL_STEM) else PATCH
 
 
 def encoder_patch(encoder: nn.Module) -> int:
@@ -48,12 +54,16 @@ def encoder_patch(encoder: nn.Module) -> int:
 
 class Trunk(nn.Module):
     """A torchvision ResNet without its pooling and classifier: ``[B, 3, H, W] -> [B, C, H/32,
-    W/32]``. ``zero_init_residual``: the last BatchNorm of every residual block starts with
-    weight 0, so every block starts as the identity (timm's default, which the authors used)."""
+    W/32]`` (``H/16`` with the small-image stem, ``-s16``). ``zero_init_residual``: the last
+    BatchNorm of every residual block starts with weight 0, so every block starts as the
+    identity (timm's default, which the authors used)."""
 
     def __init__(self, arch: str, zero_init_residual: bool = False):
         super().__init__()
-        net = ARCHS[check_arch(arch)](zero_init_residual=zero_init_residual)
+        net = ARCHS[check_arch(arch).removesuffix(SMALL_STEM)](
+            zero_init_residual=zero_init_residual)
+        if arch.endswith(SMALL_STEM):
+            net.maxpool = nn.Identity()  # conv1's stride 2 stays: 16 px per output cell
         self.arch = arch
         for name in TRUNK_PARTS:
             self.add_module(name, getattr(net, name))
@@ -266,7 +276,8 @@ def receptive_fields(trunk: Trunk) -> dict[str, tuple[int, int]]:
 
     grow(trunk.conv1.kernel_size, trunk.conv1.stride)
     out["conv1"] = (rf, jump)
-    grow(trunk.maxpool.kernel_size, trunk.maxpool.stride)
+    if isinstance(trunk.maxpool, nn.MaxPool2d):  # the small-image stem has none
+        grow(trunk.maxpool.kernel_size, trunk.maxpool.stride)
     out["maxpool"] = (rf, jump)
     for name in ("layer1", "layer2", "layer3", "layer4"):
         for block in getattr(trunk, name):

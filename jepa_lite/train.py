@@ -95,6 +95,11 @@ class TrainConfig:
         """The mask grid of the run's images (raises on an image size the trunk cannot tile)."""
         return masking.grid_size(self.image_size, self.patch)
 
+    def geometry(self) -> str:
+        """The grid and the multi-block block sizes of the run, in one line."""
+        return masking.describe_geometry(self.image_size, self.patch,
+                                         MaskOptions(**self.masking), self.official_masks)
+
 
 # Fields that change how a run is carried out, not what it computes: they may differ when a
 # run resumes. (The device and the number of processes are not fields; they may change too.)

@@ -73,6 +73,7 @@ print(f"{PROFILE}: {tcfg.arch} at {tcfg.image_size} px (a {grid[0]}x{grid[1]} ma
       f"{tcfg.epochs} epochs of {steps_per_epoch} steps on {n_train} images; a step is a "
       f"batch of {tcfg.batch_size} = {nproc} process(es) x "
       f"{tcfg.batch_size // (nproc * micro)} micro-batch(es) of {micro}")
+print(tcfg.geometry())
 print("device:", runtime.device_report(cfg.device))
 if cfg.profile.notes:
     print(cfg.profile.notes)

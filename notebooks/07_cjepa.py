@@ -71,6 +71,7 @@ grid = tcfg.grid
 print(f"{PROFILE}: {tcfg.arch} at {tcfg.image_size} px (a {grid[0]}x{grid[1]} grid), "
       f"{tcfg.epochs} epochs, batch {tcfg.batch_size}, masking {tcfg.strategy}; C-JEPA "
       f"reading {tcfg.cjepa_reading}, beta {tcfg.cjepa_beta}, weights {tcfg.vicreg_weights}")
+print(tcfg.geometry())
 
 # %% [markdown]
 # ## 1. Which tensors each VICReg term sees

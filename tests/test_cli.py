@@ -29,7 +29,7 @@ def test_make_data_synthetic(tmp_path, capsys):
 def test_make_data_bad_size(tmp_path, capsys):
     code = cli.main(["make-data", "synthetic", "--out", str(tmp_path / "s"), "--size", "250"])
     assert code == 2
-    assert "image size 250 is not a multiple of 32" in capsys.readouterr().err
+    assert "image size 250 is not a multiple of 16" in capsys.readouterr().err
     assert not (tmp_path / "s").exists()
 
 

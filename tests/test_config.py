@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from jepa_lite import config
+from jepa_lite import config, masking, train
 
 
 @pytest.mark.parametrize("name", ["smoke", "demo", "full"])
@@ -56,3 +56,16 @@ def test_default_out_dir_is_in_the_checkout():
 def test_profiles_table_lists_every_profile():
     table = config.profiles_table()
     assert all(f"`{n}`" in table for n in config.PROFILES)
+
+
+@pytest.mark.parametrize("name", list(config.PROFILES))
+def test_profile_multiblock_blocks_are_not_all_single_cells(name, request):
+    """The paper's multi-block geometry needs blocks of several cells (issue 10, bullet 1)."""
+    if name in ("smoke", "demo"):  # 2x2 and 3x3 grids today; a fix makes this test XPASS
+        request.applymarker(pytest.mark.xfail(
+            strict=True, reason="issue 10: smoke (64 px) and demo (96 px) train on 2x2 / 3x3 "
+                                "grids, where every block is one cell"))
+    cfg = train.profile_config(config.PROFILES[name])
+    sizes = masking.block_sizes(cfg.grid, masking.MaskOptions(**cfg.masking),
+                                cfg.official_masks)
+    assert set(sizes) != {(1, 1)}, cfg.geometry()

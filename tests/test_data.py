@@ -88,7 +88,7 @@ def test_never_overwrites_other_content(tmp_path):
 
 @pytest.mark.parametrize("kwargs,match", [({"classes": 11}, "choose 2 to 10"),
                                           ({"classes": 1}, "choose 2 to 10"),
-                                          ({"size": 100}, "not a multiple of 32"),
+                                          ({"size": 100}, "not a multiple of 16"),
                                           ({"per_class": 0}, "at least 1")])
 def test_synthetic_bad_spec(tmp_path, kwargs, match):
     with pytest.raises(ValueError, match=match):

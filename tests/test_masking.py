@@ -226,3 +226,26 @@ def test_global_rng_used_without_generator():
     a = sample_masks(4)
     torch.manual_seed(0)
     assert torch.equal(a, sample_masks(4))
+
+
+@pytest.mark.parametrize("grid", [(2, 2), (3, 3), (3, 5), (6, 6), (7, 7), (8, 6), (14, 14)])
+@pytest.mark.parametrize("official", [False, True])
+def test_block_sizes_are_a_distribution_of_possible_blocks(grid, official):
+    sizes = masking.block_sizes(grid, official=official, draws=500, seed=sum(grid))
+    assert sum(sizes.values()) == pytest.approx(1.0)
+    assert all(1 <= h <= grid[0] - 1 and 1 <= w <= grid[1] - 1 for h, w in sizes)
+    assert list(sizes.values()) == sorted(sizes.values(), reverse=True)
+    g = torch.Generator().manual_seed(sum(grid))  # the same draws as block_size makes
+    first = masking.block_size(grid, (0.15, 0.2), (0.75, 1.5), g, official)
+    assert first in sizes
+    single = set(sizes) == {(1, 1)}
+    assert single == (grid[0] * grid[1] * 0.2 < 2)  # a block of < 2 cells' area is one cell
+
+
+@pytest.mark.parametrize("size, patch, grid, single", [(64, 32, 2, True), (96, 32, 3, True),
+                                                       (224, 32, 7, False),
+                                                       (112, 16, 7, False)])
+def test_describe_geometry_names_the_grid_and_single_cell_blocks(size, patch, grid, single):
+    line = masking.describe_geometry(size, patch)
+    assert line.startswith(f"{size} px in {patch} px patches = a {grid}x{grid} grid")
+    assert ("every block is a single cell" in line) == single

@@ -16,45 +16,73 @@ def pair(arch=SMALL, dtype=torch.float64, seed=0):
     return dense, sp
 
 
-@pytest.mark.parametrize("arch", list(sparse.ARCHS))
+@pytest.mark.parametrize("arch", [*sparse.ARCHS, "resnet10-s16", "resnet50-s16"])
 def test_state_dicts_match(arch):
     d, s = sparse.dense_trunk(arch).state_dict(), sparse.sparse_trunk(arch).state_dict()
     assert list(d) == list(s)
     assert all(d[k].shape == s[k].shape for k in d)
+    plain = sparse.dense_trunk(arch.removesuffix("-s16")).state_dict()  # the same weights
+    assert list(plain) == list(d) and all(plain[k].shape == d[k].shape for k in d)
+
+
+@pytest.mark.parametrize("arch", ["resnet10", "resnet18", "resnet50"])
+def test_small_image_stem_gives_the_paper_grid_at_half_the_size(arch):
+    """``-s16`` drops the max-pool: 112 px -> 7x7 cells of 16 px, as 224 px -> 7x7 of 32."""
+    small, plain = sparse.dense_trunk(arch + "-s16").eval(), sparse.dense_trunk(arch).eval()
+    assert (small.patch, plain.patch) == (16, 32)
+    assert sparse.trunk_stride(arch + "-s16") == 16 and sparse.trunk_stride(arch) == 32
+    assert small(torch.randn(1, 3, 112, 112)).shape[-2:] == (7, 7)
+    assert plain(torch.randn(1, 3, 224, 224)).shape[-2:] == (7, 7)
+    assert small(torch.randn(1, 3, 96, 64)).shape[-2:] == (6, 4)
 
 
 def test_unsupported_arch_lists_the_supported():
     with pytest.raises(ValueError, match="unsupported architecture 'vgg16'; supported: resnet10"):
         sparse.sparse_trunk("vgg16")
+    with pytest.raises(ValueError, match="each also as NAME-s16 .*resnet18-s16 at 112 px"):
+        sparse.trunk_stride("resnet18-s8")
 
 
+def stage_strides(trunk) -> dict[str, int]:
+    """Stride (pixels) of every part's output, from the trunk's own layer arithmetic."""
+    fields = sparse.receptive_fields(trunk)
+    return {"bn1": fields["conv1"][1], "relu": fields["conv1"][1],
+            **{k: stride for k, (_, stride) in fields.items()}}
+
+
+@pytest.mark.parametrize("arch", [SMALL, SMALL + "-s16"])
 @pytest.mark.parametrize("mode", ["train", "eval"])
 @pytest.mark.parametrize("seed", range(3))
-def test_masked_cells_of_every_stage_are_zero(mode, seed):
-    _, s = pair(seed=seed)
+def test_masked_cells_of_every_stage_are_zero(arch, mode, seed):
+    _, s = pair(arch, seed=seed)
     s.train(mode == "train")
     g = torch.Generator().manual_seed(seed)
-    x = torch.randn(4, 3, 96, 128, dtype=torch.float64, generator=g)
+    p = s.patch
+    x = torch.randn(4, 3, 3 * p, 4 * p, dtype=torch.float64, generator=g)
     m = sample_masks(4, (3, 4), generator=g)
     outs = sparse.stage_outputs(s, x, m)
-    masks = stage_masks(m)
-    strides = {"conv1": 2, "bn1": 2, "relu": 2, "maxpool": 4, "layer1": 4, "layer2": 8,
-               "layer3": 16, "layer4": 32}
+    strides = stage_strides(s)
+    if arch == SMALL:
+        assert strides == {"conv1": 2, "bn1": 2, "relu": 2, "maxpool": 4, "layer1": 4,
+                           "layer2": 8, "layer3": 16, "layer4": 32}
+    masks = stage_masks(m, set(strides.values()), p)
     for name, out in outs.items():
         hidden = masks[strides[name]].unsqueeze(1).expand_as(out)
         assert out[hidden].abs().max() == 0, name
     assert outs["layer4"].shape[-2:] == (3, 4)
 
 
+@pytest.mark.parametrize("arch", [SMALL, SMALL + "-s16"])
 @pytest.mark.parametrize("mode", ["train", "eval"])
 @pytest.mark.parametrize("seed", range(3))
-def test_masked_pixels_change_nothing(mode, seed):
-    _, s = pair(seed=seed)
+def test_masked_pixels_change_nothing(arch, mode, seed):
+    _, s = pair(arch, seed=seed)
     s.train(mode == "train")
     g = torch.Generator().manual_seed(100 + seed)
-    x = torch.randn(3, 3, 96, 96, dtype=torch.float64, generator=g)
+    p = s.patch
+    x = torch.randn(3, 3, 3 * p, 3 * p, dtype=torch.float64, generator=g)
     m = sample_masks(3, (3, 3), generator=g)
-    hidden = (m.repeat_interleave(32, 1).repeat_interleave(32, 2)).unsqueeze(1)
+    hidden = (m.repeat_interleave(p, 1).repeat_interleave(p, 2)).unsqueeze(1)
     x2 = torch.where(hidden, torch.randn_like(x) * 50 + 7, x)  # only masked pixels differ
     state = {k: v.clone() for k, v in s.state_dict().items()}
     a = s(x, m)
@@ -90,7 +118,7 @@ def test_sparse_batchnorm_statistics_are_those_of_visible_positions(seed):
     assert y[~keep].abs().max() == 0
 
 
-@pytest.mark.parametrize("arch", ["resnet10", "resnet50"])
+@pytest.mark.parametrize("arch", ["resnet10", "resnet50", "resnet10-s16"])
 @pytest.mark.parametrize("mode", ["train", "eval"])
 def test_nothing_masked_equals_dense(arch, mode):
     d, s = pair(arch)
@@ -101,7 +129,7 @@ def test_nothing_masked_equals_dense(arch, mode):
     d.train(mode == "train")
     s.train(mode == "train")
     x = torch.randn(2, 3, 64, 96, dtype=torch.float64)
-    none = torch.zeros(2, 2, 3, dtype=torch.bool)
+    none = torch.zeros(2, 64 // d.patch, 96 // d.patch, dtype=torch.bool)
     assert torch.allclose(d(x), s(x, none), rtol=1e-9, atol=1e-9)
     for k, v in d.state_dict().items():  # running statistics updated identically
         assert torch.allclose(v.double(), s.state_dict()[k].double(), rtol=1e-9, atol=1e-12), k
@@ -136,6 +164,10 @@ def test_bad_mask_shape_is_explained():
         s(torch.randn(2, 3, 64, 64, dtype=torch.float64), torch.zeros(2, 7, 7, dtype=torch.bool))
     with pytest.raises(ValueError, match="multiples of 32"):
         s(torch.randn(2, 3, 72, 64, dtype=torch.float64), torch.zeros(2, 2, 2, dtype=torch.bool))
+    _, s16 = pair(SMALL + "-s16")
+    with pytest.raises(ValueError, match=r"mask must be bool \[B, H/16, W/16\] = \[2, 7, 7\]"):
+        s16(torch.randn(2, 3, 112, 112, dtype=torch.float64),
+            torch.zeros(2, 4, 4, dtype=torch.bool))
 
 
 def test_sparse_layer_outside_the_trunk_is_an_error():
@@ -144,7 +176,7 @@ def test_sparse_layer_outside_the_trunk_is_an_error():
         bn(torch.randn(1, 3, 4, 4))
 
 
-@pytest.mark.parametrize("arch", ["resnet10", "resnet18"])
+@pytest.mark.parametrize("arch", ["resnet10", "resnet18", "resnet10-s16"])
 def test_receptive_fields_match_the_gradient(arch):
     """The layer arithmetic agrees with where the centre unit's gradient reaches the input."""
     t = sparse.dense_trunk(arch).eval()

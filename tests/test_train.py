@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from jepa_lite import checkpoint, cli, data, schedules, train
+from jepa_lite import checkpoint, cli, data, probes, schedules, train
 
 SPEC = data.SyntheticSpec(classes=3, per_class=8, val_per_class=2, size=64, seed=5)
 
@@ -84,6 +84,10 @@ def test_errors(root, tmp_path):
         train.pretrain(tiny(arch="resnet9"), root, tmp_path / "c", device="cpu")
     with pytest.raises(ValueError, match="image size 100 is not a multiple of 32"):
         train.pretrain(tiny(image_size=100), root, tmp_path / "d", device="cpu")
+    with pytest.raises(ValueError, match="image size 120 is not a multiple of 16 .* use e.g. "
+                                         "128 .*112 gives the paper's 7x7 grid"):
+        train.pretrain(tiny(arch="resnet10-s16", image_size=120), root, tmp_path / "d",
+                       device="cpu")
     (tmp_path / "nosplit" / "val" / "x").mkdir(parents=True)
     with pytest.raises(FileNotFoundError, match="no 'train/' folder"):
         train.pretrain(tiny(), tmp_path / "nosplit", tmp_path / "e", device="cpu")
@@ -305,3 +309,17 @@ def test_cli_resume_takes_the_checkpoints_settings(root, tmp_path, capsys):
     with pytest.raises(ValueError, match="needs --data-root"):
         pretrain.config_from_args(parser.parse_args(["--out", str(tmp_path / "f"),
                                                      "--profile", "full"]))
+
+
+def test_small_image_stem_trains_on_the_paper_grid_and_is_probed(root, tmp_path):
+    """``resnet10-s16`` at 112 px: the paper's 7x7 grid with 16 px patches, end to end."""
+    cfg = tiny(arch="resnet10-s16", image_size=112, epochs=1, strategy="multiblock")
+    assert cfg.patch == 16 and cfg.grid == (7, 7)
+    _, collate = train.methods.get(cfg.method).views(cfg)
+    assert collate.grid == (7, 7)
+    train.pretrain(cfg, root, tmp_path, device="cpu")
+    enc = probes.encoder_from_checkpoint(tmp_path / "last.pt")
+    assert enc.patch == 16 and enc(torch.randn(1, 3, 112, 112)).shape[-2:] == (7, 7)
+    r = probes.evaluate(enc, "s16", root, tmp_path / "probe", image_size=112, k=5, epochs=1)
+    assert r["image_size"] == 112 and r["encoder"] == "s16"
+    assert list((tmp_path / "probe").rglob("val-112"))  # the bank was made at 112 px
