@@ -54,8 +54,10 @@ if "google.colab" in sys.modules:  # Colab: install the package once; torch is a
 from dataclasses import replace
 
 import matplotlib.pyplot as plt
+import torch
+import torch.nn.functional as F
 
-from jepa_lite import data, runs, runtime, schedules, train, viz
+from jepa_lite import data, losses, runs, runtime, schedules, train, viz
 from jepa_lite.course import start_chapter
 
 run = start_chapter("04_pretraining", PROFILE, DATA_ROOT, OUT_DIR, DEVICE, SEED, RUN_DIR)
@@ -79,7 +81,35 @@ if cfg.profile.notes:
     print(cfg.profile.notes)
 
 # %% [markdown]
-# ## 1. Schedules
+# ## 1. The loss, in three equal forms
+#
+# > "The training objective is to minimize the L2 loss between the predicted and target
+# > latent representations at the masked locations." (III-A)
+#
+# **Paper vs code:** the authors' code (and `losses.jepa_loss`, `kind="official"`, our
+# default) L2-normalises the prediction $p$ and the target $h$ over channels at every target
+# cell, then takes smooth-L1 (beta 1) summed over channels, averaged over the target cells.
+# Smooth-L1 is $\tfrac12 x^2$ where $|x| < 1$, and the components of two unit vectors differ
+# by less than 1 in practice, so per cell
+#
+# $$\text{smooth-L1}(\hat p, \hat h) = \tfrac12 \lVert \hat p - \hat h \rVert^2
+#   = 1 - \cos(p, h), \qquad \hat p = p / \lVert p \rVert .$$
+#
+# The paper's "L2 loss" on the normalised vectors is twice the coded loss; the factor 2
+# scales the gradient and is absorbed by the learning rate. (`--loss l2` is a squared error
+# *without* normalising, not any of the three.) One cell of 512 random channels:
+
+# %%
+g = torch.Generator().manual_seed(SEED)
+p, h = torch.randn(2, 1, 512, 1, 1, generator=g).unbind(0)
+every = torch.ones(1, 1, 1, dtype=torch.bool)
+coded = losses.jepa_loss(p, h, every, "official").item()
+half_l2 = 0.5 * (F.normalize(p, dim=1) - F.normalize(h, dim=1)).square().sum().item()
+one_minus_cos = 1 - F.cosine_similarity(p, h, dim=1).item()
+print(f"smooth-L1 (coded) {coded:.6f} = 1/2 L2^2 {half_l2:.6f} = 1 - cos {one_minus_cos:.6f}")
+
+# %% [markdown]
+# ## 2. Schedules
 #
 # AdamW with peak learning rate 0.01 and weight decay 0.01; the learning rate warms up
 # linearly, then follows a cosine down to 0.001 x peak, per step. The EMA momentum follows
@@ -106,7 +136,7 @@ run.savefig(fig, "schedules")
 plt.show()
 
 # %% [markdown]
-# ## 2. A real pretraining run
+# ## 3. A real pretraining run
 #
 # A step takes a batch of images (512 in the paper) and cuts it into micro-batches (128 in
 # the paper, one per GPU): each micro-batch is one forward pass and one BatchNorm group; their
@@ -135,7 +165,7 @@ for row in history:
           f"momentum {row['momentum']:.5f}  {row['images_per_s']:.0f} img/s")
 
 # %% [markdown]
-# ## 3. Is it learning, or collapsing?
+# ## 4. Is it learning, or collapsing?
 #
 # A JEPA can cheat by mapping every image to the same features: the loss would drop to
 # zero and the features would be useless. Two diagnostics of the target features watch
