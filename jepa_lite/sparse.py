@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torchvision.models import resnet
 
-from jepa_lite.masking import PATCH
+from jepa_lite.masking import PATCH, upsample_mask
 
 ARCHS = {
     "resnet10": lambda **kw: resnet.ResNet(resnet.BasicBlock, [1, 1, 1, 1], **kw),  # for CPUs
@@ -311,6 +311,56 @@ def masked_pixel_influence(trunk: Trunk, images: torch.Tensor, altered: torch.Te
     a = stage_outputs(trunk, images, *args)
     b = stage_outputs(trunk, altered, *args)
     return {k: (a[k] - b[k]).abs().amax(dim=(0, 1)) for k in a}
+
+
+def cell_distance(mask: torch.Tensor) -> torch.Tensor:
+    """``[B, gh, gw]``: each cell's distance, in cells (Chebyshev), to the nearest masked cell
+    of its image (0 at masked cells; ``gh + gw`` where nothing is masked)."""
+    b, gh, gw = mask.shape
+    rows = torch.arange(gh)[:, None].expand(gh, gw).reshape(-1)
+    cols = torch.arange(gw)[None, :].expand(gh, gw).reshape(-1)
+    d = torch.maximum((rows[:, None] - rows[None, :]).abs(), (cols[:, None] - cols[None, :]).abs())
+    far = torch.full_like(d, gh + gw)
+    per = torch.where(mask.reshape(b, 1, -1), d[None], far[None])  # [B, cell, masked cell]
+    return per.amin(-1).reshape(b, gh, gw)
+
+
+@torch.no_grad()
+def zero_filled_vs_sparse(trunk: Trunk, images: torch.Tensor, mask: torch.Tensor,
+                          train_mode: bool = True) -> dict[str, dict]:
+    """The honest alternative to sparse layers, measured. A dense trunk on the zero-filled
+    image cannot see hidden pixels either; what differs is what happens to the zeros.
+
+    ``filled``: per encoder and stage, the fraction of masked positions whose output is not
+    zero (SparK's "mask pattern vanishing": the dense trunk fills the hole with values made
+    from its edge and from BatchNorm's shift; the sparse trunk keeps it empty).
+    ``error``: per encoder, for every cell of the last stage, ``|f - t| / |t|`` between its
+    feature ``f`` and the target's ``t`` (the same weights, dense, on the whole image).
+    ``train_mode``: BatchNorm uses batch statistics, as in pretraining (the trunk's running
+    statistics are left as they were)."""
+    import copy
+
+    dense = copy.deepcopy(trunk).train(train_mode)
+    context = SparseTrunk(trunk.arch).to(images.device, images.dtype).train(train_mode)
+    context.load_state_dict(trunk.state_dict())
+    target = copy.deepcopy(dense)(images)
+    context.mask_state.set(mask, images.dtype)
+    zero_filled = images * context.mask_state.at(images)
+    context.mask_state.clear()
+    outs = {"dense, zero-filled": stage_outputs(dense, zero_filled),
+            "sparse": stage_outputs(context, images, mask)}
+    hidden = {}
+    for name, out in outs["sparse"].items():
+        factor = out.shape[-1] // mask.shape[-1]
+        hidden[name] = upsample_mask(mask, factor).unsqueeze(1).expand_as(out)
+    norm = target.norm(dim=1).clamp_min(1e-12)
+    def filled(out, h):  # no masked position: nothing filled
+        return ((out != 0) & h).sum().item() / max(1, h.sum().item())
+
+    return {"filled": {enc: {name: filled(o, hidden[name]) for name, o in stages.items()}
+                       for enc, stages in outs.items()},
+            "error": {enc: (stages["layer4"] - target).norm(dim=1) / norm
+                      for enc, stages in outs.items()}}
 
 
 def forward_seconds(trunk: Trunk, images: torch.Tensor, mask: torch.Tensor | None = None,

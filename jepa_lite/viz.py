@@ -296,6 +296,43 @@ def fig_leak(influence: dict[str, dict[str, torch.Tensor]], mask: torch.Tensor) 
     return fig
 
 
+def fig_hole_filling(filled: dict[str, dict[str, float]],
+                     error: dict[str, torch.Tensor], distance: torch.Tensor,
+                     visible: torch.Tensor) -> Figure:
+    """Left: per stage, the share of masked positions that are not zero (bars per encoder).
+    Right: how far visible last-stage features are from the target's, by the cell's distance
+    (in cells) to the nearest masked cell (mean over the cells of that distance)."""
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.2))
+    names = list(filled)
+    stages = list(next(iter(filled.values())))
+    x = np.arange(len(stages))
+    width = 0.8 / len(names)
+    colours = ["#e6194b", "#4363d8", "#3cb44b"]
+    for i, name in enumerate(names):
+        bars = a.bar(x + (i - (len(names) - 1) / 2) * width,
+                     [100 * filled[name][s] for s in stages], width, color=colours[i % 3],
+                     label=name)
+        a.bar_label(bars, fmt="%.0f", fontsize=6)  # a sparse trunk's 0 would be invisible
+    a.set_xticks(x, stages, fontsize=8)
+    a.set_ylabel("masked positions not zero (%)")
+    a.set_ylim(0, 100)
+    a.set_title("what the encoder puts in the hole", fontsize=9)
+    a.legend(fontsize=7)
+    ds = sorted({int(d) for d in distance[visible].tolist()})
+    xd = np.arange(len(ds))
+    for i, name in enumerate(error):
+        means = [error[name][visible & (distance == d)].mean().item() for d in ds]
+        b.bar(xd + (i - (len(error) - 1) / 2) * width, means, width, color=colours[i % 3],
+              label=name)
+    b.set_xticks(xd, [str(d) for d in ds])
+    b.set_xlabel("visible cell's distance to the nearest masked cell (cells)")
+    b.set_ylabel("|feature - target| / |target|")
+    b.set_title("visible last-stage features vs the target's", fontsize=9)
+    b.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
 def fig_receptive_fields(fields: dict[str, tuple[int, int]], image_size: int = 224) -> Figure:
     """Receptive field of every stage against the image size."""
     fig, ax = plt.subplots(figsize=(6, 3))

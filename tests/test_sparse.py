@@ -215,3 +215,38 @@ def test_synchronize_batchnorm_keeps_weights_and_frozen_parameters():
     x, m = torch.randn(4, 3, 64, 64), torch.zeros(4, 2, 2, dtype=torch.bool)
     m[:, 0, 0] = True
     assert torch.allclose(model(x, m)[0], plain(x, m)[0], atol=1e-6)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_cell_distance_is_the_distance_to_the_nearest_masked_cell(seed):
+    g = torch.Generator().manual_seed(seed)
+    grid = (int(torch.randint(2, 8, (1,), generator=g)), int(torch.randint(2, 8, (1,),
+                                                                           generator=g)))
+    m = torch.rand(3, *grid, generator=g) < 0.3
+    d = sparse.cell_distance(m)
+    for b in range(3):
+        cells = m[b].nonzero().tolist()
+        for i in range(grid[0]):
+            for j in range(grid[1]):
+                want = min((max(abs(i - r), abs(j - c)) for r, c in cells),
+                           default=sum(grid))
+                assert d[b, i, j] == want, (b, i, j)
+
+
+@pytest.mark.parametrize("train_mode", [True, False])
+@pytest.mark.parametrize("seed", range(3))
+def test_zero_filled_dense_trunk_fills_the_hole_and_the_sparse_one_does_not(train_mode, seed):
+    dense, _ = pair(seed=seed)
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(3, 3, 96, 96, dtype=torch.float64, generator=g)
+    m = sample_masks(3, (3, 3), generator=g)
+    before = {k: v.clone() for k, v in dense.state_dict().items()}
+    r = sparse.zero_filled_vs_sparse(dense, x, m, train_mode)
+    assert all(v == 0 for v in r["filled"]["sparse"].values())
+    assert r["filled"]["dense, zero-filled"]["layer1"] > 0.2  # the hole fills up
+    assert r["error"]["sparse"].shape == m.shape
+    assert all(torch.equal(before[k], v) for k, v in dense.state_dict().items())  # untouched
+    none = torch.zeros_like(m)  # nothing hidden: both are the target itself
+    r0 = sparse.zero_filled_vs_sparse(dense, x, none, train_mode)
+    for err in r0["error"].values():
+        assert err.max() < 1e-9

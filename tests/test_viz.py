@@ -137,3 +137,19 @@ def test_explorer_image_control(explorer):
     png = explorer.png
     explorer.controls["image"].value = "generated:star"
     assert explorer.png != png
+
+
+def test_hole_filling_figure_has_a_bar_per_encoder_and_stage():
+    g = torch.Generator().manual_seed(0)
+    m = masking.sample_masks(2, (3, 3), generator=g)
+    filled = {"dense, zero-filled": {"conv1": 0.1, "layer4": 0.5}, "sparse": {"conv1": 0.0,
+                                                                              "layer4": 0.0}}
+    err = {k: torch.rand(2, 3, 3, generator=g) for k in filled}
+    from jepa_lite import sparse
+
+    d = sparse.cell_distance(m)
+    fig = viz.fig_hole_filling(filled, err, d, ~m)
+    left, right = fig.axes
+    assert len(left.patches) == 4  # 2 encoders x 2 stages
+    assert len(right.patches) == 2 * len({int(v) for v in d[~m].tolist()})
+    assert right.get_xlabel().startswith("visible cell's distance")
