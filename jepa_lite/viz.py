@@ -277,22 +277,33 @@ def pipeline_figure() -> Figure:
 # --------------------------------------------------------------------------- chapters 02-04
 def fig_leak(influence: dict[str, dict[str, torch.Tensor]], mask: torch.Tensor) -> Figure:
     """Rows: encoders; columns: stages; colour: largest feature change per position when
-    only the masked pixels change. Target cells outlined."""
+    only the masked pixels change (each panel on its own scale, its maximum written under
+    it). The target region is outlined in cyan."""
     rows = list(influence)
     stages = list(next(iter(influence.values())))
     fig, axes = plt.subplots(len(rows), len(stages), figsize=(1.9 * len(stages),
-                                                              2.1 * len(rows)), squeeze=False)
+                                                              2.3 * len(rows)), squeeze=False,
+                             layout="constrained")
     for r, name in enumerate(rows):
         for c, stage in enumerate(stages):
             d = influence[name][stage].float().numpy()
             ax = axes[r, c]
             ax.imshow(d, cmap="inferno", vmin=0, vmax=max(d.max(), 1e-12))
-            m = masking.upsample_mask(mask, d.shape[0] // mask.shape[0]).numpy()
-            ax.contour(m, levels=[0.5], colors="cyan", linewidths=0.8)
+            m = masking.upsample_mask(mask, d.shape[0] // mask.shape[0]).float().numpy()
+            # padded, so that the outline closes along the image border too
+            ax.contour(np.pad(m, 1), levels=[0.5], colors="cyan", linewidths=0.8,
+                       extent=(-1.5, m.shape[1] + 0.5, m.shape[0] + 0.5, -1.5))
+            ax.set_xlim(-0.5, m.shape[1] - 0.5)
+            ax.set_ylim(m.shape[0] - 0.5, -0.5)
             ax.set_xticks([])
             ax.set_yticks([])
-            ax.set_title(f"{name}: {stage}\nmax {d.max():.2g}", fontsize=8)
-    fig.tight_layout()
+            ax.set_xlabel(f"max change {d.max():.2g}", fontsize=7)
+            if r == 0:
+                ax.set_title(stage, fontsize=9)
+            if c == 0:
+                ax.set_ylabel(name, fontsize=9)
+    fig.suptitle("change of each stage's output when only the hidden pixels change "
+                 "(cyan: target region)", fontsize=9)
     return fig
 
 
