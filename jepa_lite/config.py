@@ -36,6 +36,7 @@ class Profile:
     pretrain: dict = field(default_factory=dict)  # TrainConfig fields that differ from the paper
     methods: dict = field(default_factory=dict)  # method -> its fields that differ in addition
     probe_epochs: int = 90  # linear-probe epochs (the paper's 90)
+    knn_k: int = 200  # k-NN neighbours: the paper's 200, for 1,300 training images per class
     supervised_epochs: int = 0  # chapter 05's supervised reference; 0: skipped (too costly)
     notes: str = ""  # what the recipe chooses and why (shown by chapter 04)
 
@@ -56,7 +57,7 @@ PROFILES: dict[str, Profile] = {
                                                        size=64), mask_draws=2_000,
                 pretrain={"arch": "resnet10", "epochs": 4, "batch_size": 32, "warmup_epochs": 1,
                           "workers": 0, "checkpoint_every": 0, "log_every": 2},
-                probe_epochs=20, supervised_epochs=4),
+                probe_epochs=20, knn_k=20, supervised_epochs=4),
         Profile("demo", "an hour on a laptop CPU or minutes on a GPU: larger generated data",
                 image_size=96, synthetic=SyntheticSpec(classes=10, per_class=300,
                                                        val_per_class=60, size=96),
@@ -71,7 +72,7 @@ PROFILES: dict[str, Profile] = {
                          "cjepa": {"lr": 0.002, "ema": (0.99, 1.0)},
                          "simclr": {"jitter_strength": 0.5},
                          "byol": {"optimizer": "lars", "lr": 0.5, "weight_decay": 1e-6}},
-                supervised_epochs=30),
+                knn_k=20, supervised_epochs=30),
         Profile("full", "the paper's setting: ImageNet-100 (or ImageNet-1k) at 224 px on GPUs",
                 image_size=224, synthetic=None, dataset="ImageNet-100", mask_draws=100_000,
                 pretrain={"arch": "resnet50", "epochs": 200, "batch_size": 512, "workers": 8,

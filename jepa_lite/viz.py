@@ -414,16 +414,29 @@ def fig_schedules(lr: list[float], momentum: dict[str, list[float]],
     return fig
 
 
-def fig_training(rows: list[dict]) -> Figure:
-    """Loss and collapse diagnostics per epoch of a pretraining run."""
+def fig_training(rows: list[dict], channels: int | None = None) -> Figure:
+    """Loss and collapse diagnostics per epoch of a pretraining run, on axes from 0 with the
+    collapse bounds drawn: 0 (every image the same feature) and, given ``channels`` C, the
+    std 1/sqrt(C) of features spread evenly over the unit sphere and the rank C."""
     ep = [r["epoch"] for r in rows]
     fig, axes = plt.subplots(1, 3, figsize=(11, 3))
     for ax, key, title in zip(axes, ("loss", "target_std", "effective_rank"),
                               ("loss (target cells)", "per-channel std of target features",
                                "effective rank of target features")):
-        ax.plot(ep, [r[key] for r in rows], "o-")
+        ax.plot(ep, [r[key] for r in rows], "o-", color="#4363d8")
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("epoch")
+        ax.set_ylim(bottom=0)
+    axes[0].set_ylabel("smooth-L1 of normalised vectors")
+    axes[1].axhline(0, color="#e6194b", ls=":", label="complete collapse (0)")
+    axes[2].axhline(1, color="#e6194b", ls=":", label="complete collapse (1)")
+    if channels:
+        axes[1].axhline(channels ** -0.5, color="grey", ls="--",
+                        label=f"spread evenly (1/sqrt({channels}))")
+        axes[2].axhline(channels, color="grey", ls="--", label=f"all {channels} channels")
+    for ax in axes[1:]:
+        ax.set_ylim(bottom=-0.02 * ax.get_ylim()[1])
+        ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
 
@@ -444,18 +457,22 @@ def fig_probe_curves(results: dict[str, dict]) -> Figure:
     return fig
 
 
-def fig_confusion(pred: torch.Tensor, labels: torch.Tensor, classes: list[str]) -> Figure:
+def fig_confusion(pred: torch.Tensor, labels: torch.Tensor, classes: list[str],
+                  title: str = "k-NN on the validation images") -> Figure:
+    """Confusion matrix, each row normalised to 1 (the share of a true class predicted as
+    each class); the diagonal is the per-class recall."""
     n = len(classes)
     cm = torch.zeros(n, n)
     cm.index_put_((labels, pred), torch.ones(len(labels)), accumulate=True)
     cm = cm / cm.sum(1, keepdim=True).clamp_min(1)
-    fig, ax = plt.subplots(figsize=(0.45 * n + 2.5, 0.45 * n + 2))
+    fig, ax = plt.subplots(figsize=(0.45 * n + 2.5, 0.45 * n + 2.3))
     im = ax.imshow(cm.numpy(), cmap="Blues", vmin=0, vmax=1)
     ax.set_xticks(range(n), classes, rotation=90, fontsize=7)
     ax.set_yticks(range(n), classes, fontsize=7)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    fig.colorbar(im, ax=ax, shrink=0.8)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(f"{title}\n(rows normalised: share of each true class)", fontsize=9)
+    fig.colorbar(im, ax=ax, shrink=0.8, label="share of the true class")
     return fig
 
 
@@ -481,52 +498,76 @@ def fig_retrieval(query_paths: list[str], match_paths: list[list[str]], hits) ->
 
 def fig_feature_map(maps: dict[str, tuple[torch.Tensor, torch.Tensor]],
                     classes: list[str]) -> Figure:
-    """2-D PCA of features, coloured by class, one panel per encoder."""
-    fig, axes = plt.subplots(1, len(maps), figsize=(4.2 * len(maps), 4), squeeze=False)
+    """2-D PCA of the L2-normalised features, coloured by class, one panel per encoder; each
+    axis says the share of the variance its principal component explains."""
+    fig, axes = plt.subplots(1, len(maps), figsize=(4.2 * len(maps), 4.2), squeeze=False)
     for ax, (name, (feats, labels)) in zip(axes[0], maps.items()):
         f = torch.nn.functional.normalize(feats.float(), dim=1)
         f = f - f.mean(0)
-        _, _, v = torch.pca_lowrank(f, q=2, center=False)
-        xy = (f @ v[:, :2]).numpy()
+        _, sv, v = torch.linalg.svd(f, full_matrices=False)
+        share = (sv.square() / sv.square().sum().clamp_min(1e-12)).tolist()
+        xy = (f @ v[:2].T).numpy()
         for c in range(len(classes)):
             sel = (labels == c).numpy()
             ax.scatter(xy[sel, 0], xy[sel, 1], s=8, label=classes[c])
         ax.set_title(name, fontsize=9)
-        ax.set_xticks([])
-        ax.set_yticks([])
+        ax.set_xlabel(f"PC 1 ({share[0]:.0%} of the variance)", fontsize=8)
+        ax.set_ylabel(f"PC 2 ({share[1]:.0%} of the variance)", fontsize=8)
+        ax.tick_params(labelsize=7)
     axes[0, -1].legend(fontsize=6, loc="center left", bbox_to_anchor=(1, 0.5))
     fig.tight_layout()
     return fig
 
 
 def fig_comparison(rows: list[dict]) -> Figure:
-    """Linear and k-NN top-1 of the paper's methods and ours."""
-    fig, ax = plt.subplots(figsize=(8, 3.4))
-    names = [f"{r['method']}\n{r['backbone']}\n({r['source'].split(' (')[0]})" for r in rows]
-    x = np.arange(len(rows))
-    for off, key, colour in ((-0.2, "linear_top1", "#4363d8"), (0.2, "knn_top1", "#f58231")):
-        vals = [r.get(key) or 0 for r in rows]
-        ax.bar(x + off, vals, 0.4, label=key.replace("_", " "), color=colour)
-    ax.set_xticks(x, names, fontsize=7)
-    ax.set_ylabel("top-1 (%)")
-    ax.legend(fontsize=8)
+    """Linear and k-NN top-1 of the paper's methods and ours. Runs that are not comparable
+    (generated data, a small backbone) get their own panel, hatched, never the paper's axis."""
+    apart = [r for r in rows if "NOT comparable" in str(r.get("source"))]
+    together = [r for r in rows if r not in apart]
+    panels = [(together, "Table I (ImageNet) and comparable runs", "")]
+    if apart:
+        panels.append((apart, "NOT comparable: generated data, small backbone", "//"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(8 + 2.5 * (len(panels) - 1), 3.6),
+                             squeeze=False, width_ratios=[max(1, len(p[0])) for p in panels])
+    for ax, (sel, title, hatch) in zip(axes[0], panels):
+        names = [f"{r['method']}\n{r['backbone']}\n({r['source'].split(' (')[0]})"
+                 for r in sel]
+        x = np.arange(len(sel))
+        for off, key, colour in ((-0.2, "linear_top1", "#4363d8"),
+                                 (0.2, "knn_top1", "#f58231")):
+            vals = [r.get(key) or 0 for r in sel]
+            ax.bar(x + off, vals, 0.4, label=key.replace("_", " "), color=colour, hatch=hatch,
+                   edgecolor="white" if hatch else None)
+        ax.set_xticks(x, names, fontsize=7)
+        ax.set_ylim(0, 100)
+        ax.set_title(title, fontsize=9)
+    axes[0, 0].set_ylabel("top-1 (%)")
+    axes[0, 0].legend(fontsize=8)
+    fig.tight_layout()
     return fig
 
 
 def fig_ablation(rows: list[dict], setting_prefix: str, title: str) -> Figure:
-    """One ablation of the paper (e.g. predictor depth), linear and k-NN where reported."""
+    """One ablation of the paper (e.g. predictor depth), linear and k-NN where reported, as
+    bars: the settings are categories, not points on a line."""
     sel = [r for r in rows if r["table"] == "ablation" and r["setting"].startswith(setting_prefix)]
     settings = list(dict.fromkeys(r["setting"] for r in sel))
-    fig, ax = plt.subplots(figsize=(5, 3))
-    for metric, colour in (("linear_top1", "#4363d8"), ("knn_top1", "#f58231")):
+    labels = [s.replace(setting_prefix, "").strip() for s in settings]
+    fig, ax = plt.subplots(figsize=(max(5, 0.9 * len(settings) + 2), 3.2))
+    x = np.arange(len(settings))
+    for off, metric, colour in ((-0.2, "linear_top1", "#4363d8"), (0.2, "knn_top1", "#f58231")):
         vals = {r["setting"]: r["value"] for r in sel if r["metric"] == metric}
         if vals:
-            ax.plot([s.replace(setting_prefix, "").strip() for s in settings if s in vals],
-                    [vals[s] for s in settings if s in vals], "o-", color=colour,
-                    label=metric.replace("_", " "))
+            bars = ax.bar([x[i] + off for i, s in enumerate(settings) if s in vals],
+                          [vals[s] for s in settings if s in vals], 0.4, color=colour,
+                          label=metric.replace("_", " "))
+            ax.bar_label(bars, fmt="%.1f", fontsize=6)
+    ax.set_xticks(x, labels, fontsize=7)
+    ax.set_ylim(0, 100)
     ax.set_title(title, fontsize=9)
-    ax.set_ylabel("top-1 (%)")
+    ax.set_ylabel("top-1 (%), ImageNet-100")
     ax.legend(fontsize=8)
+    fig.tight_layout()
     return fig
 
 

@@ -57,7 +57,7 @@ import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 
-from jepa_lite import data, losses, runs, runtime, schedules, train, viz
+from jepa_lite import data, losses, runs, runtime, schedules, sparse, train, viz
 from jepa_lite.course import start_chapter
 
 run = start_chapter("04_pretraining", PROFILE, DATA_ROOT, OUT_DIR, DEVICE, SEED, RUN_DIR)
@@ -173,7 +173,7 @@ for row in history:
 # collapsed) and their effective rank (1 when everything lies on one line).
 
 # %%
-fig = viz.fig_training(history)
+fig = viz.fig_training(history, channels=sparse.dense_trunk(tcfg.arch).out_channels)
 run.savefig(fig, "training")
 plt.show()
 

@@ -99,8 +99,8 @@ if cfg.profile.supervised_epochs:
 results = {}
 for name, (encoder, key) in encoders.items():
     results[name] = probes.evaluate(encoder, key, data_root, run.dir / name.replace(" ", "_"),
-                                    image_size, cfg.device, epochs=cfg.profile.probe_epochs,
-                                    seed=SEED, overwrite=True)
+                                    image_size, cfg.device, k=cfg.profile.knn_k,
+                                    epochs=cfg.profile.probe_epochs, seed=SEED, overwrite=True)
 for name, r in results.items():
     print(f"{name:12s} k-NN top-1 {r['knn_top1']:.3f}  linear top-1 {r['linear_top1']:.3f} "
           f"(final {r['linear_final_top1']:.3f}, honest {r['linear_honest_top1']:.3f})")
@@ -118,7 +118,7 @@ bank = features.open_bank(features.bank_dir(run.dir / "pretrained", "train", ima
 val = features.open_bank(features.bank_dir(run.dir / "pretrained", "val", image_size))
 classes = bank.classes
 scores = probes.knn_classify(bank.features, bank.labels, val.features, len(classes),
-                             device=cfg.device)
+                             k=cfg.profile.knn_k, device=cfg.device)
 fig = viz.fig_confusion(scores.argmax(1).cpu(), val.labels, classes)
 run.savefig(fig, "confusion_knn")
 plt.show()

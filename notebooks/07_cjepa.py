@@ -121,7 +121,7 @@ variants = {"CNN-JEPA": ["--method", "cnn-jepa"], "C-JEPA": ["--method", "cjepa"
             "C-JEPA, no EMA": ["--method", "cjepa", "--no-target-ema"]}
 common = ["--profile", PROFILE, "--data-root", str(data_root), "--seed", str(SEED),
           "--device", cfg.device.type]
-k = 20 if PROFILE != "full" else 200
+k = cfg.profile.knn_k  # the paper's 200; 20 on the small generated sets
 results = {}
 for name, options in variants.items():
     folder = run.dir / "runs" / name.lower().replace(", ", "-").replace(" ", "-")

@@ -69,3 +69,13 @@ def test_profile_multiblock_blocks_are_not_all_single_cells(name, request):
     sizes = masking.block_sizes(cfg.grid, masking.MaskOptions(**cfg.masking),
                                 cfg.official_masks)
     assert set(sizes) != {(1, 1)}, cfg.geometry()
+
+
+@pytest.mark.parametrize("name", list(config.PROFILES))
+def test_knn_k_fits_the_feature_bank(name):
+    """k = 200 neighbours among 144 training images would vote with every image."""
+    p = config.PROFILES[name]
+    bank = p.synthetic.classes * p.synthetic.per_class if p.synthetic else 126_689  # IN-100
+    assert p.knn_k <= bank // 4, (p.knn_k, bank)
+    if p.synthetic:
+        assert p.knn_k <= p.synthetic.per_class  # no more neighbours than images of a class

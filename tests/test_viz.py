@@ -153,3 +153,57 @@ def test_hole_filling_figure_has_a_bar_per_encoder_and_stage():
     assert len(left.patches) == 4  # 2 encoders x 2 stages
     assert len(right.patches) == 2 * len({int(v) for v in d[~m].tolist()})
     assert right.get_xlabel().startswith("visible cell's distance")
+
+
+def test_training_curves_start_at_zero_and_draw_the_collapse_bounds():
+    rows = [{"epoch": e, "loss": 0.5 - 0.01 * e, "target_std": 0.03 + 0.0001 * e,
+             "effective_rank": 40 + e} for e in range(1, 5)]
+    fig = viz.fig_training(rows, channels=512)
+    loss, std, rank = fig.axes
+    assert all(ax.get_ylim()[0] <= 0 for ax in fig.axes)  # noise is not blown up
+    refs = {round(line.get_ydata()[0], 4) for line in std.get_lines()[1:]}
+    assert refs == {0.0, round(512 ** -0.5, 4)}
+    assert {line.get_ydata()[0] for line in rank.get_lines()[1:]} == {1, 512}
+
+
+def test_confusion_matrix_is_titled_and_row_normalised():
+    pred, labels = torch.tensor([0, 1, 1, 1]), torch.tensor([0, 0, 1, 1])
+    fig = viz.fig_confusion(pred, labels, ["a", "b"])
+    ax = fig.axes[0]
+    assert "rows normalised" in ax.get_title() and ax.get_xlabel() == "predicted class"
+    cm = ax.get_images()[0].get_array()
+    assert np.allclose(cm.sum(1), 1) and np.allclose(cm[0], [0.5, 0.5])
+
+
+def test_feature_map_axes_say_the_explained_variance():
+    g = torch.Generator().manual_seed(0)
+    feats = torch.randn(60, 16, generator=g) * torch.linspace(3, 0.1, 16)
+    fig = viz.fig_feature_map({"enc": (feats, torch.arange(60) % 3)}, ["a", "b", "c"])
+    ax = fig.axes[0]
+    import re
+
+    shares = [int(re.search(r"\((\d+)% of the variance", t).group(1))
+              for t in (ax.get_xlabel(), ax.get_ylabel())]
+    assert shares[0] >= shares[1] > 0 and sum(shares) <= 100
+
+
+def test_comparison_sets_runs_that_are_not_comparable_apart():
+    paper = {"method": "SimCLR", "backbone": "ResNet-50", "source": "paper",
+             "linear_top1": 76.2, "knn_top1": 67.26}
+    ours = {"method": "CNN-JEPA", "backbone": "resnet10", "linear_top1": 30.0,
+            "knn_top1": 25.0, "source": "ours (smoke, NOT comparable)"}
+    fig = viz.fig_comparison([paper, ours])
+    left, right = fig.axes
+    assert "NOT comparable" in right.get_title() and len(right.patches) == 2
+    assert len(left.patches) == 2 and all(p.get_hatch() == "//" for p in right.patches)
+    assert len(viz.fig_comparison([paper, {**ours, "source": "ours"}]).axes) == 1
+
+
+def test_ablation_is_bars_of_categories_not_a_line():
+    from jepa_lite import report
+
+    fig = viz.fig_ablation(report.paper_results(), "predictor depth", "depth")
+    ax = fig.axes[0]
+    assert not ax.get_lines() and len(ax.patches) == 6  # six depths, linear only
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "2", "3", "4", "5", "6"]
+    assert ax.get_ylim()[0] == 0
