@@ -20,7 +20,9 @@ from PIL import Image
 from jepa_lite import masking
 from jepa_lite.data import SHAPES, render_synthetic
 
-TARGET_RGB = np.array([0.90, 0.15, 0.15])
+TARGET_RGB = np.array([0.90, 0.15, 0.15])  # red means target, in every figure
+TARGET_HEX = "#e62626"
+HIDDEN_RGB = np.array([0.35, 0.35, 0.35])  # what the context encoder does not see
 BLOCK_COLOURS = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6",
                  "#bfef45"]
 LINE_STYLES = ["-", "--", "-.", ":"]
@@ -72,13 +74,15 @@ def draw_grid(ax, image, grid=None, title: str | None = None) -> None:
 
 
 def draw_mask(ax, image, mask: torch.Tensor, title: str | None = None,
-              blocks: torch.Tensor | None = None) -> None:
-    """Targets tinted red, context as is; optional block outlines in colour."""
+              blocks: torch.Tensor | None = None, hide: bool = False) -> None:
+    """Targets tinted red (``hide``: greyed out, as the context encoder sees the image),
+    context as is; optional block outlines in colour."""
     arr = _as_array(image)
     gh, gw = mask.shape[-2:]
     ph, pw = arr.shape[0] // gh, arr.shape[1] // gw
     tint = np.kron(mask.cpu().numpy().astype(np.float32), np.ones((ph, pw)))[..., None]
-    ax.imshow(arr * (1 - 0.6 * tint) + 0.6 * tint * TARGET_RGB)
+    colour, strength = (HIDDEN_RGB, 0.85) if hide else (TARGET_RGB, 0.6)
+    ax.imshow(arr * (1 - strength * tint) + strength * tint * colour)
     for i in range(1, gh):
         ax.axhline(i * ph, color="white", lw=0.5, alpha=0.7)
     for j in range(1, gw):
@@ -111,7 +115,8 @@ def fig_blocks(image, blocks: torch.Tensor) -> Figure:
         draw_mask(axes[k], image, blocks[k], f"block {k + 1}", blocks=blocks[k:k + 1])
     union = blocks.any(0)
     draw_mask(axes[n], image, union, f"union = target ({int(union.sum())} cells)", blocks=blocks)
-    draw_mask(axes[n + 1], image, ~union, f"context ({int((~union).sum())} cells)")
+    draw_mask(axes[n + 1], image, union, f"context ({int((~union).sum())} cells; "
+              f"targets hidden)", hide=True)
     return fig
 
 
@@ -137,7 +142,7 @@ def fig_stages(image, mask: torch.Tensor) -> Figure:
     size = _as_array(image).shape[0]
     fig, axes = plt.subplots(1, len(stages) + 1, figsize=(2.3 * (len(stages) + 1), 2.6))
     draw_mask(axes[0], image, mask, f"image {size} px")
-    cmap = ListedColormap(["#dddddd", "#e62626"])
+    cmap = ListedColormap(["#dddddd", TARGET_HEX])
     names = {2: "conv1", 4: "layer1", 8: "layer2", 16: "layer3", 32: "layer4"}
     for ax, (stride, m) in zip(axes[1:], stages.items()):
         ax.imshow(m.numpy(), cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
@@ -165,15 +170,19 @@ def fig_heatmaps(probs: dict[str, torch.Tensor]) -> Figure:
 
 
 def fig_fraction_hist(fractions: dict[str, torch.Tensor], grid: tuple[int, int]) -> Figure:
-    """Histogram of the per-sample target fraction for several settings."""
+    """Histogram of the per-sample target fraction, one panel per setting (shared axes, not
+    overlaid), the mean marked."""
     n = grid[0] * grid[1]
     bins = (np.arange(n + 2) - 0.5) / n
-    fig, ax = plt.subplots(figsize=(6.5, 3))
-    for name, f in fractions.items():
-        ax.hist(f.numpy(), bins=bins, alpha=0.55, label=f"{name} (mean {f.mean():.2f})")
-    ax.set_xlabel("target fraction of the grid")
-    ax.set_ylabel("samples")
-    ax.legend(fontsize=8)
+    fig, axes = plt.subplots(len(fractions), 1, figsize=(6.5, 1.2 * len(fractions) + 0.8),
+                             sharex=True, sharey=True, squeeze=False)
+    for ax, (name, f) in zip(axes[:, 0], fractions.items()):
+        ax.hist(f.numpy(), bins=bins, color="#4363d8")
+        ax.axvline(f.mean().item(), color=TARGET_HEX, lw=1)
+        ax.set_title(f"{name}: mean {f.mean():.2f}", fontsize=8, loc="left")
+        ax.set_ylabel("samples", fontsize=7)
+    axes[-1, 0].set_xlabel("target fraction of the grid (red line: mean)")
+    fig.tight_layout()
     return fig
 
 
@@ -385,16 +394,25 @@ def fig_influence(maps: dict[str, torch.Tensor], cell: tuple[int, int]) -> Figur
     return fig
 
 
-def fig_feature_norms(panels: dict[str, torch.Tensor]) -> Figure:
-    """Per-cell L2 norm of feature maps [C, gh, gw], one panel each."""
-    fig, axes = plt.subplots(1, len(panels), figsize=(3 * len(panels), 3), squeeze=False)
-    for ax, (name, f) in zip(axes[0], panels.items()):
-        im = ax.imshow(f.float().norm(dim=0).numpy(), cmap="viridis")
-        fig.colorbar(im, ax=ax, shrink=0.75)
+def fig_feature_norms(panels: dict[str, torch.Tensor], mask: torch.Tensor | None = None) -> Figure:
+    """Per-cell L2 norm over channels of feature maps ``[C, gh, gw]``, one panel each, all on
+    one colour scale; target cells (``mask``) outlined in red."""
+    norms = {name: f.float().norm(dim=0).numpy() for name, f in panels.items()}
+    vmax = max(float(n.max()) for n in norms.values()) or 1.0
+    fig, axes = plt.subplots(1, len(panels), figsize=(3 * len(panels) + 0.8, 3), squeeze=False,
+                             layout="constrained")
+    for ax, (name, n) in zip(axes[0], norms.items()):
+        im = ax.imshow(n, cmap="viridis", vmin=0, vmax=vmax)
+        if mask is not None:
+            for r, c in torch.nonzero(mask).tolist():
+                ax.add_patch(Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, ec=TARGET_HEX,
+                                       lw=1.2))
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_title(name, fontsize=9)
-    fig.tight_layout()
+    fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label="L2 norm over channels")
+    if mask is not None:
+        fig.suptitle("red outline: target cells", fontsize=8)
     return fig
 
 

@@ -132,10 +132,14 @@ with torch.no_grad():
     feats = enc(images, m)
     filled = token(feats, m)
 fig = viz.fig_feature_norms({"context features (targets = 0)": feats[0],
-                             "with the mask token": filled[0], "target mask": m[0, None].float()})
+                             "with the mask token": filled[0],
+                             "the change (token - context)": filled[0] - feats[0]}, m[0])
 run.savefig(fig, "mask_token")
 plt.show()
-
+token_norm, context_norm = token.token.norm(), feats[0].norm(dim=0)[~m[0]].median()
+print(f"mask token norm {token_norm:.3f}, median context-cell norm {context_norm:.3f}"
+      + (" -- the token starts small (std 0.02 per channel), so target cells look almost "
+         "empty until training moves it" if token_norm < 0.2 * context_norm else ""))
 # %%
 run.log(params_depthwise=rows[0]["parameters"], params_standard=rows[1]["parameters"],
         param_ratio=ratio, receptive_field_cells=predictor.receptive_field(3, 3),

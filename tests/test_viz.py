@@ -37,6 +37,7 @@ def test_figures(image):
     p, f = masking.target_statistics(200, (7, 7), generator=g)
     assert len(viz.fig_heatmaps({"a": p, "b": p}).axes) == 3  # two panels + colour bar
     assert len(viz.fig_fraction_hist({"a": f}, (7, 7)).axes) == 1
+    assert len(viz.fig_fraction_hist({"a": f, "b": f, "c": f}, (7, 7)).axes) == 3  # apart
     assert len(viz.fig_block_shapes({"a": [(2, 3), (3, 2)]}, (7, 7)).axes) == 1
     assert len(viz.fig_grid(image, 224).axes) == 1
     assert len(viz.pipeline_figure().axes) == 1
@@ -207,3 +208,27 @@ def test_ablation_is_bars_of_categories_not_a_line():
     assert not ax.get_lines() and len(ax.patches) == 6  # six depths, linear only
     assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "2", "3", "4", "5", "6"]
     assert ax.get_ylim()[0] == 0
+
+
+def test_red_means_target_in_every_mask_panel(image):
+    """The context panel greys the targets out instead of tinting the context red."""
+    g = torch.Generator().manual_seed(1)
+    blocks = masking.draw_blocks(1, (7, 7), (2, 3), 4, g)[0]
+    fig = viz.fig_blocks(image, blocks)
+    union = blocks.any(0)
+    r, c = torch.nonzero(union)[0].tolist()
+    patch = 224 // 7
+    for ax, tinted in ((fig.axes[-2], True), (fig.axes[-1], False)):  # union, context
+        px = ax.get_images()[0].get_array()[r * patch + patch // 2, c * patch + patch // 2]
+        redness = px[0] - (px[1] + px[2]) / 2
+        assert (redness > 0.25) == tinted, (ax.get_title(), px)
+
+
+def test_feature_norm_panels_share_one_scale_and_outline_targets():
+    m = torch.zeros(3, 3, dtype=torch.bool)
+    m[1, 1] = True
+    a, b = torch.ones(4, 3, 3), torch.ones(4, 3, 3) * 2
+    fig = viz.fig_feature_norms({"a": a, "b": b}, m)
+    images = [ax.get_images()[0] for ax in fig.axes if ax.get_images()]
+    assert len({im.get_clim() for im in images}) == 1  # one colour scale
+    assert all(len(ax.patches) == 1 for ax in fig.axes if ax.get_images())
