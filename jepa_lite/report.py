@@ -74,8 +74,10 @@ def comparison_rows(probe: dict, facts: dict) -> list[dict]:
 
 
 def markdown_table(rows: list[dict], columns: list[str]) -> str:
-    def cell(v):
-        return f"{v:.2f}" if isinstance(v, float) else ("" if v is None else str(v))
+    def cell(v):  # top-1 with 2 decimals; below 1, three significant digits (0.0644 h/epoch)
+        if isinstance(v, float):
+            return f"{v:.2f}" if abs(v) >= 1 or v == 0 else f"{v:.3g}"
+        return "" if v is None else str(v)
 
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(cell(r.get(c)) for c in columns) + " |" for r in rows]

@@ -74,3 +74,15 @@ def test_comparable_rule(tmp_path, profile, arch, size, classes, expected, monke
     probe = tmp_path / "p.json"
     probe.write_text(json.dumps({"train_images": 1, "num_classes": classes, "data_root": "x"}))
     assert report.run_facts(tmp_path, probe, profile, "cuda")["comparable"] is expected
+
+
+def test_markdown_table_keeps_the_digits_that_carry_the_claim():
+    """0.0644 vs 0.0775 h/epoch is the paper's 17 %; two decimals would print 0.06 vs 0.08."""
+    rows = [{"m": "CNN-JEPA", "h": 0.0644, "top1": 73.26}, {"m": "SimCLR", "h": 0.0775,
+                                                          "top1": 76.2}]
+    table = report.markdown_table(rows, ["m", "h", "top1"])
+    assert "| CNN-JEPA | 0.0644 | 73.26 |" in table and "| SimCLR | 0.0775 | 76.20 |" in table
+    costs = [r for r in report.paper_results() if r["metric"] == "hours_per_epoch"]
+    shown = report.markdown_table(costs, ["method", "value"])
+    for r in costs:
+        assert f"| {r['method']} | {r['value']:g} |" in shown
