@@ -469,8 +469,12 @@ def fig_probe_curves(results: dict[str, dict]) -> Figure:
         ax.plot(ep, r["curve_val_top1"], color=c, label=f"{name}: validation")
         ax.plot(ep, r["curve_honest_holdout_top1"], color=c, ls="--",
                 label=f"{name}: held-out train")
+    classes = next(iter(results.values())).get("num_classes")
+    if classes:
+        ax.axhline(1 / classes, color="grey", lw=0.8, ls=":", label=f"chance (1/{classes})")
+    ax.set_ylim(0, 1)  # the whole scale: a few points of top-1 should look like a few points
     ax.set_xlabel("linear-probe epoch")
-    ax.set_ylabel("top-1")
+    ax.set_ylabel("top-1 (fraction)")
     ax.legend(fontsize=7)
     return fig
 

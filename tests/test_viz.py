@@ -232,3 +232,11 @@ def test_feature_norm_panels_share_one_scale_and_outline_targets():
     images = [ax.get_images()[0] for ax in fig.axes if ax.get_images()]
     assert len({im.get_clim() for im in images}) == 1  # one colour scale
     assert all(len(ax.patches) == 1 for ax in fig.axes if ax.get_images())
+
+
+def test_probe_curves_use_the_whole_scale_with_chance_marked():
+    r = {"curve_val_top1": [0.30, 0.32, 0.33], "curve_honest_holdout_top1": [0.3, 0.31, 0.31],
+         "num_classes": 6}
+    ax = viz.fig_probe_curves({"pretrained": r}).axes[0]
+    assert ax.get_ylim() == (0, 1)
+    assert any(abs(line.get_ydata()[0] - 1 / 6) < 1e-9 for line in ax.get_lines())
