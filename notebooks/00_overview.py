@@ -160,3 +160,27 @@ else:
 run.log(device=str(cfg.device), cuda_available=torch.cuda.is_available(),
         torch_version=torch.__version__, profiles=len(config.PROFILES))
 print(run.metrics)
+
+# %% [markdown]
+# ## References
+#
+# - Kalapos et al. (2024). CNN-JEPA: Self-Supervised Pretraining Convolutional Neural Networks
+#   Using Joint Embedding Predictive Architecture.
+# - Mo et al. (2024). Connecting Joint-Embedding Predictive Architecture with Contrastive
+#   Self-supervised Learning (C-JEPA). NeurIPS 2024.
+# - Assran et al. (2023). Self-Supervised Learning From Images With a Joint-Embedding Predictive
+#   Architecture (I-JEPA). CVPR 2023.
+# - Tian et al. (2023). Designing BERT for Convolutional Networks: Sparse and Hierarchical
+#   Masked Modeling (SparK). ICLR 2023.
+# - Liu et al. (2015). Sparse Convolutional Neural Networks. CVPR 2015 (cited by CNN-JEPA for
+#   sparse convolutions).
+# - Grill et al. (2020). Bootstrap Your Own Latent: A New Approach to Self-Supervised Learning
+#   (BYOL). NeurIPS 2020.
+# - Chen et al. (2020). A Simple Framework for Contrastive Learning of Visual Representations
+#   (SimCLR). ICML 2020.
+# - Bardes, Ponce and LeCun (2022). VICReg: Variance-Invariance-Covariance Regularization for
+#   Self-Supervised Learning. ICLR 2022.
+# - Tian, Chen and Ganguli (2021). Understanding Self-Supervised Learning Dynamics without
+#   Contrastive Pairs. ICML 2021.
+# - He et al. (2022). Masked Autoencoders Are Scalable Vision Learners. CVPR 2022.
+# - He et al. (2016). Deep Residual Learning for Image Recognition. CVPR 2016.

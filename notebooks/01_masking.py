@@ -207,12 +207,73 @@ else:  # papermill / CI: a static picture of the explorer's first view (seed 0),
     display(fig)
 
 # %% [markdown]
+# ## Summary
+#
+# - A mask is a grid of cells, one per patch of the trunk's total stride: 32 px for a ResNet
+#   (224 px -> 7x7), 16 px for the small-image trunks (`-s16`, 112 px -> 7x7).
+# - Multi-block: 4 blocks of 15-20 % of the grid each (aspect 0.75-1.5, one size per batch);
+#   their union is the target, everything else the context, with at least `min_context` cells.
+# - Random hides 60 % of the cells anywhere; mixed, the authors' default, is multi-block for a
+#   batch with probability 0.75. The paper's ablation: mixed 73.26, multi-block 73.02, random
+#   57.64 linear top-1 (ImageNet-100).
+# - The official code has two quirks: scale and aspect ratio come from one random number, and
+#   blocks never touch the last row or column.
+#
+# ## Check your understanding
+#
+# 1. Why is the grid 7x7 at 224 px for a ResNet-50?
+#    <details><summary>Answer</summary>
+#
+#    The trunk halves the resolution five times (stride-2 conv1, the max-pool, three stride-2
+#    stages): 224 / 32 = 7. A mask cell must be one cell of the last feature map, so that a
+#    target cell is exactly one predicted feature vector.
+#
+#    </details>
+# 2. Four blocks of at most 20 % each: why is the target usually well under 80 % of the grid?
+#    <details><summary>Answer</summary>
+#
+#    The blocks are placed independently and overlap; the target is their union, which is
+#    smaller than the sum of their areas.
+#
+#    </details>
+# 3. At 96 px with a plain ResNet the grid is 3x3. What does multi-block masking become?
+#    <details><summary>Answer</summary>
+#
+#    Every block is a single cell (the block area, 15-20 % of 9 cells, rounds down to one cell),
+#    so it is scattered one-cell masking, close to random masking, the setting that scored
+#    worst. The `-s16` trunks give 112 px a 7x7 grid.
+#
+#    </details>
+#
 # ## Exercises
 #
-# 1. Set *blocks* to 1 and the scale to 0.5–0.6: how much context is left, and why would
-#    the predictor find this task harder?
-# 2. With `official=True`, what is P(target) of the bottom-right cell? Which part of the
-#    image does the encoder therefore never learn to predict?
-# 3. At 96 px the grid is 3x3. What do the block sizes become? (`masking.block_size`)
+# 1. Set *blocks* to 1 and the scale to 0.5-0.6: how much context is left, and why would the
+#    predictor find this task harder?
+#    <details><summary>Hint</summary>
+#
+#    Count the cells of one block on a 7x7 grid at scale 0.55, and how far the centre of the
+#    block is from the nearest context cell.
+#
+#    </details>
+# 2. With `official=True`, what is P(target) of the bottom-right cell? Which part of the image
+#    does the encoder therefore never learn to predict?
+#    <details><summary>Hint</summary>
+#
+#    Look at the heat map of P(target) with the quirks: the last row and column.
+#
+#    </details>
+# 3. At 96 px the grid is 3x3. What do the block sizes become?
+#    <details><summary>Hint</summary>
+#
+#    `masking.block_sizes((3, 3))` or `masking.describe_geometry(96, 32)`.
+#
+#    </details>
+#
+# ## References
+#
+# - Kalapos et al. (2024). CNN-JEPA: Self-Supervised Pretraining Convolutional Neural Networks
+#   Using Joint Embedding Predictive Architecture.
+# - Assran et al. (2023). Self-Supervised Learning From Images With a Joint-Embedding Predictive
+#   Architecture (I-JEPA). CVPR 2023.
 #
 # **Next:** chapter 02 builds the sparse encoder that uses these masks.

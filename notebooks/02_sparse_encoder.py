@@ -206,11 +206,78 @@ run.log(arch=ARCH, leak_dense_layer4=leak_dense, leak_sparse=leak_sparse,
         sparse_over_dense_time=t_sparse / t_dense)
 
 # %% [markdown]
+# ## Summary
+#
+# - A dense CNN lets hidden pixels reach visible features through its receptive fields; the
+#   context encoder must not see the targets.
+# - The sparse trunk multiplies every convolution's and pooling's output by the mask at its
+#   resolution and computes BatchNorm statistics over visible positions only (masked sums, no
+#   host synchronisation).
+# - A dense CNN on the zero-filled image cannot see hidden pixels either, but fills the hole
+#   with values made from its edge and from BatchNorm's shift; the sparse trunk keeps it empty
+#   at every stage.
+# - Sparse and dense trunks share their weights (the same `state_dict`), so the EMA target
+#   encoder is a plain dense copy.
+#
+# ## Check your understanding
+#
+# 1. Why is zeroing the hidden pixels of the input not enough for a CNN?
+#    <details><summary>Answer</summary>
+#
+#    After the first convolution, masked positions receive values from their visible neighbours
+#    and from BatchNorm's shift, so later layers treat the hole as content. To keep it empty,
+#    every layer's output must be masked again.
+#
+#    </details>
+# 2. Why must BatchNorm's statistics leave out the masked positions?
+#    <details><summary>Answer</summary>
+#
+#    The zeros would pull the mean towards 0 and distort the variance by an amount that depends
+#    on how much is masked, so the visible features would be normalised differently from image
+#    to image and from the target encoder's.
+#
+#    </details>
+# 3. Does the sparse trunk make the visible features equal to the target encoder's?
+#    <details><summary>Answer</summary>
+#
+#    No: near the hole its windows hold zeros where the target saw image (section 1b measures
+#    how far apart they are). It guarantees that hidden content, and values invented from the
+#    hole's edge, never reach the context features.
+#
+#    </details>
+#
 # ## Exercises
 #
 # 1. Make `bn1` a plain `BatchNorm2d` in the sparse trunk: which guarantee breaks first?
-# 2. With nothing masked, is the sparse trunk equal to the dense one? (`tests/test_sparse.py`)
-# 3. Without `SparseMaxPool2d`, masked positions after the max-pool would hold values of
-#    their visible neighbours. Would that leak target content? Which guarantee would break?
+#    <details><summary>Hint</summary>
+#
+#    Run the tests in `tests/test_sparse.py` after the change, starting with the one about
+#    masked pixels changing nothing in training mode.
+#
+#    </details>
+# 2. With nothing masked, is the sparse trunk equal to the dense one?
+#    <details><summary>Hint</summary>
+#
+#    `tests/test_sparse.py::test_nothing_masked_equals_dense`.
+#
+#    </details>
+# 3. Without `SparseMaxPool2d`, masked positions after the max-pool would hold values of their
+#    visible neighbours. Would that leak target content? Which guarantee would break?
+#    <details><summary>Hint</summary>
+#
+#    A max over a window holding only visible values carries no hidden content, but the masked
+#    cells would no longer be zero: compare with the left panel of section 1b.
+#
+#    </details>
+#
+# ## References
+#
+# - Kalapos et al. (2024). CNN-JEPA: Self-Supervised Pretraining Convolutional Neural Networks
+#   Using Joint Embedding Predictive Architecture.
+# - Tian et al. (2023). Designing BERT for Convolutional Networks: Sparse and Hierarchical
+#   Masked Modeling (SparK). ICLR 2023.
+# - Liu et al. (2015). Sparse Convolutional Neural Networks. CVPR 2015 (cited by CNN-JEPA for
+#   sparse convolutions).
+# - He et al. (2016). Deep Residual Learning for Image Recognition. CVPR 2016.
 #
 # **Next:** chapter 03, the predictor that fills in the hidden cells.

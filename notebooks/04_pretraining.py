@@ -185,10 +185,90 @@ run.log(arch=tcfg.arch, epochs=len(history), first_loss=history[0]["loss"],
 print(f"checkpoint for the next chapters: {checkpoint}")
 
 # %% [markdown]
+# ## Why the EMA target and the predictor keep it from collapsing
+#
+# Nothing in the loss forbids the trivial solution: if the context encoder, the predictor and
+# the target encoder all output one constant vector, the loss is 0. Two choices make that
+# solution hard to reach in practice, as in BYOL and I-JEPA; this is an empirical finding,
+# proved only for simplified (linear) networks (Tian, Chen and Ganguli 2021):
+#
+# - **The target gets no gradient.** It is a slow moving average of the context encoder
+#   ($\xi \leftarrow m\,\xi + (1 - m)\,\theta$, $m$ from 0.996 to 1), so the context encoder
+#   chases a target that moves only as fast as the average lets it; the two cannot slide
+#   towards a constant together in one gradient step.
+# - **The predictor sits between them.** The context encoder is asked to make the target
+#   *predictable*, not to equal it; the predictor, trained at every step, soaks up what the
+#   target does not share with the context.
+#
+# Neither is a guarantee: copying the context encoder into the target after every step
+# (`--no-target-ema`) removes the first. The collapse diagnostics above watch for it, and
+# C-JEPA (chapter 07) adds VICReg's variance and covariance terms, which make collapse
+# costly in the loss itself.
+#
+# ## Summary
+#
+# - One step: masks from the data loader, the sparse context encoder on the visible cells, the
+#   mask token, the predictor, and the loss on target cells against the dense EMA target
+#   encoder's features of the whole image.
+# - The loss is smooth-L1 of L2-normalised vectors, equal to 1 - cos and to half the paper's L2
+#   distance of the normalised vectors.
+# - AdamW with a warm-up then cosine learning rate; the target follows the context encoder by an
+#   EMA whose momentum rises from 0.996 to 1.
+# - Collapse shows as a per-channel std near 0 and an effective rank near 1; the EMA target and
+#   the predictor make it unlikely, not impossible.
+#
+# ## Check your understanding
+#
+# 1. Why does the target encoder receive no gradient?
+#    <details><summary>Answer</summary>
+#
+#    It is the regression target of the step. A gradient through it would let both branches move
+#    towards each other, and towards a constant, in the same step; the EMA moves it slowly
+#    instead.
+#
+#    </details>
+# 2. What does the momentum reaching 1 at the end of training do?
+#    <details><summary>Answer</summary>
+#
+#    The target stops changing: the last steps regress onto a fixed target encoder, which is
+#    also the encoder the probes read.
+#
+#    </details>
+# 3. A run's per-channel std of the normalised target features falls to 0. What happened?
+#    <details><summary>Answer</summary>
+#
+#    Every image gets the same feature vector: complete collapse. The loss can still look fine,
+#    since a constant is perfectly predictable.
+#
+#    </details>
+#
 # ## Exercises
 #
 # 1. Train with `--loss l2` (unnormalised features): what happens to the feature norms?
-# 2. Set the EMA momentum to 1.0 from the start (a frozen random target). Does the loss
-#    still fall? What does the effective rank do?
+#    <details><summary>Hint</summary>
+#
+#    Without normalising, the loss can fall by making every feature smaller; watch the loss
+#    together with the target features' norm.
+#
+#    </details>
+# 2. Set the EMA momentum to 1.0 from the start (`--ema 1.0 1.0`, a frozen random target). Does
+#    the loss still fall? What does the effective rank do?
+#    <details><summary>Hint</summary>
+#
+#    The context encoder can learn to predict a fixed random network's features, so the loss can
+#    fall; but the probes read the target, which never leaves its random initialisation.
+#
+#    </details>
+#
+# ## References
+#
+# - Kalapos et al. (2024). CNN-JEPA: Self-Supervised Pretraining Convolutional Neural Networks
+#   Using Joint Embedding Predictive Architecture.
+# - Assran et al. (2023). Self-Supervised Learning From Images With a Joint-Embedding Predictive
+#   Architecture (I-JEPA). CVPR 2023.
+# - Grill et al. (2020). Bootstrap Your Own Latent: A New Approach to Self-Supervised Learning
+#   (BYOL). NeurIPS 2020.
+# - Tian, Chen and Ganguli (2021). Understanding Self-Supervised Learning Dynamics without
+#   Contrastive Pairs. ICML 2021.
 #
 # **Next:** chapter 05 measures what the encoder learned with frozen-feature probes.

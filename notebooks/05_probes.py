@@ -170,4 +170,64 @@ run.log(knn_top1=p["knn_top1"], knn_top1_random=r["knn_top1"], linear_top1=p["li
 # profile, or the learning-evidence test (`tests/test_learning.py`), shows the pretrained
 # encoder clearly above random init.
 #
+# ## Summary
+#
+# - Probes read frozen features: the target (EMA) encoder, globally average pooled, on centre
+#   crops.
+# - k-NN: cosine similarity to every training image, the k nearest vote with weight
+#   exp(similarity / 0.1); the paper's k is 200, ours 20 on the small generated sets.
+# - Linear: one linear layer trained on the features for the profile's epochs; the paper reports
+#   the best validation epoch (optimistic), we add an honest number chosen on held-out training
+#   images.
+# - Evidence of learning is the pretrained encoder against the same network at its random
+#   initialisation, not against chance.
+#
+# ## Check your understanding
+#
+# 1. Why is the paper's linear-probe number optimistic?
+#    <details><summary>Answer</summary>
+#
+#    It is the best of 90 epochs measured on the validation set, so the validation set also
+#    chooses the epoch. The honest number chooses the epoch on held-out training images.
+#
+#    </details>
+# 2. Why compare with the random-init encoder and not with chance?
+#    <details><summary>Answer</summary>
+#
+#    Random convolutions already pass on colour, texture and shape statistics, so a random
+#    ResNet beats chance; pretraining shows learning only if it beats its own starting point.
+#
+#    </details>
+# 3. Why k = 20 on the generated data and not the paper's 200?
+#    <details><summary>Answer</summary>
+#
+#    With 24 (smoke) or 300 (demo) training images per class, 200 neighbours would mostly belong
+#    to other classes, and in smoke exceed the 144 images of the bank.
+#
+#    </details>
+#
+# ## Exercises
+#
+# 1. Change k in `probes.knn_classify` (5, 20, 50): how does k-NN top-1 move?
+#    <details><summary>Hint</summary>
+#
+#    In smoke each class has 24 training images; past that, every vote includes other classes.
+#
+#    </details>
+# 2. Which classes does the confusion matrix mix up, and do they look alike?
+#    <details><summary>Hint</summary>
+#
+#    Compare the outlines: disc, ring and crescent share a round edge.
+#
+#    </details>
+#
+# ## References
+#
+# - Kalapos et al. (2024). CNN-JEPA: Self-Supervised Pretraining Convolutional Neural Networks
+#   Using Joint Embedding Predictive Architecture.
+# - Assran et al. (2023). Self-Supervised Learning From Images With a Joint-Embedding Predictive
+#   Architecture (I-JEPA). CVPR 2023.
+# - Chen et al. (2020). A Simple Framework for Contrastive Learning of Visual Representations
+#   (SimCLR). ICML 2020.
+#
 # **Next:** chapter 06 puts these numbers next to the paper's.

@@ -207,14 +207,77 @@ run.log(**{f"{n} {m}": results[n][m] for n in results for m in ("knn_top1", "lin
 # `demo` scale does not either. The README's "Evidence that it learns" gives our
 # measured numbers for every method on the generated data.
 #
+# ## Summary
+#
+# - C-JEPA adds VICReg's invariance, variance and covariance terms to the JEPA loss, weighted by
+#   beta = 0.001 (25 / 25 / 1 inside), against complete collapse.
+# - Where the terms apply is ambiguous in the paper; reading A (default) regularises the
+#   projected block means of the prediction, reading B the pooled context encoder.
+# - Under random masking there are no blocks, so reading A adds nothing: C-JEPA is then
+#   CNN-JEPA.
+# - Whether the regulariser helps is measured, not assumed: this run's effective ranks and probe
+#   accuracies are printed above.
+#
+# ## Check your understanding
+#
+# 1. Which tensors does the variance term see in reading A?
+#    <details><summary>Answer</summary>
+#
+#    The projections of each target block's mean prediction, over the images of the micro-batch:
+#    a hinge on their per-dimension standard deviation.
+#
+#    </details>
+# 2. Why does the variance term forbid complete collapse while the EMA only discourages it?
+#    <details><summary>Answer</summary>
+#
+#    If every image had the same features, the standard deviation over the batch would be 0 and
+#    the hinge would add its largest penalty; the EMA adds no term to the loss at all.
+#
+#    </details>
+# 3. Why is beta = 0.001 so small?
+#    <details><summary>Answer</summary>
+#
+#    The VICReg terms, with weights 25 / 25 / 1, are large next to the JEPA loss (a smooth-L1
+#    of unit vectors: at most 2, usually well below 1); beta scales them to a regulariser
+#    instead of the main objective.
+#
+#    </details>
+#
 # ## Exercises
 #
-# 1. Raise `--beta` to 0.01 and 0.1. When does the regulariser start to change the
-#    effective rank? What does it do to the JEPA part of the loss?
-# 2. Train C-JEPA with `--masking random`: compare its weights with CNN-JEPA's after one
-#    step from the same seed (section 1 says what to expect).
-# 3. Switch to reading B (`--cjepa-reading B`): the variance now acts on the context
-#    encoder, the network the probes do *not* read (they read the EMA target). Does the
-#    target's effective rank follow?
+# 1. Raise `--beta` to 0.01 and 0.1. When does the regulariser start to change the effective
+#    rank? What does it do to the JEPA part of the loss?
+#    <details><summary>Hint</summary>
+#
+#    Compare `metrics.jsonl` of the runs: the effective rank column, and the loss minus beta
+#    times the VICReg terms.
+#
+#    </details>
+# 2. Train C-JEPA with `--masking random`: compare its weights with CNN-JEPA's after one step
+#    from the same seed.
+#    <details><summary>Hint</summary>
+#
+#    Section 1: under random masking the term is zero and the projector stays in the graph
+#    multiplied by 0.
+#
+#    </details>
+# 3. Switch to reading B (`--cjepa-reading B`): the variance now acts on the context encoder,
+#    the network the probes do not read. Does the target's effective rank follow?
+#    <details><summary>Hint</summary>
+#
+#    The target is an average of the context encoder's past weights, so it follows, slowly.
+#
+#    </details>
+#
+# ## References
+#
+# - Mo et al. (2024). Connecting Joint-Embedding Predictive Architecture with Contrastive
+#   Self-supervised Learning (C-JEPA). NeurIPS 2024.
+# - Bardes, Ponce and LeCun (2022). VICReg: Variance-Invariance-Covariance Regularization for
+#   Self-Supervised Learning. ICLR 2022.
+# - Assran et al. (2023). Self-Supervised Learning From Images With a Joint-Embedding Predictive
+#   Architecture (I-JEPA). CVPR 2023.
+# - Kalapos et al. (2024). CNN-JEPA: Self-Supervised Pretraining Convolutional Neural Networks
+#   Using Joint Embedding Predictive Architecture.
 #
 # **Next:** chapter 08 trains all five methods on the same backbone and data.

@@ -125,3 +125,23 @@ def test_colab_badge_and_guarded_install(py):
     installs = [c for c in nb.cells if '"pip", "install"' in c.source]
     assert installs and all('if "google.colab" in sys.modules' in c.source for c in installs)
     assert all("torch" not in c.source.split("install")[-1] for c in installs)
+
+
+@pytest.mark.parametrize("py", [p for p in CHAPTERS if not p.name.startswith("00_")],
+                         ids=lambda p: p.stem)
+def test_chapter_ends_with_summary_questions_exercises_and_references(py):
+    """Issue 10: a summary, 2-3 questions with folded answers, exercises with folded hints,
+    references, in this order."""
+    text = py.read_text()
+    heads = ["# ## Summary", "# ## Check your understanding", "# ## Exercises",
+             "# ## References"]
+    at = [text.find(h) for h in heads]
+    assert all(i > 0 for i in at) and at == sorted(at), dict(zip(heads, at))
+    questions = text[at[1]:at[2]]
+    exercises = text[at[2]:at[3]]
+    n_q = len(re.findall(r"^# \d+\. ", questions, re.M))
+    assert 2 <= n_q <= 3 and questions.count("<summary>Answer</summary>") == n_q
+    n_e = len(re.findall(r"^# \d+\. ", exercises, re.M))
+    assert n_e >= 1 and exercises.count("<summary>Hint</summary>") == n_e
+    assert text.count("</details>") == text.count("<details>")
+    assert re.search(r"^# - .+\(\d{4}\)", text[at[3]:], re.M)  # at least one reference
