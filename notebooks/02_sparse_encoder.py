@@ -164,6 +164,16 @@ print(f"{ARCH}: the first stage whose window is wider than {IMAGE_SIZE} px: "
       f"{wider[0] if wider else 'none'}")
 
 # %% [markdown]
+# The recursion behind the bars (`sparse.receptive_fields`, layer by layer along the main
+# path; $k$ kernel, $d$ dilation, $s$ stride, $j$ the distance in input pixels between
+# neighbouring outputs, $r_0 = j_0 = 1$):
+#
+# $$r_l = r_{l-1} + (k_l - 1)\, d_l\, j_{l-1}, \qquad j_l = j_{l-1}\, s_l .$$
+#
+# conv1 (7x7, stride 2): $r = 1 + 6 = 7$, $j = 2$; the 3x3 stride-2 max-pool adds
+# $2 \cdot 2 = 4$: $r = 11$, $j = 4$, the printed `maxpool` row. The tests check every
+# stage against the reach of the gradient.
+#
 # ## 3. The sparse batch norm
 #
 # After masking, most positions of a feature map are zeros that carry no information. A

@@ -79,6 +79,17 @@ ratio = rows[1]["parameters"] / rows[0]["parameters"]
 print(f"standard / depthwise-separable: x{ratio:.1f} parameters")
 
 # %% [markdown]
+# Where the counts come from (`predictor.ConvPredictor`, per layer at $C$ channels and
+# kernel $k$; convolutions with bias, BatchNorm with weight and bias):
+#
+# $$P_\text{separable} = \underbrace{C k^2 + C}_\text{depthwise}
+#   + \underbrace{C^2 + C}_\text{pointwise} + \underbrace{2C}_\text{BN},
+#   \qquad P_\text{standard} = C^2 k^2 + C + 2C .$$
+#
+# At $C = 2048$, $k = 3$, three layers: $3 \times 4{,}220{,}928 = 12{,}662{,}784$ against
+# $3 \times 37{,}754{,}880 = 113{,}264{,}640$, the table's numbers: the pointwise $C^2$
+# dominates, so the ratio is close to $k^2 = 9$.
+#
 # The paper's ablation (ImageNet-100, linear / k-NN top-1; `data/paper_results.csv`, "CNN-JEPA
 # paper ablations"): depthwise-separable 73.26 / 56.26, standard 72.64 / 54.76, at 51.5 vs
 # 62.1 GPU-hours. Fewer parameters, the same accuracy within one run each, less time.

@@ -136,6 +136,16 @@ run.savefig(fig, "schedules")
 plt.show()
 
 # %% [markdown]
+# The EMA update after every step (`methods/cnn_jepa.py`, `CNNJEPA.update_target`: one
+# `torch._foreach_lerp_` over the parameters; BatchNorm's running statistics are not
+# averaged), with $\theta$ the context encoder and $\xi$ the target:
+#
+# $$\xi \leftarrow m\,\xi + (1 - m)\,\theta, \qquad
+#   m = 1 - (1 - m_0)\,\tfrac12\left(1 + \cos \tfrac{\pi t}{T}\right), \quad m_0 = 0.996 .$$
+#
+# With $m = 0.996$ the target moves 0.4 % of the way to the context encoder per step: it
+# averages roughly the last $1 / (1 - m) = 250$ steps.
+#
 # ## 3. A real pretraining run
 #
 # A step takes a batch of images (512 in the paper) and cuts it into micro-batches (128 in
@@ -176,6 +186,17 @@ for row in history:
 fig = viz.fig_training(history, channels=sparse.dense_trunk(tcfg.arch).out_channels)
 run.savefig(fig, "training")
 plt.show()
+
+# %% [markdown]
+# The two diagnostics (`train.collapse_stats`), over the $N$ rows $z_i$ of the L2-normalised
+# target features (every cell of a batch) with $C$ channels:
+#
+# $$\text{std} = \frac1C \sum_{c=1}^{C} \operatorname{std}_i(z_{ic}), \qquad
+#   \text{effective rank} = \exp\Bigl(-\sum_k p_k \log p_k\Bigr),\;
+#   p_k = \frac{\sigma_k}{\sum_j \sigma_j},$$
+#
+# with $\sigma_k$ the singular values of the centred $z$. Both are 0 and 1 when every row is
+# the same vector; spread evenly over the sphere, the std is $1/\sqrt{C}$ and the rank $C$.
 
 # %%
 run.log(arch=tcfg.arch, epochs=len(history), first_loss=history[0]["loss"],

@@ -111,6 +111,15 @@ run.savefig(fig, "linear_probe_curves")
 plt.show()
 
 # %% [markdown]
+# The k-NN vote (`probes.knn_classify`): for a query $q$, its $k$ most cosine-similar
+# training features $x_i$ (L2-normalised, so the similarity is a dot product) vote for their
+# class $y_i$ with weight $e^{s_i / T}$, $T = 0.1$:
+#
+# $$\text{score}_c(q) = \sum_{i \in \text{top-}k(q)} e^{\,q \cdot x_i / T}\,[y_i = c],
+#   \qquad \hat y = \arg\max_c \text{score}_c(q).$$
+#
+# A neighbour with similarity 0.9 outvotes one with 0.8 by $e^{1} \approx 2.7$.
+#
 # ## 2. Where the pretrained features go wrong: confusion matrix (k-NN)
 
 # %%
