@@ -13,7 +13,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 def test_paper_results_have_sources_and_the_headline_numbers():
     rows = report.paper_results()
-    assert all(r["source"].startswith("CNN-JEPA paper") for r in rows)
+    assert all(r["source"].startswith(("CNN-JEPA paper", "C-JEPA paper")) for r in rows)
     shipped = list(csv.DictReader((REPO / "data" / "paper_results.csv").open()))
     assert len(shipped) == len(rows)
     get = {(r["table"], r["dataset"], r["method"], r["backbone"], r["metric"]): r["value"]
@@ -24,7 +24,9 @@ def test_paper_results_have_sources_and_the_headline_numbers():
     assert get[("I", "ImageNet-1k", "BYOL", "ResNet-50", "knn_top1")] == 45.38
     depth = [r["value"] for r in rows if r["setting"].startswith("predictor depth")]
     assert depth == [64.86, 73.22, 73.26, 71.72, 71.14, 69.24]
-    assert {r["table"] for r in rows} == {"I", "ablation", "cost"}
+    assert {r["table"] for r in rows} == {"I", "ablation", "cost", "cjepa"}
+    cj = {r["method"]: r["value"] for r in rows if r["table"] == "cjepa"}
+    assert cj == {"I-JEPA": 72.9, "C-JEPA": 73.7}
 
 
 def facts(**kw):
