@@ -54,6 +54,45 @@ class ChapterRun:
         self.metrics.update({k: _plain(v) for k, v in metrics.items()})
         self._write()
 
+    def pretrained(self, micro_batch: int | None = None) -> Path:
+        """Chapter 04's finished run (``RUN/last.pt``). A chapter opened on its own trains it
+        first when it is missing or stopped (and says so), with the profile's recipe, exactly
+        as chapter 04 does: the same command, folder and resume rules (``runs.train``)."""
+        from jepa_lite import runs, train
+
+        cfg = self.config
+        tcfg = train.profile_config(cfg.profile, cfg.seed)
+        micro = micro_batch or tcfg.micro_batch
+        info = runs.state(cfg.run_dir())
+        if info["status"] != "complete" and self.chapter != "04_pretraining":
+            print(f"{runs.describe(info)}; this chapter needs it, so it trains it now with "
+                  f"the {cfg.profile.name} recipe, as chapter 04 would")
+        options = ["--profile", cfg.profile.name, "--data-root", str(cfg.data_root()),
+                   "--seed", str(cfg.seed), "--device", cfg.device.type]
+        if micro_batch:
+            options += ["--micro-batch", str(micro_batch)]
+        runs.train(options, cfg.run_dir(),
+                   runs.processes(tcfg.batch_size, micro, cfg.device.type))
+        return runs.require_complete(cfg.run_dir())
+
+    def probed(self) -> dict:
+        """Chapter 05's probe results of the pretrained encoder (``probe.json``); made here,
+        in chapter 05's folder and with its settings, when that chapter has not run."""
+        from jepa_lite import probes
+
+        cfg = self.config
+        out = cfg.out_dir / "05_probes" / "pretrained"
+        checkpoint = self.pretrained()
+        if (out / "probe.json").is_file():
+            found = json.loads((out / "probe.json").read_text())
+            if found.get("encoder") == probes.checkpoint_key(checkpoint):
+                return found
+        print(f"no probe results of {checkpoint} in {out}; probing it now, as chapter 05 would")
+        return probes.evaluate(probes.encoder_from_checkpoint(checkpoint),
+                               probes.checkpoint_key(checkpoint), cfg.data_root(), out,
+                               cfg.image_size, cfg.device, k=cfg.profile.knn_k,
+                               epochs=cfg.profile.probe_epochs, seed=cfg.seed, overwrite=True)
+
     def _write(self) -> None:
         data = {"chapter": self.chapter, "profile": self.config.profile.name,
                 "seed": self.config.seed, "device": str(self.config.device),

@@ -163,12 +163,7 @@ plt.show()
 # checkpoint); the command it prints does the same from a shell.
 
 # %%
-options = ["--profile", PROFILE, "--data-root", str(data_root), "--seed", str(SEED),
-           "--device", cfg.device.type]
-if MICRO_BATCH:
-    options += ["--micro-batch", str(MICRO_BATCH)]
-runs.train(options, cfg.run_dir(), nproc)
-checkpoint = runs.require_complete(cfg.run_dir())
+checkpoint = run.pretrained(MICRO_BATCH)  # runs.train with the profile's recipe
 history = train.read_metrics(cfg.run_dir())
 for row in history:
     print(f"epoch {row['epoch']:3d}  loss {row['loss']:.4f}  lr {row['lr']:.2e}  "

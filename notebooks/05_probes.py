@@ -55,14 +55,14 @@ if "google.colab" in sys.modules:  # Colab: install the package once; torch is a
 import matplotlib.pyplot as plt
 import torch
 
-from jepa_lite import features, probes, runs, sparse, viz
+from jepa_lite import features, probes, sparse, viz
 from jepa_lite.checkpoint import load_checkpoint
 from jepa_lite.course import start_chapter
 
 run = start_chapter("05_probes", PROFILE, DATA_ROOT, OUT_DIR, DEVICE, SEED, RUN_DIR)
 cfg = run.config
 data_root = cfg.data_root()
-checkpoint = runs.require_complete(cfg.run_dir())  # chapter 04's run, finished
+checkpoint = run.pretrained()  # chapter 04's run; trained here first if it is missing
 pretrained = probes.encoder_from_checkpoint(checkpoint)
 arch = load_checkpoint(checkpoint, mmap=True)["config"]["arch"]
 torch.manual_seed(SEED)

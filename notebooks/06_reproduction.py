@@ -53,7 +53,7 @@ import json
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
-from jepa_lite import report, runs, viz
+from jepa_lite import report, viz
 from jepa_lite.course import start_chapter
 
 run = start_chapter("06_reproduction", PROFILE, DATA_ROOT, OUT_DIR, DEVICE, SEED, RUN_DIR)
@@ -96,12 +96,8 @@ display(Markdown(report.markdown_table(costs, ["method", "dataset", "setting", "
 
 # %%
 run_dir = cfg.run_dir()
-runs.require_complete(run_dir)
+probe = run.probed()  # chapter 05's results; made here first if chapters 04-05 have not run
 probe_json = cfg.out_dir / "05_probes" / "pretrained" / "probe.json"
-if not probe_json.is_file():
-    raise FileNotFoundError(f"no {probe_json}: run chapters 04 and 05 first "
-                            f"(jepa-lite course --only 04 05 --profile {PROFILE})")
-probe = json.loads(probe_json.read_text())
 facts = report.run_facts(run_dir, probe_json, PROFILE, str(cfg.device))
 rows = report.comparison_rows(probe, facts)
 display(Markdown(report.markdown_table(rows, ["method", "backbone", "dataset", "source",

@@ -266,3 +266,22 @@ def test_an_interrupted_course_says_that_its_run_goes_on(tmp_path, monkeypatch, 
     assert f"the pretraining run in {tmp_path / 'run'} goes on (pid " in err
     assert "run the course again to follow it, or stop it with kill " in err
     assert (tmp_path / "out" / "summary.md").is_file()
+
+
+def test_report_chapter_opened_alone_makes_what_it_needs(tmp_path):
+    """Issue 10: chapter 06 in an empty output folder trains chapter 04's run and probes it
+    (saying so) instead of stopping; a second run finds both and makes nothing again."""
+    out = tmp_path / "alone"
+    results, _ = course.run_course("smoke", only=["06"], out_dir=out, device="cpu")
+    assert [r.status for r in results] == ["ok"], results[0].error
+    text = (out / "06_reproduction.ipynb").read_text()
+    assert "this chapter needs it, so it trains it now" in text
+    assert "probing it now, as chapter 05 would" in text
+    assert (out / "04_pretraining" / "run" / "last.pt").is_file()
+    probe = out / "05_probes" / "pretrained" / "probe.json"
+    made = probe.stat().st_mtime_ns
+    results, _ = course.run_course("smoke", only=["06"], out_dir=out, device="cpu")
+    assert [r.status for r in results] == ["ok"]
+    again = (out / "06_reproduction.ipynb").read_text()
+    assert "trains it now" not in again and "probing it now" not in again
+    assert probe.stat().st_mtime_ns == made
