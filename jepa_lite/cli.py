@@ -30,7 +30,7 @@ def _make_data(args) -> int:
     if args.kind == "synthetic":
         spec = data.SyntheticSpec(classes=args.classes, per_class=args.per_class,
                                   val_per_class=args.val_per_class or max(2, args.per_class // 4),
-                                  size=args.size, seed=args.seed)
+                                  size=args.size, seed=args.seed, kind=args.scenes)
         existed = (Path(args.out) / "dataset.json").is_file()
         out = data.make_synthetic(args.out, spec)
         print(f"{'reusing' if existed else 'generated'} data set {spec.name} in {out}")
@@ -154,6 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--size", type=int, default=64, help="image side in pixels, a multiple of 16 "
                                                             "(112: a 7x7 grid for -s16 trunks)")
     d.add_argument("--seed", type=int, default=0, help="synthetic: the same seed, the same files")
+    d.add_argument("--scenes", choices=["scenes", "busy"], default="scenes",
+                   help="synthetic: pale objects on plain grey (scenes), or objects among "
+                        "textures, distractors, occluders and uneven light (busy)")
     d.set_defaults(func=_make_data)
     return p
 

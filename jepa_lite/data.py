@@ -188,22 +188,38 @@ def image_folder(
 # Bumped whenever render_synthetic draws different images: part of every data set's name, so
 # a data set cached by an older version is never mistaken for the current one.
 GENERATOR_VERSION = 2
+BUSY_VERSION = 1  # the same, for render_busy
+KINDS = ("scenes", "busy")  # pale objects on plain grey; objects in photograph-like clutter
 
 
 @dataclass(frozen=True)
 class SyntheticSpec:
-    """A generated data set: scenes of several objects of one kind per class."""
+    """A generated data set: scenes of several objects of one kind per class. ``kind``:
+    ``scenes`` (:func:`render_synthetic`) or ``busy`` (:func:`render_busy`)."""
 
     classes: int = 10
     per_class: int = 64  # training images per class
     val_per_class: int = 16
     size: int = 64  # pixels (square)
     seed: int = 0
+    kind: str = "scenes"
 
     @property
     def name(self) -> str:
-        return (f"synthetic-v{GENERATOR_VERSION}-c{self.classes}-n{self.per_class}"
+        stem = (f"synthetic-v{GENERATOR_VERSION}" if self.kind == "scenes"
+                else f"synthetic-{self.kind}-v{BUSY_VERSION}")
+        return (f"{stem}-c{self.classes}-n{self.per_class}"
                 f"-v{self.val_per_class}-s{self.size}-seed{self.seed}")
+
+    def meta(self) -> dict:
+        """What ``dataset.json`` records (``kind`` only when not the original scenes, so that
+        data sets generated before it existed are still recognised)."""
+        fields = asdict(self)
+        if self.kind == "scenes":
+            del fields["kind"]
+        version = GENERATOR_VERSION if self.kind == "scenes" else BUSY_VERSION
+        return {"kind": "synthetic", "generator": version, **fields,
+                **({} if self.kind == "scenes" else {"scene_kind": self.kind})}
 
 
 def _polygon(n: int, radius: float, star: float = 1.0) -> np.ndarray:
@@ -296,6 +312,78 @@ def render_synthetic(shape: str, rng: np.random.Generator, size: int = 64) -> Im
     return img.resize((size, size), Image.Resampling.LANCZOS)
 
 
+def _random_colour(rng: np.random.Generator) -> tuple[int, int, int]:
+    rgb = colorsys.hsv_to_rgb(rng.uniform(0, 1), rng.uniform(0.2, 1), rng.uniform(0.25, 1))
+    return tuple(int(255 * c) for c in rgb)
+
+
+def _background(rng: np.random.Generator, s: int) -> np.ndarray:
+    """A colour gradient, low-frequency colour blotches and one texture (stripes, checks or
+    grain), each with its own random colours, frequency and orientation."""
+    yy, xx = np.mgrid[0:s, 0:s] / s
+    a = rng.uniform(0, 2 * np.pi)
+    t = np.cos(a) * xx + np.sin(a) * yy
+    t = (t - t.min()) / (np.ptp(t) + 1e-9)
+    img = (rng.uniform(30, 225, 3) * (1 - t[..., None]) + rng.uniform(30, 225, 3) * t[..., None])
+    blotches = Image.fromarray(np.uint8(np.clip(128 + rng.normal(0, 40, (5, 5, 3)), 0, 255)))
+    img += np.asarray(blotches.resize((s, s), Image.Resampling.BICUBIC), np.float64) - 128
+    b = rng.uniform(0, 2 * np.pi)
+    texture = rng.integers(3)
+    if texture == 0:  # stripes
+        tex = np.sin(2 * np.pi * rng.uniform(3, 14) * (np.cos(b) * xx + np.sin(b) * yy))
+    elif texture == 1:  # checks
+        f = rng.integers(3, 10)
+        tex = 2.0 * (((xx * f).astype(int) + (yy * f).astype(int)) % 2) - 1
+    else:  # grain
+        tex = rng.normal(0, 1, (s, s))
+    return img + tex[..., None] * rng.uniform(8, 35)
+
+
+def _blob(draw: ImageDraw.ImageDraw, rng: np.random.Generator, x: float, y: float,
+          radius: float) -> None:
+    """An irregular polygon of 7-11 jittered vertices: a shape no class has."""
+    k = rng.integers(7, 12)
+    r = radius * rng.uniform(0.5, 1.3, k)
+    t = np.sort(rng.uniform(0, 2 * np.pi, k))
+    draw.polygon(list(zip(x + r * np.cos(t), y + r * np.sin(t))), fill=_random_colour(rng))
+
+
+def render_busy(shape: str, rng: np.random.Generator, size: int = 64) -> Image.Image:
+    """One image that looks more like a photograph than :func:`render_synthetic`'s: 2-4
+    objects of one ``shape`` (the class), in any colour, on a textured, unevenly lit
+    background, among distractors (lines, blobs, dots: none of them a class shape), partly
+    hidden by occluders drawn over them. The class is still the kind of object."""
+    s = size * 2
+    img = Image.fromarray(np.uint8(np.clip(_background(rng, s), 0, 255)))
+    draw = ImageDraw.Draw(img)
+    for _ in range(rng.integers(3, 7)):  # distractors
+        what, colour = rng.integers(3), _random_colour(rng)
+        x, y = rng.uniform(0, s, 2)
+        if what == 0:
+            x2, y2 = rng.uniform(0, s, 2)
+            draw.line((x, y, x2, y2), fill=colour, width=int(rng.integers(2, max(3, s // 30))))
+        elif what == 1:
+            _blob(draw, rng, x, y, s * rng.uniform(0.04, 0.1))
+        else:
+            r = s * rng.uniform(0.01, 0.025)
+            draw.ellipse((x - r, y - r, x + r, y + r), fill=colour)
+    for _ in range(rng.integers(2, 5)):  # the class
+        r = s * rng.uniform(*OBJECT_RADIUS)
+        cx, cy = rng.uniform(r, s - r, 2)
+        _draw_object(img, shape, _random_colour(rng), r, cx, cy, rng)
+    draw = ImageDraw.Draw(img)
+    for _ in range(rng.integers(1, 3)):  # occluders over the objects: big irregular blobs
+        _blob(draw, rng, *rng.uniform(0, s, 2), s * rng.uniform(0.08, 0.16))
+    yy, xx = np.mgrid[0:s, 0:s] / s  # lighting: a soft spot of light, darker elsewhere
+    cx, cy = rng.uniform(0, 1, 2)
+    light = 0.55 + 0.65 * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / rng.uniform(0.1, 0.5))
+    arr = np.clip(np.asarray(img, np.float64) * light[..., None], 0, 255)
+    return Image.fromarray(np.uint8(arr)).resize((size, size), Image.Resampling.LANCZOS)
+
+
+RENDERERS = {"scenes": render_synthetic, "busy": render_busy}
+
+
 def make_synthetic(out: str | os.PathLike, spec: SyntheticSpec = SyntheticSpec()) -> Path:
     """Write the generated data set to ``out`` (train/ and val/), deterministic for a seed.
 
@@ -312,7 +400,11 @@ def make_synthetic(out: str | os.PathLike, spec: SyntheticSpec = SyntheticSpec()
         raise ValueError(f"per_class={spec.per_class} (--per-class) and val_per_class="
                          f"{spec.val_per_class} (--val-per-class) must be at least 1")
     check_image_size(spec.size, min(PATCH_SIZES))  # any trunk's patch tiles it
-    meta = {"kind": "synthetic", "generator": GENERATOR_VERSION, **asdict(spec)}
+    if spec.kind not in RENDERERS:
+        raise ValueError(f"unknown kind of generated data {spec.kind!r}; choose one of "
+                         f"{', '.join(RENDERERS)} (--kind)")
+    render = RENDERERS[spec.kind]
+    meta = spec.meta()
     if out.exists():
         marker = out / "dataset.json"
         if marker.is_file() and json.loads(marker.read_text()) == meta:
@@ -334,7 +426,7 @@ def make_synthetic(out: str | os.PathLike, spec: SyntheticSpec = SyntheticSpec()
                 folder.mkdir(parents=True)
                 for i in range(count):
                     rng = np.random.default_rng([spec.seed, split_id, c, i])
-                    render_synthetic(shape, rng, spec.size).save(folder / f"{i:05d}.png")
+                    render(shape, rng, spec.size).save(folder / f"{i:05d}.png")
         (tmp / "dataset.json").write_text(json.dumps(meta, indent=1))
         try:
             tmp.rename(out)

@@ -1,5 +1,6 @@
 """The `jepa-lite` console script as a user calls it."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -62,3 +63,10 @@ def test_course_bad_data_root_fails_before_running(tmp_path, capsys):
     assert cli.main(["course", "--data-root", str(tmp_path / "nope"), "--out", str(out)]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_make_data_busy_scenes(tmp_path, capsys):
+    code = cli.main(["make-data", "synthetic", "--scenes", "busy", "--out", str(tmp_path / "b"),
+                     "--classes", "2", "--per-class", "2", "--size", "32"])
+    assert code == 0 and "generated data set synthetic-busy-v1-c2-n2" in capsys.readouterr().out
+    assert json.loads((tmp_path / "b" / "dataset.json").read_text())["scene_kind"] == "busy"

@@ -1,7 +1,9 @@
 """Generated data set, ImageFolder loading, transforms, the ImageNet-100 builder."""
 
 import hashlib
+import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -262,3 +264,40 @@ def test_scan_is_made_once_and_follows_changes(tmp_path, monkeypatch):
     changed = data.scan(root, "train")  # a class folder changed: listed again
     assert len(walks) == 3 and len(changed.samples) == 7
     assert changed.fingerprint != first.fingerprint
+
+
+def _std(img) -> float:
+    return float(np.asarray(img.convert("L"), dtype=float).std())
+
+
+def test_busy_scenes_are_busier_than_the_plain_ones_and_deterministic():
+    """Issue 10: a generated set that looks more like photographs; the class is still the
+    kind of object. Over many draws: far more spread in grey level, far less plain grey."""
+    busy, plain = [], []
+    for i, shape in enumerate(list(data.SHAPES) * 3):
+        b = data.render_busy(shape, np.random.default_rng(i), 64)
+        assert np.array_equal(np.asarray(b), np.asarray(
+            data.render_busy(shape, np.random.default_rng(i), 64)))
+        busy.append(b)
+        plain.append(data.render_synthetic(shape, np.random.default_rng(i), 64))
+    grey = [float((np.abs(np.asarray(im, float) - data.BACKGROUND) < 8).all(-1).mean())
+            for im in (*busy, *plain)]
+    n = len(busy)
+    assert np.mean(grey[:n]) < 0.05 < 0.3 < np.mean(grey[n:])  # plain grey: rare vs common
+    hues = [np.asarray(im.convert("HSV"))[..., 1].mean() for im in busy]
+    assert np.mean(hues) > 60  # saturated colours, not pale tints on grey
+    assert len({np.asarray(im).tobytes() for im in busy}) == n
+
+
+def test_busy_data_set_has_its_own_name_and_marker(tmp_path):
+    spec = data.SyntheticSpec(classes=2, per_class=2, val_per_class=1, size=32, kind="busy")
+    assert spec.name.startswith("synthetic-busy-v1-") and spec.name != replace(
+        spec, kind="scenes").name
+    root = data.make_synthetic(tmp_path / "b", spec)
+    meta = json.loads((root / "dataset.json").read_text())
+    assert meta["scene_kind"] == "busy" and sorted(p.name for p in (root / "train").iterdir()) \
+        == ["00_disc", "01_ring"]
+    assert "scene_kind" not in replace(spec, kind="scenes").meta()  # old sets still match
+    with pytest.raises(ValueError, match="unknown kind of generated data 'foggy'; choose one "
+                                         "of scenes, busy"):
+        data.make_synthetic(tmp_path / "f", replace(spec, kind="foggy"))
