@@ -436,6 +436,8 @@ def fig_training(rows: list[dict], channels: int | None = None) -> Figure:
     """Loss and collapse diagnostics per epoch of a pretraining run, on axes from 0 with the
     collapse bounds drawn: 0 (every image the same feature) and, given ``channels`` C, the
     std 1/sqrt(C) of features spread evenly over the unit sphere and the rank C."""
+    from matplotlib.ticker import MaxNLocator
+
     ep = [r["epoch"] for r in rows]
     fig, axes = plt.subplots(1, 3, figsize=(11, 3))
     for ax, key, title in zip(axes, ("loss", "target_std", "effective_rank"),
@@ -444,16 +446,18 @@ def fig_training(rows: list[dict], channels: int | None = None) -> Figure:
         ax.plot(ep, [r[key] for r in rows], "o-", color="#4363d8")
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("epoch")
-        ax.set_ylim(bottom=0)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[0].set_ylabel("smooth-L1 of normalised vectors")
     axes[1].axhline(0, color="#e6194b", ls=":", label="complete collapse (0)")
     axes[2].axhline(1, color="#e6194b", ls=":", label="complete collapse (1)")
-    if channels:
+    if channels:  # the bounds stay in view: a change is drawn at its true size
         axes[1].axhline(channels ** -0.5, color="grey", ls="--",
                         label=f"spread evenly (1/sqrt({channels}))")
         axes[2].axhline(channels, color="grey", ls="--", label=f"all {channels} channels")
+    for ax in axes:
+        top = max([ax.get_ylim()[1], *(ln.get_ydata()[0] * 1.05 for ln in ax.get_lines()[1:])])
+        ax.set_ylim(-0.02 * top, top)
     for ax in axes[1:]:
-        ax.set_ylim(bottom=-0.02 * ax.get_ylim()[1])
         ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
@@ -583,7 +587,7 @@ def fig_ablation(rows: list[dict], setting_prefix: str, title: str) -> Figure:
             bars = ax.bar([x[i] + off for i, s in enumerate(settings) if s in vals],
                           [vals[s] for s in settings if s in vals], 0.4, color=colour,
                           label=metric.replace("_", " "))
-            ax.bar_label(bars, fmt="%.1f", fontsize=6)
+            ax.bar_label(bars, fmt="%.2f", fontsize=6)
     ax.set_xticks(x, labels, fontsize=7)
     ax.set_ylim(0, 100)
     ax.set_title(title, fontsize=9)

@@ -165,6 +165,7 @@ def test_training_curves_start_at_zero_and_draw_the_collapse_bounds():
     refs = {round(line.get_ydata()[0], 4) for line in std.get_lines()[1:]}
     assert refs == {0.0, round(512 ** -0.5, 4)}
     assert {line.get_ydata()[0] for line in rank.get_lines()[1:]} == {1, 512}
+    assert rank.get_ylim()[1] >= 512 and std.get_ylim()[1] >= 512 ** -0.5  # bounds in view
 
 
 def test_confusion_matrix_is_titled_and_row_normalised():
