@@ -39,29 +39,32 @@ MARGIN = 0.08  # half the smallest measured gap (see the module docstring)
 SHORT_RUN = dict(profiles.get_profile("demo").methods)
 
 
-def config(seed: int, epochs: int = 12, method: str = "cnn-jepa") -> train.TrainConfig:
+def config(seed: int, epochs: int = 12, method: str = "cnn-jepa", arch: str = "resnet10",
+           size: int = SPEC.size) -> train.TrainConfig:
     """Short-run settings (:data:`SHORT_RUN`): for CNN-JEPA a faster EMA start (0.99 instead
     of 0.996) and a lower peak lr (0.002 instead of 0.01) than the paper, since the run is 372
     steps instead of 50,000; the other methods as the demo profile says."""
-    return train.TrainConfig(method=method, arch="resnet10", image_size=SPEC.size,
+    return train.TrainConfig(method=method, arch=arch, image_size=size,
                              epochs=epochs, batch_size=32, warmup_epochs=1, checkpoint_every=0,
                              log_every=50, seed=seed, **SHORT_RUN.get(method, {}))
 
 
 def learning_run(root: Path, out: Path, seed: int, epochs: int = 12,
-                 method: str = "cnn-jepa") -> dict:
+                 method: str = "cnn-jepa", arch: str = "resnet10",
+                 size: int = SPEC.size) -> dict:
     """k-NN top-1 of the pretrained encoder and of its own random initialisation."""
-    cfg = config(seed, epochs, method)
+    cfg = config(seed, epochs, method, arch, size)
     torch.manual_seed(cfg.seed)  # as pretrain() does: the random encoder is its starting point
     start = train.build_model(cfg).encoder()
-    before = probes.evaluate(start, "random", root, out / "random", image_size=SPEC.size,
+    before = probes.evaluate(start, "random", root, out / "random", image_size=size,
                              k=K, epochs=1)
     t0 = time.perf_counter()
     last = train.pretrain(cfg, root, out / "run", device="cpu")
     seconds = time.perf_counter() - t0
     after = probes.evaluate(probes.encoder_from_checkpoint(last), "jepa", root, out / "jepa",
-                            image_size=SPEC.size, k=K, epochs=1)
-    return {"method": method, "seed": seed, "random_knn_top1": before["knn_top1"],
+                            image_size=size, k=K, epochs=1)
+    return {"method": method, "arch": arch, "size": size, "grid": cfg.grid, "seed": seed,
+            "random_knn_top1": before["knn_top1"],
             "jepa_knn_top1": after["knn_top1"], "pretrain_seconds": round(seconds, 1)}
 
 
@@ -78,18 +81,37 @@ def test_pretraining_beats_random_init(method, scenes, tmp_path):
     assert r["jepa_knn_top1"] >= 2.5 / SPEC.classes, r  # and well above chance (measured >= 0.3)
 
 
-if __name__ == "__main__":  # python -m tests.test_learning SEED... [--epochs N]
+if __name__ == "__main__":  # python -m tests.test_learning SEED... [options]
     import argparse
+    import dataclasses
     import tempfile
 
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(description="the learning runs of the README")
     parser.add_argument("seeds", type=int, nargs="+")
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--methods", nargs="+", default=["cnn-jepa"])
+    parser.add_argument("--arch", default="resnet10", help="e.g. resnet10-s16")
+    parser.add_argument("--size", type=int, default=SPEC.size, help="image (and data) size")
+    parser.add_argument("--scenes", default="scenes", choices=data.KINDS,
+                        help="busy: the photograph-like generated set")
+    parser.add_argument("--supervised", type=int, default=0, metavar="EPOCHS",
+                        help="also train the same trunk with labels for EPOCHS and probe it")
     args = parser.parse_args()
+    spec = dataclasses.replace(SPEC, size=args.size, kind=args.scenes)
     with tempfile.TemporaryDirectory() as tmp:
-        root = data.make_synthetic(Path(tmp) / "scenes", SPEC)
+        root = data.make_synthetic(Path(tmp) / "scenes", spec)
         for m in args.methods:
             for s in args.seeds:
-                print(learning_run(root, Path(tmp) / f"{m}{s}", s, args.epochs, m), flush=True)
+                print(learning_run(root, Path(tmp) / f"{m}{s}", s, args.epochs, m, args.arch,
+                                   args.size), flush=True)
+        if args.supervised:
+            t0 = time.perf_counter()
+            trunk, losses = probes.train_supervised(args.arch, root, args.size,
+                                                    args.supervised, seed=args.seeds[0])
+            seconds = time.perf_counter() - t0
+            sup = probes.evaluate(trunk, "supervised", root, Path(tmp) / "sup",
+                                  image_size=args.size, k=K, epochs=1)
+            print({"supervised_epochs": args.supervised, "knn_top1": sup["knn_top1"],
+                   "final_loss": round(losses[-1], 3), "seconds": round(seconds, 1)},
+                  flush=True)
     sys.exit(0)
