@@ -48,6 +48,12 @@ class Profile:
         """Pixels per mask cell: the total stride of the profile's trunk."""
         return trunk_stride(self.pretrain.get("arch", "resnet50"))
 
+    def recipe(self, method: str = "cnn-jepa") -> dict:
+        """The TrainConfig fields this profile sets for a method (everything but the seed)."""
+        return {"image_size": self.image_size, "strategy": self.strategy,
+                "masking": self.masking.to_dict(), **self.pretrain,
+                **self.methods.get(method, {})}
+
 
 PROFILES: dict[str, Profile] = {
     p.name: p

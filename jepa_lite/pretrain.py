@@ -169,10 +169,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def profile_fields(name: str, method: str = "cnn-jepa") -> dict:
     """The config fields a profile sets for a method (its recipe; not the seed)."""
-    profile = PROFILES[name]
-    return {"image_size": profile.image_size, "strategy": profile.strategy,
-            "masking": profile.masking.to_dict(), **profile.pretrain,
-            **profile.methods.get(method, {})}
+    return PROFILES[name].recipe(method)
 
 
 def check_method_options(given: list[str], method: str) -> None:

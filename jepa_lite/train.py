@@ -121,9 +121,7 @@ def paper_exact(cfg: TrainConfig) -> TrainConfig:
 
 def profile_config(profile, seed: int = 0, method: str = "cnn-jepa") -> TrainConfig:
     """The training configuration of a profile (``jepa_lite.config.PROFILES``) for a method."""
-    return TrainConfig(method=method, image_size=profile.image_size, seed=seed,
-                       strategy=profile.strategy, masking=profile.masking.to_dict(),
-                       **profile.pretrain, **profile.methods.get(method, {}))
+    return TrainConfig(method=method, seed=seed, **profile.recipe(method))
 
 
 class NonFiniteLossError(RuntimeError):
