@@ -40,20 +40,24 @@ SHORT_RUN = dict(profiles.get_profile("demo").methods)
 
 
 def config(seed: int, epochs: int = 12, method: str = "cnn-jepa", arch: str = "resnet10",
-           size: int = SPEC.size) -> train.TrainConfig:
+           size: int = SPEC.size, overrides: dict | None = None) -> train.TrainConfig:
     """Short-run settings (:data:`SHORT_RUN`): for CNN-JEPA a faster EMA start (0.99 instead
     of 0.996) and a lower peak lr (0.002 instead of 0.01) than the paper, since the run is 372
-    steps instead of 50,000; the other methods as the demo profile says."""
-    return train.TrainConfig(method=method, arch=arch, image_size=size,
-                             epochs=epochs, batch_size=32, warmup_epochs=1, checkpoint_every=0,
-                             log_every=50, seed=seed, **SHORT_RUN.get(method, {}))
+    steps instead of 50,000; the other methods as the demo profile says; ``overrides`` last
+    (a masking dict is merged into the default options)."""
+    fields = {**SHORT_RUN.get(method, {}), **(overrides or {})}
+    if "masking" in fields:
+        fields["masking"] = {**train.TrainConfig().masking, **fields["masking"]}
+    base = dict(method=method, arch=arch, image_size=size, epochs=epochs, batch_size=32,
+                warmup_epochs=1, checkpoint_every=0, log_every=50, seed=seed)
+    return train.TrainConfig(**{**base, **fields})
 
 
 def learning_run(root: Path, out: Path, seed: int, epochs: int = 12,
                  method: str = "cnn-jepa", arch: str = "resnet10",
-                 size: int = SPEC.size) -> dict:
+                 size: int = SPEC.size, overrides: dict | None = None) -> dict:
     """k-NN top-1 of the pretrained encoder and of its own random initialisation."""
-    cfg = config(seed, epochs, method, arch, size)
+    cfg = config(seed, epochs, method, arch, size, overrides)
     torch.manual_seed(cfg.seed)  # as pretrain() does: the random encoder is its starting point
     start = train.build_model(cfg).encoder()
     before = probes.evaluate(start, "random", root, out / "random", image_size=size,
@@ -64,6 +68,7 @@ def learning_run(root: Path, out: Path, seed: int, epochs: int = 12,
     after = probes.evaluate(probes.encoder_from_checkpoint(last), "jepa", root, out / "jepa",
                             image_size=size, k=K, epochs=1)
     return {"method": method, "arch": arch, "size": size, "grid": cfg.grid, "seed": seed,
+            "overrides": overrides or {},
             "random_knn_top1": before["knn_top1"],
             "jepa_knn_top1": after["knn_top1"], "pretrain_seconds": round(seconds, 1)}
 
@@ -83,6 +88,7 @@ def test_pretraining_beats_random_init(method, scenes, tmp_path):
 
 if __name__ == "__main__":  # python -m tests.test_learning SEED... [options]
     import argparse
+    import ast
     import dataclasses
     import tempfile
 
@@ -96,14 +102,27 @@ if __name__ == "__main__":  # python -m tests.test_learning SEED... [options]
                         help="busy: the photograph-like generated set")
     parser.add_argument("--supervised", type=int, default=0, metavar="EPOCHS",
                         help="also train the same trunk with labels for EPOCHS and probe it")
+    parser.add_argument("--set", nargs="+", default=[], metavar="FIELD=VALUE",
+                        help="TrainConfig fields, e.g. lr=0.001 ema=(0.996,1.0) "
+                             "predictor_layers=1 masking={'mask_ratio':0.4}")
+    parser.add_argument("--per-class", type=int, default=SPEC.per_class)
     args = parser.parse_args()
-    spec = dataclasses.replace(SPEC, size=args.size, kind=args.scenes)
+    overrides = {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        if not hasattr(train.TrainConfig(), key):
+            parser.error(f"--set {item}: TrainConfig has no field {key!r}")
+        try:
+            overrides[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            overrides[key] = value  # a plain word: strategy=multiblock
+    spec = dataclasses.replace(SPEC, size=args.size, kind=args.scenes, per_class=args.per_class)
     with tempfile.TemporaryDirectory() as tmp:
         root = data.make_synthetic(Path(tmp) / "scenes", spec)
         for m in args.methods:
             for s in args.seeds:
                 print(learning_run(root, Path(tmp) / f"{m}{s}", s, args.epochs, m, args.arch,
-                                   args.size), flush=True)
+                                   args.size, overrides), flush=True)
         if args.supervised:
             t0 = time.perf_counter()
             trunk, losses = probes.train_supervised(args.arch, root, args.size,
