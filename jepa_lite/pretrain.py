@@ -129,6 +129,17 @@ def keep_hint(field: str, value) -> str | None:
     return f"{flag} {value}"
 
 
+def as_options(fields: dict) -> list[str]:
+    """Command-line options that set ``fields`` (``{"epochs": 1}`` -> ``["--epochs", "1"]``)."""
+    args = []
+    for name, value in fields.items():
+        if name not in OPTIONS or name == "depthwise_separable":
+            raise ValueError(f"{name!r} cannot be passed as an option here; set it in the "
+                             f"profile's recipe instead")
+        args += keep_hint(name, value).split()
+    return args
+
+
 def _dest(name: str) -> str:
     return "cfg__" + name.replace(".", "__")
 

@@ -119,9 +119,11 @@ def paper_exact(cfg: TrainConfig) -> TrainConfig:
     return replace(cfg, **PAPER_EXACT)
 
 
-def profile_config(profile, seed: int = 0, method: str = "cnn-jepa") -> TrainConfig:
-    """The training configuration of a profile (``jepa_lite.config.PROFILES``) for a method."""
-    return TrainConfig(method=method, seed=seed, **profile.recipe(method))
+def profile_config(profile, seed: int = 0, method: str = "cnn-jepa",
+                   many_runs: bool = False) -> TrainConfig:
+    """The training configuration of a profile (``jepa_lite.config.PROFILES``) for a method;
+    ``many_runs``: with the profile's changes for the chapters that train many runs."""
+    return TrainConfig(method=method, seed=seed, **profile.recipe(method, many_runs))
 
 
 class NonFiniteLossError(RuntimeError):

@@ -241,7 +241,8 @@ else:  # papermill / CI: a static picture of the explorer's first view (seed 0),
 #
 #    Every block is a single cell (the block area, 15-20 % of 9 cells, rounds down to one cell),
 #    so it is scattered one-cell masking, close to random masking, the setting that scored
-#    worst. The `-s16` trunks give 112 px a 7x7 grid.
+#    worst. The `-s16` trunks give 112 px a 7x7 grid; the smoke and demo profiles train at
+#    128 px, a 4x4 grid with blocks of 2-4 cells.
 #
 #    </details>
 #

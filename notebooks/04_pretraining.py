@@ -118,10 +118,10 @@ print(f"smooth-L1 (coded) {coded:.6f} = 1/2 L2^2 {half_l2:.6f} = 1 - cos {one_mi
 # step it every iteration by default (`--ema-per-epoch` for the official behaviour, which
 # the `full` profile uses: it runs `--paper-exact`, printed above).
 #
-# These are the paper's values for 50,000 steps. The `demo` profile runs about 1,400 steps
-# and starts lower (peak 0.002, EMA from 0.99): with the paper's values a short run on
-# generated data did not beat a random encoder (numbers in the README, "Evidence that it
-# learns").
+# These are the paper's values for 50,000 steps. The `smoke` and `demo` profiles run a few
+# hundred to 1,500 steps (printed above) and start lower (peak 0.002, EMA from 0.99): with
+# the paper's values a short run on generated data did not beat a random encoder (numbers
+# in the README, "Evidence that it learns").
 
 # %%
 total = steps_per_epoch * tcfg.epochs

@@ -59,19 +59,23 @@ if "google.colab" in sys.modules:  # Colab: install the package once; torch is a
 import matplotlib.pyplot as plt
 import torch
 
-from jepa_lite import compare, masking, probes, runs, sparse, train, viz
+from jepa_lite import compare, masking, pretrain, probes, runs, sparse, train, viz
 from jepa_lite.course import start_chapter
 
 run = start_chapter("07_cjepa", PROFILE, DATA_ROOT, OUT_DIR, DEVICE, SEED)
 cfg = run.config
-data_root = cfg.data_root()
-tcfg = train.profile_config(cfg.profile, SEED, "cjepa")
+data_root = cfg.data_root(many_runs=True)  # the profile may keep a smaller set for them
+tcfg = train.profile_config(cfg.profile, SEED, "cjepa", many_runs=True)
 nproc = runs.processes(tcfg.batch_size, tcfg.micro_batch, cfg.device.type)
 grid = tcfg.grid
 print(f"{PROFILE}: {tcfg.arch} at {tcfg.image_size} px (a {grid[0]}x{grid[1]} grid), "
       f"{tcfg.epochs} epochs, batch {tcfg.batch_size}, masking {tcfg.strategy}; C-JEPA "
       f"reading {tcfg.cjepa_reading}, beta {tcfg.cjepa_beta}, weights {tcfg.vicreg_weights}")
 print(tcfg.geometry())
+if cfg.profile.many_runs:  # four runs: the profile shortens each (chapter 04 trains one)
+    print(f"each run here: {cfg.profile.many_runs} on {data_root.name}; chapter 04's run: "
+          f"{train.profile_config(cfg.profile, SEED).epochs} epochs at "
+          f"{cfg.image_size} px on {getattr(cfg.profile.synthetic, 'name', 'DATA_ROOT')}")
 
 # %% [markdown]
 # ## 1. Which tensors each VICReg term sees
@@ -98,7 +102,9 @@ print(tcfg.geometry())
 # random gets no VICReg term at all: C-JEPA with `--masking random` *is* CNN-JEPA, and with
 # `mixed` (the default, 75 % multi-block) the term acts on the multi-block micro-batches only.
 # **On a small grid the blocks are single cells** (every block on a 2x2 or 3x3 grid), so the
-# "mean over a block" is one cell's prediction.
+# "mean over a block" is one cell's prediction; the smoke profile's 4x4 grid has blocks of
+# 2-4 cells (and a quarter of single cells), the paper's 7x7 grid mostly 6-9
+# (`masking.describe_geometry`, printed above for this run).
 
 # %%
 cell = torch.Generator().manual_seed(SEED)
@@ -120,16 +126,16 @@ variants = {"CNN-JEPA": ["--method", "cnn-jepa"], "C-JEPA": ["--method", "cjepa"
             "CNN-JEPA, no EMA": ["--method", "cnn-jepa", "--no-target-ema"],
             "C-JEPA, no EMA": ["--method", "cjepa", "--no-target-ema"]}
 common = ["--profile", PROFILE, "--data-root", str(data_root), "--seed", str(SEED),
-          "--device", cfg.device.type]
+          "--device", cfg.device.type, *pretrain.as_options(cfg.profile.many_runs)]
 k = cfg.profile.knn_k  # the paper's 200; 20 on the small generated sets
 results = {}
 for name, options in variants.items():
     folder = run.dir / "runs" / name.lower().replace(", ", "-").replace(" ", "-")
-    results[name] = compare.run_method(common + options, folder, data_root, cfg.image_size,
+    results[name] = compare.run_method(common + options, folder, data_root, tcfg.image_size,
                                        cfg.device, cfg.profile.probe_epochs, k=k, nproc=nproc,
                                        seed=SEED)
 random_init = compare.probe_random_init(tcfg.arch, data_root, run.dir / "random",
-                                        cfg.image_size, cfg.device, cfg.profile.probe_epochs,
+                                        tcfg.image_size, cfg.device, cfg.profile.probe_epochs,
                                         k=k, seed=SEED)
 
 # %% [markdown]
@@ -154,10 +160,10 @@ plt.show()
 # %%
 torch.manual_seed(SEED)
 spectra = {"random init": compare.spectrum(compare.pooled_features(
-    sparse.dense_trunk(tcfg.arch), data_root, cfg.image_size, cfg.device))}
+    sparse.dense_trunk(tcfg.arch), data_root, tcfg.image_size, cfg.device))}
 for name, r in results.items():
     feats = compare.pooled_features(probes.encoder_from_checkpoint(r["checkpoint"]), data_root,
-                                    cfg.image_size, cfg.device)
+                                    tcfg.image_size, cfg.device)
     spectra[name] = compare.spectrum(feats)
     print(f"{name:18s} std {spectra[name]['std']:.4f}  effective rank "
           f"{spectra[name]['effective_rank']:6.1f} of {spectra[name]['channels']}  k-NN "
@@ -201,7 +207,7 @@ run.log(**{f"{n} {m}": results[n][m] for n in results for m in ("knn_top1", "lin
 # Read the lines above, not a sentence written in advance: they are this run's numbers.
 # With beta = 0.001 the VICReg term is small next to the JEPA loss (25 x a variance hinge
 # of at most 1, times 0.001), so on a short run the four encoders may differ by little; a
-# difference of a few validation images is noise at `smoke` scale (48 images). The
+# difference of a few validation images is noise at `smoke` scale (200 images). The
 # C-JEPA paper reports its gains for ViTs on ImageNet-1k (linear 72.9 -> 73.7 for ViT-B/16
 # at 600 epochs); nobody has measured them for CNN-JEPA, and this chapter at `smoke` or
 # `demo` scale does not either. The README's "Evidence that it learns" gives our

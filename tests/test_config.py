@@ -1,5 +1,7 @@
 """Profiles resolve into complete configurations; bad parameters are clear errors."""
 
+from dataclasses import asdict
+
 import pytest
 import torch
 
@@ -59,12 +61,9 @@ def test_profiles_table_lists_every_profile():
 
 
 @pytest.mark.parametrize("name", list(config.PROFILES))
-def test_profile_multiblock_blocks_are_not_all_single_cells(name, request):
-    """The paper's multi-block geometry needs blocks of several cells (issue 10, bullet 1)."""
-    if name in ("smoke", "demo"):  # 2x2 and 3x3 grids today; a fix makes this test XPASS
-        request.applymarker(pytest.mark.xfail(
-            strict=True, reason="issue 10: smoke (64 px) and demo (96 px) train on 2x2 / 3x3 "
-                                "grids, where every block is one cell"))
+def test_profile_multiblock_blocks_are_not_all_single_cells(name):
+    """The paper's multi-block geometry needs blocks of several cells (issue 10, bullet 1):
+    the run of chapter 04 must have some (smoke and demo: a 4x4 grid at 128 px)."""
     cfg = train.profile_config(config.PROFILES[name])
     sizes = masking.block_sizes(cfg.grid, masking.MaskOptions(**cfg.masking),
                                 cfg.official_masks)
@@ -75,7 +74,42 @@ def test_profile_multiblock_blocks_are_not_all_single_cells(name, request):
 def test_knn_k_fits_the_feature_bank(name):
     """k = 200 neighbours among 144 training images would vote with every image."""
     p = config.PROFILES[name]
-    bank = p.synthetic.classes * p.synthetic.per_class if p.synthetic else 126_689  # IN-100
-    assert p.knn_k <= bank // 4, (p.knn_k, bank)
+    for spec in (p.synthetic, p.many_runs_data):
+        bank = spec.classes * spec.per_class if spec else 126_689  # ImageNet-100
+        assert p.knn_k <= bank // 4, (p.knn_k, bank)
     if p.synthetic:
         assert p.knn_k <= p.synthetic.per_class  # no more neighbours than images of a class
+
+
+@pytest.mark.parametrize("name", list(config.PROFILES))
+def test_many_run_chapters_get_the_recipe_with_the_profiles_changes(name, tmp_path):
+    """Chapters 07 and 08 train the recipe plus ``many_runs``, on ``many_runs_data`` where
+    the profile has one; the CLI options they pass set exactly those fields."""
+    from jepa_lite import pretrain
+
+    p = config.PROFILES[name]
+    for method in ("cnn-jepa", "simclr"):
+        one, many = train.profile_config(p, 0, method), train.profile_config(p, 0, method, True)
+        assert {k: v for k, v in asdict(many).items() if asdict(one)[k] != v} == {
+            k: v for k, v in p.many_runs.items() if getattr(one, k) != v}
+        args = pretrain.build_parser().parse_args(
+            ["--out", str(tmp_path / "r"), "--profile", name, "--method", method,
+             "--data-root", str(tmp_path), *pretrain.as_options(p.many_runs)])
+        assert pretrain.config_from_args(args)[0] == many
+    cfg = config.resolve(name, out_dir=tmp_path, device="cpu")
+    if p.many_runs_data is not None:
+        assert p.many_runs_data.name != p.synthetic.name
+        assert cfg.data_root(many_runs=True).name == p.many_runs_data.name
+    mine = config.resolve(name, data_root=tmp_path, out_dir=tmp_path, device="cpu")
+    for split in ("train", "val"):
+        (tmp_path / split / "a").mkdir(parents=True, exist_ok=True)
+    assert mine.data_root(many_runs=True) == mine.data_root()  # DATA_ROOT wins
+
+
+def test_as_options_refuses_what_the_cli_cannot_say():
+    from jepa_lite import pretrain
+
+    assert pretrain.as_options({"epochs": 1, "ema": (0.99, 1.0)}) == [
+        "--epochs", "1", "--ema", "0.99", "1.0"]
+    with pytest.raises(ValueError, match="'notes' cannot be passed as an option"):
+        pretrain.as_options({"notes": "x"})
