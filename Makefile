@@ -1,6 +1,7 @@
 # Two commands for a fresh machine (Python >= 3.11, git, make):
 #   make course   set up .venv, run every chapter with the smoke profile -> outputs/
 #   make test     set up .venv, run ruff and the whole test suite (what CI runs)
+#   make results PROFILE=demo   a complete course run, then its page in docs/results
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -9,7 +10,7 @@ OUT ?= outputs
 DEVICE ?= auto
 PYTEST_ARGS ?=
 
-.PHONY: course test lint setup
+.PHONY: course results test lint setup
 
 # The environment is rebuilt only when pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml
@@ -21,6 +22,15 @@ setup: $(VENV)/.installed
 
 course: setup
 	$(BIN)/jepa-lite course --profile $(PROFILE) --out $(OUT) --device $(DEVICE)
+
+# docs/results: every chapter of a profile's course (demo: about an hour on a 2-core CPU),
+# then its numbers and figures as one page
+# (demo unless PROFILE is given on the command line)
+RESULTS_PROFILE := $(if $(filter command line,$(origin PROFILE)),$(PROFILE),demo)
+results: setup
+	$(BIN)/jepa-lite course --profile $(RESULTS_PROFILE) --out $(OUT)/$(RESULTS_PROFILE) \
+		--device $(DEVICE)
+	$(BIN)/jepa-lite results $(OUT)/$(RESULTS_PROFILE) --dest docs/results
 
 lint: setup
 	$(BIN)/ruff check .

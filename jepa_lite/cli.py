@@ -77,6 +77,13 @@ def _probe(args) -> int:
     return 0
 
 
+def _results(args) -> int:
+    from jepa_lite.report import results_page
+
+    print(f"results page: {results_page(args.outputs, args.dest)}")
+    return 0
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -158,6 +165,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="synthetic: pale objects on plain grey (scenes), or objects among "
                         "textures, distractors, occluders and uneven light (busy)")
     d.set_defaults(func=_make_data)
+
+    r = sub.add_parser("results", help="a Markdown page of a finished course's numbers and "
+                                       "figures (docs/results)", **defaults)
+    r.add_argument("outputs", help="the course's output folder (its --out)")
+    r.add_argument("--dest", default="docs/results", help="folder of the page and its figures")
+    r.set_defaults(func=_results)
     return p
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from jepa_lite.config import Config, repo_root, resolve
 from jepa_lite.progress import HEADLESS_ENV
+from jepa_lite.report import fmt_metric, git_commit
 
 CHAPTER_FILE = re.compile(r"^(\d\d)_[a-z0-9_]+\.py$")
 
@@ -246,10 +247,6 @@ def _failing_cell(executed: Path, fallback_index: int) -> str:
     return f"cell {fallback_index}"
 
 
-def _fmt_metric(v) -> str:
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
-
-
 def _earlier_results(cfg: Config, keep_out: set[str]) -> list[ChapterResult]:
     """Results of chapters run before into the same folder with the same profile."""
     path = cfg.out_dir / "summary.json"
@@ -262,6 +259,9 @@ def _earlier_results(cfg: Config, keep_out: set[str]) -> list[ChapterResult]:
     return [ChapterResult(**c) for c in old.get("chapters", []) if c["chapter"] not in keep_out]
 
 
+COMMIT = git_commit()  # the code the course runs, once per process
+
+
 def write_summary(results: list[ChapterResult], cfg: Config,
                   earlier: list[ChapterResult] = ()) -> Path:
     """``summary.md`` (for people) and ``summary.json`` (for scripts), in chapter order;
@@ -271,7 +271,7 @@ def write_summary(results: list[ChapterResult], cfg: Config,
              f"device `{cfg.device}`, seed {cfg.seed}, outputs in `{cfg.out_dir}`", "",
              "| chapter | status | duration | key metrics |", "|---|---|---|---|"]
     for r in rows:
-        shown = [f"{k}={_fmt_metric(v)}" for k, v in list(r.metrics.items())[:6]
+        shown = [f"{k}={fmt_metric(v)}" for k, v in list(r.metrics.items())[:6]
                  if isinstance(v, (int, float, str))]
         error = " ".join(r.error.split()).replace("|", "\\|")  # one table row, whatever it says
         status = r.status if r.status == "ok" else f"**FAILED** — {error}"
@@ -281,7 +281,8 @@ def write_summary(results: list[ChapterResult], cfg: Config,
     path = cfg.out_dir / "summary.md"
     path.write_text("\n".join(lines) + "\n")
     (cfg.out_dir / "summary.json").write_text(json.dumps(
-        {"config": cfg.to_dict(), "chapters": [r.__dict__ for r in rows]}, indent=1))
+        {"config": cfg.to_dict(), "commit": COMMIT, "chapters": [r.__dict__ for r in rows]},
+        indent=1))
     return path
 
 

@@ -115,3 +115,73 @@ def with_method_rows(report_md: str, rows: list[dict]) -> str:
                "paper_knn_top1"]
     head = report_md.split(OTHERS_HEADING)[0].rstrip("\n")
     return "\n".join([head, "", OTHERS_HEADING, "", markdown_table(rows, columns), ""])
+
+
+def results_page(outputs, dest, commit: str | None = None) -> Path:
+    """``dest/README.md``: a finished course's numbers and figures (``outputs``: its ``--out``
+    folder), with the commit it ran, device, date and wall time; the figures are copied into
+    ``dest/figures/<chapter>/`` so that the page stands alone (``jepa-lite results``)."""
+    import shutil
+    import time
+
+    outputs, dest = Path(outputs), Path(dest)
+    summary = outputs / "summary.json"
+    if not summary.is_file():
+        raise FileNotFoundError(f"no {summary}: run the course first, e.g. jepa-lite course "
+                                f"--profile demo --out {outputs}")
+    data = json.loads(summary.read_text())
+    chapters, cfg = data["chapters"], data["config"]
+    failed = [c["chapter"] for c in chapters if c["status"] != "ok"]
+    if failed:
+        raise ValueError(f"chapters {', '.join(failed)} failed in {outputs}; a results page "
+                         f"shows a complete run: run them again (jepa-lite course --only ...)")
+    profile = cfg["profile"]
+    wall = sum(c["seconds"] for c in chapters)
+    device = json.loads((outputs / chapters[0]["chapter"] / "metrics.json").read_text())
+    torch_version = device["metrics"].get("torch_version", "?")
+    if (dest / "figures").is_dir():
+        shutil.rmtree(dest / "figures")  # figures of an older run must not linger
+    lines = [f"# Results of a complete `{profile['name']}` run", "",
+             f"Made by `make results PROFILE={profile['name']}` (`jepa-lite course --profile "
+             f"{profile['name']}`, then `jepa-lite results`). Generated data, a small "
+             "network, a short run: **not comparable with the paper's tables**; every "
+             "number below is this run's, one seed.", "",
+             "| commit | device | torch | seed | date | wall time |", "|---|---|---|---|---|---|",
+             f"| {commit or data.get('commit') or git_commit()} | {cfg['device']} | "
+             f"{torch_version} | {cfg['seed']} | "
+             f"{time.strftime('%Y-%m-%d', time.gmtime(summary.stat().st_mtime))} | "
+             f"{wall / 60:.1f} min |", "",
+             "| chapter | time | key metrics |", "|---|---|---|"]
+    for c in chapters:
+        shown = "; ".join(f"{k}={fmt_metric(v)}" for k, v in list(c["metrics"].items())[:6]
+                          if isinstance(v, (int, float, str)))
+        lines.append(f"| [{c['chapter']}](#{c['chapter']}) | "
+                     f"{c['seconds']:.0f} s | {shown} |")
+    report = outputs / "06_reproduction" / "report.md"
+    if report.is_file():
+        body = report.read_text().split("\n", 1)[1].strip()  # without its title
+        lines += ["", "## Next to the paper (chapter 06's report)", "", body]
+    for c in chapters:
+        meta = json.loads((outputs / c["chapter"] / "metrics.json").read_text())
+        lines += ["", f"## {c['chapter']}", "",
+                  f"[notebook](../../notebooks/{c['chapter']}.py), {c['seconds']:.0f} s.", ""]
+        if meta["metrics"]:
+            lines += ["| metric | value |", "|---|---|"]
+            lines += [f"| {k} | {fmt_metric(v)} |" for k, v in meta["metrics"].items()
+                      if isinstance(v, (int, float, str)) or v is None]
+        for fig in meta["figures"]:
+            target = dest / "figures" / c["chapter"] / fig
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(outputs / c["chapter"] / fig, target)
+            lines += ["", f"![{c['chapter']}: {fig}](figures/{c['chapter']}/{fig})"]
+    dest.mkdir(parents=True, exist_ok=True)
+    page = dest / "README.md"
+    page.write_text("\n".join(lines) + "\n")
+    return page
+
+
+def fmt_metric(v) -> str:
+    """A metric for a Markdown table: floats with 4 significant digits."""
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return "" if v is None else str(v)

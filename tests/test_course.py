@@ -312,3 +312,43 @@ def test_smoke_pretraining_beats_random_init(smoke_course):
     m5 = json.loads((out / "05_probes" / "metrics.json").read_text())["metrics"]
     assert m5["knn_top1"] >= m5["knn_top1_random"] + SMOKE_MARGIN, m5
 
+
+def test_results_page_of_the_smoke_course(smoke_course, tmp_path):
+    """`jepa-lite results`: a page of every chapter's numbers and figures, with the run's
+    commit, device and wall time; every figure it links is copied next to it."""
+    import re
+
+    from jepa_lite import cli, report
+
+    out, _, _ = smoke_course
+    dest = tmp_path / "results"
+    (dest / "figures" / "99_old").mkdir(parents=True)  # an older run's figures go
+    assert cli.main(["results", str(out), "--dest", str(dest)]) == 0
+    page = (dest / "README.md").read_text()
+    data = json.loads((out / "summary.json").read_text())
+    wall = sum(c["seconds"] for c in data["chapters"]) / 60
+    assert f"| {wall:.1f} min |" in page and "| cpu |" in page
+    assert "NOT comparable" in page  # chapter 06's report, with its marks
+    for c in data["chapters"]:
+        assert f"## {c['chapter']}" in page
+    m5 = json.loads((out / "05_probes" / "metrics.json").read_text())["metrics"]
+    assert f"| knn_top1 | {report.fmt_metric(m5['knn_top1'])} |" in page
+    links = re.findall(r"!\[[^]]*\]\(([^)]+)\)", page)
+    figures = sum(len(json.loads((out / c["chapter"] / "metrics.json").read_text())["figures"])
+                  for c in data["chapters"])
+    assert len(links) == figures > 20
+    assert all((dest / link).stat().st_size > 1000 for link in links)
+    assert not (dest / "figures" / "99_old").exists()
+
+
+def test_results_page_refuses_an_incomplete_run(tmp_path):
+    from jepa_lite import report
+
+    with pytest.raises(FileNotFoundError, match="run the course first"):
+        report.results_page(tmp_path / "nothing", tmp_path / "r")
+    (tmp_path / "o").mkdir()
+    (tmp_path / "o" / "summary.json").write_text(json.dumps({"config": {}, "chapters": [
+        {"chapter": "04_pretraining", "status": "failed", "seconds": 1.0, "metrics": {}}]}))
+    with pytest.raises(ValueError, match="chapters 04_pretraining failed"):
+        report.results_page(tmp_path / "o", tmp_path / "r")
+    assert not (tmp_path / "r").exists()  # nothing written
