@@ -237,6 +237,29 @@ def fig_dataset(root, split: str = "train", per_class: int = 6) -> Figure:
     return fig
 
 
+def fig_scene_kinds(shapes: tuple[str, ...] = ("disc", "triangle", "star", "cross"),
+                    per_kind: int = 3, size: int = 128, seed: int = 0) -> Figure:
+    """The two generated data sets side by side, one row per class: ``scenes`` (pale objects
+    on plain grey) and ``busy`` (any colour, textured and unevenly lit backgrounds,
+    distractors, occluders)."""
+    from jepa_lite.data import render_busy, render_synthetic
+
+    rng = np.random.default_rng(seed)
+    fig, axes = plt.subplots(len(shapes), 2 * per_kind, figsize=(1.5 * 2 * per_kind,
+                                                                 1.5 * len(shapes)),
+                             squeeze=False)
+    for r, shape in enumerate(shapes):
+        for c in range(2 * per_kind):
+            render = render_synthetic if c < per_kind else render_busy
+            axes[r, c].imshow(render(shape, rng, size))
+            axes[r, c].set_xticks([]), axes[r, c].set_yticks([])
+        axes[r, 0].set_ylabel(shape, fontsize=9)
+    axes[0, 0].set_title("scenes (smoke, demo)", fontsize=9, loc="left")
+    axes[0, per_kind].set_title("busy (--scenes busy)", fontsize=9, loc="left")
+    fig.tight_layout()
+    return fig
+
+
 def fig_to_png(fig: Figure) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")

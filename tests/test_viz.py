@@ -241,3 +241,15 @@ def test_probe_curves_use_the_whole_scale_with_chance_marked():
     ax = viz.fig_probe_curves({"pretrained": r}).axes[0]
     assert ax.get_ylim() == (0, 1)
     assert any(abs(line.get_ydata()[0] - 1 / 6) < 1e-9 for line in ax.get_lines())
+
+
+def test_scene_kinds_put_plain_and_busy_scenes_side_by_side():
+    """One row per class; the busy half is visibly busier: its neighbouring pixels differ
+    more than on the plain scenes' grey backgrounds."""
+    fig = viz.fig_scene_kinds(("disc", "star"), per_kind=2, size=64, seed=1)
+    axes = np.array(fig.axes).reshape(2, 4)
+    assert [ax.get_ylabel() for ax in axes[:, 0]] == ["disc", "star"]
+    bg = [np.median(np.abs(np.diff(ax.get_images()[0].get_array().astype(float).mean(-1),
+                                   axis=1))) for ax in axes.ravel()]
+    bg = np.array(bg).reshape(2, 4)  # the typical step between neighbouring pixels:
+    assert bg[:, 2:].min() > bg[:, :2].max()  # textured backgrounds, nearly flat grey ones
