@@ -11,8 +11,9 @@ Measured on a 2-core CPU (``python -m tests.test_learning 0 1 2`` prints them ag
 top-1 on 200 validation images of 10 classes (chance 0.10), random init -> pretrained:
 seed 0: 0.240 -> 0.420, seed 1: 0.145 -> 0.400, seed 2: 0.145 -> 0.310 (155-162 s of
 pretraining each; with the seeded micro-batch loader of issue 8, which draws other crops and
-masks than the loader before it: 0.335 / 0.435 / 0.315 then). The test runs seed 0 of each
-method and asks for half the smallest gap (CNN-JEPA's 0.165; C-JEPA's 0.16).
+masks than the loader before it: 0.335 / 0.435 / 0.315 then). The test runs seed 0 of C-JEPA
+and VICReg (CNN-JEPA's margin: the smoke course, tests/test_course.py) and asks for half
+the smallest gap (CNN-JEPA's 0.165; C-JEPA's 0.16).
 Before the generator drew scenes of several pale objects on a plain background, the
 pretrained encoder matched images by background tone and did not beat random init.
 """
@@ -79,8 +80,10 @@ def scenes(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method", ["cnn-jepa", "cjepa", "vicreg"])
+@pytest.mark.parametrize("method", ["cjepa", "vicreg"])
 def test_pretraining_beats_random_init(method, scenes, tmp_path):
+    """CNN-JEPA's own margin is asserted by the smoke course (tests/test_course.py,
+    chapter 05 at 128 px), which CI runs anyway; here the other two methods."""
     r = learning_run(scenes, tmp_path, seed=0, method=method)
     assert r["jepa_knn_top1"] >= r["random_knn_top1"] + MARGIN, r
     assert r["jepa_knn_top1"] >= 2.5 / SPEC.classes, r  # and well above chance (measured >= 0.3)
