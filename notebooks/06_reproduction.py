@@ -25,6 +25,10 @@
 # `smoke` and `demo` profiles use generated data and small encoders: they are marked *not
 # comparable* — they show that the pipeline works, not what CNN-JEPA achieves.
 #
+# Without an hour to spare: [docs/results](../docs/results/README.md) holds every number and
+# figure of one complete `demo` run (commit, device, wall time; `make results` makes it
+# again).
+#
 # Code: `jepa_lite/report.py`.
 
 # %% tags=["parameters"]
