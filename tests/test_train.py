@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from jepa_lite import checkpoint, cli, data, probes, schedules, train
+from jepa_lite.config import PROFILES
 
 SPEC = data.SyntheticSpec(classes=3, per_class=8, val_per_class=2, size=64, seed=5)
 
@@ -304,7 +305,10 @@ def test_cli_resume_takes_the_checkpoints_settings(root, tmp_path, capsys):
     # a profile's recipe, with its generated data
     cfg, data_root = pretrain.config_from_args(parser.parse_args(
         ["--out", str(tmp_path / "s"), "--profile", "smoke", "--lr", "0.003"]))
-    assert (cfg.arch, cfg.image_size, cfg.epochs, cfg.lr) == ("resnet10", 64, 4, 0.003)
+    smoke = PROFILES["smoke"]
+    assert (cfg.arch, cfg.image_size, cfg.epochs, cfg.lr) == (
+        smoke.pretrain["arch"], smoke.image_size, smoke.pretrain["epochs"], 0.003)
+    assert cfg.ema == smoke.methods["cnn-jepa"]["ema"]  # the rest of the method's recipe
     assert (Path(data_root) / "train").is_dir()
     with pytest.raises(ValueError, match="needs --data-root"):
         pretrain.config_from_args(parser.parse_args(["--out", str(tmp_path / "f"),
