@@ -12,6 +12,7 @@ the same ``state_dict`` keys and shapes, so weights move freely between the two.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torchvision.models import resnet
 
@@ -136,15 +137,19 @@ class SparseMaxPool2d(_MaskedOutput, nn.MaxPool2d):
 class SparseBatchNorm2d(nn.BatchNorm2d):
     """BatchNorm whose batch statistics (and running averages) use visible positions only.
 
-    Masked sums instead of gathering the visible positions: the same numbers, with no
-    data-dependent shapes and so no host-device synchronisation.
+    Its input is a sparse convolution's output, so it is already zero at masked positions:
+    the visible sums are plain sums, one pass for ``x`` and one for ``x**2``, with no
+    gathering, no data-dependent shapes and so no host-device synchronisation. The training
+    forward and backward are one :class:`SparseBatchNormFunction`, which saves only its
+    input for backward (the lean form; see ``docs/benchmarks.md``).
 
     ``synchronized`` (``--sync-bn`` under torchrun): the statistics are those of the visible
     positions of every rank's batch. Each rank's count, mean and centred sum of squares are
     gathered and merged (Chan's parallel variance), with gradients flowing back to every rank;
     torch's SyncBatchNorm would count the masked zeros. Built without a mask state, the layer
     is a plain BatchNorm2d that can be synchronised the same way (the predictor's and the
-    target encoder's BatchNorms under ``--sync-bn``; torch's SyncBatchNorm needs a GPU).
+    target encoder's BatchNorms under ``--sync-bn``; torch's SyncBatchNorm needs a GPU). The
+    synchronised form is written with plain autograd ops (more memory, kept simple).
     """
 
     def __init__(self, state: MaskState | None, *args, **kwargs):
@@ -153,6 +158,32 @@ class SparseBatchNorm2d(nn.BatchNorm2d):
         self.synchronized = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch_stats = self.training or not self.track_running_stats
+        if self.mask_state is None or self.synchronized:
+            return self._composite_forward(x)
+        keep = self.mask_state.at(x)
+        if not batch_stats:  # evaluation: the running statistics, then the mask
+            return F.batch_norm(x, self.running_mean, self.running_var, self.weight,
+                                self.bias, False, 0.0, self.eps) * keep
+        with torch.no_grad():
+            n, mean, m2 = visible_moments(x, keep)
+            if self.training and self.track_running_stats:
+                self._track(n.clamp_min(2.0), mean, m2)
+        weight = self.weight if self.affine else torch.ones_like(mean)
+        bias = self.bias if self.affine else torch.zeros_like(mean)
+        return SparseBatchNormFunction.apply(x, keep, n, mean, m2, weight, bias, self.eps)
+
+    def _track(self, n: torch.Tensor, mean: torch.Tensor, m2: torch.Tensor) -> None:
+        """Update the running mean and (unbiased) variance, as BatchNorm2d does."""
+        with torch.no_grad():
+            self.num_batches_tracked.add_(1)
+            m = (1.0 / self.num_batches_tracked.float() if self.momentum is None
+                 else self.momentum)
+            self.running_mean.lerp_(mean.to(self.running_mean.dtype), m)
+            self.running_var.lerp_((m2 / (n - 1)).to(self.running_var.dtype), m)
+
+    def _composite_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The same layer in plain autograd ops (mask-free or synchronised)."""
         xf = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x  # stats in >= fp32
         keep = None if self.mask_state is None else self.mask_state.at(xf)
         if self.training or not self.track_running_stats:
@@ -169,18 +200,70 @@ class SparseBatchNorm2d(nn.BatchNorm2d):
             n = n.clamp_min(2.0)
             var = m2 / n  # biased, for normalising
             if self.training and self.track_running_stats:
-                with torch.no_grad():
-                    self.num_batches_tracked.add_(1)
-                    m = (1.0 / self.num_batches_tracked.float() if self.momentum is None
-                         else self.momentum)
-                    self.running_mean.lerp_(mean.to(self.running_mean.dtype), m)
-                    self.running_var.lerp_((m2 / (n - 1)).to(self.running_var.dtype), m)
+                self._track(n, mean.detach(), m2.detach())
         else:
             mean, var = self.running_mean.to(xf.dtype), self.running_var.to(xf.dtype)
         y = (xf - mean[:, None, None]) * torch.rsqrt(var[:, None, None] + self.eps)
         if self.affine:
             y = y * self.weight[:, None, None] + self.bias[:, None, None]
         return (y if keep is None else y * keep).to(x.dtype)
+
+
+def visible_moments(x: torch.Tensor, keep: torch.Tensor):
+    """Count ``n``, mean and centred sum of squares ``m2`` per channel of the visible
+    positions of ``x`` (zero wherever ``keep`` is 0), in float32 (float64 for float64 input).
+
+    The masked zeros add nothing to the sums, so one reduction each of ``x`` and ``x**2``
+    over all positions gives the visible ones': ``m2 = sum(x**2) - sum(x) * mean``. That
+    subtraction cancels when the mean dominates the spread: the relative error of ``m2`` is
+    about 1e-7 x mean**2 / var (5e-5 at a mean of 30 standard deviations, far under the
+    3.9e-3 of bf16's rounding; ``tests/test_sparse_bn.py``)."""
+    xf = x if x.dtype in (torch.float32, torch.float64) else x.float()
+    s1 = xf.sum((0, 2, 3))
+    s2 = (xf * xf).sum((0, 2, 3))
+    n = keep.sum(dtype=xf.dtype)  # visible positions per channel (B x H x W)
+    mean = s1 / n.clamp_min(1.0)
+    return n, mean, (s2 - s1 * mean).clamp_min(0.0)
+
+
+class SparseBatchNormFunction(torch.autograd.Function):
+    """Normalise ``x`` with its visible statistics, then zero the masked positions.
+
+    Forward: one fused scale-and-shift (``F.batch_norm`` with the statistics given), then the
+    mask, in place. Saved for backward: ``x`` itself (plus per-channel vectors and the shared
+    mask). Backward, with ``g = dy * keep``, ``xhat = (x - mean) * invstd`` and the visible
+    count ``n`` (the batch-norm gradient over the visible positions only)::
+
+        dbias = sum(g)      dweight = sum(g * xhat)
+        dx = keep * weight * invstd * (g - dbias / n - xhat * dweight / n)
+    """
+
+    @staticmethod
+    def forward(ctx, x, keep, n, mean, m2, weight, bias, eps):
+        var = m2 / n.clamp_min(2.0)  # biased, for normalising
+        y = F.batch_norm(x, mean, var, weight, bias, False, 0.0, eps)
+        y.mul_(keep)
+        ctx.save_for_backward(x, keep, n, mean, var, weight)
+        ctx.eps = eps
+        return y
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, keep, n, mean, var, weight = ctx.saved_tensors
+        g = dy * keep
+        invstd = torch.rsqrt(var + ctx.eps)
+        # eval-mode BatchNorm's backward (the statistics held fixed): g * weight * invstd,
+        # sum(g * xhat), sum(g). The CPU kernel reads mean and var, the CUDA one mean and
+        # invstd: both are given.
+        dx, dweight, dbias = torch.ops.aten.native_batch_norm_backward(
+            g, x, weight, mean, var, mean, invstd, False, ctx.eps, [True, True, True])
+        # the terms that come through mean and var: keep * (x * scale + shift), where x is
+        # already zero at masked positions
+        a = weight * invstd / n.clamp_min(1.0)
+        scale = (a * invstd * dweight)[:, None, None]
+        shift = (a * (dbias - mean * invstd * dweight))[:, None, None]
+        dx.addcmul_(x, scale, value=-1.0).addcmul_(keep, shift, value=-1.0)
+        return dx, None, None, None, None, dweight, dbias, None
 
 
 def _merge_over_ranks(n: torch.Tensor, mean: torch.Tensor, m2: torch.Tensor):
@@ -192,6 +275,39 @@ def _merge_over_ranks(n: torch.Tensor, mean: torch.Tensor, m2: torch.Tensor):
     total = ns.sum(0)
     merged = (ns * means).sum(0) / total.clamp_min(1.0)
     return total, merged, (m2s + ns * (means - merged).square()).sum(0)
+
+
+class GatherScatterBatchNorm2d(nn.BatchNorm1d):
+    """The authors' sparse BatchNorm (SparK's): gather the visible positions into an
+    ``N x C`` batch, normalise it with BatchNorm1d, scatter it back into zeros. The reference
+    :class:`SparseBatchNorm2d` is tested and benchmarked against (same ``state_dict``); its
+    boolean indexing makes a host-device synchronisation in every layer."""
+
+    def __init__(self, state: MaskState, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.mask_state = state
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        visible = self.mask_state.at(x)[:, 0].bool()  # [B, H, W]
+        channels_last = x.permute(0, 2, 3, 1)
+        out = torch.zeros_like(channels_last)
+        out[visible] = super().forward(channels_last[visible]).to(x.dtype)
+        return out.permute(0, 3, 1, 2)
+
+
+def gather_scatter_trunk(arch: str = "resnet50", zero_init_residual: bool = False
+                         ) -> SparseTrunk:
+    """A sparse trunk with the authors' gather / scatter BatchNorm (the reference)."""
+    trunk = SparseTrunk(arch, zero_init_residual)
+    for name, module in list(trunk.named_modules()):
+        if isinstance(module, SparseBatchNorm2d):
+            parent, _, child = name.rpartition(".")
+            new = GatherScatterBatchNorm2d(trunk.mask_state, module.num_features, module.eps,
+                                           module.momentum, module.affine,
+                                           module.track_running_stats)
+            new.load_state_dict(module.state_dict())
+            setattr(trunk.get_submodule(parent), child, new)
+    return trunk
 
 
 def synchronize_batchnorm(module: nn.Module) -> nn.Module:

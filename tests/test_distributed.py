@@ -150,6 +150,7 @@ def _sync_bn_worker(rank, world, out):
     g = torch.Generator().manual_seed(7)
     x = torch.randn(world * 3, 5, 8, 8, dtype=torch.float64, generator=g) * 2 + 1
     m = sample_masks(world * 3, (4, 4), "random", generator=g)
+    x = x * (~m).repeat_interleave(2, 1).repeat_interleave(2, 2).unsqueeze(1)  # a conv's output
     mine = slice(3 * rank, 3 * rank + 3)
     state = sparse.MaskState()
     bn = sparse.SparseBatchNorm2d(state, 5, momentum=0.3).double()

@@ -104,9 +104,11 @@ def test_sparse_batchnorm_statistics_are_those_of_visible_positions(seed):
     state = sparse.MaskState()
     bn = sparse.SparseBatchNorm2d(state, 6, momentum=0.3).double()
     ref = torch.nn.BatchNorm2d(6, momentum=0.3).double()
-    x = torch.randn(5, 6, 8, 8, dtype=torch.float64, generator=g) * 3 + 1
     m = sample_masks(5, (4, 4), generator=g)
-    state.set(m, x.dtype)
+    state.set(m, torch.float64)
+    # its input is a sparse convolution's output: zero at masked positions
+    x = (torch.randn(5, 6, 8, 8, dtype=torch.float64, generator=g) * 3 + 1) * state.at(
+        torch.empty(5, 6, 8, 8, dtype=torch.float64))
     y = bn(x)
     keep = state.at(x).bool().expand_as(x)
     visible = x.permute(1, 0, 2, 3)[keep.permute(1, 0, 2, 3)].view(6, -1)  # C x N visible
