@@ -84,6 +84,13 @@ def _results(args) -> int:
     return 0
 
 
+def _bench(args) -> int:
+    from jepa_lite import bench
+
+    print(bench.report(bench.from_args(args)))
+    return 0
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -171,6 +178,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("outputs", help="the course's output folder (its --out)")
     r.add_argument("--dest", default="docs/results", help="folder of the page and its figures")
     r.set_defaults(func=_results)
+
+    from jepa_lite import bench
+
+    b = sub.add_parser("bench", help="a CNN-JEPA step against a supervised step and the "
+                                     "authors' form: speed, memory, the loader", **defaults,
+                       description=bench.__doc__.split("\n\n")[0])
+    bench.add_arguments(b)
+    b.set_defaults(func=_bench)
     return p
 
 

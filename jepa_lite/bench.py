@@ -1,0 +1,346 @@
+"""``jepa-lite bench``: what one CNN-JEPA step costs next to a supervised ResNet step.
+
+In one process, on one device, round robin (so a noisy machine slows every row alike):
+
+- ``supervised``: the same ResNet trunk + a linear classifier, cross-entropy (the reference);
+- ``cnn-jepa``: our pretraining step (``train.train_step``: sparse context encoder with the
+  lean sparse BatchNorm, predictor, EMA target, AdamW);
+- ``authors'``: the same step with the authors' gather / scatter BatchNorm
+  (``sparse.GatherScatterBatchNorm2d``).
+
+Each in fp32 and in bf16 autocast (channels_last on a GPU, as training runs): images per
+second, the ratio to the supervised step, the bytes autograd saves for backward per image
+(a property of the step, the same on every device) and, on a GPU, the peak memory. Then the
+data loader alone (decode + RandomResizedCrop + flip of generated ImageNet-sized JPEGs) and
+the loader feeding the step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from jepa_lite import distributed, masking, sparse, train
+from jepa_lite.runtime import autocast, device_report, grad_scaler, resolve_device
+
+MiB = 2**20
+GiB = 2**30
+KINDS = ("supervised", "cnn-jepa", "authors'")
+
+
+# ------------------------------------------------------------------ saved-for-backward bytes
+def saved_bytes(forward: Callable[[], torch.Tensor], exclude: Iterable[torch.Tensor] = ()
+                ) -> int:
+    """Bytes of the distinct storages autograd keeps for backward while ``forward()`` runs,
+    the storages of ``exclude`` (the parameters) left out: a step's activation memory.
+    Two saved views of one storage count once; the graph is freed before returning."""
+    skip = {t.untyped_storage().data_ptr() for t in exclude}
+    seen: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in skip:
+            seen[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = forward()
+    del out
+    return sum(seen.values())
+
+
+# ------------------------------------------------------------------ the three steps
+class Supervised(nn.Module):
+    """The reference: the trunk, global average pooling, a linear classifier."""
+
+    def __init__(self, arch: str, classes: int = 1000):
+        super().__init__()
+        self.trunk = sparse.dense_trunk(arch)
+        self.fc = nn.Linear(self.trunk.out_channels, classes)
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor):
+        logits = self.fc(self.trunk(images).mean((2, 3)))
+        return nn.functional.cross_entropy(logits.float(), labels), logits
+
+
+class Step:
+    """One kind of training step, built on a device: ``run()`` is one optimizer step,
+    ``loss()`` one forward (for the saved-bytes count)."""
+
+    def __init__(self, kind: str, arch: str, image_size: int, batch: int,
+                 device: torch.device, precision: str, seed: int = 0):
+        torch.manual_seed(seed)
+        self.kind, self.device, self.precision, self.batch = kind, device, precision, batch
+        cfg = train.TrainConfig(arch=arch, image_size=image_size, batch_size=batch)
+        if kind == "supervised":
+            self.model = Supervised(arch)
+            self.opt = torch.optim.AdamW(self.model.parameters(), lr=1e-3,
+                                         fused=device.type == "cuda")
+        else:
+            self.model = train.build_model(cfg)
+            if kind == "authors'":
+                trunk = sparse.gather_scatter_trunk(arch)
+                trunk.load_state_dict(self.model.context_encoder.state_dict())
+                self.model.context_encoder = trunk
+            self.opt = train.make_optimizer(self.model, cfg, device)
+        self.model.to(device)
+        if device.type == "cuda":
+            self.model.to(memory_format=torch.channels_last)
+        self.scaler = grad_scaler(device, precision)
+        self.inputs = self.batch_of(batch, image_size, cfg.grid)
+
+    def batch_of(self, batch: int, image_size: int, grid) -> tuple[torch.Tensor, ...]:
+        g = torch.Generator().manual_seed(batch)
+        images = torch.randn(batch, 3, image_size, image_size, generator=g)
+        second = (torch.randint(0, 1000, (batch,), generator=g) if self.kind == "supervised"
+                  else masking.sample_masks(batch, grid, generator=g))
+        return train._to_device(images, self.device), second.to(self.device)
+
+    def run(self, inputs=None) -> torch.Tensor:
+        inputs = inputs or self.inputs
+        if self.kind == "supervised":
+            self.opt.zero_grad(set_to_none=True)
+            with autocast(self.device, self.precision):
+                loss, _ = self.model(*inputs)
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.opt)
+            self.scaler.update()
+            return loss.detach()
+        loss, _ = train.train_step(self.model, self.opt, self.scaler, [inputs], 1, self.device,
+                                   self.precision, 0.996)
+        return loss
+
+    def saved_per_image(self, image_size: int) -> float:
+        """Saved-for-backward bytes per image: the slope between two batch sizes (fixed
+        costs, such as the weights autocast casts to bf16, cancel)."""
+        small = max(1, self.batch // 2)
+        grid = masking.grid_size(image_size, sparse.encoder_patch(self.trunk()))
+        counts = []
+        for b in (small, small * 2):
+            inputs = self.batch_of(b, image_size, grid)
+
+            def forward(inputs=inputs):
+                with autocast(self.device, self.precision):
+                    return self.model(*inputs)[0]
+
+            counts.append(saved_bytes(forward, self.model.parameters()))
+        return (counts[1] - counts[0]) / small
+
+    def trunk(self) -> nn.Module:
+        return self.model.trunk if self.kind == "supervised" else self.model.context_encoder
+
+    def static_bytes(self) -> int:
+        """fp32 weights, gradients and AdamW's two moments of what trains (16 bytes per
+        parameter), plus the frozen EMA target's weights (4)."""
+        params = list(self.model.parameters())
+        trainable = sum(p.numel() for p in params if p.requires_grad)
+        return trainable * 16 + (sum(p.numel() for p in params) - trainable) * 4
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_steps(steps: dict[str, Step], repeats: int, warmup: int) -> dict[str, dict]:
+    """Median seconds per step of each, round robin; peak GPU memory of each."""
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    peaks = dict.fromkeys(steps, 0)
+    for i in range(warmup + repeats):
+        for name, step in steps.items():
+            dev = step.device
+            if dev.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(dev)
+            sync(dev)
+            t0 = time.perf_counter()
+            step.run()
+            sync(dev)
+            if i < warmup:  # cuDNN's benchmark mode tries kernels (and workspaces) here
+                continue
+            times[name].append(time.perf_counter() - t0)
+            if dev.type == "cuda":
+                peaks[name] = max(peaks[name], torch.cuda.max_memory_allocated(dev))
+    return {name: {"seconds": statistics.median(t), "peak_bytes": peaks[name] or None}
+            for name, t in times.items()}
+
+
+# ------------------------------------------------------------------ the loader
+def make_jpegs(root: Path, count: int, seed: int = 0) -> Path:
+    """``count`` ImageNet-sized JPEGs (500 x 375, quality 90, about the size of an average
+    ImageNet photograph) of generated busy scenes, as ``root/train/class/*.jpg``."""
+    from PIL import Image
+
+    from jepa_lite.data import SHAPES, render_busy
+
+    folder = root / "train"
+    done = folder.is_dir() and sum(1 for _ in folder.rglob("*.jpg")) == count
+    if not done:
+        rng = np.random.default_rng(seed)
+        for i in range(count):
+            shape = list(SHAPES)[i % len(SHAPES)]
+            out = folder / shape / f"{i:05d}.jpg"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            image = render_busy(shape, rng, 256).resize((500, 375), Image.BICUBIC)
+            noise = rng.normal(0, 6, (375, 500, 3))  # sensor-like grain: JPEG sizes as photos
+            pixels = np.clip(np.asarray(image, np.float32) + noise, 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(out, quality=90)
+    return root
+
+
+def loader_speed(root: Path, image_size: int, batch: int, workers: int, batches: int,
+                 device: torch.device, step: Step | None = None) -> float:
+    """Images per second of the CNN-JEPA training loader (``train.make_loader``: decode,
+    RandomResizedCrop, flip, masks), alone or feeding ``step``; the first batch (workers
+    starting) is not timed."""
+    from jepa_lite.data import image_folder
+
+    cfg = train.TrainConfig(image_size=image_size, batch_size=batch, workers=workers)
+    dataset = image_folder(root, "train")
+    sampler = distributed.MicroBatchSampler(dataset, batch, batch, 0)
+    loader = train.make_loader(dataset, sampler, cfg, device)
+    done, t0, epoch = 0, 0.0, 0
+    while done <= batches:
+        sampler.set_epoch(epoch)
+        for images, masks in loader:
+            if step is not None:
+                step.run((train._to_device(images, device), masks.to(device)))
+                sync(device)
+            if done == 0:
+                t0 = time.perf_counter()
+            done += 1
+            if done > batches:
+                break
+        epoch += 1
+    return batches * batch / (time.perf_counter() - t0)
+
+
+# ------------------------------------------------------------------ the report
+def run(device: str = "auto", arch: str = "resnet18", image_size: int = 128, batch: int = 16,
+        steps: int = 5, warmup: int = 2, precisions: Iterable[str] = ("fp32", "bf16"),
+        workers: Iterable[int] = (1, 2), loader_images: int = 128, loader_batches: int = 6,
+        data: Path | None = None) -> dict:
+    """Every figure of the bench, as a dict (what ``main`` prints and ``--json`` writes)."""
+    dev = resolve_device(device)
+    train.tune(dev)
+    masking.grid_size(image_size, sparse.trunk_stride(arch))  # a bad size fails first
+    result = {"device": device_report(dev), "torch": torch.__version__, "arch": arch,
+              "image_size": image_size, "batch": batch, "steps": steps,
+              "date": time.strftime("%Y-%m-%d"), "rows": [], "loader": []}
+    for precision in precisions:
+        built = {kind: Step(kind, arch, image_size, batch, dev, precision) for kind in KINDS}
+        timed = time_steps(built, steps, warmup)
+        ref = timed["supervised"]["seconds"]
+        for kind, step in built.items():
+            result["rows"].append({
+                "kind": kind, "precision": precision,
+                "images_per_s": batch / timed[kind]["seconds"],
+                "ratio": ref / timed[kind]["seconds"],
+                "saved_mib_per_image": step.saved_per_image(image_size) / MiB,
+                "peak_gib": (timed[kind]["peak_bytes"] or 0) / GiB or None,
+                "static_gib": step.static_bytes() / GiB})
+        del built
+        if dev.type == "cuda":
+            torch.cuda.empty_cache()
+    if loader_images and workers:
+        import tempfile
+
+        root = Path(data) if data else Path(tempfile.mkdtemp(prefix="jepa-bench-"))
+        make_jpegs(root, loader_images)
+        precision = list(precisions)[-1]
+        step = Step("cnn-jepa", arch, image_size, batch, dev, precision)
+        for w in workers:
+            alone = loader_speed(root, image_size, batch, w, loader_batches, dev)
+            fed = loader_speed(root, image_size, batch, w, loader_batches, dev, step)
+            result["loader"].append({"workers": w, "images_per_s": alone,
+                                     "per_worker": alone / max(w, 1),
+                                     "with_step": fed, "precision": precision})
+    return result
+
+
+def fits(static_gib: float, saved_mib: float, memory_gib: float, slack: float = 0.8) -> int:
+    """The largest micro-batch whose saved activations and static state fill at most
+    ``slack`` of a GPU's memory (the rest: allocator slack, cuDNN workspaces, the forward's
+    transient tensors)."""
+    return max(0, int((memory_gib * slack - static_gib) * 1024 / saved_mib))
+
+
+def report(r: dict) -> str:
+    """The bench's figures as markdown tables, with the memory arithmetic."""
+    lines = [f"# jepa-lite bench: {r['arch']} at {r['image_size']} px, batch {r['batch']}, "
+             f"median of {r['steps']} steps", f"device: {r['device']}; torch {r['torch']}; "
+             f"{r['date']}", "",
+             "| step | precision | images/s | x supervised | saved for backward, MiB per "
+             "image | x supervised | peak GPU memory |", "|---|---|---|---|---|---|---|"]
+    ref = {row["precision"]: row for row in r["rows"] if row["kind"] == "supervised"}
+    for row in r["rows"]:
+        base = ref[row["precision"]]
+        peak = "not a GPU" if row["peak_gib"] is None else f"{row['peak_gib']:.2f} GiB"
+        lines.append(f"| {row['kind']} | {row['precision']} | {row['images_per_s']:.1f} | "
+                     f"{row['ratio']:.2f} | {row['saved_mib_per_image']:.2f} | "
+                     f"{row['saved_mib_per_image'] / base['saved_mib_per_image']:.2f} | "
+                     f"{peak} |")
+    lines += ["", "Memory (our step): static state (fp32 weights, gradients, AdamW moments; "
+              "EMA target weights) + saved activations x micro-batch <= 80 % of the GPU:"]
+    for row in r["rows"]:
+        if row["kind"] != "cnn-jepa":
+            continue
+        for name, gib in (("16 GB (T4)", 15.0), ("80 GB (A100 / H100)", 79.0)):
+            b = fits(row["static_gib"], row["saved_mib_per_image"], gib)
+            lines.append(f"- {row['precision']}, {name}: ({gib:.0f} GiB x 0.8 - "
+                         f"{row['static_gib']:.2f} GiB) / {row['saved_mib_per_image']:.2f} MiB "
+                         f"= micro-batch {b}")
+    if r["loader"]:
+        lines += ["", "| loader workers | images/s (loader alone) | per worker | "
+                  "loader + step |", "|---|---|---|---|"]
+        for row in r["loader"]:
+            lines.append(f"| {row['workers']} | {row['images_per_s']:.1f} | "
+                         f"{row['per_worker']:.1f} | {row['with_step']:.1f} "
+                         f"({row['precision']}) |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="jepa-lite bench", description=__doc__.split("\n\n")[0])
+    add_arguments(p)
+    print(report(from_args(p.parse_args(argv))))
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    p.add_argument("--arch", default="resnet18")
+    p.add_argument("--image-size", type=int, default=128)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--steps", type=int, default=5, help="timed steps of each kind (median)")
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--precisions", nargs="+", default=["fp32", "bf16"],
+                   choices=["fp32", "bf16", "fp16"])
+    p.add_argument("--workers", type=int, nargs="*", default=[1, 2],
+                   help="loader workers to measure (none: skip the loader)")
+    p.add_argument("--loader-images", type=int, default=128,
+                   help="generated 500 x 375 JPEGs for the loader (0: skip the loader)")
+    p.add_argument("--loader-batches", type=int, default=6)
+    p.add_argument("--data", help="folder for the generated JPEGs (kept, reused)")
+    p.add_argument("--json", help="also write every figure to this file")
+
+
+def from_args(a: argparse.Namespace) -> dict:
+    if a.batch_size < 2:
+        raise ValueError(f"--batch-size {a.batch_size}: the bench needs at least 2 (the saved "
+                         f"bytes per image are the slope between batch / 2 and batch)")
+    r = run(a.device, a.arch, a.image_size, a.batch_size, a.steps, a.warmup, a.precisions,
+            a.workers, a.loader_images, a.loader_batches, a.data)
+    if a.json:
+        Path(a.json).write_text(json.dumps(r, indent=1))
+    return r
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""`jepa-lite bench`: its saved-bytes counter, its smoke run on the CPU and its arithmetic
+(no timing is asserted: speed is measured by the bench, not by tests)."""
+
+import math
+import re
+
+import pytest
+import torch
+from torch import nn
+
+from jepa_lite import bench
+from jepa_lite.cli import main as cli
+
+
+@pytest.mark.parametrize("batch", [1, 3, 7])
+def test_saved_bytes_of_a_hand_counted_network(batch):
+    """Linear saves its input, ReLU its output, the second Linear that same output (one
+    storage, counted once); the weights are left out: 4 * (4 + 8) bytes per row in fp32."""
+    torch.manual_seed(batch)
+    net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    x = torch.randn(batch, 4)
+    assert bench.saved_bytes(lambda: net(x).sum(), net.parameters()) == batch * 4 * (4 + 8)
+    # counted with the weights: only the second Linear's (its input needs a gradient; the
+    # first Linear's input does not, so its weight is not saved)
+    with_weights = bench.saved_bytes(lambda: net(x).sum())
+    assert with_weights == batch * 4 * (4 + 8) + 4 * 8 * 3
+
+
+def test_saved_bytes_count_a_view_once_and_nothing_without_grad():
+    w = torch.randn(16, requires_grad=True)
+    x = torch.randn(16)
+    assert bench.saved_bytes(lambda: (w * x).sum() + (w * x[:8].repeat(2)).sum(), [w]) == \
+        16 * 4 + 16 * 4  # x and the repeated copy (a new storage); w excluded
+    with torch.no_grad():
+        assert bench.saved_bytes(lambda: (w * x).sum(), [w]) == 0
+
+
+def test_saved_bytes_per_image_of_our_step_is_within_the_goal():
+    """The issue's memory goal at a small size: the CNN-JEPA step saves at most 1.15x the
+    supervised step's bytes per image, in fp32 and bf16 (the same code the bench runs)."""
+    dev = torch.device("cpu")
+    for precision in ("fp32", "bf16"):
+        per_image = {kind: bench.Step(kind, "resnet10", 128, 4, dev,
+                                      precision).saved_per_image(128)
+                     for kind in ("supervised", "cnn-jepa")}
+        assert 0 < per_image["cnn-jepa"] <= 1.15 * per_image["supervised"], per_image
+
+
+def test_bench_smoke_run_prints_finite_positive_figures(capsys, tmp_path):
+    assert cli(["bench", "--device", "cpu", "--arch", "resnet10", "--image-size", "64",
+                "--batch-size", "4", "--steps", "1", "--warmup", "1", "--workers", "0", "1",
+                "--loader-images", "12", "--loader-batches", "2", "--data",
+                str(tmp_path / "jpegs"), "--json", str(tmp_path / "bench.json")]) == 0
+    out = capsys.readouterr().out
+    rows = re.findall(r"\| (supervised|cnn-jepa|authors') \| (fp32|bf16) \| ([^|]+) \| "
+                      r"([^|]+) \| ([^|]+) \| ([^|]+) \| not a GPU \|", out)
+    assert {(k, p) for k, p, *_ in rows} == {(k, p) for k in bench.KINDS
+                                             for p in ("fp32", "bf16")}
+    for _, _, *figures in rows:
+        assert all(math.isfinite(float(f)) and float(f) > 0 for f in figures), figures
+    assert all(float(ratio) == 1.0 for k, _, _, ratio, _, rel in rows if k == "supervised"
+               for ratio in (ratio, rel))
+    loader = re.findall(r"\| ([01]) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \(bf16\) \|", out)
+    assert [w for w, *_ in loader] == ["0", "1"]
+    assert all(float(f) > 0 for _, *figures in loader for f in figures)
+    assert len(list((tmp_path / "jpegs" / "train").rglob("*.jpg"))) == 12
+    assert (tmp_path / "bench.json").read_text().count('"kind"') == 6
+    assert len(re.findall(r"= micro-batch \d+", out)) == 4
+
+
+def test_fits_is_the_arithmetic_it_prints():
+    # (16 x 0.8 - 1) GiB = 11.8 GiB = 12083.2 MiB; / 100 MiB per image = 120 images
+    assert bench.fits(1.0, 100.0, 16.0) == 120
+    assert bench.fits(20.0, 100.0, 16.0) == 0  # the static state alone does not fit
+
+
+def test_bench_refuses_a_batch_it_cannot_measure(capsys):
+    assert cli(["bench", "--device", "cpu", "--batch-size", "1"]) == 2
+    assert "needs at least 2" in capsys.readouterr().err
+    assert cli(["bench", "--device", "cpu", "--image-size", "100", "--workers"]) == 2
+    assert "multiple of 32" in capsys.readouterr().err
