@@ -76,7 +76,7 @@ class Step:
     ``loss()`` one forward (for the saved-bytes count)."""
 
     def __init__(self, kind: str, arch: str, image_size: int, batch: int,
-                 device: torch.device, precision: str, seed: int = 0):
+                 device: torch.device, precision: str, seed: int = 0, compile: bool = False):
         torch.manual_seed(seed)
         self.kind, self.device, self.precision, self.batch = kind, device, precision, batch
         cfg = train.TrainConfig(arch=arch, image_size=image_size, batch_size=batch)
@@ -96,6 +96,9 @@ class Step:
             self.model.to(memory_format=torch.channels_last)
         self.scaler = grad_scaler(device, precision)
         self.inputs = self.batch_of(batch, image_size, cfg.grid)
+        # torch.compile fuses the masks and BatchNorm's element-wise work into few kernels;
+        # the saved-bytes count always reads the eager model (the same function)
+        self.net = train.maybe_compile(self.model, compile)
 
     def batch_of(self, batch: int, image_size: int, grid) -> tuple[torch.Tensor, ...]:
         g = torch.Generator().manual_seed(batch)
@@ -109,12 +112,12 @@ class Step:
         if self.kind == "supervised":
             self.opt.zero_grad(set_to_none=True)
             with autocast(self.device, self.precision):
-                loss, _ = self.model(*inputs)
+                loss, _ = self.net(*inputs)
             self.scaler.scale(loss).backward()
             self.scaler.step(self.opt)
             self.scaler.update()
             return loss.detach()
-        loss, _ = train.train_step(self.model, self.opt, self.scaler, [inputs], 1, self.device,
+        loss, _ = train.train_step(self.net, self.opt, self.scaler, [inputs], 1, self.device,
                                    self.precision, 0.996)
         return loss
 
@@ -226,16 +229,18 @@ def loader_speed(root: Path, image_size: int, batch: int, workers: int, batches:
 def run(device: str = "auto", arch: str = "resnet18", image_size: int = 128, batch: int = 16,
         steps: int = 5, warmup: int = 2, precisions: Iterable[str] = ("fp32", "bf16"),
         workers: Iterable[int] = (1, 2), loader_images: int = 128, loader_batches: int = 6,
-        data: Path | None = None) -> dict:
+        data: Path | None = None, compile: bool = False) -> dict:
     """Every figure of the bench, as a dict (what ``main`` prints and ``--json`` writes)."""
     dev = resolve_device(device)
     train.tune(dev)
     masking.grid_size(image_size, sparse.trunk_stride(arch))  # a bad size fails first
     result = {"device": device_report(dev), "torch": torch.__version__, "arch": arch,
               "image_size": image_size, "batch": batch, "steps": steps,
-              "date": time.strftime("%Y-%m-%d"), "rows": [], "loader": []}
+              "date": time.strftime("%Y-%m-%d"), "rows": [], "loader": [],
+              "compile": compile}
     for precision in precisions:
-        built = {kind: Step(kind, arch, image_size, batch, dev, precision) for kind in KINDS}
+        built = {kind: Step(kind, arch, image_size, batch, dev, precision,
+                            compile=compile and kind != "authors'") for kind in KINDS}
         timed = time_steps(built, steps, warmup)
         ref = timed["supervised"]["seconds"]
         for kind, step in built.items():
@@ -276,7 +281,8 @@ def report(r: dict) -> str:
     """The bench's figures as markdown tables, with the memory arithmetic."""
     lines = [f"# jepa-lite bench: {r['arch']} at {r['image_size']} px, batch {r['batch']}, "
              f"median of {r['steps']} steps", f"device: {r['device']}; torch {r['torch']}; "
-             f"{r['date']}", "",
+             f"{r['date']}" + ("; torch.compile (supervised, cnn-jepa)" if r.get("compile")
+                               else ""), "",
              "| step | precision | images/s | x supervised | saved for backward, MiB per "
              "image | x supervised | peak GPU memory |", "|---|---|---|---|---|---|---|"]
     ref = {row["precision"]: row for row in r["rows"] if row["kind"] == "supervised"}
@@ -329,6 +335,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--loader-batches", type=int, default=6)
     p.add_argument("--data", help="folder for the generated JPEGs (kept, reused)")
     p.add_argument("--json", help="also write every figure to this file")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the supervised and our step (the authors' stays eager)")
 
 
 def from_args(a: argparse.Namespace) -> dict:
@@ -336,7 +344,7 @@ def from_args(a: argparse.Namespace) -> dict:
         raise ValueError(f"--batch-size {a.batch_size}: the bench needs at least 2 (the saved "
                          f"bytes per image are the slope between batch / 2 and batch)")
     r = run(a.device, a.arch, a.image_size, a.batch_size, a.steps, a.warmup, a.precisions,
-            a.workers, a.loader_images, a.loader_batches, a.data)
+            a.workers, a.loader_images, a.loader_batches, a.data, a.compile)
     if a.json:
         Path(a.json).write_text(json.dumps(r, indent=1))
     return r
