@@ -124,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "and resumed where it stopped; chapters 05-06 read it (default: "
                         "OUT/04_pretraining/run)")
     c.add_argument("--micro-batch", type=int, default=argparse.SUPPRESS,
-                   help="chapter 04: images per forward pass, e.g. 32 on a 16 GB GPU "
+                   help="chapter 04: images per forward pass, e.g. 64 on a 16 GB GPU "
                         "(default: the profile's; full: 128)")
     c.set_defaults(func=_course)
 

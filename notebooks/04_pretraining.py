@@ -37,7 +37,7 @@ DEVICE = "auto"  # auto | cpu | cuda
 SEED = 0
 INTERACTIVE = True  # False under papermill: static figures only
 RUN_DIR = None  # the pretraining run's folder; None: inside OUT_DIR (04_pretraining/run)
-MICRO_BATCH = None  # images per forward pass; None: the profile's (full: 128; a T4: 32)
+MICRO_BATCH = None  # images per forward pass; None: the profile's (full: 128; a T4: 64)
 
 # %%
 import sys
