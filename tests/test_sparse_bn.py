@@ -183,3 +183,50 @@ def test_saves_its_input_and_no_other_activation():
         assert all(t.numel() <= x.numel() // 5 for t in saved if t.numel() != x.numel())
         y.sum().backward()
         assert z.grad is not None and torch.isfinite(z.grad).all()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_masked_pixels_change_nothing_in_bf16_and_channels_last(seed):
+    """The leak guarantee under the GPU's settings (bf16 autocast, channels_last), on the
+    CPU: output, input gradient of the visible pixels and running statistics are bitwise
+    the same whatever the hidden pixels hold."""
+    torch.manual_seed(seed)
+    trunk = sparse.sparse_trunk("resnet10").to(memory_format=torch.channels_last)
+    g = torch.Generator().manual_seed(100 + seed)
+    x = torch.randn(3, 3, 96, 96, generator=g).contiguous(memory_format=torch.channels_last)
+    m = sample_masks(3, (3, 3), generator=g)
+    hidden = m.repeat_interleave(32, 1).repeat_interleave(32, 2).unsqueeze(1)
+    x2 = torch.where(hidden, torch.randn_like(x) * 50 + 7, x)
+    state = {k: v.clone() for k, v in trunk.state_dict().items()}
+    results = []
+    for images in (x, x2):
+        trunk.load_state_dict(state)
+        images = images.clone().requires_grad_()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = trunk(images, m)
+        out.float().square().sum().backward()
+        results.append((out.detach(), images.grad.masked_fill(hidden, 0),
+                        [b.clone() for b in trunk.buffers()]))
+    (a, ga, ba), (b, gb, bb) = results
+    assert a.dtype == torch.bfloat16 and torch.equal(a, b) and torch.equal(ga, gb)
+    assert all(torch.equal(u, v) for u, v in zip(ba, bb))
+
+
+def test_masks_are_saved_once_per_resolution_not_per_layer():
+    """The mask at each resolution is computed once per forward pass and shared: among the
+    tensors a sparse trunk saves for backward, those shaped like a mask ([B, 1, H, W]) are
+    at most one storage per resolution and dtype."""
+    trunk = sparse.sparse_trunk("resnet18")
+    x = torch.randn(2, 3, 128, 128).requires_grad_()
+    m = sample_masks(2, (4, 4), generator=torch.Generator().manual_seed(0))
+    masks: dict[int, tuple] = {}
+
+    def pack(t):
+        if t.dim() == 4 and t.shape[1] == 1 and t.shape[0] == 2:
+            masks[t.untyped_storage().data_ptr()] = (tuple(t.shape[-2:]), t.dtype)
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        trunk(x, m)
+    keys = list(masks.values())
+    assert len(keys) == len(set(keys)) and len(keys) >= 4, keys  # 64, 32, 16, 8, 4 px grids
