@@ -113,8 +113,8 @@ OPTIONS: dict[str, tuple[str, dict, str]] = {
                                "also rewrite last.pt every N steps (0: only per epoch)"),
     "log_every": ("--log-every", {"type": int}, "steps between progress updates"),
     "compile": ("--compile", {"action": BOOL},
-                "torch.compile the model: on a GPU about 2.5x faster steps after a minute or "
-                "two of compiling (docs/benchmarks.md); off by default"),
+                "torch.compile the model: on a GPU about 2.5x faster steps after minutes of "
+                "compiling (docs/benchmarks.md); off by default"),
 }
 
 
