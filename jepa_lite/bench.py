@@ -31,6 +31,9 @@ from torch import nn
 from jepa_lite import distributed, masking, sparse, train
 from jepa_lite.runtime import autocast, device_report, grad_scaler, resolve_device
 
+DESCRIPTION = ("What one CNN-JEPA step costs next to a supervised ResNet step and the authors' "
+               "gather / scatter form: images/s, saved-for-backward bytes, GPU memory, and "
+               "the data loader.")
 MiB = 2**20
 GiB = 2**30
 KINDS = ("supervised", "cnn-jepa", "authors'")
@@ -257,16 +260,17 @@ def run(device: str = "auto", arch: str = "resnet18", image_size: int = 128, bat
     if loader_images and workers:
         import tempfile
 
-        root = Path(data) if data else Path(tempfile.mkdtemp(prefix="jepa-bench-"))
-        make_jpegs(root, loader_images)
-        precision = list(precisions)[-1]
-        step = Step("cnn-jepa", arch, image_size, batch, dev, precision)
-        for w in workers:
-            alone = loader_speed(root, image_size, batch, w, loader_batches, dev)
-            fed = loader_speed(root, image_size, batch, w, loader_batches, dev, step)
-            result["loader"].append({"workers": w, "images_per_s": alone,
-                                     "per_worker": alone / max(w, 1),
-                                     "with_step": fed, "precision": precision})
+        with tempfile.TemporaryDirectory(prefix="jepa-bench-") as scratch:
+            root = Path(data) if data else Path(scratch)  # --data keeps the JPEGs
+            make_jpegs(root, loader_images)
+            precision = list(precisions)[-1]
+            step = Step("cnn-jepa", arch, image_size, batch, dev, precision)
+            for w in workers:
+                alone = loader_speed(root, image_size, batch, w, loader_batches, dev)
+                fed = loader_speed(root, image_size, batch, w, loader_batches, dev, step)
+                result["loader"].append({"workers": w, "images_per_s": alone,
+                                         "per_worker": alone / max(w, 1),
+                                         "with_step": fed, "precision": precision})
     return result
 
 
@@ -314,26 +318,29 @@ def report(r: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="jepa-lite bench", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="jepa-lite bench", description=DESCRIPTION)
     add_arguments(p)
     print(report(from_args(p.parse_args(argv))))
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
-    p.add_argument("--arch", default="resnet18")
-    p.add_argument("--image-size", type=int, default=128)
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                   help="auto: the GPU when there is one")
+    p.add_argument("--arch", default="resnet18", help="ResNet trunk, e.g. resnet50")
+    p.add_argument("--image-size", type=int, default=128, help="pixels, a multiple of 32")
+    p.add_argument("--batch-size", type=int, default=16, help="images per step (at least 2)")
     p.add_argument("--steps", type=int, default=5, help="timed steps of each kind (median)")
-    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--warmup", type=int, default=2, help="untimed steps of each kind first")
     p.add_argument("--precisions", nargs="+", default=["fp32", "bf16"],
-                   choices=["fp32", "bf16", "fp16"])
+                   choices=["fp32", "bf16", "fp16"], help="autocast precisions to measure")
     p.add_argument("--workers", type=int, nargs="*", default=[1, 2],
                    help="loader workers to measure (none: skip the loader)")
     p.add_argument("--loader-images", type=int, default=128,
                    help="generated 500 x 375 JPEGs for the loader (0: skip the loader)")
-    p.add_argument("--loader-batches", type=int, default=6)
-    p.add_argument("--data", help="folder for the generated JPEGs (kept, reused)")
+    p.add_argument("--loader-batches", type=int, default=6,
+                   help="timed batches per loader measurement")
+    p.add_argument("--data", help="folder for the generated JPEGs (kept, reused); a "
+                                  "temporary folder when omitted")
     p.add_argument("--json", help="also write every figure to this file")
     p.add_argument("--compile", action="store_true",
                    help="torch.compile the supervised and our step (the authors' stays eager)")

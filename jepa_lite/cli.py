@@ -183,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("bench", help="a CNN-JEPA step against a supervised step and the "
                                      "authors' form: speed, memory, the loader", **defaults,
-                       description=bench.__doc__.split("\n\n")[0])
+                       description=bench.DESCRIPTION)
     bench.add_arguments(b)
     b.set_defaults(func=_bench)
     return p
