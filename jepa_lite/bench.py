@@ -328,7 +328,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="auto: the GPU when there is one")
     p.add_argument("--arch", default="resnet18", help="ResNet trunk, e.g. resnet50")
     p.add_argument("--image-size", type=int, default=128, help="pixels, a multiple of 32")
-    p.add_argument("--batch-size", type=int, default=16, help="images per step (at least 2)")
+    p.add_argument("--batch-size", type=int, default=16, help="images per step (at least 4)")
     p.add_argument("--steps", type=int, default=5, help="timed steps of each kind (median)")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps of each kind first")
     p.add_argument("--precisions", nargs="+", default=["fp32", "bf16"],
@@ -347,9 +347,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def from_args(a: argparse.Namespace) -> dict:
-    if a.batch_size < 2:
-        raise ValueError(f"--batch-size {a.batch_size}: the bench needs at least 2 (the saved "
-                         f"bytes per image are the slope between batch / 2 and batch)")
+    if a.batch_size < 4:
+        raise ValueError(f"--batch-size {a.batch_size}: the bench needs at least 4 (the saved "
+                         f"bytes per image are the slope between batch / 2 and batch, and the "
+                         f"authors' BatchNorm needs two visible positions in that half)")
     r = run(a.device, a.arch, a.image_size, a.batch_size, a.steps, a.warmup, a.precisions,
             a.workers, a.loader_images, a.loader_batches, a.data, a.compile)
     if a.json:

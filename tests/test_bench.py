@@ -75,7 +75,8 @@ def test_fits_is_the_arithmetic_it_prints():
 
 
 def test_bench_refuses_a_batch_it_cannot_measure(capsys):
-    assert cli(["bench", "--device", "cpu", "--batch-size", "1"]) == 2
-    assert "needs at least 2" in capsys.readouterr().err
+    for small in ("1", "3"):
+        assert cli(["bench", "--device", "cpu", "--batch-size", small]) == 2
+        assert "needs at least 4" in capsys.readouterr().err
     assert cli(["bench", "--device", "cpu", "--image-size", "100", "--workers"]) == 2
     assert "multiple of 32" in capsys.readouterr().err
