@@ -25,6 +25,7 @@ import time
 import torch
 
 from jepa_lite import masking, train
+from jepa_lite.bench import saved_bytes
 from jepa_lite.runtime import (
     autocast,
     device_report,
@@ -35,22 +36,14 @@ from jepa_lite.runtime import (
 
 
 def saved_for_backward(model, images, masks, dev, precision: str) -> int:
-    """Bytes of the distinct storages autograd keeps for backward in one forward pass
-    (parameters excluded): the activation memory of a step, whatever the device."""
-    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
-    seen: dict[int, int] = {}
+    """Bytes autograd keeps for backward in one forward pass, parameters excluded
+    (``jepa_lite.bench.saved_bytes``): the activation memory of a step, whatever the device."""
 
-    def pack(t):
-        st = t.untyped_storage()
-        if st.data_ptr() not in params:
-            seen[st.data_ptr()] = st.nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+    def forward():
         with autocast(dev, precision):
-            loss, _ = model(images, masks)
-    del loss
-    return sum(seen.values())
+            return model(images, masks)[0]
+
+    return saved_bytes(forward, model.parameters())
 
 
 def one_run(arch: str, image_size: int, batch: int, device: str, precision: str) -> dict:
