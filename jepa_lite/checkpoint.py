@@ -10,6 +10,8 @@ from pathlib import Path
 
 import torch
 
+from jepa_lite.errors import UsageError
+
 # Bumped when a checkpoint can no longer continue a run exactly (2: the seeded micro-batch
 # loader; a format-1 checkpoint's run drew its images and masks differently).
 FORMAT = 2
@@ -104,7 +106,7 @@ class RunLock:
             f.seek(0)
             who = f.read().strip() or "another process"
             f.close()
-            raise RuntimeError(f"{self.path.parent} is being trained by {who}: wait for it to "
+            raise UsageError(f"{self.path.parent} is being trained by {who}: wait for it to "
                                f"finish (or stop it), or choose another --out") from None
         except OSError as e:  # a file system without locks (some network and FUSE mounts)
             f.close()

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import traceback
 from pathlib import Path
 
 from jepa_lite import pretrain
 from jepa_lite.config import PROFILES
+from jepa_lite.errors import USER_ERRORS, hint
 
 
 def _course(args) -> int:
@@ -22,6 +24,21 @@ def _course(args) -> int:
         print(f"chapter {r.chapter} FAILED at {r.error}", file=sys.stderr)
     print(f"{len(results) - len(failed)} of {len(results)} chapters ok; summary: {summary}")
     return 1 if failed else 0
+
+
+def _sweep(args) -> int:
+    from jepa_lite import sweep
+    from jepa_lite.course import run_course
+
+    axes = dict(sweep.parse_axis(factor, values) for factor, *values in args.axis or [])
+    results, summary = run_course(args.profile, ["09"], args.data_root, args.out, args.device,
+                                  args.seed, args.timeout, extra={"AXES": axes or None})
+    for r in results:
+        if r.status != "ok":
+            print(f"chapter {r.chapter} FAILED at {r.error}", file=sys.stderr)
+    print(f"sweep {'done' if all(r.status == 'ok' for r in results) else 'stopped'}; "
+          f"summary: {summary}; points: {summary.parent / '09_ablations' / 'sweep.json'}")
+    return 0 if all(r.status == "ok" for r in results) else 1
 
 
 def _make_data(args) -> int:
@@ -128,6 +145,30 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: the profile's; full: 128)")
     c.set_defaults(func=_course)
 
+    from jepa_lite.sweep import DEFAULT
+
+    s = sub.add_parser("sweep", help="chapter 09's ablations over a grid of your own "
+                                     "(papermill), resumed where it stopped", **defaults,
+                       description="Runs chapter 09 with papermill: one pretraining run per "
+                                   "setting, each factor changed alone from the paper's "
+                                   "default (" + ", ".join(f"{k}={v}" for k, v in
+                                                           DEFAULT.items()) + "), each run "
+                                   "probed; finished runs are kept in OUT/09_ablations/"
+                                   "sweep.json, so running it again goes on where it stopped.")
+    s.add_argument("--profile", default="smoke", choices=list(PROFILES),
+                   help="the recipe and data of every run (the profile's many-run recipe)")
+    s.add_argument("--axis", nargs="+", action="append", metavar=("FACTOR", "VALUE"),
+                   help="a factor and its values, e.g. --axis kernel_size 3 5 7 9; repeat for "
+                        "more factors (" + ", ".join(DEFAULT) + "); none: the profile's grid")
+    s.add_argument("--data-root", help="ImageFolder root (train/, val/); smoke/demo generate "
+                                       "their own data when omitted")
+    s.add_argument("--out", default=None, help="output folder; outputs/ when omitted")
+    s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    s.add_argument("--seed", type=int, default=0, help="random seed of every run")
+    s.add_argument("--timeout", type=_positive_int, default=None,
+                   help="seconds per cell; none when omitted")
+    s.set_defaults(func=_sweep)
+
     t = sub.add_parser("pretrain", help="pretrain a CNN-JEPA encoder (torchrun: many GPUs)",
                        description=pretrain.__doc__.split("\n\n")[0] + " Under torchrun: "
                        "torchrun --nproc_per_node N -m jepa_lite.pretrain [the same options]")
@@ -193,9 +234,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, FileExistsError, OSError, RuntimeError) as e:
+    except USER_ERRORS as e:  # bad input: its message says what to change, no traceback
         print(f"jepa-lite {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except Exception as e:  # a bug or an out-of-memory: the traceback, then a hint
+        traceback.print_exc()
+        print(f"jepa-lite {args.command}: {hint(e)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         if args.command == "pretrain":
             print(f"jepa-lite pretrain: {pretrain.stopped_message(args.out)}", file=sys.stderr)

@@ -17,11 +17,13 @@ import argparse
 import os
 import signal
 import sys
+import traceback
 from dataclasses import asdict, replace
 from pathlib import Path
 
 from jepa_lite import distributed
 from jepa_lite.config import PROFILES
+from jepa_lite.errors import USER_ERRORS, hint
 from jepa_lite.masking import STRATEGIES, MaskOptions
 from jepa_lite.methods import METHODS, owners
 from jepa_lite.optim import OPTIMIZERS
@@ -287,9 +289,13 @@ def main(argv: list[str] | None = None) -> int:
     who = f" (rank {os.environ['RANK']})" if distributed.launched() else ""
     try:
         return run(args)
-    except (ValueError, FileNotFoundError, FileExistsError, OSError, RuntimeError) as e:
+    except USER_ERRORS as e:  # bad input: its message says what to change, no traceback
         print(f"jepa-lite pretrain{who}: error: {e}", file=sys.stderr)
         return 2
+    except Exception as e:  # a bug or an out-of-memory: the traceback, then a hint
+        traceback.print_exc()
+        print(f"jepa-lite pretrain{who}: {hint(e)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         if distributed.rank() == 0 and os.environ.get("RANK", "0") == "0":
             print(f"jepa-lite pretrain: {stopped_message(args.out)}", file=sys.stderr)

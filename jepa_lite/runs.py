@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from jepa_lite.checkpoint import is_locked, load_checkpoint
+from jepa_lite.errors import UsageError
 from jepa_lite.progress import progress
 
 
@@ -57,7 +58,7 @@ def require_complete(run_dir) -> Path:
                        f"chapter again",
             "stopped": f"resume it (run chapter 04 again, or jepa-lite pretrain --resume --out "
                        f"{run_dir}), then run this chapter again"}[info["status"]]
-    raise RuntimeError(f"{describe(info)}: {todo}")
+    raise UsageError(f"{describe(info)}: {todo}")
 
 
 def processes(batch_size: int, micro_batch: int | None, device: str) -> int:
@@ -132,7 +133,7 @@ def follow(run_dir, process: subprocess.Popen | None = None, poll: float = 1.0) 
     if process is not None and process.returncode != 0:
         log = run_dir / "train.log"
         tail = "\n".join(log.read_text().splitlines()[-15:]) if log.is_file() else ""
-        raise RuntimeError(f"the training process exited with code {process.returncode}; "
+        raise UsageError(f"the training process exited with code {process.returncode}; "
                            f"{describe(info)}. The end of {log}:\n{tail}")
     return info
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from jepa_lite.errors import UsageError
+
 
 def resolve_device(name: str | None = "auto") -> torch.device:
     """``auto``: the GPU when there is one, else the CPU. ``cuda`` without a GPU is an error."""
@@ -11,7 +13,7 @@ def resolve_device(name: str | None = "auto") -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(
+        raise UsageError(
             "device 'cuda' was asked for but PyTorch sees no GPU: use --device cpu (or "
             "DEVICE = 'auto'); on Colab choose Runtime > Change runtime type > GPU"
         )

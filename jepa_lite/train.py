@@ -31,6 +31,7 @@ from torch.utils.data import DataLoader
 from jepa_lite import distributed, masking, methods, optim, schedules
 from jepa_lite.checkpoint import FORMAT, RunLock, atomic_save, check_resume, load_checkpoint
 from jepa_lite.data import image_folder
+from jepa_lite.errors import UsageError
 from jepa_lite.masking import MaskOptions
 from jepa_lite.methods import CNNJEPA, Method  # noqa: F401  (train.CNNJEPA: tests patch it)
 from jepa_lite.progress import progress
@@ -127,7 +128,7 @@ def profile_config(profile, seed: int = 0, method: str = "cnn-jepa",
     return TrainConfig(method=method, seed=seed, **profile.recipe(method, many_runs))
 
 
-class NonFiniteLossError(RuntimeError):
+class NonFiniteLossError(UsageError):
     pass
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from jepa_lite import cli, data
+from jepa_lite.errors import UsageError
 
 
 def test_console_script_is_installed():
@@ -70,3 +71,26 @@ def test_make_data_busy_scenes(tmp_path, capsys):
                      "--classes", "2", "--per-class", "2", "--size", "32"])
     assert code == 0 and "generated data set synthetic-busy-v1-c2-n2" in capsys.readouterr().out
     assert json.loads((tmp_path / "b" / "dataset.json").read_text())["scene_kind"] == "busy"
+
+
+@pytest.mark.parametrize("error, code, shown, traceback", [
+    (ValueError("image size 250 is not a multiple of 32"), 2,
+     "jepa-lite results: error: image size 250 is not a multiple of 32", False),
+    (UsageError("the run in R is stopped: resume it"), 2,
+     "jepa-lite results: error: the run in R is stopped: resume it", False),
+    (RuntimeError("mat1 and mat2 shapes cannot be multiplied (4x3 and 5x6)"), 1,
+     "unexpected error (traceback above)", True),
+    (RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"), 1,
+     "lower --micro-batch", True),
+])
+def test_bad_input_is_one_line_and_a_bug_keeps_its_traceback(monkeypatch, capsys, error, code,
+                                                             shown, traceback):
+    def fail(args):
+        raise error
+
+    monkeypatch.setattr(cli, "_results", fail)
+    assert cli.main(["results", "somewhere"]) == code
+    err = capsys.readouterr().err
+    assert shown in err
+    assert ("Traceback (most recent call last)" in err) == traceback
+    assert str(error) in err  # the error's own words are never lost
