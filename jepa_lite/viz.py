@@ -7,7 +7,9 @@ can set a control's value and check the result without a browser.
 
 from __future__ import annotations
 
+import html
 import io
+import re
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -738,6 +740,11 @@ class MaskExplorer:
                                                **slider),
             "min_context": w.IntSlider(value=masking.default_min_context(n), min=0, max=n - 1,
                                        description="min context", **slider),
+            "mask_ratio": w.FloatSlider(value=opts.mask_ratio, min=0.05, max=0.95, step=0.05,
+                                        description="mask ratio (random)", **slider),
+            "multiblock_prob": w.FloatSlider(value=opts.multiblock_prob, min=0.0, max=1.0,
+                                             step=0.05, description="P(multi-block) (mixed)",
+                                             **slider),
             "seed": w.IntSlider(value=0, min=0, max=999, description="seed", **slider),
             "image": w.Dropdown(options=sample_images(), value="grace_hopper",
                                 description="image"),
@@ -749,8 +756,8 @@ class MaskExplorer:
         self.error: str | None = None
         for c in self.controls.values():
             c.observe(self._on_change, names="value")
-        self.widget = w.VBox([w.HBox([w.VBox(list(self.controls.values())[:4]),
-                                      w.VBox(list(self.controls.values())[4:])]),
+        self.widget = w.VBox([w.HBox([w.VBox(list(self.controls.values())[:5]),
+                                      w.VBox(list(self.controls.values())[5:])]),
                               self.status, self.image])
         self.update()
 
@@ -762,7 +769,16 @@ class MaskExplorer:
         c = self.controls
         return {"num_blocks": c["num_blocks"].value, "block_scale": tuple(c["block_scale"].value),
                 "aspect_ratio": tuple(c["aspect_ratio"].value),
-                "min_context": c["min_context"].value}
+                "min_context": c["min_context"].value, "mask_ratio": c["mask_ratio"].value,
+                "multiblock_prob": c["multiblock_prob"].value}
+
+    def in_control_names(self, message: str) -> str:
+        """A masking error with option names (``min_context=30``) replaced by the labels of
+        the controls that set them (``'min context' = 30``)."""
+        for name, control in self.controls.items():
+            message = re.sub(rf"\b{name}\b(=?)", lambda m, c=control: f"'{c.description}'"
+                             + (" = " if m.group(1) else ""), message)
+        return message
 
     def _on_change(self, change) -> None:
         self.update()
@@ -775,9 +791,9 @@ class MaskExplorer:
             self.mask = masking.sample_masks(self.samples, self.grid, c["strategy"].value, g,
                                              official=c["official"].value, **self.options())
             self.error = None
-        except ValueError as e:
-            self.error = str(e)
-            self.status.value = f"<b style='color:#b00'>{e}</b>"
+        except ValueError as e:  # said with the names of the explorer's own controls
+            self.error = self.in_control_names(str(e))
+            self.status.value = f"<b style='color:#b00'>{html.escape(self.error)}</b>"
             return
         img = load_image(c["image"].value, self.image_size)
         self.image.value = fig_to_png(render_masks(img, self.mask))

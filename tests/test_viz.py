@@ -1,5 +1,9 @@
 """Figures and the masking explorer, driven without a browser."""
 
+import html
+import random
+import re
+
 import matplotlib
 import numpy as np
 import pytest
@@ -122,8 +126,9 @@ def test_explorer_reports_impossible_options_and_keeps_last_picture(explorer):
     png = explorer.png
     assert explorer.controls["min_context"].max == 48  # one cell must stay a target
     explorer.controls["min_context"].value = 30  # random masking keeps only 20 context cells
-    assert explorer.error and "min_context=30" in explorer.error
-    assert "min_context=30" in explorer.status.value
+    assert explorer.error and "'min context' = 30" in explorer.error
+    assert "'min context' = 30" in html.unescape(explorer.status.value)
+    assert "change 'mask ratio (random)' or 'min context'" in explorer.error
     assert explorer.png == png  # the last good picture stays
     for seed in range(5):  # whichever branch of "mixed" a seed draws: always reported
         explorer.controls["seed"].value = seed
@@ -253,3 +258,37 @@ def test_scene_kinds_put_plain_and_busy_scenes_side_by_side():
                                    axis=1))) for ax in axes.ravel()]
     bg = np.array(bg).reshape(2, 4)  # the typical step between neighbouring pixels:
     assert bg[:, 2:].min() > bg[:, :2].max()  # textured backgrounds, nearly flat grey ones
+
+
+def test_explorer_messages_name_only_its_own_controls(explorer):
+    """Over random impossible settings, a message never names an option the explorer has no
+    control for (no raw option names), and every control it names exists."""
+    from dataclasses import fields
+
+    rng = random.Random(0)
+    labels = {c.description for c in explorer.controls.values()}
+    options = {f.name for f in fields(masking.MaskOptions)}
+    c = explorer.controls
+    seen = 0
+    for _ in range(60):
+        c["strategy"].value = rng.choice(["mixed", "random", "multiblock"])
+        c["mask_ratio"].value = round(rng.uniform(0.05, 0.95), 2)
+        c["min_context"].value = rng.randint(0, 48)
+        c["seed"].value = rng.randint(0, 999)
+        if explorer.error is None:
+            continue
+        seen += 1
+        assert not any(re.search(rf"\\b{o}\\b", explorer.error) for o in options)
+        named = set(re.findall(r"'([^']+)'", explorer.error))
+        assert named and named <= labels, explorer.error
+    assert seen >= 10
+
+
+def test_explorer_mask_ratio_sets_the_random_target_fraction(explorer):
+    c = explorer.controls
+    c["strategy"].value = "random"
+    c["min_context"].value = 1
+    for ratio in (0.2, 0.5, 0.8):
+        c["mask_ratio"].value = ratio
+        assert explorer.error is None
+        assert (explorer.mask.sum((1, 2)) == 49 - round(49 * (1 - ratio))).all()
