@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from jepa_lite.config import Config, repo_root, resolve
-from jepa_lite.progress import HEADLESS_ENV
+from jepa_lite.progress import HEADLESS_ENV, STATUS_ENV, watch
 from jepa_lite.report import fmt_metric, git_commit
 
 CHAPTER_FILE = re.compile(r"^(\d\d)_[a-z0-9_]+\.py$")
@@ -218,7 +218,8 @@ def run_chapter(source: Path, cfg: Config, timeout: int | None = None,
     error = ""
     try:
         # headless: jepa_lite.progress bars print rarely instead of flooding the notebook/log
-        with _kernel_env(**{HEADLESS_ENV: "1", "TQDM_MININTERVAL": "30",
+        with _kernel_env(**{HEADLESS_ENV: "1", STATUS_ENV: str(cfg.out_dir / ".status"),
+                            "TQDM_MININTERVAL": "30",
                             "MPLBACKEND": "module://matplotlib_inline.backend_inline"}):
             pm.execute_notebook(nb, str(cfg.out_dir / f"{name}.ipynb"), parameters=params,
                                 kernel_name="python3", language="python", cwd=str(source.parent),
@@ -286,6 +287,26 @@ def write_summary(results: list[ChapterResult], cfg: Config,
     return path
 
 
+LOG_EVERY = 60.0  # seconds between two progress lines of a chapter when stderr is a log
+
+
+def _shower(bar, chapter: str, tty: bool):
+    """What shows a chapter's progress: in a terminal, the course bar's postfix, redrawn in
+    place; in a log (CI, a file), a line at most every LOG_EVERY seconds."""
+    from tqdm.auto import tqdm
+
+    last = [time.monotonic()]
+
+    def show(line: str) -> None:
+        if tty:
+            bar.set_postfix_str(f"{chapter} | {line}" if line else chapter)
+        elif line and time.monotonic() - last[0] >= LOG_EVERY:
+            last[0] = time.monotonic()
+            tqdm.write(f"  {chapter} | {line}", file=sys.stderr)
+
+    return show
+
+
 def run_course(profile: str = "smoke", only: list[str] | None = None, data_root=None,
                out_dir=None, device: str | None = "auto", seed: int = 0,
                timeout: int | None = None, run_dir=None,
@@ -303,11 +324,14 @@ def run_course(profile: str = "smoke", only: list[str] | None = None, data_root=
     results: list[ChapterResult] = []
     earlier = _earlier_results(cfg, {c.stem for c in chapters})  # kept in the summary
     summary = write_summary(results, cfg, earlier)
-    bar = tqdm(chapters, desc=f"course ({cfg.profile.name})", unit="chapter", file=sys.stderr)
+    tty = sys.stderr.isatty()
+    bar = tqdm(chapters, desc=f"course ({cfg.profile.name})", unit="chapter", file=sys.stderr,
+               mininterval=0.5 if tty else LOG_EVERY)
     try:
         for source in bar:
             bar.set_postfix_str(source.stem)
-            result = run_chapter(source, cfg, timeout, micro_batch)
+            with watch(cfg.out_dir / ".status", _shower(bar, source.stem, tty)):
+                result = run_chapter(source, cfg, timeout, micro_batch)
             results.append(result)
             msg = f"{result.chapter}: {result.status} in {result.seconds:.1f} s"
             tqdm.write(msg + (f" — {result.error}" if result.error else ""), file=sys.stderr)

@@ -2,9 +2,11 @@
 runs it; failures are reported by chapter and cell and lose nothing."""
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -352,3 +354,43 @@ def test_results_page_refuses_an_incomplete_run(tmp_path):
     with pytest.raises(ValueError, match="chapters 04_pretraining failed"):
         report.results_page(tmp_path / "o", tmp_path / "r")
     assert not (tmp_path / "r").exists()  # nothing written
+
+
+def test_a_long_chapter_shows_its_progress_in_the_runners_terminal(tmp_path, monkeypatch,
+                                                                    capsys):
+    """Bars inside a chapter (and in processes it starts) reach the terminal of `jepa-lite
+    course` as they move, at most one line per LOG_EVERY in a log; the notebook stays quiet."""
+    nbdir = tmp_path / "notebooks"
+    nbdir.mkdir()
+    (nbdir / "00_long.py").write_text(_chapter("""
+    # %%
+    import subprocess, sys, time
+    from jepa_lite.course import start_chapter
+    from jepa_lite.progress import progress
+    run = start_chapter("00_long", PROFILE, DATA_ROOT, OUT_DIR, DEVICE, SEED)
+    bar = progress(total=40, desc="epochs", unit="epoch")
+    for i in range(40):
+        time.sleep(0.1)
+        bar.update()
+        bar.set_postfix(loss=f"{1 / (i + 1):.3f}")
+    bar.close()
+    child = "from jepa_lite.progress import progress; import time\\n" \\
+            "for _ in progress(range(30), desc='child steps'): time.sleep(0.1)"
+    subprocess.run([sys.executable, "-c", child], check=True)
+    """))
+    monkeypatch.setenv("JEPA_LITE_NOTEBOOKS", str(nbdir))
+    monkeypatch.setattr(course, "LOG_EVERY", 0.7)
+    start = time.monotonic()
+    results, _ = course.run_course("smoke", out_dir=tmp_path / "out", device="cpu")
+    seconds = time.monotonic() - start
+    assert results[0].status == "ok", results[0].error
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.startswith("  00_long | ")]
+    assert any(re.search(r"epochs \d+/40 epoch, loss=0\.\d+, .*elapsed, ~.* left", ln)
+               for ln in lines), err[-2000:]
+    assert any(re.search(r"child steps \d+/30 it", ln) for ln in lines), err[-2000:]
+    assert len(lines) <= seconds / 0.7 + 1  # throttled: no flood
+    assert not list((tmp_path / "out").glob(".status/*"))  # nothing left behind
+    cells = json.loads((tmp_path / "out" / "00_long.ipynb").read_text())["cells"]
+    text = "".join("".join(o.get("text", "")) for c in cells for o in c.get("outputs", []))
+    assert text.count("\r") <= 3 and "40/40" in text  # the notebook: start and end only
