@@ -16,6 +16,7 @@ from jepa_lite.data import SyntheticSpec, check_data_root, ensure_synthetic
 from jepa_lite.masking import MaskOptions, check_image_size, grid_size
 from jepa_lite.runtime import resolve_device
 from jepa_lite.sparse import trunk_stride
+from jepa_lite.sweep import PAPER_GRID
 from jepa_lite.train import PAPER_EXACT
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -44,6 +45,9 @@ class Profile:
     # set they use instead of ``synthetic`` (None: the same)
     many_runs: dict = field(default_factory=dict)
     many_runs_data: SyntheticSpec | None = None
+    # chapter 09's sweep: factor -> values, each changed alone from the paper's default
+    # (jepa_lite.sweep), trained with the many-run recipe and data
+    ablations: dict = field(default_factory=dict)
 
     def __post_init__(self):
         check_image_size(self.image_size, self.patch)
@@ -91,7 +95,11 @@ PROFILES: dict[str, Profile] = {
                 many_runs={"image_size": 64, "epochs": 4, "batch_size": 32},
                 many_runs_data=SyntheticSpec(classes=6, per_class=24, val_per_class=8,
                                              size=64),
-                probe_epochs=20, knn_k=20, supervised_epochs=2),
+                probe_epochs=20, knn_k=20, supervised_epochs=2,
+                # four runs: one value of three factors besides the default, to show that
+                # the sweep runs; on a 2x2 grid the numbers mean nothing
+                ablations={"predictor_layers": [1, 3], "depthwise_separable": [True, False],
+                           "strategy": ["mixed", "random"]}),
         Profile("demo", "about an hour on a 2-core CPU (docs/results), minutes on a GPU: "
                         "more generated data, longer runs",
                 # the smoke geometry (a 4x4 grid) with twice the images, per_class 200, and
@@ -102,7 +110,12 @@ PROFILES: dict[str, Profile] = {
                 pretrain={"arch": "resnet10", "epochs": 12, "batch_size": 16,
                           "warmup_epochs": 1, "workers": 2, "checkpoint_every": 4},
                 methods=SHORT_RUN, many_runs={"epochs": 4},
-                knn_k=20, supervised_epochs=12),
+                knn_k=20, supervised_epochs=12,
+                # eight runs of ~4 minutes: the ends of the depth range, kernels up to the
+                # 4x4 grid's reach, standard convs, the three masking strategies
+                ablations={"predictor_layers": [1, 3, 6], "kernel_size": [3, 5, 7],
+                           "depthwise_separable": [True, False],
+                           "strategy": ["mixed", "multiblock", "random"]}),
         Profile("full", "the paper's setting: ImageNet-100 (or ImageNet-1k) at 224 px on GPUs",
                 image_size=224, synthetic=None, dataset="ImageNet-100", mask_draws=100_000,
                 pretrain={"arch": "resnet50", "epochs": 200, "batch_size": 512, "workers": 8,
@@ -113,7 +126,8 @@ PROFILES: dict[str, Profile] = {
                       "BatchNorm groups of 128 = their batch per GPU: one GPU accumulates 4 "
                       "micro-batches of 128). Our fixes are one option away (--no-official-"
                       "masks, --no-ema-per-epoch, ...) and have not been measured at this "
-                      "scale."),
+                      "scale.",
+                ablations=PAPER_GRID),
     )
 }
 

@@ -196,10 +196,11 @@ def declared_parameters(nb) -> list[str]:
 
 
 def run_chapter(source: Path, cfg: Config, timeout: int | None = None,
-                micro_batch: int | None = None) -> ChapterResult:
+                micro_batch: int | None = None, extra: dict | None = None) -> ChapterResult:
     """Execute one chapter with papermill; the executed notebook is kept even on failure.
     A chapter gets the parameters its ``parameters`` cell declares (RUN_DIR and MICRO_BATCH
-    only where it uses them)."""
+    only where it uses them); ``extra``: more of them, e.g. chapter 09's AXES, for the
+    chapters that declare them."""
     import jupytext
     import papermill as pm
 
@@ -209,7 +210,7 @@ def run_chapter(source: Path, cfg: Config, timeout: int | None = None,
               "DEVICE": str(cfg.device), "SEED": cfg.seed, "INTERACTIVE": False,
               "DATA_ROOT": None if cfg.data_root_arg is None else str(cfg.data_root_arg),
               "RUN_DIR": None if cfg.run_dir_arg is None else str(cfg.run_dir_arg.resolve()),
-              "MICRO_BATCH": micro_batch}
+              "MICRO_BATCH": micro_batch, **(extra or {})}
     declared = declared_parameters(nb)
     params = {k: v for k, v in params.items() if k in declared}
     metrics_file = cfg.out_dir / name / "metrics.json"
@@ -309,8 +310,8 @@ def _shower(bar, chapter: str, tty: bool):
 
 def run_course(profile: str = "smoke", only: list[str] | None = None, data_root=None,
                out_dir=None, device: str | None = "auto", seed: int = 0,
-               timeout: int | None = None, run_dir=None,
-               micro_batch: int | None = None) -> tuple[list[ChapterResult], Path]:
+               timeout: int | None = None, run_dir=None, micro_batch: int | None = None,
+               extra: dict | None = None) -> tuple[list[ChapterResult], Path]:
     """Run the chapters in order; a failing chapter is reported and the others still run.
     ``run_dir``: chapter 04's pretraining run folder (default: inside ``out_dir``), which
     chapters 05-06 read; ``micro_batch`` overrides the profile's (e.g. 32 on a 16 GB GPU)."""
@@ -331,7 +332,7 @@ def run_course(profile: str = "smoke", only: list[str] | None = None, data_root=
         for source in bar:
             bar.set_postfix_str(source.stem)
             with watch(cfg.out_dir / ".status", _shower(bar, source.stem, tty)):
-                result = run_chapter(source, cfg, timeout, micro_batch)
+                result = run_chapter(source, cfg, timeout, micro_batch, extra)
             results.append(result)
             msg = f"{result.chapter}: {result.status} in {result.seconds:.1f} s"
             tqdm.write(msg + (f" — {result.error}" if result.error else ""), file=sys.stderr)

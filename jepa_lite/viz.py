@@ -622,6 +622,38 @@ def fig_ablation(rows: list[dict], setting_prefix: str, title: str) -> Figure:
     return fig
 
 
+def fig_sweep(rows: list[dict], ours: str) -> Figure:
+    """Chapter 09: one panel per factor; our linear and k-NN top-1 as bars (the values are
+    categories), the paper's as unjoined markers on the same axis. ``ours`` names our data."""
+    factors = list(dict.fromkeys(r["factor"] for r in rows))
+    widths = [sum(r["factor"] == f for r in rows) for f in factors]
+    fig, axes = plt.subplots(1, len(factors), figsize=(2.2 + 1.1 * sum(widths), 3.4),
+                             squeeze=False, width_ratios=widths, sharey=True)
+    for ax, factor in zip(axes[0], factors):
+        sel = [r for r in rows if r["factor"] == factor]
+        x = np.arange(len(sel))
+        for off, key, colour in ((-0.2, "linear_top1", "#4363d8"),
+                                 (0.2, "knn_top1", "#f58231")):
+            bars = ax.bar(x + off, [r[key] for r in sel], 0.4, color=colour,
+                          label=f"ours, {key.replace('_top1', '')}")
+            ax.bar_label(bars, fmt="%.0f", fontsize=6)
+            paper = [(i + off, r[f"paper_{key}"]) for i, r in enumerate(sel)
+                     if r.get(f"paper_{key}") is not None]
+            if paper:
+                ax.plot(*zip(*paper), ls="none", marker="D", ms=5, color="black",
+                        markerfacecolor=colour, label=f"paper, {key.replace('_top1', '')}")
+        ax.set_xticks(x, [r["value"].replace(" (", "\n(") for r in sel], fontsize=7)
+        ax.set_title(factor, fontsize=9)
+        ax.set_ylim(0, 100)
+    axes[0, 0].set_ylabel("top-1 (%)")
+    handles = {h.get_label(): h for ax in axes[0] for h in ax.get_legend_handles_labels()[0]}
+    axes[0, -1].legend(list(handles.values()), list(handles), fontsize=6, loc="upper right")
+    fig.suptitle(f"bars: ours ({ours}); diamonds: the paper (ResNet-50, ImageNet-100)",
+                 fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 # --------------------------------------------------------------------------- chapters 07-08
 def fig_runs(histories: dict[str, list[dict]]) -> Figure:
     """Loss and collapse diagnostics per epoch of several runs, one line each. The std panel
