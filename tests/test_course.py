@@ -219,9 +219,11 @@ def test_pretraining_probe_and_report_chapters(smoke_course):
     assert m4["checkpoint"] == str(run / "last.pt") and (run / "train.log").is_file()
     assert not (out / "04_pretraining" / "run").exists()
     m5 = json.loads((out / "05_probes" / "metrics.json").read_text())["metrics"]
-    for key in ("knn_top1", "knn_top1_random", "linear_top1", "linear_top1_random"):
-        assert 0.0 <= m5[key] <= 1.0
     probe = json.loads((out / "05_probes" / "pretrained" / "probe.json").read_text())
+    for key in ("knn_top1", "knn_top1_random", "linear_top1", "linear_top1_random"):
+        hits = m5[key] * probe["val_images"]  # a share of the 200 validation images
+        assert abs(hits - round(hits)) < 1e-6 and 0 <= hits <= 200, (key, m5[key])
+    assert m5["linear_top1"] == probe["linear_top1"] and m5["knn_top1"] == probe["knn_top1"]
     assert probe["num_classes"] == 10 and probe["train_images"] == 1000
     m6 = json.loads((out / "06_reproduction" / "metrics.json").read_text())["metrics"]
     assert m6["comparable"] is False and m6["paper_linear_top1"] == 73.26
