@@ -34,8 +34,22 @@ def git_commit(path: Path | None = None) -> str:
         return "unknown"
 
 
-def run_facts(run_dir, probe_json, profile: str, device: str) -> dict:
-    """What a reader needs to judge one of our numbers: code, settings, hardware, time."""
+def paper_dataset(num_classes: int) -> str:
+    """The data set of Table I a run is read against: ImageNet-1k for a 1000-class run,
+    else ImageNet-100 (the reproduction's target, also for the generated data)."""
+    return "ImageNet-1k" if num_classes == 1000 else "ImageNet-100"
+
+
+def paper_cnn_jepa(dataset: str) -> dict[str, float]:
+    """Table I's CNN-JEPA ResNet-50 numbers on ``dataset``: ``{metric: top-1 %}``."""
+    return {r["metric"]: r["value"] for r in paper_results() if r["table"] == "I"
+            and r["dataset"] == dataset and r["method"] == "CNN-JEPA"
+            and r["backbone"] == "ResNet-50"}
+
+
+def run_facts(run_dir, probe_json, profile: str, probe_device: str) -> dict:
+    """What a reader needs to judge one of our numbers: code, settings, data, the hardware
+    it trained on (from the run's own records) and the one it was probed on, time."""
     from jepa_lite.checkpoint import load_checkpoint
     from jepa_lite.train import read_metrics
 
@@ -47,18 +61,26 @@ def run_facts(run_dir, probe_json, profile: str, device: str) -> dict:
              "image_size": cfg["image_size"], "epochs": ckpt["epoch"],
              "batch_size": cfg["batch_size"], "micro_batch": cfg.get("micro_batch"),
              "processes": ckpt.get("world_size"), "precision": ckpt.get("precision"),
-             "device": device,
+             "device": _devices(history, ckpt), "probe_device": probe_device,
              "pretrain_hours": sum(r["seconds"] for r in history) / 3600,
              "train_images": probe["train_images"], "num_classes": probe["num_classes"],
-             "data_root": probe["data_root"]}
+             "data_root": probe["data_root"],
+             "dataset": {100: "ImageNet-100", 1000: "ImageNet-1k"}.get(
+                 probe["num_classes"], Path(probe["data_root"]).name)}
     facts["comparable"] = all(facts[k] == v for k, v in COMPARABLE.items()) and (
         probe["num_classes"] in (100, 1000))
     return facts
 
 
+def _devices(history: list[dict], ckpt: dict) -> str:
+    """The devices a run trained on, in order (a resumed run may have moved)."""
+    seen = [r["device"] for r in history if r.get("device")] or [ckpt.get("device")]
+    return ", ".join(d for d in dict.fromkeys(seen) if d) or "not recorded"
+
+
 def comparison_rows(probe: dict, facts: dict) -> list[dict]:
-    """Table I's ResNet-50 rows for the matching data set, then our run."""
-    dataset = "ImageNet-1k" if facts["num_classes"] == 1000 else "ImageNet-100"
+    """Table I's ResNet-50 rows for the data set a run is read against, then our run."""
+    dataset = paper_dataset(facts["num_classes"])
     rows = {}
     for r in paper_results():
         if r["table"] == "I" and r["dataset"] == dataset:
@@ -67,7 +89,7 @@ def comparison_rows(probe: dict, facts: dict) -> list[dict]:
                                   "source": "paper", "dataset": dataset})[r["metric"]] = r["value"]
     label = "ours" if facts["comparable"] else f"ours ({facts['profile']}, NOT comparable)"
     ours = {"method": "CNN-JEPA", "backbone": facts["arch"], "source": label,
-            "dataset": "ImageNet" if facts["comparable"] else "generated data",
+            "dataset": facts.get("dataset", "generated data"),
             "linear_top1": 100 * probe["linear_top1"], "knn_top1": 100 * probe["knn_top1"],
             "linear_honest_top1": 100 * probe["linear_honest_top1"]}
     return [*rows.values(), ours]

@@ -64,6 +64,13 @@ def grad_scaler(device: torch.device, precision: str) -> torch.amp.GradScaler:
     return torch.amp.GradScaler(device.type, enabled=precision == "fp16")
 
 
+def device_name(device: torch.device, processes: int = 1) -> str:
+    """What a run trained on, for its records: ``cpu``, or the GPU's name (``2 x NVIDIA
+    A100-SXM4-80GB`` for two processes)."""
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
+    return f"{processes} x {name}" if processes > 1 else name
+
+
 def device_report(device: torch.device) -> str:
     """One line on the device, with what to do when there is no GPU."""
     if device.type == "cuda":

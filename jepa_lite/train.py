@@ -35,7 +35,7 @@ from jepa_lite.errors import UsageError
 from jepa_lite.masking import MaskOptions
 from jepa_lite.methods import CNNJEPA, Method  # noqa: F401  (train.CNNJEPA: tests patch it)
 from jepa_lite.progress import progress
-from jepa_lite.runtime import autocast, grad_scaler, resolve_device, resolve_precision
+from jepa_lite.runtime import autocast, device_name, grad_scaler, resolve_device, resolve_precision
 from jepa_lite.sparse import check_arch, synchronize_batchnorm, trunk_stride
 from jepa_lite.views import SeededViews
 
@@ -352,7 +352,8 @@ def pretrain(cfg: TrainConfig, data_root, out_dir, resume: bool = False,
                      "optimizer": opt.state_dict(), "scaler": scaler.state_dict(),
                      "epoch": epoch_done, "step": step, "partial": partial,
                      "config": asdict(cfg), "data": data, "world_size": world,
-                     "precision": precision, "metrics": metrics}
+                     "precision": precision, "device": device_name(dev, world),
+                     "metrics": metrics}
             atomic_save(state, last)
             if metrics and cfg.checkpoint_every and epoch_done % cfg.checkpoint_every == 0:
                 atomic_save(state, out / f"epoch_{epoch_done:04d}.pt")
@@ -403,7 +404,8 @@ def pretrain(cfg: TrainConfig, data_root, out_dir, resume: bool = False,
                        "loss": mean_loss, "lr": lr,
                        "momentum": momentum if model.has_target else None, "seconds": seconds,
                        "images_per_s": images / (time.perf_counter() - t0),
-                       "processes": world, "precision": precision, **collapse_stats(target)}
+                       "processes": world, "precision": precision,
+                       "device": device_name(dev, world), **collapse_stats(target)}
             if not math.isfinite(metrics["loss"]):
                 raise NonFiniteLossError(f"the mean loss of epoch {epoch + 1} is "
                                          f"{metrics['loss']}: stopped; the last good "

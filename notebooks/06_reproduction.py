@@ -96,13 +96,20 @@ display(Markdown(report.markdown_table(costs, ["method", "dataset", "setting", "
 # ## 3. Our run next to the paper
 #
 # Our numbers come from chapter 04's run (its folder, `RUN_DIR`) and chapter 05's probes
-# in the same output folder.
+# in the same output folder. The paper's rows beside them are Table I's for the data set
+# the run used: ImageNet-1k for a 1000-class run, else ImageNet-100 (the reproduction's
+# target, also the reference of a run on generated data). The device is the one the run
+# trained on, read from its own records (`metrics.jsonl`), not the one this chapter runs on.
 
 # %%
 run_dir = cfg.run_dir()
 probe = run.probed()  # chapter 05's results; made here first if chapters 04-05 have not run
 probe_json = cfg.out_dir / "05_probes" / "pretrained" / "probe.json"
 facts = report.run_facts(run_dir, probe_json, PROFILE, str(cfg.device))
+reference = report.paper_dataset(facts["num_classes"])
+paper_cnn_jepa = report.paper_cnn_jepa(reference)
+print(f"data: {facts['dataset']} ({facts['num_classes']} classes), read against Table I's "
+      f"{reference} rows; trained on {facts['device']}, probed on {facts['probe_device']}")
 rows = report.comparison_rows(probe, facts)
 display(Markdown(report.markdown_table(rows, ["method", "backbone", "dataset", "source",
                                               "linear_top1", "knn_top1",
@@ -138,8 +145,10 @@ if others is not None:
     text = report.with_method_rows(text, others["rows"])
 (run.dir / "report.md").write_text(text)
 run.log(comparable=facts["comparable"], linear_top1=100 * probe["linear_top1"],
-        knn_top1=100 * probe["knn_top1"], paper_linear_top1=73.26, paper_knn_top1=59.22,
-        epochs=facts["epochs"], pretrain_hours=facts["pretrain_hours"], commit=facts["commit"])
+        knn_top1=100 * probe["knn_top1"], paper_linear_top1=paper_cnn_jepa["linear_top1"],
+        paper_knn_top1=paper_cnn_jepa["knn_top1"], paper_dataset=reference,
+        epochs=facts["epochs"], pretrain_hours=facts["pretrain_hours"], device=facts["device"],
+        commit=facts["commit"])
 print("report:", run.dir / "report.md")
 
 # %% [markdown]

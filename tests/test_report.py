@@ -42,10 +42,21 @@ def test_comparison_marks_small_runs_not_comparable():
     assert ours["source"] == "ours (smoke, NOT comparable)" and ours["linear_top1"] == 50.0
     assert [r["method"] for r in rows[:-1]] == ["SimCLR", "BYOL", "VICReg", "CNN-JEPA", "I-JEPA",
                                                 "I-JEPA"]
-    rows = report.comparison_rows(probe, facts())
-    assert rows[-1]["source"] == "ours" and rows[-1]["dataset"] == "ImageNet"
-    in1k = report.comparison_rows(probe, facts(num_classes=1000))
-    assert {r["dataset"] for r in in1k[:-1]} == {"ImageNet-1k"}
+    rows = report.comparison_rows(probe, facts(dataset="ImageNet-100"))
+    assert rows[-1]["source"] == "ours" and rows[-1]["dataset"] == "ImageNet-100"
+    in1k = report.comparison_rows(probe, facts(num_classes=1000, dataset="ImageNet-1k"))
+    assert {r["dataset"] for r in in1k} == {"ImageNet-1k"}
+    cnn_jepa = [r for r in in1k if r["method"] == "CNN-JEPA" and r["source"] == "paper"]
+    assert (cnn_jepa[0]["linear_top1"], cnn_jepa[0]["knn_top1"]) == (54.23, 35.34)
+
+
+@pytest.mark.parametrize("classes, dataset, linear, knn", [
+    (1000, "ImageNet-1k", 54.23, 35.34), (100, "ImageNet-100", 73.26, 59.22),
+    (10, "ImageNet-100", 73.26, 59.22)])
+def test_a_run_is_read_against_the_paper_numbers_of_its_data_set(classes, dataset, linear,
+                                                                 knn):
+    assert report.paper_dataset(classes) == dataset
+    assert report.paper_cnn_jepa(dataset) == {"linear_top1": linear, "knn_top1": knn}
 
 
 def test_markdown_table():
@@ -61,9 +72,28 @@ def test_run_facts(tmp_path):
     train.pretrain(cfg, root, tmp_path / "run", device="cpu")
     probe = tmp_path / "probe.json"
     probe.write_text(json.dumps({"train_images": 8, "num_classes": 2, "data_root": str(root)}))
-    f = report.run_facts(tmp_path / "run", probe, "smoke", "cpu")
+    f = report.run_facts(tmp_path / "run", probe, "smoke", "probe-device")
     assert f["epochs"] == 1 and f["arch"] == "resnet10" and f["comparable"] is False
     assert f["pretrain_hours"] > 0 and f["commit"] != ""
+    assert f["device"] == "cpu" and f["probe_device"] == "probe-device"  # from the run
+    assert f["dataset"] == Path(root).name
+
+
+def test_run_facts_say_every_device_a_resumed_run_trained_on(tmp_path, monkeypatch):
+    monkeypatch.setattr(checkpoint, "load_checkpoint", lambda p: {
+        "config": {"arch": "resnet50", "image_size": 224, "batch_size": 512}, "epoch": 3,
+        "device": "4 x NVIDIA A100-SXM4-80GB"})
+    history = [{"seconds": 1.0, "device": d} for d in
+               ("4 x NVIDIA A100-SXM4-80GB", "4 x NVIDIA A100-SXM4-80GB", "NVIDIA H100")]
+    monkeypatch.setattr(train, "read_metrics", lambda p: history)
+    probe = tmp_path / "p.json"
+    probe.write_text(json.dumps({"train_images": 1, "num_classes": 1000, "data_root": "x"}))
+    f = report.run_facts(tmp_path, probe, "full", "cpu")
+    assert f["device"] == "4 x NVIDIA A100-SXM4-80GB, NVIDIA H100"
+    assert f["dataset"] == "ImageNet-1k"
+    monkeypatch.setattr(train, "read_metrics", lambda p: [{"seconds": 1.0}])  # older runs
+    assert report.run_facts(tmp_path, probe, "full", "cpu")["device"] == \
+        "4 x NVIDIA A100-SXM4-80GB"
 
 
 @pytest.mark.parametrize("profile,arch,size,classes,expected", [

@@ -178,3 +178,9 @@ def test_gpu_settings_are_made_for_a_gpu_and_run_on_a_cpu(tmp_path, monkeypatch)
         assert loader.persistent_workers is (workers > 0)
         assert loader.prefetch_factor == (4 if workers else None)
 
+
+def test_device_name_records_the_gpu_and_the_processes(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda d=None: "NVIDIA A100-SXM4-80GB")
+    assert runtime.device_name(torch.device("cuda", 1), 4) == "4 x NVIDIA A100-SXM4-80GB"
+    assert runtime.device_name(torch.device("cuda")) == "NVIDIA A100-SXM4-80GB"
+    assert runtime.device_name(torch.device("cpu")) == "cpu"
