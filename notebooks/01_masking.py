@@ -192,9 +192,11 @@ for k, v in run.metrics.items():
 #
 # ## 6. Explore
 #
-# Change the strategy, the number of blocks, the scale and aspect ranges, the seed and the
-# image; tick *official code* to see the quirks. Impossible settings (for example blocks
-# so large that fewer than `min_context` cells stay visible) are reported, not drawn.
+# Change the strategy, the number of blocks, the scale and aspect ranges, the mask ratio of
+# random masking, the probability of multi-block in mixed masking, the seed and the image;
+# tick *official code* to see the quirks. Impossible settings (for example a *min context*
+# larger than random masking leaves: 20 of 49 cells at mask ratio 0.6) are reported above
+# the picture, which keeps the last good draw.
 
 # %%
 if INTERACTIVE:
