@@ -100,10 +100,11 @@ plt.show()
 # | 06 reproduction | our numbers next to the paper's | `report` |
 # | 07 C-JEPA | VICReg's terms added to the JEPA loss, against collapse | `methods/cjepa`, `losses` |
 # | 08 comparison | CNN-JEPA, C-JEPA, SimCLR, BYOL, VICReg on one backbone and probes | `methods/`, `compare` |
+# | 09 ablations | the paper's ablations (predictor, kernel, convs, masking) as a sweep | `sweep` |
 #
 # Chapters 05 and 06 read chapter 04's run and chapter 05's probes; opened on their own,
 # they make what is missing first (chapter 04's run with the profile's recipe, chapter 05's
-# probes) and say so. Chapters 07 and 08 train their own runs.
+# probes) and say so. Chapters 07, 08 and 09 train their own runs.
 
 # %% [markdown]
 # ## Profiles: one notebook, three sizes

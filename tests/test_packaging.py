@@ -16,7 +16,7 @@ NOTEBOOKS = REPO / "notebooks"
 CHAPTERS = sorted(p for p in NOTEBOOKS.glob("[0-9][0-9]_*.py"))
 PARAMETERS = ("PROFILE", "DATA_ROOT", "OUT_DIR", "DEVICE", "SEED", "INTERACTIVE")
 EXTRA_PARAMETERS = {"04_pretraining": ("RUN_DIR", "MICRO_BATCH"), "05_probes": ("RUN_DIR",),
-                    "06_reproduction": ("RUN_DIR",)}  # the course passes them where declared
+                    "06_reproduction": ("RUN_DIR",), "09_ablations": ("AXES",)}  # the course passes them where declared
 CONDA_NAMES = {"torch": "pytorch"}  # PyPI name -> conda-forge name
 
 
