@@ -131,20 +131,22 @@ plt.show()
 # ## 4. What this run can tell apart
 #
 # With n validation images, one image is 100/n points and an accuracy p has a binomial
-# standard error of sqrt(p (1 - p) / n). A difference smaller than about two standard errors
-# is what another seed could give; the lines below say, for this run, which changes from
-# the default are larger than that.
+# standard error of sqrt(p (1 - p) / n); the difference of two such accuracies has about
+# sqrt(2) times that. A difference smaller than two of those is what another draw of the
+# validation images could give (seeds add their own spread on top); the lines below say,
+# for this run, which changes from the default are larger than that.
 
 # %%
 base = results["default"]
 se = 100 * math.sqrt(base["linear_top1"] * (1 - base["linear_top1"]) / val_images)
 print(f"default: linear {100 * base['linear_top1']:.1f} %, k-NN {100 * base['knn_top1']:.1f} %; "
-      f"one image = {100 / val_images:.2f} points, standard error ~{se:.1f} points")
+      f"one image = {100 / val_images:.2f} points, standard error ~{se:.1f} points, of a "
+      f"difference ~{math.sqrt(2) * se:.1f}")
 for p in grid[1:]:
     r = results[p.name]
     d_lin = 100 * (r["linear_top1"] - base["linear_top1"])
     d_knn = 100 * (r["knn_top1"] - base["knn_top1"])
-    verdict = "beyond 2 s.e." if abs(d_lin) > 2 * math.sqrt(2) * se else "within noise"
+    verdict = "beyond 2 s.e." if abs(d_lin) > 2 * math.sqrt(2) * se else "within 2 s.e."
     print(f"  {p.label:40s} linear {d_lin:+5.1f}  k-NN {d_knn:+5.1f} points ({verdict})")
 total = sum(r["seconds"] for r in results.values())
 print(f"sweep wall time: {total / 60:.1f} min over {len(grid)} runs on {cfg.device}")
