@@ -9,6 +9,7 @@ import textwrap
 import time
 
 import pytest
+import torch
 
 from jepa_lite import course
 
@@ -250,6 +251,40 @@ def test_cjepa_and_comparison_chapters(smoke_course):
         assert ckpt.is_file() and (ckpt.parent / "probe" / "probe.json").is_file()
     report = (out / "06_reproduction" / "report.md").read_text()  # chapter 08 added its rows
     assert "All five methods (chapter 08)" in report and "| VICReg |" in report
+
+
+def test_ablation_chapter_sweeps_the_profiles_grid_and_resumes(smoke_course):
+    """Chapter 09 in the smoke course: one run per point of the smoke grid, each recorded
+    in sweep.json; `jepa-lite sweep` into the same folder goes on where the record stops
+    (a point whose entry is gone is taken from its finished run folder, not retrained)."""
+    from jepa_lite import sweep
+    from jepa_lite.config import PROFILES
+
+    out, _, _ = smoke_course
+    folder = out / "09_ablations"
+    grid = sweep.points(PROFILES["smoke"].ablations)
+    done = sweep.load(folder)
+    assert list(done) == [p.name for p in grid]
+    m9 = json.loads((folder / "metrics.json").read_text())
+    assert m9["metrics"]["runs"] == len(grid) and "sweep.png" in m9["figures"]
+    for p in grid:
+        hits = done[p.name]["knn_top1"] * m9["metrics"]["val_images"]
+        assert abs(hits - round(hits)) < 1e-6
+        assert (folder / "runs" / p.name / "last.pt").is_file()
+    cfg = torch.load(folder / "runs" / "strategy-random" / "last.pt", weights_only=False,
+                     mmap=True)["config"]
+    assert cfg["strategy"] == "random" and cfg["predictor_layers"] == 3
+    stamps = {p.name: (folder / "runs" / p.name / "last.pt").stat().st_mtime for p in grid}
+    (folder / "sweep.json").write_text(json.dumps({"points": {k: v for k, v in done.items()
+                                                             if k != grid[-1].name}}))
+    proc = subprocess.run([sys.executable, "-m", "jepa_lite.cli", "sweep", "--out", str(out),
+                           "--device", "cpu"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    executed = (out / "09_ablations.ipynb").read_text()
+    assert executed.count("finished earlier") == len(grid) - 1
+    assert list(sweep.load(folder)) == [p.name for p in grid]
+    assert stamps == {p.name: (folder / "runs" / p.name / "last.pt").stat().st_mtime
+                      for p in grid}  # nothing trained again
 
 
 def test_chapters_get_the_parameters_they_declare(tmp_path, monkeypatch):
