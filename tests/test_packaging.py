@@ -15,8 +15,9 @@ REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = REPO / "notebooks"
 CHAPTERS = sorted(p for p in NOTEBOOKS.glob("[0-9][0-9]_*.py"))
 PARAMETERS = ("PROFILE", "DATA_ROOT", "OUT_DIR", "DEVICE", "SEED", "INTERACTIVE")
+# the course passes them where declared
 EXTRA_PARAMETERS = {"04_pretraining": ("RUN_DIR", "MICRO_BATCH"), "05_probes": ("RUN_DIR",),
-                    "06_reproduction": ("RUN_DIR",), "09_ablations": ("AXES",)}  # the course passes them where declared
+                    "06_reproduction": ("RUN_DIR",), "09_ablations": ("AXES",)}
 CONDA_NAMES = {"torch": "pytorch"}  # PyPI name -> conda-forge name
 
 
