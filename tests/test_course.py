@@ -222,8 +222,8 @@ def test_pretraining_probe_and_report_chapters(smoke_course):
     m5 = json.loads((out / "05_probes" / "metrics.json").read_text())["metrics"]
     probe = json.loads((out / "05_probes" / "pretrained" / "probe.json").read_text())
     for key in ("knn_top1", "knn_top1_random", "linear_top1", "linear_top1_random"):
-        hits = m5[key] * probe["val_images"]  # a share of the 200 validation images
-        assert abs(hits - round(hits)) < 1e-6 and 0 <= hits <= 200, (key, m5[key])
+        hits = m5[key] * probe["val_images"]  # a share of 200 images (float32 k-NN)
+        assert abs(hits - round(hits)) < 1e-4 and 0 <= hits <= 200, (key, m5[key])
     assert m5["linear_top1"] == probe["linear_top1"] and m5["knn_top1"] == probe["knn_top1"]
     assert probe["num_classes"] == 10 and probe["train_images"] == 1000
     m6 = json.loads((out / "06_reproduction" / "metrics.json").read_text())["metrics"]
@@ -269,7 +269,7 @@ def test_ablation_chapter_sweeps_the_profiles_grid_and_resumes(smoke_course):
     assert m9["metrics"]["runs"] == len(grid) and "sweep.png" in m9["figures"]
     for p in grid:
         hits = done[p.name]["knn_top1"] * m9["metrics"]["val_images"]
-        assert abs(hits - round(hits)) < 1e-6
+        assert abs(hits - round(hits)) < 1e-4
         assert (folder / "runs" / p.name / "last.pt").is_file()
     cfg = torch.load(folder / "runs" / "strategy-random" / "last.pt", weights_only=False,
                      mmap=True)["config"]

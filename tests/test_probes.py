@@ -144,7 +144,7 @@ def test_probe_cli_schema(root, checkpoint, tmp_path):
         for key in ("knn_top1", "knn_top5", "linear_top1", "linear_top5",
                     "linear_final_top1", "linear_honest_top1", "linear_honest_top5"):
             hits = r[key] * r["val_images"]  # a share of the 9 validation images
-            assert 0 <= round(hits) <= 9 and abs(hits - round(hits)) < 1e-6, (key, r[key])
+            assert 0 <= round(hits) <= 9 and abs(hits - round(hits)) < 1e-4, (key, r[key])
         for probe in ("knn", "linear", "linear_honest"):
             assert r[f"{probe}_top5"] == 1.0  # 3 classes: the true one is always in the top 5
         assert r["linear_top1"] >= r["linear_final_top1"]  # the official protocol's best epoch
