@@ -68,6 +68,15 @@ def explorer():
     return viz.MaskExplorer(image_size=224, samples=4)
 
 
+@pytest.fixture
+def mask_explorer(monkeypatch):
+    """The explorer with its picture reduced to the mask's bytes: for the tests of masks and
+    messages over many redraws, where drawing the figure is most of the time."""
+    monkeypatch.setattr(viz, "render_masks", lambda image, masks: masks)
+    monkeypatch.setattr(viz, "fig_to_png", lambda masks: masks.numpy().tobytes())
+    return viz.MaskExplorer(image_size=224, samples=4)
+
+
 def test_explorer_renders_on_creation(explorer):
     assert explorer.png[:4] == b"\x89PNG" and explorer.mask.shape == (4, 7, 7)
     assert explorer.error is None and "mean target fraction" in explorer.status.value
@@ -82,7 +91,8 @@ def test_explorer_seed_control_redraws(explorer):
     assert not torch.equal(explorer.mask, before_mask) and explorer.png != before_png
 
 
-def test_explorer_one_block_gives_rectangles(explorer):
+def test_explorer_one_block_gives_rectangles(mask_explorer):
+    explorer = mask_explorer
     c = explorer.controls
     c["strategy"].value = "multiblock"
     c["num_blocks"].value = 1
@@ -106,7 +116,8 @@ def test_explorer_scale_and_aspect_controls(explorer):
     assert (explorer.mask.any(2).sum(1) >= explorer.mask.any(1).sum(1)).all()
 
 
-def test_explorer_official_checkbox_shows_the_edge_quirk(explorer):
+def test_explorer_official_checkbox_shows_the_edge_quirk(mask_explorer):
+    explorer = mask_explorer
     c = explorer.controls
     c["strategy"].value = "multiblock"
     c["official"].value = True
@@ -260,11 +271,12 @@ def test_scene_kinds_put_plain_and_busy_scenes_side_by_side():
     assert bg[:, 2:].min() > bg[:, :2].max()  # textured backgrounds, nearly flat grey ones
 
 
-def test_explorer_messages_name_only_its_own_controls(explorer):
+def test_explorer_messages_name_only_its_own_controls(mask_explorer):
     """Over random impossible settings, a message never names an option the explorer has no
     control for (no raw option names), and every control it names exists."""
     from dataclasses import fields
 
+    explorer = mask_explorer
     rng = random.Random(0)
     labels = {c.description for c in explorer.controls.values()}
     options = {f.name for f in fields(masking.MaskOptions)}
