@@ -23,7 +23,7 @@ setup: $(VENV)/.installed
 course: setup
 	$(BIN)/jepa-lite course --profile $(PROFILE) --out $(OUT) --device $(DEVICE)
 
-# docs/results: every chapter of a profile's course (demo: about an hour on a 2-core CPU),
+# docs/results: every chapter of a profile's course (demo: about 1.5 hours on a 2-core CPU),
 # then its numbers and figures as one page
 # (demo unless PROFILE is given on the command line)
 RESULTS_PROFILE := $(if $(filter command line,$(origin PROFILE)),$(PROFILE),demo)

@@ -100,7 +100,7 @@ PROFILES: dict[str, Profile] = {
                 # the sweep runs; on a 2x2 grid the numbers mean nothing
                 ablations={"predictor_layers": [1, 3], "depthwise_separable": [True, False],
                            "strategy": ["mixed", "random"]}),
-        Profile("demo", "about an hour on a 2-core CPU (docs/results), minutes on a GPU: "
+        Profile("demo", "about 1.5 hours on a 2-core CPU (docs/results), minutes on a GPU: "
                         "more generated data, longer runs",
                 # the smoke geometry (a 4x4 grid) with twice the images, per_class 200, and
                 # longer runs; the many-run chapters (07, 08: nine runs) train 4 epochs each
