@@ -15,8 +15,7 @@ PYTEST_ARGS ?=
 # The environment is rebuilt only when pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -qq --disable-pip-version-check --no-compile \
-		-e ".[notebooks,test]"
+	$(BIN)/python -m pip install -qq --disable-pip-version-check -e ".[notebooks,test]"
 	touch $@
 
 setup: $(VENV)/.installed
