@@ -15,7 +15,7 @@ import argparse
 
 import torch
 
-from jepa_lite import sparse
+from jepa_lite import bench, sparse
 from jepa_lite.masking import grid_size, sample_masks
 from jepa_lite.runtime import resolve_device
 
@@ -66,9 +66,9 @@ def main(argv: list[str] | None = None) -> None:
             if isinstance(m, torch.nn.BatchNorm2d):
                 m.weight.uniform_(0.5, 1.5)
                 m.bias.uniform_(-0.2, 0.2)
-    ref = sparse.gather_scatter_trunk(a.arch)
+    ref = bench.gather_scatter_trunk(a.arch)
     ref.load_state_dict(lean.state_dict())
-    exact = sparse.gather_scatter_trunk(a.arch).double()
+    exact = bench.gather_scatter_trunk(a.arch).double()
     exact.load_state_dict(lean.state_dict())
     g = torch.Generator().manual_seed(0)
     images = torch.randn(a.batch_size, 3, a.image_size, a.image_size, generator=g)

@@ -6,7 +6,7 @@ In one process, on one device, round robin (so a noisy machine slows every row a
 - ``cnn-jepa``: our pretraining step (``train.train_step``: sparse context encoder with the
   lean sparse BatchNorm, predictor, EMA target, AdamW);
 - ``authors'``: the same step with the authors' gather / scatter BatchNorm
-  (``sparse.GatherScatterBatchNorm2d``).
+  (``GatherScatterBatchNorm2d``, kept here as the reference).
 
 Each in fp32 and in bf16 autocast (channels_last on a GPU, as training runs): images per
 second, the ratio to the supervised step, the bytes autograd saves for backward per image
@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from jepa_lite import distributed, masking, sparse, train
+from jepa_lite.backbone import dense_trunk, encoder_patch, trunk_stride
 from jepa_lite.runtime import autocast, device_report, grad_scaler, resolve_device
 
 DESCRIPTION = ("What one CNN-JEPA step costs next to a supervised ResNet step and the authors' "
@@ -60,13 +61,47 @@ def saved_bytes(forward: Callable[[], torch.Tensor], exclude: Iterable[torch.Ten
     return sum(seen.values())
 
 
+# ------------------------------------------------------------------ the authors' BatchNorm
+class GatherScatterBatchNorm2d(nn.BatchNorm1d):
+    """The authors' sparse BatchNorm (SparK's): gather the visible positions into an
+    ``N x C`` batch, normalise it with BatchNorm1d, scatter it back into zeros. The reference
+    :class:`SparseBatchNorm2d` is tested and benchmarked against (same ``state_dict``); its
+    boolean indexing makes a host-device synchronisation in every layer."""
+
+    def __init__(self, state: sparse.MaskState, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.mask_state = state
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        visible = self.mask_state.at(x)[:, 0].bool()  # [B, H, W]
+        channels_last = x.permute(0, 2, 3, 1)
+        out = torch.zeros_like(channels_last)
+        out[visible] = super().forward(channels_last[visible]).to(x.dtype)
+        return out.permute(0, 3, 1, 2)
+
+
+def gather_scatter_trunk(arch: str = "resnet50", zero_init_residual: bool = False
+                         ) -> sparse.SparseTrunk:
+    """A sparse trunk with the authors' gather / scatter BatchNorm (the reference)."""
+    trunk = sparse.SparseTrunk(arch, zero_init_residual)
+    for name, module in list(trunk.named_modules()):
+        if isinstance(module, sparse.SparseBatchNorm2d):
+            parent, _, child = name.rpartition(".")
+            new = GatherScatterBatchNorm2d(trunk.mask_state, module.num_features, module.eps,
+                                           module.momentum, module.affine,
+                                           module.track_running_stats)
+            new.load_state_dict(module.state_dict())
+            setattr(trunk.get_submodule(parent), child, new)
+    return trunk
+
+
 # ------------------------------------------------------------------ the three steps
 class Supervised(nn.Module):
     """The reference: the trunk, global average pooling, a linear classifier."""
 
     def __init__(self, arch: str, classes: int = 1000):
         super().__init__()
-        self.trunk = sparse.dense_trunk(arch)
+        self.trunk = dense_trunk(arch)
         self.fc = nn.Linear(self.trunk.out_channels, classes)
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor):
@@ -90,7 +125,7 @@ class Step:
         else:
             self.model = train.build_model(cfg)
             if kind == "authors'":
-                trunk = sparse.gather_scatter_trunk(arch)
+                trunk = gather_scatter_trunk(arch)
                 trunk.load_state_dict(self.model.context_encoder.state_dict())
                 self.model.context_encoder = trunk
             self.opt = train.make_optimizer(self.model, cfg, device)
@@ -128,7 +163,7 @@ class Step:
         """Saved-for-backward bytes per image: the slope between two batch sizes (fixed
         costs, such as the weights autocast casts to bf16, cancel)."""
         small = max(1, self.batch // 2)
-        grid = masking.grid_size(image_size, sparse.encoder_patch(self.trunk()))
+        grid = masking.grid_size(image_size, encoder_patch(self.trunk()))
         counts = []
         for b in (small, small * 2):
             inputs = self.batch_of(b, image_size, grid)
@@ -236,7 +271,7 @@ def run(device: str = "auto", arch: str = "resnet18", image_size: int = 128, bat
     """Every figure of the bench, as a dict (what ``main`` prints and ``--json`` writes)."""
     dev = resolve_device(device)
     train.tune(dev)
-    masking.grid_size(image_size, sparse.trunk_stride(arch))  # a bad size fails first
+    masking.grid_size(image_size, trunk_stride(arch))  # a bad size fails first
     result = {"device": device_report(dev), "torch": torch.__version__, "arch": arch,
               "image_size": image_size, "batch": batch, "steps": steps,
               "date": time.strftime("%Y-%m-%d"), "rows": [], "loader": [],

@@ -64,8 +64,8 @@ def _probe(args) -> int:
     import torch
 
     from jepa_lite import distributed, probes
+    from jepa_lite.backbone import dense_trunk
     from jepa_lite.runtime import resolve_device
-    from jepa_lite.sparse import dense_trunk
 
     if args.random_init == (args.checkpoint is not None):
         raise ValueError("probe needs either --checkpoint CKPT or --random-init --arch ARCH")

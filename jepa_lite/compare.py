@@ -3,9 +3,6 @@
 * :func:`run_method`: one method's pretraining run, in its own process and folder, started,
   followed and resumed as chapter 04's (``jepa_lite.runs``), then probed.
 * :func:`recipe_changes`: where a profile's recipe of a method departs from the authors'.
-* :func:`spectrum`: collapse diagnostics of an encoder's pooled features on the validation
-  images: per-channel std of the L2-normalised features, effective rank, the eigenvalues of
-  their covariance.
 * :func:`step_seconds`: the time of one training step of every method, measured side by side
   in one process on one device (round robin, so that a noisy machine slows all alike), and
   the time per epoch it implies.
@@ -19,8 +16,9 @@ from pathlib import Path
 
 import torch
 
-from jepa_lite import probes, runs, sparse, train
-from jepa_lite.data import eval_transform, image_folder
+from jepa_lite import probes, runs, train
+from jepa_lite.backbone import dense_trunk
+from jepa_lite.data import image_folder
 from jepa_lite.distributed import Draw, mix
 from jepa_lite.runtime import grad_scaler, resolve_precision
 from jepa_lite.views import SeededViews
@@ -58,42 +56,9 @@ def probe_random_init(arch: str, data_root, out_dir, image_size: int, device: to
                       probe_epochs: int, k: int = 200, seed: int = 0) -> dict:
     """The floor: the same probes on ``arch`` at its random initialisation (seeded)."""
     torch.manual_seed(seed)
-    return probes.evaluate(sparse.dense_trunk(arch), f"random {arch} {seed}", data_root,
+    return probes.evaluate(dense_trunk(arch), f"random {arch} {seed}", data_root,
                            out_dir, image_size=image_size, device=device, k=k,
                            epochs=probe_epochs, seed=seed)
-
-
-@torch.no_grad()
-def pooled_features(encoder: torch.nn.Module, data_root, image_size: int,
-                    device: torch.device, split: str = "val", limit: int = 10_000,
-                    batch_size: int = 256) -> torch.Tensor:
-    """Global-average-pooled features ``[N, C]`` of (up to ``limit``) images of a split."""
-    folder = image_folder(data_root, split)
-    transform = eval_transform(image_size, sparse.encoder_patch(encoder))
-    encoder = encoder.to(device).eval()
-    n = min(limit, len(folder))
-    out = []
-    for s in range(0, n, batch_size):
-        x = torch.stack([transform(folder.loader(folder.samples[i][0]))
-                         for i in range(s, min(n, s + batch_size))])
-        out.append(encoder(x.to(device)).mean((2, 3)).float().cpu())
-    return torch.cat(out)
-
-
-def spectrum(features: torch.Tensor) -> dict:
-    """Collapse diagnostics of ``[N, C]`` features: per-channel std of the L2-normalised
-    features (0 = collapsed; 1 / sqrt(C) for features spread evenly over the sphere),
-    effective rank (exp of the entropy of the normalised singular values: 1 = a line, C =
-    all directions alike) and the covariance eigenvalues, largest first (the min(N - 1, C)
-    that N images can make non-zero)."""
-    f = torch.nn.functional.normalize(features.double(), dim=1)
-    centred = f - f.mean(0)
-    s = torch.linalg.svdvals(centred)
-    p = s / s.sum().clamp_min(1e-12)
-    rank = torch.exp(-(p * torch.log(p.clamp_min(1e-12))).sum())
-    eig = (s.square() / max(len(f) - 1, 1))[:max(min(len(f) - 1, f.shape[1]), 1)]
-    return {"std": f.std(0).mean().item(), "effective_rank": rank.item(),
-            "eigenvalues": eig.tolist(), "channels": f.shape[1]}
 
 
 def step_seconds(configs: dict[str, train.TrainConfig], data_root, device: torch.device,

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import torch
 
+from jepa_lite.backbone import trunk_stride
 from jepa_lite.data import SyntheticSpec, check_data_root, ensure_synthetic
 from jepa_lite.masking import MaskOptions, check_image_size, grid_size
 from jepa_lite.runtime import resolve_device
-from jepa_lite.sparse import trunk_stride
 from jepa_lite.sweep import PAPER_GRID
 from jepa_lite.train import PAPER_EXACT
 

@@ -23,7 +23,8 @@ from PIL import Image, ImageDraw, ImageFilter
 from torchvision import datasets, transforms
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
-from jepa_lite.masking import PATCH, PATCH_SIZES, check_image_size
+from jepa_lite.backbone import STRIDES
+from jepa_lite.masking import PATCH, check_image_size
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -399,7 +400,7 @@ def make_synthetic(out: str | os.PathLike, spec: SyntheticSpec = SyntheticSpec()
     if spec.per_class < 1 or spec.val_per_class < 1:
         raise ValueError(f"per_class={spec.per_class} (--per-class) and val_per_class="
                          f"{spec.val_per_class} (--val-per-class) must be at least 1")
-    check_image_size(spec.size, min(PATCH_SIZES))  # any trunk's patch tiles it
+    check_image_size(spec.size, min(STRIDES))  # any trunk's patch tiles it
     if spec.kind not in RENDERERS:
         raise ValueError(f"unknown kind of generated data {spec.kind!r}; choose one of "
                          f"{', '.join(RENDERERS)} (--kind)")

@@ -21,10 +21,10 @@ import torch
 from torch.utils.data import DataLoader, Subset
 
 from jepa_lite import distributed
+from jepa_lite.backbone import encoder_patch
 from jepa_lite.data import eval_transform, image_folder
 from jepa_lite.progress import progress
 from jepa_lite.runtime import autocast, resolve_precision
-from jepa_lite.sparse import encoder_patch
 
 
 @dataclass

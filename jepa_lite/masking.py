@@ -16,8 +16,8 @@ from dataclasses import asdict, dataclass, fields
 
 import torch
 
-PATCH = 32  # pixels per mask cell = the ResNet's total downsampling
-PATCH_SIZES = (16, 32)  # every trunk's total stride (sparse.trunk_stride: "-s16" trunks 16)
+from jepa_lite.backbone import STRIDE as PATCH  # pixels per mask cell: a ResNet's stride
+
 STAGE_STRIDES = (2, 4, 8, 16, 32)  # conv1, layer1 (after max-pool), layer2, layer3, layer4
 STRATEGIES = ("multiblock", "random", "mixed")
 

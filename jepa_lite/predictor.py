@@ -48,36 +48,3 @@ class MaskToken(nn.Module):
         """``features`` [B, C, gh, gw]; ``mask`` bool [B, gh, gw], True = target."""
         m = mask.unsqueeze(1).to(features.dtype)
         return features * (1 - m) + self.token.to(features.dtype)[:, None, None] * m
-
-
-def num_parameters(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
-
-def predictor_costs(channels: int = 2048, grid: tuple[int, int] = (7, 7), layers: int = 3,
-                    kernel_size: int = 3) -> list[dict]:
-    """Parameters and multiply-accumulates of both predictor kinds on a grid (one image)."""
-    rows = []
-    for dw in (True, False):
-        p = ConvPredictor(channels, layers, kernel_size, dw)
-        macs = sum(m.weight.numel() * grid[0] * grid[1]  # each weight used once per cell
-                   for m in p.modules() if isinstance(m, nn.Conv2d))
-        rows.append({"predictor": "depthwise-separable" if dw else "standard conv",
-                     "parameters": num_parameters(p), "macs_per_image": macs})
-    return rows
-
-
-def receptive_field(layers: int = 3, kernel_size: int = 3) -> int:
-    """Cells of the grid (per side) that can reach one output cell of the predictor."""
-    return 1 + layers * (kernel_size - 1)
-
-
-def influence(predictor: nn.Module, grid: tuple[int, int], cell: tuple[int, int],
-              channels: int) -> torch.Tensor:
-    """Bool [gh, gw]: which input cells change the prediction at ``cell`` (by autograd, over
-    a few random inputs so that no inactive ReLU hides a path)."""
-    predictor.eval()
-    x = torch.randn(8, channels, *grid, requires_grad=True)
-    out = predictor(x)
-    (g,) = torch.autograd.grad(out[:, :, cell[0], cell[1]].sum(), x)
-    return g.abs().sum((0, 1)) > 0

@@ -22,13 +22,13 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from jepa_lite import distributed
+from jepa_lite.backbone import ALL_ARCHS
 from jepa_lite.config import PROFILES
 from jepa_lite.errors import USER_ERRORS, hint
 from jepa_lite.masking import STRATEGIES, MaskOptions
 from jepa_lite.methods import METHODS, owners
 from jepa_lite.optim import OPTIMIZERS
 from jepa_lite.runtime import PRECISIONS
-from jepa_lite.sparse import ALL_ARCHS
 
 BOOL = argparse.BooleanOptionalAction
 

@@ -19,9 +19,9 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from jepa_lite import distributed, features
+from jepa_lite.backbone import Trunk, dense_trunk, trunk_stride
 from jepa_lite.data import image_folder
 from jepa_lite.progress import progress
-from jepa_lite.sparse import Trunk, dense_trunk, trunk_stride
 
 
 # --------------------------------------------------------------------------- encoders

@@ -5,8 +5,8 @@ convolutional layer using a mask appropriately upscaled to the layer's activatio
 dimensions." BatchNorm is made sparse too: its statistics come from visible positions only
 (as in SparK), otherwise the zeros at masked positions would shift every mean and variance.
 
-``dense_trunk(arch)`` is the plain trunk (the EMA target encoder); ``sparse_trunk(arch)`` has
-the same ``state_dict`` keys and shapes, so weights move freely between the two.
+``sparse_trunk(arch)`` has the same ``state_dict`` keys and shapes as the plain trunk
+(``backbone.dense_trunk``, the EMA target encoder), so weights move freely between the two.
 """
 
 from __future__ import annotations
@@ -14,73 +14,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.models import resnet
 
-from jepa_lite.masking import PATCH, upsample_mask
-
-ARCHS = {
-    "resnet10": lambda **kw: resnet.ResNet(resnet.BasicBlock, [1, 1, 1, 1], **kw),  # for CPUs
-    "resnet18": resnet.resnet18,
-    "resnet34": resnet.resnet34,
-    "resnet50": resnet.resnet50,
-    "resnet101": resnet.resnet101,
-    "resnet152": resnet.resnet152,
-    "wide_resnet50_2": resnet.wide_resnet50_2,
-}
-TRUNK_PARTS = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4")
-# "resnet18-s16": the small-image stem. Without the max-pool the trunk downsamples by 16, so
-# a 112 px image gives the paper's 7x7 grid (16 px patches) as 224 px does with 32 px ones;
-# the weights (and state_dict keys) are the same as the plain trunk's.
-SMALL_STEM = "-s16"
-ALL_ARCHS = (*ARCHS, *(a + SMALL_STEM for a in ARCHS))
-
-
-def check_arch(arch: str) -> str:
-    if arch not in ALL_ARCHS:
-        raise ValueError(f"unsupported architecture {arch!r}; supported: {', '.join(ARCHS)}, "
-                         f"each also as NAME{SMALL_STEM} (no max-pool: total stride 16, for "
-                         f"small images, e.g. resnet18{SMALL_STEM} at 112 px for a 7x7 grid)")
-    return arch
-
-
-def trunk_stride(arch: str) -> int:
-    """Pixels per cell of the trunk's output: the mask's patch size (32; 16 for ``-s16``)."""
-    return PATCH // 2 if check_arch(arch).endswith(SMALL_STEM) else PATCH
-
-
-def encoder_patch(encoder: nn.Module) -> int:
-    """An encoder's total stride: a trunk's ``patch``, a plain ResNet's 32."""
-    return getattr(encoder, "patch", PATCH)
-
-
-class Trunk(nn.Module):
-    """A torchvision ResNet without its pooling and classifier: ``[B, 3, H, W] -> [B, C, H/32,
-    W/32]`` (``H/16`` with the small-image stem, ``-s16``). ``zero_init_residual``: the last
-    BatchNorm of every residual block starts with weight 0, so every block starts as the
-    identity (timm's default, which the authors used)."""
-
-    def __init__(self, arch: str, zero_init_residual: bool = False):
-        super().__init__()
-        net = ARCHS[check_arch(arch).removesuffix(SMALL_STEM)](
-            zero_init_residual=zero_init_residual)
-        if arch.endswith(SMALL_STEM):
-            net.maxpool = nn.Identity()  # conv1's stride 2 stays: 16 px per output cell
-        self.arch = arch
-        for name in TRUNK_PARTS:
-            self.add_module(name, getattr(net, name))
-        self.out_channels = net.fc.in_features
-        self.patch = trunk_stride(arch)  # pixels per cell of the output (and of the mask)
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        x = images
-        for name in TRUNK_PARTS:
-            x = getattr(self, name)(x)
-        return x
-
-
-def dense_trunk(arch: str = "resnet50", zero_init_residual: bool = False) -> Trunk:
-    """The dense trunk, called as ``enc(images)``; used for the EMA target encoder."""
-    return Trunk(arch, zero_init_residual)
+from jepa_lite.backbone import Trunk
 
 
 # --------------------------------------------------------------------------- sparse layers
@@ -277,39 +212,6 @@ def _merge_over_ranks(n: torch.Tensor, mean: torch.Tensor, m2: torch.Tensor):
     return total, merged, (m2s + ns * (means - merged).square()).sum(0)
 
 
-class GatherScatterBatchNorm2d(nn.BatchNorm1d):
-    """The authors' sparse BatchNorm (SparK's): gather the visible positions into an
-    ``N x C`` batch, normalise it with BatchNorm1d, scatter it back into zeros. The reference
-    :class:`SparseBatchNorm2d` is tested and benchmarked against (same ``state_dict``); its
-    boolean indexing makes a host-device synchronisation in every layer."""
-
-    def __init__(self, state: MaskState, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.mask_state = state
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        visible = self.mask_state.at(x)[:, 0].bool()  # [B, H, W]
-        channels_last = x.permute(0, 2, 3, 1)
-        out = torch.zeros_like(channels_last)
-        out[visible] = super().forward(channels_last[visible]).to(x.dtype)
-        return out.permute(0, 3, 1, 2)
-
-
-def gather_scatter_trunk(arch: str = "resnet50", zero_init_residual: bool = False
-                         ) -> SparseTrunk:
-    """A sparse trunk with the authors' gather / scatter BatchNorm (the reference)."""
-    trunk = SparseTrunk(arch, zero_init_residual)
-    for name, module in list(trunk.named_modules()):
-        if isinstance(module, SparseBatchNorm2d):
-            parent, _, child = name.rpartition(".")
-            new = GatherScatterBatchNorm2d(trunk.mask_state, module.num_features, module.eps,
-                                           module.momentum, module.affine,
-                                           module.track_running_stats)
-            new.load_state_dict(module.state_dict())
-            setattr(trunk.get_submodule(parent), child, new)
-    return trunk
-
-
 def synchronize_batchnorm(module: nn.Module) -> nn.Module:
     """``--sync-bn``: every BatchNorm below ``module`` takes its statistics over all ranks
     (plain ones become mask-free :class:`SparseBatchNorm2d`, same ``state_dict``). Call it
@@ -376,118 +278,3 @@ class SparseTrunk(Trunk):
 def sparse_trunk(arch: str = "resnet50", zero_init_residual: bool = False) -> SparseTrunk:
     """The sparse context encoder, called as ``enc(images, mask)``."""
     return SparseTrunk(arch, zero_init_residual)
-
-
-def receptive_fields(trunk: Trunk) -> dict[str, tuple[int, int]]:
-    """Receptive field and stride (pixels) of every stage, along the main (widest) path."""
-    rf, jump, out = 1, 1, {}
-
-    def grow(kernel, stride, dilation=1):
-        nonlocal rf, jump
-        k = kernel if isinstance(kernel, int) else kernel[0]
-        s = stride if isinstance(stride, int) else stride[0]
-        d = dilation if isinstance(dilation, int) else dilation[0]
-        rf += (k - 1) * d * jump
-        jump *= s
-
-    grow(trunk.conv1.kernel_size, trunk.conv1.stride)
-    out["conv1"] = (rf, jump)
-    if isinstance(trunk.maxpool, nn.MaxPool2d):  # the small-image stem has none
-        grow(trunk.maxpool.kernel_size, trunk.maxpool.stride)
-    out["maxpool"] = (rf, jump)
-    for name in ("layer1", "layer2", "layer3", "layer4"):
-        for block in getattr(trunk, name):
-            for child_name, conv in block.named_children():
-                if isinstance(conv, nn.Conv2d) and child_name.startswith("conv"):
-                    grow(conv.kernel_size, conv.stride, conv.dilation)
-        out[name] = (rf, jump)
-    return out
-
-
-def stage_outputs(trunk: Trunk, images: torch.Tensor, mask: torch.Tensor | None = None):
-    """Every part's output of a trunk, in order (for figures and tests)."""
-    outs = {}
-    hooks = [getattr(trunk, n).register_forward_hook(
-        lambda _m, _i, o, n=n: outs.__setitem__(n, o)) for n in TRUNK_PARTS]
-    try:
-        trunk(images) if mask is None else trunk(images, mask)
-    finally:
-        for h in hooks:
-            h.remove()
-    return outs
-
-
-@torch.no_grad()
-def masked_pixel_influence(trunk: Trunk, images: torch.Tensor, altered: torch.Tensor,
-                           mask: torch.Tensor) -> dict[str, torch.Tensor]:
-    """How much each stage's output changes, per position, when ``images`` becomes ``altered``
-    (which differs only inside masked patches). Dense trunks see the full image; sparse
-    trunks get the mask. Zero everywhere = nothing leaks."""
-    args = () if not isinstance(trunk, SparseTrunk) else (mask,)
-    a = stage_outputs(trunk, images, *args)
-    b = stage_outputs(trunk, altered, *args)
-    return {k: (a[k] - b[k]).abs().amax(dim=(0, 1)) for k in a}
-
-
-def cell_distance(mask: torch.Tensor) -> torch.Tensor:
-    """``[B, gh, gw]``: each cell's distance, in cells (Chebyshev), to the nearest masked cell
-    of its image (0 at masked cells; ``gh + gw`` where nothing is masked)."""
-    b, gh, gw = mask.shape
-    rows = torch.arange(gh)[:, None].expand(gh, gw).reshape(-1)
-    cols = torch.arange(gw)[None, :].expand(gh, gw).reshape(-1)
-    d = torch.maximum((rows[:, None] - rows[None, :]).abs(), (cols[:, None] - cols[None, :]).abs())
-    far = torch.full_like(d, gh + gw)
-    per = torch.where(mask.reshape(b, 1, -1), d[None], far[None])  # [B, cell, masked cell]
-    return per.amin(-1).reshape(b, gh, gw)
-
-
-@torch.no_grad()
-def zero_filled_vs_sparse(trunk: Trunk, images: torch.Tensor, mask: torch.Tensor,
-                          train_mode: bool = True) -> dict[str, dict]:
-    """The honest alternative to sparse layers, measured. A dense trunk on the zero-filled
-    image cannot see hidden pixels either; what differs is what happens to the zeros.
-
-    ``filled``: per encoder and stage, the fraction of masked positions whose output is not
-    zero (SparK's "mask pattern vanishing": the dense trunk fills the hole with values made
-    from its edge and from BatchNorm's shift; the sparse trunk keeps it empty).
-    ``error``: per encoder, for every cell of the last stage, ``|f - t| / |t|`` between its
-    feature ``f`` and the target's ``t`` (the same weights, dense, on the whole image).
-    ``train_mode``: BatchNorm uses batch statistics, as in pretraining (the trunk's running
-    statistics are left as they were)."""
-    import copy
-
-    dense = copy.deepcopy(trunk).train(train_mode)
-    context = SparseTrunk(trunk.arch).to(images.device, images.dtype).train(train_mode)
-    context.load_state_dict(trunk.state_dict())
-    target = copy.deepcopy(dense)(images)
-    context.mask_state.set(mask, images.dtype)
-    zero_filled = images * context.mask_state.at(images)
-    context.mask_state.clear()
-    outs = {"dense, zero-filled": stage_outputs(dense, zero_filled),
-            "sparse": stage_outputs(context, images, mask)}
-    hidden = {}
-    for name, out in outs["sparse"].items():
-        factor = out.shape[-1] // mask.shape[-1]
-        hidden[name] = upsample_mask(mask, factor).unsqueeze(1).expand_as(out)
-    norm = target.norm(dim=1).clamp_min(1e-12)
-    def filled(out, h):  # no masked position: nothing filled
-        return ((out != 0) & h).sum().item() / max(1, h.sum().item())
-
-    return {"filled": {enc: {name: filled(o, hidden[name]) for name, o in stages.items()}
-                       for enc, stages in outs.items()},
-            "error": {enc: (stages["layer4"] - target).norm(dim=1) / norm
-                      for enc, stages in outs.items()}}
-
-
-def forward_seconds(trunk: Trunk, images: torch.Tensor, mask: torch.Tensor | None = None,
-                    repeats: int = 3) -> float:
-    """Best-of-``repeats`` wall time of one forward pass (no gradient)."""
-    import time
-
-    best = float("inf")
-    with torch.no_grad():
-        for _ in range(repeats):
-            t = time.perf_counter()
-            trunk(images) if mask is None else trunk(images, mask)
-            best = min(best, time.perf_counter() - t)
-    return best

@@ -29,6 +29,8 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from jepa_lite import distributed, masking, methods, optim, schedules
+from jepa_lite.analysis import collapse_stats
+from jepa_lite.backbone import check_arch, trunk_stride
 from jepa_lite.checkpoint import FORMAT, RunLock, atomic_save, check_resume, load_checkpoint
 from jepa_lite.data import image_folder
 from jepa_lite.errors import UsageError
@@ -36,7 +38,7 @@ from jepa_lite.masking import MaskOptions
 from jepa_lite.methods import CNNJEPA, Method  # noqa: F401  (train.CNNJEPA: tests patch it)
 from jepa_lite.progress import progress
 from jepa_lite.runtime import autocast, device_name, grad_scaler, resolve_device, resolve_precision
-from jepa_lite.sparse import check_arch, synchronize_batchnorm, trunk_stride
+from jepa_lite.sparse import synchronize_batchnorm
 from jepa_lite.views import SeededViews
 
 
@@ -130,20 +132,6 @@ def profile_config(profile, seed: int = 0, method: str = "cnn-jepa",
 
 class NonFiniteLossError(UsageError):
     pass
-
-
-def collapse_stats(features: torch.Tensor) -> dict:
-    """Per-channel std of L2-normalised features (0 = collapse) and effective rank (exp of
-    the entropy of normalised singular values; 1 = everything on one line). ``features``:
-    a method's diagnostic features, ``[B, C, h, w]`` (every cell a row) or ``[B, C]``."""
-    f = features.float()
-    f = f.permute(0, 2, 3, 1).reshape(-1, f.shape[1]) if f.dim() == 4 else f
-    f = torch.nn.functional.normalize(f, dim=1)
-    std = f.std(0).mean()
-    s = torch.linalg.svdvals(f - f.mean(0))
-    p = s / s.sum().clamp_min(1e-12)
-    rank = torch.exp(-(p * torch.log(p.clamp_min(1e-12))).sum())
-    return {"target_std": std.item(), "effective_rank": rank.item()}
 
 
 def build_model(cfg: TrainConfig) -> Method:

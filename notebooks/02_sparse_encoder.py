@@ -27,7 +27,8 @@
 # > "In practice, we implement sparse convolutions by selectively masking the outputs of
 # > standard convolutional layers." (III-B)
 #
-# Code: `jepa_lite/sparse.py` (`sparse_trunk`, `dense_trunk`, `SparseBatchNorm2d`).
+# Code: `jepa_lite/sparse.py` (`sparse_trunk`, `SparseBatchNorm2d`), `jepa_lite/backbone.py`
+# (`dense_trunk`), `jepa_lite/analysis.py` (the numbers behind the figures).
 
 # %% tags=["parameters"]
 PROFILE = "smoke"  # smoke | demo | full
@@ -52,16 +53,16 @@ if "google.colab" in sys.modules:  # Colab: install the package once; torch is a
 import matplotlib.pyplot as plt
 import torch
 
-from jepa_lite import data, masking, sparse, train, viz
+from jepa_lite import analysis, backbone, data, masking, sparse, train, viz
 from jepa_lite.course import start_chapter
 
 run = start_chapter("02_sparse_encoder", PROFILE, DATA_ROOT, OUT_DIR, DEVICE, SEED)
 cfg = run.config
 ARCH = train.profile_config(cfg.profile).arch
 IMAGE_SIZE = 224
-grid = masking.grid_size(IMAGE_SIZE, sparse.trunk_stride(ARCH))
+grid = masking.grid_size(IMAGE_SIZE, backbone.trunk_stride(ARCH))
 gen = torch.Generator().manual_seed(SEED)
-dense = sparse.dense_trunk(ARCH).eval()
+dense = backbone.dense_trunk(ARCH).eval()
 context = sparse.sparse_trunk(ARCH).eval()
 context.load_state_dict(dense.state_dict())  # the same weights: only the layers differ
 image = data.eval_transform(IMAGE_SIZE)(viz.load_image("grace_hopper", IMAGE_SIZE))[None]
@@ -79,8 +80,8 @@ print(f"{ARCH} trunk, {sum(p.numel() for p in dense.parameters()) / 1e6:.1f} M p
 # %%
 hidden = masking.pixel_mask(mask).unsqueeze(1)
 altered = torch.where(hidden, torch.randn_like(image) * 2, image)  # new content in targets
-influence = {"dense": sparse.masked_pixel_influence(dense, image, altered, mask),
-             "sparse": sparse.masked_pixel_influence(context, image, altered, mask)}
+influence = {"dense": analysis.masked_pixel_influence(dense, image, altered, mask),
+             "sparse": analysis.masked_pixel_influence(context, image, altered, mask)}
 stages = ["conv1", "maxpool", "layer1", "layer2", "layer3", "layer4"]
 fig = viz.fig_leak({k: {s: v[s] for s in stages} for k, v in influence.items()}, mask[0])
 run.savefig(fig, "leak")
@@ -106,22 +107,22 @@ print(f"largest change of a visible layer4 feature: dense {leak_dense:.3g}, "
 # stage. Left: the share of masked positions that are not zero, per stage. Right: how far the
 # visible cells' last-stage features are from the target encoder's (the same weights on the
 # whole image), by their distance to the hole. Both with batch statistics, as in pretraining
-# (`sparse.zero_filled_vs_sparse`).
+# (`analysis.zero_filled_vs_sparse`).
 
 # %%
 scenes = [data.eval_transform(IMAGE_SIZE)(viz.load_image(f"generated:{kind}", IMAGE_SIZE))
           for kind in ("star", "disc", "ring")]
 batch4 = torch.stack([image[0], *scenes])
 masks4 = masking.sample_masks(4, grid, "multiblock", gen)
-honest = sparse.zero_filled_vs_sparse(dense, batch4, masks4)
-distance = sparse.cell_distance(masks4)
+honest = analysis.zero_filled_vs_sparse(dense, batch4, masks4)
+distance = analysis.cell_distance(masks4)
 fig = viz.fig_hole_filling(honest["filled"], honest["error"], distance, ~masks4)
 run.savefig(fig, "zero_filled_vs_sparse")
 plt.show()
 for name, stages in honest["filled"].items():
     print(f"{name:20s} masked positions not zero:",
           ", ".join(f"{s} {100 * v:.0f}%" for s, v in stages.items()))
-running = sparse.zero_filled_vs_sparse(dense, batch4, masks4, train_mode=False)
+running = analysis.zero_filled_vs_sparse(dense, batch4, masks4, train_mode=False)
 for mode, errors in (("batch statistics", honest["error"]),
                      ("running statistics", running["error"])):
     print(f"|f - t| / |t| of visible cells by distance to the hole, {mode}:")
@@ -148,12 +149,12 @@ for mode, errors in (("batch statistics", honest["error"]),
 # is wider than the image, a feature near the centre sees every patch; well before that,
 # every feature sees patches far from its own cell, so without sparse layers hidden pixels
 # reach the context features. Where that happens depends on the trunk (our layer arithmetic,
-# `sparse.receptive_fields`, checked against the gradient in the tests): ResNet-50, the
+# `analysis.receptive_fields`, checked against the gradient in the tests): ResNet-50, the
 # paper's, has a 267 px window at `layer3` and 427 px at `layer4`; the small ResNet-10 of the
 # CPU profiles 99 px at `layer3` and 195 px at `layer4`, never wider than a 224 px image.
 
 # %%
-fields = sparse.receptive_fields(dense)
+fields = analysis.receptive_fields(dense)
 fig = viz.fig_receptive_fields(fields, IMAGE_SIZE)
 run.savefig(fig, "receptive_fields")
 plt.show()
@@ -164,7 +165,7 @@ print(f"{ARCH}: the first stage whose window is wider than {IMAGE_SIZE} px: "
       f"{wider[0] if wider else 'none'}")
 
 # %% [markdown]
-# The recursion behind the bars (`sparse.receptive_fields`, layer by layer along the main
+# The recursion behind the bars (`analysis.receptive_fields`, layer by layer along the main
 # path; $k$ kernel, $d$ dilation, $s$ stride, $j$ the distance in input pixels between
 # neighbouring outputs, $r_0 = j_0 = 1$):
 #
@@ -186,7 +187,7 @@ print(f"{ARCH}: the first stage whose window is wider than {IMAGE_SIZE} px: "
 train_batch = data.eval_transform(IMAGE_SIZE)(viz.load_image("generated:star", IMAGE_SIZE))
 batch = torch.cat([image, train_batch[None]])
 masks = masking.sample_masks(2, grid, "multiblock", gen)
-conv_out = sparse.stage_outputs(context, batch, masks)["conv1"]  # input of bn1, zeros masked
+conv_out = analysis.stage_outputs(context, batch, masks)["conv1"]  # input of bn1, zeros masked
 keep = masking.stage_masks(masks)[2].unsqueeze(1).logical_not().float()
 visible_mean = (conv_out * keep).sum((0, 2, 3)) / keep.sum()
 dense_mean = conv_out.mean((0, 2, 3))
@@ -205,8 +206,8 @@ plt.show()
 # %%
 batch8 = image.repeat(4, 1, 1, 1)
 mask8 = masking.sample_masks(4, grid, generator=gen)
-t_dense = sparse.forward_seconds(dense, batch8)
-t_sparse = sparse.forward_seconds(context, batch8, mask8)
+t_dense = analysis.forward_seconds(dense, batch8)
+t_sparse = analysis.forward_seconds(context, batch8, mask8)
 print(f"forward of 4 images at {IMAGE_SIZE} px on {cfg.device}: dense {t_dense * 1e3:.0f} ms, "
       f"sparse {t_sparse * 1e3:.0f} ms (x{t_sparse / t_dense:.2f})")
 

@@ -26,7 +26,8 @@
 # > "the predictor ... operates on feature maps ... [that] typically have high depth ... but
 # > low spatial resolution ... we use depthwise separable convolutions" (III-C)
 #
-# Code: `jepa_lite/predictor.py` (`ConvPredictor`, `MaskToken`).
+# Code: `jepa_lite/predictor.py` (`ConvPredictor`, `MaskToken`), `jepa_lite/analysis.py`
+# (`predictor_costs`, `predictor_influence`).
 
 # %% tags=["parameters"]
 PROFILE = "smoke"  # smoke | demo | full
@@ -52,7 +53,7 @@ import matplotlib.pyplot as plt
 import torch
 from IPython.display import Markdown, display
 
-from jepa_lite import masking, predictor, sparse, train, viz
+from jepa_lite import analysis, backbone, masking, predictor, sparse, train, viz
 from jepa_lite.course import start_chapter
 
 run = start_chapter("03_predictor", PROFILE, DATA_ROOT, OUT_DIR, DEVICE, SEED)
@@ -68,12 +69,12 @@ gen = torch.Generator().manual_seed(SEED)
 # convolution does both at once with 9 x 2048 x 2048 weights per layer.
 
 # %%
-rows = predictor.predictor_costs(2048, grid, layers=3, kernel_size=3)
+rows = analysis.predictor_costs(2048, grid, layers=3, kernel_size=3)
 table = ["| predictor (3 layers, k=3) | parameters | multiply-adds per image |", "|---|---|---|"]
 table += [f"| {r['predictor']} | {r['parameters']:,} | {r['macs_per_image'] / 1e9:.2f} G |"
           for r in rows]
 display(Markdown("\n".join(table)))
-trunk50 = sum(p.numel() for p in sparse.dense_trunk("resnet50").parameters())
+trunk50 = sum(p.numel() for p in backbone.dense_trunk("resnet50").parameters())
 print(f"for scale: the ResNet-50 trunk has {trunk50:,} parameters")
 ratio = rows[1]["parameters"] / rows[0]["parameters"]
 print(f"standard / depthwise-separable: x{ratio:.1f} parameters")
@@ -110,15 +111,15 @@ print(f"standard / depthwise-separable: x{ratio:.1f} parameters")
 # %%
 channels = 8  # the structure, not the width, decides which cells connect
 centre = (3, 3)
-maps = {f"{n} layer{'s' if n > 1 else ''}": predictor.influence(
+maps = {f"{n} layer{'s' if n > 1 else ''}": analysis.predictor_influence(
             predictor.ConvPredictor(channels, n), grid, centre, channels) for n in (1, 2, 3)}
-maps["3 layers, k=5"] = predictor.influence(predictor.ConvPredictor(channels, 3, 5), grid,
+maps["3 layers, k=5"] = analysis.predictor_influence(predictor.ConvPredictor(channels, 3, 5), grid,
                                             centre, channels)
 fig = viz.fig_influence(maps, centre)
 run.savefig(fig, "predictor_receptive_field")
 plt.show()
 print("cells reached from the centre:", {k: int(v.sum()) for k, v in maps.items()})
-corner = predictor.influence(predictor.ConvPredictor(channels, 3), grid, (0, 0), channels)
+corner = analysis.predictor_influence(predictor.ConvPredictor(channels, 3), grid, (0, 0), channels)
 print("cells reached from the corner cell (0, 0) by 3 layers:", int(corner.sum()))
 
 # %% [markdown]
@@ -153,7 +154,7 @@ print(f"mask token norm {token_norm:.3f}, median context-cell norm {context_norm
          "empty until training moves it" if token_norm < 0.2 * context_norm else ""))
 # %%
 run.log(params_depthwise=rows[0]["parameters"], params_standard=rows[1]["parameters"],
-        param_ratio=ratio, receptive_field_cells=predictor.receptive_field(3, 3),
+        param_ratio=ratio, receptive_field_cells=analysis.predictor_receptive_field(3, 3),
         cells_reached_3_layers=int(maps["3 layers"].sum()), trunk_resnet50_params=trunk50)
 
 # %% [markdown]

@@ -57,7 +57,7 @@ import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 
-from jepa_lite import data, losses, runs, runtime, schedules, sparse, train, viz
+from jepa_lite import backbone, data, losses, runs, runtime, schedules, train, viz
 from jepa_lite.course import start_chapter
 
 run = start_chapter("04_pretraining", PROFILE, DATA_ROOT, OUT_DIR, DEVICE, SEED, RUN_DIR)
@@ -178,12 +178,12 @@ for row in history:
 # collapsed) and their effective rank (1 when everything lies on one line).
 
 # %%
-fig = viz.fig_training(history, channels=sparse.dense_trunk(tcfg.arch).out_channels)
+fig = viz.fig_training(history, channels=backbone.dense_trunk(tcfg.arch).out_channels)
 run.savefig(fig, "training")
 plt.show()
 
 # %% [markdown]
-# The two diagnostics (`train.collapse_stats`), over the $N$ rows $z_i$ of the L2-normalised
+# The two diagnostics (`analysis.collapse_stats`), over the $N$ rows $z_i$ of the L2-normalised
 # target features (every cell of a batch) with $C$ channels:
 #
 # $$\text{std} = \frac1C \sum_{c=1}^{C} \operatorname{std}_i(z_{ic}), \qquad

@@ -70,7 +70,7 @@ if "google.colab" in sys.modules:  # Colab: install the package once; torch is a
 import matplotlib.pyplot as plt
 import torch
 
-from jepa_lite import features, probes, sparse, viz
+from jepa_lite import backbone, features, probes, viz
 from jepa_lite.checkpoint import load_checkpoint
 from jepa_lite.course import start_chapter
 
@@ -81,7 +81,7 @@ checkpoint = run.pretrained()  # chapter 04's run; trained here first if it is m
 pretrained = probes.encoder_from_checkpoint(checkpoint)
 arch = load_checkpoint(checkpoint, mmap=True)["config"]["arch"]
 torch.manual_seed(SEED)
-random_init = sparse.dense_trunk(arch)
+random_init = backbone.dense_trunk(arch)
 image_size = cfg.image_size
 print(f"{arch} from {checkpoint}; data {data_root}; {cfg.profile.probe_epochs} probe epochs")
 

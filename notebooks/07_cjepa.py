@@ -34,7 +34,7 @@
 #
 # C-JEPA was built on I-JEPA (a ViT); this chapter puts it on CNN-JEPA's ResNet and grid.
 # Code: `jepa_lite/methods/cjepa.py`, `jepa_lite/losses.py` (VICReg's terms),
-# `jepa_lite/compare.py`.
+# `jepa_lite/compare.py`, `jepa_lite/analysis.py` (`spectrum`).
 
 # %% tags=["parameters"]
 PROFILE = "smoke"  # smoke | demo | full
@@ -59,7 +59,7 @@ if "google.colab" in sys.modules:  # Colab: install the package once; torch is a
 import matplotlib.pyplot as plt
 import torch
 
-from jepa_lite import compare, masking, pretrain, probes, runs, sparse, train, viz
+from jepa_lite import analysis, backbone, compare, masking, pretrain, probes, runs, train, viz
 from jepa_lite.course import start_chapter
 
 run = start_chapter("07_cjepa", PROFILE, DATA_ROOT, OUT_DIR, DEVICE, SEED)
@@ -159,12 +159,12 @@ plt.show()
 
 # %%
 torch.manual_seed(SEED)
-spectra = {"random init": compare.spectrum(compare.pooled_features(
-    sparse.dense_trunk(tcfg.arch), data_root, tcfg.image_size, cfg.device))}
+spectra = {"random init": analysis.spectrum(analysis.pooled_features(
+    backbone.dense_trunk(tcfg.arch), data_root, tcfg.image_size, cfg.device))}
 for name, r in results.items():
-    feats = compare.pooled_features(probes.encoder_from_checkpoint(r["checkpoint"]), data_root,
+    feats = analysis.pooled_features(probes.encoder_from_checkpoint(r["checkpoint"]), data_root,
                                     tcfg.image_size, cfg.device)
-    spectra[name] = compare.spectrum(feats)
+    spectra[name] = analysis.spectrum(feats)
     print(f"{name:18s} std {spectra[name]['std']:.4f}  effective rank "
           f"{spectra[name]['effective_rank']:6.1f} of {spectra[name]['channels']}  k-NN "
           f"{100 * r['knn_top1']:.1f} %  linear {100 * r['linear_top1']:.1f} %")

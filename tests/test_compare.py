@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from jepa_lite import compare, config, data, methods, report, train
+from jepa_lite import analysis, compare, config, data, methods, report, train
 
 SPEC = data.SyntheticSpec(classes=3, per_class=8, val_per_class=2, size=64, seed=5)
 
@@ -11,15 +11,15 @@ SPEC = data.SyntheticSpec(classes=3, per_class=8, val_per_class=2, size=64, seed
 @pytest.mark.parametrize("seed", range(10))
 def test_spectrum_tells_collapsed_from_spread_features(seed):
     g = torch.Generator().manual_seed(seed)
-    spread = compare.spectrum(torch.randn(200, 16, generator=g))
-    line = compare.spectrum(torch.randn(200, 1, generator=g) * torch.randn(1, 16, generator=g)
+    spread = analysis.spectrum(torch.randn(200, 16, generator=g))
+    line = analysis.spectrum(torch.randn(200, 1, generator=g) * torch.randn(1, 16, generator=g)
                             + 5 * torch.ones(1, 16))
-    same = compare.spectrum(torch.ones(200, 16))
+    same = analysis.spectrum(torch.ones(200, 16))
     assert spread["effective_rank"] > 12 and line["effective_rank"] < 2  # an arc, once normalised
     assert same["std"] < 1e-6 < line["std"] < spread["std"]
     eig = spread["eigenvalues"]
     assert len(eig) == 16 and eig == sorted(eig, reverse=True)
-    assert len(compare.spectrum(torch.randn(5, 16, generator=g))["eigenvalues"]) == 4  # N - 1
+    assert len(analysis.spectrum(torch.randn(5, 16, generator=g))["eigenvalues"]) == 4  # N - 1
 
 
 def test_step_seconds_times_every_method_on_the_same_device(tmp_path):

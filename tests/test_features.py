@@ -46,7 +46,7 @@ def test_a_bank_of_another_run_is_refused_then_replaced_on_request(root, two_run
 
 def test_an_interrupted_extraction_is_done_again(root, tmp_path):
     torch.manual_seed(0)
-    from jepa_lite.sparse import dense_trunk
+    from jepa_lite.backbone import dense_trunk
 
     enc = dense_trunk("resnet10")
     bank = features.extract(enc, "random", root, "val", tmp_path, 64)
@@ -82,7 +82,7 @@ def test_linear_probe_reads_a_memory_map_as_it_reads_a_tensor(seed, tmp_path_fac
 
 def _sharded_worker(rank, world, root, out):
     from jepa_lite import distributed
-    from jepa_lite.sparse import dense_trunk
+    from jepa_lite.backbone import dense_trunk
 
     distributed.setup(torch.device("cpu"))  # as `jepa-lite probe` does under torchrun
     torch.manual_seed(0)

@@ -8,7 +8,16 @@ import torch
 from torch import nn
 from torchvision import transforms
 
-from jepa_lite import checkpoint, data, losses, masking, methods, pretrain, probes, train
+from jepa_lite import (
+    checkpoint,
+    data,
+    losses,
+    masking,
+    methods,
+    pretrain,
+    probes,
+    train,
+)
 from jepa_lite.methods.cjepa import block_means
 from jepa_lite.views import VIEW_RECIPES, TwoViews, stack_views, with_jitter_strength
 

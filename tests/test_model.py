@@ -9,10 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jepa_lite import schedules
+from jepa_lite.analysis import num_parameters
 from jepa_lite.losses import jepa_loss
 from jepa_lite.masking import sample_masks
 from jepa_lite.methods.cnn_jepa import CNNJEPA
-from jepa_lite.predictor import ConvPredictor, MaskToken, num_parameters
+from jepa_lite.predictor import ConvPredictor, MaskToken
 
 
 def test_predictor_parameter_counts_match_the_paper():
@@ -128,14 +129,14 @@ def test_ema_update_averages_parameters_not_buffers():
 
 
 def test_predictor_costs_and_reach():
-    from jepa_lite import predictor
+    from jepa_lite import analysis
 
-    dw, std = predictor.predictor_costs(2048, (7, 7))
+    dw, std = analysis.predictor_costs(2048, (7, 7))
     assert dw["parameters"] == 12_662_784 and std["parameters"] == 113_264_640
     assert std["macs_per_image"] == 3 * 2048 * 2048 * 9 * 49
     assert dw["macs_per_image"] == 3 * (2048 * 9 + 2048 * 2048) * 49
     for layers, k in [(1, 3), (2, 3), (3, 3), (2, 5)]:
-        reach = predictor.influence(ConvPredictor(4, layers, k), (9, 9), (4, 4), 4)
-        side = predictor.receptive_field(layers, k)
+        reach = analysis.predictor_influence(ConvPredictor(4, layers, k), (9, 9), (4, 4), 4)
+        side = analysis.predictor_receptive_field(layers, k)
         assert int(reach.sum()) == min(side, 9) ** 2
         assert reach[4, 4] and not reach[4, 4 + side // 2 + 1:].any()

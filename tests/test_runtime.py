@@ -90,7 +90,7 @@ def test_bf16_training_step_on_cpu_is_finite_and_close_to_fp32():
 
 
 def test_sparse_guarantees_hold_under_bf16_autocast():
-    from jepa_lite import sparse
+    from jepa_lite import analysis
     from jepa_lite.masking import stage_masks
 
     _, model, images, masks = make_step(3)
@@ -99,9 +99,9 @@ def test_sparse_guarantees_hold_under_bf16_autocast():
     altered = torch.where(hidden, torch.randn_like(images) * 50 + 7, images)
     state = {k: v.clone() for k, v in enc.state_dict().items()}
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        outs = sparse.stage_outputs(enc, images, masks)
+        outs = analysis.stage_outputs(enc, images, masks)
         enc.load_state_dict(state)
-        again = sparse.stage_outputs(enc, altered, masks)
+        again = analysis.stage_outputs(enc, altered, masks)
     strides = {"conv1": 2, "bn1": 2, "relu": 2, "maxpool": 4, "layer1": 4, "layer2": 8,
                "layer3": 16, "layer4": 32}
     per_stage = stage_masks(masks)

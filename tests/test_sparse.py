@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from jepa_lite import sparse
+from jepa_lite import analysis, backbone, sparse
 from jepa_lite.masking import sample_masks, stage_masks
 
 SMALL = "resnet10"
@@ -11,26 +11,26 @@ SMALL = "resnet10"
 
 def pair(arch=SMALL, dtype=torch.float64, seed=0):
     torch.manual_seed(seed)
-    dense, sp = sparse.dense_trunk(arch).to(dtype), sparse.sparse_trunk(arch).to(dtype)
+    dense, sp = backbone.dense_trunk(arch).to(dtype), sparse.sparse_trunk(arch).to(dtype)
     sp.load_state_dict(dense.state_dict())
     return dense, sp
 
 
-@pytest.mark.parametrize("arch", [*sparse.ARCHS, "resnet10-s16", "resnet50-s16"])
+@pytest.mark.parametrize("arch", [*backbone.ARCHS, "resnet10-s16", "resnet50-s16"])
 def test_state_dicts_match(arch):
-    d, s = sparse.dense_trunk(arch).state_dict(), sparse.sparse_trunk(arch).state_dict()
+    d, s = backbone.dense_trunk(arch).state_dict(), sparse.sparse_trunk(arch).state_dict()
     assert list(d) == list(s)
     assert all(d[k].shape == s[k].shape for k in d)
-    plain = sparse.dense_trunk(arch.removesuffix("-s16")).state_dict()  # the same weights
+    plain = backbone.dense_trunk(arch.removesuffix("-s16")).state_dict()  # the same weights
     assert list(plain) == list(d) and all(plain[k].shape == d[k].shape for k in d)
 
 
 @pytest.mark.parametrize("arch", ["resnet10", "resnet18", "resnet50"])
 def test_small_image_stem_gives_the_paper_grid_at_half_the_size(arch):
     """``-s16`` drops the max-pool: 112 px -> 7x7 cells of 16 px, as 224 px -> 7x7 of 32."""
-    small, plain = sparse.dense_trunk(arch + "-s16").eval(), sparse.dense_trunk(arch).eval()
+    small, plain = backbone.dense_trunk(arch + "-s16").eval(), backbone.dense_trunk(arch).eval()
     assert (small.patch, plain.patch) == (16, 32)
-    assert sparse.trunk_stride(arch + "-s16") == 16 and sparse.trunk_stride(arch) == 32
+    assert backbone.trunk_stride(arch + "-s16") == 16 and backbone.trunk_stride(arch) == 32
     assert small(torch.randn(1, 3, 112, 112)).shape[-2:] == (7, 7)
     assert plain(torch.randn(1, 3, 224, 224)).shape[-2:] == (7, 7)
     assert small(torch.randn(1, 3, 96, 64)).shape[-2:] == (6, 4)
@@ -40,12 +40,12 @@ def test_unsupported_arch_lists_the_supported():
     with pytest.raises(ValueError, match="unsupported architecture 'vgg16'; supported: resnet10"):
         sparse.sparse_trunk("vgg16")
     with pytest.raises(ValueError, match="each also as NAME-s16 .*resnet18-s16 at 112 px"):
-        sparse.trunk_stride("resnet18-s8")
+        backbone.trunk_stride("resnet18-s8")
 
 
 def stage_strides(trunk) -> dict[str, int]:
     """Stride (pixels) of every part's output, from the trunk's own layer arithmetic."""
-    fields = sparse.receptive_fields(trunk)
+    fields = analysis.receptive_fields(trunk)
     return {"bn1": fields["conv1"][1], "relu": fields["conv1"][1],
             **{k: stride for k, (_, stride) in fields.items()}}
 
@@ -60,7 +60,7 @@ def test_masked_cells_of_every_stage_are_zero(arch, mode, seed):
     p = s.patch
     x = torch.randn(4, 3, 3 * p, 4 * p, dtype=torch.float64, generator=g)
     m = sample_masks(4, (3, 4), generator=g)
-    outs = sparse.stage_outputs(s, x, m)
+    outs = analysis.stage_outputs(s, x, m)
     strides = stage_strides(s)
     if arch == SMALL:
         assert strides == {"conv1": 2, "bn1": 2, "relu": 2, "maxpool": 4, "layer1": 4,
@@ -181,10 +181,10 @@ def test_sparse_layer_outside_the_trunk_is_an_error():
 @pytest.mark.parametrize("arch", ["resnet10", "resnet18", "resnet10-s16"])
 def test_receptive_fields_match_the_gradient(arch):
     """The layer arithmetic agrees with where the centre unit's gradient reaches the input."""
-    t = sparse.dense_trunk(arch).eval()
+    t = backbone.dense_trunk(arch).eval()
     x = torch.randn(1, 3, 512, 512, requires_grad=True)
-    outs = sparse.stage_outputs(t, x)
-    for name, (rf, stride) in sparse.receptive_fields(t).items():
+    outs = analysis.stage_outputs(t, x)
+    for name, (rf, stride) in analysis.receptive_fields(t).items():
         o = outs[name]
         h, w = o.shape[-2:]
         (g,) = torch.autograd.grad(o[0, :, h // 2, w // 2].sum(), x, retain_graph=True)
@@ -194,7 +194,7 @@ def test_receptive_fields_match_the_gradient(arch):
 
 
 def test_resnet50_receptive_field_is_427():
-    assert sparse.receptive_fields(sparse.dense_trunk("resnet50"))["layer4"] == (427, 32)
+    assert analysis.receptive_fields(backbone.dense_trunk("resnet50"))["layer4"] == (427, 32)
 
 
 def test_synchronize_batchnorm_keeps_weights_and_frozen_parameters():
@@ -225,7 +225,7 @@ def test_cell_distance_is_the_distance_to_the_nearest_masked_cell(seed):
     grid = (int(torch.randint(2, 8, (1,), generator=g)), int(torch.randint(2, 8, (1,),
                                                                            generator=g)))
     m = torch.rand(3, *grid, generator=g) < 0.3
-    d = sparse.cell_distance(m)
+    d = analysis.cell_distance(m)
     for b in range(3):
         cells = m[b].nonzero().tolist()
         for i in range(grid[0]):
@@ -243,12 +243,12 @@ def test_zero_filled_dense_trunk_fills_the_hole_and_the_sparse_one_does_not(trai
     x = torch.randn(3, 3, 96, 96, dtype=torch.float64, generator=g)
     m = sample_masks(3, (3, 3), generator=g)
     before = {k: v.clone() for k, v in dense.state_dict().items()}
-    r = sparse.zero_filled_vs_sparse(dense, x, m, train_mode)
+    r = analysis.zero_filled_vs_sparse(dense, x, m, train_mode)
     assert all(v == 0 for v in r["filled"]["sparse"].values())
     assert r["filled"]["dense, zero-filled"]["layer1"] > 0.2  # the hole fills up
     assert r["error"]["sparse"].shape == m.shape
     assert all(torch.equal(before[k], v) for k, v in dense.state_dict().items())  # untouched
     none = torch.zeros_like(m)  # nothing hidden: both are the target itself
-    r0 = sparse.zero_filled_vs_sparse(dense, x, none, train_mode)
+    r0 = analysis.zero_filled_vs_sparse(dense, x, none, train_mode)
     for err in r0["error"].values():
         assert err.max() < 1e-9

@@ -4,7 +4,7 @@ scatter form, its precondition and what it keeps for backward."""
 import pytest
 import torch
 
-from jepa_lite import sparse
+from jepa_lite import bench, sparse
 from jepa_lite.masking import sample_masks
 
 ARCHS = ["resnet10", "resnet10-s16"]
@@ -43,7 +43,7 @@ def test_gradcheck_in_float64(seed):
 def reference_pair(arch, dtype=torch.float64, seed=0):
     torch.manual_seed(seed)
     lean = sparse.sparse_trunk(arch).to(dtype)
-    ref = sparse.gather_scatter_trunk(arch).to(dtype)
+    ref = bench.gather_scatter_trunk(arch).to(dtype)
     ref.load_state_dict(lean.state_dict())
     g = torch.Generator().manual_seed(seed)
     for p_lean, p_ref in zip(lean.parameters(), ref.parameters()):  # BN weights not 1 / 0
@@ -89,7 +89,7 @@ def test_as_accurate_as_the_reference_in_fp32_bf16_and_channels_last(precision, 
     """Both forms against the reference in float64: the lean one is no less accurate (bf16
     autocast rounds every layer's output to 8 bits, both forms alike)."""
     lean, ref = reference_pair("resnet10", torch.float32, seed=1)
-    exact = sparse.gather_scatter_trunk("resnet10").double()
+    exact = bench.gather_scatter_trunk("resnet10").double()
     exact.load_state_dict(ref.state_dict())
     g = torch.Generator().manual_seed(1)
     images = torch.randn(4, 3, 64, 64, generator=g)

@@ -162,9 +162,9 @@ def test_hole_filling_figure_has_a_bar_per_encoder_and_stage():
     filled = {"dense, zero-filled": {"conv1": 0.1, "layer4": 0.5}, "sparse": {"conv1": 0.0,
                                                                               "layer4": 0.0}}
     err = {k: torch.rand(2, 3, 3, generator=g) for k in filled}
-    from jepa_lite import sparse
+    from jepa_lite import analysis
 
-    d = sparse.cell_distance(m)
+    d = analysis.cell_distance(m)
     fig = viz.fig_hole_filling(filled, err, d, ~m)
     left, right = fig.axes
     assert len(left.patches) == 4  # 2 encoders x 2 stages

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import torch
 
+from jepa_lite.backbone import dense_trunk
 from jepa_lite.data import pretrain_transform
 from jepa_lite.losses import jepa_loss
 from jepa_lite.methods.base import Method
 from jepa_lite.predictor import ConvPredictor, MaskToken
-from jepa_lite.sparse import dense_trunk, sparse_trunk
+from jepa_lite.sparse import sparse_trunk
 from jepa_lite.views import MaskCollator
 
 

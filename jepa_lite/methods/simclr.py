@@ -12,10 +12,10 @@ from __future__ import annotations
 import torch
 
 from jepa_lite import distributed
+from jepa_lite.backbone import dense_trunk
 from jepa_lite.losses import nt_xent
 from jepa_lite.methods.base import Method
 from jepa_lite.methods.heads import mlp, pool, scaled
-from jepa_lite.sparse import dense_trunk
 from jepa_lite.views import VIEW_RECIPES, TwoViews, stack_views
 
 

@@ -1,0 +1,217 @@
+"""The numbers behind the chapters' figures, apart from the layers they analyse.
+
+* chapter 02: what a dense and a sparse trunk see (:func:`masked_pixel_influence`,
+  :func:`zero_filled_vs_sparse`), receptive fields, forward time;
+* chapter 03: the predictor's cost and reach (:func:`predictor_costs`,
+  :func:`predictor_receptive_field`, :func:`predictor_influence`);
+* chapters 04 and 07: collapse diagnostics (:func:`collapse_stats` of the training loop's
+  features, :func:`spectrum` of an encoder's pooled features).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+
+import torch
+from torch import nn
+
+from jepa_lite.backbone import TRUNK_PARTS, Trunk, encoder_patch
+from jepa_lite.data import eval_transform, image_folder
+from jepa_lite.masking import upsample_mask
+from jepa_lite.predictor import ConvPredictor
+from jepa_lite.sparse import SparseTrunk
+
+
+# --------------------------------------------------------------------------- chapter 02
+def receptive_fields(trunk: Trunk) -> dict[str, tuple[int, int]]:
+    """Receptive field and stride (pixels) of every stage, along the main (widest) path."""
+    rf, jump, out = 1, 1, {}
+
+    def grow(kernel, stride, dilation=1):
+        nonlocal rf, jump
+        k = kernel if isinstance(kernel, int) else kernel[0]
+        s = stride if isinstance(stride, int) else stride[0]
+        d = dilation if isinstance(dilation, int) else dilation[0]
+        rf += (k - 1) * d * jump
+        jump *= s
+
+    grow(trunk.conv1.kernel_size, trunk.conv1.stride)
+    out["conv1"] = (rf, jump)
+    if isinstance(trunk.maxpool, nn.MaxPool2d):  # the small-image stem has none
+        grow(trunk.maxpool.kernel_size, trunk.maxpool.stride)
+    out["maxpool"] = (rf, jump)
+    for name in ("layer1", "layer2", "layer3", "layer4"):
+        for block in getattr(trunk, name):
+            for child_name, conv in block.named_children():
+                if isinstance(conv, nn.Conv2d) and child_name.startswith("conv"):
+                    grow(conv.kernel_size, conv.stride, conv.dilation)
+        out[name] = (rf, jump)
+    return out
+
+
+def stage_outputs(trunk: Trunk, images: torch.Tensor, mask: torch.Tensor | None = None):
+    """Every part's output of a trunk, in order (for figures and tests)."""
+    outs = {}
+    hooks = [getattr(trunk, n).register_forward_hook(
+        lambda _m, _i, o, n=n: outs.__setitem__(n, o)) for n in TRUNK_PARTS]
+    try:
+        trunk(images) if mask is None else trunk(images, mask)
+    finally:
+        for h in hooks:
+            h.remove()
+    return outs
+
+
+@torch.no_grad()
+def masked_pixel_influence(trunk: Trunk, images: torch.Tensor, altered: torch.Tensor,
+                           mask: torch.Tensor) -> dict[str, torch.Tensor]:
+    """How much each stage's output changes, per position, when ``images`` becomes ``altered``
+    (which differs only inside masked patches). Dense trunks see the full image; sparse
+    trunks get the mask. Zero everywhere = nothing leaks."""
+    args = () if not isinstance(trunk, SparseTrunk) else (mask,)
+    a = stage_outputs(trunk, images, *args)
+    b = stage_outputs(trunk, altered, *args)
+    return {k: (a[k] - b[k]).abs().amax(dim=(0, 1)) for k in a}
+
+
+def cell_distance(mask: torch.Tensor) -> torch.Tensor:
+    """``[B, gh, gw]``: each cell's distance, in cells (Chebyshev), to the nearest masked cell
+    of its image (0 at masked cells; ``gh + gw`` where nothing is masked)."""
+    b, gh, gw = mask.shape
+    rows = torch.arange(gh)[:, None].expand(gh, gw).reshape(-1)
+    cols = torch.arange(gw)[None, :].expand(gh, gw).reshape(-1)
+    d = torch.maximum((rows[:, None] - rows[None, :]).abs(), (cols[:, None] - cols[None, :]).abs())
+    far = torch.full_like(d, gh + gw)
+    per = torch.where(mask.reshape(b, 1, -1), d[None], far[None])  # [B, cell, masked cell]
+    return per.amin(-1).reshape(b, gh, gw)
+
+
+@torch.no_grad()
+def zero_filled_vs_sparse(trunk: Trunk, images: torch.Tensor, mask: torch.Tensor,
+                          train_mode: bool = True) -> dict[str, dict]:
+    """The honest alternative to sparse layers, measured. A dense trunk on the zero-filled
+    image cannot see hidden pixels either; what differs is what happens to the zeros.
+
+    ``filled``: per encoder and stage, the fraction of masked positions whose output is not
+    zero (SparK's "mask pattern vanishing": the dense trunk fills the hole with values made
+    from its edge and from BatchNorm's shift; the sparse trunk keeps it empty).
+    ``error``: per encoder, for every cell of the last stage, ``|f - t| / |t|`` between its
+    feature ``f`` and the target's ``t`` (the same weights, dense, on the whole image).
+    ``train_mode``: BatchNorm uses batch statistics, as in pretraining (the trunk's running
+    statistics are left as they were)."""
+    dense = copy.deepcopy(trunk).train(train_mode)
+    context = SparseTrunk(trunk.arch).to(images.device, images.dtype).train(train_mode)
+    context.load_state_dict(trunk.state_dict())
+    target = copy.deepcopy(dense)(images)
+    context.mask_state.set(mask, images.dtype)
+    zero_filled = images * context.mask_state.at(images)
+    context.mask_state.clear()
+    outs = {"dense, zero-filled": stage_outputs(dense, zero_filled),
+            "sparse": stage_outputs(context, images, mask)}
+    hidden = {}
+    for name, out in outs["sparse"].items():
+        factor = out.shape[-1] // mask.shape[-1]
+        hidden[name] = upsample_mask(mask, factor).unsqueeze(1).expand_as(out)
+    norm = target.norm(dim=1).clamp_min(1e-12)
+    def filled(out, h):  # no masked position: nothing filled
+        return ((out != 0) & h).sum().item() / max(1, h.sum().item())
+
+    return {"filled": {enc: {name: filled(o, hidden[name]) for name, o in stages.items()}
+                       for enc, stages in outs.items()},
+            "error": {enc: (stages["layer4"] - target).norm(dim=1) / norm
+                      for enc, stages in outs.items()}}
+
+
+def forward_seconds(trunk: Trunk, images: torch.Tensor, mask: torch.Tensor | None = None,
+                    repeats: int = 3) -> float:
+    """Best-of-``repeats`` wall time of one forward pass (no gradient)."""
+    best = float("inf")
+    with torch.no_grad():
+        for _ in range(repeats):
+            t = time.perf_counter()
+            trunk(images) if mask is None else trunk(images, mask)
+            best = min(best, time.perf_counter() - t)
+    return best
+
+
+# --------------------------------------------------------------------------- chapter 03
+def num_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def predictor_costs(channels: int = 2048, grid: tuple[int, int] = (7, 7), layers: int = 3,
+                    kernel_size: int = 3) -> list[dict]:
+    """Parameters and multiply-accumulates of both predictor kinds on a grid (one image)."""
+    rows = []
+    for dw in (True, False):
+        p = ConvPredictor(channels, layers, kernel_size, dw)
+        macs = sum(m.weight.numel() * grid[0] * grid[1]  # each weight used once per cell
+                   for m in p.modules() if isinstance(m, nn.Conv2d))
+        rows.append({"predictor": "depthwise-separable" if dw else "standard conv",
+                     "parameters": num_parameters(p), "macs_per_image": macs})
+    return rows
+
+
+def predictor_receptive_field(layers: int = 3, kernel_size: int = 3) -> int:
+    """Cells of the grid (per side) that can reach one output cell of the predictor."""
+    return 1 + layers * (kernel_size - 1)
+
+
+def predictor_influence(predictor: nn.Module, grid: tuple[int, int], cell: tuple[int, int],
+              channels: int) -> torch.Tensor:
+    """Bool [gh, gw]: which input cells change the prediction at ``cell`` (by autograd, over
+    a few random inputs so that no inactive ReLU hides a path)."""
+    predictor.eval()
+    x = torch.randn(8, channels, *grid, requires_grad=True)
+    out = predictor(x)
+    (g,) = torch.autograd.grad(out[:, :, cell[0], cell[1]].sum(), x)
+    return g.abs().sum((0, 1)) > 0
+
+
+# --------------------------------------------------------------------------- chapters 04, 07
+def collapse_stats(features: torch.Tensor) -> dict:
+    """Per-channel std of L2-normalised features (0 = collapse) and effective rank (exp of
+    the entropy of normalised singular values; 1 = everything on one line). ``features``:
+    a method's diagnostic features, ``[B, C, h, w]`` (every cell a row) or ``[B, C]``."""
+    f = features.float()
+    f = f.permute(0, 2, 3, 1).reshape(-1, f.shape[1]) if f.dim() == 4 else f
+    f = torch.nn.functional.normalize(f, dim=1)
+    std = f.std(0).mean()
+    s = torch.linalg.svdvals(f - f.mean(0))
+    p = s / s.sum().clamp_min(1e-12)
+    rank = torch.exp(-(p * torch.log(p.clamp_min(1e-12))).sum())
+    return {"target_std": std.item(), "effective_rank": rank.item()}
+
+
+@torch.no_grad()
+def pooled_features(encoder: torch.nn.Module, data_root, image_size: int,
+                    device: torch.device, split: str = "val", limit: int = 10_000,
+                    batch_size: int = 256) -> torch.Tensor:
+    """Global-average-pooled features ``[N, C]`` of (up to ``limit``) images of a split."""
+    folder = image_folder(data_root, split)
+    transform = eval_transform(image_size, encoder_patch(encoder))
+    encoder = encoder.to(device).eval()
+    n = min(limit, len(folder))
+    out = []
+    for s in range(0, n, batch_size):
+        x = torch.stack([transform(folder.loader(folder.samples[i][0]))
+                         for i in range(s, min(n, s + batch_size))])
+        out.append(encoder(x.to(device)).mean((2, 3)).float().cpu())
+    return torch.cat(out)
+
+
+def spectrum(features: torch.Tensor) -> dict:
+    """Collapse diagnostics of ``[N, C]`` features: per-channel std of the L2-normalised
+    features (0 = collapsed; 1 / sqrt(C) for features spread evenly over the sphere),
+    effective rank (exp of the entropy of the normalised singular values: 1 = a line, C =
+    all directions alike) and the covariance eigenvalues, largest first (the min(N - 1, C)
+    that N images can make non-zero)."""
+    f = torch.nn.functional.normalize(features.double(), dim=1)
+    centred = f - f.mean(0)
+    s = torch.linalg.svdvals(centred)
+    p = s / s.sum().clamp_min(1e-12)
+    rank = torch.exp(-(p * torch.log(p.clamp_min(1e-12))).sum())
+    eig = (s.square() / max(len(f) - 1, 1))[:max(min(len(f) - 1, f.shape[1]), 1)]
+    return {"std": f.std(0).mean().item(), "effective_rank": rank.item(),
+            "eigenvalues": eig.tolist(), "channels": f.shape[1]}
