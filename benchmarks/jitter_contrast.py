@@ -20,12 +20,13 @@ import torch
 from torchvision import transforms
 
 from jepa_lite import data
-from jepa_lite.views import VIEW_RECIPES, with_jitter_strength
+from jepa_lite.methods import SimCLR
+from jepa_lite.views import with_jitter_strength
 
 
 def contrast_left(images, strength: float, draws: int, seed: int = 0) -> np.ndarray:
     """Grey-level std after SimCLR's colour jitter at ``strength`` / before, per draw."""
-    jitter = transforms.ColorJitter(*with_jitter_strength(VIEW_RECIPES["simclr"][0],
+    jitter = transforms.ColorJitter(*with_jitter_strength(SimCLR.view_recipes[0],
                                                           strength).jitter)
     spread = [np.asarray(im.convert("L"), dtype=float).std() for im in images]
     with torch.random.fork_rng(devices=[]):

@@ -36,7 +36,7 @@ def main() -> None:
     root = args.data_root or ensure_synthetic(SyntheticSpec(
         classes=4, per_class=max(2, args.batch_size // 4 + 1), val_per_class=2,
         size=args.image_size))
-    configs = {compare.LABELS[m]: train.TrainConfig(
+    configs = {methods.get(m).label: train.TrainConfig(
         method=m, arch=args.arch, image_size=args.image_size, batch_size=args.batch_size,
         micro_batch=args.micro_batch) for m in methods.METHODS}
     seconds = compare.step_seconds(configs, root, device, steps=args.steps)

@@ -16,21 +16,18 @@ from pathlib import Path
 
 import torch
 
-from jepa_lite import probes, runs, train
+from jepa_lite import methods, probes, runs, train
 from jepa_lite.backbone import dense_trunk
 from jepa_lite.data import image_folder
 from jepa_lite.distributed import Draw, mix
 from jepa_lite.runtime import grad_scaler, resolve_precision
 from jepa_lite.views import SeededViews
 
-LABELS = {"cnn-jepa": "CNN-JEPA", "cjepa": "C-JEPA", "simclr": "SimCLR", "byol": "BYOL",
-          "vicreg": "VICReg"}  # as data/paper_results.csv names them
-
 
 def recipe_changes(profile) -> dict[str, dict[str, tuple]]:
     """``{label: {field: (authors' value, profile's value)}}`` for every method whose recipe
     the profile changes (the short-run settings of ``demo``; none in ``full``)."""
-    return {LABELS[m]: {f: (getattr(train.TrainConfig(method=m), f), v)
+    return {methods.get(m).label: {f: (getattr(train.TrainConfig(method=m), f), v)
                         for f, v in fields.items()}
             for m, fields in profile.methods.items()}
 

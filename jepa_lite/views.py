@@ -72,14 +72,6 @@ class ViewRecipe:
     crop_scale: tuple[float, float] = (0.08, 1.0)
 
 
-# reference/methods_spec.md, "views": the two views of each baseline
-VIEW_RECIPES: dict[str, tuple[ViewRecipe, ViewRecipe]] = {
-    "simclr": (ViewRecipe(jitter=(0.8, 0.8, 0.8, 0.2)),) * 2,
-    "byol": (ViewRecipe(blur_p=1.0, solarize_p=0.0), ViewRecipe(blur_p=0.1, solarize_p=0.2)),
-    "vicreg": (ViewRecipe(solarize_p=0.1),) * 2,
-}
-
-
 def view_transform(recipe: ViewRecipe, image_size: int,
                    patch: int = masking.PATCH) -> transforms.Compose:
     """Random resized crop, flip, colour jitter, greyscale, Gaussian blur (kernel ~10 % of

@@ -136,8 +136,9 @@ run.savefig(fig, "schedules")
 plt.show()
 
 # %% [markdown]
-# The EMA update after every step (`methods/cnn_jepa.py`, `CNNJEPA.update_target`: one
-# `torch._foreach_lerp_` over the parameters; BatchNorm's running statistics are not
+# The EMA update after every step (`methods/base.py`, `Method.update_target`, over the
+# pairs `CNNJEPA.ema_pairs` names: one fused lerp over the parameters, torch's
+# `get_ema_multi_avg_fn`; BatchNorm's running statistics are not
 # averaged), with $\theta$ the context encoder and $\xi$ the target:
 #
 # $$\xi \leftarrow m\,\xi + (1 - m)\,\theta, \qquad

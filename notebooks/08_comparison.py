@@ -71,7 +71,7 @@ from jepa_lite.course import start_chapter
 run = start_chapter("08_comparison", PROFILE, DATA_ROOT, OUT_DIR, DEVICE, SEED)
 cfg = run.config
 data_root = cfg.data_root(many_runs=True)  # the profile may keep a smaller set for them
-configs = {compare.LABELS[m]: train.profile_config(cfg.profile, SEED, m, many_runs=True)
+configs = {methods.get(m).label: train.profile_config(cfg.profile, SEED, m, many_runs=True)
            for m in methods.METHODS}
 base = configs["CNN-JEPA"]
 nproc = runs.processes(base.batch_size, base.micro_batch, cfg.device.type)

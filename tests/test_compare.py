@@ -32,7 +32,7 @@ def test_step_seconds_times_every_method_on_the_same_device(tmp_path):
 
 
 def test_method_rows_sit_beside_table_one_and_say_when_not_comparable():
-    res = {lab: {"linear_top1": 0.5, "knn_top1": 0.25} for lab in compare.LABELS.values()}
+    res = {m.label: {"linear_top1": 0.5, "knn_top1": 0.25} for m in methods.METHODS.values()}
     rows = report.method_rows(res, report.paper_results(), "ImageNet-100", False, "smoke")
     by = {r["method"]: r for r in rows}
     assert by["SimCLR"]["paper_linear_top1"] == 76.20 and by["BYOL"]["paper_knn_top1"] == 68.20
@@ -53,7 +53,7 @@ def test_recipe_changes_name_every_departure_from_the_authors(name):
     for m in methods.METHODS:
         tc = train.profile_config(profile, 0, m)
         authors = train.TrainConfig(method=m)
-        for f, (theirs, ours) in changes.get(compare.LABELS[m], {}).items():
+        for f, (theirs, ours) in changes.get(methods.get(m).label, {}).items():
             assert theirs == getattr(authors, f) and ours == getattr(tc, f) != theirs, (m, f)
     if name == "full":
         assert changes == {}  # the reproduction runs the authors' recipes

@@ -19,7 +19,10 @@ from jepa_lite import (
     train,
 )
 from jepa_lite.methods.cjepa import block_means
-from jepa_lite.views import VIEW_RECIPES, TwoViews, stack_views, with_jitter_strength
+from jepa_lite.views import TwoViews, stack_views, with_jitter_strength
+
+VIEW_RECIPES = {m.name: m.view_recipes for m in methods.METHODS.values()
+                if hasattr(m, "view_recipes")}  # the baselines' two views
 
 SPEC = data.SyntheticSpec(classes=3, per_class=8, val_per_class=2, size=64, seed=5)
 ALL = list(methods.METHODS)

@@ -1,10 +1,12 @@
 """What every method gives the training loop (``jepa_lite.train``), and nothing more.
 
 A method is a small ``nn.Module`` whose ``forward(*batch)`` returns the loss of one
-micro-batch and a feature tensor for the collapse diagnostics; ``update_target`` moves its
-EMA target (a no-op for methods without one); ``views`` says what the data loader hands it
-(the transform of one image and the collate of a micro-batch); ``encoder_prefix`` names the
-encoder that the probes read from a checkpoint. The loop never asks which method it runs.
+micro-batch and a feature tensor for the collapse diagnostics; ``ema_pairs`` names the
+modules its EMA target follows (none for methods without one), and :meth:`update_target`,
+written once here, moves them; ``views`` says what the data loader hands it (the transform of
+one image and the collate of a micro-batch); ``encoder_prefix`` names the encoder that the
+probes read from a checkpoint; ``label`` is the method's name in the paper's tables. The loop
+never asks which method it runs.
 """
 
 from __future__ import annotations
@@ -13,12 +15,18 @@ from typing import ClassVar
 
 import torch
 from torch import nn
+from torch.optim.swa_utils import get_ema_multi_avg_fn
+
+from jepa_lite.backbone import dense_trunk, trunk_stride
+from jepa_lite.methods.heads import pool
+from jepa_lite.views import TwoViews, ViewRecipe, stack_views
 
 
 class Method(nn.Module):
-    name: ClassVar[str]
+    name: ClassVar[str]  # --method
+    label: ClassVar[str]  # as the paper's tables (data/paper_results.csv) name it
     encoder_prefix: ClassVar[str]  # state-dict prefix of the encoder the probes use
-    has_target: ClassVar[bool] = False  # an EMA target that update_target moves
+    has_target: ClassVar[bool] = False  # an EMA target (``ema_pairs``) that update_target moves
     options: ClassVar[tuple[str, ...]] = ()  # configuration fields only this method reads
     defaults: ClassVar[dict] = {}  # optimizer, lr, weight_decay, ema_per_epoch
     min_micro_batch: ClassVar[int] = 1  # images per forward pass the loss needs
@@ -28,8 +36,8 @@ class Method(nn.Module):
     def from_config(cls, cfg) -> Method:
         raise NotImplementedError
 
-    @staticmethod
-    def views(cfg):
+    @classmethod
+    def views(cls, cfg):
         """``(transform, collate)``: one image -> what a sample holds; samples -> a batch."""
         raise NotImplementedError
 
@@ -42,10 +50,43 @@ class Method(nn.Module):
     def trainable_parameters(self) -> list[nn.Parameter]:
         return [p for _, p in self.named_trainable_parameters()]
 
+    def ema_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
+        """``(target, online)`` module pairs: each target follows its online module by EMA."""
+        return []
+
     @torch.no_grad()
     def update_target(self, momentum: float) -> None:
-        """Move the EMA target towards the online weights (nothing to move by default)."""
+        """target <- momentum * target + (1 - momentum) * online, for every parameter of every
+        pair (BatchNorm's running statistics are buffers: not averaged)."""
+        pairs = self.ema_pairs()
+        if not pairs:
+            return
+        targets = [p for target, _ in pairs for p in target.parameters()]
+        online = [p for _, module in pairs for p in module.parameters()]
+        get_ema_multi_avg_fn(momentum)(targets, online, None)
 
     def encoder(self) -> nn.Module:
         """The encoder the probes use."""
         return self.get_submodule(self.encoder_prefix.rstrip("."))
+
+
+class TwoViewMethod(Method):
+    """The baselines (SimCLR, BYOL, VICReg): a dense ``backbone`` sees two augmented views of
+    every image, each view made by one of ``view_recipes``; the probes read the backbone."""
+
+    encoder_prefix = "backbone."
+    view_recipes: ClassVar[tuple[ViewRecipe, ViewRecipe]]
+    min_micro_batch = 2
+
+    def __init__(self, arch: str, zero_init_residual: bool = False):
+        super().__init__()
+        self.backbone = dense_trunk(arch, zero_init_residual)
+
+    @classmethod
+    def views(cls, cfg):
+        return TwoViews(*cls.view_recipes, cfg.image_size, cfg.jitter_strength,
+                        trunk_stride(cfg.arch)), stack_views
+
+    def pooled(self, view: torch.Tensor) -> torch.Tensor:
+        """The backbone's globally average-pooled features of one view, ``[B, C]``."""
+        return pool(self.backbone(view))

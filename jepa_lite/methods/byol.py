@@ -10,25 +10,24 @@ import copy
 
 import torch
 
-from jepa_lite.backbone import dense_trunk
 from jepa_lite.losses import negative_cosine
-from jepa_lite.methods.base import Method
+from jepa_lite.methods.base import TwoViewMethod
 from jepa_lite.methods.heads import mlp, pool, scaled
-from jepa_lite.views import VIEW_RECIPES, TwoViews, stack_views
+from jepa_lite.views import ViewRecipe
 
 
-class BYOL(Method):
+class BYOL(TwoViewMethod):
     name = "byol"
-    encoder_prefix = "backbone."
+    label = "BYOL"
     has_target = True
+    # reference/methods_spec.md, "views": blur always on the first view, solarise the second
+    view_recipes = (ViewRecipe(blur_p=1.0, solarize_p=0.0), ViewRecipe(blur_p=0.1, solarize_p=0.2))
     options = ("ema", "ema_per_epoch", "jitter_strength")
     defaults = {"optimizer": "adamw", "lr": 0.01, "weight_decay": 0.01, "ema_per_epoch": True}
-    min_micro_batch = 2
     why_min_micro_batch = "its heads' BatchNorm needs two images"
 
     def __init__(self, arch: str = "resnet50", zero_init_residual: bool = False):
-        super().__init__()
-        self.backbone = dense_trunk(arch, zero_init_residual)
+        super().__init__(arch, zero_init_residual)
         c = self.backbone.out_channels
         self.projector = mlp(scaled(c, 1 / 2, 1 / 8))  # 2048-1024-256
         self.predictor = mlp([round(c / 8), round(c / 2), round(c / 8)])  # 256-1024-256
@@ -39,13 +38,8 @@ class BYOL(Method):
     def from_config(cls, cfg) -> BYOL:
         return cls(cfg.arch, cfg.zero_init_residual)
 
-    @staticmethod
-    def views(cfg):
-        return TwoViews(*VIEW_RECIPES["byol"], cfg.image_size, cfg.jitter_strength,
-                        cfg.patch), stack_views
-
     def forward(self, view_a: torch.Tensor, view_b: torch.Tensor):
-        h_a, h_b = pool(self.backbone(view_a)), pool(self.backbone(view_b))
+        h_a, h_b = self.pooled(view_a), self.pooled(view_b)
         p_a, p_b = self.predictor(self.projector(h_a)), self.predictor(self.projector(h_b))
         with torch.no_grad():
             z_a = self.target_projector(pool(self.target_backbone(view_a)))
@@ -53,10 +47,6 @@ class BYOL(Method):
         loss = 0.5 * (negative_cosine(p_a, z_b) + negative_cosine(p_b, z_a))
         return loss, h_a.detach()
 
-    @torch.no_grad()
-    def update_target(self, momentum: float) -> None:
-        """target <- momentum * target + (1 - momentum) * online (backbone and projector)."""
-        for target, online in ((self.target_backbone, self.backbone),
-                               (self.target_projector, self.projector)):
-            torch._foreach_lerp_(list(target.parameters()), list(online.parameters()),
-                                 1.0 - momentum)
+    def ema_pairs(self):
+        """The target backbone and projector follow the online ones."""
+        return [(self.target_backbone, self.backbone), (self.target_projector, self.projector)]

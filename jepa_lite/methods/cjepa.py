@@ -44,6 +44,7 @@ def block_means(pred: torch.Tensor, blocks: torch.Tensor) -> torch.Tensor:
 
 class CJEPA(CNNJEPA):
     name = "cjepa"
+    label = "C-JEPA"
     options = CNNJEPA.options + ("cjepa_beta", "cjepa_reading", "vicreg_weights")
     min_micro_batch = 2
     why_min_micro_batch = "its VICReg variance is taken over the micro-batch"
@@ -68,9 +69,9 @@ class CJEPA(CNNJEPA):
                    cfg.loss, cfg.zero_init_residual, cfg.target_ema, cfg.cjepa_beta,
                    cfg.vicreg_weights, cfg.cjepa_reading)
 
-    @staticmethod
-    def views(cfg):
-        transform, collate = CNNJEPA.views(cfg)
+    @classmethod
+    def views(cls, cfg):
+        transform, collate = super().views(cfg)
         return transform, MaskCollator(collate.grid, collate.strategy, collate.official,
                                        collate.options, blocks=cfg.cjepa_reading == "A")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from jepa_lite.backbone import dense_trunk
+from jepa_lite.backbone import dense_trunk, trunk_stride
 from jepa_lite.data import pretrain_transform
 from jepa_lite.losses import jepa_loss
 from jepa_lite.methods.base import Method
@@ -16,6 +16,7 @@ from jepa_lite.views import MaskCollator
 
 class CNNJEPA(Method):
     name = "cnn-jepa"
+    label = "CNN-JEPA"
     encoder_prefix = "target_encoder."  # the paper probes the EMA target encoder
     has_target = True
     options = ("strategy", "official_masks", "masking", "predictor_layers", "kernel_size",
@@ -45,10 +46,10 @@ class CNNJEPA(Method):
         return cls(cfg.arch, cfg.predictor_layers, cfg.kernel_size, cfg.depthwise_separable,
                    cfg.loss, cfg.zero_init_residual, cfg.target_ema)
 
-    @staticmethod
-    def views(cfg):
+    @classmethod
+    def views(cls, cfg):
         """One random resized crop per image; the collate draws the micro-batch's masks."""
-        return pretrain_transform(cfg.image_size, cfg.patch), MaskCollator(
+        return pretrain_transform(cfg.image_size, trunk_stride(cfg.arch)), MaskCollator(
             cfg.grid, cfg.strategy, cfg.official_masks, cfg.masking)
 
     def forward(self, images: torch.Tensor, mask: torch.Tensor):
@@ -59,12 +60,12 @@ class CNNJEPA(Method):
             target = self.target_encoder(images)  # the full image, dense
         return jepa_loss(pred, target, mask, self.loss_kind), target
 
-    @torch.no_grad()
+    def ema_pairs(self):
+        """The target encoder follows the context encoder (the predictor has no target)."""
+        return [(self.target_encoder, self.context_encoder)]
+
     def update_target(self, momentum: float) -> None:
-        """target <- momentum * target + (1 - momentum) * context; BN buffers are not averaged.
-        Without ``target_ema`` the target is a copy of the context encoder after every step
-        (momentum 0; a stop-gradient and nothing else: the ablation that invites collapse)."""
-        momentum = momentum if self.target_ema else 0.0
-        tgt = list(self.target_encoder.parameters())
-        ctx = list(self.context_encoder.parameters())
-        torch._foreach_lerp_(tgt, ctx, 1.0 - momentum)
+        """The EMA step (:meth:`Method.update_target`). Without ``target_ema`` the target is a
+        copy of the context encoder after every step (momentum 0; a stop-gradient and
+        nothing else: the ablation that invites collapse)."""
+        super().update_target(momentum if self.target_ema else 0.0)

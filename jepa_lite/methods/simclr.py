@@ -12,26 +12,25 @@ from __future__ import annotations
 import torch
 
 from jepa_lite import distributed
-from jepa_lite.backbone import dense_trunk
 from jepa_lite.losses import nt_xent
-from jepa_lite.methods.base import Method
-from jepa_lite.methods.heads import mlp, pool, scaled
-from jepa_lite.views import VIEW_RECIPES, TwoViews, stack_views
+from jepa_lite.methods.base import TwoViewMethod
+from jepa_lite.methods.heads import mlp, scaled
+from jepa_lite.views import ViewRecipe
 
 
-class SimCLR(Method):
+class SimCLR(TwoViewMethod):
     name = "simclr"
-    encoder_prefix = "backbone."
+    label = "SimCLR"
+    # reference/methods_spec.md, "views": SimCLR's strong colour jitter on both views
+    view_recipes = (ViewRecipe(jitter=(0.8, 0.8, 0.8, 0.2)),) * 2
     options = ("temperature", "jitter_strength")
     defaults = {"optimizer": "lars", "lr": 1.7, "weight_decay": 1e-6, "ema_per_epoch": False}
-    min_micro_batch = 2
     why_min_micro_batch = "an anchor needs at least one negative"
 
     def __init__(self, arch: str = "resnet50", temperature: float = 0.1,
                  zero_init_residual: bool = False):
-        super().__init__()
+        super().__init__(arch, zero_init_residual)
         self.temperature = temperature
-        self.backbone = dense_trunk(arch, zero_init_residual)
         c = self.backbone.out_channels
         self.projector = mlp(scaled(c, 1, 1 / 16), bn_last=True)  # 2048-2048-128 at C = 2048
 
@@ -39,13 +38,8 @@ class SimCLR(Method):
     def from_config(cls, cfg) -> SimCLR:
         return cls(cfg.arch, cfg.temperature, cfg.zero_init_residual)
 
-    @staticmethod
-    def views(cfg):
-        return TwoViews(*VIEW_RECIPES["simclr"], cfg.image_size, cfg.jitter_strength,
-                        cfg.patch), stack_views
-
     def forward(self, view_a: torch.Tensor, view_b: torch.Tensor):
-        h_a, h_b = pool(self.backbone(view_a)), pool(self.backbone(view_b))
+        h_a, h_b = self.pooled(view_a), self.pooled(view_b)
         loss = nt_xent(self.projector(h_a), self.projector(h_b), self.temperature,
                        gather=distributed.all_gather_with_grad)
         return loss, h_a.detach()
