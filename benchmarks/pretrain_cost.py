@@ -26,12 +26,11 @@ import torch
 
 from jepa_lite import masking, train
 from jepa_lite.bench import saved_bytes
+from jepa_lite.config import TrainConfig
 from jepa_lite.runtime import (
     autocast,
     device_report,
-    grad_scaler,
     resolve_device,
-    resolve_precision,
 )
 
 
@@ -50,25 +49,20 @@ def one_run(arch: str, image_size: int, batch: int, device: str, precision: str)
     """Two training steps at ``batch``; peak memory (bytes), the second step's seconds and
     the bytes saved for backward."""
     dev = resolve_device(device)
-    torch.manual_seed(0)
-    cfg = train.TrainConfig(arch=arch, image_size=image_size, batch_size=batch)
-    model = train.build_model(cfg).to(dev)
-    images = torch.randn(batch, 3, image_size, image_size, device=dev)
+    cfg = TrainConfig(arch=arch, image_size=image_size, batch_size=batch, precision=precision)
+    run = train.build(cfg, dev)  # as training builds it: channels_last on a GPU, seeded
+    model = run.model
+    images = train.to_device(torch.randn(batch, 3, image_size, image_size), dev)
     if dev.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
-        images = images.contiguous(memory_format=torch.channels_last)
         torch.cuda.reset_peak_memory_stats(dev)
-    masks = masking.sample_masks(batch, masking.grid_size(image_size)).to(dev)
-    opt = train.make_optimizer(model, cfg, dev)
-    precision = resolve_precision(dev, precision)
-    scaler = grad_scaler(dev, precision)
+    masks = masking.sample_masks(batch, masking.grid_of(image_size, arch)).to(dev)
+    precision = run.precision
     seconds = 0.0
     for _ in range(2):  # the first step allocates AdamW's state and warms up kernels
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
         t0 = time.perf_counter()
-        loss, _ = train.train_step(model, opt, scaler, [(images, masks)], 1, dev, precision,
-                                   0.996)
+        loss, _ = train.train_step(run, [(images, masks)], 1, 0.996)
         loss.item()
         seconds = time.perf_counter() - t0
     if dev.type == "cuda":

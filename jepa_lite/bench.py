@@ -17,8 +17,6 @@ the loader feeding the step.
 
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
 import time
 from collections.abc import Callable, Iterable
@@ -30,6 +28,9 @@ from torch import nn
 
 from jepa_lite import distributed, masking, sparse, train
 from jepa_lite.backbone import dense_trunk, encoder_patch, trunk_stride
+from jepa_lite.config import TrainConfig
+from jepa_lite.masking import grid_of
+from jepa_lite.methods import Method
 from jepa_lite.runtime import autocast, device_report, grad_scaler, resolve_device
 
 DESCRIPTION = ("What one CNN-JEPA step costs next to a supervised ResNet step and the authors' "
@@ -96,8 +97,11 @@ def gather_scatter_trunk(arch: str = "resnet50", zero_init_residual: bool = Fals
 
 
 # ------------------------------------------------------------------ the three steps
-class Supervised(nn.Module):
-    """The reference: the trunk, global average pooling, a linear classifier."""
+class Supervised(Method):
+    """The reference: the trunk, global average pooling, a linear classifier (a "method"
+    whose loss is cross-entropy, so the same training step runs it)."""
+
+    name = label = "supervised"
 
     def __init__(self, arch: str, classes: int = 1000):
         super().__init__()
@@ -110,53 +114,47 @@ class Supervised(nn.Module):
 
 
 class Step:
-    """One kind of training step, built on a device: ``run()`` is one optimizer step,
-    ``loss()`` one forward (for the saved-bytes count)."""
+    """One kind of training step, built on a device as training builds it (``train.build``):
+    ``run()`` is one optimizer step (``train.train_step``)."""
 
     def __init__(self, kind: str, arch: str, image_size: int, batch: int,
                  device: torch.device, precision: str, seed: int = 0, compile: bool = False):
-        torch.manual_seed(seed)
         self.kind, self.device, self.precision, self.batch = kind, device, precision, batch
-        cfg = train.TrainConfig(arch=arch, image_size=image_size, batch_size=batch)
+        cfg = TrainConfig(arch=arch, image_size=image_size, batch_size=batch, seed=seed,
+                          precision=precision, compile=compile)
         if kind == "supervised":
-            self.model = Supervised(arch)
-            self.opt = torch.optim.AdamW(self.model.parameters(), lr=1e-3,
-                                         fused=device.type == "cuda")
+            torch.manual_seed(seed)
+            model = Supervised(arch).to(device)
+            if device.type == "cuda":
+                model = model.to(memory_format=torch.channels_last)
+            opt = torch.optim.AdamW(model.parameters(), lr=1e-3, fused=device.type == "cuda")
+            self.run_ = train.Run(cfg, device, precision, model,
+                                  train.maybe_compile(model, compile), opt,
+                                  grad_scaler(device, precision))
         else:
-            self.model = train.build_model(cfg)
-            if kind == "authors'":
+            self.run_ = train.build(cfg, device)
+            if kind == "authors'":  # the same weights, the gather / scatter BatchNorm
+                model = self.run_.model
                 trunk = gather_scatter_trunk(arch)
-                trunk.load_state_dict(self.model.context_encoder.state_dict())
-                self.model.context_encoder = trunk
-            self.opt = train.make_optimizer(self.model, cfg, device)
-        self.model.to(device)
-        if device.type == "cuda":
-            self.model.to(memory_format=torch.channels_last)
-        self.scaler = grad_scaler(device, precision)
-        self.inputs = self.batch_of(batch, image_size, cfg.grid)
+                trunk.load_state_dict(model.context_encoder.state_dict())
+                model.context_encoder = trunk.to(device)
+                if device.type == "cuda":
+                    model.to(memory_format=torch.channels_last)
+                self.run_.optimizer = train.make_optimizer(model, cfg, device)
         # torch.compile fuses the masks and BatchNorm's element-wise work into few kernels;
         # the saved-bytes count always reads the eager model (the same function)
-        self.net = train.maybe_compile(self.model, compile)
+        self.model = self.run_.model
+        self.inputs = self.batch_of(batch, image_size, grid_of(image_size, arch))
 
     def batch_of(self, batch: int, image_size: int, grid) -> tuple[torch.Tensor, ...]:
         g = torch.Generator().manual_seed(batch)
         images = torch.randn(batch, 3, image_size, image_size, generator=g)
         second = (torch.randint(0, 1000, (batch,), generator=g) if self.kind == "supervised"
                   else masking.sample_masks(batch, grid, generator=g))
-        return train._to_device(images, self.device), second.to(self.device)
+        return train.to_device(images, self.device), second.to(self.device)
 
     def run(self, inputs=None) -> torch.Tensor:
-        inputs = inputs or self.inputs
-        if self.kind == "supervised":
-            self.opt.zero_grad(set_to_none=True)
-            with autocast(self.device, self.precision):
-                loss, _ = self.net(*inputs)
-            self.scaler.scale(loss).backward()
-            self.scaler.step(self.opt)
-            self.scaler.update()
-            return loss.detach()
-        loss, _ = train.train_step(self.net, self.opt, self.scaler, [inputs], 1, self.device,
-                                   self.precision, 0.996)
+        loss, _ = train.train_step(self.run_, [inputs or self.inputs], 1, 0.996)
         return loss
 
     def saved_per_image(self, image_size: int) -> float:
@@ -243,7 +241,7 @@ def loader_speed(root: Path, image_size: int, batch: int, workers: int, batches:
     starting) is not timed."""
     from jepa_lite.data import image_folder
 
-    cfg = train.TrainConfig(image_size=image_size, batch_size=batch, workers=workers)
+    cfg = TrainConfig(image_size=image_size, batch_size=batch, workers=workers)
     dataset = image_folder(root, "train")
     sampler = distributed.MicroBatchSampler(dataset, batch, batch, 0)
     loader = train.make_loader(dataset, sampler, cfg, device)
@@ -252,7 +250,7 @@ def loader_speed(root: Path, image_size: int, batch: int, workers: int, batches:
         sampler.set_epoch(epoch)
         for images, masks in loader:
             if step is not None:
-                step.run((train._to_device(images, device), masks.to(device)))
+                step.run((train.to_device(images, device), masks.to(device)))
                 sync(device)
             if done == 0:
                 t0 = time.perf_counter()
@@ -350,48 +348,3 @@ def report(r: dict) -> str:
                          f"{row['per_worker']:.1f} | {row['with_step']:.1f} "
                          f"({row['precision']}) |")
     return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="jepa-lite bench", description=DESCRIPTION)
-    add_arguments(p)
-    print(report(from_args(p.parse_args(argv))))
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
-                   help="auto: the GPU when there is one")
-    p.add_argument("--arch", default="resnet18", help="ResNet trunk, e.g. resnet50")
-    p.add_argument("--image-size", type=int, default=128, help="pixels, a multiple of 32")
-    p.add_argument("--batch-size", type=int, default=16, help="images per step (at least 4)")
-    p.add_argument("--steps", type=int, default=5, help="timed steps of each kind (median)")
-    p.add_argument("--warmup", type=int, default=2, help="untimed steps of each kind first")
-    p.add_argument("--precisions", nargs="+", default=["fp32", "bf16"],
-                   choices=["fp32", "bf16", "fp16"], help="autocast precisions to measure")
-    p.add_argument("--workers", type=int, nargs="*", default=[1, 2],
-                   help="loader workers to measure (none: skip the loader)")
-    p.add_argument("--loader-images", type=int, default=128,
-                   help="generated 500 x 375 JPEGs for the loader (0: skip the loader)")
-    p.add_argument("--loader-batches", type=int, default=6,
-                   help="timed batches per loader measurement")
-    p.add_argument("--data", help="folder for the generated JPEGs (kept, reused); a "
-                                  "temporary folder when omitted")
-    p.add_argument("--json", help="also write every figure to this file")
-    p.add_argument("--compile", action="store_true",
-                   help="torch.compile the supervised and our step (the authors' stays eager)")
-
-
-def from_args(a: argparse.Namespace) -> dict:
-    if a.batch_size < 4:
-        raise ValueError(f"--batch-size {a.batch_size}: the bench needs at least 4 (the saved "
-                         f"bytes per image are the slope between batch / 2 and batch, and the "
-                         f"authors' BatchNorm needs two visible positions in that half)")
-    r = run(a.device, a.arch, a.image_size, a.batch_size, a.steps, a.warmup, a.precisions,
-            a.workers, a.loader_images, a.loader_batches, a.data, a.compile)
-    if a.json:
-        Path(a.json).write_text(json.dumps(r, indent=1))
-    return r
-
-
-if __name__ == "__main__":
-    main()

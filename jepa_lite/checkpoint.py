@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from jepa_lite.config import TrainConfig, flag_of
 from jepa_lite.errors import UsageError
 
 # Bumped when a checkpoint can no longer continue a run exactly (2: the seeded micro-batch
@@ -24,59 +25,138 @@ def atomic_save(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
+class DamagedCheckpointError(UsageError):
+    """A checkpoint file that cannot be read (cut short by a full disk or a copy that
+    stopped, or not a checkpoint at all)."""
+
+
 def load_checkpoint(path: str | os.PathLike, mmap: bool = False) -> dict:
     """Load a checkpoint safely (``weights_only=True``: tensors and plain values only).
     ``mmap``: tensors are mapped, not read (a ResNet-50 run's checkpoint is ~0.5 GB; its
-    configuration and progress are read in milliseconds)."""
+    configuration and progress are read in milliseconds). A file that cannot be read is a
+    :class:`DamagedCheckpointError` that names it and what is beside it."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
-    return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+    except Exception as e:  # zip, pickle, EOF and weights-only errors of many kinds
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        others = sorted(p.name for p in path.parent.glob("epoch_*.pt"))
+        beside = (f"; the newest checkpoint beside it is {path.parent / others[-1]}" if others
+                  else "")
+        raise DamagedCheckpointError(f"checkpoint {path} is damaged or not a jepa_lite "
+                                     f"checkpoint ({reason}){beside}") from None
+
+
+def resume_checkpoint(out: Path, mmap: bool = False, say: bool = True) -> dict:
+    """The checkpoint a resumed run continues from: ``last.pt``, or, when that file is
+    damaged, the newest intact ``epoch_NNNN.pt`` beside it (said on the console; the epochs
+    after it are trained again)."""
+    last = out / "last.pt"
+    if not last.is_file():
+        raise FileNotFoundError(f"--resume: no checkpoint {last} to resume from; drop --resume "
+                                f"to start a new run there")
+    try:
+        return load_checkpoint(last, mmap)
+    except DamagedCheckpointError as damaged:
+        for kept in sorted(out.glob("epoch_*.pt"), reverse=True):
+            try:
+                ckpt = load_checkpoint(kept, mmap)
+            except DamagedCheckpointError:
+                continue
+            if say:
+                print(f"{damaged}: resuming from {kept} (epoch {ckpt['epoch']}), the newest "
+                      f"intact checkpoint; the epochs after it are trained again")
+            return ckpt
+        raise DamagedCheckpointError(f"{damaged}, and no intact epoch_NNNN.pt is beside it: "
+                                     f"start the run again in another --out (or drop --resume "
+                                     f"after moving {last} away)") from None
+
+
+def read_metrics(out_dir) -> list[dict]:
+    """The per-epoch metrics of a run (``metrics.jsonl``)."""
+    path = Path(out_dir) / "metrics.jsonl"
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except ValueError:  # a line cut short by a kill: its epoch is in no checkpoint either
+            continue
+    return rows
 
 
 def _plain(value):
     return json.loads(json.dumps(value))  # tuples and lists compare equal
 
 
-def _flat(config: dict) -> dict:
-    """Nested option groups (``masking``) as ``masking.<name>`` fields."""
+def _flat(config: dict, prefix: str = "") -> dict:
+    """Nested options (a method's, its masking) as ``masking.<name>`` fields; the method's
+    own fields keep their names (they are its settings, named as its options name them)."""
     out = {}
     for k, v in config.items():
         if isinstance(v, dict):
-            out.update({f"{k}.{kk}": vv for kk, vv in v.items()})
+            out.update(_flat(v, "" if k == "method" else f"{prefix}{k}."))
         else:
-            out[k] = v
+            out[f"{prefix}{k}"] = v
     return out
 
 
 def config_changes(old: dict, new: dict, operational=()) -> list[tuple[str, object, object]]:
     """``(field, old, new)`` for every field that differs, except the ``operational`` ones
-    (nested groups compared field by field: ``masking.num_blocks``)."""
+    (nested options compared field by field: ``masking.num_blocks``; the method by its
+    ``name``)."""
     old, new = _flat(old), _flat(new)
     return [(k, old.get(k), v) for k, v in new.items()
             if k not in operational and _plain(old.get(k)) != _plain(v)]
 
 
-def check_resume(config: dict, ckpt: dict, path: Path, data: dict, operational=(),
-                 hint=None) -> None:
-    """Refuse to resume ``ckpt`` with anything that would make it another run: a changed
-    field of the configuration (each named, with ``hint(field, value)``: the option that
-    sets it back) or another data set. ``operational`` fields (workers, logging, checkpoint
-    cadence) may change."""
+def keeps(field: str, value) -> str | None:
+    """The command-line option that sets ``field`` (``masking.num_blocks``) back to
+    ``value``, for the resume error."""
+    if value is None:
+        return None
+    if field == "name":
+        return f"--method {value}"
+    try:
+        flag = flag_of(field.rsplit(".", 1)[-1])
+    except ValueError:
+        return None
+    if isinstance(value, bool):
+        return flag if value else "--no-" + flag[2:]
+    if isinstance(value, (list, tuple)):
+        return f"{flag} {' '.join(str(v) for v in value)}"
+    return f"{flag} {value}"
+
+
+def check_resume(cfg: TrainConfig, ckpt: dict, out: Path, data: dict) -> None:
+    """Refuse to resume ``ckpt`` with anything that would make it another run: another
+    method, a changed field of the configuration (each named, with the option that sets it
+    back) or another data set. Operational fields (workers, logging, checkpoint cadence,
+    precision, compile) may change."""
+    path = out / "last.pt"
     if ckpt.get("format") != FORMAT:
         raise ValueError(
             f"{path} was written by an older jepa_lite (checkpoint format "
             f"{ckpt.get('format', 1)}, now {FORMAT}) that drew images and masks differently: "
             f"it cannot continue exactly. Start a new run in another --out (its encoder can "
             f"still be probed: jepa-lite probe --checkpoint {path})")
-    changes = config_changes(ckpt["config"], config, operational)
+    stored = TrainConfig.from_dict(ckpt["config"])
+    if stored.method.name != cfg.method.name:
+        raise ValueError(f"{out} holds a {stored.method.name} run; it cannot be resumed as "
+                         f"{cfg.method.name}: drop --method (or pass --method "
+                         f"{stored.method.name}) to continue it, or start the "
+                         f"{cfg.method.name} run in another --out")
+    changes = config_changes(stored.to_dict(), cfg.to_dict(), cfg.operational())
     if changes:
         said = "; ".join(
             f"{k}: {_plain(a)} in the checkpoint, {_plain(b)} now"
-            + (f" ({h} keeps it)" if hint and (h := hint(k, a)) else "")
+            + (f" ({h} keeps it)" if (h := keeps(k, a)) else "")
             for k, a, b in changes)
-        raise ValueError(f"--resume would change the run in {path.parent}: {said}. Resume "
-                         f"with the checkpoint's settings, or start a new run in another --out")
+        raise ValueError(f"--resume would change the run in {out}: {said}. Resume with the "
+                         f"checkpoint's settings, or start a new run in another --out")
     old = ckpt["data"]
     if old["fingerprint"] != data["fingerprint"]:
         where = (f"in the middle of epoch {ckpt['epoch'] + 1} (step {ckpt['step']}); the steps "
@@ -84,9 +164,11 @@ def check_resume(config: dict, ckpt: dict, path: Path, data: dict, operational=(
                  f"after epoch {ckpt['epoch']}")
         raise ValueError(
             f"{path} stopped {where}, on the data set {old['root']} ({old['images']} images, "
-            f"fingerprint {old['fingerprint']}); --data-root {data['root']} holds another one "
-            f"({data['images']} images, fingerprint {data['fingerprint']}). Resume with "
-            f"--data-root {old['root']} (or a copy of it), or start a new run in another --out")
+            f"fingerprint {old['fingerprint']}); --data-root {data['root']} holds another one, "
+            f"or the same folder with files added, removed or changed since ({data['images']} "
+            f"images, fingerprint {data['fingerprint']}). Resume with --data-root "
+            f"{old['root']} as it was (or a copy that kept its files' times: cp -a, rsync -a), "
+            f"or start a new run in another --out")
 
 
 class RunLock:

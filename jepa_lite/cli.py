@@ -1,18 +1,167 @@
-"""The ``jepa-lite`` console script: parses arguments and calls the package."""
+"""The ``jepa-lite`` console script: the one place that parses arguments.
+
+``jepa-lite pretrain``'s options are generated from the fields of ``config.TrainConfig`` and
+of the methods' options (one schema: each field's flag, help and bounds); every other
+command's options are written here. Values a run cannot use are refused while parsing, with
+one line that names the option and the fix.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import signal
 import sys
 import traceback
+import typing
 from pathlib import Path
 
-from jepa_lite import pretrain
-from jepa_lite.config import PROFILES
+from jepa_lite import config
+from jepa_lite.config import PROFILES, TrainConfig
 from jepa_lite.errors import USER_ERRORS, hint
 
 
+# --------------------------------------------------------------------------- value types
+def _number(kind, low=None, above=None, what="a number"):
+    """An argparse type: ``kind`` of the text, at least ``low`` / more than ``above``."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if low is not None and value < low:
+            raise argparse.ArgumentTypeError(f"{text} is less than {low}")
+        if above is not None and value <= above:
+            raise argparse.ArgumentTypeError(f"{text} must be more than {above}")
+        return value
+    return parse
+
+
+positive_int = _number(int, low=1, what="a whole number")
+count = _number(int, low=0, what="a whole number")
+positive_float = _number(float, above=0)
+
+
+def folder(text: str) -> Path:
+    """A folder to write into: it may not exist yet, but it may not be a file (nor lie
+    below one)."""
+    path = Path(text).expanduser()
+    for p in (path, *path.parents):
+        if p.exists() and not p.is_dir():
+            raise argparse.ArgumentTypeError(
+                f"{p} is a file, not a folder: choose a folder"
+                + ("" if p == path else f" for {path}"))
+    return path
+
+
+DEVICES = ["auto", "cpu", "cuda"]
+
+
+# --------------------------------------------------------------------------- pretrain
+def add_config_options(p: argparse.ArgumentParser) -> None:
+    """One option per field of a run (``config.schema``): the run's own fields, then the
+    methods' options, each saying which methods read it and its defaults."""
+    p.add_argument("--data-root", help="ImageFolder root with train/ (default: the profile's "
+                                       "generated data, or the checkpoint's with --resume)")
+    p.add_argument("--out", required=True, type=folder,
+                   help="run folder: config.json, last.pt, metrics.jsonl")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out with its own settings")
+    p.add_argument("--config", metavar="FILE",
+                   help="start from a configuration file (a run folder's config.json)")
+    p.add_argument("--profile", choices=list(PROFILES),
+                   help="start from a profile's recipe instead of the paper's defaults")
+    p.add_argument("--paper-exact", action="store_true",
+                   help="the authors' code where it differs from our defaults: official masks, "
+                        "EMA stepped per epoch, zero-initialised residual BatchNorm, "
+                        "micro-batch 128")
+    p.add_argument("--device", default="auto", choices=DEVICES,
+                   help="auto: the GPU when there is one (under torchrun: cuda:LOCAL_RANK)")
+    base = TrainConfig()
+    for flag, f, kind, defaults in config.schema():
+        kw: dict = {"dest": f.name, "default": argparse.SUPPRESS}
+        text = f.metadata["help"]
+        if defaults:
+            methods = list(defaults)
+            shown = {str(_shown(v)) for v in defaults.values()}
+            default = (_shown(next(iter(defaults.values()))) if len(shown) == 1 else
+                       ", ".join(f"{m} {_shown(v)}" for m, v in defaults.items()))
+            tag = "" if len(methods) == len(config.METHOD_OPTIONS) else f"[{', '.join(methods)}] "
+            text = f"{tag}{text} (default: {default})"
+        elif f.name != "method" and getattr(base, f.name) is not None:
+            text += f" (default: {_shown(getattr(base, f.name))})"
+        args = typing.get_args(kind)
+        if f.name == "method":
+            kw["choices"] = list(config.METHOD_OPTIONS)
+            text += " (default: cnn-jepa)"
+        elif kind is bool:
+            kw["action"] = argparse.BooleanOptionalAction
+        elif typing.get_origin(kind) is typing.Literal:
+            kw["choices"] = list(args)
+        elif typing.get_origin(kind) is tuple:
+            kw.update(type=args[0], nargs=len(args), metavar=f.metadata["metavar"])
+        else:
+            number = next((a for a in (kind, *args) if a in (int, float)), str)
+            kw.update(type=number, metavar={int: "N", float: "X"}.get(number, "NAME"))
+        p.add_argument(flag, help=text, **kw)
+
+
+def _shown(value) -> str:
+    return " ".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+
+def pretrain_config(args: argparse.Namespace) -> tuple[TrainConfig, Path]:
+    """``(TrainConfig, data_root)`` of ``jepa-lite pretrain``'s options: the paper's defaults,
+    or a configuration file, a profile's recipe, or (``--resume``) the checkpoint's own
+    configuration; then ``--paper-exact`` and the options given on the command line. A
+    configuration the run cannot use is refused here, before anything is loaded."""
+    from jepa_lite import train
+    from jepa_lite.checkpoint import resume_checkpoint
+
+    stored = resume_checkpoint(Path(args.out), mmap=True) if args.resume else None
+    given = {f.name: getattr(args, f.name) for _, f, _, _ in config.schema()
+             if hasattr(args, f.name)}
+    given = {k: tuple(v) if isinstance(v, list) else v for k, v in given.items()}
+    cfg = TrainConfig.from_dict(stored["config"]) if stored is not None else TrainConfig()
+    if args.config:  # a whole configuration: it replaces the defaults (a checkpoint's too)
+        cfg = TrainConfig.from_dict(json.loads(Path(args.config).expanduser().read_text()))
+    method = given.pop("method", cfg.method.name)
+    if method != cfg.method.name:
+        cfg = cfg.with_changes(method=method)  # its defaults, none of the other's settings
+    if args.profile:
+        cfg = cfg.with_changes(strict=False, **PROFILES[args.profile].changes(method))
+    if args.paper_exact:
+        cfg = config.paper_exact(cfg)
+    cfg = cfg.with_changes(**given)
+    train.check_config(cfg)
+    data_root = args.data_root
+    if data_root is None and stored is not None:
+        data_root = stored["data"]["root"]
+    if data_root is None and args.profile and PROFILES[args.profile].synthetic is not None:
+        from jepa_lite.data import ensure_synthetic
+
+        data_root = ensure_synthetic(PROFILES[args.profile].synthetic)
+    if data_root is None:
+        raise ValueError("pretrain needs --data-root DIR (an ImageFolder root with train/), "
+                         "or --profile smoke|demo for generated data")
+    return cfg, Path(data_root)
+
+
+def _pretrain(args) -> int:
+    from jepa_lite import distributed, train
+
+    cfg, data_root = pretrain_config(args)
+    try:
+        last = train.pretrain(cfg, data_root, args.out, resume=args.resume, device=args.device)
+        if distributed.is_main():
+            print(f"done: {last}; metrics in {last.parent / 'metrics.jsonl'}")
+    finally:
+        distributed.teardown()
+    return 0
+
+
+# --------------------------------------------------------------------------- the others
 def _course(args) -> int:
     from jepa_lite.course import run_course
 
@@ -78,10 +227,7 @@ def _probe(args) -> int:
         else:
             encoder = probes.encoder_from_checkpoint(args.checkpoint)
             key = probes.checkpoint_key(args.checkpoint)
-            if size is None:
-                from jepa_lite.checkpoint import load_checkpoint
-
-                size = load_checkpoint(args.checkpoint, mmap=True)["config"].get("image_size")
+            size = size or probes.checkpoint_config(args.checkpoint).image_size
         result = probes.evaluate(encoder, key, args.data_root, args.out, size or 224,
                                  device, args.k, args.temperature, args.epochs,
                                  workers=args.workers, seed=args.seed,
@@ -104,95 +250,108 @@ def _results(args) -> int:
 def _bench(args) -> int:
     from jepa_lite import bench
 
-    print(bench.report(bench.from_args(args)))
+    if args.batch_size < 4:
+        raise ValueError(f"--batch-size {args.batch_size}: the bench needs at least 4 (the "
+                         f"saved bytes per image are the slope between batch / 2 and batch, "
+                         f"and the authors' BatchNorm needs two visible positions in that half)")
+    r = bench.run(args.device, args.arch, args.image_size, args.batch_size, args.steps,
+                  args.warmup, args.precisions, args.workers, args.loader_images,
+                  args.loader_batches, args.data, args.compile)
+    if args.json:
+        Path(args.json).write_text(json.dumps(r, indent=1))
+    print(bench.report(r))
     return 0
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not a positive number of seconds")
-    return value
-
-
+# --------------------------------------------------------------------------- the parser
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="jepa-lite",
-        description="CNN-JEPA workbook: run the chapters, prepare data, pretrain.",
+        description="CNN-JEPA workbook: run the chapters, prepare data, pretrain, probe.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
-
     defaults = {"formatter_class": argparse.ArgumentDefaultsHelpFormatter}
+
     c = sub.add_parser("course", help="run the chapters with papermill", **defaults)
     c.add_argument("--profile", default="smoke", choices=list(PROFILES),
-                   help="how big a run is (see README: Profiles)")
+                   help="how big a run is (docs/profiles.md)")
     c.add_argument("--only", nargs="+", metavar="CHAPTER",
                    help="chapter numbers or names, e.g. --only 0 01 masking")
     c.add_argument("--data-root", help="ImageFolder root (train/, val/); smoke/demo generate "
                                        "their own data when omitted")
-    c.add_argument("--out", default=None, help="output folder; outputs/ when omitted")
-    c.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+    c.add_argument("--out", default=None, type=folder,
+                   help="output folder; outputs/ when omitted")
+    c.add_argument("--device", default="auto", choices=DEVICES,
                    help="auto: the GPU when there is one, else the CPU")
     c.add_argument("--seed", type=int, default=0, help="random seed of every chapter")
-    c.add_argument("--timeout", type=_positive_int, default=None,
+    c.add_argument("--timeout", type=positive_int, default=None,
                    help="seconds per cell; none when omitted")
-    c.add_argument("--run", metavar="DIR", default=argparse.SUPPRESS,
+    c.add_argument("--run", metavar="DIR", default=argparse.SUPPRESS, type=folder,
                    help="chapter 04's pretraining run folder, trained in a process of its own "
                         "and resumed where it stopped; chapters 05-06 read it (default: "
                         "OUT/04_pretraining/run)")
-    c.add_argument("--micro-batch", type=int, default=argparse.SUPPRESS,
+    c.add_argument("--micro-batch", type=positive_int, default=argparse.SUPPRESS,
                    help="chapter 04: images per forward pass, e.g. 64 on a 16 GB GPU "
                         "(default: the profile's; full: 128)")
     c.set_defaults(func=_course)
 
-    from jepa_lite.sweep import DEFAULT
+    from jepa_lite.config import ABLATION_DEFAULT
 
     s = sub.add_parser("sweep", help="chapter 09's ablations over a grid of your own "
                                      "(papermill), resumed where it stopped", **defaults,
                        description="Runs chapter 09 with papermill: one pretraining run per "
                                    "setting, each factor changed alone from the paper's "
                                    "default (" + ", ".join(f"{k}={v}" for k, v in
-                                                           DEFAULT.items()) + "), each run "
-                                   "probed; finished runs are kept in OUT/09_ablations/"
-                                   "sweep.json, so running it again goes on where it stopped.")
+                                                           ABLATION_DEFAULT.items()) + "), "
+                                   "each run probed; finished runs are kept in "
+                                   "OUT/09_ablations/sweep.json, so running it again goes on "
+                                   "where it stopped.")
     s.add_argument("--profile", default="smoke", choices=list(PROFILES),
                    help="the recipe and data of every run (the profile's many-run recipe)")
     s.add_argument("--axis", nargs="+", action="append", metavar=("FACTOR", "VALUE"),
                    help="a factor and its values, e.g. --axis kernel_size 3 5 7 9; repeat for "
-                        "more factors (" + ", ".join(DEFAULT) + "); none: the profile's grid")
+                        "more factors (" + ", ".join(ABLATION_DEFAULT) + "); none: the "
+                        "profile's grid")
     s.add_argument("--data-root", help="ImageFolder root (train/, val/); smoke/demo generate "
                                        "their own data when omitted")
-    s.add_argument("--out", default=None, help="output folder; outputs/ when omitted")
-    s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    s.add_argument("--out", default=None, type=folder,
+                   help="output folder; outputs/ when omitted")
+    s.add_argument("--device", default="auto", choices=DEVICES)
     s.add_argument("--seed", type=int, default=0, help="random seed of every run")
-    s.add_argument("--timeout", type=_positive_int, default=None,
+    s.add_argument("--timeout", type=positive_int, default=None,
                    help="seconds per cell; none when omitted")
     s.set_defaults(func=_sweep)
 
-    t = sub.add_parser("pretrain", help="pretrain a CNN-JEPA encoder (torchrun: many GPUs)",
-                       description=pretrain.__doc__.split("\n\n")[0] + " Under torchrun: "
-                       "torchrun --nproc_per_node N -m jepa_lite.pretrain [the same options]")
-    pretrain.add_arguments(t)
-    t.set_defaults(func=pretrain.run)
+    t = sub.add_parser("pretrain", help="pretrain an encoder (CNN-JEPA or another method; "
+                                        "torchrun: many GPUs)",
+                       description="Pretrain a ResNet with CNN-JEPA (or C-JEPA, SimCLR, BYOL, "
+                                   "VICReg: --method), in one process or many. Under torchrun: "
+                                   "torchrun --nproc_per_node N -m jepa_lite.pretrain [the "
+                                   "same options]. Options marked [method, ...] belong to "
+                                   "those methods only.")
+    add_config_options(t)
+    t.set_defaults(func=_pretrain)
 
     pr = sub.add_parser("probe", help="k-NN and linear probes of a frozen encoder", **defaults,
                         description="k-NN and linear probes of a frozen encoder. Under "
                                     "torchrun (torchrun --nproc_per_node N -m jepa_lite.cli "
                                     "probe ...) every process extracts a share of the features.")
-    pr.add_argument("--checkpoint", help="a pretraining checkpoint (its EMA target encoder)")
+    pr.add_argument("--checkpoint", help="a pretraining checkpoint (the encoder the paper "
+                                         "probes: CNN-JEPA's EMA target, a baseline's backbone)")
     pr.add_argument("--random-init", action="store_true",
                     help="probe a randomly initialised encoder of --arch instead")
     pr.add_argument("--arch", default="resnet50", help="with --random-init")
     pr.add_argument("--data-root", required=True, help="ImageFolder root with train/ and val/")
-    pr.add_argument("--image-size", type=int, default=None,
+    pr.add_argument("--image-size", type=positive_int, default=None,
                     help="evaluation size (default: the checkpoint's pretraining size; 224 "
                          "with --random-init)")
-    pr.add_argument("--out", required=True, help="folder for probe.json and cached features")
-    pr.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    pr.add_argument("--k", type=int, default=200, help="k-NN neighbours")
-    pr.add_argument("--temperature", type=float, default=0.1, help="k-NN temperature")
-    pr.add_argument("--epochs", type=int, default=90, help="linear-probe epochs")
-    pr.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1))
+    pr.add_argument("--out", required=True, type=folder,
+                    help="folder for probe.json and cached features")
+    pr.add_argument("--device", default="auto", choices=DEVICES)
+    pr.add_argument("--k", type=positive_int, default=200, help="k-NN neighbours")
+    pr.add_argument("--temperature", type=positive_float, default=0.1, help="k-NN temperature")
+    pr.add_argument("--epochs", type=positive_int, default=90, help="linear-probe epochs")
+    pr.add_argument("--workers", type=count, default=min(8, os.cpu_count() or 1))
     pr.add_argument("--seed", type=int, default=0)
     pr.add_argument("--overwrite-features", action="store_true",
                     help="replace feature banks in --out that another encoder or data set made")
@@ -200,14 +359,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("make-data", help="generate or prepare a data set", **defaults)
     d.add_argument("kind", choices=["synthetic", "imagenet100"])
-    d.add_argument("--out", required=True)
+    d.add_argument("--out", required=True, type=folder)
     d.add_argument("--imagenet", help="imagenet100: the ImageNet-1k root (train/, val/)")
-    d.add_argument("--classes", type=int, default=10, help="synthetic: object kinds (2-10)")
-    d.add_argument("--per-class", type=int, default=64, help="training images per class")
-    d.add_argument("--val-per-class", type=int, default=None,
+    d.add_argument("--classes", type=positive_int, default=10,
+                   help="synthetic: object kinds (2-10)")
+    d.add_argument("--per-class", type=positive_int, default=64,
+                   help="training images per class")
+    d.add_argument("--val-per-class", type=positive_int, default=None,
                    help="validation images per class; per-class / 4 (at least 2) when omitted")
-    d.add_argument("--size", type=int, default=64, help="image side in pixels, a multiple of 16 "
-                                                            "(112: a 7x7 grid for -s16 trunks)")
+    d.add_argument("--size", type=positive_int, default=64,
+                   help="image side in pixels, a multiple of 16 (112: a 7x7 grid for -s16 "
+                        "trunks)")
     d.add_argument("--seed", type=int, default=0, help="synthetic: the same seed, the same files")
     d.add_argument("--scenes", choices=["scenes", "busy"], default="scenes",
                    help="synthetic: pale objects on plain grey (scenes), or objects among "
@@ -217,35 +379,68 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("results", help="a Markdown page of a finished course's numbers and "
                                        "figures (docs/results)", **defaults)
     r.add_argument("outputs", help="the course's output folder (its --out)")
-    r.add_argument("--dest", default="docs/results", help="folder of the page and its figures")
+    r.add_argument("--dest", default="docs/results", type=folder,
+                   help="folder of the page and its figures")
     r.set_defaults(func=_results)
 
-    from jepa_lite import bench
+    from jepa_lite.bench import DESCRIPTION
 
     b = sub.add_parser("bench", help="a CNN-JEPA step against a supervised step and the "
                                      "authors' form: speed, memory, the loader", **defaults,
-                       description=bench.DESCRIPTION)
-    bench.add_arguments(b)
+                       description=DESCRIPTION)
+    b.add_argument("--device", default="auto", choices=DEVICES,
+                   help="auto: the GPU when there is one")
+    b.add_argument("--arch", default="resnet18", help="ResNet trunk, e.g. resnet50")
+    b.add_argument("--image-size", type=positive_int, default=128,
+                   help="pixels, a multiple of 32")
+    b.add_argument("--batch-size", type=positive_int, default=16,
+                   help="images per step (at least 4)")
+    b.add_argument("--steps", type=positive_int, default=5,
+                   help="timed steps of each kind (median)")
+    b.add_argument("--warmup", type=count, default=2, help="untimed steps of each kind first")
+    b.add_argument("--precisions", nargs="+", default=["fp32", "bf16"],
+                   choices=["fp32", "bf16", "fp16"], help="autocast precisions to measure")
+    b.add_argument("--workers", type=count, nargs="*", default=[1, 2],
+                   help="loader workers to measure (none: skip the loader)")
+    b.add_argument("--loader-images", type=count, default=128,
+                   help="generated 500 x 375 JPEGs for the loader (0: skip the loader)")
+    b.add_argument("--loader-batches", type=positive_int, default=6,
+                   help="timed batches per loader measurement")
+    b.add_argument("--data", type=folder, help="folder for the generated JPEGs (kept, reused); "
+                                               "a temporary folder when omitted")
+    b.add_argument("--json", help="also write every figure to this file")
+    b.add_argument("--compile", action="store_true",
+                   help="torch.compile the supervised and our step (the authors' stays eager)")
     b.set_defaults(func=_bench)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    from jepa_lite import distributed
+
     args = build_parser().parse_args(argv)
+    who = f" (rank {os.environ['RANK']})" if distributed.launched() else ""
+    if args.command == "pretrain":
+        def terminate(signum, frame):  # a preemption notice (or torchrun stopping its children)
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGTERM, terminate)
     try:
         return args.func(args)
     except USER_ERRORS as e:  # bad input: its message says what to change, no traceback
-        print(f"jepa-lite {args.command}: error: {e}", file=sys.stderr)
+        print(f"jepa-lite {args.command}{who}: error: {e}", file=sys.stderr)
         return 2
     except Exception as e:  # a bug or an out-of-memory: the traceback, then a hint
         traceback.print_exc()
-        print(f"jepa-lite {args.command}: {hint(e)}", file=sys.stderr)
+        print(f"jepa-lite {args.command}{who}: {hint(e)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        if args.command == "pretrain":
-            print(f"jepa-lite pretrain: {pretrain.stopped_message(args.out)}", file=sys.stderr)
-        else:
+        if args.command != "pretrain":
             print(f"jepa-lite {args.command}: interrupted", file=sys.stderr)
+        elif distributed.rank() == 0 and os.environ.get("RANK", "0") == "0":
+            from jepa_lite.runs import stopped_message
+
+            print(f"jepa-lite pretrain: {stopped_message(args.out)}", file=sys.stderr)
         return 130
 
 

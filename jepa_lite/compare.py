@@ -18,35 +18,37 @@ import torch
 
 from jepa_lite import methods, probes, runs, train
 from jepa_lite.backbone import dense_trunk
+from jepa_lite.checkpoint import read_metrics
+from jepa_lite.config import TrainConfig
 from jepa_lite.data import image_folder
 from jepa_lite.distributed import Draw, mix
-from jepa_lite.runtime import grad_scaler, resolve_precision
 from jepa_lite.views import SeededViews
 
 
 def recipe_changes(profile) -> dict[str, dict[str, tuple]]:
     """``{label: {field: (authors' value, profile's value)}}`` for every method whose recipe
     the profile changes (the short-run settings of ``demo``; none in ``full``)."""
-    return {methods.get(m).label: {f: (getattr(train.TrainConfig(method=m), f), v)
-                        for f, v in fields.items()}
-            for m, fields in profile.methods.items()}
+    return {methods.get(m).label: {f: (getattr(TrainConfig(method=m).method, f), v)
+                                   for f, v in changes.items()}
+            for m, changes in profile.methods.items()}
 
 
-def run_method(options: list[str], run_dir, data_root, image_size: int, device: torch.device,
-               probe_epochs: int, k: int = 200, nproc: int = 1, seed: int = 0) -> dict:
-    """Pretrain (``jepa-lite pretrain`` + ``options``, resumed if stopped, skipped if done)
-    and probe the run's encoder; returns the probe's results with the run's metrics."""
+def run_method(cfg: TrainConfig, run_dir, data_root, device: torch.device, probe_epochs: int,
+               k: int = 200, nproc: int = 1) -> dict:
+    """Pretrain ``cfg`` in ``run_dir`` (in a process of its own, resumed if stopped, skipped
+    if done: ``runs.train``) and probe the run's encoder at its image size, seeded by its
+    seed; returns the probe's results with the run's metrics."""
     run_dir = Path(run_dir)
-    runs.train(options, run_dir, nproc)
+    runs.train(cfg, run_dir, data_root, device.type, nproc)
     last = runs.require_complete(run_dir)
     probe_json = run_dir / "probe" / "probe.json"
     key = probes.checkpoint_key(last)
     result = json.loads(probe_json.read_text()) if probe_json.is_file() else None
     if result is None or result.get("encoder") != key:
         result = probes.evaluate(probes.encoder_from_checkpoint(last), key, data_root,
-                                 run_dir / "probe", image_size=image_size, device=device, k=k,
-                                 epochs=probe_epochs, seed=seed, overwrite=True)
-    return {**result, "history": train.read_metrics(run_dir), "checkpoint": str(last)}
+                                 run_dir / "probe", image_size=cfg.image_size, device=device,
+                                 k=k, epochs=probe_epochs, seed=cfg.seed, overwrite=True)
+    return {**result, "history": read_metrics(run_dir), "checkpoint": str(last)}
 
 
 def probe_random_init(arch: str, data_root, out_dir, image_size: int, device: torch.device,
@@ -58,36 +60,30 @@ def probe_random_init(arch: str, data_root, out_dir, image_size: int, device: to
                            epochs=probe_epochs, seed=seed)
 
 
-def step_seconds(configs: dict[str, train.TrainConfig], data_root, device: torch.device,
+def step_seconds(configs: dict[str, TrainConfig], data_root, device: torch.device,
                  steps: int = 5, warmup: int = 2) -> dict[str, float]:
-    """Seconds per optimizer step of every method, measured side by side: all models are
-    built first, then steps go round robin (method 1, 2, ..., 1, 2, ...) on the same real
-    images (each method's own views and masks), and the median per method is kept. Every
-    config's batch is one micro-batch per step here (one process)."""
+    """Seconds per optimizer step of every method, measured side by side: all runs are
+    built first (``train.build``, as training builds them), then steps go round robin
+    (method 1, 2, ..., 1, 2, ...) on the same real images (each method's own views and
+    masks), and the median per method is kept. One process."""
     dataset = image_folder(data_root, "train")
     built = {}
     for name, cfg in configs.items():
-        torch.manual_seed(cfg.seed)
-        model = train.build_model(cfg).to(device)
-        if device.type == "cuda":
-            model = model.to(memory_format=torch.channels_last)
-        precision = resolve_precision(device, cfg.precision)
-        transform, collate = type(model).views(cfg)
+        cfg = train.resolved(cfg, 1)
+        run = train.build(cfg, device)
+        transform, collate = methods.get(cfg.method.name).views(cfg)
         views = SeededViews(dataset, transform)
-        accumulation = cfg.batch_size // (cfg.micro_batch or cfg.batch_size)
-        micro = cfg.batch_size // accumulation
-        batches = [collate([views[_draw(i, j, micro, len(dataset))] for i in range(micro)])
-                   for j in range(accumulation)]
-        built[name] = (model, train.make_optimizer(model, cfg, device),
-                       grad_scaler(device, precision), batches, accumulation, precision)
+        accumulation = cfg.batch_size // cfg.micro_batch
+        batches = [collate([views[_draw(i, j, cfg.micro_batch, len(dataset))]
+                            for i in range(cfg.micro_batch)]) for j in range(accumulation)]
+        built[name] = (run, batches)
     times: dict[str, list[float]] = {name: [] for name in configs}
     for step in range(warmup + steps):
-        for name, (model, opt, scaler, batches, acc, precision) in built.items():
+        for name, (run, batches) in built.items():
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             t0 = time.perf_counter()
-            loss, _ = train.train_step(model, opt, scaler, iter(batches), acc, device,
-                                       precision, 0.996)
+            loss, _ = train.train_step(run, iter(batches), len(batches), 0.996)
             loss.item()  # waits for the device
             if step >= warmup:
                 times[name].append(time.perf_counter() - t0)

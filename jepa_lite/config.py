@@ -1,74 +1,594 @@
-"""Profiles (smoke / demo / full) resolved into complete configurations.
+"""Configuration as data: what a pretraining run is, the paper's constants and the profiles.
 
-A notebook's parameters cell holds literals only (PROFILE, DATA_ROOT, OUT_DIR, DEVICE, SEED,
-INTERACTIVE); :func:`resolve` turns them into a :class:`Config` here, where it is tested.
+Nothing here imports the rest of the package (a test checks it): every other module reads
+these dataclasses, none of them writes into them. A run is a :class:`TrainConfig`; the
+settings that belong to one method only (its optimizer as the CNN-JEPA authors ran it, its
+loss's knobs, CNN-JEPA's masks and predictor) are that method's own options dataclass,
+nested in it, so a configuration can never carry one method's settings into another's run::
+
+    TrainConfig()                                   # CNN-JEPA, the paper's ResNet-50 setting
+    TrainConfig(method="simclr")                    # SimCLR with the authors' LARS 1.7
+    cfg.with_changes(epochs=5, lr=0.002)            # a field of the run or of its method
+    PROFILES["smoke"].config("byol", seed=1)        # a profile's recipe for a method
+
+Every field carries its command-line flag, help and bounds (:func:`option`): ``jepa-lite
+pretrain``'s options are generated from them (``jepa_lite.cli``), and an impossible value is
+refused when the configuration is made, naming the flag. A run folder keeps its
+configuration as ``config.json`` (:meth:`TrainConfig.to_dict`, :meth:`TrainConfig.from_dict`).
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+import dataclasses
+import types
+import typing
+from dataclasses import MISSING, dataclass, field, fields, replace
+from typing import ClassVar, Literal
 
-import torch
 
-from jepa_lite.backbone import trunk_stride
-from jepa_lite.data import SyntheticSpec, check_data_root, ensure_synthetic
-from jepa_lite.masking import MaskOptions, check_image_size, grid_size
-from jepa_lite.runtime import resolve_device
-from jepa_lite.sweep import PAPER_GRID
-from jepa_lite.train import PAPER_EXACT
+# --------------------------------------------------------------------------- the schema
+def option(default=MISSING, *, flag: str, help: str, factory=MISSING, low=None, high=None,
+           above=None, ordered: bool = False, operational: bool = False, metavar=None):
+    """A configuration field with its command-line ``flag`` and ``help``. Bounds, checked
+    when the configuration is made (for a pair: each value): ``low <= v``, ``v <= high``,
+    ``above < v``; ``ordered``: a pair's first value is at most its second. ``operational``:
+    how a run is carried out, not what it computes (may change when it resumes)."""
+    meta = {"flag": flag, "help": help, "low": low, "high": high, "above": above,
+            "ordered": ordered, "operational": operational, "metavar": metavar}
+    return field(default=default, default_factory=factory, metadata=meta)
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+
+def _checked(obj, path: str = "") -> None:
+    """Check every field of a configuration dataclass (and of those nested in it) against
+    its type and bounds; the error names the flag, the value and what would do."""
+    hints = typing.get_type_hints(type(obj))
+    for f in fields(obj):
+        value, meta = getattr(obj, f.name), f.metadata
+        if dataclasses.is_dataclass(value):  # a method's options (named as their own fields)
+            _checked(value, "" if f.name == "method" else f"{path}{f.name}.")
+            continue
+        if "flag" not in meta:
+            continue
+        flag = meta["flag"]
+        shown = " ".join(map(str, value)) if isinstance(value, tuple) else value
+        kind = hints[f.name]
+        choices = _choices(kind)
+        if choices and value not in choices:
+            raise ValueError(f"{flag} {shown}: {path}{f.name} must be one of "
+                             f"{', '.join(map(str, choices))}")
+        if not _fits(value, kind):
+            raise ValueError(f"{flag} {shown}: {path}{f.name} must be {_describe(kind)}, not "
+                             f"{type(value).__name__}")
+        values = value if isinstance(value, tuple) else (value,)
+        for v in values:
+            if v is None or isinstance(v, (bool, str)):
+                continue
+            if meta["low"] is not None and v < meta["low"]:
+                raise ValueError(f"{flag} {shown}: {path}{f.name} must be at least "
+                                 f"{meta['low']}")
+            if meta["high"] is not None and v > meta["high"]:
+                raise ValueError(f"{flag} {shown}: {path}{f.name} must be at most "
+                                 f"{meta['high']}")
+            if meta["above"] is not None and v <= meta["above"]:
+                raise ValueError(f"{flag} {shown}: {path}{f.name} must be more than "
+                                 f"{meta['above']}")
+        if meta["ordered"] and values[0] > values[1]:
+            raise ValueError(f"{flag} {shown}: {path}{f.name} goes from its first value to "
+                             f"its second, which must not be smaller: e.g. {flag} "
+                             f"{values[1]} {values[0]}")
+
+
+def _choices(kind) -> tuple:
+    return typing.get_args(kind) if typing.get_origin(kind) is Literal else ()
+
+
+def _fits(value, kind) -> bool:
+    """Whether ``value`` is of the annotated ``kind`` (ints count as floats)."""
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin is Literal:
+        return True  # checked against the choices
+    if origin in (typing.Union, types.UnionType):
+        return any(_fits(value, a) for a in args)
+    if kind is type(None):
+        return value is None
+    if origin is tuple:
+        return isinstance(value, tuple) and len(value) == len(args) and all(
+            _fits(v, a) for v, a in zip(value, args))
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, kind)
+
+
+def _describe(kind) -> str:
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin is tuple:
+        return f"{len(args)} numbers"
+    if origin is not None:
+        return " or ".join(_describe(a) for a in args)
+    return {int: "a whole number", float: "a number", bool: "true or false", str: "a text",
+            type(None): "None"}.get(kind, kind.__name__)
+
+
+def _tuples(data: dict) -> dict:
+    """JSON lists back into tuples (pairs and triples of numbers)."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+
+
+# --------------------------------------------------------------------------- masking
+STRATEGIES = ("multiblock", "random", "mixed")
 
 
 @dataclass(frozen=True)
+class MaskOptions:
+    """Knobs of the three masking strategies; the defaults are the official CNN-JEPA ones.
+    Their limits on a given grid are checked by ``masking.resolve_options``."""
+
+    num_blocks: int = option(4, flag="--num-blocks", low=1,
+                             help="multi-block: blocks whose union is the target region")
+    block_scale: tuple[float, float] = option(
+        (0.15, 0.2), flag="--block-scale", above=0, high=1, ordered=True, metavar=("LO", "HI"),
+        help="multi-block: block area / grid area")
+    aspect_ratio: tuple[float, float] = option(
+        (0.75, 1.5), flag="--aspect-ratio", above=0, ordered=True, metavar=("LO", "HI"),
+        help="multi-block: block height / width")
+    min_context: int | None = option(
+        None, flag="--min-context", low=0,
+        help="context cells kept at least (default: 5, the official min_keep; fewer on grids "
+             "under 15 cells)")
+    mask_ratio: float = option(0.6, flag="--mask-ratio", above=0, high=1,
+                               help="random: fraction of target cells (29 of 49 at 7x7)")
+    multiblock_prob: float = option(0.75, flag="--multiblock-prob", low=0, high=1,
+                                    help="mixed: probability of multi-block per micro-batch")
+    max_tries: int = option(20, flag="--max-tries", low=0,
+                            help="multi-block: redraws of positions that leave too little "
+                                 "context")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+# --------------------------------------------------------------------------- methods
+# Options several methods share are written once here and used by each.
+def _optimizer(default: str):
+    return option(default, flag="--optimizer",
+                  help="AdamW (CNN-JEPA, C-JEPA, BYOL) or LARS (SimCLR, VICReg) as the "
+                       "CNN-JEPA authors ran each method")
+
+
+def _lr(default: float):
+    return option(default, flag="--lr", above=0,
+                  help="peak learning rate, not batch-scaled (as the official code)")
+
+
+def _weight_decay(default: float):
+    return option(default, flag="--weight-decay", low=0,
+                  help="weight decay (LARS: not on norms and biases)")
+
+
+def _ema():
+    return option((0.996, 1.0), flag="--ema", low=0, high=1, ordered=True,
+                  metavar=("START", "END"),
+                  help="EMA momentum of the target: cosine from START to END")
+
+
+def _ema_per_epoch(default: bool):
+    return option(default, flag="--ema-per-epoch",
+                  help="step the EMA momentum once per epoch, as the official code")
+
+
+def _jitter_strength():
+    return option(1.0, flag="--jitter-strength", low=0,
+                  help="colour jitter of both views scaled by s (SimCLR's colour distortion "
+                       "strength; 1: as the authors ran it, 0.5: SimCLR on CIFAR-10)")
+
+
+def _vicreg_weights():
+    return option((25.0, 25.0, 1.0), flag="--vicreg-weights", low=0,
+                  metavar=("INV", "VAR", "COV"),
+                  help="weights of VICReg's invariance, variance and covariance terms")
+
+
+@dataclass(frozen=True)
+class MethodOptions:
+    """What one method sets for itself; each method has its own subclass (its ``name``)."""
+
+    name: ClassVar[str]
+
+
+@dataclass(frozen=True)
+class CNNJEPAOptions(MethodOptions):
+    """CNN-JEPA (the paper): AdamW 0.01 / 0.01, EMA 0.996 -> 1, mixed masking, a 3-layer
+    depthwise-separable 3x3 predictor, the official loss."""
+
+    name: ClassVar[str] = "cnn-jepa"
+    optimizer: Literal["adamw", "lars"] = _optimizer("adamw")
+    lr: float = _lr(0.01)
+    weight_decay: float = _weight_decay(0.01)
+    ema: tuple[float, float] = _ema()
+    ema_per_epoch: bool = _ema_per_epoch(False)
+    target_ema: bool = option(True, flag="--target-ema",
+                              help="the target encoder follows the context encoder by EMA; "
+                                   "--no-target-ema copies it after every step (the ablation)")
+    strategy: Literal["multiblock", "random", "mixed"] = option(
+        "mixed", flag="--masking", help="masking strategy")
+    official_masks: bool = option(False, flag="--official-masks",
+                                  help="the official code's two masking quirks")
+    masking: MaskOptions = field(default_factory=MaskOptions)
+    predictor_layers: int = option(3, flag="--predictor-layers", low=1, help="predictor depth")
+    kernel_size: int = option(3, flag="--kernel-size", low=1,
+                              help="predictor kernel size (odd)")
+    depthwise_separable: bool = option(True, flag="--depthwise-separable",
+                                       help="the predictor's convolutions are depthwise-"
+                                            "separable (--no-depthwise-separable: standard)")
+    loss: Literal["official", "l2"] = option(
+        "official", flag="--loss",
+        help="official: smooth-L1 of L2-normalised features; l2: squared error")
+
+    def __post_init__(self):
+        if self.kernel_size % 2 == 0:
+            raise ValueError(f"--kernel-size {self.kernel_size}: kernel_size must be odd (3, "
+                             f"5, 7, 9), so that the grid keeps its size")
+
+
+@dataclass(frozen=True)
+class CJEPAOptions(CNNJEPAOptions):
+    """C-JEPA: CNN-JEPA plus beta x VICReg (reading A or B, ``methods/cjepa.py``)."""
+
+    name: ClassVar[str] = "cjepa"
+    beta: float = option(0.001, flag="--beta", low=0, help="weight of the VICReg term")
+    reading: Literal["A", "B"] = option(
+        "A", flag="--cjepa-reading",
+        help="A = VICReg between the projected block means of the prediction (Algorithm 1); "
+             "B = invariance is the JEPA loss, variance and covariance of the pooled context "
+             "encoder (pseudocode)")
+    vicreg_weights: tuple[float, float, float] = _vicreg_weights()
+
+
+@dataclass(frozen=True)
+class SimCLROptions(MethodOptions):
+    """SimCLR as the CNN-JEPA authors ran it: LARS 1.7 / 1e-6, NT-Xent at 0.1."""
+
+    name: ClassVar[str] = "simclr"
+    optimizer: Literal["adamw", "lars"] = _optimizer("lars")
+    lr: float = _lr(1.7)
+    weight_decay: float = _weight_decay(1e-6)
+    temperature: float = option(0.1, flag="--temperature", above=0,
+                                help="NT-Xent temperature")
+    jitter_strength: float = _jitter_strength()
+
+
+@dataclass(frozen=True)
+class BYOLOptions(MethodOptions):
+    """BYOL as the CNN-JEPA authors ran it: AdamW 0.01 / 0.01, EMA 0.996 -> 1 per epoch."""
+
+    name: ClassVar[str] = "byol"
+    optimizer: Literal["adamw", "lars"] = _optimizer("adamw")
+    lr: float = _lr(0.01)
+    weight_decay: float = _weight_decay(0.01)
+    ema: tuple[float, float] = _ema()
+    ema_per_epoch: bool = _ema_per_epoch(True)
+    jitter_strength: float = _jitter_strength()
+
+
+@dataclass(frozen=True)
+class VICRegOptions(MethodOptions):
+    """VICReg as the CNN-JEPA authors ran it: LARS 0.5 / 1e-6, weights 25 / 25 / 1."""
+
+    name: ClassVar[str] = "vicreg"
+    optimizer: Literal["adamw", "lars"] = _optimizer("lars")
+    lr: float = _lr(0.5)
+    weight_decay: float = _weight_decay(1e-6)
+    vicreg_weights: tuple[float, float, float] = _vicreg_weights()
+    jitter_strength: float = _jitter_strength()
+
+
+METHOD_OPTIONS: dict[str, type[MethodOptions]] = {
+    o.name: o for o in (CNNJEPAOptions, CJEPAOptions, SimCLROptions, BYOLOptions, VICRegOptions)}
+
+
+def method_options(name: str) -> type[MethodOptions]:
+    if name not in METHOD_OPTIONS:
+        raise ValueError(f"unknown method {name!r}; choose one of {', '.join(METHOD_OPTIONS)} "
+                         f"(--method)")
+    return METHOD_OPTIONS[name]
+
+
+# --------------------------------------------------------------------------- a run
+@dataclass(frozen=True)
+class TrainConfig:
+    """A pretraining run. Defaults are the paper's (CNN-JEPA, ResNet-50, 224 px, batch 512,
+    200 epochs). ``method`` is the method's options (a method's name is taken as its
+    options at their defaults)."""
+
+    method: MethodOptions = field(
+        default_factory=CNNJEPAOptions,
+        metadata={"flag": "--method", "help": "what to pretrain: cnn-jepa (the paper), cjepa "
+                  "(+ VICReg), or a baseline of the paper's Table I (simclr, byol, vicreg)"})
+    arch: str = option("resnet50", flag="--arch",
+                       help="ResNet trunk; NAME-s16: without the max-pool (16 px patches, "
+                            "112 px -> 7x7)")
+    image_size: int = option(224, flag="--image-size", low=1,
+                             help="pixels, a multiple of the trunk's stride (224: a 7x7 grid)")
+    epochs: int = option(200, flag="--epochs", low=1, help="epochs of pretraining")
+    batch_size: int = option(512, flag="--batch-size", low=1,
+                             help="global batch: images per optimizer step, over all processes")
+    micro_batch: int | None = option(
+        None, flag="--micro-batch", low=1,
+        help="images per forward pass = the BatchNorm group; the rest of the batch is gradient "
+             "accumulation (default: batch size / processes)")
+    warmup_epochs: float = option(10, flag="--warmup-epochs", low=0,
+                                  help="linear warm-up, shorter than the run")
+    final_lr_ratio: float = option(0.001, flag="--final-lr-ratio", low=0, high=1,
+                                   help="the cosine ends at this fraction of the peak")
+    zero_init_residual: bool = option(False, flag="--zero-init-residual",
+                                      help="start the last BatchNorm of every residual block "
+                                           "at 0 (timm)")
+    sync_bn: bool = option(False, flag="--sync-bn",
+                           help="BatchNorm statistics over all processes (torchrun), masked "
+                                "positions excluded")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = option(
+        "auto", flag="--precision", operational=True,
+        help="auto: bf16 on GPUs that compute it natively, fp16 + GradScaler on older GPUs, "
+             "fp32 on a CPU")
+    workers: int | None = option(None, flag="--workers", low=0, operational=True,
+                                 help="data-loader processes per training process (default: "
+                                      "as many as CPU cores, at most 8)")
+    seed: int = option(0, flag="--seed", help="seeds every random draw of the run")
+    checkpoint_every: int = option(10, flag="--checkpoint-every", low=0, operational=True,
+                                   help="keep epoch_NNNN.pt every N epochs (last.pt: every "
+                                        "epoch; 0: none)")
+    checkpoint_every_steps: int = option(0, flag="--checkpoint-every-steps", low=0,
+                                         operational=True,
+                                         help="also rewrite last.pt every N steps (0: only per "
+                                              "epoch)")
+    log_every: int = option(20, flag="--log-every", low=1, operational=True,
+                            help="steps between progress updates (each one waits for the GPU)")
+    compile: bool = option(False, flag="--compile", operational=True,
+                           help="torch.compile the model: on a GPU about 2.5x faster steps "
+                                "after minutes of compiling (docs/benchmarks.md)")
+
+    def __post_init__(self):
+        if isinstance(self.method, str):
+            object.__setattr__(self, "method", method_options(self.method)())
+        elif isinstance(self.method, dict):
+            object.__setattr__(self, "method", _method_from_dict(self.method))
+        _checked(self)
+        if self.warmup_epochs and self.warmup_epochs >= self.epochs:
+            raise ValueError(
+                f"--warmup-epochs {self.warmup_epochs:g} is not shorter than the run "
+                f"(--epochs {self.epochs}): the learning rate would never reach its cosine "
+                f"decay; use --warmup-epochs {self.epochs / 20:g} (the paper's 5 %: 10 of 200) "
+                f"or another value below {self.epochs}")
+
+    def with_changes(self, strict: bool = True, **changes) -> TrainConfig:
+        """This configuration with some fields changed, each wherever it lives: the run's
+        own fields, its method's options, or their masking options (``masking`` itself
+        takes a :class:`MaskOptions` or a dict). ``method``: another method's name or options
+        (its defaults, not this method's settings), applied first. A field that only other
+        methods have is an error, or skipped when ``strict`` is False (``--paper-exact`` on
+        a baseline)."""
+        changes = dict(changes)
+        cfg = self
+        if "method" in changes:
+            cfg = replace(cfg, method=changes.pop("method"))
+        top, own, mask = {}, {}, {}
+        method_fields = {f.name for f in fields(cfg.method)}
+        mask_fields = {f.name for f in fields(MaskOptions)}
+        for name, value in changes.items():
+            value = tuple(value) if isinstance(value, list) else value
+            if name in _TOP_FIELDS:
+                top[name] = value
+            elif name == "masking" and "masking" in method_fields:
+                own["masking"] = (value if isinstance(value, MaskOptions)
+                                  else replace(cfg.method.masking, **_tuples(value)))
+            elif name in method_fields:
+                own[name] = value
+            elif name in mask_fields and "masking" in method_fields:
+                mask[name] = value
+            elif name in _ANY_METHOD_FIELDS or name in mask_fields or name == "masking":
+                if strict:
+                    readers = [m for m, o in METHOD_OPTIONS.items()
+                               if name in {f.name for f in fields(o)} or (
+                                   "masking" in {f.name for f in fields(o)}
+                                   and name in mask_fields)]
+                    names = ", ".join(readers[:-1]) + " and " * (len(readers) > 1) + readers[-1]
+                    raise ValueError(f"{flag_of(name)} is an option of {names}; "
+                                     f"{cfg.method.name} does not use it: drop it, or choose "
+                                     f"--method {readers[0]}")
+            else:
+                raise ValueError(f"unknown configuration field {name!r}")
+        if mask:
+            own["masking"] = replace(own.get("masking", cfg.method.masking), **mask)
+        return replace(cfg, method=replace(cfg.method, **own), **top)
+
+    def to_dict(self) -> dict:
+        """Plain data (``config.json``, checkpoints): the method's options with its name."""
+        out = dataclasses.asdict(self)
+        out["method"] = {"name": self.method.name, **out["method"]}
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainConfig:
+        """A configuration from :meth:`to_dict`'s data, or from a checkpoint written before
+        the method's options were nested (one flat dict); fields unknown then take their
+        defaults."""
+        data = dict(data)
+        if not isinstance(data.get("method"), dict):  # the flat form of earlier versions
+            data = _from_flat(data)
+        return cls(**_tuples(data))
+
+    def operational(self) -> set[str]:
+        """The fields that may change when a run resumes."""
+        return {f.name for f in fields(self) if f.metadata.get("operational")}
+
+
+_TOP_FIELDS = {f.name for f in fields(TrainConfig)} - {"method"}
+_ANY_METHOD_FIELDS = {f.name for o in METHOD_OPTIONS.values() for f in fields(o)}
+# the flat checkpoint form's names for what are now a method's options
+_RENAMED = {"cjepa_beta": "beta", "cjepa_reading": "reading"}
+
+
+def _method_from_dict(data: dict) -> MethodOptions:
+    data = dict(data)
+    kind = method_options(data.pop("name", "cnn-jepa"))
+    if "masking" in data and isinstance(data["masking"], dict):
+        data["masking"] = MaskOptions(**_tuples(data["masking"]))
+    return kind(**_tuples(data))
+
+
+def _from_flat(data: dict) -> dict:
+    """A flat configuration (checkpoints of jepa_lite before nested method options)."""
+    name = data.pop("method", "cnn-jepa") or "cnn-jepa"
+    kind = method_options(name)
+    own = {f.name for f in fields(kind)}
+    method = {"name": name}
+    for key in list(data):
+        new = _RENAMED.get(key, key)
+        if new in own:
+            value = data.pop(key)
+            if value is not None:  # None meant "the method's default" then
+                method[new] = value
+        elif key in _ANY_METHOD_FIELDS or key in _RENAMED or key == "masking":
+            data.pop(key)  # another method's setting: not part of this run
+    return {**{k: v for k, v in data.items() if k in _TOP_FIELDS}, "method": method}
+
+
+def schema() -> list[tuple[str, dataclasses.Field, object, dict]]:
+    """Every option of a run, once per flag: ``(flag, field, type, defaults)``; ``defaults``
+    maps each method whose options hold it to its default there (empty for the run's own
+    fields), in the order of the fields."""
+    seen: dict[str, tuple] = {}
+    top = typing.get_type_hints(TrainConfig)
+    for f in fields(TrainConfig):
+        seen[f.metadata["flag"]] = (f, top[f.name], {})
+    for name, kind in METHOD_OPTIONS.items():
+        hints, own = typing.get_type_hints(kind), kind()
+        for f in fields(kind):
+            group = [(g, typing.get_type_hints(MaskOptions)[g.name], getattr(own.masking, g.name))
+                     for g in fields(MaskOptions)] if f.name == "masking" else [
+                (f, hints[f.name], getattr(own, f.name))]
+            for g, hint, default in group:
+                seen.setdefault(g.metadata["flag"], (g, hint, {}))[2][name] = default
+    return [(flag, *rest) for flag, rest in seen.items()]
+
+
+def flag_of(name: str) -> str:
+    """The command-line flag of a field of the run, of a method or of the masking options."""
+    for flag, f, _, _ in schema():
+        if f.name == name:
+            return flag
+    raise ValueError(f"unknown configuration field {name!r}")
+
+
+# --------------------------------------------------------------------------- the paper
+# --paper-exact: the authors' code where it differs from our defaults (docs/paper.md): both
+# masking quirks, the EMA momentum stepped once per epoch, timm's zero-initialised last
+# BatchNorm of each residual block, and BatchNorm groups of 128 (their batch per GPU).
+PAPER_EXACT = {"official_masks": True, "ema_per_epoch": True, "zero_init_residual": True,
+               "micro_batch": 128}
+
+
+def paper_exact(cfg: TrainConfig) -> TrainConfig:
+    """``cfg`` with the authors' behaviour (:data:`PAPER_EXACT`, where its method has it)."""
+    return cfg.with_changes(strict=False, **PAPER_EXACT)
+
+
+# The paper's ablations (chapter 09): its default predictor and masking, and the values it
+# tried of each (data/paper_results.csv, "CNN-JEPA paper ablations").
+ABLATION_DEFAULT = {"predictor_layers": 3, "kernel_size": 3, "depthwise_separable": True,
+                    "strategy": "mixed"}
+PAPER_GRID = {"predictor_layers": [1, 2, 3, 4, 5, 6], "kernel_size": [3, 5, 7, 9],
+              "depthwise_separable": [True, False],
+              "strategy": ["mixed", "multiblock", "random"]}
+
+
+# --------------------------------------------------------------------------- generated data
+# Bumped whenever data.render_synthetic (render_busy) draws different images: part of every
+# generated data set's name, so a data set cached by an older version is never mistaken for
+# the current one.
+GENERATOR_VERSION = 2
+BUSY_VERSION = 1
+
+
+@dataclass(frozen=True)
+class SyntheticSpec:
+    """A generated data set: scenes of several objects of one kind per class. ``kind``:
+    ``scenes`` (``data.render_synthetic``) or ``busy`` (``data.render_busy``)."""
+
+    classes: int = 10
+    per_class: int = 64  # training images per class
+    val_per_class: int = 16
+    size: int = 64  # pixels (square)
+    seed: int = 0
+    kind: str = "scenes"
+
+    @property
+    def name(self) -> str:
+        stem = (f"synthetic-v{GENERATOR_VERSION}" if self.kind == "scenes"
+                else f"synthetic-{self.kind}-v{BUSY_VERSION}")
+        return (f"{stem}-c{self.classes}-n{self.per_class}"
+                f"-v{self.val_per_class}-s{self.size}-seed{self.seed}")
+
+    def meta(self) -> dict:
+        """What ``dataset.json`` records (``kind`` only when not the original scenes, so that
+        data sets generated before it existed are still recognised)."""
+        spec = dataclasses.asdict(self)
+        if self.kind == "scenes":
+            del spec["kind"]
+        version = GENERATOR_VERSION if self.kind == "scenes" else BUSY_VERSION
+        return {"kind": "synthetic", "generator": version, **spec,
+                **({} if self.kind == "scenes" else {"scene_kind": self.kind})}
+
+
+# --------------------------------------------------------------------------- profiles
+@dataclass(frozen=True)
 class Profile:
-    """How big a run is. ``synthetic`` is None when the profile needs a real DATA_ROOT."""
+    """How big a course run is. ``synthetic`` is None when the profile needs a DATA_ROOT."""
 
     name: str
     description: str
-    image_size: int  # pretraining / evaluation resolution, a multiple of 32
+    image_size: int  # pretraining / evaluation resolution, a multiple of the trunk's stride
     synthetic: SyntheticSpec | None  # the generated data set used when DATA_ROOT is None
     mask_draws: int  # masks drawn for chapter 01's statistics (heat maps, histograms)
     dataset: str = "synthetic"
     strategy: str = "mixed"
     masking: MaskOptions = field(default_factory=MaskOptions)
-    pretrain: dict = field(default_factory=dict)  # TrainConfig fields that differ from the paper
+    pretrain: dict = field(default_factory=dict)  # fields that differ from the paper's
     methods: dict = field(default_factory=dict)  # method -> its fields that differ in addition
     probe_epochs: int = 90  # linear-probe epochs (the paper's 90)
     knn_k: int = 200  # k-NN neighbours: the paper's 200, for 1,300 training images per class
     supervised_epochs: int = 0  # chapter 05's supervised reference; 0: skipped (too costly)
     notes: str = ""  # what the recipe chooses and why (shown by chapter 04)
     # fields changed on top of the recipe in the chapters that train many runs (07: four,
-    # 08: five), so that they stay as short as the profile promises, and the generated data
-    # set they use instead of ``synthetic`` (None: the same)
+    # 08: five, 09: a sweep), so that they stay as short as the profile promises, and the
+    # generated data set they use instead of ``synthetic`` (None: the same)
     many_runs: dict = field(default_factory=dict)
     many_runs_data: SyntheticSpec | None = None
-    # chapter 09's sweep: factor -> values, each changed alone from the paper's default
+    # chapter 09's sweep: factor -> values, each changed alone from ABLATION_DEFAULT
     # (jepa_lite.sweep), trained with the many-run recipe and data
     ablations: dict = field(default_factory=dict)
 
-    def __post_init__(self):
-        check_image_size(self.image_size, self.patch)
-
-    @property
-    def patch(self) -> int:
-        """Pixels per mask cell: the total stride of the profile's trunk."""
-        return trunk_stride(self.pretrain.get("arch", "resnet50"))
-
-    def recipe(self, method: str = "cnn-jepa", many_runs: bool = False) -> dict:
-        """The TrainConfig fields this profile sets for a method (everything but the seed);
-        ``many_runs``: as chapters 07 and 08 train each of their runs."""
+    def changes(self, method: str = "cnn-jepa", many_runs: bool = False) -> dict:
+        """The fields the profile sets for a method, on top of the paper's defaults (the
+        method's own settings last); ``many_runs``: as chapters 07-09 train their runs."""
         return {"image_size": self.image_size, "strategy": self.strategy,
-                "masking": self.masking.to_dict(), **self.pretrain,
-                **self.methods.get(method, {}), **(self.many_runs if many_runs else {})}
+                "masking": self.masking, **self.pretrain,
+                **(self.many_runs if many_runs else {}), **self.methods.get(method, {})}
+
+    def config(self, method: str = "cnn-jepa", seed: int = 0,
+               many_runs: bool = False) -> TrainConfig:
+        """The profile's recipe for a method as a configuration. Settings of the profile
+        that the method does not have are left out (masking for SimCLR, ...)."""
+        return TrainConfig(method=method, seed=seed).with_changes(
+            strict=False, **self.changes(method, many_runs))
 
 
-# Short-run settings measured on the generated scenes (README, "Evidence that it learns"):
-# the paper's lr 0.01 and EMA start 0.996 are tuned for 50,000 steps, not a few hundred; BYOL
-# learned there with VICReg's LARS, not with the authors' AdamW 0.01; SimCLR with half its
-# colour jitter (as SimCLR on CIFAR-10)
+# Short-run settings measured on the generated scenes (docs/experiments.md): the paper's lr
+# 0.01 and EMA start 0.996 are tuned for 50,000 steps, not a few hundred; BYOL learned there
+# with VICReg's LARS, not with the authors' AdamW 0.01; SimCLR with half its colour jitter
+# (as SimCLR on CIFAR-10)
 SHORT_RUN = {"cnn-jepa": {"lr": 0.002, "ema": (0.99, 1.0)},
              "cjepa": {"lr": 0.002, "ema": (0.99, 1.0)},
              "simclr": {"jitter_strength": 0.5},
@@ -81,7 +601,7 @@ PROFILES: dict[str, Profile] = {
                          "init, every chapter runs",
                 # 128 px with the plain ResNet-10: a 4x4 grid, whose multi-block blocks are
                 # 2-4 cells (at 64 / 96 px every block was one cell); batch 16: more steps for
-                # the same images, which learned more in the same time (README)
+                # the same images, which learned more in the same time (docs/experiments.md)
                 image_size=128, synthetic=SyntheticSpec(classes=10, per_class=100,
                                                         val_per_class=20, size=128),
                 mask_draws=2_000,
@@ -138,17 +658,6 @@ def get_profile(name: str) -> Profile:
     return PROFILES[name]
 
 
-def repo_root() -> Path | None:
-    """The checkout this package runs from (it has notebooks/), or None for a plain install."""
-    root = PACKAGE_DIR.parent
-    return root if (root / "notebooks").is_dir() and (root / "pyproject.toml").is_file() else None
-
-
-def default_out_dir() -> Path:
-    """``outputs/`` of the checkout, else of the working directory."""
-    return (repo_root() or Path.cwd()) / "outputs"
-
-
 def profiles_table() -> str:
     """The profiles as a Markdown table."""
     rows = ["| profile | image size | data | what it is for |", "|---|---|---|---|"]
@@ -156,63 +665,3 @@ def profiles_table() -> str:
         data = p.synthetic.name if p.synthetic else f"{p.dataset} (DATA_ROOT)"
         rows.append(f"| `{p.name}` | {p.image_size} px | {data} | {p.description} |")
     return "\n".join(rows)
-
-
-@dataclass
-class Config:
-    """Everything a chapter needs, resolved from a profile and the parameters cell."""
-
-    profile: Profile
-    out_dir: Path
-    device: torch.device
-    seed: int = 0
-    data_root_arg: Path | None = None
-    run_dir_arg: Path | None = None
-
-    def run_dir(self) -> Path:
-        """Chapter 04's pretraining run: RUN_DIR if given, else inside the outputs."""
-        return self.run_dir_arg or self.out_dir / "04_pretraining" / "run"
-
-    @property
-    def image_size(self) -> int:
-        return self.profile.image_size
-
-    @property
-    def grid(self) -> tuple[int, int]:
-        return grid_size(self.image_size, self.profile.patch)
-
-    def data_root(self, many_runs: bool = False) -> Path:
-        """The data set: DATA_ROOT if given, else the profile's generated one (made once);
-        ``many_runs``: the one of the chapters that train many runs, where the profile has
-        its own for them."""
-        if self.data_root_arg is not None:
-            return check_data_root(self.data_root_arg, ("train", "val"))
-        if many_runs and self.profile.many_runs_data is not None:
-            return ensure_synthetic(self.profile.many_runs_data)
-        if self.profile.synthetic is None:
-            raise ValueError(
-                f"the {self.profile.name} profile needs DATA_ROOT (--data-root): an "
-                f"{self.profile.dataset} folder, e.g. built with `jepa-lite make-data "
-                f"imagenet100 --imagenet /path/to/imagenet --out /path/to/imagenet100`"
-            )
-        return ensure_synthetic(self.profile.synthetic)
-
-    def to_dict(self) -> dict:
-        return {"profile": asdict(self.profile), "out_dir": str(self.out_dir),
-                "device": str(self.device), "seed": self.seed,
-                "data_root": None if self.data_root_arg is None else str(self.data_root_arg),
-                "run_dir": str(self.run_dir())}
-
-
-def resolve(profile: str = "smoke", data_root: str | os.PathLike | None = None,
-            out_dir: str | os.PathLike | None = None, device: str | None = "auto",
-            seed: int = 0, run_dir: str | os.PathLike | None = None) -> Config:
-    """Turn the literal parameters of a chapter (or the CLI) into a :class:`Config`."""
-    return Config(
-        profile=get_profile(profile),
-        out_dir=Path(out_dir).expanduser() if out_dir else default_out_dir(),
-        device=resolve_device(device),
-        seed=int(seed),
-        data_root_arg=Path(data_root).expanduser() if data_root else None,
-        run_dir_arg=Path(run_dir).expanduser() if run_dir else None,
-    )

@@ -19,21 +19,106 @@ import re
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from jepa_lite.config import Config, repo_root, resolve
+import torch
+
+from jepa_lite import probes, runs
+from jepa_lite.config import Profile, TrainConfig, get_profile
+from jepa_lite.data import check_data_root, ensure_synthetic
+from jepa_lite.masking import grid_of
 from jepa_lite.progress import HEADLESS_ENV, STATUS_ENV, watch
 from jepa_lite.report import fmt_metric, git_commit
+from jepa_lite.runtime import resolve_device
 
 CHAPTER_FILE = re.compile(r"^(\d\d)_[a-z0-9_]+\.py$")
+
+
+# --------------------------------------------------------------------------- a chapter's settings
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def repo_root() -> Path | None:
+    """The checkout this package runs from (it has notebooks/), or None for a plain install."""
+    root = PACKAGE_DIR.parent
+    return root if (root / "notebooks").is_dir() and (root / "pyproject.toml").is_file() else None
+
+
+def default_out_dir() -> Path:
+    """``outputs/`` of the checkout, else of the working directory."""
+    return (repo_root() or Path.cwd()) / "outputs"
+
+
+@dataclass
+class ChapterConfig:
+    """Everything a chapter needs, resolved from a profile and the parameters cell."""
+
+    profile: Profile
+    out_dir: Path
+    device: torch.device
+    seed: int = 0
+    data_root_arg: Path | None = None
+    run_dir_arg: Path | None = None
+
+    def run_dir(self) -> Path:
+        """Chapter 04's pretraining run: RUN_DIR if given, else inside the outputs."""
+        return self.run_dir_arg or self.out_dir / "04_pretraining" / "run"
+
+    def train_config(self, method: str = "cnn-jepa", many_runs: bool = False) -> TrainConfig:
+        """The profile's recipe of a run (``Profile.config``) with this chapter's seed."""
+        return self.profile.config(method, self.seed, many_runs)
+
+    @property
+    def image_size(self) -> int:
+        return self.profile.image_size
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        return grid_of(self.image_size, self.train_config().arch)
+
+    def data_root(self, many_runs: bool = False) -> Path:
+        """The data set: DATA_ROOT if given, else the profile's generated one (made once);
+        ``many_runs``: the one of the chapters that train many runs, where the profile has
+        its own for them."""
+        if self.data_root_arg is not None:
+            return check_data_root(self.data_root_arg, ("train", "val"))
+        if many_runs and self.profile.many_runs_data is not None:
+            return ensure_synthetic(self.profile.many_runs_data)
+        if self.profile.synthetic is None:
+            raise ValueError(
+                f"the {self.profile.name} profile needs DATA_ROOT (--data-root): an "
+                f"{self.profile.dataset} folder, e.g. built with `jepa-lite make-data "
+                f"imagenet100 --imagenet /path/to/imagenet --out /path/to/imagenet100`"
+            )
+        return ensure_synthetic(self.profile.synthetic)
+
+    def to_dict(self) -> dict:
+        return {"profile": asdict(self.profile), "out_dir": str(self.out_dir),
+                "device": str(self.device), "seed": self.seed,
+                "data_root": None if self.data_root_arg is None else str(self.data_root_arg),
+                "run_dir": str(self.run_dir())}
+
+
+def resolve(profile: str = "smoke", data_root: str | os.PathLike | None = None,
+            out_dir: str | os.PathLike | None = None, device: str | None = "auto",
+            seed: int = 0, run_dir: str | os.PathLike | None = None) -> ChapterConfig:
+    """Turn the literal parameters of a chapter (or the CLI) into a :class:`ChapterConfig`."""
+    return ChapterConfig(
+        profile=get_profile(profile),
+        out_dir=Path(out_dir).expanduser() if out_dir else default_out_dir(),
+        device=resolve_device(device),
+        seed=int(seed),
+        data_root_arg=Path(data_root).expanduser() if data_root else None,
+        run_dir_arg=Path(run_dir).expanduser() if run_dir else None,
+    )
 
 
 # --------------------------------------------------------------------------- chapter side
 class ChapterRun:
     """What a chapter writes: figures and ``metrics.json`` under ``OUT_DIR/<chapter>/``."""
 
-    def __init__(self, chapter: str, config: Config):
+    def __init__(self, chapter: str, config: ChapterConfig):
         self.chapter, self.config = chapter, config
         self.dir = config.out_dir / chapter
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -58,29 +143,22 @@ class ChapterRun:
     def pretrained(self, micro_batch: int | None = None) -> Path:
         """Chapter 04's finished run (``RUN/last.pt``). A chapter opened on its own trains it
         first when it is missing or stopped (and says so), with the profile's recipe, exactly
-        as chapter 04 does: the same command, folder and resume rules (``runs.train``)."""
-        from jepa_lite import runs, train
-
+        as chapter 04 does: the same configuration, folder and resume rules (``runs.train``)."""
         cfg = self.config
-        tcfg = train.profile_config(cfg.profile, cfg.seed)
-        micro = micro_batch or tcfg.micro_batch
+        tcfg = cfg.train_config()
+        if micro_batch:
+            tcfg = tcfg.with_changes(micro_batch=micro_batch)
         info = runs.state(cfg.run_dir())
         if info["status"] != "complete" and self.chapter != "04_pretraining":
             print(f"{runs.describe(info)}; this chapter needs it, so it trains it now with "
                   f"the {cfg.profile.name} recipe, as chapter 04 would")
-        options = ["--profile", cfg.profile.name, "--data-root", str(cfg.data_root()),
-                   "--seed", str(cfg.seed), "--device", cfg.device.type]
-        if micro_batch:
-            options += ["--micro-batch", str(micro_batch)]
-        runs.train(options, cfg.run_dir(),
-                   runs.processes(tcfg.batch_size, micro, cfg.device.type))
+        runs.train(tcfg, cfg.run_dir(), cfg.data_root(), cfg.device.type,
+                   runs.processes(tcfg.batch_size, tcfg.micro_batch, cfg.device.type))
         return runs.require_complete(cfg.run_dir())
 
     def probed(self) -> dict:
         """Chapter 05's probe results of the pretrained encoder (``probe.json``); made here,
         in chapter 05's folder and with its settings, when that chapter has not run."""
-        from jepa_lite import probes
-
         cfg = self.config
         out = cfg.out_dir / "05_probes" / "pretrained"
         checkpoint = self.pretrained()
@@ -115,8 +193,6 @@ def _plain(value):
 def start_chapter(chapter: str, profile: str = "smoke", data_root=None, out_dir=None,
                   device: str | None = "auto", seed: int = 0, run_dir=None) -> ChapterRun:
     """Called by every chapter right after its parameters cell."""
-    import torch
-
     torch.manual_seed(seed)
     return ChapterRun(chapter, resolve(profile, data_root, out_dir, device, seed, run_dir))
 
@@ -195,7 +271,7 @@ def declared_parameters(nb) -> list[str]:
             if isinstance(stmt, ast.Assign) for t in stmt.targets if isinstance(t, ast.Name)]
 
 
-def run_chapter(source: Path, cfg: Config, timeout: int | None = None,
+def run_chapter(source: Path, cfg: ChapterConfig, timeout: int | None = None,
                 micro_batch: int | None = None, extra: dict | None = None) -> ChapterResult:
     """Execute one chapter with papermill; the executed notebook is kept even on failure.
     A chapter gets the parameters its ``parameters`` cell declares (RUN_DIR and MICRO_BATCH
@@ -249,7 +325,7 @@ def _failing_cell(executed: Path, fallback_index: int) -> str:
     return f"cell {fallback_index}"
 
 
-def _earlier_results(cfg: Config, keep_out: set[str]) -> list[ChapterResult]:
+def _earlier_results(cfg: ChapterConfig, keep_out: set[str]) -> list[ChapterResult]:
     """Results of chapters run before into the same folder with the same profile."""
     path = cfg.out_dir / "summary.json"
     try:
@@ -264,7 +340,7 @@ def _earlier_results(cfg: Config, keep_out: set[str]) -> list[ChapterResult]:
 COMMIT = git_commit()  # the code the course runs, once per process
 
 
-def write_summary(results: list[ChapterResult], cfg: Config,
+def write_summary(results: list[ChapterResult], cfg: ChapterConfig,
                   earlier: list[ChapterResult] = ()) -> Path:
     """``summary.md`` (for people) and ``summary.json`` (for scripts), in chapter order;
     ``earlier`` holds chapters of a previous run into the same folder that this run skipped."""

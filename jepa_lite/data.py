@@ -14,7 +14,7 @@ import math
 import os
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -24,6 +24,7 @@ from torchvision import datasets, transforms
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from jepa_lite.backbone import STRIDES
+from jepa_lite.config import SyntheticSpec
 from jepa_lite.masking import PATCH, check_image_size
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -186,41 +187,7 @@ def image_folder(
 
 
 # --------------------------------------------------------------------------- generated data
-# Bumped whenever render_synthetic draws different images: part of every data set's name, so
-# a data set cached by an older version is never mistaken for the current one.
-GENERATOR_VERSION = 2
-BUSY_VERSION = 1  # the same, for render_busy
 KINDS = ("scenes", "busy")  # pale objects on plain grey; objects in photograph-like clutter
-
-
-@dataclass(frozen=True)
-class SyntheticSpec:
-    """A generated data set: scenes of several objects of one kind per class. ``kind``:
-    ``scenes`` (:func:`render_synthetic`) or ``busy`` (:func:`render_busy`)."""
-
-    classes: int = 10
-    per_class: int = 64  # training images per class
-    val_per_class: int = 16
-    size: int = 64  # pixels (square)
-    seed: int = 0
-    kind: str = "scenes"
-
-    @property
-    def name(self) -> str:
-        stem = (f"synthetic-v{GENERATOR_VERSION}" if self.kind == "scenes"
-                else f"synthetic-{self.kind}-v{BUSY_VERSION}")
-        return (f"{stem}-c{self.classes}-n{self.per_class}"
-                f"-v{self.val_per_class}-s{self.size}-seed{self.seed}")
-
-    def meta(self) -> dict:
-        """What ``dataset.json`` records (``kind`` only when not the original scenes, so that
-        data sets generated before it existed are still recognised)."""
-        fields = asdict(self)
-        if self.kind == "scenes":
-            del fields["kind"]
-        version = GENERATOR_VERSION if self.kind == "scenes" else BUSY_VERSION
-        return {"kind": "synthetic", "generator": version, **fields,
-                **({} if self.kind == "scenes" else {"scene_kind": self.kind})}
 
 
 def _polygon(n: int, radius: float, star: float = 1.0) -> np.ndarray:

@@ -12,32 +12,15 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import asdict, dataclass, fields
+from dataclasses import fields
 
 import torch
 
 from jepa_lite.backbone import STRIDE as PATCH  # pixels per mask cell: a ResNet's stride
+from jepa_lite.backbone import trunk_stride
+from jepa_lite.config import STRATEGIES, MaskOptions
 
 STAGE_STRIDES = (2, 4, 8, 16, 32)  # conv1, layer1 (after max-pool), layer2, layer3, layer4
-STRATEGIES = ("multiblock", "random", "mixed")
-
-
-@dataclass(frozen=True)
-class MaskOptions:
-    """Knobs of the three strategies; the defaults are the official CNN-JEPA ones."""
-
-    num_blocks: int = 4  # multi-block: blocks whose union is the target region
-    block_scale: tuple[float, float] = (0.15, 0.2)  # block area / grid area
-    aspect_ratio: tuple[float, float] = (0.75, 1.5)  # block height / width
-    min_context: int | None = None  # None: 5 (official min_keep), fewer on grids under 15 cells
-    mask_ratio: float = 0.6  # random: fraction of target cells (29 of 49 at 7x7)
-    multiblock_prob: float = 0.75  # mixed: P(multi-block) per batch, else random
-    max_tries: int = 20  # multi-block: redraws of positions that leave too little context
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
 def check_image_size(image_size: int | tuple[int, int], patch: int = PATCH) -> tuple[int, int]:
     """Return ``(height, width)``; raise if a side is not a multiple of ``patch`` (the trunk's
     total stride: 32 for a ResNet) of at least two patches."""
@@ -57,6 +40,11 @@ def grid_size(image_size: int | tuple[int, int], patch: int = PATCH) -> tuple[in
     """Mask grid of an image: one cell per ``patch`` x ``patch`` pixels (224 px -> 7x7)."""
     h, w = check_image_size(image_size, patch)
     return h // patch, w // patch
+
+
+def grid_of(image_size: int, arch: str) -> tuple[int, int]:
+    """The mask grid of a run: its images in patches of its trunk's stride."""
+    return grid_size(image_size, trunk_stride(arch))
 
 
 def _check_grid(grid: int | tuple[int, int]) -> tuple[int, int]:

@@ -18,8 +18,10 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from jepa_lite import distributed, features
+from jepa_lite import distributed, features, methods
 from jepa_lite.backbone import Trunk, dense_trunk, trunk_stride
+from jepa_lite.checkpoint import load_checkpoint
+from jepa_lite.config import TrainConfig
 from jepa_lite.data import image_folder
 from jepa_lite.progress import progress
 
@@ -29,23 +31,23 @@ def encoder_from_checkpoint(path: str | os.PathLike) -> Trunk:
     """The encoder a pretraining checkpoint's method is probed with, as a dense trunk: the
     EMA target encoder of CNN-JEPA and C-JEPA (as the paper), the (online) backbone of
     SimCLR, BYOL and VICReg."""
-    from jepa_lite import methods
-    from jepa_lite.checkpoint import load_checkpoint
-
     ckpt = load_checkpoint(path)
-    arch = ckpt["config"]["arch"]
-    enc = dense_trunk(arch)
-    prefix = methods.get(ckpt["config"].get("method", "cnn-jepa")).encoder_prefix
+    cfg = TrainConfig.from_dict(ckpt["config"])
+    enc = dense_trunk(cfg.arch)
+    prefix = methods.get(cfg.method.name).encoder_prefix
     enc.load_state_dict({k[len(prefix):]: v for k, v in ckpt["model"].items()
                          if k.startswith(prefix)})
     return enc
 
 
+def checkpoint_config(path: str | os.PathLike) -> TrainConfig:
+    """The configuration a pretraining checkpoint was trained with (read, not its weights)."""
+    return TrainConfig.from_dict(load_checkpoint(path, mmap=True)["config"])
+
+
 def checkpoint_key(path: str | os.PathLike) -> str:
     """Names a checkpoint's encoder for the feature banks: its run and how far it had
     trained (a pretraining checkpoint), else the file's path, size and time."""
-    from jepa_lite.checkpoint import load_checkpoint
-
     path = Path(path)
     ckpt = load_checkpoint(path, mmap=True)
     if "run_id" in ckpt:

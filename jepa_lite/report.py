@@ -9,6 +9,8 @@ import subprocess
 from importlib import resources
 from pathlib import Path
 
+from jepa_lite import checkpoint
+
 COMPARABLE = {"profile": "full", "arch": "resnet50", "image_size": 224}
 
 
@@ -50,12 +52,9 @@ def paper_cnn_jepa(dataset: str) -> dict[str, float]:
 def run_facts(run_dir, probe_json, profile: str, probe_device: str) -> dict:
     """What a reader needs to judge one of our numbers: code, settings, data, the hardware
     it trained on (from the run's own records) and the one it was probed on, time."""
-    from jepa_lite.checkpoint import load_checkpoint
-    from jepa_lite.train import read_metrics
-
     run_dir = Path(run_dir)
-    ckpt = load_checkpoint(run_dir / "last.pt")
-    cfg, history = ckpt["config"], read_metrics(run_dir)
+    ckpt = checkpoint.load_checkpoint(run_dir / "last.pt")
+    cfg, history = ckpt["config"], checkpoint.read_metrics(run_dir)
     probe = json.loads(Path(probe_json).read_text())
     facts = {"commit": git_commit(), "profile": profile, "arch": cfg["arch"],
              "image_size": cfg["image_size"], "epochs": ckpt["epoch"],

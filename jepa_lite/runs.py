@@ -15,11 +15,20 @@ import shlex
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-from jepa_lite.checkpoint import is_locked, load_checkpoint
+from jepa_lite.checkpoint import (
+    DamagedCheckpointError,
+    config_changes,
+    is_locked,
+    load_checkpoint,
+    resume_checkpoint,
+)
+from jepa_lite.config import TrainConfig
+from jepa_lite.data import scan
 from jepa_lite.errors import UsageError
 from jepa_lite.progress import progress
 
@@ -31,7 +40,10 @@ def state(run_dir) -> dict:
     last = run_dir / "last.pt"
     info = {"status": "new", "epoch": 0, "step": 0, "epochs": None, "run_dir": str(run_dir)}
     if last.is_file():
-        ckpt = load_checkpoint(last, mmap=True)
+        try:
+            ckpt = resume_checkpoint(run_dir, mmap=True, say=False)
+        except DamagedCheckpointError as e:  # resuming says what it can do about it
+            return {**info, "status": "stopped", "damaged": str(e)}
         info.update(epoch=ckpt["epoch"], step=ckpt.get("step", 0),
                     epochs=ckpt["config"]["epochs"], status="stopped")
         if info["epoch"] == info["epochs"] and info["step"] == 0:
@@ -79,25 +91,17 @@ def command(options: list[str], nproc: int = 1) -> list[str]:
     return [sys.executable, "-m", "jepa_lite.pretrain", *options]
 
 
-def check_settings(options: list[str], run_dir, nproc: int = 1) -> None:
-    """An error when ``run_dir`` holds a run made with other settings or data than
-    ``options`` would make (a course run must not read another experiment's run)."""
-    from dataclasses import asdict, replace
-
-    from jepa_lite import pretrain
-    from jepa_lite.checkpoint import config_changes
-    from jepa_lite.data import scan
-    from jepa_lite.train import OPERATIONAL, stored_config
-
+def check_settings(cfg: TrainConfig, run_dir, data_root, nproc: int = 1) -> None:
+    """An error when ``run_dir`` holds a run made with other settings or data than ``cfg``
+    on ``data_root`` (a course run must not read another experiment's run)."""
     last = Path(run_dir) / "last.pt"
     if not last.is_file():
         return
-    cfg, data_root = pretrain.config_from_args(
-        pretrain.build_parser().parse_args([*options, "--out", str(run_dir)]))
     cfg = replace(cfg, micro_batch=cfg.micro_batch or max(1, cfg.batch_size // nproc))
     ckpt = load_checkpoint(last, mmap=True)
+    stored = TrainConfig.from_dict(ckpt["config"])
     said = [f"{k}: {a} there, {b} here" for k, a, b in
-            config_changes(stored_config(ckpt), asdict(cfg), OPERATIONAL)]
+            config_changes(stored.to_dict(), cfg.to_dict(), cfg.operational())]
     if ckpt.get("data", {}).get("fingerprint") != scan(data_root, "train").fingerprint:
         said.append(f"data: {ckpt.get('data', {}).get('root')} there, {data_root} here")
     if said:
@@ -138,12 +142,13 @@ def follow(run_dir, process: subprocess.Popen | None = None, poll: float = 1.0) 
     return info
 
 
-def train(options: list[str], run_dir, nproc: int = 1, wait: bool = True) -> dict:
-    """Start or resume the run in ``run_dir`` in a process of its own (``options``: those of
-    ``jepa-lite pretrain``, without --out and --resume), or follow it if it is running, or
-    leave it if it is complete. Returns its state."""
+def train(cfg: TrainConfig, run_dir, data_root, device: str = "auto", nproc: int = 1,
+          wait: bool = True) -> dict:
+    """Start or resume the run of ``cfg`` on ``data_root`` in ``run_dir``, in a process of its
+    own (``RUN/config.json`` holds the configuration it starts from), or follow it if it is
+    running, or leave it if it is complete. Returns its state."""
     run_dir = Path(run_dir)
-    check_settings(options, run_dir, nproc)
+    check_settings(cfg, run_dir, data_root, nproc)
     info = state(run_dir)
     if info["status"] == "complete":
         print(f"{describe(info)}: nothing to train")
@@ -151,10 +156,12 @@ def train(options: list[str], run_dir, nproc: int = 1, wait: bool = True) -> dic
     if info["status"] == "running":
         print(f"{describe(info)}: following it")
         return follow(run_dir) if wait else info
-    options = [*options, "--out", str(run_dir)] + (["--resume"] if info["status"] == "stopped"
-                                                   else [])
-    cmd = command(options, nproc)
     run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
+    options = ["--config", str(run_dir / "config.json"), "--data-root", str(data_root),
+               "--device", str(device), "--out", str(run_dir)]
+    options += ["--resume"] if info["status"] == "stopped" else []
+    cmd = command(options, nproc)
     shown = shlex.join(["jepa-lite", "pretrain", *options] if nproc == 1 else
                        ["torchrun", *cmd[3:]])
     print(f"{'resuming' if '--resume' in options else 'starting'}: {shown}\n"
@@ -163,3 +170,12 @@ def train(options: list[str], run_dir, nproc: int = 1, wait: bool = True) -> dic
         process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
                                    start_new_session=True)  # a stopped kernel leaves it be
     return follow(run_dir, process) if wait else state(run_dir)
+
+
+def stopped_message(out) -> str:
+    """What an interrupted run has kept, and the command that continues it."""
+    info = state(out)
+    if info["epochs"] is None:
+        return f"stopped before the first checkpoint: nothing in {out} to resume"
+    return (f"stopped: {describe({**info, 'status': 'stopped'})} in its last checkpoint; "
+            f"continue with: jepa-lite pretrain --out {out} --resume")

@@ -18,13 +18,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-# the paper's default predictor and masking (reference/cnn_jepa_spec.md)
-DEFAULT = {"predictor_layers": 3, "kernel_size": 3, "depthwise_separable": True,
-           "strategy": "mixed"}
-# the paper's grid (data/paper_results.csv, "CNN-JEPA paper ablations")
-PAPER_GRID = {"predictor_layers": [1, 2, 3, 4, 5, 6], "kernel_size": [3, 5, 7, 9],
-              "depthwise_separable": [True, False],
-              "strategy": ["mixed", "multiblock", "random"]}
+from jepa_lite import compare
+from jepa_lite.config import ABLATION_DEFAULT as DEFAULT
+from jepa_lite.config import PAPER_GRID, STRATEGIES, TrainConfig
+
 LABELS = {"predictor_layers": "predictor depth", "kernel_size": "kernel size",
           "depthwise_separable": "depthwise-separable", "strategy": "masking"}
 
@@ -61,15 +58,9 @@ class Point:
             return "on" if self.value else "off (standard convs)"
         return str(self.value)
 
-    def options(self) -> list[str]:
-        """``jepa-lite pretrain`` options that make this run from the default."""
-        if self.factor is None:
-            return []
-        if self.factor == "depthwise_separable":
-            return [] if self.value else ["--standard-convs"]
-        flag = {"predictor_layers": "--predictor-layers", "kernel_size": "--kernel-size",
-                "strategy": "--masking"}[self.factor]
-        return [flag, str(self.value)]
+    def config(self, base: TrainConfig) -> TrainConfig:
+        """The run of this point: ``base`` (the default) with its factor changed."""
+        return base.with_changes(**({self.factor: self.value} if self.factor else {}))
 
     def paper_setting(self, factor: str | None = None) -> str:
         """The ``setting`` of this point in ``data/paper_results.csv``; the default point
@@ -89,8 +80,6 @@ class Point:
 
 def check_axes(axes: dict) -> dict:
     """Axes as ``{factor: [values]}``; an error naming the factor or value that is wrong."""
-    from jepa_lite.masking import STRATEGIES
-
     checked = {}
     for factor, values in axes.items():
         if factor not in DEFAULT:
@@ -158,32 +147,32 @@ def _save(out_dir: Path, done: dict) -> None:
     tmp.replace(out_dir / "sweep.json")  # a stop between two points loses nothing
 
 
-def run(grid: list[Point], common: list[str], out_dir, data_root, image_size: int, device,
-        probe_epochs: int, k: int, nproc: int = 1, seed: int = 0) -> dict[str, dict]:
-    """Train and probe every point (``common``: the options every run shares), in
-    ``OUT/runs/<point>``; finished points are read from ``sweep.json``, not run again.
+def run(grid: list[Point], base: TrainConfig, out_dir, data_root, device, probe_epochs: int,
+        k: int, nproc: int = 1, run_method=compare.run_method) -> dict[str, dict]:
+    """Train and probe every point (``base``: the default run, on which each point changes
+    its factor) in ``OUT/runs/<point>`` with ``run_method`` (``compare.run_method``); points
+    finished with the same configuration are read from ``sweep.json``, not run again.
     Returns ``{point name: result}`` with the probe's numbers and each point's wall time."""
-    from jepa_lite import compare
-
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     done = load(out_dir)
     results = {}
     for i, point in enumerate(grid, 1):
-        options = [*common, *point.options()]
-        if point.name in done and done[point.name]["options"] == options:
+        cfg = point.config(base)
+        recorded = json.loads(json.dumps(cfg.to_dict()))  # as sweep.json holds it
+        if point.name in done and done[point.name].get("config") == recorded:
             print(f"[{i}/{len(grid)}] {point.label}: finished earlier "
                   f"({done[point.name]['seconds']:.0f} s), read from sweep.json")
             results[point.name] = done[point.name]
             continue
         print(f"[{i}/{len(grid)}] {point.label}")
         start = time.perf_counter()
-        r = compare.run_method(options, out_dir / "runs" / point.name, data_root, image_size,
-                               device, probe_epochs, k=k, nproc=nproc, seed=seed)
+        r = run_method(cfg, out_dir / "runs" / point.name, data_root, device, probe_epochs,
+                       k=k, nproc=nproc)
         history = r.pop("history")
         results[point.name] = done[point.name] = {
             "factor": point.factor, "value": point.value, "label": point.label,
-            "options": options, "seconds": time.perf_counter() - start,
+            "config": recorded, "seconds": time.perf_counter() - start,
             "pretrain_seconds": sum(h["seconds"] for h in history),
             "final_loss": history[-1]["loss"] if history else None,
             **{m: r[m] for m in ("knn_top1", "linear_top1", "linear_honest_top1")}}

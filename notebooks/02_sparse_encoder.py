@@ -53,12 +53,12 @@ if "google.colab" in sys.modules:  # Colab: install the package once; torch is a
 import matplotlib.pyplot as plt
 import torch
 
-from jepa_lite import analysis, backbone, data, masking, sparse, train, viz
+from jepa_lite import analysis, backbone, data, masking, sparse, viz
 from jepa_lite.course import start_chapter
 
 run = start_chapter("02_sparse_encoder", PROFILE, DATA_ROOT, OUT_DIR, DEVICE, SEED)
 cfg = run.config
-ARCH = train.profile_config(cfg.profile).arch
+ARCH = cfg.train_config().arch
 IMAGE_SIZE = 224
 grid = masking.grid_size(IMAGE_SIZE, backbone.trunk_stride(ARCH))
 gen = torch.Generator().manual_seed(SEED)

@@ -53,7 +53,7 @@ import matplotlib.pyplot as plt
 import torch
 from IPython.display import Markdown, display
 
-from jepa_lite import analysis, backbone, masking, predictor, sparse, train, viz
+from jepa_lite import analysis, backbone, masking, predictor, sparse, viz
 from jepa_lite.course import start_chapter
 
 run = start_chapter("03_predictor", PROFILE, DATA_ROOT, OUT_DIR, DEVICE, SEED)
@@ -135,7 +135,7 @@ print("cells reached from the corner cell (0, 0) by 3 layers:", int(corner.sum()
 # predictor knows *where* to predict; what to predict it must infer from the context.
 
 # %%
-arch = train.profile_config(cfg.profile).arch
+arch = cfg.train_config().arch
 enc = sparse.sparse_trunk(arch).eval()
 token = predictor.MaskToken(enc.out_channels)
 images = torch.randn(1, 3, 224, 224, generator=gen)

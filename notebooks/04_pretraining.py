@@ -51,31 +51,30 @@ if "google.colab" in sys.modules:  # Colab: install the package once; torch is a
     importlib.invalidate_caches()
 
 # %%
-from dataclasses import replace
-
 import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 
 from jepa_lite import backbone, data, losses, runs, runtime, schedules, train, viz
+from jepa_lite.checkpoint import read_metrics
 from jepa_lite.course import start_chapter
 
 run = start_chapter("04_pretraining", PROFILE, DATA_ROOT, OUT_DIR, DEVICE, SEED, RUN_DIR)
 cfg = run.config
-tcfg = train.profile_config(cfg.profile, SEED)
+tcfg = cfg.train_config()  # the profile's recipe: a config.TrainConfig
 if MICRO_BATCH:
-    tcfg = replace(tcfg, micro_batch=MICRO_BATCH)
+    tcfg = tcfg.with_changes(micro_batch=MICRO_BATCH)
 data_root = cfg.data_root()
 n_train = len(data.image_folder(data_root, "train"))
 steps_per_epoch = n_train // tcfg.batch_size
 nproc = runs.processes(tcfg.batch_size, tcfg.micro_batch, cfg.device.type)
 micro = tcfg.micro_batch or tcfg.batch_size // nproc
-grid = tcfg.grid
+grid = cfg.grid
 print(f"{PROFILE}: {tcfg.arch} at {tcfg.image_size} px (a {grid[0]}x{grid[1]} mask grid), "
       f"{tcfg.epochs} epochs of {steps_per_epoch} steps on {n_train} images; a step is a "
       f"batch of {tcfg.batch_size} = {nproc} process(es) x "
       f"{tcfg.batch_size // (nproc * micro)} micro-batch(es) of {micro}")
-print(tcfg.geometry())
+print(train.geometry(tcfg))
 print("device:", runtime.device_report(cfg.device))
 if cfg.profile.notes:
     print(cfg.profile.notes)
@@ -126,9 +125,9 @@ print(f"smooth-L1 (coded) {coded:.6f} = 1/2 L2^2 {half_l2:.6f} = 1 - cos {one_mi
 # %%
 total = steps_per_epoch * tcfg.epochs
 warmup = round(tcfg.warmup_epochs * steps_per_epoch)
-lr = [schedules.learning_rate(s, total, warmup, tcfg.lr) for s in range(total)]
+lr = [schedules.learning_rate(s, total, warmup, tcfg.method.lr) for s in range(total)]
 momentum = {name: [schedules.ema_momentum_at(s, steps_per_epoch, tcfg.epochs, per_epoch,
-                                              *tcfg.ema)
+                                              *tcfg.method.ema)
                    for s in range(total)]
             for name, per_epoch in (("per step (default)", False), ("per epoch (official)", True))}
 fig = viz.fig_schedules(lr, momentum, steps_per_epoch)
@@ -165,7 +164,7 @@ plt.show()
 
 # %%
 checkpoint = run.pretrained(MICRO_BATCH)  # runs.train with the profile's recipe
-history = train.read_metrics(cfg.run_dir())
+history = read_metrics(cfg.run_dir())
 for row in history:
     print(f"epoch {row['epoch']:3d}  loss {row['loss']:.4f}  lr {row['lr']:.2e}  "
           f"momentum {row['momentum']:.5f}  {row['images_per_s']:.0f} img/s")

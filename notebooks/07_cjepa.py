@@ -59,22 +59,23 @@ if "google.colab" in sys.modules:  # Colab: install the package once; torch is a
 import matplotlib.pyplot as plt
 import torch
 
-from jepa_lite import analysis, backbone, compare, masking, pretrain, probes, runs, train, viz
+from jepa_lite import analysis, backbone, compare, masking, probes, runs, train, viz
 from jepa_lite.course import start_chapter
 
 run = start_chapter("07_cjepa", PROFILE, DATA_ROOT, OUT_DIR, DEVICE, SEED)
 cfg = run.config
 data_root = cfg.data_root(many_runs=True)  # the profile may keep a smaller set for them
-tcfg = train.profile_config(cfg.profile, SEED, "cjepa", many_runs=True)
+tcfg = cfg.train_config("cjepa", many_runs=True)  # a config.TrainConfig
 nproc = runs.processes(tcfg.batch_size, tcfg.micro_batch, cfg.device.type)
-grid = tcfg.grid
+grid = masking.grid_of(tcfg.image_size, tcfg.arch)
+o = tcfg.method  # C-JEPA's options: config.CJEPAOptions
 print(f"{PROFILE}: {tcfg.arch} at {tcfg.image_size} px (a {grid[0]}x{grid[1]} grid), "
-      f"{tcfg.epochs} epochs, batch {tcfg.batch_size}, masking {tcfg.strategy}; C-JEPA "
-      f"reading {tcfg.cjepa_reading}, beta {tcfg.cjepa_beta}, weights {tcfg.vicreg_weights}")
-print(tcfg.geometry())
+      f"{tcfg.epochs} epochs, batch {tcfg.batch_size}, masking {o.strategy}; C-JEPA "
+      f"reading {o.reading}, beta {o.beta}, weights {o.vicreg_weights}")
+print(train.geometry(tcfg))
 if cfg.profile.many_runs:  # four runs: the profile shortens each (chapter 04 trains one)
     print(f"each run here: {cfg.profile.many_runs} on {data_root.name}; chapter 04's run: "
-          f"{train.profile_config(cfg.profile, SEED).epochs} epochs at "
+          f"{cfg.train_config().epochs} epochs at "
           f"{cfg.image_size} px on {getattr(cfg.profile.synthetic, 'name', 'DATA_ROOT')}")
 
 # %% [markdown]
@@ -122,18 +123,16 @@ print(f"one multi-block draw on the {grid[0]}x{grid[1]} grid: {blocks.shape[1]} 
 # stopped), then is probed as in chapter 05.
 
 # %%
-variants = {"CNN-JEPA": ["--method", "cnn-jepa"], "C-JEPA": ["--method", "cjepa"],
-            "CNN-JEPA, no EMA": ["--method", "cnn-jepa", "--no-target-ema"],
-            "C-JEPA, no EMA": ["--method", "cjepa", "--no-target-ema"]}
-common = ["--profile", PROFILE, "--data-root", str(data_root), "--seed", str(SEED),
-          "--device", cfg.device.type, *pretrain.as_options(cfg.profile.many_runs)]
+jepa, cjepa = cfg.train_config("cnn-jepa", many_runs=True), tcfg
+variants = {"CNN-JEPA": jepa, "C-JEPA": cjepa,
+            "CNN-JEPA, no EMA": jepa.with_changes(target_ema=False),
+            "C-JEPA, no EMA": cjepa.with_changes(target_ema=False)}
 k = cfg.profile.knn_k  # the paper's 200; 20 on the small generated sets
 results = {}
-for name, options in variants.items():
+for name, variant in variants.items():
     folder = run.dir / "runs" / name.lower().replace(", ", "-").replace(" ", "-")
-    results[name] = compare.run_method(common + options, folder, data_root, tcfg.image_size,
-                                       cfg.device, cfg.profile.probe_epochs, k=k, nproc=nproc,
-                                       seed=SEED)
+    results[name] = compare.run_method(variant, folder, data_root, cfg.device,
+                                       cfg.profile.probe_epochs, k=k, nproc=nproc)
 random_init = compare.probe_random_init(tcfg.arch, data_root, run.dir / "random",
                                         tcfg.image_size, cfg.device, cfg.profile.probe_epochs,
                                         k=k, seed=SEED)

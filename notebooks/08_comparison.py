@@ -65,13 +65,13 @@ import json
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
-from jepa_lite import compare, data, methods, pretrain, report, runs, runtime, train, viz
+from jepa_lite import compare, data, methods, report, runs, runtime, viz
 from jepa_lite.course import start_chapter
 
 run = start_chapter("08_comparison", PROFILE, DATA_ROOT, OUT_DIR, DEVICE, SEED)
 cfg = run.config
 data_root = cfg.data_root(many_runs=True)  # the profile may keep a smaller set for them
-configs = {methods.get(m).label: train.profile_config(cfg.profile, SEED, m, many_runs=True)
+configs = {methods.get(m).label: cfg.train_config(m, many_runs=True)  # config.TrainConfig
            for m in methods.METHODS}
 base = configs["CNN-JEPA"]
 nproc = runs.processes(base.batch_size, base.micro_batch, cfg.device.type)
@@ -82,7 +82,7 @@ print(f"{PROFILE}: {base.arch} at {base.image_size} px, {base.epochs} epochs, ba
       f"{runtime.device_report(cfg.device)}")
 if cfg.profile.many_runs:  # five runs: the profile shortens each (chapter 04 trains one)
     print(f"each run here: {cfg.profile.many_runs} on {data_root.name}; chapter 04's run: "
-          f"{train.profile_config(cfg.profile, SEED).epochs} epochs at "
+          f"{cfg.train_config().epochs} epochs at "
           f"{cfg.image_size} px on {getattr(cfg.profile.synthetic, 'name', 'DATA_ROOT')}")
 if not comparable:
     print("NOT comparable with the paper: generated data, a small backbone, a few epochs.")
@@ -99,15 +99,11 @@ for label, changes in compare.recipe_changes(cfg.profile).items():
 # online backbone) goes through the same probes.
 
 # %%
-common = ["--profile", PROFILE, "--data-root", str(data_root), "--seed", str(SEED),
-          "--device", cfg.device.type, *pretrain.as_options(cfg.profile.many_runs)]
 k = cfg.profile.knn_k  # the paper's 200; 20 on the small generated sets
 results = {}
 for label, tc in configs.items():
-    results[label] = compare.run_method(common + ["--method", tc.method],
-                                        run.dir / "runs" / tc.method, data_root,
-                                        base.image_size, cfg.device, cfg.profile.probe_epochs,
-                                        k=k, nproc=nproc, seed=SEED)
+    results[label] = compare.run_method(tc, run.dir / "runs" / tc.method.name, data_root,
+                                        cfg.device, cfg.profile.probe_epochs, k=k, nproc=nproc)
 random_init = compare.probe_random_init(base.arch, data_root, run.dir / "random",
                                         base.image_size, cfg.device, cfg.profile.probe_epochs,
                                         k=k, seed=SEED)

@@ -56,7 +56,7 @@ import math
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
-from jepa_lite import pretrain, report, runs, sweep, train, viz
+from jepa_lite import report, runs, sweep, train, viz
 from jepa_lite.course import start_chapter
 from jepa_lite.data import scan
 
@@ -65,12 +65,12 @@ cfg = run.config
 axes = sweep.check_axes(AXES if AXES is not None else cfg.profile.ablations)
 grid = sweep.points(axes)
 data_root = cfg.data_root(many_runs=True)  # the profile may keep a smaller set for many runs
-tcfg = train.profile_config(cfg.profile, SEED, many_runs=True)
+tcfg = cfg.train_config(many_runs=True)  # the default point, a config.TrainConfig
 nproc = runs.processes(tcfg.batch_size, tcfg.micro_batch, cfg.device.type)
 val_images = len(scan(data_root, "val").samples)
 print(f"{PROFILE}: {len(grid)} runs of {tcfg.arch} at {tcfg.image_size} px, {tcfg.epochs} "
       f"epochs, batch {tcfg.batch_size}, on {data_root.name} ({val_images} validation images)")
-print(tcfg.geometry())
+print(train.geometry(tcfg))
 for p in grid:
     print(f"  {p.name:28s} {p.label}")
 
@@ -106,10 +106,8 @@ for prefix, title, name in (("predictor depth", "predictor depth (layers)", "pap
 # `jepa-lite sweep --profile demo --axis kernel_size 3 5 7 9`.
 
 # %%
-common = ["--profile", PROFILE, "--data-root", str(data_root), "--seed", str(SEED),
-          "--device", cfg.device.type, *pretrain.as_options(cfg.profile.many_runs)]
-results = sweep.run(grid, common, run.dir, data_root, tcfg.image_size, cfg.device,
-                    cfg.profile.probe_epochs, k=cfg.profile.knn_k, nproc=nproc, seed=SEED)
+results = sweep.run(grid, tcfg, run.dir, data_root, cfg.device, cfg.profile.probe_epochs,
+                    k=cfg.profile.knn_k, nproc=nproc)
 
 # %% [markdown]
 # ## 3. Our numbers next to the paper's

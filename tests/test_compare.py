@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from jepa_lite import analysis, compare, config, data, methods, report, train
+from jepa_lite import analysis, compare, config, data, methods, report
+from jepa_lite.config import TrainConfig
 
 SPEC = data.SyntheticSpec(classes=3, per_class=8, val_per_class=2, size=64, seed=5)
 
@@ -24,9 +25,8 @@ def test_spectrum_tells_collapsed_from_spread_features(seed):
 
 def test_step_seconds_times_every_method_on_the_same_device(tmp_path):
     root = data.make_synthetic(tmp_path / "syn", SPEC)
-    configs = {m: train.TrainConfig(method=m, arch="resnet10", image_size=64, batch_size=8,
-                                    micro_batch=4, predictor_layers=1)
-               for m in methods.METHODS}
+    configs = {m: TrainConfig(method=m, arch="resnet10", image_size=64, batch_size=8,
+                              micro_batch=4) for m in methods.METHODS}
     seconds = compare.step_seconds(configs, root, torch.device("cpu"), steps=1, warmup=0)
     assert list(seconds) == list(configs) and all(s > 0 for s in seconds.values())
 
@@ -51,8 +51,8 @@ def test_recipe_changes_name_every_departure_from_the_authors(name):
     profile = config.PROFILES[name]
     changes = compare.recipe_changes(profile)
     for m in methods.METHODS:
-        tc = train.profile_config(profile, 0, m)
-        authors = train.TrainConfig(method=m)
+        tc = profile.config(m).method
+        authors = TrainConfig(method=m).method
         for f, (theirs, ours) in changes.get(methods.get(m).label, {}).items():
             assert theirs == getattr(authors, f) and ours == getattr(tc, f) != theirs, (m, f)
     if name == "full":

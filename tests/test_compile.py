@@ -1,29 +1,27 @@
 """``--compile``: a compiled training step computes what the eager one does (on the CPU,
 where CI runs it; the GPU speed-up is measured by ``jepa-lite bench --compile``)."""
 
-import copy
-
 import torch
 
 from jepa_lite import masking, train
-from jepa_lite.runtime import grad_scaler
+from jepa_lite.config import TrainConfig
 
 
 def test_compiled_step_equals_the_eager_step():
-    torch.manual_seed(0)
-    cfg = train.TrainConfig(arch="resnet10", image_size=64, batch_size=4, compile=True)
+    cfg = TrainConfig(arch="resnet10", image_size=64, batch_size=4)
     dev = torch.device("cpu")
-    eager = train.build_model(cfg)
-    compiled_model = copy.deepcopy(eager)
-    net = train.maybe_compile(compiled_model, cfg.compile)
+    eager_run = train.build(cfg, dev)
+    compiled_run = train.build(cfg.with_changes(compile=True), dev)  # the same seed
+    eager, compiled_model, net = eager_run.model, compiled_run.model, compiled_run.net
     assert net is not compiled_model and net._orig_mod is compiled_model
+    assert all(torch.equal(a, b) for a, b in zip(eager.state_dict().values(),
+                                                 compiled_model.state_dict().values()))
     losses = {}
-    for name, model, runner in (("eager", eager, eager), ("compiled", compiled_model, net)):
-        opt = train.make_optimizer(model, cfg, dev)
-        images = torch.randn(4, 3, 64, 64, generator=torch.Generator().manual_seed(1))
-        masks = masking.sample_masks(4, cfg.grid, generator=torch.Generator().manual_seed(2))
-        losses[name] = [train.train_step(runner, opt, grad_scaler(dev, "fp32"),
-                                         [(images, masks)], 1, dev, "fp32", 0.99)[0].item()
+    images = torch.randn(4, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    masks = masking.sample_masks(4, masking.grid_of(64, cfg.arch),
+                                 generator=torch.Generator().manual_seed(2))
+    for name, run in (("eager", eager_run), ("compiled", compiled_run)):
+        losses[name] = [train.train_step(run, [(images, masks)], 1, 0.99)[0].item()
                         for _ in range(2)]
     assert torch.allclose(torch.tensor(losses["eager"]), torch.tensor(losses["compiled"]),
                           rtol=1e-4), losses

@@ -1,16 +1,21 @@
-"""Profiles resolve into complete configurations; bad parameters are clear errors."""
+"""Configuration as data: profiles resolve into complete configurations, a method's options
+never leak into another's run, and bad values are refused when a configuration is made."""
 
-from dataclasses import asdict
+import dataclasses
+import random
+from dataclasses import replace
 
 import pytest
 import torch
 
-from jepa_lite import config, masking, train
+from jepa_lite import config, course, masking, train
+from jepa_lite.backbone import trunk_stride
+from jepa_lite.config import METHOD_OPTIONS, PROFILES, TrainConfig
 
 
 @pytest.mark.parametrize("name", ["smoke", "demo", "full"])
 def test_profiles_resolve(name, tmp_path):
-    cfg = config.resolve(name, out_dir=tmp_path, device="cpu", seed=3)
+    cfg = course.resolve(name, out_dir=tmp_path, device="cpu", seed=3)
     assert cfg.profile.name == name and cfg.seed == 3 and cfg.device == torch.device("cpu")
     assert cfg.image_size % 32 == 0 and cfg.grid == (cfg.image_size // 32,) * 2
     assert cfg.out_dir == tmp_path
@@ -26,33 +31,33 @@ def test_profiles_grow():
 
 def test_unknown_profile():
     with pytest.raises(ValueError, match="unknown profile 'smok'; choose one of smoke, demo, full"):
-        config.resolve("smok")
+        course.resolve("smok")
 
 
 def test_smoke_generates_its_data_once(tmp_path):
-    cfg = config.resolve("smoke", out_dir=tmp_path, device="cpu")
+    cfg = course.resolve("smoke", out_dir=tmp_path, device="cpu")
     root = cfg.data_root()
     assert (root / "train").is_dir() and (root / "val").is_dir()
     stamp = (root / "dataset.json").stat().st_mtime_ns
-    assert config.resolve("smoke", out_dir=tmp_path).data_root() == root
+    assert course.resolve("smoke", out_dir=tmp_path).data_root() == root
     assert (root / "dataset.json").stat().st_mtime_ns == stamp
 
 
 def test_full_profile_needs_a_data_root(tmp_path):
-    cfg = config.resolve("full", out_dir=tmp_path, device="cpu")
+    cfg = course.resolve("full", out_dir=tmp_path, device="cpu")
     with pytest.raises(ValueError, match="needs DATA_ROOT.*make-data imagenet100"):
         cfg.data_root()
 
 
 def test_data_root_is_checked(tmp_path):
-    cfg = config.resolve("full", data_root=tmp_path / "missing", out_dir=tmp_path)
+    cfg = course.resolve("full", data_root=tmp_path / "missing", out_dir=tmp_path)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         cfg.data_root()
 
 
 def test_default_out_dir_is_in_the_checkout():
-    assert config.repo_root() is not None
-    assert config.default_out_dir() == config.repo_root() / "outputs"
+    assert course.repo_root() is not None
+    assert course.default_out_dir() == course.repo_root() / "outputs"
 
 
 def test_profiles_table_lists_every_profile():
@@ -64,10 +69,10 @@ def test_profiles_table_lists_every_profile():
 def test_profile_multiblock_blocks_are_not_all_single_cells(name):
     """The paper's multi-block geometry needs blocks of several cells (issue 10, bullet 1):
     the run of chapter 04 must have some (smoke and demo: a 4x4 grid at 128 px)."""
-    cfg = train.profile_config(config.PROFILES[name])
-    sizes = masking.block_sizes(cfg.grid, masking.MaskOptions(**cfg.masking),
-                                cfg.official_masks)
-    assert set(sizes) != {(1, 1)}, cfg.geometry()
+    cfg = config.PROFILES[name].config()
+    sizes = masking.block_sizes(masking.grid_of(cfg.image_size, cfg.arch), cfg.method.masking,
+                                cfg.method.official_masks)
+    assert set(sizes) != {(1, 1)}, train.geometry(cfg)
 
 
 @pytest.mark.parametrize("name", list(config.PROFILES))
@@ -83,33 +88,106 @@ def test_knn_k_fits_the_feature_bank(name):
 
 @pytest.mark.parametrize("name", list(config.PROFILES))
 def test_many_run_chapters_get_the_recipe_with_the_profiles_changes(name, tmp_path):
-    """Chapters 07 and 08 train the recipe plus ``many_runs``, on ``many_runs_data`` where
-    the profile has one; the CLI options they pass set exactly those fields."""
-    from jepa_lite import pretrain
-
+    """Chapters 07-09 train the recipe plus ``many_runs``, on ``many_runs_data`` where the
+    profile has one."""
     p = config.PROFILES[name]
-    for method in ("cnn-jepa", "simclr"):
-        one, many = train.profile_config(p, 0, method), train.profile_config(p, 0, method, True)
-        assert {k: v for k, v in asdict(many).items() if asdict(one)[k] != v} == {
-            k: v for k, v in p.many_runs.items() if getattr(one, k) != v}
-        args = pretrain.build_parser().parse_args(
-            ["--out", str(tmp_path / "r"), "--profile", name, "--method", method,
-             "--data-root", str(tmp_path), *pretrain.as_options(p.many_runs)])
-        assert pretrain.config_from_args(args)[0] == many
-    cfg = config.resolve(name, out_dir=tmp_path, device="cpu")
+    for method in METHOD_OPTIONS:
+        one, many = p.config(method), p.config(method, many_runs=True)
+        changed = {f.name for f in dataclasses.fields(one)
+                   if getattr(one, f.name) != getattr(many, f.name)}
+        assert changed == {k for k, v in p.many_runs.items() if getattr(one, k) != v}
+        train.check_config(one)  # the trunk tiles the image; the masks fit the grid
+        train.check_config(many)
+    cfg = course.resolve(name, out_dir=tmp_path, device="cpu")
     if p.many_runs_data is not None:
         assert p.many_runs_data.name != p.synthetic.name
         assert cfg.data_root(many_runs=True).name == p.many_runs_data.name
-    mine = config.resolve(name, data_root=tmp_path, out_dir=tmp_path, device="cpu")
+    mine = course.resolve(name, data_root=tmp_path, out_dir=tmp_path, device="cpu")
     for split in ("train", "val"):
         (tmp_path / split / "a").mkdir(parents=True, exist_ok=True)
     assert mine.data_root(many_runs=True) == mine.data_root()  # DATA_ROOT wins
 
 
-def test_as_options_refuses_what_the_cli_cannot_say():
-    from jepa_lite import pretrain
+@pytest.mark.parametrize("name", list(config.PROFILES))
+def test_a_profile_sets_each_method_its_own_recipe(name):
+    p = PROFILES[name]
+    for method in METHOD_OPTIONS:
+        cfg = p.config(method, seed=4)
+        assert cfg.method.name == method and cfg.seed == 4 and cfg.image_size == p.image_size
+        for field, value in p.methods.get(method, {}).items():
+            assert getattr(cfg.method, field) == value
+        if hasattr(cfg.method, "masking"):
+            assert cfg.method.masking == p.masking and cfg.method.strategy == p.strategy
 
-    assert pretrain.as_options({"epochs": 1, "ema": (0.99, 1.0)}) == [
-        "--epochs", "1", "--ema", "0.99", "1.0"]
-    with pytest.raises(ValueError, match="'notes' cannot be passed as an option"):
-        pretrain.as_options({"notes": "x"})
+
+def test_the_configuration_module_is_data():
+    """``config`` imports nothing of the package, and its dataclasses are frozen."""
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(config))
+    imported = [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+    imported += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+    assert not [m for m in imported if m and m.startswith("jepa_lite")]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        TrainConfig().epochs = 3
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_switching_the_method_never_keeps_another_methods_settings(seed):
+    """Over random pairs of methods and random changes to the first: the second method's
+    options are its own defaults, whichever way the method is switched."""
+    rng = random.Random(seed)
+    first, second = rng.sample(list(METHOD_OPTIONS), 2)
+    cfg = TrainConfig(method=first).with_changes(lr=rng.choice([0.1, 0.3, 3.0]),
+                                                 weight_decay=rng.choice([0.0, 0.2]))
+    for switched in (replace(cfg, method=second), cfg.with_changes(method=second),
+                     TrainConfig.from_dict({**cfg.to_dict(), "method": {"name": second}})):
+        assert switched.method == METHOD_OPTIONS[second]()
+        assert (switched.epochs, switched.arch) == (cfg.epochs, cfg.arch)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_a_configuration_survives_its_json(seed):
+    """``to_dict`` -> JSON -> ``from_dict`` is the identity, for random valid changes."""
+    import json
+
+    rng = random.Random(seed)
+    method = rng.choice(list(METHOD_OPTIONS))
+    changes = {"epochs": rng.randint(11, 300), "seed": rng.randint(0, 9),
+               "micro_batch": rng.choice([None, 4, 32]), "lr": rng.uniform(1e-4, 1)}
+    if method in ("cnn-jepa", "cjepa"):
+        changes.update(num_blocks=rng.randint(1, 6), block_scale=(0.1, rng.uniform(0.1, 0.3)),
+                       strategy=rng.choice(config.STRATEGIES))
+    cfg = TrainConfig(method=method).with_changes(**changes)
+    assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"epochs": 0}, "--epochs 0: epochs must be at least 1"),
+    ({"epochs": -1}, "--epochs -1: epochs must be at least 1"),
+    ({"ema": (1.5, 0.5)}, "--ema 1.5 0.5: ema must be at most 1"),
+    ({"ema": (0.9, 0.5)}, "--ema 0.9 0.5: ema goes from its first value to its second"),
+    ({"lr": 0}, "--lr 0: lr must be more than 0"),
+    ({"batch_size": 0}, "--batch-size 0"),
+    ({"num_blocks": 0}, "--num-blocks 0: masking.num_blocks must be at least 1"),
+    ({"block_scale": (0.3, 0.2)}, "--block-scale 0.3 0.2"),
+    ({"kernel_size": 4}, "--kernel-size 4: kernel_size must be odd"),
+    ({"strategy": "blocks"}, "--masking blocks: strategy must be one of multiblock, random"),
+    ({"precision": "fp8"}, "--precision fp8: precision must be one of auto"),
+    ({"epochs": "5"}, "--epochs 5: epochs must be a whole number, not str"),
+    ({"epochs": 2}, r"--warmup-epochs 10 is not shorter than the run \(--epochs 2\).*"
+                    r"use --warmup-epochs 0.1"),
+    ({"warmup_epochs": 5, "epochs": 5}, "--warmup-epochs 5 is not shorter"),
+    ({"temperature": 0.5}, "--temperature is an option of simclr; cnn-jepa does not use it"),
+    ({"notes": "x"}, "unknown configuration field 'notes'"),
+])
+def test_impossible_values_are_refused_when_the_configuration_is_made(changes, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig().with_changes(**changes)
+
+
+def test_every_profile_image_size_tiles_its_trunk():
+    for p in PROFILES.values():
+        cfg = p.config()
+        assert cfg.image_size % trunk_stride(cfg.arch) == 0

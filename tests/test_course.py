@@ -294,7 +294,7 @@ def test_ablation_chapter_sweeps_the_profiles_grid_and_resumes(smoke_course):
         assert (folder / "runs" / p.name / "last.pt").is_file()
     cfg = torch.load(folder / "runs" / "strategy-random" / "last.pt", weights_only=False,
                      mmap=True)["config"]
-    assert cfg["strategy"] == "random" and cfg["predictor_layers"] == 3
+    assert cfg["method"]["strategy"] == "random" and cfg["method"]["predictor_layers"] == 3
     stamps = {p.name: (folder / "runs" / p.name / "last.pt").stat().st_mtime for p in grid}
     (folder / "sweep.json").write_text(json.dumps({"points": {k: v for k, v in done.items()
                                                              if k != grid[-1].name}}))

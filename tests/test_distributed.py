@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from torch.utils.data import DataLoader
 
 from jepa_lite import data, distributed, sparse, train
-from jepa_lite.checkpoint import load_checkpoint
+from jepa_lite.checkpoint import load_checkpoint, read_metrics
 from jepa_lite.masking import sample_masks
 from jepa_lite.views import MaskCollator, SeededViews
 
@@ -199,29 +199,22 @@ def test_sparse_sync_bn_equals_one_batchnorm_over_all_ranks(tmp_path):
 
 def tiny(**kw) -> train.TrainConfig:
     base = dict(arch="resnet10", image_size=64, epochs=2, batch_size=32, micro_batch=16,
-                warmup_epochs=1, predictor_layers=1, checkpoint_every=1, log_every=1, seed=4)
-    return train.TrainConfig(**{**base, **kw})
+                warmup_epochs=1, checkpoint_every=1, log_every=1, seed=4, workers=0)
+    jepa = "jepa" in kw.get("method", "cnn-jepa")
+    return train.TrainConfig().with_changes(**{**base, **kw},
+                                            **({"predictor_layers": 1} if jepa else {}))
 
 
 def _pretrain_worker(rank, world, cfg, root, out, resume, stop_at_step):
-    from jepa_lite import schedules
+    def stop(run, info):  # a preemption in the middle of an epoch
+        if info.step == stop_at_step:
+            raise KeyboardInterrupt
 
-    if stop_at_step is not None:  # a preemption in the middle of an epoch
-        good = schedules.learning_rate
-
-        def stop(step, *a):
-            if step == stop_at_step:
-                raise KeyboardInterrupt
-            return good(step, *a)
-
-        schedules.learning_rate = stop
     try:
-        train.pretrain(cfg, root, out, resume=resume, device="cpu")
+        train.pretrain(cfg, root, out, resume=resume, device="cpu",
+                       on_step=stop if stop_at_step is not None else None)
     except KeyboardInterrupt:
         pass
-    finally:
-        if stop_at_step is not None:
-            schedules.learning_rate = good
 
 
 def weights(path):
@@ -259,7 +252,7 @@ def test_mid_epoch_resume_under_ddp_continues_the_same_run(root, tmp_path):
     assert (ckpt["epoch"], ckpt["step"]) == (1, 1)  # a mid-epoch checkpoint
     spawn(_pretrain_worker, cfg, root, tmp_path / "ddp", True, None)
     assert_same_weights(tmp_path / "straight" / "last.pt", tmp_path / "ddp" / "last.pt")
-    a, b = (train.read_metrics(tmp_path / d) for d in ("straight", "ddp"))
+    a, b = (read_metrics(tmp_path / d) for d in ("straight", "ddp"))
     assert [r["epoch"] for r in b] == [1, 2]
     for ra, rb in zip(a, b):
         assert ra["loss"] == pytest.approx(rb["loss"], rel=1e-6)
@@ -289,8 +282,9 @@ def _sync_bn_run_worker(rank, world, cfg, root, out):
 
 
 def test_sync_bn_trains_under_ddp_and_differs_from_per_rank_statistics(root, tmp_path):
-    spawn(_sync_bn_run_worker, tiny(epochs=1, sync_bn=True), root, tmp_path / "sync")
-    spawn(_sync_bn_run_worker, tiny(epochs=1), root, tmp_path / "per-rank")
+    spawn(_sync_bn_run_worker, tiny(epochs=1, warmup_epochs=0, sync_bn=True), root,
+          tmp_path / "sync")
+    spawn(_sync_bn_run_worker, tiny(epochs=1, warmup_epochs=0), root, tmp_path / "per-rank")
     a, b = weights(tmp_path / "sync" / "last.pt"), weights(tmp_path / "per-rank" / "last.pt")
     assert all(torch.isfinite(v).all() for v in a.values())
     assert any(not torch.equal(a[k], b[k]) for k in a)
@@ -323,11 +317,11 @@ def test_torchrun_equals_one_process_with_accumulation(root, tmp_path):
     assert two.returncode == 0, two.stderr[-2000:]
     assert two.stdout.count("done:") == 1  # rank 0 alone reports (and writes)
     assert_same_weights(tmp_path / "one" / "last.pt", tmp_path / "two" / "last.pt")
-    a, b = train.read_metrics(tmp_path / "one"), train.read_metrics(tmp_path / "two")
+    a, b = read_metrics(tmp_path / "one"), read_metrics(tmp_path / "two")
     assert [r["processes"] for r in a + b] == [1, 1, 2, 2]
     assert [r["loss"] for r in a] == pytest.approx([r["loss"] for r in b], rel=1e-6)
     assert sorted(p.name for p in (tmp_path / "two").iterdir()) == \
-        [".lock", "last.pt", "metrics.jsonl"]
+        [".lock", "config.json", "last.pt", "metrics.jsonl"]
     # a global batch that does not split over the processes is refused before any work
     bad = run_cli("-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                   "-m", "jepa_lite.pretrain", *common[:-6], "--micro-batch", "12",
@@ -378,12 +372,12 @@ def test_simclr_gathered_loss_equals_one_process_on_the_whole_batch(tmp_path, de
 
 def _methods_under_ddp_worker(rank, world, root, out):
     for method, extra in (("simclr", {}), ("cjepa", {"strategy": "mixed"})):
-        cfg = tiny(method=method, epochs=1, micro_batch=8, **extra)
+        cfg = tiny(method=method, epochs=1, warmup_epochs=0, micro_batch=8, **extra)
         train.pretrain(cfg, root, out / method, device="cpu")
 
 
 def test_simclr_and_cjepa_train_under_ddp(root, tmp_path):
     spawn(_methods_under_ddp_worker, root, tmp_path)
     for method in ("simclr", "cjepa"):
-        rows = train.read_metrics(tmp_path / method)
+        rows = read_metrics(tmp_path / method)
         assert len(rows) == 1 and rows[0]["processes"] == 2 and rows[0]["loss"] == rows[0]["loss"]

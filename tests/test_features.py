@@ -24,8 +24,9 @@ def root(tmp_path_factory):
 def two_runs(root, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs")
     return [train.pretrain(train.TrainConfig(arch="resnet10", image_size=64, epochs=1,
-                                             batch_size=8, warmup_epochs=1, predictor_layers=1,
-                                             checkpoint_every=0, seed=seed),
+                                             batch_size=8, warmup_epochs=0, workers=0,
+                                             checkpoint_every=0, seed=seed).with_changes(
+                                                 predictor_layers=1),
                            root, out / name, device="cpu") for seed, name in enumerate("ab")]
 
 

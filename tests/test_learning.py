@@ -31,7 +31,8 @@ import pytest
 import torch
 
 from jepa_lite import config as profiles
-from jepa_lite import data, probes, train
+from jepa_lite import data, masking, probes, train
+from jepa_lite.config import TrainConfig
 
 SPEC = data.SyntheticSpec(classes=10, per_class=100, val_per_class=20, size=96, seed=0)
 K = 20  # neighbours: 200 (the paper's k, for 1,300 images per class) would span two classes here
@@ -48,13 +49,11 @@ def config(seed: int, epochs: int = 12, method: str = "cnn-jepa", arch: str = "r
     """Short-run settings (:data:`SHORT_RUN`): for CNN-JEPA a faster EMA start (0.99 instead
     of 0.996) and a lower peak lr (0.002 instead of 0.01) than the paper, since the run is 372
     steps instead of 50,000; the other methods as the demo profile says; ``overrides`` last
-    (a masking dict is merged into the default options)."""
-    fields = {**SHORT_RUN.get(method, {}), **(overrides or {})}
-    if "masking" in fields:
-        fields["masking"] = {**train.TrainConfig().masking, **fields["masking"]}
+    (any field of the run, of the method or of its masking options)."""
     base = dict(method=method, arch=arch, image_size=size, epochs=epochs, batch_size=32,
-                warmup_epochs=1, checkpoint_every=0, log_every=50, seed=seed)
-    return train.TrainConfig(**{**base, **fields})
+                warmup_epochs=1, checkpoint_every=0, log_every=50, seed=seed, workers=0)
+    return TrainConfig().with_changes(**base, **{**SHORT_RUN.get(method, {}),
+                                                 **(overrides or {})})
 
 
 def learning_run(root: Path, out: Path, seed: int, epochs: int = 12,
@@ -71,7 +70,8 @@ def learning_run(root: Path, out: Path, seed: int, epochs: int = 12,
     seconds = time.perf_counter() - t0
     after = probes.evaluate(probes.encoder_from_checkpoint(last), "jepa", root, out / "jepa",
                             image_size=size, k=K, epochs=1)
-    return {"method": method, "arch": arch, "size": size, "grid": cfg.grid, "seed": seed,
+    return {"method": method, "arch": arch, "size": size, "seed": seed,
+            "grid": masking.grid_of(size, arch),
             "overrides": overrides or {},
             "random_knn_top1": before["knn_top1"],
             "jepa_knn_top1": after["knn_top1"], "pretrain_seconds": round(seconds, 1)}
@@ -109,15 +109,13 @@ if __name__ == "__main__":  # python -m tests.test_learning SEED... [options]
     parser.add_argument("--supervised", type=int, default=0, metavar="EPOCHS",
                         help="also train the same trunk with labels for EPOCHS and probe it")
     parser.add_argument("--set", nargs="+", default=[], metavar="FIELD=VALUE",
-                        help="TrainConfig fields, e.g. lr=0.001 ema=(0.996,1.0) "
-                             "predictor_layers=1 masking={'mask_ratio':0.4}")
+                        help="configuration fields, e.g. lr=0.001 ema=(0.996,1.0) "
+                             "predictor_layers=1 mask_ratio=0.4")
     parser.add_argument("--per-class", type=int, default=SPEC.per_class)
     args = parser.parse_args()
     overrides = {}
     for item in args.set:
         key, _, value = item.partition("=")
-        if not hasattr(train.TrainConfig(), key):
-            parser.error(f"--set {item}: TrainConfig has no field {key!r}")
         try:
             overrides[key] = ast.literal_eval(value)
         except (ValueError, SyntaxError):

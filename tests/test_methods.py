@@ -2,6 +2,7 @@
 for every method (train, resume) and the errors a user meets."""
 
 import itertools
+from dataclasses import replace
 
 import pytest
 import torch
@@ -10,14 +11,15 @@ from torchvision import transforms
 
 from jepa_lite import (
     checkpoint,
+    cli,
     data,
     losses,
     masking,
     methods,
-    pretrain,
     probes,
     train,
 )
+from jepa_lite.config import METHOD_OPTIONS, SimCLROptions, TrainConfig
 from jepa_lite.methods.cjepa import block_means
 from jepa_lite.views import TwoViews, stack_views, with_jitter_strength
 
@@ -33,10 +35,11 @@ def root(tmp_path_factory):
     return data.make_synthetic(tmp_path_factory.mktemp("d") / "syn", SPEC)
 
 
-def tiny(method, **kw) -> train.TrainConfig:
+def tiny(method, **kw) -> TrainConfig:
     base = dict(method=method, arch="resnet10", image_size=64, epochs=2, batch_size=8,
-                warmup_epochs=1, predictor_layers=1, checkpoint_every=0, log_every=1, seed=1)
-    return train.TrainConfig(**{**base, **kw})
+                warmup_epochs=1, checkpoint_every=0, log_every=1, seed=1, workers=0,
+                **({"predictor_layers": 1} if "jepa" in method else {}))
+    return TrainConfig().with_changes(**{**base, **kw})
 
 
 def linears(module: nn.Module) -> list[tuple[int, int]]:
@@ -58,12 +61,24 @@ def test_heads_are_the_authors_at_resnet50_and_scale_with_width():
 
 
 def test_defaults_are_the_authors_per_method():
-    got = {m: (c.optimizer, c.lr, c.weight_decay, c.ema_per_epoch)
-           for m in ALL for c in [train.TrainConfig(method=m)]}
+    got = {m: (o.optimizer, o.lr, o.weight_decay, getattr(o, "ema_per_epoch", None))
+           for m in ALL for o in [TrainConfig(method=m).method]}
     assert got == {"cnn-jepa": ("adamw", 0.01, 0.01, False), "cjepa": ("adamw", 0.01, 0.01, False),
-                   "simclr": ("lars", 1.7, 1e-6, False), "byol": ("adamw", 0.01, 0.01, True),
-                   "vicreg": ("lars", 0.5, 1e-6, False)}
-    assert train.TrainConfig(method="simclr", lr=0.3).lr == 0.3  # a given value is kept
+                   "simclr": ("lars", 1.7, 1e-6, None), "byol": ("adamw", 0.01, 0.01, True),
+                   "vicreg": ("lars", 0.5, 1e-6, None)}
+    assert TrainConfig(method="simclr").with_changes(lr=0.3).method.lr == 0.3  # a given value
+    # switching the method never keeps another method's settings: SimCLR gets LARS 1.7
+    for switched in (replace(TrainConfig(), method="simclr"),
+                     TrainConfig().with_changes(lr=0.5).with_changes(method="simclr")):
+        assert (switched.method.optimizer, switched.method.lr) == ("lars", 1.7)
+
+
+def test_every_method_has_its_options_and_one_registry_line():
+    assert list(methods.METHODS) == list(METHOD_OPTIONS)
+    for name, m in methods.METHODS.items():
+        assert m.Options is METHOD_OPTIONS[name] and m.name == name
+        assert m.has_target == bool(m.from_config(TrainConfig(method=name, arch="resnet10",
+                                                               image_size=64)).ema_pairs())
 
 
 # --------------------------------------------------------------------------- views
@@ -231,36 +246,32 @@ def test_without_target_ema_the_target_is_a_copy_after_each_step():
 
 # --------------------------------------------------------------------------- the CLI
 def cli_args(root, out, method, *extra):
-    return ["--data-root", str(root), "--out", str(out), "--method", method, "--arch",
+    return ["pretrain", "--data-root", str(root), "--out", str(out), "--method", method, "--arch",
             "resnet10", "--image-size", "64", "--epochs", "2", "--batch-size", "8",
             "--warmup-epochs", "1", "--checkpoint-every", "0", "--seed", "3", "--workers", "0",
             *extra]
 
 
 @pytest.mark.parametrize("method", ALL)
-def test_every_method_trains_resumes_exactly_and_is_probed_from_the_cli(method, root, tmp_path,
-                                                                        monkeypatch):
-    assert pretrain.main(cli_args(root, tmp_path / "straight", method)) == 0
-    calls = []
-    real = train.collapse_stats
+def test_every_method_trains_resumes_exactly_and_is_probed_from_the_cli(method, root, tmp_path):
+    assert cli.main(cli_args(root, tmp_path / "straight", method)) == 0
+    cfg, _ = cli.pretrain_config(cli.build_parser().parse_args(
+        cli_args(root, tmp_path / "resumed", method)))
 
-    def stop_in_epoch_2(features):  # Ctrl-C at the end of epoch 2, before its checkpoint
-        calls.append(1)
-        if len(calls) == 2:
+    def stop_in_epoch_2(run, step):  # Ctrl-C in the last step of epoch 2, before it is saved
+        if step.step == 5:
             raise KeyboardInterrupt
-        return real(features)
 
-    monkeypatch.setattr(train, "collapse_stats", stop_in_epoch_2)
-    assert pretrain.main(cli_args(root, tmp_path / "resumed", method)) == 130
-    monkeypatch.setattr(train, "collapse_stats", real)
+    with pytest.raises(KeyboardInterrupt):
+        train.pretrain(cfg, root, tmp_path / "resumed", device="cpu", on_step=stop_in_epoch_2)
     assert checkpoint.load_checkpoint(tmp_path / "resumed" / "last.pt")["epoch"] == 1
-    assert pretrain.main(["--out", str(tmp_path / "resumed"), "--resume"]) == 0
+    assert cli.main(["pretrain", "--out", str(tmp_path / "resumed"), "--resume"]) == 0
     a = checkpoint.load_checkpoint(tmp_path / "straight" / "last.pt")
     b = checkpoint.load_checkpoint(tmp_path / "resumed" / "last.pt")
-    assert a["config"]["method"] == method and a["epoch"] == b["epoch"] == 2
+    assert a["config"]["method"]["name"] == method and a["epoch"] == b["epoch"] == 2
     for k in a["model"]:
         assert torch.equal(a["model"][k], b["model"][k]), (method, k)
-    rows = train.read_metrics(tmp_path / "straight")
+    rows = checkpoint.read_metrics(tmp_path / "straight")
     assert len(rows) == 2 and all(r["loss"] == r["loss"] for r in rows)  # finite
     assert (rows[0]["momentum"] is None) == (not methods.get(method).has_target)
     enc = probes.encoder_from_checkpoint(tmp_path / "straight" / "last.pt")
@@ -271,7 +282,7 @@ def test_every_method_trains_resumes_exactly_and_is_probed_from_the_cli(method, 
 
 @pytest.mark.parametrize("extra, message", [
     (["--method", "byol", "--temperature", "0.2"],
-     "--temperature is an option of simclr; byol does not use it: drop --temperature"),
+     "--temperature is an option of simclr; byol does not use it: drop it"),
     (["--method", "simclr", "--masking", "random"],
      "--masking is an option of cnn-jepa and cjepa; simclr does not use it"),
     (["--method", "vicreg", "--num-blocks", "2"], "--num-blocks is an option of cnn-jepa"),
@@ -288,9 +299,10 @@ def test_every_method_trains_resumes_exactly_and_is_probed_from_the_cli(method, 
      "too small for simclr: an anchor needs at least one negative"),
 ])
 def test_bad_method_options_are_named(extra, message, root, tmp_path, capsys):
-    base = ["--data-root", str(root), "--out", str(tmp_path / "r"), "--arch", "resnet10",
-            "--image-size", "64", "--epochs", "1", "--batch-size", "8"]
-    assert pretrain.main(base + extra) == 2
+    base = ["pretrain", "--data-root", str(root), "--out", str(tmp_path / "r"), "--arch",
+            "resnet10", "--image-size", "64", "--epochs", "2", "--warmup-epochs", "1",
+            "--batch-size", "8"]
+    assert cli.main(base + extra) == 2
     err = capsys.readouterr().err
     assert pytest.importorskip("re").search(message, err), err
     assert not (tmp_path / "r" / "last.pt").exists()
@@ -298,35 +310,39 @@ def test_bad_method_options_are_named(extra, message, root, tmp_path, capsys):
 
 def test_unknown_method_is_named(root, tmp_path, capsys):
     with pytest.raises(SystemExit):
-        pretrain.main(["--out", str(tmp_path), "--method", "dino"])
+        cli.main(["pretrain", "--out", str(tmp_path), "--method", "dino"])
     assert "invalid choice: 'dino'" in capsys.readouterr().err
     with pytest.raises(ValueError, match="unknown method 'dino'; choose one of cnn-jepa, cjepa"):
-        train.TrainConfig(method="dino")
+        TrainConfig(method="dino")
 
 
 def test_a_run_of_one_method_is_not_resumed_as_another(root, tmp_path, capsys):
-    assert pretrain.main(cli_args(root, tmp_path, "simclr", "--epochs", "1")) == 0
+    assert cli.main(cli_args(root, tmp_path, "simclr")) == 0
     before = (tmp_path / "last.pt").read_bytes()
-    assert pretrain.main(["--out", str(tmp_path), "--resume", "--method", "byol"]) == 2
+    assert cli.main(["pretrain", "--out", str(tmp_path), "--resume", "--method", "byol"]) == 2
     err = capsys.readouterr().err
     assert "holds a simclr run; it cannot be resumed as byol: drop --method" in err
     assert (tmp_path / "last.pt").read_bytes() == before  # nothing lost
 
 
-def test_a_checkpoint_from_before_the_methods_still_resumes(root, tmp_path):
-    """Checkpoints written before ``method`` and friends existed are CNN-JEPA runs."""
-    cfg = tiny("cnn-jepa", epochs=1)
+def test_a_checkpoint_from_before_the_nested_options_still_resumes(root, tmp_path):
+    """Checkpoints written with one flat configuration (and before ``method`` and friends
+    existed: CNN-JEPA runs) are read as the nested configuration they mean."""
+    cfg = tiny("cnn-jepa", epochs=2)
     train.pretrain(cfg, root, tmp_path, device="cpu")
     ckpt = checkpoint.load_checkpoint(tmp_path / "last.pt")
-    for name in ("method", "optimizer", "target_ema", "cjepa_beta", "cjepa_reading",
-                 "vicreg_weights", "temperature", "jitter_strength"):
-        del ckpt["config"][name]
+    flat = {k: v for k, v in ckpt["config"].items() if k != "method"}
+    flat.update({k: v for k, v in ckpt["config"]["method"].items() if k != "name"})
+    for name in ("optimizer", "target_ema", "lr"):  # unknown then, or "the method's default"
+        flat.pop(name)
+    flat.update(ema_per_epoch=None, weight_decay=None)
+    ckpt["config"] = flat
     checkpoint.atomic_save(ckpt, tmp_path / "last.pt")
-    train.pretrain(train.TrainConfig(**{**ckpt["config"], "epochs": 1}), root, tmp_path,
-                   device="cpu", resume=True)  # complete: nothing to do, and no refusal
+    assert TrainConfig.from_dict(flat) == replace(cfg, micro_batch=8)
+    train.pretrain(cfg, root, tmp_path, device="cpu", resume=True)  # complete: no refusal
     from jepa_lite import runs
 
-    runs.check_settings(["--data-root", str(root), "--arch", "resnet10", "--image-size", "64",
-                         "--epochs", "1", "--batch-size", "8", "--warmup-epochs", "1",
-                         "--predictor-layers", "1", "--checkpoint-every", "0",
-                         "--log-every", "1", "--seed", "1", "--workers", "0"], tmp_path)
+    runs.check_settings(cfg, tmp_path, root)
+    simclr = TrainConfig.from_dict({**flat, "method": "simclr", "temperature": 0.3,
+                                    "cjepa_beta": 0.5, "masking": {"num_blocks": 2}})
+    assert simclr.method == SimCLROptions(temperature=0.3)  # another method's settings dropped

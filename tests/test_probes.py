@@ -132,7 +132,8 @@ def root(tmp_path_factory):
 def checkpoint(root, tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
     cfg = train.TrainConfig(arch="resnet10", image_size=64, epochs=1, batch_size=8,
-                            warmup_epochs=1, predictor_layers=1, checkpoint_every=0)
+                            warmup_epochs=0, checkpoint_every=0, workers=0).with_changes(
+        predictor_layers=1)
     return train.pretrain(cfg, root, out, device="cpu")
 
 
@@ -157,7 +158,7 @@ def test_probe_cli_schema(root, checkpoint, tmp_path):
 
 def test_features_are_those_of_the_target_encoder(root, checkpoint, tmp_path):
     enc = probes.encoder_from_checkpoint(checkpoint)
-    model = train.build_model(train.TrainConfig(arch="resnet10", predictor_layers=1))
+    model = train.build_model(train.TrainConfig(arch="resnet10").with_changes(predictor_layers=1))
     model.load_state_dict(load_checkpoint(checkpoint)["model"])
     for k, v in model.target_encoder.state_dict().items():
         assert torch.equal(enc.state_dict()[k], v)

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from jepa_lite import checkpoint, data, report, train
+from jepa_lite.config import TrainConfig
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -67,8 +68,8 @@ def test_markdown_table():
 def test_run_facts(tmp_path):
     root = data.make_synthetic(tmp_path / "d", data.SyntheticSpec(classes=2, per_class=4,
                                                                    val_per_class=2))
-    cfg = train.TrainConfig(arch="resnet10", image_size=64, epochs=1, batch_size=4,
-                            warmup_epochs=1, predictor_layers=1, checkpoint_every=0)
+    cfg = TrainConfig(arch="resnet10", image_size=64, epochs=1, batch_size=4, warmup_epochs=0,
+                      checkpoint_every=0, workers=0).with_changes(predictor_layers=1)
     train.pretrain(cfg, root, tmp_path / "run", device="cpu")
     probe = tmp_path / "probe.json"
     probe.write_text(json.dumps({"train_images": 8, "num_classes": 2, "data_root": str(root)}))
@@ -85,13 +86,13 @@ def test_run_facts_say_every_device_a_resumed_run_trained_on(tmp_path, monkeypat
         "device": "4 x NVIDIA A100-SXM4-80GB"})
     history = [{"seconds": 1.0, "device": d} for d in
                ("4 x NVIDIA A100-SXM4-80GB", "4 x NVIDIA A100-SXM4-80GB", "NVIDIA H100")]
-    monkeypatch.setattr(train, "read_metrics", lambda p: history)
+    monkeypatch.setattr(checkpoint, "read_metrics", lambda p: history)
     probe = tmp_path / "p.json"
     probe.write_text(json.dumps({"train_images": 1, "num_classes": 1000, "data_root": "x"}))
     f = report.run_facts(tmp_path, probe, "full", "cpu")
     assert f["device"] == "4 x NVIDIA A100-SXM4-80GB, NVIDIA H100"
     assert f["dataset"] == "ImageNet-1k"
-    monkeypatch.setattr(train, "read_metrics", lambda p: [{"seconds": 1.0}])  # older runs
+    monkeypatch.setattr(checkpoint, "read_metrics", lambda p: [{"seconds": 1.0}])  # older runs
     assert report.run_facts(tmp_path, probe, "full", "cpu")["device"] == \
         "4 x NVIDIA A100-SXM4-80GB"
 
@@ -102,7 +103,7 @@ def test_run_facts_say_every_device_a_resumed_run_trained_on(tmp_path, monkeypat
 def test_comparable_rule(tmp_path, profile, arch, size, classes, expected, monkeypatch):
     monkeypatch.setattr(checkpoint, "load_checkpoint", lambda p: {
         "config": {"arch": arch, "image_size": size, "batch_size": 512}, "epoch": 200})
-    monkeypatch.setattr(train, "read_metrics", lambda p: [{"seconds": 3600.0}])
+    monkeypatch.setattr(checkpoint, "read_metrics", lambda p: [{"seconds": 3600.0}])
     probe = tmp_path / "p.json"
     probe.write_text(json.dumps({"train_images": 1, "num_classes": classes, "data_root": "x"}))
     assert report.run_facts(tmp_path, probe, profile, "cuda")["comparable"] is expected

@@ -1,12 +1,14 @@
 """Chapter 04's run folder from outside: started in its own process, followed, resumed after
 a stop, never trained twice at once; chapters 05-06 read only a finished run."""
 
+import json
 import time
 
 import pytest
 import torch
 
-from jepa_lite import checkpoint, data, runs, schedules, train
+from jepa_lite import checkpoint, data, runs, train
+from jepa_lite.config import TrainConfig
 
 SPEC = data.SyntheticSpec(classes=3, per_class=8, val_per_class=2, size=64, seed=8)
 
@@ -16,7 +18,14 @@ def root(tmp_path_factory):
     return data.make_synthetic(tmp_path_factory.mktemp("r") / "syn", SPEC)
 
 
+def tiny(epochs=2, **kw) -> TrainConfig:
+    return TrainConfig(arch="resnet10", image_size=64, epochs=epochs, batch_size=8,
+                       warmup_epochs=1, workers=0, checkpoint_every=0).with_changes(
+        predictor_layers=1, **kw)
+
+
 def options(root, epochs=2):
+    """The same run as ``tiny`` on the command line."""
     return ["--data-root", str(root), "--arch", "resnet10", "--image-size", "64", "--epochs",
             str(epochs), "--batch-size", "8", "--predictor-layers", "1", "--warmup-epochs", "1",
             "--device", "cpu", "--workers", "0", "--checkpoint-every", "0"]
@@ -27,51 +36,51 @@ def test_a_new_run_is_started_in_its_own_process_and_then_left_alone(root, tmp_p
     assert runs.state(run)["status"] == "new"
     with pytest.raises(RuntimeError, match="is new.*run chapter 04 first"):
         runs.require_complete(run)
-    info = runs.train(options(root), run)
+    info = runs.train(tiny(), run, root, "cpu")
     assert info["status"] == "complete" and (info["epoch"], info["epochs"]) == (2, 2)
     out = capsys.readouterr().out
-    assert "starting: jepa-lite pretrain --data-root" in out and "--resume" not in out
+    assert f"starting: jepa-lite pretrain --config {run / 'config.json'}" in out
+    assert "--resume" not in out
+    assert TrainConfig.from_dict(json.loads((run / "config.json").read_text())) \
+        == tiny().with_changes(micro_batch=8)  # the run's configuration, resolved
     assert "done:" in (run / "train.log").read_text()
     assert runs.require_complete(run) == run / "last.pt"
     stamp = (run / "last.pt").stat().st_mtime_ns
-    assert runs.train(options(root), run)["status"] == "complete"
+    assert runs.train(tiny(), run, root, "cpu")["status"] == "complete"
     assert "nothing to train" in capsys.readouterr().out
     assert (run / "last.pt").stat().st_mtime_ns == stamp
 
 
-def test_a_stopped_run_is_resumed(root, tmp_path, monkeypatch, capsys):
+def test_a_stopped_run_is_resumed(root, tmp_path, capsys):
     run = tmp_path / "run"
-    cfg = train.TrainConfig(arch="resnet10", image_size=64, epochs=2, batch_size=8,
-                            predictor_layers=1, warmup_epochs=1, checkpoint_every=0,
-                            checkpoint_every_steps=1)
-    good = schedules.learning_rate
-    monkeypatch.setattr(schedules, "learning_rate",  # a preemption in epoch 2
-                        lambda step, *a: (_ for _ in ()).throw(KeyboardInterrupt) if step == 4
-                        else good(step, *a))
+    cfg = tiny(checkpoint_every_steps=1)
+
+    def preempted(run, info):  # in epoch 2, before its second step
+        if info.step == 4:
+            raise KeyboardInterrupt
+
     with pytest.raises(KeyboardInterrupt):
-        train.pretrain(cfg, root, run, device="cpu")
-    monkeypatch.setattr(schedules, "learning_rate", good)
+        train.pretrain(cfg, root, run, device="cpu", on_step=preempted)
     info = runs.state(run)
     assert (info["status"], info["epoch"], info["step"]) == ("stopped", 1, 1)
     with pytest.raises(RuntimeError, match=r"is stopped \(epoch 1 of 2 and 1 steps\): resume "
                                            r"it.*--resume"):
         runs.require_complete(run)
-    opts = options(root) + ["--checkpoint-every-steps", "1"]
-    assert runs.train(opts, run)["status"] == "complete"
+    assert runs.train(cfg, run, root, "cpu")["status"] == "complete"
     assert "resuming: jepa-lite pretrain" in capsys.readouterr().out
-    assert [r["epoch"] for r in train.read_metrics(run)] == [1, 2]
+    assert [r["epoch"] for r in checkpoint.read_metrics(run)] == [1, 2]
 
 
 def test_a_running_run_is_followed_not_started_again(root, tmp_path, capsys):
     run = tmp_path / "run"
-    runs.train(options(root, epochs=3), run, wait=False)
+    runs.train(tiny(3), run, root, "cpu", wait=False)
     deadline = time.time() + 60
     while runs.state(run)["status"] != "running" and time.time() < deadline:
         time.sleep(0.05)
     assert checkpoint.is_locked(run)
     with pytest.raises(RuntimeError, match="is running.*wait for it.*train.log"):
         runs.require_complete(run)
-    info = runs.train(options(root, epochs=3), run)  # follows the one that runs
+    info = runs.train(tiny(3), run, root, "cpu")  # follows the one that runs
     assert info["status"] == "complete"
     out = capsys.readouterr().out
     assert out.count("starting:") == 1 and "following it" in out
@@ -81,7 +90,7 @@ def test_a_running_run_is_followed_not_started_again(root, tmp_path, capsys):
 def test_a_failing_run_shows_its_log(root, tmp_path):
     with pytest.raises(RuntimeError, match="(?s)exited with code 2.*image size 100 is not a "
                                            "multiple of 32"):
-        runs.train(options(root) + ["--image-size", "100"], tmp_path / "bad")
+        runs.train(tiny(image_size=100), tmp_path / "bad", root, "cpu")
 
 
 def test_one_process_per_gpu_that_the_batch_splits_into(monkeypatch):
@@ -97,18 +106,16 @@ def test_one_process_per_gpu_that_the_batch_splits_into(monkeypatch):
 
 def test_a_run_folder_of_other_settings_is_not_taken_for_this_one(root, tmp_path):
     run = tmp_path / "run"
-    runs.train(options(root), run)
+    runs.train(tiny(), run, root, "cpu")
     with pytest.raises(ValueError, match="holds a run made with other settings than these "
                                          r"\(epochs: 2 there, 3 here\): choose another run "
                                          "folder"):
-        runs.train(options(root, epochs=3), run)
+        runs.train(tiny(3), run, root, "cpu")
     other = data.make_synthetic(tmp_path / "other", data.SyntheticSpec(
         classes=3, per_class=8, val_per_class=2, size=64, seed=9))
-    opts = options(root)
-    opts[opts.index("--data-root") + 1] = str(other)
     with pytest.raises(ValueError, match=f"data: {root.resolve()} there, {other} here"):
-        runs.train(opts, run)
-    assert runs.train(options(root) + ["--workers", "1"], run)["status"] == "complete"
+        runs.train(tiny(), run, other, "cpu")
+    assert runs.train(tiny(workers=1), run, root, "cpu")["status"] == "complete"
 
 
 def test_a_terminated_trainer_says_how_to_continue(root, tmp_path):

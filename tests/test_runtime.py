@@ -1,6 +1,5 @@
 """The device and its precision: what runs where (no GPU needed)."""
 
-from dataclasses import replace
 
 import pytest
 import torch
@@ -54,7 +53,7 @@ def make_step(seed=0, arch="resnet10"):
     from jepa_lite import train
 
     torch.manual_seed(seed)
-    cfg = train.TrainConfig(arch=arch, image_size=64, predictor_layers=1)
+    cfg = train.TrainConfig(arch=arch, image_size=64).with_changes(predictor_layers=1)
     model = train.build_model(cfg)
     g = torch.Generator().manual_seed(seed)
     images = torch.randn(6, 3, 64, 96, generator=g)
@@ -71,11 +70,12 @@ def run_step(precision, seed=0, channels_last=False, **scaler_kw):
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
         images = images.contiguous(memory_format=torch.channels_last)
-    opt = train.make_optimizer(model, cfg, torch.device("cpu"))
+    cpu = torch.device("cpu")
+    opt = train.make_optimizer(model, cfg, cpu)
     scaler = torch.amp.GradScaler("cpu", enabled=precision == "fp16", **scaler_kw)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    loss, target = train.train_step(model, opt, scaler, [(images, masks)], 1,
-                                    torch.device("cpu"), precision, 0.99)
+    run = train.Run(cfg, cpu, precision, model, model, opt, scaler)
+    loss, target = train.train_step(run, [(images, masks)], 1, 0.99)
     return loss, target, model, before, scaler
 
 
@@ -173,7 +173,7 @@ def test_gpu_settings_are_made_for_a_gpu_and_run_on_a_cpu(tmp_path, monkeypatch)
     folder = data.image_folder(root, "train")
     sampler = distributed.MicroBatchSampler(folder, 4, 2, seed=0)
     for workers, device in ((2, cuda), (0, cpu)):
-        loader = train.make_loader(folder, sampler, replace(cfg, workers=workers), device)
+        loader = train.make_loader(folder, sampler, cfg.with_changes(workers=workers), device)
         assert loader.pin_memory is (device.type == "cuda")
         assert loader.persistent_workers is (workers > 0)
         assert loader.prefetch_factor == (4 if workers else None)

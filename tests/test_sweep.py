@@ -1,12 +1,12 @@
-"""Chapter 09's sweep: the grid is one factor at a time, every point's options make the run
-it names, the paper's numbers are found for each, and a stopped sweep resumes."""
+"""Chapter 09's sweep: the grid is one factor at a time, every point's configuration is the
+run it names, the paper's numbers are found for each, and a stopped sweep resumes."""
 
 import json
 import random
 
 import pytest
 
-from jepa_lite import cli, pretrain, report, sweep, viz
+from jepa_lite import cli, report, sweep, viz
 from jepa_lite.config import PROFILES
 
 
@@ -33,12 +33,12 @@ def test_points_change_one_factor_from_the_default():
 
 
 @pytest.mark.parametrize("point", sweep.points(sweep.PAPER_GRID), ids=lambda p: p.name)
-def test_each_points_options_make_its_run(point, tmp_path):
-    args = pretrain.build_parser().parse_args(["--profile", "smoke", "--out", str(tmp_path),
-                                               "--data-root", str(tmp_path),
-                                               *point.options()])
-    cfg, _ = pretrain.config_from_args(args)
-    assert {k: getattr(cfg, k) for k in sweep.DEFAULT} == point.settings
+def test_each_point_is_its_run(point):
+    """A point's configuration is the default run with its one factor changed."""
+    base = PROFILES["smoke"].config(many_runs=True)
+    cfg = point.config(base)
+    assert {k: getattr(cfg.method, k) for k in sweep.DEFAULT} == point.settings
+    assert cfg == base.with_changes(**point.settings)
 
 
 def test_every_paper_grid_point_has_the_papers_numbers():
@@ -72,55 +72,49 @@ def test_parse_axis_types_the_values():
 
 
 class FakeRuns:
-    """compare.run_method without training: a result per options, a stop at call ``stop``."""
+    """compare.run_method without training: a result per configuration, a stop at call
+    ``stop``."""
 
     def __init__(self, stop=None):
         self.calls, self.stop = [], stop
 
-    def __call__(self, options, run_dir, *args, **kwargs):
+    def __call__(self, cfg, run_dir, *args, **kwargs):
         if self.stop is not None and len(self.calls) == self.stop:
             raise KeyboardInterrupt
         self.calls.append(run_dir.name)
-        acc = (hash(tuple(options)) % 1000) / 1000
+        acc = (hash(json.dumps(cfg.to_dict())) % 1000) / 1000
         return {"knn_top1": acc, "linear_top1": 1 - acc, "linear_honest_top1": acc,
                 "history": [{"seconds": 1.5, "loss": 0.3}], "checkpoint": "x"}
 
 
-def test_a_stopped_sweep_resumes_where_it_stopped(tmp_path, monkeypatch):
-    from jepa_lite import compare
-
+def test_a_stopped_sweep_resumes_where_it_stopped(tmp_path):
     grid = sweep.points(sweep.PAPER_GRID)
-    args = (["--profile", "smoke"], tmp_path, tmp_path / "data", 64, "cpu", 2, 5)
+    smoke = PROFILES["smoke"].config(many_runs=True)
+    where = (tmp_path / "data", "cpu", 2, 5)
     for stop in random.Random(1).sample(range(len(grid)), 4):
         out = tmp_path / f"stop{stop}"
-        first = FakeRuns(stop=stop)
-        monkeypatch.setattr(compare, "run_method", first)
         with pytest.raises(KeyboardInterrupt):
-            sweep.run(grid, *args[:1], out, *args[2:])
+            sweep.run(grid, smoke, out, *where, run_method=FakeRuns(stop=stop))
         assert list(sweep.load(out)) == [p.name for p in grid[:stop]]  # nothing lost
         second = FakeRuns()
-        monkeypatch.setattr(compare, "run_method", second)
-        results = sweep.run(grid, *args[:1], out, *args[2:])
+        results = sweep.run(grid, smoke, out, *where, run_method=second)
         assert second.calls == [p.name for p in grid[stop:]]  # only what was left
         assert list(results) == [p.name for p in grid]
         fresh = FakeRuns()
-        monkeypatch.setattr(compare, "run_method", fresh)
-        assert sweep.run(grid, *args[:1], out, *args[2:]) == results and not fresh.calls
-    # a point whose options changed (another recipe) is run again, the others are kept
+        assert sweep.run(grid, smoke, out, *where, run_method=fresh) == results
+        assert not fresh.calls
+    # a point whose configuration changed (another recipe) is run again
     again = FakeRuns()
-    monkeypatch.setattr(compare, "run_method", again)
-    sweep.run(grid, ["--profile", "demo"], tmp_path / f"stop{stop}", *args[2:])
+    sweep.run(grid, PROFILES["demo"].config(many_runs=True), tmp_path / f"stop{stop}", *where,
+              run_method=again)
     assert again.calls == [p.name for p in grid]
 
 
-def test_table_puts_the_default_in_every_factor_and_the_papers_numbers_beside(tmp_path,
-                                                                             monkeypatch):
-    from jepa_lite import compare
-
-    monkeypatch.setattr(compare, "run_method", FakeRuns())
+def test_table_puts_the_default_in_every_factor_and_the_papers_numbers_beside(tmp_path):
     axes = {"strategy": ["random", "mixed", "multiblock"], "predictor_layers": [6, 1]}
     grid = sweep.points(axes)
-    results = sweep.run(grid, [], tmp_path, tmp_path, 64, "cpu", 2, 5)
+    results = sweep.run(grid, PROFILES["smoke"].config(), tmp_path, tmp_path, "cpu", 2, 5,
+                        run_method=FakeRuns())
     paper = report.paper_results()
     rows = sweep.table(grid, results, paper)
     assert [(r["factor"], r["value"]) for r in rows] == [

@@ -1,8 +1,8 @@
 """The pretraining methods, one module each; the loop reaches them through :func:`get`.
 
-Every method declares the configuration fields only it reads (``options``), its optimizer,
-learning rate and weight decay (``defaults``: the CNN-JEPA authors' settings), and the
-smallest micro-batch its loss is defined on (``min_micro_batch``).
+A method module holds the method's model, loss, views and EMA pairs; its settings are its
+options dataclass in ``jepa_lite.config`` (``Method.Options``). Adding a method: its module,
+its options there, and one line in :data:`METHODS` (and ``config.METHOD_OPTIONS``).
 """
 
 from __future__ import annotations
@@ -24,11 +24,4 @@ def get(name: str) -> type[Method]:
     return METHODS[name]
 
 
-def owners(field: str) -> list[str]:
-    """The methods that read a method-specific field (``masking.*`` belongs to ``masking``);
-    empty for a field every method reads."""
-    top = field.split(".", 1)[0]
-    return [name for name, m in METHODS.items() if top in m.options]
-
-
-__all__ = ["BYOL", "CJEPA", "CNNJEPA", "METHODS", "Method", "SimCLR", "VICReg", "get", "owners"]
+__all__ = ["BYOL", "CJEPA", "CNNJEPA", "METHODS", "Method", "SimCLR", "VICReg", "get"]

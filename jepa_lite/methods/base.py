@@ -18,6 +18,7 @@ from torch import nn
 from torch.optim.swa_utils import get_ema_multi_avg_fn
 
 from jepa_lite.backbone import dense_trunk, trunk_stride
+from jepa_lite.config import MethodOptions
 from jepa_lite.methods.heads import pool
 from jepa_lite.views import TwoViews, ViewRecipe, stack_views
 
@@ -27,8 +28,7 @@ class Method(nn.Module):
     label: ClassVar[str]  # as the paper's tables (data/paper_results.csv) name it
     encoder_prefix: ClassVar[str]  # state-dict prefix of the encoder the probes use
     has_target: ClassVar[bool] = False  # an EMA target (``ema_pairs``) that update_target moves
-    options: ClassVar[tuple[str, ...]] = ()  # configuration fields only this method reads
-    defaults: ClassVar[dict] = {}  # optimizer, lr, weight_decay, ema_per_epoch
+    Options: ClassVar[type[MethodOptions]]  # its settings (jepa_lite.config), cfg.method
     min_micro_batch: ClassVar[int] = 1  # images per forward pass the loss needs
     why_min_micro_batch: ClassVar[str] = ""  # and why, for the error message
 
@@ -84,7 +84,7 @@ class TwoViewMethod(Method):
 
     @classmethod
     def views(cls, cfg):
-        return TwoViews(*cls.view_recipes, cfg.image_size, cfg.jitter_strength,
+        return TwoViews(*cls.view_recipes, cfg.image_size, cfg.method.jitter_strength,
                         trunk_stride(cfg.arch)), stack_views
 
     def pooled(self, view: torch.Tensor) -> torch.Tensor:

@@ -10,6 +10,7 @@ import copy
 
 import torch
 
+from jepa_lite.config import BYOLOptions
 from jepa_lite.losses import negative_cosine
 from jepa_lite.methods.base import TwoViewMethod
 from jepa_lite.methods.heads import mlp, pool, scaled
@@ -17,13 +18,12 @@ from jepa_lite.views import ViewRecipe
 
 
 class BYOL(TwoViewMethod):
-    name = "byol"
     label = "BYOL"
     has_target = True
     # reference/methods_spec.md, "views": blur always on the first view, solarise the second
     view_recipes = (ViewRecipe(blur_p=1.0, solarize_p=0.0), ViewRecipe(blur_p=0.1, solarize_p=0.2))
-    options = ("ema", "ema_per_epoch", "jitter_strength")
-    defaults = {"optimizer": "adamw", "lr": 0.01, "weight_decay": 0.01, "ema_per_epoch": True}
+    Options = BYOLOptions
+    name = Options.name
     why_min_micro_batch = "its heads' BatchNorm needs two images"
 
     def __init__(self, arch: str = "resnet50", zero_init_residual: bool = False):

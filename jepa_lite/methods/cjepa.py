@@ -27,6 +27,7 @@ import itertools
 
 import torch
 
+from jepa_lite.config import CJEPAOptions
 from jepa_lite.losses import jepa_loss, vicreg_terms
 from jepa_lite.methods.cnn_jepa import CNNJEPA
 from jepa_lite.methods.heads import mlp, scaled
@@ -43,9 +44,9 @@ def block_means(pred: torch.Tensor, blocks: torch.Tensor) -> torch.Tensor:
 
 
 class CJEPA(CNNJEPA):
-    name = "cjepa"
     label = "C-JEPA"
-    options = CNNJEPA.options + ("cjepa_beta", "cjepa_reading", "vicreg_weights")
+    Options = CJEPAOptions
+    name = Options.name
     min_micro_batch = 2
     why_min_micro_batch = "its VICReg variance is taken over the micro-batch"
 
@@ -65,15 +66,15 @@ class CJEPA(CNNJEPA):
 
     @classmethod
     def from_config(cls, cfg) -> CJEPA:
-        return cls(cfg.arch, cfg.predictor_layers, cfg.kernel_size, cfg.depthwise_separable,
-                   cfg.loss, cfg.zero_init_residual, cfg.target_ema, cfg.cjepa_beta,
-                   cfg.vicreg_weights, cfg.cjepa_reading)
+        o = cfg.method
+        return cls(cfg.arch, o.predictor_layers, o.kernel_size, o.depthwise_separable, o.loss,
+                   cfg.zero_init_residual, o.target_ema, o.beta, o.vicreg_weights, o.reading)
 
     @classmethod
     def views(cls, cfg):
         transform, collate = super().views(cfg)
         return transform, MaskCollator(collate.grid, collate.strategy, collate.official,
-                                       collate.options, blocks=cfg.cjepa_reading == "A")
+                                       collate.options, blocks=cfg.method.reading == "A")
 
     def forward(self, images: torch.Tensor, mask: torch.Tensor, blocks=None):
         context = self.context_encoder(images, mask)

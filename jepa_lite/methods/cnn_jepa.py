@@ -6,8 +6,10 @@ from __future__ import annotations
 import torch
 
 from jepa_lite.backbone import dense_trunk, trunk_stride
+from jepa_lite.config import CNNJEPAOptions
 from jepa_lite.data import pretrain_transform
 from jepa_lite.losses import jepa_loss
+from jepa_lite.masking import grid_of
 from jepa_lite.methods.base import Method
 from jepa_lite.predictor import ConvPredictor, MaskToken
 from jepa_lite.sparse import sparse_trunk
@@ -15,13 +17,11 @@ from jepa_lite.views import MaskCollator
 
 
 class CNNJEPA(Method):
-    name = "cnn-jepa"
     label = "CNN-JEPA"
     encoder_prefix = "target_encoder."  # the paper probes the EMA target encoder
     has_target = True
-    options = ("strategy", "official_masks", "masking", "predictor_layers", "kernel_size",
-               "depthwise_separable", "loss", "ema", "ema_per_epoch", "target_ema")
-    defaults = {"optimizer": "adamw", "lr": 0.01, "weight_decay": 0.01, "ema_per_epoch": False}
+    Options = CNNJEPAOptions
+    name = Options.name
     min_micro_batch = 1
 
     def __init__(self, arch: str = "resnet50", predictor_layers: int = 3,
@@ -43,14 +43,16 @@ class CNNJEPA(Method):
 
     @classmethod
     def from_config(cls, cfg) -> CNNJEPA:
-        return cls(cfg.arch, cfg.predictor_layers, cfg.kernel_size, cfg.depthwise_separable,
-                   cfg.loss, cfg.zero_init_residual, cfg.target_ema)
+        o = cfg.method
+        return cls(cfg.arch, o.predictor_layers, o.kernel_size, o.depthwise_separable, o.loss,
+                   cfg.zero_init_residual, o.target_ema)
 
     @classmethod
     def views(cls, cfg):
         """One random resized crop per image; the collate draws the micro-batch's masks."""
+        o = cfg.method
         return pretrain_transform(cfg.image_size, trunk_stride(cfg.arch)), MaskCollator(
-            cfg.grid, cfg.strategy, cfg.official_masks, cfg.masking)
+            grid_of(cfg.image_size, cfg.arch), o.strategy, o.official_masks, o.masking.to_dict())
 
     def forward(self, images: torch.Tensor, mask: torch.Tensor):
         """Loss of one batch, plus the target features (for collapse diagnostics)."""

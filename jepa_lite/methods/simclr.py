@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 
 from jepa_lite import distributed
+from jepa_lite.config import SimCLROptions
 from jepa_lite.losses import nt_xent
 from jepa_lite.methods.base import TwoViewMethod
 from jepa_lite.methods.heads import mlp, scaled
@@ -19,12 +20,11 @@ from jepa_lite.views import ViewRecipe
 
 
 class SimCLR(TwoViewMethod):
-    name = "simclr"
     label = "SimCLR"
     # reference/methods_spec.md, "views": SimCLR's strong colour jitter on both views
     view_recipes = (ViewRecipe(jitter=(0.8, 0.8, 0.8, 0.2)),) * 2
-    options = ("temperature", "jitter_strength")
-    defaults = {"optimizer": "lars", "lr": 1.7, "weight_decay": 1e-6, "ema_per_epoch": False}
+    Options = SimCLROptions
+    name = Options.name
     why_min_micro_batch = "an anchor needs at least one negative"
 
     def __init__(self, arch: str = "resnet50", temperature: float = 0.1,
@@ -36,7 +36,7 @@ class SimCLR(TwoViewMethod):
 
     @classmethod
     def from_config(cls, cfg) -> SimCLR:
-        return cls(cfg.arch, cfg.temperature, cfg.zero_init_residual)
+        return cls(cfg.arch, cfg.method.temperature, cfg.zero_init_residual)
 
     def forward(self, view_a: torch.Tensor, view_b: torch.Tensor):
         h_a, h_b = self.pooled(view_a), self.pooled(view_b)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import torch
 
+from jepa_lite.config import VICRegOptions
 from jepa_lite.losses import vicreg_loss
 from jepa_lite.methods.base import TwoViewMethod
 from jepa_lite.methods.heads import mlp, scaled
@@ -14,12 +15,11 @@ from jepa_lite.views import ViewRecipe
 
 
 class VICReg(TwoViewMethod):
-    name = "vicreg"
     label = "VICReg"
     # reference/methods_spec.md, "views": solarisation with p 0.1 on both views
     view_recipes = (ViewRecipe(solarize_p=0.1),) * 2
-    options = ("vicreg_weights", "jitter_strength")
-    defaults = {"optimizer": "lars", "lr": 0.5, "weight_decay": 1e-6, "ema_per_epoch": False}
+    Options = VICRegOptions
+    name = Options.name
     why_min_micro_batch = "its variance and covariance are taken over the micro-batch"
 
     def __init__(self, arch: str = "resnet50", weights=(25.0, 25.0, 1.0),
@@ -31,7 +31,7 @@ class VICReg(TwoViewMethod):
 
     @classmethod
     def from_config(cls, cfg) -> VICReg:
-        return cls(cfg.arch, cfg.vicreg_weights, cfg.zero_init_residual)
+        return cls(cfg.arch, cfg.method.vicreg_weights, cfg.zero_init_residual)
 
     def forward(self, view_a: torch.Tensor, view_b: torch.Tensor):
         h_a, h_b = self.pooled(view_a), self.pooled(view_b)

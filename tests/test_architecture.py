@@ -1,0 +1,105 @@
+"""The package's shape: no import cycle (imports inside functions count), configuration as a
+leaf, argv parsed in one place, public torch API only."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+PACKAGE = REPO / "jepa_lite"
+
+
+def modules() -> dict[str, Path]:
+    out = {}
+    for f in PACKAGE.rglob("*.py"):
+        name = ".".join(f.relative_to(REPO).with_suffix("").parts)
+        out[name.removesuffix(".__init__")] = f
+    return out
+
+
+def imports(path: Path, known: set[str]) -> set[str]:
+    """The package modules a file imports, wherever the import statement stands (module
+    level, inside a function or a class): ``from jepa_lite import x`` counts as importing
+    ``jepa_lite.x`` when that is a module."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        else:
+            continue
+        found |= {n for n in names if n in known}
+    return found
+
+
+def graph() -> dict[str, set[str]]:
+    mods = modules()
+    return {name: imports(path, set(mods)) - {name} for name, path in mods.items()}
+
+
+def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """Every cycle a depth-first search meets (one per back edge)."""
+    found, state, stack = [], {}, []
+
+    def visit(u):
+        state[u] = "open"
+        stack.append(u)
+        for v in sorted(edges.get(u, ())):
+            if state.get(v) == "open":
+                found.append(stack[stack.index(v):] + [v])
+            elif v not in state:
+                visit(v)
+        stack.pop()
+        state[u] = "done"
+
+    for u in sorted(edges):
+        if u not in state:
+            visit(u)
+    return found
+
+
+def test_the_package_has_no_import_cycle():
+    g = graph()
+    assert len(g) > 25 and g["jepa_lite.train"]  # the parser sees the package
+    assert cycles(g) == []
+
+
+def test_the_cycle_finder_finds_cycles():
+    """The check above can fail: a cycle through an import inside a function is found."""
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c", "a"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+    source = "def f():\n    from jepa_lite import train\n"
+    tmp = REPO / "tests" / "_probe_module.py"
+    try:
+        tmp.write_text(source)
+        assert imports(tmp, {"jepa_lite.train"}) == {"jepa_lite.train"}
+    finally:
+        tmp.unlink()
+
+
+def test_configuration_imports_nothing_of_the_package():
+    assert graph()["jepa_lite.config"] == set()
+
+
+@pytest.mark.parametrize("name", sorted(modules()))
+def test_only_the_cli_parses_argv(name):
+    """Runs, sweeps, chapters and the bench pass configurations; argparse lives in cli."""
+    if name in ("jepa_lite.cli", "jepa_lite.pretrain"):  # pretrain hands its argv to cli
+        return
+    tree = ast.parse(modules()[name].read_text())
+    used = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    used |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert "argparse" not in used and "sys.argv" not in ast.unparse(tree), name
+
+
+@pytest.mark.parametrize("name", sorted(modules()))
+def test_public_torch_api_only(name):
+    """No ``torch._foreach_*`` and friends: private API changes without notice."""
+    tree = ast.parse(modules()[name].read_text())
+    private = [ast.unparse(n) for n in ast.walk(tree) if isinstance(n, ast.Attribute)
+               and isinstance(n.value, ast.Name) and n.value.id == "torch"
+               and n.attr.startswith("_") and not n.attr.endswith("__")]
+    assert private == [], (name, private)
