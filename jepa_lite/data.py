@@ -14,17 +14,19 @@ import math
 import os
 import shutil
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image, ImageDraw, ImageFilter, UnidentifiedImageError
 from torchvision import datasets, transforms
-from torchvision.datasets.folder import IMG_EXTENSIONS
+from torchvision.datasets.folder import IMG_EXTENSIONS, has_file_allowed_extension
 
 from jepa_lite.backbone import STRIDES
 from jepa_lite.config import SyntheticSpec
+from jepa_lite.errors import ImageError
 from jepa_lite.masking import PATCH, check_image_size
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -63,7 +65,10 @@ def _open_rgb(path: str) -> Image.Image:
         with open(path, "rb") as f:
             return Image.open(f).convert("RGB")
     except (OSError, SyntaxError, ValueError) as e:
-        raise OSError(f"cannot read image {path} ({e}); delete or replace this file") from e
+        reason = ("not an image file PIL can identify" if isinstance(e, UnidentifiedImageError)
+                  else str(e))  # (PIL's own message repeats the path)
+        raise ImageError(f"cannot read image {path} ({reason}): delete or replace this "
+                         f"file") from e
 
 
 def check_data_root(root: str | os.PathLike, splits=("train",)) -> Path:
@@ -92,9 +97,9 @@ def check_data_root(root: str | os.PathLike, splits=("train",)) -> Path:
 
 @dataclass(frozen=True)
 class Scan:
-    """The files of one split, found once: class names, ``(path, class)`` pairs and a
-    fingerprint of the relative paths and file sizes (the data set's identity, wherever it
-    lies)."""
+    """The files of one split: class names, ``(path, class)`` pairs and a fingerprint of
+    every file's relative path, size and modification time (the data set's identity,
+    wherever it lies: a copy that keeps the files' times, ``cp -a``, has the same)."""
 
     folder: str
     classes: list
@@ -102,55 +107,34 @@ class Scan:
     fingerprint: str
 
 
-_SCANS: dict[str, tuple[list, Scan]] = {}
-
-
-def _stamp(folder: Path) -> list:
-    """What changes when files are added to or removed from a split: the modification times
-    of the split folder and of every class folder (one ``stat`` per class, not per image)."""
-    entries = sorted(os.scandir(folder), key=lambda e: e.name)
-    return [folder.stat().st_mtime_ns] + [[e.name, e.stat().st_mtime_ns] for e in entries
-                                          if e.is_dir()]
+def _list_class(folder: str) -> list[tuple[str, int, int]]:
+    """``(path, size, mtime_ns)`` of every image below a class folder, in torchvision's
+    order (``os.walk``, sorted, symbolic links followed)."""
+    found = []
+    for root, _, names in sorted(os.walk(folder, followlinks=True)):
+        for name in sorted(names):
+            if has_file_allowed_extension(name, IMG_EXTENSIONS):
+                path = os.path.join(root, name)
+                st = os.stat(path)
+                found.append((path, st.st_size, st.st_mtime_ns))
+    return found
 
 
 def scan(root: str | os.PathLike, split: str = "train") -> Scan:
-    """The files of ``root/split``, listed once and reused: in this process, and across
-    processes through a cache file (``$JEPA_LITE_CACHE/scans``), valid while no class folder
-    changes. Listing ImageNet-1k's 1.28 M files takes minutes on a network disk; every epoch,
-    every rank and every probe of a run uses the same list."""
-    folder = check_data_root(root, (split,)) / split
-    key = str(folder.resolve())
-    stamp = _stamp(folder)
-    if key in _SCANS and _SCANS[key][0] == stamp:
-        return _SCANS[key][1]
-    cache = cache_dir() / "scans" / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.json"
-    found = None
-    try:
-        saved = json.loads(cache.read_text())
-        if saved["folder"] == key and saved["stamp"] == stamp:
-            found = Scan(key, saved["classes"],
-                         [(os.path.join(key, p), c) for p, c in saved["files"]],
-                         saved["fingerprint"])
-    except (OSError, ValueError, KeyError):
-        pass
-    if found is None:
-        classes, class_to_idx = datasets.folder.find_classes(key)
-        samples = datasets.folder.make_dataset(key, class_to_idx, IMG_EXTENSIONS,
-                                               allow_empty=True)
-        relative = [(os.path.relpath(p, key), c) for p, c in samples]
-        sizes = [os.stat(p).st_size for p, _ in samples]
-        digest = hashlib.sha256(json.dumps([classes, relative, sizes]).encode()).hexdigest()[:16]
-        found = Scan(key, classes, samples, digest)
-        try:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps({"folder": key, "stamp": stamp, "classes": classes,
-                                       "files": relative, "fingerprint": digest}))
-            os.replace(tmp, cache)
-        except OSError:  # a read-only cache folder only costs the next process a scan
-            pass
-    _SCANS[key] = (stamp, found)
-    return found
+    """The files of ``root/split``, as torchvision's ImageFolder finds them, with one ``stat``
+    per file: the fingerprint changes when any file is added, removed, renamed, or
+    rewritten in place (its size or time changes), so features and runs of another state of
+    the data are refused. Class folders are listed in parallel threads (a network disk
+    answers many ``stat`` calls at once); nothing is cached between calls."""
+    folder = str((check_data_root(root, (split,)) / split).resolve())
+    classes, _ = datasets.folder.find_classes(folder)
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        listed = list(pool.map(_list_class, [os.path.join(folder, c) for c in classes]))
+    samples = [(path, c) for c, files in enumerate(listed) for path, _, _ in files]
+    stamp = [[os.path.relpath(path, folder), size, mtime] for files in listed
+             for path, size, mtime in files]
+    digest = hashlib.sha256(json.dumps([classes, stamp]).encode()).hexdigest()[:16]
+    return Scan(folder, classes, samples, digest)
 
 
 class ScannedImageFolder(datasets.ImageFolder):
@@ -355,9 +339,10 @@ RENDERERS = {"scenes": render_synthetic, "busy": render_busy}
 def make_synthetic(out: str | os.PathLike, spec: SyntheticSpec = SyntheticSpec()) -> Path:
     """Write the generated data set to ``out`` (train/ and val/), deterministic for a seed.
 
-    An existing ``out`` holding the same data set is reused; one holding anything else is an
-    error, never overwritten. Written to a temporary folder first, then renamed: an
-    interrupted run leaves nothing half-written.
+    An existing ``out`` holding the same data set, with its files as they were generated
+    (``dataset.json`` records their fingerprint), is reused; one holding anything else, or
+    files changed since, is an error, never overwritten. Written to a temporary folder
+    first, then renamed: an interrupted run leaves nothing half-written.
     """
     out = Path(out).expanduser()
     names = list(SHAPES)
@@ -375,7 +360,19 @@ def make_synthetic(out: str | os.PathLike, spec: SyntheticSpec = SyntheticSpec()
     meta = spec.meta()
     if out.exists():
         marker = out / "dataset.json"
-        if marker.is_file() and json.loads(marker.read_text()) == meta:
+        found = json.loads(marker.read_text()) if marker.is_file() else None
+        recorded = found.pop("fingerprints", None) if found else None
+        if found == meta:
+            now = {split: scan(out, split).fingerprint for split in SPLITS}
+            if recorded is None:  # generated before fingerprints were recorded: from now on
+                marker.write_text(json.dumps({**meta, "fingerprints": now}, indent=1))
+            elif recorded != now:
+                changed = [split for split in SPLITS if recorded.get(split) != now[split]]
+                raise ValueError(
+                    f"{out} holds the generated data set {spec.name}, but files of its "
+                    f"{' and '.join(changed)}/ changed since it was generated (added, removed "
+                    f"or rewritten): delete {out} to generate it again, or choose another "
+                    f"--out")
             return out
         if any(out.iterdir()):
             raise FileExistsError(
@@ -395,7 +392,9 @@ def make_synthetic(out: str | os.PathLike, spec: SyntheticSpec = SyntheticSpec()
                 for i in range(count):
                     rng = np.random.default_rng([spec.seed, split_id, c, i])
                     render(shape, rng, spec.size).save(folder / f"{i:05d}.png")
-        (tmp / "dataset.json").write_text(json.dumps(meta, indent=1))
+        prints = {split: scan(tmp, split).fingerprint for split in SPLITS}
+        (tmp / "dataset.json").write_text(json.dumps({**meta, "fingerprints": prints},
+                                                     indent=1))
         try:
             tmp.rename(out)
         except OSError:  # another process finished the same data set first

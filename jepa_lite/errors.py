@@ -10,6 +10,19 @@ class UsageError(RuntimeError):
     """A run, device or folder that is not as asked: the message says what to do."""
 
 
+class ImageError(UsageError):
+    """An image file that cannot be decoded; the message names the file and the fix. Raised
+    in a data-loader worker, it reaches the training process as the same class with the
+    worker's traceback as its message (torch's ExceptionWrapper): only the last line, the
+    original message, is kept, so the console still says one line."""
+
+    def __init__(self, message: str):
+        if message.startswith("Caught "):
+            last = [line for line in message.splitlines() if line.strip()][-1]
+            message = last.split(f"{type(self).__name__}: ", 1)[-1]
+        super().__init__(message)
+
+
 # what bad input raises: printed as one line; everything else keeps its traceback
 USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError,
                PermissionError, UsageError)

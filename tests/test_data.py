@@ -3,6 +3,8 @@
 import hashlib
 import json
 import os
+import random
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,6 +14,7 @@ import torch
 from PIL import Image
 
 from jepa_lite import data
+from jepa_lite.errors import ImageError
 
 SMALL = data.SyntheticSpec(classes=4, per_class=6, val_per_class=2, size=64, seed=3)
 
@@ -39,7 +42,11 @@ def test_synthetic_layout(small_set):
 
 def test_synthetic_is_deterministic_for_a_seed(small_set, tmp_path):
     again = data.make_synthetic(tmp_path / "again", SMALL)
-    assert tree_digest(again) == tree_digest(small_set)
+    images = {k: v for k, v in tree_digest(again).items() if k != "dataset.json"}
+    assert images == {k: v for k, v in tree_digest(small_set).items() if k != "dataset.json"}
+    meta = [json.loads((r / "dataset.json").read_text()) for r in (again, small_set)]
+    assert [m.pop("fingerprints").keys() for m in meta] == [{"train", "val"}] * 2  # the times
+    assert meta[0] == meta[1]  # of the files differ, not what was generated
     other = data.make_synthetic(tmp_path / "other", data.SyntheticSpec(
         classes=4, per_class=6, val_per_class=2, size=64, seed=4))
     a, b = tree_digest(other), tree_digest(small_set)
@@ -171,7 +178,7 @@ def test_unreadable_image_is_named(tmp_path):
     bad = tmp_path / "train" / "a" / "broken.jpg"
     bad.write_bytes(b"this is not a jpeg")
     ds = data.image_folder(tmp_path, "train")
-    with pytest.raises(OSError, match=r"cannot read image .*broken\.jpg.*delete or replace"):
+    with pytest.raises(ImageError, match=r"cannot read image .*broken\.jpg.*delete or replace"):
         ds[0]
 
 
@@ -239,31 +246,52 @@ def test_imagenet100_does_not_replace_foreign_files(tmp_path):
     assert not os.path.islink(tmp_path / "out" / "train" / wnids[0])
 
 
-def test_scan_is_made_once_and_follows_changes(tmp_path, monkeypatch):
-    import shutil
-
+def test_scan_lists_what_imagefolder_lists(tmp_path):
     from torchvision import datasets
 
+    root = data.make_synthetic(tmp_path / "s", data.SyntheticSpec(
+        classes=3, per_class=4, val_per_class=2, seed=4))
+    (root / "train" / "00_disc" / "notes.txt").write_text("not an image")
+    (root / "train" / "01_ring" / "deeper").mkdir()
+    shutil.copy(root / "train" / "00_disc" / "00000.png", root / "train" / "01_ring" / "deeper")
+    ours, theirs = data.scan(root, "train"), datasets.ImageFolder(root / "train")
+    assert ours.classes == theirs.classes
+    assert [(Path(p).resolve(), c) for p, c in ours.samples] == \
+        [(Path(p).resolve(), c) for p, c in theirs.samples]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_fingerprint_follows_every_change_to_any_file(seed, tmp_path):
+    """Over random edits: a file rewritten in place (same name: the folder's time does not
+    change), touched, grown, added, removed or renamed changes the fingerprint; a copy that
+    keeps the files' times (cp -a) has the same one."""
+    rng = random.Random(seed)
     root = data.make_synthetic(tmp_path / "s", data.SyntheticSpec(classes=2, per_class=3,
-                                                                   val_per_class=2, seed=4))
-    walks = []
-    real = datasets.folder.make_dataset
-    monkeypatch.setattr(datasets.folder, "make_dataset",
-                        lambda *a, **k: (walks.append(a[0]), real(*a, **k))[1])
-    first = data.scan(root, "train")
-    assert data.scan(root, "train") is first and len(walks) == 1  # in this process
-    data._SCANS.clear()
-    again = data.scan(root, "train")  # another process: from the cache file
-    assert len(walks) == 1 and again.samples == first.samples
-    assert again.fingerprint == first.fingerprint and len(first.samples) == 6
-    assert data.image_folder(root, "train").fingerprint == first.fingerprint and len(walks) == 1
-    copy = shutil.copytree(root, tmp_path / "moved")  # the same files elsewhere
-    moved = data.scan(copy, "train")
-    assert moved.fingerprint == first.fingerprint and moved.folder != first.folder
-    shutil.copy(root / "train" / "00_disc" / "00000.png", root / "train" / "01_ring" / "x.png")
-    changed = data.scan(root, "train")  # a class folder changed: listed again
-    assert len(walks) == 3 and len(changed.samples) == 7
-    assert changed.fingerprint != first.fingerprint
+                                                                   val_per_class=2, seed=seed))
+    first = data.scan(root, "train").fingerprint
+    copy = shutil.copytree(root, tmp_path / "copy")  # copy2 keeps the times
+    assert data.scan(copy, "train").fingerprint == first
+    files = sorted((root / "train").rglob("*.png"))
+    target = rng.choice(files)
+    edit = rng.choice(["rewrite", "touch", "grow", "add", "remove", "rename"])
+    st = target.stat()
+    if edit == "rewrite":  # other pixels, the same size, then a later time
+        target.write_bytes(bytes(reversed(target.read_bytes())))
+        os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    elif edit == "touch":
+        os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns + 1))
+    elif edit == "grow":
+        with open(target, "ab") as f:
+            f.write(b"\0")
+        os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))  # only the size tells
+    elif edit == "add":
+        shutil.copy2(target, target.with_name("extra.png"))
+    elif edit == "remove":
+        target.unlink()
+    else:
+        target.rename(target.with_name("renamed.png"))
+    assert data.scan(root, "train").fingerprint != first, edit
+    assert data.scan(root, "val").fingerprint == data.scan(copy, "val").fingerprint
 
 
 def _std(img) -> float:
