@@ -80,6 +80,14 @@ def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
     return tensor
 
 
+def all_reduce_max(tensor: torch.Tensor) -> torch.Tensor:
+    """The largest value over ranks (a new tensor). Identity in one process."""
+    tensor = tensor.clone()
+    if dist.is_initialized():
+        dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return tensor
+
+
 class _SumOverRanks(torch.autograd.Function):
     """``all_reduce(SUM)`` with its gradient: the backward of a sum over ranks is the sum over
     ranks of the gradients."""

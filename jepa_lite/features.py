@@ -1,7 +1,8 @@
-"""Feature banks: a frozen encoder's pooled features, in fp16, memory-mapped on disk.
+"""Feature banks: a frozen encoder's pooled features, memory-mapped on disk.
 
 A bank is a folder ``OUT/features/<split>-<image size>/`` with ``features.npy`` (``[N, C]``
-float16, written block by block into a memory map, never assembled in memory), ``labels.npy``
+float16, written block by block into a memory map, never assembled in memory; float32 for
+an encoder whose features exceed float16's 65504, said when it happens), ``labels.npy``
 and ``meta.json`` (which encoder, which data set). ImageNet-1k's training bank is
 1.28 M x 2048 x 2 bytes = 5.2 GB; the probes read it in chunks (``jepa_lite.probes``).
 
@@ -32,7 +33,7 @@ class Bank:
     """An opened bank: ``features`` is a read-only memory map (rows are read when used)."""
 
     path: Path
-    features: np.ndarray  # [N, C] float16, memory-mapped
+    features: np.ndarray  # [N, C] float16 (or float32), memory-mapped
     labels: torch.Tensor  # [N] int64
     classes: list[str]
     meta: dict
@@ -87,6 +88,12 @@ def extract(encoder: torch.nn.Module, key: str, data_root, split: str, out_dir,
                 what = (f"computed on other classes ({len(meta['classes'])} classes, e.g. "
                         f"{meta['classes'][:3]}) than {data_root} has ({len(dataset.classes)}, "
                         f"e.g. {dataset.classes[:3]})")
+            elif meta["encoder"] == key and meta["source"]["data_root"] == source["data_root"]:
+                what = (f"computed on {source['data_root']} when its files were others "
+                        f"({meta['source']['files']} files, fingerprint "
+                        f"{meta['source'].get('fingerprint')}; now {source['files']} files, "
+                        f"fingerprint {source['fingerprint']}: a file was added, removed, "
+                        f"renamed or rewritten since)")
             elif meta["encoder"] == key:
                 what = (f"computed on {meta['source']['data_root']} "
                         f"({meta['source']['files']} files), not on {source['data_root']} "
@@ -97,16 +104,37 @@ def extract(encoder: torch.nn.Module, key: str, data_root, split: str, out_dir,
                 f"the {split} features in {folder} were {what}: use another --out, delete "
                 f"{folder}, or replace them (jepa-lite probe --overwrite-features)")
     distributed.barrier()  # every rank has read meta.json before rank 0 rewrites it
+    meta = {"encoder": key, "source": source, "split": split, "image_size": image_size,
+            "classes": dataset.classes, "shape": [len(dataset), encoder.out_channels]}
+    for dtype in ("float16", "float32"):
+        largest = _extract_into(folder, meta, dtype, encoder, dataset, batch_size, device,
+                                workers)
+        if largest is None:
+            break
+        if distributed.is_main():
+            print(f"note: {split} features reach |value| {largest:.3g}, more than float16 "
+                  f"holds (65504): the bank is extracted again in float32 (twice the disk)")
+    distributed.barrier()
+    if distributed.is_main():
+        os.replace(folder / "features.npy.partial", folder / "features.npy")
+        meta_path.write_text(json.dumps({**meta, "dtype": dtype, "complete": True}, indent=1))
+    distributed.barrier()
+    return open_bank(folder)
+
+
+def _extract_into(folder: Path, meta: dict, dtype: str, encoder, dataset, batch_size: int,
+                  device: torch.device, workers: int) -> float | None:
+    """Every rank writes its contiguous share of the pooled features into one ``dtype``
+    memory map; returns None, or (on every rank) the largest |value| of any rank when some
+    feature does not fit ``dtype``. A non-finite feature is an error."""
     rank, world = distributed.rank(), distributed.world_size()
-    n, dim = len(dataset), encoder.out_channels
+    n, dim = meta["shape"]
     partial = folder / "features.npy.partial"
     if rank == 0:
         folder.mkdir(parents=True, exist_ok=True)
-        meta_path.write_text(json.dumps({"encoder": key, "source": source, "split": split,
-                                         "image_size": image_size, "classes": dataset.classes,
-                                         "shape": [n, dim], "dtype": "float16",
-                                         "complete": False}, indent=1))
-        np.lib.format.open_memmap(partial, mode="w+", dtype=np.float16, shape=(n, dim)).flush()
+        (folder / "meta.json").write_text(json.dumps({**meta, "dtype": dtype,
+                                                      "complete": False}, indent=1))
+        np.lib.format.open_memmap(partial, mode="w+", dtype=dtype, shape=(n, dim)).flush()
         np.save(folder / "labels.npy", np.asarray(dataset.targets, dtype=np.int64))
     distributed.barrier()
     start, stop = n * rank // world, n * (rank + 1) // world  # this rank's share
@@ -115,43 +143,39 @@ def extract(encoder: torch.nn.Module, key: str, data_root, split: str, out_dir,
     bank = np.load(partial, mmap_mode="r+")
     encoder = encoder.to(device).eval()
     precision = resolve_precision(device)
-    row = start
+    limit = float(np.finfo(dtype).max)
+    row, largest = start, torch.zeros((), device=device)
     with torch.no_grad():
-        for images, _ in progress(loader, desc=f"features {split}", leave=False,
-                                  disable=rank != 0):
+        for images, _ in progress(loader, desc=f"features {meta['split']} ({dtype})",
+                                  leave=False, disable=rank != 0):
             with autocast(device, precision):
                 f = encoder(images.to(device, non_blocking=True))
             f = f.float().mean((2, 3))
-            if not torch.isfinite(f.half()).all():
-                raise ValueError(f"pooled features of {split} images {row}-{row + len(f)} do "
-                                 f"not fit in float16 (largest |value| "
-                                 f"{f.abs().max().item():.3g}); this encoder's features are "
-                                 f"not usable for a float16 bank")
-            bank[row:row + len(f)] = f.half().cpu().numpy()
+            if not torch.isfinite(f).all():
+                raise ValueError(f"pooled features of {meta['split']} images {row}-"
+                                 f"{row + len(f)} are not finite (inf or nan): the encoder "
+                                 f"{meta['encoder']} has diverged; probe an earlier checkpoint")
+            largest = torch.maximum(largest, f.abs().max())
+            bank[row:row + len(f)] = f.to(getattr(torch, dtype)).cpu().numpy()
             row += len(f)
     bank.flush()
     del bank
-    distributed.barrier()
-    if rank == 0:
-        os.replace(partial, folder / "features.npy")
-        meta = json.loads(meta_path.read_text())
-        meta_path.write_text(json.dumps({**meta, "complete": True}, indent=1))
-    distributed.barrier()
-    return open_bank(folder)
+    seen = distributed.all_reduce_max(largest).item()
+    return seen if seen > limit else None
 
 
 def write_bank(path, blocks, n: int, dim: int, classes: list[str],
-               encoder: str = "generated") -> Bank:
+               encoder: str = "generated", dtype: str = "float16") -> Bank:
     """A bank of ``n`` rows from an iterable of ``(features [b, dim], labels [b])`` blocks,
     written block by block as :func:`extract` writes (generated banks for benchmarks and
     tests: nothing of size ``n x dim`` is ever held in memory)."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     bank = np.lib.format.open_memmap(path / "features.npy.partial", mode="w+",
-                                     dtype=np.float16, shape=(n, dim))
+                                     dtype=dtype, shape=(n, dim))
     labels, row = np.empty(n, dtype=np.int64), 0
     for f, y in blocks:
-        bank[row:row + len(f)] = np.asarray(f, dtype=np.float16)
+        bank[row:row + len(f)] = np.asarray(f, dtype=dtype)
         labels[row:row + len(f)] = np.asarray(y)
         row += len(f)
     if row != n:
@@ -162,5 +186,5 @@ def write_bank(path, blocks, n: int, dim: int, classes: list[str],
     os.replace(path / "features.npy.partial", path / "features.npy")
     (path / "meta.json").write_text(json.dumps({
         "encoder": encoder, "source": {"data_root": "generated", "files": n},
-        "classes": classes, "shape": [n, dim], "dtype": "float16", "complete": True}))
+        "classes": classes, "shape": [n, dim], "dtype": dtype, "complete": True}))
     return open_bank(path)

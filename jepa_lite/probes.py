@@ -74,7 +74,7 @@ def _take(x, idx: torch.Tensor, device) -> torch.Tensor:
 
 
 def _resident(x, device: torch.device, block: int = 65536):
-    """On a GPU with room for it, the whole bank (fp16) on the GPU, copied block by block
+    """On a GPU with room for it, the whole bank (in its dtype) on the GPU, copied block by block
     (the host never holds more than a block); else ``x`` as it is (a memory map is then read
     batch by batch)."""
     if device.type != "cuda" or isinstance(x, torch.Tensor):
@@ -82,7 +82,7 @@ def _resident(x, device: torch.device, block: int = 65536):
     free, _ = torch.cuda.mem_get_info(device)
     if x.nbytes > free // 2:
         return x
-    out = torch.empty(x.shape, dtype=torch.float16, device=device)
+    out = torch.empty(x.shape, dtype=getattr(torch, str(x.dtype)), device=device)
     for s in range(0, len(x), block):
         out[s:s + block] = torch.from_numpy(np.array(x[s:s + block])).to(device)
     return out
