@@ -31,7 +31,7 @@ def _number(kind, low=None, above=None, what="a number"):
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
         if low is not None and value < low:
-            raise argparse.ArgumentTypeError(f"{text} is less than {low}")
+            raise argparse.ArgumentTypeError(f"{text} is less than {low}: give {low} or more")
         if above is not None and value <= above:
             raise argparse.ArgumentTypeError(f"{text} must be more than {above}")
         return value
@@ -264,8 +264,15 @@ def _bench(args) -> int:
 
 
 # --------------------------------------------------------------------------- the parser
+class Parser(argparse.ArgumentParser):
+    """argparse, with a bad option said in one line (and where the options are listed)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (options: {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="jepa-lite",
         description="CNN-JEPA workbook: run the chapters, prepare data, pretrain, probe.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
