@@ -41,7 +41,7 @@ def load_checkpoint(path: str | os.PathLike, mmap: bool = False) -> dict:
     try:
         return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as e:  # zip, pickle, EOF and weights-only errors of many kinds
-        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0].split(". ")[0]
         others = sorted(p.name for p in path.parent.glob("epoch_*.pt"))
         beside = (f"; the newest checkpoint beside it is {path.parent / others[-1]}" if others
                   else "")

@@ -119,7 +119,7 @@ def pretrain_config(args: argparse.Namespace) -> tuple[TrainConfig, Path]:
     from jepa_lite import train
     from jepa_lite.checkpoint import resume_checkpoint
 
-    stored = resume_checkpoint(Path(args.out), mmap=True) if args.resume else None
+    stored = resume_checkpoint(Path(args.out), mmap=True, say=False) if args.resume else None
     given = {f.name: getattr(args, f.name) for _, f, _, _ in config.schema()
              if hasattr(args, f.name)}
     given = {k: tuple(v) if isinstance(v, list) else v for k, v in given.items()}
