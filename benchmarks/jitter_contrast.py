@@ -1,5 +1,5 @@
 """How much of a generated scene's contrast the two-view colour jitter leaves (not a speed
-benchmark: the measurement behind the README's reading of why SimCLR learned with half its
+benchmark: the measurement behind docs/experiments.md's reading of why SimCLR learned with half its
 colour jitter and not with all of it).
 
     python benchmarks/jitter_contrast.py [--strengths 1 0.5] [--images 20] [--draws 50]

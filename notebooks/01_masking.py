@@ -98,7 +98,7 @@ plt.show()
 # *Random* masking hides 60 % of the cells (29 of 49) scattered anywhere; *multi-block*
 # hides a few contiguous regions; *mixed* uses multi-block for a batch with probability 0.75
 # and random otherwise. **Paper vs code:** the paper describes multi-block masking only
-# (III-E); the authors' code defaults to mixed (`reference/cnn_jepa_spec.md`), and so do we. The paper's masking ablation (ImageNet-100,
+# (III-E); the authors' code defaults to mixed (`docs/paper.md`), and so do we. The paper's masking ablation (ImageNet-100,
 # linear top-1; `data/paper_results.csv`, "CNN-JEPA paper ablations"): mixed 73.26 %,
 # multi-block 73.02 %, random 57.64 %. The paper reports the numbers, not a reason. Our
 # reading, which the paper does not test: a scattered target cell has visible neighbours,

@@ -26,7 +26,8 @@
 # > "The target latent representations are obtained by a target encoder whose weights are
 # > updated using the exponential moving average of the context encoder's weights." (III-A)
 #
-# Code: `jepa_lite/methods/cnn_jepa.py`, `jepa_lite/train.py`, `jepa_lite/schedules.py`,
+# Code: `jepa_lite/methods/cnn_jepa.py`, `jepa_lite/train.py`, `jepa_lite/config.py` (the run's
+# configuration), `jepa_lite/schedules.py`,
 # `jepa_lite/losses.py`. The same loop runs from the shell: `jepa-lite pretrain`.
 
 # %% tags=["parameters"]
@@ -120,7 +121,7 @@ print(f"smooth-L1 (coded) {coded:.6f} = 1/2 L2^2 {half_l2:.6f} = 1 - cos {one_mi
 # These are the paper's values for 50,000 steps. The `smoke` and `demo` profiles run a few
 # hundred to 1,500 steps (printed above) and start lower (peak 0.002, EMA from 0.99): with
 # the paper's values a short run on generated data did not beat a random encoder (numbers
-# in the README, "Evidence that it learns").
+# in docs/experiments.md, "Evidence that it learns").
 
 # %%
 total = steps_per_epoch * tcfg.epochs

@@ -41,10 +41,10 @@
 #   plain grey background; `jepa_lite/data.py`), made so that the kind of object is what
 #   the visible part of an image predicts about the hidden part. On busier, more
 #   photograph-like scenes no method beat its random init by more than the probe's noise
-#   at this scale (README, "Busy scenes"). The numbers say that *this* run learned *these* scenes, nothing about
+#   at this scale (docs/experiments.md, "Busy scenes"). The numbers say that *this* run learned *these* scenes, nothing about
 #   ImageNet or about how the methods rank.
 # - One seed, a few hundred validation images: the step between two accuracies is one
-#   image (printed), and runs with other seeds moved by several hundredths (README).
+#   image (printed), and runs with other seeds moved by several hundredths (docs/experiments.md).
 
 # %% tags=["parameters"]
 PROFILE = "smoke"  # smoke | demo | full
@@ -215,7 +215,7 @@ plt.show()
 # plain scenes the background is one grey and the kind of object, shared by every object in
 # the scene, is the predictable thing: that is why the course's data look as they do.
 #
-# Measured at CPU scale (README, "Busy scenes"; our runs, seed 0, ResNet-10, 10 classes x
+# Measured at CPU scale (docs/experiments.md, "Busy scenes"; our runs, seed 0, ResNet-10, 10 classes x
 # 100 busy images, k-NN top-1 on 200 validation images: chance 0.10, one image 0.005, the
 # standard error at chance 0.021; `python -m tests.test_learning 0 --scenes busy ...`):
 #

@@ -155,7 +155,8 @@ print("report:", run.dir / "report.md")
 # ## Reproducing the paper
 #
 # The `full` profile is the documented way: see the README section *Reproducing the
-# paper's ImageNet-100 table* for the exact commands, the expected time and memory.
+# paper's ImageNet-100 table* for the commands, docs/cli.md for each step from the shell
+# and docs/benchmarks.md for the expected time and memory.
 
 # %% [markdown]
 # ## Reading Table I critically

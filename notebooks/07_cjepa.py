@@ -22,7 +22,7 @@
 # **One idea:** a JEPA can cheat by giving every image the same features; the EMA target
 # and the predictor make that unlikely, but do not forbid it. C-JEPA adds VICReg's
 # variance and covariance terms, which do forbid it, to the JEPA loss. From the abstract
-# (Mo & Tong, NeurIPS 2024; `../shared/papers/002_*`):
+# (Mo & Tong, NeurIPS 2024, arXiv:2410.19560):
 #
 # > "two primary limitations have been identified: the inefficacy of Exponential Moving
 # > Average (EMA) from I-JEPA in preventing entire collapse and the inadequacy of I-JEPA
@@ -82,7 +82,7 @@ if cfg.profile.many_runs:  # four runs: the profile shortens each (chapter 04 tr
 # ## 1. Which tensors each VICReg term sees
 #
 # The paper's text, its pseudocode and its Algorithm 1 disagree on where VICReg applies
-# (no code is public; `reference/methods_spec.md` lists three readings). We implement two
+# (no code is public; `docs/paper.md` lists three readings). We implement two
 # and say which runs here:
 #
 # | | reading A (default, Algorithm 1) | reading B (`--cjepa-reading B`, pseudocode) |
@@ -209,7 +209,7 @@ run.log(**{f"{n} {m}": results[n][m] for n in results for m in ("knn_top1", "lin
 # difference of a few validation images is noise at `smoke` scale (200 images). The
 # C-JEPA paper reports its gains for ViTs on ImageNet-1k (linear 72.9 -> 73.7 for ViT-B/16
 # at 600 epochs); nobody has measured them for CNN-JEPA, and this chapter at `smoke` or
-# `demo` scale does not either. The README's "Evidence that it learns" gives our
+# `demo` scale does not either. docs/experiments.md, "Evidence that it learns", gives our
 # measured numbers for every method on the generated data.
 #
 # ## Summary

@@ -26,7 +26,7 @@
 # the authors' WandbPlots.ipynb). Here all five methods, C-JEPA included, train on the same
 # backbone, data, epochs and batch, and are read by the same k-NN and linear probes.
 #
-# The baselines run as the CNN-JEPA authors ran them (`reference/methods_spec.md`):
+# The baselines run as the CNN-JEPA authors ran them (`docs/paper.md`):
 #
 # | | SimCLR | BYOL | VICReg |
 # |---|---|---|---|
@@ -175,7 +175,7 @@ run.log(**{f"{n} knn_top1": r["knn_top1"] for n, r in results.items()},
 #   epochs: they show that every method trains and is probed the same way, not how the
 #   methods rank on photographs. The `full` profile is the reproduction.
 # - The `demo` profile departs from the authors' recipes where they did not learn in short
-#   runs on the generated scenes (printed at the top; the README's "Evidence that it learns"
+#   runs on the generated scenes (printed at the top; docs/experiments.md, "Evidence that it learns"
 #   has the measurements): CNN-JEPA and C-JEPA a lower lr and a faster EMA start, BYOL
 #   VICReg's LARS, SimCLR half its colour jitter (`--jitter-strength 0.5`, the strength
 #   SimCLR itself used on CIFAR-10). With the authors' jitter, SimCLR stayed at or below

@@ -157,8 +157,8 @@ run.log(runs=len(grid), val_images=val_images, minutes=total / 60,
 # of 32 px cells, about 16 steps) the sweep only shows that every ablation runs: a
 # 2x2 grid has no room for kernels or blocks to differ. At `demo` scale (a 4x4 grid) a
 # 3x3 kernel at three layers already reaches the whole grid, so kernels 5 and 7 add
-# parameters, not reach; the measured `demo` grid is in the README ("Ablations at demo
-# scale"). Only the `full` profile (ImageNet-100, 224 px, 200 epochs) repeats the paper's
+# parameters, not reach; the measured `demo` grid is in docs/experiments.md ("The ablation
+# sweep"). Only the `full` profile (ImageNet-100, 224 px, 200 epochs) repeats the paper's
 # setting, at the paper's cost: 13 hours on 4 A100s per run.
 #
 # ## Summary
@@ -195,7 +195,7 @@ run.log(runs=len(grid), val_images=val_images, minutes=total / 60,
 #    <details><summary>Hint</summary>
 #
 #    The profiles start at 0.99 because 0.996 is set for the paper's runs of about 50,000
-#    steps; a `demo` run has 1,500. On the README's busy scenes the two gave k-NN 0.065
+#    steps; a `demo` run has 1,500. On the busy scenes of docs/experiments.md the two gave k-NN 0.065
 #    (0.99) and 0.120 (0.996), both within two standard errors of chance: measure before
 #    you choose.
 #

@@ -2,9 +2,10 @@
 
 A ResNet-10 pretrained for 12 epochs (372 steps) on the generated scenes must find neighbours
 of the same class clearly more often than the very same network at its random initialisation.
-SimCLR and BYOL did not with the authors' settings (README, "Evidence that it learns": 0.200
-and 0.175 vs 0.240); they did with those in :data:`SHORT_RUN` (SimCLR with half its colour
-jitter 0.445, BYOL with LARS 0.360), not asserted here to keep CI in its time. Seed 0, k-NN
+SimCLR and BYOL did not with the authors' settings (docs/experiments.md, "Evidence that it
+learns": 0.200 and 0.175 vs 0.240); they did with those in :data:`SHORT_RUN` (SimCLR with
+half its colour jitter 0.445, BYOL with LARS 0.360), not asserted here to keep CI in its
+time. Seed 0, k-NN
 top-1: C-JEPA 0.240 -> 0.400, VICReg (the authors' settings) 0.240 -> 0.430. The test runs
 VICReg for 8 epochs (248 steps; 0.240 -> 0.390, 182 s of pretraining, measured 2026-11-24
 with `python -m tests.test_learning 0 --methods vicreg --epochs 8`) to keep CI inside its
@@ -98,7 +99,7 @@ if __name__ == "__main__":  # python -m tests.test_learning SEED... [options]
     import dataclasses
     import tempfile
 
-    parser = argparse.ArgumentParser(description="the learning runs of the README")
+    parser = argparse.ArgumentParser(description="the learning runs of docs/experiments.md")
     parser.add_argument("seeds", type=int, nargs="+")
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--methods", nargs="+", default=["cnn-jepa"])

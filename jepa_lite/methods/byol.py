@@ -20,7 +20,7 @@ from jepa_lite.views import ViewRecipe
 class BYOL(TwoViewMethod):
     label = "BYOL"
     has_target = True
-    # reference/methods_spec.md, "views": blur always on the first view, solarise the second
+    # docs/paper.md, "views": blur always on the first view, solarise the second
     view_recipes = (ViewRecipe(blur_p=1.0, solarize_p=0.0), ViewRecipe(blur_p=0.1, solarize_p=0.2))
     Options = BYOLOptions
     name = Options.name

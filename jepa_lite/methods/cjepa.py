@@ -4,7 +4,7 @@ Abstract: C-JEPA "integrates the Image-based Joint-Embedding Predictive Architec
 Variance-Invariance-Covariance Regularization (VICReg) strategy ... to effectively learn the
 variance/covariance for preventing entire collapse and ensuring invariance in the mean of
 augmented views". No code is public and the paper's pseudocode and Algorithm 1 disagree on
-where VICReg applies (reference/methods_spec.md). Both readings are here:
+where VICReg applies (docs/paper.md). Both readings are here:
 
 * ``A`` (default; Algorithm 1, Eqs. 21-22): mean-pool the predictor's output over each target
   block -> a projector (Linear-BN-ReLU, Linear-BN-ReLU, Linear, C wide) -> full VICReg on

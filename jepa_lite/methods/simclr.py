@@ -21,7 +21,7 @@ from jepa_lite.views import ViewRecipe
 
 class SimCLR(TwoViewMethod):
     label = "SimCLR"
-    # reference/methods_spec.md, "views": SimCLR's strong colour jitter on both views
+    # docs/paper.md, "views": SimCLR's strong colour jitter on both views
     view_recipes = (ViewRecipe(jitter=(0.8, 0.8, 0.8, 0.2)),) * 2
     Options = SimCLROptions
     name = Options.name

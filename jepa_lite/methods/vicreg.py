@@ -16,7 +16,7 @@ from jepa_lite.views import ViewRecipe
 
 class VICReg(TwoViewMethod):
     label = "VICReg"
-    # reference/methods_spec.md, "views": solarisation with p 0.1 on both views
+    # docs/paper.md, "views": solarisation with p 0.1 on both views
     view_recipes = (ViewRecipe(solarize_p=0.1),) * 2
     Options = VICRegOptions
     name = Options.name
