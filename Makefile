@@ -1,6 +1,7 @@
 # Two commands for a fresh machine (Python >= 3.11, git, make):
 #   make course   set up .venv, run every chapter with the smoke profile -> outputs/
 #   make test     set up .venv, run ruff and the whole test suite (what CI runs)
+#   make test-fast  ruff and the tests not marked slow (development)
 #   make results PROFILE=demo   a complete course run, then its page in docs/results
 PYTHON ?= python3
 VENV ?= .venv
@@ -10,7 +11,7 @@ OUT ?= outputs
 DEVICE ?= auto
 PYTEST_ARGS ?=
 
-.PHONY: course results test lint setup
+.PHONY: course results test test-fast lint setup
 
 # The environment is rebuilt only when pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml
@@ -37,3 +38,7 @@ lint: setup
 
 test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# the tests not marked slow: for development, minutes
+test-fast: lint
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)

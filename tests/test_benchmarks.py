@@ -4,7 +4,11 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import REPO
+
+pytestmark = pytest.mark.slow  # the benchmark scripts, each in a process of its own
 
 
 def test_pretrain_cost_prints_estimates():

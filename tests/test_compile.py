@@ -1,12 +1,14 @@
 """``--compile``: a compiled training step computes what the eager one does (on the CPU,
 where CI runs it; the GPU speed-up is measured by ``jepa-lite bench --compile``)."""
 
+import pytest
 import torch
 
 from jepa_lite import masking, train
 from jepa_lite.config import TrainConfig
 
 
+@pytest.mark.slow  # compiling takes about 17 s on 2 cores
 def test_compiled_step_equals_the_eager_step():
     cfg = TrainConfig(arch="resnet10", image_size=64, batch_size=4)
     dev = torch.device("cpu")

@@ -13,6 +13,8 @@ import torch
 
 from jepa_lite import course
 
+pytestmark = pytest.mark.slow  # the smoke course through papermill: minutes
+
 # Smoke chapter 05, k-NN top-1 of the pretrained encoder minus its random init. Measured with
 # the smoke recipe (`python -m tests.test_learning SEED --size 128 --epochs 5 --set
 # batch_size=16`, the same data, scenes 10 x 100 at 128 px): +0.115 (seed 0, the course's),

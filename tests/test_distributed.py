@@ -19,6 +19,8 @@ from jepa_lite.checkpoint import load_checkpoint, read_metrics
 from jepa_lite.masking import sample_masks
 from jepa_lite.views import MaskCollator, SeededViews
 
+pytestmark = pytest.mark.slow  # 2-process gloo runs
+
 SPEC = data.SyntheticSpec(classes=3, per_class=22, val_per_class=2, size=64, seed=1)
 
 

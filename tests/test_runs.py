@@ -10,6 +10,8 @@ import torch
 from jepa_lite import checkpoint, data, runs, train
 from jepa_lite.config import TrainConfig
 
+pytestmark = pytest.mark.slow  # trainers started in processes of their own
+
 SPEC = data.SyntheticSpec(classes=3, per_class=8, val_per_class=2, size=64, seed=8)
 
 
