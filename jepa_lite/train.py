@@ -156,15 +156,15 @@ def maybe_compile(net: torch.nn.Module, compile: bool) -> torch.nn.Module:
 
 def build(cfg: TrainConfig, device: torch.device, world: int = 1) -> Run:
     """The model (seeded by ``cfg.seed``; BatchNorm synchronised under ``sync_bn``) on the
-    device, channels_last on a GPU, its optimizer and gradient scaler, the precision, and the
-    module that runs it: wrapped in DistributedDataParallel on more than one process,
+    device (channels_last on a GPU), its optimizer and gradient scaler, the precision, and
+    the module that runs it: wrapped in DistributedDataParallel on more than one process,
     compiled under ``compile``."""
     torch.manual_seed(cfg.seed)
     model = build_model(cfg)
     if cfg.sync_bn:
         synchronize_batchnorm(model)
     model = model.to(device)
-    if device.type == "cuda":
+    if device.type == "cuda":  # cuDNN's fast layout (on 2 CPU cores it was slower: benchmarks.md)
         model = model.to(memory_format=torch.channels_last)
     tune(device)
     precision = resolve_precision(device, cfg.precision)
