@@ -1,7 +1,9 @@
 """Chapters 07-08 — several methods on the same backbone, data and probes.
 
 * :func:`run_method`: one method's pretraining run, in its own process and folder, started,
-  followed and resumed as chapter 04's (``jepa_lite.runs``), then probed.
+  followed and resumed as chapter 04's (``jepa_lite.runs``), then probed; a run that another
+  chapter already finished with the same configuration on the same data (:func:`find_twin`)
+  is linked, not trained again.
 * :func:`recipe_changes`: where a profile's recipe of a method departs from the authors'.
 * :func:`step_seconds`: the time of one training step of every method, measured side by side
   in one process on one device (round robin, so that a noisy machine slows all alike), and
@@ -34,21 +36,47 @@ def recipe_changes(profile) -> dict[str, dict[str, tuple]]:
 
 
 def run_method(cfg: TrainConfig, run_dir, data_root, device: torch.device, probe_epochs: int,
-               k: int = 200, nproc: int = 1) -> dict:
+               k: int = 200, nproc: int = 1, twins=()) -> dict:
     """Pretrain ``cfg`` in ``run_dir`` (in a process of its own, resumed if stopped, skipped
     if done: ``runs.train``) and probe the run's encoder at its image size, seeded by its
-    seed; returns the probe's results with the run's metrics."""
+    seed; returns the probe's results with the run's metrics. ``twins``: finished run folders
+    (other chapters' runs): when one of them was made with this configuration on this data,
+    ``run_dir`` becomes a link to it and nothing is trained or probed again."""
     run_dir = Path(run_dir)
+    if run_dir.is_symlink() and not run_dir.exists():
+        run_dir.unlink()  # its twin was removed: train here
+    if twins and not run_dir.exists():
+        twin = find_twin(cfg, data_root, twins, nproc)
+        if twin is not None:
+            run_dir.parent.mkdir(parents=True, exist_ok=True)
+            run_dir.symlink_to(twin.resolve(), target_is_directory=True)
+            print(f"{run_dir.name}: the same configuration on the same data finished in "
+                  f"{twin}; linked, not trained again")
     runs.train(cfg, run_dir, data_root, device.type, nproc)
     last = runs.require_complete(run_dir)
     probe_json = run_dir / "probe" / "probe.json"
-    key = probes.checkpoint_key(last)
+    key = probes.checkpoint_key(last)  # of the resolved path: a linked twin's probe counts
     result = json.loads(probe_json.read_text()) if probe_json.is_file() else None
     if result is None or result.get("encoder") != key:
         result = probes.evaluate(probes.encoder_from_checkpoint(last), key, data_root,
                                  run_dir / "probe", image_size=cfg.image_size, device=device,
                                  k=k, epochs=probe_epochs, seed=cfg.seed, overwrite=True)
     return {**result, "history": read_metrics(run_dir), "checkpoint": str(last)}
+
+
+def find_twin(cfg: TrainConfig, data_root, folders, nproc: int = 1) -> Path | None:
+    """The first of ``folders`` that holds a complete run of ``cfg`` on ``data_root``: the
+    same settings and data as ``runs.check_settings`` compares them (the operational ones,
+    such as workers, aside), or None. Links are skipped (a twin is a real folder)."""
+    for folder in map(Path, folders):
+        if folder.is_symlink() or runs.state(folder)["status"] != "complete":
+            continue
+        try:
+            runs.check_settings(cfg, folder, data_root, nproc)
+        except ValueError:
+            continue
+        return folder
+    return None
 
 
 def probe_random_init(arch: str, data_root, out_dir, image_size: int, device: torch.device,

@@ -65,6 +65,12 @@ class ChapterConfig:
         """Chapter 04's pretraining run: RUN_DIR if given, else inside the outputs."""
         return self.run_dir_arg or self.out_dir / "04_pretraining" / "run"
 
+    def course_runs(self) -> list[Path]:
+        """The course's run folders: chapter 04's and those of the chapters that train many
+        (``OUT/<chapter>/runs/<run>``); ``compare.run_method`` links a run to one of them
+        made with the same configuration on the same data instead of training it again."""
+        return [self.run_dir(), *sorted(self.out_dir.glob("*/runs/*"))]
+
     def train_config(self, method: str = "cnn-jepa", many_runs: bool = False) -> TrainConfig:
         """The profile's recipe of a run (``Profile.config``) with this chapter's seed."""
         return self.profile.config(method, self.seed, many_runs)

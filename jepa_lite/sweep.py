@@ -148,10 +148,11 @@ def _save(out_dir: Path, done: dict) -> None:
 
 
 def run(grid: list[Point], base: TrainConfig, out_dir, data_root, device, probe_epochs: int,
-        k: int, nproc: int = 1, run_method=compare.run_method) -> dict[str, dict]:
+        k: int, nproc: int = 1, run_method=compare.run_method, twins=()) -> dict[str, dict]:
     """Train and probe every point (``base``: the default run, on which each point changes
     its factor) in ``OUT/runs/<point>`` with ``run_method`` (``compare.run_method``); points
-    finished with the same configuration are read from ``sweep.json``, not run again.
+    finished with the same configuration are read from ``sweep.json``, not run again, and
+    a point that one of ``twins`` (other chapters' runs) already trained is linked to it.
     Returns ``{point name: result}`` with the probe's numbers and each point's wall time."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -168,7 +169,7 @@ def run(grid: list[Point], base: TrainConfig, out_dir, data_root, device, probe_
         print(f"[{i}/{len(grid)}] {point.label}")
         start = time.perf_counter()
         r = run_method(cfg, out_dir / "runs" / point.name, data_root, device, probe_epochs,
-                       k=k, nproc=nproc)
+                       k=k, nproc=nproc, twins=twins)
         history = r.pop("history")
         results[point.name] = done[point.name] = {
             "factor": point.factor, "value": point.value, "label": point.label,

@@ -120,7 +120,8 @@ print(f"one multi-block draw on the {grid[0]}x{grid[1]} grid: {blocks.shape[1]} 
 # the EMA (`--no-target-ema`) the target encoder is a copy of the context encoder after every
 # step: a stop-gradient and nothing else, the setting the C-JEPA paper ablates and the one
 # in which collapse is expected. Each run trains in its own process and folder (resumed if
-# stopped), then is probed as in chapter 05.
+# stopped), then is probed as in chapter 05. A run that the course already finished with
+# the same configuration on the same data (chapter 04's, say) is linked, not trained again.
 
 # %%
 jepa, cjepa = cfg.train_config("cnn-jepa", many_runs=True), tcfg
@@ -132,7 +133,8 @@ results = {}
 for name, variant in variants.items():
     folder = run.dir / "runs" / name.lower().replace(", ", "-").replace(" ", "-")
     results[name] = compare.run_method(variant, folder, data_root, cfg.device,
-                                       cfg.profile.probe_epochs, k=k, nproc=nproc)
+                                       cfg.profile.probe_epochs, k=k, nproc=nproc,
+                                       twins=cfg.course_runs())
 random_init = compare.probe_random_init(tcfg.arch, data_root, run.dir / "random",
                                         tcfg.image_size, cfg.device, cfg.profile.probe_epochs,
                                         k=k, seed=SEED)

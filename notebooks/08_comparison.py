@@ -96,14 +96,17 @@ for label, changes in compare.recipe_changes(cfg.profile).items():
 # Each method trains in its own process and folder with the profile's recipe and the
 # method's own optimiser and views (resumed if stopped, skipped when done), then the
 # encoder the paper would probe (CNN-JEPA and C-JEPA: the EMA target; the baselines: the
-# online backbone) goes through the same probes.
+# online backbone) goes through the same probes. CNN-JEPA's and C-JEPA's runs here are
+# chapter 07's when their configurations are the same (as in `smoke` and `demo`): linked
+# (the printout says so), not trained a second time.
 
 # %%
 k = cfg.profile.knn_k  # the paper's 200; 20 on the small generated sets
 results = {}
 for label, tc in configs.items():
     results[label] = compare.run_method(tc, run.dir / "runs" / tc.method.name, data_root,
-                                        cfg.device, cfg.profile.probe_epochs, k=k, nproc=nproc)
+                                        cfg.device, cfg.profile.probe_epochs, k=k, nproc=nproc,
+                                        twins=cfg.course_runs())
 random_init = compare.probe_random_init(base.arch, data_root, run.dir / "random",
                                         base.image_size, cfg.device, cfg.profile.probe_epochs,
                                         k=k, seed=SEED)

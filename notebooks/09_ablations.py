@@ -100,14 +100,15 @@ for prefix, title, name in (("predictor depth", "predictor depth (layers)", "pap
 # ## 2. The sweep
 #
 # Each run trains in a process and folder of its own (`runs/<point>`), resumed where it
-# stopped, and is then probed as in chapter 05. A finished point is written to
+# stopped, and is then probed as in chapter 05 (the default point, where it is the same run
+# as chapter 07's CNN-JEPA, is linked to it). A finished point is written to
 # `sweep.json` at once: stop the chapter at any time and run it again, and it goes on with
 # the first unfinished point. The same sweep from a shell, with a grid of your own:
 # `jepa-lite sweep --profile demo --axis kernel_size 3 5 7 9`.
 
 # %%
 results = sweep.run(grid, tcfg, run.dir, data_root, cfg.device, cfg.profile.probe_epochs,
-                    k=cfg.profile.knn_k, nproc=nproc)
+                    k=cfg.profile.knn_k, nproc=nproc, twins=cfg.course_runs())
 
 # %% [markdown]
 # ## 3. Our numbers next to the paper's

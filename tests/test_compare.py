@@ -1,4 +1,8 @@
-"""Chapters 07-08's helpers: collapse diagnostics, side-by-side step times, the report rows."""
+"""Chapters 07-08's helpers: collapse diagnostics, side-by-side step times, the report rows,
+runs shared between chapters."""
+
+import dataclasses
+import shutil
 
 import pytest
 import torch
@@ -59,3 +63,34 @@ def test_recipe_changes_name_every_departure_from_the_authors(name):
         assert changes == {}  # the reproduction runs the authors' recipes
     if name == "demo":
         assert changes["SimCLR"] == {"jitter_strength": (1.0, 0.5)}
+
+
+@pytest.mark.slow  # two trainers in processes of their own
+def test_a_run_another_chapter_finished_is_linked_not_trained_again(tmp_path):
+    """compare.run_method with ``twins``: the same configuration on the same data is linked
+    (nothing trained or probed again, the same numbers); another seed, another data set or
+    a twin that was removed is trained as usual; a different worker count is the same run."""
+    root = data.make_synthetic(tmp_path / "syn", SPEC)
+    other = data.make_synthetic(tmp_path / "other", dataclasses.replace(SPEC, seed=6))
+    cfg = TrainConfig(arch="resnet10", image_size=64, batch_size=8, epochs=2, warmup_epochs=1,
+                      workers=0, checkpoint_every=0)
+    cpu = torch.device("cpu")
+    first = tmp_path / "07" / "runs" / "cnn-jepa"
+    a = compare.run_method(cfg, first, root, cpu, probe_epochs=2, k=3)
+    stamps = {p.name: p.stat().st_mtime_ns for p in (first / "last.pt", first / "probe" /
+                                                      "probe.json")}
+    linked = tmp_path / "08" / "runs" / "cnn-jepa"
+    b = compare.run_method(cfg.with_changes(workers=2), linked, root, cpu, probe_epochs=2, k=3,
+                           twins=[tmp_path / "nothing", first])
+    assert linked.is_symlink() and linked.resolve() == first.resolve()
+    assert {k: b[k] for k in ("knn_top1", "linear_top1")} == {k: a[k] for k in
+                                                              ("knn_top1", "linear_top1")}
+    assert stamps == {p.name: p.stat().st_mtime_ns for p in (first / "last.pt", first /
+                                                             "probe" / "probe.json")}
+    assert compare.find_twin(cfg.with_changes(seed=1), root, [first]) is None
+    assert compare.find_twin(cfg, other, [first]) is None
+    assert compare.find_twin(cfg, root, [linked]) is None  # a link is never a twin itself
+    shutil.rmtree(first)  # the twin is gone: the link goes, and the run is trained here
+    c = compare.run_method(cfg, linked, root, cpu, probe_epochs=2, k=3, twins=[first])
+    assert not linked.is_symlink() and (linked / "last.pt").is_file()
+    assert c["knn_top1"] == a["knn_top1"]  # the same seeded run

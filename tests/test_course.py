@@ -272,6 +272,12 @@ def test_cjepa_and_comparison_chapters(smoke_course):
     for m in ("simclr", "byol", "vicreg", "cjepa", "cnn-jepa"):
         ckpt = out / "08_comparison" / "runs" / m / "last.pt"
         assert ckpt.is_file() and (ckpt.parent / "probe" / "probe.json").is_file()
+    # the smoke recipe of CNN-JEPA and C-JEPA is chapter 07's: linked, not trained twice
+    for m, m7 in (("cnn-jepa", "cnn-jepa"), ("cjepa", "c-jepa")):
+        run8 = out / "08_comparison" / "runs" / m
+        assert run8.is_symlink() and run8.resolve() == (out / "07_cjepa" / "runs" / m7).resolve()
+    assert (out / "09_ablations" / "runs" / "default").resolve() == (
+        out / "07_cjepa" / "runs" / "cnn-jepa").resolve()
     report = (out / "06_reproduction" / "report.md").read_text()  # chapter 08 added its rows
     assert "All five methods (chapter 08)" in report and "| VICReg |" in report
 
