@@ -94,6 +94,7 @@ print((peak - before) / 2**20)
 """
 
 
+@pytest.mark.slow  # two processes measuring their peak memory
 def test_knn_bounded_memory_for_a_large_bank(tmp_path):
     """Measured, not assumed: the peak memory k-NN adds over its inputs, for 1,500 queries
     against 100,000 bank rows, chunked (the defaults' block: 256 x 16,384 similarities =
