@@ -22,7 +22,7 @@ from jepa_lite import methods, probes, runs, train
 from jepa_lite.backbone import dense_trunk
 from jepa_lite.checkpoint import read_metrics
 from jepa_lite.config import TrainConfig
-from jepa_lite.data import image_folder
+from jepa_lite.data import image_folder, scan
 from jepa_lite.distributed import Draw, mix
 from jepa_lite.views import SeededViews
 
@@ -68,11 +68,13 @@ def find_twin(cfg: TrainConfig, data_root, folders, nproc: int = 1) -> Path | No
     """The first of ``folders`` that holds a complete run of ``cfg`` on ``data_root``: the
     same settings and data as ``runs.check_settings`` compares them (the operational ones,
     such as workers, aside), or None. Links are skipped (a twin is a real folder)."""
+    fingerprint = None  # the data's, scanned once (every file is stat()ed)
     for folder in map(Path, folders):
         if folder.is_symlink() or runs.state(folder)["status"] != "complete":
             continue
+        fingerprint = fingerprint or scan(data_root, "train").fingerprint
         try:
-            runs.check_settings(cfg, folder, data_root, nproc)
+            runs.check_settings(cfg, folder, data_root, nproc, fingerprint)
         except ValueError:
             continue
         return folder

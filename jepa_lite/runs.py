@@ -91,9 +91,11 @@ def command(options: list[str], nproc: int = 1) -> list[str]:
     return [sys.executable, "-m", "jepa_lite.pretrain", *options]
 
 
-def check_settings(cfg: TrainConfig, run_dir, data_root, nproc: int = 1) -> None:
+def check_settings(cfg: TrainConfig, run_dir, data_root, nproc: int = 1,
+                   fingerprint: str | None = None) -> None:
     """An error when ``run_dir`` holds a run made with other settings or data than ``cfg``
-    on ``data_root`` (a course run must not read another experiment's run)."""
+    on ``data_root`` (a course run must not read another experiment's run); ``fingerprint``:
+    the data's (``data.scan``), when the caller has it already."""
     last = Path(run_dir) / "last.pt"
     if not last.is_file():
         return
@@ -102,7 +104,8 @@ def check_settings(cfg: TrainConfig, run_dir, data_root, nproc: int = 1) -> None
     stored = TrainConfig.from_dict(ckpt["config"])
     said = [f"{k}: {a} there, {b} here" for k, a, b in
             config_changes(stored.to_dict(), cfg.to_dict(), cfg.operational())]
-    if ckpt.get("data", {}).get("fingerprint") != scan(data_root, "train").fingerprint:
+    fingerprint = fingerprint or scan(data_root, "train").fingerprint
+    if ckpt.get("data", {}).get("fingerprint") != fingerprint:
         said.append(f"data: {ckpt.get('data', {}).get('root')} there, {data_root} here")
     if said:
         raise ValueError(f"{run_dir} holds a run made with other settings than these "
