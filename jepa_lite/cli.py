@@ -198,7 +198,7 @@ def _make_data(args) -> int:
                                   val_per_class=args.val_per_class or max(2, args.per_class // 4),
                                   size=args.size, seed=args.seed, kind=args.scenes)
         existed = (Path(args.out) / "dataset.json").is_file()
-        out = data.make_synthetic(args.out, spec)
+        out = data.make_synthetic(args.out, spec, args.workers)
         print(f"{'reusing' if existed else 'generated'} data set {spec.name} in {out}")
     else:
         if args.imagenet is None:
@@ -381,6 +381,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--scenes", choices=["scenes", "busy"], default="scenes",
                    help="synthetic: pale objects on plain grey (scenes), or objects among "
                         "textures, distractors, occluders and uneven light (busy)")
+    d.add_argument("--workers", type=positive_int, default=None,
+                   help="synthetic: threads that draw the images (default: one per CPU core); "
+                        "the files are the same with any number")
     d.set_defaults(func=_make_data)
 
     r = sub.add_parser("results", help="a Markdown page of a finished course's numbers and "

@@ -81,6 +81,13 @@ def test_impossible_bench_options_are_refused_while_parsing(option, capsys):
     one_line_error(capsys, f"argument {option}: 0 is less than 1")
 
 
+def test_no_drawing_threads_is_refused_while_parsing(tmp_path, capsys):
+    assert run_cli(["make-data", "synthetic", "--out", str(tmp_path / "d"), "--workers",
+                    "0"]) == 2
+    one_line_error(capsys, "argument --workers: 0 is less than 1")
+    assert not (tmp_path / "d").exists()
+
+
 @pytest.mark.parametrize("argv", [
     ["pretrain", "--data-root", "D", "--out", "{file}"],
     ["pretrain", "--data-root", "D", "--out", "{file}/run"],

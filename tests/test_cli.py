@@ -22,7 +22,7 @@ def test_console_script_is_installed():
 def test_make_data_synthetic(tmp_path, capsys):
     out = tmp_path / "syn"
     assert cli.main(["make-data", "synthetic", "--out", str(out), "--classes", "3",
-                     "--per-class", "4", "--size", "64", "--seed", "1"]) == 0
+                     "--per-class", "4", "--size", "64", "--seed", "1", "--workers", "2"]) == 0
     assert len(list((out / "train").rglob("*.png"))) == 12
     assert len(list((out / "val").rglob("*.png"))) == 6  # default: per-class / 4, at least 2
     assert "generated data set" in capsys.readouterr().out

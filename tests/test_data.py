@@ -40,8 +40,10 @@ def test_synthetic_layout(small_set):
                 assert im.size == (64, 64) and im.mode == "RGB"
 
 
-def test_synthetic_is_deterministic_for_a_seed(small_set, tmp_path):
-    again = data.make_synthetic(tmp_path / "again", SMALL)
+@pytest.mark.parametrize("workers", [1, 3])
+def test_synthetic_is_deterministic_for_a_seed(small_set, tmp_path, workers):
+    """The same files with one drawing thread or several (small_set: one per core)."""
+    again = data.make_synthetic(tmp_path / "again", SMALL, workers=workers)
     images = {k: v for k, v in tree_digest(again).items() if k != "dataset.json"}
     assert images == {k: v for k, v in tree_digest(small_set).items() if k != "dataset.json"}
     meta = [json.loads((r / "dataset.json").read_text()) for r in (again, small_set)]
@@ -51,6 +53,25 @@ def test_synthetic_is_deterministic_for_a_seed(small_set, tmp_path):
         classes=4, per_class=6, val_per_class=2, size=64, seed=4))
     a, b = tree_digest(other), tree_digest(small_set)
     assert sum(a[k] != b[k] for k in a if k.endswith(".png")) == len(a) - 1  # all images differ
+
+
+def test_each_file_holds_the_render_of_its_own_seed(small_set):
+    """Image i of class c in split s is ``render(shape, default_rng([seed, s, c, i]))``,
+    pixel for pixel, whichever thread drew it."""
+    for split_id, split in enumerate(data.SPLITS):
+        for c, folder in enumerate(sorted((small_set / split).iterdir())):
+            for i, path in enumerate(sorted(folder.iterdir())):
+                shape = folder.name.split("_", 1)[1]
+                want = data.render_synthetic(shape, np.random.default_rng(
+                    [SMALL.seed, split_id, c, i]), SMALL.size)
+                assert np.array_equal(np.asarray(Image.open(path)), np.asarray(want)), path
+
+
+def test_generation_workers_are_checked():
+    assert data.generation_workers(None) == (os.cpu_count() or 1)
+    assert data.generation_workers(5) == 5
+    with pytest.raises(ValueError, match="at least 1 thread"):
+        data.generation_workers(0)
 
 
 def test_synthetic_images_vary_within_a_class(tmp_path):
