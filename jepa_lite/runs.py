@@ -119,6 +119,7 @@ def follow(run_dir, process: subprocess.Popen | None = None, poll: float = 1.0) 
     metrics = run_dir / "metrics.jsonl"
     bar, seen = None, 0
     while True:
+        done = process.poll() is not None if process is not None else not is_locked(run_dir)
         lines = metrics.read_text().splitlines() if metrics.is_file() else []
         if bar is None and lines:
             epochs = state(run_dir)["epochs"] or len(lines)
@@ -130,10 +131,15 @@ def follow(run_dir, process: subprocess.Popen | None = None, poll: float = 1.0) 
             bar.update(len(lines) - seen)
             bar.set_postfix(loss=f"{last['loss']:.4f}", img_s=f"{last['images_per_s']:.0f}")
             seen = len(lines)
-        finished = process.poll() is not None if process is not None else not is_locked(run_dir)
-        if finished:
+        if done:
             break
-        time.sleep(poll)
+        if process is None:
+            time.sleep(poll)
+        else:  # wakes as soon as the trainer exits, not at the next poll
+            try:
+                process.wait(timeout=poll)
+            except subprocess.TimeoutExpired:
+                pass
     if bar is not None:
         bar.close()
     info = state(run_dir)

@@ -139,3 +139,24 @@ def test_a_terminated_trainer_says_how_to_continue(root, tmp_path):
     assert proc.returncode == 130
     assert f"continue with: jepa-lite pretrain --out {run} --resume" in err
     assert runs.state(run)["status"] == "stopped"
+
+
+def test_follow_returns_when_the_trainer_exits_with_every_epoch_shown(tmp_path, capsys):
+    """Not at its next poll: with a poll of ten minutes, a trainer that writes two epochs and
+    exits is followed to its end at once, and the bar counts both epochs."""
+    import subprocess
+    import sys
+
+    run = tmp_path / "run"
+    run.mkdir()
+    line = json.dumps({"loss": 0.5, "images_per_s": 10.0})
+    writer = (f"import time, pathlib; p = pathlib.Path({str(run / 'metrics.jsonl')!r})\n"
+              f"for _ in range(2):\n    time.sleep(0.3)\n"
+              f"    with open(p, 'a') as f: f.write({line!r} + '\\n')\n")
+    proc = subprocess.Popen([sys.executable, "-c", writer])
+    start = time.monotonic()
+    info = runs.follow(run, proc, poll=600)
+    assert time.monotonic() - start < 300 and proc.returncode == 0  # not the 600 s poll
+    assert info["status"] == "new"  # no checkpoint: the fake trainer wrote only metrics
+    last_bar = capsys.readouterr().err.replace("\n", "\r").strip("\r ").split("\r")[-1]
+    assert "2/2" in last_bar, last_bar  # the epoch written just before the exit is shown
