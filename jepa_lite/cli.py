@@ -426,8 +426,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from jepa_lite import distributed
+    from jepa_lite import distributed, runtime
 
+    runtime.skip_final_collection()
     args = build_parser().parse_args(argv)
     who = f" (rank {os.environ['RANK']})" if distributed.launched() else ""
     if args.command == "pretrain":

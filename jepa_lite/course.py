@@ -30,7 +30,7 @@ from jepa_lite.data import check_data_root, ensure_synthetic
 from jepa_lite.masking import grid_of
 from jepa_lite.progress import HEADLESS_ENV, STATUS_ENV, watch
 from jepa_lite.report import fmt_metric, git_commit
-from jepa_lite.runtime import resolve_device
+from jepa_lite.runtime import resolve_device, skip_final_collection
 
 CHAPTER_FILE = re.compile(r"^(\d\d)_[a-z0-9_]+\.py$")
 
@@ -199,6 +199,7 @@ def _plain(value):
 def start_chapter(chapter: str, profile: str = "smoke", data_root=None, out_dir=None,
                   device: str | None = "auto", seed: int = 0, run_dir=None) -> ChapterRun:
     """Called by every chapter right after its parameters cell."""
+    skip_final_collection()  # the kernel's shutdown: a second sooner
     torch.manual_seed(seed)
     return ChapterRun(chapter, resolve(profile, data_root, out_dir, device, seed, run_dir))
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
+import gc
+
 import torch
 
 from jepa_lite.errors import UsageError
@@ -20,6 +23,20 @@ def resolve_device(name: str | None = "auto") -> torch.device:
     if name not in ("cpu", "mps") and not name.startswith("cuda"):
         raise ValueError(f"unknown device {name!r}; choose auto, cpu or cuda")
     return torch.device(name)
+
+
+_EXIT_HOOKED = False
+
+
+def skip_final_collection() -> None:
+    """At this process's exit, freeze the heap: the interpreter's last garbage collections
+    would walk every object torch imported (0.7 s for a ``jepa-lite`` process, 1.0 s for a
+    chapter's kernel on 2 cores; docs/benchmarks.md). Exit handlers still run; objects in
+    reference cycles are not finalised (files here are closed by ``with`` blocks)."""
+    global _EXIT_HOOKED
+    if not _EXIT_HOOKED:
+        atexit.register(gc.freeze)
+        _EXIT_HOOKED = True
 
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")

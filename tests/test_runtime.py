@@ -1,5 +1,8 @@
 """The device and its precision: what runs where (no GPU needed)."""
 
+import subprocess
+import sys
+import textwrap
 
 import pytest
 import torch
@@ -184,3 +187,21 @@ def test_device_name_records_the_gpu_and_the_processes(monkeypatch):
     assert runtime.device_name(torch.device("cuda", 1), 4) == "4 x NVIDIA A100-SXM4-80GB"
     assert runtime.device_name(torch.device("cuda")) == "NVIDIA A100-SXM4-80GB"
     assert runtime.device_name(torch.device("cpu")) == "cpu"
+
+
+def test_the_heap_is_frozen_once_at_exit():
+    """``jepa-lite`` and every chapter's kernel skip the last walk of the heap: one exit
+    handler, however often asked for, that freezes it."""
+    child = textwrap.dedent("""
+        import atexit, gc
+        from jepa_lite import runtime
+        atexit.register(lambda: print("frozen at exit:", gc.get_freeze_count() > 0))
+        before = atexit._ncallbacks()
+        runtime.skip_final_collection()
+        runtime.skip_final_collection()
+        print("handlers added:", atexit._ncallbacks() - before)
+        print("frozen now:", gc.get_freeze_count() > 0)
+    """)
+    out = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.split() == "handlers added: 1 frozen now: False frozen at exit: True".split()
