@@ -78,6 +78,39 @@ def test_nt_xent_is_symmetric_and_lowest_when_views_agree(seed):
                                                       rel=1e-10)
 
 
+@pytest.mark.parametrize("seed", DRAWS)
+def test_covariance_from_the_gram_matrix_equals_the_covariance_matrix(seed):
+    """Value and gradient, for micro-batches smaller and larger than the width, including
+    features collapsed onto a few directions (where the subtraction loses the most)."""
+    g = torch.Generator().manual_seed(seed)
+    n, d = (int(v) for v in torch.randint(2, 40, (2,), generator=g))
+    rank = int(torch.randint(1, min(n, d) + 1, (1,), generator=g))
+    z = (torch.randn(n, rank, generator=g, dtype=torch.float64)
+         @ torch.randn(rank, d, generator=g, dtype=torch.float64)).requires_grad_()
+
+    def by_matrix(z):
+        c = z - z.mean(0)
+        cov = c.T @ c / (n - 1)
+        return (cov - torch.diag(torch.diagonal(cov))).square().sum() / d
+
+    want, (want_grad,) = by_matrix(z), torch.autograd.grad(by_matrix(z), z)
+    got = losses.covariance(z)
+    (got_grad,) = torch.autograd.grad(got, z)
+    assert float(got) == pytest.approx(float(want), rel=1e-9, abs=1e-12)
+    assert torch.allclose(got_grad, want_grad, rtol=1e-9, atol=1e-12)
+    assert float(losses.covariance_by_gram(z - z.mean(0)) / d) == pytest.approx(
+        float(want), rel=1e-9, abs=1e-12)  # also where covariance() takes the matrix
+
+
+def test_covariance_in_float32_at_a_projectors_width():
+    """VICReg's shape (32 images, 2048 wide): float32 within 1e-5 of float64."""
+    z = torch.randn(32, 2048, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    z = z @ torch.randn(2048, 2048, generator=torch.Generator().manual_seed(1),
+                        dtype=torch.float64) / 45
+    assert float(losses.covariance(z.float())) == pytest.approx(float(losses.covariance(z)),
+                                                                rel=1e-5)
+
+
 def test_variance_hinge_is_zero_for_spread_features_and_one_for_collapsed():
     torch.manual_seed(0)
     z = torch.randn(256, 8, dtype=torch.float64) * 5
