@@ -141,7 +141,10 @@ def _extract_into(folder: Path, meta: dict, dtype: str, encoder, dataset, batch_
     loader = DataLoader(Subset(dataset, range(start, stop)), batch_size, shuffle=False,
                         num_workers=workers, pin_memory=device.type == "cuda")
     bank = np.load(partial, mmap_mode="r+")
-    encoder = encoder.to(device).eval()
+    # channels_last: oneDNN's and cuDNN's fast layout for inference (on 2 CPU cores a
+    # ResNet-10's features at 128 px in 0.65x the time; docs/benchmarks.md). The encoder is
+    # left so, in evaluation mode, on the device.
+    encoder = encoder.to(device, memory_format=torch.channels_last).eval()
     precision = resolve_precision(device)
     limit = float(np.finfo(dtype).max)
     row, largest = start, torch.zeros((), device=device)
@@ -149,7 +152,8 @@ def _extract_into(folder: Path, meta: dict, dtype: str, encoder, dataset, batch_
         for images, _ in progress(loader, desc=f"features {meta['split']} ({dtype})",
                                   leave=False, disable=rank != 0):
             with autocast(device, precision):
-                f = encoder(images.to(device, non_blocking=True))
+                f = encoder(images.to(device, non_blocking=True).contiguous(
+                    memory_format=torch.channels_last))
             f = f.float().mean((2, 3))
             if not torch.isfinite(f).all():
                 raise ValueError(f"pooled features of {meta['split']} images {row}-"

@@ -96,10 +96,10 @@ def test_covariance_from_the_gram_matrix_equals_the_covariance_matrix(seed):
     want, (want_grad,) = by_matrix(z), torch.autograd.grad(by_matrix(z), z)
     got = losses.covariance(z)
     (got_grad,) = torch.autograd.grad(got, z)
-    assert float(got) == pytest.approx(float(want), rel=1e-9, abs=1e-12)
+    assert got.item() == pytest.approx(want.item(), rel=1e-9, abs=1e-12)
     assert torch.allclose(got_grad, want_grad, rtol=1e-9, atol=1e-12)
-    assert float(losses.covariance_by_gram(z - z.mean(0)) / d) == pytest.approx(
-        float(want), rel=1e-9, abs=1e-12)  # also where covariance() takes the matrix
+    assert (losses.covariance_by_gram(z - z.mean(0)) / d).item() == pytest.approx(
+        want.item(), rel=1e-9, abs=1e-12)  # also where covariance() takes the matrix
 
 
 def test_covariance_in_float32_at_a_projectors_width():
