@@ -137,7 +137,9 @@ def spawn(fn, *args, world=2):
 
     The processes are forked from a server that imported torch and the package once for the
     whole session (``forkserver``), instead of each importing them anew (about 3 s each on
-    2 cores); the server never ran a parallel region, so the forks are clean."""
+    2 cores); the server never ran a parallel region, so the forks are clean. The ranks see
+    the environment the server started with: a variable a test sets later does not reach
+    them (``_entry`` sets what torchrun would)."""
     multiprocessing.set_forkserver_preload(["tests.test_distributed"])
     port = free_port()
     mp.start_processes(_entry, args=(world, port, fn, args), nprocs=world, join=True,
