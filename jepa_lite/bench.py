@@ -31,11 +31,12 @@ from jepa_lite.backbone import dense_trunk, encoder_patch, trunk_stride
 from jepa_lite.config import TrainConfig
 from jepa_lite.masking import grid_of
 from jepa_lite.methods import Method
-from jepa_lite.runtime import autocast, device_report, grad_scaler, resolve_device
+from jepa_lite.runtime import autocast, device_name, device_report, grad_scaler, resolve_device
 
 DESCRIPTION = ("What one CNN-JEPA step costs next to a supervised ResNet step and the authors' "
-               "gather / scatter form: images/s, saved-for-backward bytes, GPU memory, and "
-               "the data loader.")
+               "gather / scatter form (images/s, saved-for-backward bytes, GPU memory), and "
+               "the data loader of every method: alone, feeding its step, and that step "
+               "alone.")
 MiB = 2**20
 GiB = 2**30
 KINDS = ("supervised", "cnn-jepa", "authors'")
@@ -214,59 +215,145 @@ def time_steps(steps: dict[str, Step], repeats: int, warmup: int) -> dict[str, d
 # ------------------------------------------------------------------ the loader
 def make_jpegs(root: Path, count: int, seed: int = 0) -> Path:
     """``count`` ImageNet-sized JPEGs (500 x 375, quality 90, about the size of an average
-    ImageNet photograph) of generated busy scenes, as ``root/train/class/*.jpg``."""
+    ImageNet photograph) of generated busy scenes, as ``root/train/class/*.jpg``; drawn on
+    threads, each image from its own seed."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from PIL import Image
 
-    from jepa_lite.data import SHAPES, render_busy
+    from jepa_lite.data import SHAPES, generation_workers, render_busy
 
     folder = root / "train"
+
+    def write(i: int) -> None:
+        rng = np.random.default_rng((seed, i))
+        shape = list(SHAPES)[i % len(SHAPES)]
+        out = folder / shape / f"{i:05d}.jpg"
+        image = render_busy(shape, rng, 256).resize((500, 375), Image.BICUBIC)
+        noise = rng.normal(0, 6, (375, 500, 3))  # sensor-like grain: JPEG sizes as photos
+        pixels = np.clip(np.asarray(image, np.float32) + noise, 0, 255).astype(np.uint8)
+        Image.fromarray(pixels).save(out, quality=90)
+
     done = folder.is_dir() and sum(1 for _ in folder.rglob("*.jpg")) == count
     if not done:
-        rng = np.random.default_rng(seed)
-        for i in range(count):
-            shape = list(SHAPES)[i % len(SHAPES)]
-            out = folder / shape / f"{i:05d}.jpg"
-            out.parent.mkdir(parents=True, exist_ok=True)
-            image = render_busy(shape, rng, 256).resize((500, 375), Image.BICUBIC)
-            noise = rng.normal(0, 6, (375, 500, 3))  # sensor-like grain: JPEG sizes as photos
-            pixels = np.clip(np.asarray(image, np.float32) + noise, 0, 255).astype(np.uint8)
-            Image.fromarray(pixels).save(out, quality=90)
+        for shape in list(SHAPES)[:count]:
+            (folder / shape).mkdir(parents=True, exist_ok=True)
+        with ThreadPoolExecutor(generation_workers()) as pool:
+            list(pool.map(write, range(count)))
     return root
 
 
-def loader_speed(root: Path, image_size: int, batch: int, workers: int, batches: int,
-                 device: torch.device, step: Step | None = None) -> float:
-    """Images per second of the CNN-JEPA training loader (``train.make_loader``: decode,
-    RandomResizedCrop, flip, masks), alone or feeding ``step``; the first batch (workers
-    starting) is not timed."""
-    from jepa_lite.data import image_folder
+def method_config(method: str, arch: str, image_size: int, batch: int, workers: int,
+                  precision: str, pipeline: str = "device", compile: bool = False,
+                  cache: str = "none") -> TrainConfig:
+    """A method's configuration for the loader rows: the paper's settings of the method,
+    the bench's trunk, size and batch (one micro-batch a step)."""
+    return TrainConfig(method=method, arch=arch, image_size=image_size, batch_size=batch,
+                       micro_batch=batch, workers=workers, precision=precision,
+                       pipeline=pipeline, compile=compile, cache=cache)
 
-    cfg = TrainConfig(image_size=image_size, batch_size=batch, workers=workers)
+
+def loader_speed(root: Path, cfg: TrainConfig, batches: int, device: torch.device,
+                 run: train.Run | None = None) -> float:
+    """Images per second of a method's training loader (``train.make_loader``: read, decode,
+    draw; then ``Views.inputs`` on the device: decode JPEGs on a GPU, augment, masks), alone
+    or feeding ``run``'s optimizer steps (``cfg.batch_size`` images each, in micro-batches of
+    ``cfg.micro_batch``, as training runs them). An image of a two-view method counts once
+    (two views). ``batches`` steps are timed; the first (workers starting, cuDNN's search)
+    is not."""
+    from itertools import islice
+
+    from jepa_lite import methods
+    from jepa_lite.data import image_folder
+    from jepa_lite.views import on_device
+
     dataset = image_folder(root, "train")
-    sampler = distributed.MicroBatchSampler(dataset, batch, batch, 0)
-    loader = train.make_loader(dataset, sampler, cfg, device)
+    if len(dataset) < cfg.batch_size:
+        raise ValueError(f"the loader needs at least one batch of {cfg.batch_size} images; "
+                         f"{root / 'train'} holds {len(dataset)}: raise --loader-images")
+    micro = cfg.micro_batch or cfg.batch_size
+    sampler = distributed.MicroBatchSampler(dataset, cfg.batch_size, micro, 0)
+    views = methods.get(cfg.method.name).views(cfg)
+    loader = train.make_loader(dataset, sampler, cfg, device, views,
+                               train.make_cache(cfg, dataset, device))
+    accumulation = cfg.batch_size // micro
     done, t0, epoch = 0, 0.0, 0
     while done <= batches:
         sampler.set_epoch(epoch)
-        for images, masks in loader:
-            if step is not None:
-                step.run((train.to_device(images, device), masks.to(device)))
-                sync(device)
+        inputs = on_device(loader, views, device)
+        for _ in range(len(dataset) // cfg.batch_size):
+            group = list(islice(inputs, accumulation))
+            if run is not None:
+                train.train_step(run, group, accumulation, 0.996)
+            sync(device)
             if done == 0:
                 t0 = time.perf_counter()
             done += 1
             if done > batches:
                 break
         epoch += 1
-    return batches * batch / (time.perf_counter() - t0)
+    return batches * cfg.batch_size / (time.perf_counter() - t0)
+
+
+def step_speed(run: train.Run, inputs, steps: int, warmup: int) -> float:
+    """Images per second of ``run``'s step alone, on one micro-batch already on the device
+    (median of ``steps`` timed steps)."""
+    times = []
+    for i in range(warmup + steps):
+        sync(run.device)
+        t0 = time.perf_counter()
+        train.train_step(run, [inputs], 1, 0.996)
+        sync(run.device)
+        if i >= warmup:
+            times.append(time.perf_counter() - t0)
+    return run.cfg.batch_size / statistics.median(times)
+
+
+def loader_rows(root: Path, methods_: Iterable[str], workers: Iterable[int],
+                pipelines: Iterable[str], arch: str, image_size: int, batch: int,
+                batches: int, device: torch.device, precision: str, steps: int, warmup: int,
+                compile: bool = False, cache: str = "none") -> list[dict]:
+    """One row per method, pipeline and number of workers: the loader alone, the loader
+    feeding the method's step, and that step alone (on a batch the loader made)."""
+    from jepa_lite import methods
+    from jepa_lite.data import image_folder
+
+    rows = []
+    for method in methods_:
+        cfg = method_config(method, arch, image_size, batch, 0, precision, compile=compile)
+        run = train.build(train.resolved(cfg, 1), device)
+        views = methods.get(method).views(cfg)
+        items = views.dataset(image_folder(root, "train"), device)
+        first = views.inputs(views.collate([items[distributed.Draw(i, i, 0)]
+                                            for i in range(batch)]), device)
+        alone = step_speed(run, first, steps, warmup)
+        for pipeline in pipelines:
+            for w in workers:
+                cfg = method_config(method, arch, image_size, batch, w, precision, pipeline,
+                                    compile, cache if pipeline == "device" else "none")
+                rows.append({
+                    "method": method, "workers": w, "device": device_name(device),
+                    "pipeline": pipeline, "cache": cfg.cache, "precision": precision,
+                    "images_per_s": loader_speed(root, cfg, batches, device),
+                    "with_step_images_per_s": loader_speed(root, cfg, batches, device, run),
+                    "step_images_per_s": alone})
+        del run
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    return rows
 
 
 # ------------------------------------------------------------------ the report
 def run(device: str = "auto", arch: str = "resnet18", image_size: int = 128, batch: int = 16,
         steps: int = 5, warmup: int = 2, precisions: Iterable[str] = ("fp32", "bf16"),
         workers: Iterable[int] = (1, 2), loader_images: int = 128, loader_batches: int = 6,
-        data: Path | None = None, compile: bool = False) -> dict:
+        data: Path | None = None, compile: bool = False,
+        methods_: Iterable[str] | None = None, pipelines: Iterable[str] = ("device",),
+        loader_root: Path | None = None, cache: str = "none", kinds: Iterable[str] = KINDS
+        ) -> dict:
     """Every figure of the bench, as a dict (what ``main`` prints and ``--json`` writes)."""
+    from jepa_lite import methods
+
     dev = resolve_device(device)
     train.tune(dev)
     masking.grid_size(image_size, trunk_stride(arch))  # a bad size fails first
@@ -274,11 +361,12 @@ def run(device: str = "auto", arch: str = "resnet18", image_size: int = 128, bat
               "image_size": image_size, "batch": batch, "steps": steps,
               "date": time.strftime("%Y-%m-%d"), "rows": [], "loader": [],
               "compile": compile}
-    for precision in precisions:
+    kinds = list(kinds)
+    for precision in precisions if kinds else ():
         built = {kind: Step(kind, arch, image_size, batch, dev, precision,
-                            compile=compile and kind != "authors'") for kind in KINDS}
+                            compile=compile and kind != "authors'") for kind in kinds}
         timed = time_steps(built, steps, warmup)
-        ref = timed["supervised"]["seconds"]
+        ref = timed[kinds[0]]["seconds"]
         for kind, step in built.items():
             result["rows"].append({
                 "kind": kind, "precision": precision,
@@ -290,20 +378,19 @@ def run(device: str = "auto", arch: str = "resnet18", image_size: int = 128, bat
         del built
         if dev.type == "cuda":
             torch.cuda.empty_cache()
-    if loader_images and workers:
+    if (loader_images or loader_root) and workers:
         import tempfile
 
         with tempfile.TemporaryDirectory(prefix="jepa-bench-") as scratch:
-            root = Path(data) if data else Path(scratch)  # --data keeps the JPEGs
-            make_jpegs(root, loader_images)
-            precision = list(precisions)[-1]
-            step = Step("cnn-jepa", arch, image_size, batch, dev, precision)
-            for w in workers:
-                alone = loader_speed(root, image_size, batch, w, loader_batches, dev)
-                fed = loader_speed(root, image_size, batch, w, loader_batches, dev, step)
-                result["loader"].append({"workers": w, "images_per_s": alone,
-                                         "per_worker": alone / max(w, 1),
-                                         "with_step": fed, "precision": precision})
+            if loader_root is not None:  # an image folder of the user's: read, never written
+                root = Path(loader_root)
+            else:
+                root = make_jpegs(Path(data) if data else Path(scratch), loader_images)
+            result["loader_data"] = (str(root) if loader_root is not None else
+                                     f"{loader_images} generated 500 x 375 JPEGs")
+            result["loader"] = loader_rows(
+                root, list(methods_ or methods.METHODS), workers, pipelines, arch, image_size,
+                batch, loader_batches, dev, list(precisions)[-1], steps, warmup, compile, cache)
     return result
 
 
@@ -341,10 +428,17 @@ def report(r: dict) -> str:
                          f"{row['static_gib']:.2f} GiB) / {row['saved_mib_per_image']:.2f} MiB "
                          f"= micro-batch {b}")
     if r["loader"]:
-        lines += ["", "| loader workers | images/s (loader alone) | per worker | "
-                  "loader + step |", "|---|---|---|---|"]
+        lines += ["", f"The loader of each method ({r.get('loader_data', 'generated JPEGs')}), "
+                  f"images/s (a two-view method's image counts once):", "",
+                  "| method | pipeline | workers | loader alone | loader + step | step alone | "
+                  "loader / step | ms per image, loader alone |",
+                  "|---|---|---|---|---|---|---|---|"]
         for row in r["loader"]:
-            lines.append(f"| {row['workers']} | {row['images_per_s']:.1f} | "
-                         f"{row['per_worker']:.1f} | {row['with_step']:.1f} "
-                         f"({row['precision']}) |")
+            cache = row.get("cache", "none")
+            pipeline = row["pipeline"] + (f" + {cache} cache" if cache != "none" else "")
+            lines.append(f"| {row['method']} | {pipeline} | {row['workers']} | "
+                         f"{row['images_per_s']:.1f} | {row['with_step_images_per_s']:.1f} | "
+                         f"{row['step_images_per_s']:.1f} | "
+                         f"{row['images_per_s'] / row['step_images_per_s']:.2f} | "
+                         f"{1000 / row['images_per_s']:.2f} |")
     return "\n".join(lines)

@@ -56,6 +56,7 @@ def folder(text: str) -> Path:
 
 
 DEVICES = ["auto", "cpu", "cuda"]
+BENCH_KINDS = ("supervised", "cnn-jepa", "authors'")  # bench.KINDS, without importing torch
 
 
 # --------------------------------------------------------------------------- pretrain
@@ -256,7 +257,8 @@ def _bench(args) -> int:
                          f"and the authors' BatchNorm needs two visible positions in that half)")
     r = bench.run(args.device, args.arch, args.image_size, args.batch_size, args.steps,
                   args.warmup, args.precisions, args.workers, args.loader_images,
-                  args.loader_batches, args.data, args.compile)
+                  args.loader_batches, args.data, args.compile, args.methods, args.pipelines,
+                  args.loader_root, args.cache, args.kinds)
     if args.json:
         Path(args.json).write_text(json.dumps(r, indent=1))
     print(bench.report(r))
@@ -418,6 +420,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="timed batches per loader measurement")
     b.add_argument("--data", type=folder, help="folder for the generated JPEGs (kept, reused); "
                                                "a temporary folder when omitted")
+    b.add_argument("--loader-root", type=folder,
+                   help="measure the loaders on this image folder (ROOT/train/<class>/<image>, "
+                        "e.g. ImageNet-100) instead of generated JPEGs; nothing is written")
+    b.add_argument("--methods", nargs="+", choices=list(config.METHOD_OPTIONS), default=None,
+                   help="methods whose loader to measure (default: all five)")
+    b.add_argument("--pipelines", nargs="+", choices=["device", "pil"], default=["device"],
+                   help="augmentation pipelines to measure (pil: the PIL reference)")
+    b.add_argument("--cache", choices=["none", "host", "device"], default="none",
+                   help="the device pipeline's decoded-image cache")
+    b.add_argument("--kinds", nargs="*", choices=list(BENCH_KINDS), default=list(BENCH_KINDS),
+                   help="steps of the step table (none: skip it)")
     b.add_argument("--json", help="also write every figure to this file")
     b.add_argument("--compile", action="store_true",
                    help="torch.compile the supervised and our step (the authors' stays eager)")

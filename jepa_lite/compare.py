@@ -7,7 +7,8 @@
 * :func:`recipe_changes`: where a profile's recipe of a method departs from the authors'.
 * :func:`step_seconds`: the time of one training step of every method, measured side by side
   in one process on one device (round robin, so that a noisy machine slows all alike), and
-  the time per epoch it implies.
+  the time per epoch it implies; :func:`fed_seconds`: the same step fed by its own training
+  loader, so that the loader's part of an epoch shows.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from jepa_lite.checkpoint import read_metrics
 from jepa_lite.config import TrainConfig
 from jepa_lite.data import image_folder, scan
 from jepa_lite.distributed import Draw, mix
-from jepa_lite.views import SeededViews
 
 
 def recipe_changes(profile) -> dict[str, dict[str, tuple]]:
@@ -101,11 +101,12 @@ def step_seconds(configs: dict[str, TrainConfig], data_root, device: torch.devic
     for name, cfg in configs.items():
         cfg = train.resolved(cfg, 1)
         run = train.build(cfg, device)
-        transform, collate = methods.get(cfg.method.name).views(cfg)
-        views = SeededViews(dataset, transform)
+        views = methods.get(cfg.method.name).views(cfg)
+        items = views.dataset(dataset, device)
         accumulation = cfg.batch_size // cfg.micro_batch
-        batches = [collate([views[_draw(i, j, cfg.micro_batch, len(dataset))]
-                            for i in range(cfg.micro_batch)]) for j in range(accumulation)]
+        batches = [views.inputs(views.collate([items[_draw(i, j, cfg.micro_batch, len(dataset))]
+                                               for i in range(cfg.micro_batch)]), device)
+                   for j in range(accumulation)]
         built[name] = (run, batches)
     times: dict[str, list[float]] = {name: [] for name in configs}
     for step in range(warmup + steps):
@@ -118,6 +119,24 @@ def step_seconds(configs: dict[str, TrainConfig], data_root, device: torch.devic
             if step >= warmup:
                 times[name].append(time.perf_counter() - t0)
     return {name: sorted(t)[len(t) // 2] for name, t in times.items()}
+
+
+def fed_seconds(configs: dict[str, TrainConfig], data_root, device: torch.device,
+                steps: int = 5) -> dict[str, float]:
+    """Seconds per optimizer step of every method fed by its own training loader, as
+    training runs it (``bench.loader_speed``: the run's workers, the device pipeline's
+    decoding and augmentation); against :func:`step_seconds`, the difference is what the
+    loader adds to a step. One method after the other; the first step is not timed."""
+    from jepa_lite.bench import loader_speed
+
+    root = Path(data_root)
+    seconds = {}
+    for name, cfg in configs.items():
+        cfg = train.resolved(cfg, 1)
+        run = train.build(cfg, device)
+        seconds[name] = cfg.batch_size / loader_speed(root, cfg, steps, device, run)
+        del run
+    return seconds
 
 
 def _draw(i: int, j: int, micro: int, n: int):

@@ -335,6 +335,16 @@ class TrainConfig:
     workers: int | None = option(None, flag="--workers", low=0, operational=True,
                                  help="data-loader processes per training process (default: "
                                       "as many as CPU cores, at most 8)")
+    pipeline: Literal["device", "pil"] = option(
+        "device", flag="--pipeline",
+        help="device: workers decode, augmentation runs batched on the training device; pil: "
+             "torchvision's PIL transforms in the workers (the reference, for one release)")
+    cache: Literal["none", "host", "device"] = option(
+        "none", flag="--cache", operational=True,
+        help="keep every decoded image (uint8) in host memory or on the device after one pass: "
+             "no decoding after that (data sets under --cache-gib)")
+    cache_gib: float = option(8.0, flag="--cache-gib", above=0, operational=True,
+                              help="the most GiB of decoded images --cache may hold")
     seed: int = option(0, flag="--seed", help="seeds every random draw of the run")
     checkpoint_every: int = option(10, flag="--checkpoint-every", low=0, operational=True,
                                    help="keep epoch_NNNN.pt every N epochs (last.pt: every "
@@ -347,7 +357,8 @@ class TrainConfig:
                             help="steps between progress updates (each one waits for the GPU)")
     compile: bool = option(False, flag="--compile", operational=True,
                            help="torch.compile the model: on a GPU about 2.5x faster steps "
-                                "after minutes of compiling (docs/benchmarks.md)")
+                                "after minutes of compiling (docs/benchmarks.md); on by default "
+                                "in the full profile (--no-compile)")
 
     def __post_init__(self):
         if isinstance(self.method, str):
@@ -638,8 +649,10 @@ PROFILES: dict[str, Profile] = {
                            "strategy": ["mixed", "multiblock", "random"]}),
         Profile("full", "the paper's setting: ImageNet-100 (or ImageNet-1k) at 224 px on GPUs",
                 image_size=224, synthetic=None, dataset="ImageNet-100", mask_draws=100_000,
+                # compiled: minutes of compiling against hours of training (2.5x the eager
+                # step of ResNet-50 at 224 px on an H100; docs/benchmarks.md)
                 pretrain={"arch": "resnet50", "epochs": 200, "batch_size": 512, "workers": 8,
-                          "checkpoint_every_steps": 500, **PAPER_EXACT},
+                          "checkpoint_every_steps": 500, "compile": True, **PAPER_EXACT},
                 notes="--paper-exact: the table was made by the authors' code, so the "
                       "reproduction runs it as they did (official masks with both quirks, EMA "
                       "momentum stepped per epoch, zero-initialised residual BatchNorm, "

@@ -9,20 +9,25 @@ from __future__ import annotations
 
 import colorsys
 import hashlib
+import io
 import json
 import math
 import os
 import shutil
 import tempfile
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image, ImageDraw, ImageFilter, UnidentifiedImageError
 from torchvision import datasets, transforms
 from torchvision.datasets.folder import IMG_EXTENSIONS, has_file_allowed_extension
+from torchvision.io import ImageReadMode, decode_image, read_file
+from torchvision.transforms.functional import pil_to_tensor
 
 from jepa_lite.backbone import STRIDES
 from jepa_lite.config import SyntheticSpec
@@ -66,10 +71,92 @@ def _open_rgb(path: str) -> Image.Image:
         with open(path, "rb") as f:
             return Image.open(f).convert("RGB")
     except (OSError, SyntaxError, ValueError) as e:
-        reason = ("not an image file PIL can identify" if isinstance(e, UnidentifiedImageError)
-                  else str(e))  # (PIL's own message repeats the path)
-        raise ImageError(f"cannot read image {path} ({reason}): delete or replace this "
-                         f"file") from e
+        raise _unreadable(path, e) from e
+
+
+JPEG_MAGIC = b"\xff\xd8\xff"
+# torchvision 0.29 warns on every decode that TorchCodec will take its image decoders over;
+# they are what decodes here (on the CPU and with nvJPEG) until then
+warnings.filterwarnings("ignore", message="The image decoding and encoding capabilities of "
+                        "TorchVision are deprecated", category=DeprecationWarning)
+
+
+def _unreadable(path: str, e: Exception) -> ImageError:
+    reason = ("not an image file PIL can identify" if isinstance(e, UnidentifiedImageError)
+              else str(e))  # (PIL's own message repeats the path)
+    return ImageError(f"cannot read image {path} ({reason}): delete or replace this file")
+
+
+def decode(path: str, data: torch.Tensor | None = None) -> torch.Tensor:
+    """An image file as a ``uint8`` tensor ``[3, h, w]`` (RGB), decoded on the CPU by
+    torchvision (libjpeg-turbo, libpng, libwebp) or, for the other formats, by PIL."""
+    try:
+        data = read_file(path) if data is None else data
+        return decode_image(data, mode=ImageReadMode.RGB)
+    except RuntimeError:  # a format torchvision.io does not decode (BMP, TIFF, ...)
+        return pil_to_tensor(_open_rgb(path))
+
+
+def read_for_device(path: str) -> tuple[torch.Tensor, tuple[int, int]]:
+    """What a data-loader worker hands a GPU's JPEG decoder: a baseline or progressive
+    RGB / greyscale JPEG's bytes (``uint8 [n]``) and its ``(height, width)`` from the header;
+    any other file (PNG, a CMYK JPEG, ...) decoded here on the CPU (``[3, h, w]``)."""
+    data = read_file(path)
+    if bytes(data[:3].tolist()) == JPEG_MAGIC:
+        try:
+            with Image.open(io.BytesIO(data.numpy().tobytes())) as im:  # the header only
+                if im.format == "JPEG" and im.mode in ("RGB", "L"):
+                    return data, (im.height, im.width)
+        except (OSError, SyntaxError, ValueError) as e:
+            raise _unreadable(path, e) from e
+    return decode(path, data), None
+
+
+def image_size_of(image: torch.Tensor, size) -> tuple[int, int]:
+    return tuple(size) if image.dim() == 1 else tuple(image.shape[-2:])
+
+
+class DecodedCache:
+    """Every image of a folder, decoded once into ``uint8`` tensors, in host memory or on
+    the GPU (``--cache host`` / ``--cache device``): an epoch then costs no reading and no
+    decoding. Images of one size are stacked into one tensor ``[N, 3, h, w]`` (a
+    micro-batch is one gather); others are kept one tensor each. Refused, before anything
+    is decoded, when the images would take more than ``limit_gib``."""
+
+    def __init__(self, folder, device: torch.device, limit_gib: float = 8.0,
+                 workers: int | None = None):
+        paths = [p for p, _ in folder.samples]
+        sizes = list(ThreadPoolExecutor(16).map(_header_size, paths))
+        need = sum(3 * h * w for h, w in sizes)
+        if need > limit_gib * 2**30:
+            raise ValueError(
+                f"the decoded images of {folder.root} take {need / 2**30:.1f} GiB, more than "
+                f"--cache-gib {limit_gib:g}: raise --cache-gib if the {device.type} memory "
+                f"holds them, or train without --cache")
+        with ThreadPoolExecutor(generation_workers(workers)) as pool:  # decoders drop the GIL
+            images = list(progress(pool.map(decode, paths), total=len(paths),
+                                   desc="decoding into the cache", unit="image", leave=False))
+        same = len({tuple(im.shape) for im in images}) == 1
+        self.images = (torch.stack(images).to(device) if same
+                       else [im.to(device) for im in images])
+        self.device, self.nbytes = device, need
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def gather(self, index: torch.Tensor):
+        """The images of a micro-batch (``index``: a CPU tensor), on the cache's device."""
+        if isinstance(self.images, torch.Tensor):
+            return self.images[index.to(self.device, non_blocking=True)]
+        return [self.images[i] for i in index.tolist()]
+
+
+def _header_size(path: str) -> tuple[int, int]:
+    try:
+        with Image.open(path) as im:
+            return im.height, im.width
+    except (OSError, SyntaxError, ValueError) as e:
+        raise _unreadable(path, e) from e
 
 
 def check_data_root(root: str | os.PathLike, splits=("train",)) -> Path:

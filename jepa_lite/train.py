@@ -45,13 +45,13 @@ from jepa_lite.checkpoint import (
     resume_checkpoint,
 )
 from jepa_lite.config import TrainConfig
-from jepa_lite.data import image_folder
+from jepa_lite.data import DecodedCache, image_folder
 from jepa_lite.errors import UsageError
 from jepa_lite.methods import Method
 from jepa_lite.progress import progress
 from jepa_lite.runtime import autocast, device_name, grad_scaler, resolve_device, resolve_precision
 from jepa_lite.sparse import synchronize_batchnorm
-from jepa_lite.views import SeededViews
+from jepa_lite.views import Views, on_device, to_device
 
 
 class NonFiniteLossError(UsageError):
@@ -174,26 +174,29 @@ def build(cfg: TrainConfig, device: torch.device, world: int = 1) -> Run:
                make_optimizer(model, cfg, device), grad_scaler(device, precision), world)
 
 
-def make_loader(dataset, sampler, cfg: TrainConfig, device: torch.device) -> DataLoader:
+def make_cache(cfg: TrainConfig, dataset, device: torch.device) -> DecodedCache | None:
+    """``--cache``: every training image decoded once, kept in host memory or on the
+    device (refused above ``--cache-gib``)."""
+    if cfg.cache == "none":
+        return None
+    where = device if cfg.cache == "device" else torch.device("cpu")
+    return DecodedCache(dataset, where, cfg.cache_gib)
+
+
+def make_loader(dataset, sampler, cfg: TrainConfig, device: torch.device,
+                views: Views | None = None, cache: DecodedCache | None = None) -> DataLoader:
     """The training loader, built once for the whole run: workers persist across epochs and
     prefetch; batches land in pinned memory on a GPU; images, crops and masks come from the
-    sampler's seeds (:class:`~jepa_lite.views.SeededViews`), not from the workers; the
-    method says what a sample holds (a crop, or two views) and how a batch is collated."""
-    transform, collate = methods.get(cfg.method.name).views(cfg)
+    sampler's seeds, not from the workers; the method's :class:`~jepa_lite.views.Views` say
+    what a sample holds and how a batch is collated (``views.inputs`` then augments each
+    micro-batch on the device: :func:`~jepa_lite.views.on_device`)."""
+    views = views or methods.get(cfg.method.name).views(cfg)
     workers = cfg.workers or 0
-    return DataLoader(SeededViews(dataset, transform),
-                      batch_sampler=sampler, num_workers=workers, collate_fn=collate,
+    return DataLoader(views.dataset(dataset, device, cache),
+                      batch_sampler=sampler, num_workers=workers, collate_fn=views.collate,
                       pin_memory=device.type == "cuda", persistent_workers=workers > 0,
                       prefetch_factor=4 if workers > 0 else None,
                       generator=torch.Generator().manual_seed(cfg.seed))  # not the global RNG
-
-
-def to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """A batch tensor on the device; images (4-d floats) channels_last on a GPU."""
-    t = t.to(device, non_blocking=True)
-    if device.type == "cuda" and t.dim() == 4 and t.is_floating_point():
-        t = t.contiguous(memory_format=torch.channels_last)
-    return t
 
 
 # --------------------------------------------------------------------------- one step
@@ -398,14 +401,16 @@ def pretrain(cfg: TrainConfig, data_root, out_dir, resume: bool = False,
             (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
         sampler = distributed.MicroBatchSampler(dataset, cfg.batch_size, cfg.micro_batch,
                                                 cfg.seed, world, distributed.rank())
-        loader = make_loader(dataset, sampler, cfg, dev)
+        views = methods.get(cfg.method.name).views(cfg)
+        loader = make_loader(dataset, sampler, cfg, dev, views, make_cache(cfg, dataset, dev))
 
         def checkpoint(position: Position) -> None:
             save(run, out, position, data, None)
 
         for epoch in range(at.epoch, cfg.epochs):
             sampler.set_epoch(epoch, at.step if epoch == at.epoch else 0)
-            metrics = train_one_epoch(run, iter(loader), sched, epoch, at, checkpoint, on_step)
+            metrics = train_one_epoch(run, on_device(loader, views, dev), sched, epoch, at,
+                                      checkpoint, on_step)
             save(run, out, Position(at.run_id, epoch + 1), data, metrics)
             if main:
                 with open(out / "metrics.jsonl", "a") as f:

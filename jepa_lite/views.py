@@ -1,22 +1,37 @@
-"""What the data loader hands the training step: augmented images and masks (CNN-JEPA,
-C-JEPA), or two augmented views of every image (SimCLR, BYOL, VICReg).
+"""What the data loader hands the training step, and how a micro-batch becomes the inputs
+of the method's forward pass: augmented images and masks (CNN-JEPA, C-JEPA), or two
+augmented views of every image (SimCLR, BYOL, VICReg).
 
-Every random draw here is seeded by the :class:`~jepa_lite.distributed.Draw` the sampler
-made, never by the worker process that happens to run it: the images, crops, flips and
-masks of a step are the same with 0 or 8 workers, on 1 rank or 4.
+Two pipelines (``--pipeline``):
+
+* ``device`` (the default): the loader's workers read and decode images (or, for a GPU's JPEG
+  decoder, only read them) and draw every augmentation parameter (``augment.draw``); the
+  pixel work runs batched on the training device (``augment.apply``) when the step takes the
+  micro-batch (:meth:`Views.inputs`).
+* ``pil``: torchvision's transforms on PIL images in the workers, as before; kept for one
+  release as the reference the device pipeline is tested against.
+
+Every random draw is seeded by the :class:`~jepa_lite.distributed.Draw` the sampler made,
+never by the worker process that happens to run it: the images, crops, flips and masks of a
+step are the same with 0 or 8 workers, on 1 rank or 4.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import random
+from dataclasses import replace
 
 import torch
 from torch.utils.data import Dataset
 from torchvision import transforms
+from torchvision.io import ImageReadMode, decode_image, decode_jpeg
 
-from jepa_lite import masking
-from jepa_lite.data import IMAGENET_MEAN, IMAGENET_STD
+from jepa_lite import augment, masking
+from jepa_lite.augment import ViewParams, ViewRecipe
+from jepa_lite.data import IMAGENET_MEAN, IMAGENET_STD, DecodedCache, decode, read_for_device
 from jepa_lite.distributed import Draw
+
+PIPELINES = ("device", "pil")
 
 
 class SeededViews(Dataset):
@@ -53,31 +68,25 @@ class MaskCollator:
     def __call__(self, batch):
         """``(images, masks)``, or ``(images, masks, blocks)`` when ``blocks`` (C-JEPA)."""
         images = torch.stack([img for img, _ in batch])
-        g = torch.Generator().manual_seed(batch[0][1])
-        drawn = masking.sample_masks(len(batch), self.grid, self.strategy, g, self.official,
+        return (images, *self.draw(len(batch), batch[0][1]))
+
+    def draw(self, n: int, seed: int) -> tuple[torch.Tensor, ...]:
+        """``(masks,)`` or ``(masks, blocks)`` of a micro-batch of ``n`` images."""
+        g = torch.Generator().manual_seed(seed)
+        drawn = masking.sample_masks(n, self.grid, self.strategy, g, self.official,
                                      self.blocks, **self.options)
-        return (images, *drawn) if self.blocks else (images, drawn)
+        return tuple(drawn) if self.blocks else (drawn,)
 
 
 # --------------------------------------------------------------------------- two views
-@dataclass(frozen=True)
-class ViewRecipe:
-    """One view's augmentation (the probabilities of the CNN-JEPA authors' baselines)."""
-
-    jitter: tuple[float, float, float, float] = (0.4, 0.4, 0.2, 0.1)  # b, c, s, hue
-    jitter_p: float = 0.8
-    grey_p: float = 0.2
-    blur_p: float = 0.5
-    solarize_p: float = 0.0
-    crop_scale: tuple[float, float] = (0.08, 1.0)
-
-
+# --------------------------------------------------------------------------- pipeline "pil"
 def view_transform(recipe: ViewRecipe, image_size: int,
                    patch: int = masking.PATCH) -> transforms.Compose:
     """Random resized crop, flip, colour jitter, greyscale, Gaussian blur (kernel ~10 % of
-    the image, sigma 0.1-2), solarisation, in torchvision transforms."""
+    the image, sigma 0.1-2), solarisation, in torchvision transforms on PIL images (the
+    ``pil`` pipeline; ``augment`` does the same on batched tensors)."""
     h, w = masking.check_image_size(image_size, patch)
-    kernel = 2 * round(0.05 * min(h, w)) + 1  # 23 at 224 px, as SimCLR
+    kernel = augment.blur_kernel(h, w)  # 23 at 224 px, as SimCLR
     return transforms.Compose([
         transforms.RandomResizedCrop((h, w), scale=recipe.crop_scale,
                                      interpolation=transforms.InterpolationMode.BICUBIC),
@@ -114,6 +123,13 @@ class TwoViews:
             view_transform(with_jitter_strength(r, jitter_strength), image_size, patch)
             for r in (first, second))
 
+    @classmethod
+    def of(cls, pair) -> TwoViews:
+        """Two views made by two given transforms."""
+        views = cls.__new__(cls)
+        views.first, views.second = pair
+        return views
+
     def __call__(self, image):
         return self.first(image), self.second(image)
 
@@ -121,3 +137,144 @@ class TwoViews:
 def stack_views(batch):
     """A micro-batch of two-view samples -> ``(views_a, views_b)``, each ``[B, 3, H, W]``."""
     return (torch.stack([a for (a, _), _ in batch]), torch.stack([b for (_, b), _ in batch]))
+
+
+# --------------------------------------------------------------------------- pipeline "device"
+class DecodedViews(Dataset):
+    """An image folder whose items are :class:`Draw`s: image ``index``, decoded (or, for a
+    GPU's decoder, read), with every augmentation parameter of each recipe drawn from
+    ``seed``: ``(image, draws, batch_seed)``. ``image`` is a ``uint8 [3, h, w]`` tensor, a
+    JPEG's bytes (``uint8 [n]``, ``jpeg_bytes``), or the image's index when a
+    :class:`DecodedCache` of ``sizes`` holds the pixels."""
+
+    def __init__(self, folder, recipes, jpeg_bytes: bool = False, sizes=None):
+        self.folder, self.recipes, self.jpeg_bytes, self.sizes = folder, recipes, jpeg_bytes, sizes
+
+    def __len__(self) -> int:
+        return len(self.folder)
+
+    def __getitem__(self, draw: Draw):
+        path, _ = self.folder.samples[draw.index]
+        if self.sizes is not None:
+            image, size = draw.index, self.sizes[draw.index]
+        elif self.jpeg_bytes:
+            image, size = read_for_device(path)
+            size = size or tuple(image.shape[-2:])
+        else:
+            image = decode(path)
+            size = tuple(image.shape[-2:])
+        rng = random.Random(draw.seed)
+        return image, tuple(augment.draw(r, *size, rng) for r in self.recipes), draw.batch_seed
+
+
+class Collate:
+    """A micro-batch of :class:`DecodedViews` items -> ``(images, params of view 1[, of view
+    2], masks...)``: images stacked when they share a size (one copy to the device), else a
+    list; a cache's indices as one tensor; the masks drawn from the micro-batch's seed."""
+
+    def __init__(self, views: int, masks: MaskCollator | None = None):
+        self.views, self.masks = views, masks
+
+    def __call__(self, samples):
+        images = [image for image, _, _ in samples]
+        if isinstance(images[0], int):
+            images = torch.tensor(images)
+        elif all(im.dim() == 3 for im in images) and len({im.shape for im in images}) == 1:
+            images = torch.stack(images)
+        params = [ViewParams.of([draws[v] for _, draws, _ in samples]) for v in range(self.views)]
+        masks = self.masks.draw(len(samples), samples[0][2]) if self.masks else ()
+        return (images, *params, *masks)
+
+
+def to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A batch tensor on the device; images (4-d floats) channels_last on a GPU."""
+    t = t.to(device, non_blocking=True)
+    if device.type == "cuda" and t.dim() == 4 and t.is_floating_point():
+        t = t.contiguous(memory_format=torch.channels_last)
+    return t
+
+
+def on_device(loader, views: Views, device: torch.device):
+    """The micro-batches of ``loader`` as the method's forward inputs on ``device``."""
+    for batch in loader:
+        yield views.inputs(batch, device)
+
+
+def decode_on(images, device: torch.device) -> list[torch.Tensor]:
+    """The micro-batch's images, decoded: JPEG bytes (1-d tensors) by the GPU's decoder
+    (nvJPEG) in one batched call, or on the CPU if it refuses them."""
+    jpegs = [i for i, im in enumerate(images) if im.dim() == 1]
+    if not jpegs:
+        return images
+    images = list(images)
+    data = [images[i] for i in jpegs]
+    try:
+        decoded = decode_jpeg(data, mode=ImageReadMode.RGB, device=device)
+    except RuntimeError:  # nvJPEG refused one of them: the CPU decodes the micro-batch
+        decoded = [decode_image(d, mode=ImageReadMode.RGB) for d in data]
+    for i, im in zip(jpegs, decoded):
+        images[i] = im
+    return images
+
+
+class Views:
+    """A method's data, from files to the inputs of its forward pass: one augmented view
+    per recipe (CNN-JEPA one, the baselines two), and the masks when ``masks`` draws them.
+
+    ``dataset`` and ``collate`` run in the loader's workers; ``inputs`` runs in the training
+    process on each micro-batch, on the device: it decodes what the GPU decodes, augments
+    (``augment.apply``), and returns the tensors the method's ``forward`` takes."""
+
+    def __init__(self, recipes: tuple[ViewRecipe, ...], image_size: int,
+                 patch: int = masking.PATCH, masks: MaskCollator | None = None,
+                 pipeline: str = "device"):
+        if pipeline not in PIPELINES:
+            raise ValueError(f"unknown pipeline {pipeline!r}; choose one of "
+                             f"{', '.join(PIPELINES)} (--pipeline)")
+        self.recipes, self.masks, self.pipeline = tuple(recipes), masks, pipeline
+        self.size = masking.check_image_size(image_size, patch)
+        self.image_size, self.patch = image_size, patch
+        self.cache: DecodedCache | None = None
+
+    def dataset(self, folder, device: torch.device | None = None,
+                cache: DecodedCache | None = None, jpeg_bytes: bool | None = None) -> Dataset:
+        """What the loader indexes with :class:`Draw`s; JPEGs are left to the decoder of
+        ``inputs`` (``jpeg_bytes``; default: when ``device`` is a GPU, for nvJPEG), and a
+        ``cache`` holds the pixels when given."""
+        if self.pipeline == "pil":
+            if cache is not None:
+                raise ValueError("--cache keeps decoded tensors for the device pipeline; the "
+                                 "pil pipeline decodes with PIL: drop --cache or use "
+                                 "--pipeline device")
+            return SeededViews(folder, self._pil_transform())
+        self.cache = cache
+        sizes = None if cache is None else [tuple(cache.images[i].shape[-2:])
+                                            for i in range(len(cache))]
+        if jpeg_bytes is None:
+            jpeg_bytes = device is not None and device.type == "cuda"
+        return DecodedViews(folder, self.recipes, jpeg_bytes, sizes)
+
+    def _pil_transform(self):
+        transforms_ = [view_transform(r, self.image_size, self.patch) for r in self.recipes]
+        return transforms_[0] if len(transforms_) == 1 else TwoViews.of(transforms_)
+
+    @property
+    def collate(self):
+        if self.pipeline == "pil":
+            return self.masks if self.masks else stack_views
+        return Collate(len(self.recipes), self.masks)
+
+    def inputs(self, batch, device: torch.device) -> list[torch.Tensor]:
+        """A collated micro-batch -> the method's forward inputs, on ``device``."""
+        if self.pipeline == "pil":
+            return [to_device(t, device) for t in batch]
+        images, rest = batch[0], batch[1:]
+        params, masks = rest[:len(self.recipes)], rest[len(self.recipes):]
+        if isinstance(images, torch.Tensor) and images.dim() == 1:  # indices into the cache
+            images = self.cache.gather(images)
+        elif isinstance(images, list):
+            images = decode_on(images, device)
+        else:  # one size, stacked: one copy to the device (from pinned memory on a GPU)
+            images = images.to(device, non_blocking=True)
+        views = [augment.apply(images, p, self.size, device) for p in params]
+        return [to_device(t, device) for t in (*views, *masks)]

@@ -1,6 +1,7 @@
 """`jepa-lite bench`: its saved-bytes counter, its smoke run on the CPU and its arithmetic
 (no timing is asserted: speed is measured by the bench, not by tests)."""
 
+import json
 import math
 import re
 
@@ -10,6 +11,7 @@ from torch import nn
 
 from jepa_lite import bench
 from jepa_lite.cli import main as cli
+from jepa_lite.config import METHOD_OPTIONS
 
 
 @pytest.mark.parametrize("batch", [1, 3, 7])
@@ -60,9 +62,18 @@ def test_bench_smoke_run_prints_finite_positive_figures(capsys, tmp_path):
         assert all(math.isfinite(float(f)) and float(f) > 0 for f in figures), figures
     assert all(float(ratio) == 1.0 for k, _, _, ratio, _, rel in rows if k == "supervised"
                for ratio in (ratio, rel))
-    loader = re.findall(r"\| ([01]) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \(bf16\) \|", out)
-    assert [w for w, *_ in loader] == ["0", "1"]
-    assert all(float(f) > 0 for _, *figures in loader for f in figures)
+    # the loader of every method, by default, as --json rows and as a table
+    loader = json.loads((tmp_path / "bench.json").read_text())["loader"]
+    assert {(r["method"], r["workers"]) for r in loader} == {
+        (m, w) for m in METHOD_OPTIONS for w in (0, 1)}
+    for r in loader:
+        assert {"method", "workers", "device", "pipeline", "images_per_s",
+                "with_step_images_per_s"} <= set(r) and r["pipeline"] == "device"
+        assert r["device"].startswith("cpu")
+        assert all(math.isfinite(r[k]) and r[k] > 0
+                   for k in ("images_per_s", "with_step_images_per_s", "step_images_per_s"))
+    table = re.findall(r"\| (cnn-jepa|cjepa|simclr|byol|vicreg) \| device \| ([01]) \|", out)
+    assert len(table) == len(loader)
     assert len(list((tmp_path / "jpegs" / "train").rglob("*.jpg"))) == 12
     assert (tmp_path / "bench.json").read_text().count('"kind"') == 6
     assert len(re.findall(r"= micro-batch \d+", out)) == 4

@@ -33,6 +33,9 @@ def test_step_seconds_times_every_method_on_the_same_device(tmp_path):
                               micro_batch=4) for m in methods.METHODS}
     seconds = compare.step_seconds(configs, root, torch.device("cpu"), steps=1, warmup=0)
     assert list(seconds) == list(configs) and all(s > 0 for s in seconds.values())
+    # the same steps fed by their loaders, two micro-batches each (train_step refuses fewer)
+    fed = compare.fed_seconds(configs, root, torch.device("cpu"), steps=2)
+    assert list(fed) == list(configs) and all(s > 0 for s in fed.values())
 
 
 def test_method_rows_sit_beside_table_one_and_say_when_not_comparable():

@@ -17,10 +17,11 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import get_ema_multi_avg_fn
 
+from jepa_lite.augment import ViewRecipe
 from jepa_lite.backbone import dense_trunk, trunk_stride
 from jepa_lite.config import MethodOptions
 from jepa_lite.methods.heads import pool
-from jepa_lite.views import TwoViews, ViewRecipe, stack_views
+from jepa_lite.views import Views, with_jitter_strength
 
 
 class Method(nn.Module):
@@ -37,8 +38,8 @@ class Method(nn.Module):
         raise NotImplementedError
 
     @classmethod
-    def views(cls, cfg):
-        """``(transform, collate)``: one image -> what a sample holds; samples -> a batch."""
+    def views(cls, cfg) -> Views:
+        """What the loader hands the step and how it becomes the forward's inputs."""
         raise NotImplementedError
 
     def forward(self, *batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -83,9 +84,12 @@ class TwoViewMethod(Method):
         self.backbone = dense_trunk(arch, zero_init_residual)
 
     @classmethod
-    def views(cls, cfg):
-        return TwoViews(*cls.view_recipes, cfg.image_size, cfg.method.jitter_strength,
-                        trunk_stride(cfg.arch)), stack_views
+    def views(cls, cfg) -> Views:
+        """Two views of every image, each by its recipe, the colour jitter scaled by
+        ``--jitter-strength``."""
+        recipes = tuple(with_jitter_strength(r, cfg.method.jitter_strength)
+                        for r in cls.view_recipes)
+        return Views(recipes, cfg.image_size, trunk_stride(cfg.arch), pipeline=cfg.pipeline)
 
     def pooled(self, view: torch.Tensor) -> torch.Tensor:
         """The backbone's globally average-pooled features of one view, ``[B, C]``."""

@@ -10,11 +10,11 @@ import copy
 
 import torch
 
+from jepa_lite.augment import ViewRecipe
 from jepa_lite.config import BYOLOptions
 from jepa_lite.losses import negative_cosine
 from jepa_lite.methods.base import TwoViewMethod
 from jepa_lite.methods.heads import mlp, pool, scaled
-from jepa_lite.views import ViewRecipe
 
 
 class BYOL(TwoViewMethod):

@@ -31,7 +31,6 @@ from jepa_lite.config import CJEPAOptions
 from jepa_lite.losses import jepa_loss, vicreg_terms
 from jepa_lite.methods.cnn_jepa import CNNJEPA
 from jepa_lite.methods.heads import mlp, scaled
-from jepa_lite.views import MaskCollator
 
 READINGS = ("A", "B")
 
@@ -71,10 +70,8 @@ class CJEPA(CNNJEPA):
                    cfg.zero_init_residual, o.target_ema, o.beta, o.vicreg_weights, o.reading)
 
     @classmethod
-    def views(cls, cfg):
-        transform, collate = super().views(cfg)
-        return transform, MaskCollator(collate.grid, collate.strategy, collate.official,
-                                       collate.options, blocks=cfg.method.reading == "A")
+    def draws_blocks(cls, cfg) -> bool:
+        return cfg.method.reading == "A"
 
     def forward(self, images: torch.Tensor, mask: torch.Tensor, blocks=None):
         context = self.context_encoder(images, mask)

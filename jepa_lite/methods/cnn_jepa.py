@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import torch
 
+from jepa_lite.augment import CROP_ONLY
 from jepa_lite.backbone import dense_trunk, trunk_stride
 from jepa_lite.config import CNNJEPAOptions
-from jepa_lite.data import pretrain_transform
 from jepa_lite.losses import jepa_loss
 from jepa_lite.masking import grid_of
 from jepa_lite.methods.base import Method
 from jepa_lite.predictor import ConvPredictor, MaskToken
 from jepa_lite.sparse import sparse_trunk
-from jepa_lite.views import MaskCollator
+from jepa_lite.views import MaskCollator, Views
 
 
 class CNNJEPA(Method):
@@ -48,11 +48,18 @@ class CNNJEPA(Method):
                    cfg.zero_init_residual, o.target_ema)
 
     @classmethod
-    def views(cls, cfg):
-        """One random resized crop per image; the collate draws the micro-batch's masks."""
+    def views(cls, cfg) -> Views:
+        """Paper: "only random resized crop" (+ flip), one per image; the collate draws the
+        micro-batch's masks."""
         o = cfg.method
-        return pretrain_transform(cfg.image_size, trunk_stride(cfg.arch)), MaskCollator(
-            grid_of(cfg.image_size, cfg.arch), o.strategy, o.official_masks, o.masking.to_dict())
+        masks = MaskCollator(grid_of(cfg.image_size, cfg.arch), o.strategy, o.official_masks,
+                             o.masking.to_dict(), blocks=cls.draws_blocks(cfg))
+        return Views((CROP_ONLY,), cfg.image_size, trunk_stride(cfg.arch), masks, cfg.pipeline)
+
+    @classmethod
+    def draws_blocks(cls, cfg) -> bool:
+        """Whether the collate also hands the multi-block target blocks (C-JEPA's reading A)."""
+        return False
 
     def forward(self, images: torch.Tensor, mask: torch.Tensor):
         """Loss of one batch, plus the target features (for collapse diagnostics)."""

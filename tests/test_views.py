@@ -1,0 +1,129 @@
+"""The device pipeline from files to a method's forward inputs (``jepa_lite.views``): the same
+inputs however the images reach the device (decoded in the workers, JPEG bytes decoded at
+the step, a cache in host memory), with 0 or 2 workers; every method's inputs; and the
+errors of the cache."""
+
+import random
+
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from jepa_lite import augment, data, distributed, methods, train
+from jepa_lite.bench import make_jpegs
+from jepa_lite.config import TrainConfig
+from jepa_lite.views import DecodedViews, on_device
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module")
+def jpegs(tmp_path_factory):
+    return make_jpegs(tmp_path_factory.mktemp("jpegs"), 12)
+
+
+@pytest.fixture(scope="module")
+def pngs(tmp_path_factory):
+    spec = data.SyntheticSpec(classes=2, per_class=6, val_per_class=1, size=64, kind="busy")
+    return data.make_synthetic(tmp_path_factory.mktemp("pngs") / "busy", spec)
+
+
+def inputs_of(root, method: str, workers: int = 0, jpeg_bytes=None, cache=None, **changes):
+    """Every micro-batch of one epoch as the method's forward inputs."""
+    cfg = TrainConfig(method=method, arch="resnet10", image_size=64, batch_size=8,
+                      micro_batch=4, workers=workers, **changes)
+    folder = data.image_folder(root, "train")
+    views = methods.get(method).views(cfg)
+    sampler = distributed.MicroBatchSampler(folder, 8, 4, seed=2)
+    sampler.set_epoch(1)
+    loader = DataLoader(views.dataset(folder, CPU, cache, jpeg_bytes), batch_sampler=sampler,
+                        num_workers=workers, collate_fn=views.collate)
+    return list(on_device(loader, views, CPU))
+
+
+def assert_same(a, b):
+    assert len(a) == len(b)
+    for xs, ys in zip(a, b):
+        assert len(xs) == len(ys) and all(torch.equal(x, y) for x, y in zip(xs, ys))
+
+
+@pytest.mark.parametrize("method", ["cnn-jepa", "simclr"])
+def test_the_inputs_do_not_depend_on_how_images_reach_the_device(jpegs, method):
+    """Decoded in the workers, or JPEG bytes decoded at the step (as nvJPEG on a GPU), or
+    gathered from a cache; 0 or 2 workers: the same tensors, bit for bit."""
+    decoded = inputs_of(jpegs, method)
+    assert_same(decoded, inputs_of(jpegs, method, jpeg_bytes=True))
+    assert_same(decoded, inputs_of(jpegs, method, workers=2))
+    folder = data.image_folder(jpegs, "train")
+    cache = data.DecodedCache(folder, CPU)
+    assert isinstance(cache.images, torch.Tensor)  # one size: one stacked tensor
+    assert_same(decoded, inputs_of(jpegs, method, cache=cache))
+
+
+def test_a_cache_of_images_of_many_sizes_keeps_each_alone(tmp_path):
+    root = tmp_path / "mixed"
+    for i, (h, w) in enumerate([(40, 50), (64, 64), (33, 90), (70, 41)]):
+        (root / "train" / f"c{i % 2}").mkdir(parents=True, exist_ok=True)
+        pixels = torch.randint(0, 256, (h, w, 3), dtype=torch.uint8).numpy()
+        from PIL import Image
+
+        Image.fromarray(pixels).save(root / "train" / f"c{i % 2}" / f"{i}.png")
+    folder = data.image_folder(root, "train")
+    cache = data.DecodedCache(folder, CPU)
+    assert isinstance(cache.images, list) and cache.nbytes == sum(
+        3 * h * w for h, w in [(40, 50), (64, 64), (33, 90), (70, 41)])
+    for i, (path, _) in enumerate(folder.samples):
+        assert torch.equal(cache.images[i], data.decode(path))
+    got = cache.gather(torch.tensor([3, 0]))
+    assert [tuple(t.shape) for t in got] == [tuple(cache.images[3].shape),
+                                             tuple(cache.images[0].shape)]
+
+
+@pytest.mark.parametrize("method", list(methods.METHODS))
+def test_every_method_gets_normalised_views_of_the_configured_size(pngs, method):
+    batches = inputs_of(pngs, method)
+    assert len(batches) == 2  # 12 images, steps of 8: one step, two micro-batches of 4
+    views = batches[0][:2] if method in ("simclr", "byol", "vicreg") else batches[0][:1]
+    for v in views:
+        assert v.shape == (4, 3, 64, 64) and v.dtype == torch.float32
+        assert -2.2 < v.min() and v.max() < 2.7  # ImageNet-normalised [0, 1] images
+    if len(views) == 2:
+        assert not torch.equal(views[0], views[1])  # two views, drawn apart
+    else:
+        assert batches[0][1].dtype == torch.bool  # the masks follow the images
+
+
+def test_a_jpeg_decoded_at_the_step_equals_one_decoded_in_a_worker(jpegs):
+    folder = data.image_folder(jpegs, "train")
+    path = folder.samples[0][0]
+    raw, size = data.read_for_device(path)
+    assert raw.dim() == 1 and size == (375, 500)
+    from jepa_lite.views import decode_on
+
+    (decoded,) = decode_on([raw], CPU)
+    assert torch.equal(decoded, data.decode(path))
+    png = data.read_for_device(str(next((jpegs / "train").rglob("*.jpg"))))[0]
+    assert png.dim() == 1  # a JPEG stays bytes; a PNG is decoded in the worker:
+    item = DecodedViews(folder, (augment.CROP_ONLY,), jpeg_bytes=True)[distributed.Draw(0, 1, 2)]
+    assert item[0].dim() == 1 and item[2] == 2
+
+
+def test_the_draws_of_an_image_depend_on_its_seed_alone(pngs):
+    folder = data.image_folder(pngs, "train")
+    ds = DecodedViews(folder, (augment.CROP_ONLY, augment.ViewRecipe()))
+    a, b = ds[distributed.Draw(3, 11, 0)], ds[distributed.Draw(3, 11, 5)]
+    assert a[1] == b[1] and a[1][0] != a[1][1]
+    assert ds[distributed.Draw(3, 12, 0)][1] != a[1]
+    rng = random.Random(11)
+    assert a[1][0] == augment.draw(augment.CROP_ONLY, 64, 64, rng)
+
+
+def test_cache_errors_name_the_fix(pngs):
+    folder = data.image_folder(pngs, "train")
+    with pytest.raises(ValueError, match=r"take 0\.0 GiB, more than --cache-gib 1e-06"):
+        data.DecodedCache(folder, CPU, limit_gib=1e-6)
+    cfg = TrainConfig(method="simclr", image_size=64, pipeline="pil", cache="host")
+    with pytest.raises(ValueError, match="drop --cache or use --pipeline device"):
+        methods.get("simclr").views(cfg).dataset(folder, CPU, train.make_cache(cfg, folder, CPU))
+    with pytest.raises(ValueError, match="--pipeline"):
+        TrainConfig(pipeline="gpu")
