@@ -77,6 +77,8 @@ print(f"{PROFILE}: {tcfg.arch} at {tcfg.image_size} px (a {grid[0]}x{grid[1]} ma
       f"{tcfg.batch_size // (nproc * micro)} micro-batch(es) of {micro}")
 print(train.geometry(tcfg))
 print("device:", runtime.device_report(cfg.device))
+print(f"augmentation: the {tcfg.pipeline} pipeline; model "
+      f"{'compiled (torch.compile)' if tcfg.compile else 'eager (not compiled)'}")
 if cfg.profile.notes:
     print(cfg.profile.notes)
 
@@ -155,6 +157,15 @@ plt.show()
 # (torchrun) compute one each: the same images, crops and masks, the same optimizer steps.
 # Masks are drawn in the data loader, per micro-batch. Mixed precision on a GPU (bf16 where
 # the GPU computes it natively, fp16 with a gradient scaler on older ones), fp32 on a CPU.
+# The loader's workers only read and decode the images; the crop and flip run batched on
+# the training device when the step takes its micro-batch (`jepa_lite/augment.py`), so a
+# GPU does not wait for per-image work on the CPU.
+#
+# In `full` the model is compiled (`torch.compile`; `--no-compile` turns it off): the first
+# epoch pays for compiling, 175 s for ResNet-50 at 224 px on one H100, after which the step
+# ran 2.5x faster than the eager one there (docs/benchmarks.md, "`--compile`"); on a 200-epoch
+# run minutes against hours. `smoke` and `demo` run eager: on a CPU compiling gains little and
+# needs a C++ compiler.
 #
 # The run does not live in this notebook. It trains in a process of its own, in its own
 # folder (`RUN_DIR`): `metrics.jsonl` gets a line per epoch, `last.pt` is rewritten every

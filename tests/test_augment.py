@@ -49,15 +49,15 @@ def test_crop_boxes_follow_random_resized_crop(height, width, scale):
               for _ in range(N)]
     rng = random.Random(0)
     ours = [A.crop_box(height, width, scale, rng) for _ in range(N)]
-    for name, f in {"area": lambda t, l, h, w: h * w / (height * width),
-                    "aspect": lambda t, l, h, w: w / h,
-                    "top": lambda t, l, h, w: (t + h / 2) / height,
-                    "left": lambda t, l, h, w: (l + w / 2) / width,
-                    "height": lambda t, l, h, w: h}.items():
+    for name, f in {"area": lambda t, x, h, w: h * w / (height * width),
+                    "aspect": lambda t, x, h, w: w / h,
+                    "top": lambda t, x, h, w: (t + h / 2) / height,
+                    "left": lambda t, x, h, w: (x + w / 2) / width,
+                    "height": lambda t, x, h, w: h}.items():
         d = ks([f(*b) for b in ours], [f(*b) for b in theirs])
         assert d < KS_LIMIT, (name, d)
-    for t, l, h, w in ours:
-        assert 0 <= t and t + h <= height and 0 <= l and l + w <= width
+    for t, x, h, w in ours:
+        assert 0 <= t and t + h <= height and 0 <= x and x + w <= width
 
 
 @pytest.mark.parametrize("height,width", [(10, 200), (200, 10), (30, 301), (301, 30)])
@@ -173,8 +173,8 @@ def test_the_pil_reference_gives_nearly_the_same_pixels():
         p = A.ViewParams.of([(box, False, False, (1, 1, 1, 0), [0, 1, 2, 3], False, 0.0,
                               False)])
         ours = A.apply([image], p, (96, 96), torch.device("cpu"), normalize=False)[0] * 255
-        t, l, h, w = box
-        pil = scene.crop((l, t, l + w, t + h)).resize((96, 96), Image.Resampling.BICUBIC)
+        t, x, h, w = box
+        pil = scene.crop((x, t, x + w, t + h)).resize((96, 96), Image.Resampling.BICUBIC)
         diffs.append((ours - torch.from_numpy(np.asarray(pil).copy()).permute(2, 0, 1)).abs())
     diffs = torch.stack(diffs)
     assert diffs.mean() < 1.0 and torch.quantile(diffs.flatten()[::7], 0.99) <= 4, (

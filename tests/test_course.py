@@ -269,6 +269,9 @@ def test_cjepa_and_comparison_chapters(smoke_course):
     assert comparison["comparable"] is False
     assert all("NOT comparable" in r["source"] for r in comparison["rows"])
     assert all(comparison["seconds_per_epoch"][m] > 0 for m in methods)
+    # the time per epoch says which part is the loader (the step fed by it, minus the step)
+    assert all(0 <= comparison["loader_seconds_per_epoch"][m] < comparison["seconds_per_epoch"][m]
+               and comparison["seconds_per_step_fed"][m] > 0 for m in methods)
     for m in ("simclr", "byol", "vicreg", "cjepa", "cnn-jepa"):
         ckpt = out / "08_comparison" / "runs" / m / "last.pt"
         assert ckpt.is_file() and (ckpt.parent / "probe" / "probe.json").is_file()

@@ -127,3 +127,15 @@ def test_cache_errors_name_the_fix(pngs):
         methods.get("simclr").views(cfg).dataset(folder, CPU, train.make_cache(cfg, folder, CPU))
     with pytest.raises(ValueError, match="--pipeline"):
         TrainConfig(pipeline="gpu")
+
+
+@pytest.mark.parametrize("method", ["cnn-jepa", "vicreg"])
+def test_the_pil_reference_gives_inputs_of_the_same_form(pngs, method):
+    """``--pipeline pil``: the same micro-batches and masks, the views made by PIL in the
+    workers instead (other random numbers: other crops)."""
+    device, pil = inputs_of(pngs, method), inputs_of(pngs, method, pipeline="pil")
+    assert [[(t.shape, t.dtype) for t in b] for b in device] == [
+        [(t.shape, t.dtype) for t in b] for b in pil]
+    if method == "cnn-jepa":  # the masks come from the micro-batch's seed either way
+        assert all(torch.equal(a[1], b[1]) for a, b in zip(device, pil))
+    assert not torch.equal(device[0][0], pil[0][0])
