@@ -73,11 +73,22 @@ class ViewParams(NamedTuple):
     @staticmethod
     def of(draws: list[tuple]) -> ViewParams:
         """The parameters of a micro-batch from each image's :func:`draw`."""
-        box, flip, jit, factors, order, grey, sigma, sol = zip(*draws)
-        return ViewParams(torch.tensor(box), torch.tensor(flip), torch.tensor(jit),
-                          torch.tensor(factors, dtype=torch.float64), torch.tensor(order),
-                          torch.tensor(grey), torch.tensor(sigma, dtype=torch.float64),
-                          torch.tensor(sol))
+        return ViewParams.unpack(ViewParams.pack(draws))
+
+    @staticmethod
+    def pack(draws: list[tuple]) -> torch.Tensor:
+        """Each image's :func:`draw` as one row of a float64 tensor ``[B, 17]`` (integers and
+        flags exactly): what a loader worker sends, one tensor instead of eight (every
+        tensor crossing from a worker costs a shared-memory segment and a file descriptor)."""
+        rows = [[*box, flip, jit, *factors, *order, grey, sigma, sol]
+                for box, flip, jit, factors, order, grey, sigma, sol in draws]
+        return torch.tensor(rows, dtype=torch.float64)
+
+    @staticmethod
+    def unpack(t: torch.Tensor) -> ViewParams:
+        """:meth:`pack`'s rows as :class:`ViewParams`."""
+        return ViewParams(t[:, 0:4].long(), t[:, 4].bool(), t[:, 5].bool(), t[:, 6:10],
+                          t[:, 10:14].long(), t[:, 14].bool(), t[:, 15], t[:, 16].bool())
 
 
 # --------------------------------------------------------------------------- the draws

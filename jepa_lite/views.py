@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import replace
+from typing import NamedTuple
 
 import torch
 from torch.utils.data import Dataset
@@ -167,10 +168,35 @@ class DecodedViews(Dataset):
         return image, tuple(augment.draw(r, *size, rng) for r in self.recipes), draw.batch_seed
 
 
+class Packed(NamedTuple):
+    """Images of many sizes, or JPEG bytes, in one flat ``uint8`` tensor: image ``i`` is
+    ``flat[meta[i, 0]:meta[i + 1, 0]]``, of shape ``[3, meta[i, 1], meta[i, 2]]`` (0 x 0:
+    the bytes of a JPEG). One tensor crosses from a loader worker instead of one per image
+    (each costs a shared-memory segment and a file descriptor)."""
+
+    flat: torch.Tensor
+    meta: torch.Tensor  # int64 [B + 1, 3]
+
+    @staticmethod
+    def of(images: list[torch.Tensor]) -> Packed:
+        sizes = [(im.shape[-2], im.shape[-1]) if im.dim() == 3 else (0, 0) for im in images]
+        starts = torch.tensor([0, *(im.numel() for im in images)]).cumsum(0)
+        meta = torch.cat([starts[:, None], torch.tensor([*sizes, (0, 0)])], 1)
+        return Packed(torch.cat([im.flatten() for im in images]), meta)
+
+    def unpack(self) -> list[torch.Tensor]:
+        out = []
+        for (start, h, w), (end, _, _) in zip(self.meta[:-1].tolist(), self.meta[1:].tolist()):
+            part = self.flat[start:end]
+            out.append(part.view(3, h, w) if h else part)
+        return out
+
+
 class Collate:
     """A micro-batch of :class:`DecodedViews` items -> ``(images, params of view 1[, of view
-    2], masks...)``: images stacked when they share a size (one copy to the device), else a
-    list; a cache's indices as one tensor; the masks drawn from the micro-batch's seed."""
+    2], masks...)``: images stacked when they share a size (one copy to the device), else
+    :class:`Packed`; a cache's indices as one tensor; each view's parameters packed in one
+    tensor (``ViewParams.pack``); the masks drawn from the micro-batch's seed."""
 
     def __init__(self, views: int, masks: MaskCollator | None = None):
         self.views, self.masks = views, masks
@@ -181,7 +207,10 @@ class Collate:
             images = torch.tensor(images)
         elif all(im.dim() == 3 for im in images) and len({im.shape for im in images}) == 1:
             images = torch.stack(images)
-        params = [ViewParams.of([draws[v] for _, draws, _ in samples]) for v in range(self.views)]
+        else:
+            images = Packed.of(images)
+        params = [ViewParams.pack([draws[v] for _, draws, _ in samples])
+                  for v in range(self.views)]
         masks = self.masks.draw(len(samples), samples[0][2]) if self.masks else ()
         return (images, *params, *masks)
 
@@ -201,12 +230,13 @@ def on_device(loader, views: Views, device: torch.device):
 
 
 def decode_on(images, device: torch.device) -> list[torch.Tensor]:
-    """The micro-batch's images, decoded: JPEG bytes (1-d tensors) by the GPU's decoder
-    (nvJPEG) in one batched call, or on the CPU if it refuses them."""
+    """The micro-batch's images on ``device``, decoded: JPEG bytes (1-d tensors) by the
+    device's decoder (nvJPEG on a GPU) in one batched call, or on the CPU if it refuses
+    them; decoded images moved whole (a crop of pinned memory would copy twice)."""
+    images = [im if im.dim() == 1 else im.to(device, non_blocking=True) for im in images]
     jpegs = [i for i, im in enumerate(images) if im.dim() == 1]
     if not jpegs:
         return images
-    images = list(images)
     data = [images[i] for i in jpegs]
     try:
         decoded = decode_jpeg(data, mode=ImageReadMode.RGB, device=device)
@@ -269,11 +299,12 @@ class Views:
         if self.pipeline == "pil":
             return [to_device(t, device) for t in batch]
         images, rest = batch[0], batch[1:]
-        params, masks = rest[:len(self.recipes)], rest[len(self.recipes):]
-        if isinstance(images, torch.Tensor) and images.dim() == 1:  # indices into the cache
+        params = [ViewParams.unpack(p) for p in rest[:len(self.recipes)]]
+        masks = rest[len(self.recipes):]
+        if isinstance(images, Packed):
+            images = decode_on(images.unpack(), device)
+        elif images.dim() == 1:  # indices into the cache
             images = self.cache.gather(images)
-        elif isinstance(images, list):
-            images = decode_on(images, device)
         else:  # one size, stacked: one copy to the device (from pinned memory on a GPU)
             images = images.to(device, non_blocking=True)
         views = [augment.apply(images, p, self.size, device) for p in params]

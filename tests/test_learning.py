@@ -53,8 +53,8 @@ def config(seed: int, epochs: int = 12, method: str = "cnn-jepa", arch: str = "r
     (any field of the run, of the method or of its masking options)."""
     base = dict(method=method, arch=arch, image_size=size, epochs=epochs, batch_size=32,
                 warmup_epochs=1, checkpoint_every=0, log_every=50, seed=seed, workers=0)
-    return TrainConfig().with_changes(**base, **{**SHORT_RUN.get(method, {}),
-                                                 **(overrides or {})})
+    return TrainConfig().with_changes(**{**base, **SHORT_RUN.get(method, {}),
+                                         **(overrides or {})})
 
 
 _RANDOM: list[tuple[dict, tuple, dict]] = []  # (weights, (data, size), probe) of floors probed

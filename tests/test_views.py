@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader
 from jepa_lite import augment, data, distributed, methods, train
 from jepa_lite.bench import make_jpegs
 from jepa_lite.config import TrainConfig
-from jepa_lite.views import DecodedViews, on_device
+from jepa_lite.views import DecodedViews, Packed, on_device
 
 CPU = torch.device("cpu")
 
@@ -139,3 +139,20 @@ def test_the_pil_reference_gives_inputs_of_the_same_form(pngs, method):
     if method == "cnn-jepa":  # the masks come from the micro-batch's seed either way
         assert all(torch.equal(a[1], b[1]) for a, b in zip(device, pil))
     assert not torch.equal(device[0][0], pil[0][0])
+
+
+def test_packed_images_come_back_as_they_went(jpegs):
+    """Images of many sizes and JPEG bytes cross from a worker as one flat tensor."""
+    g = torch.Generator().manual_seed(0)
+    images = [torch.randint(0, 256, (3, h, w), dtype=torch.uint8, generator=g)
+              for h, w in [(5, 7), (64, 3), (1, 1)]]
+    images.insert(1, data.read_for_device(str(next((jpegs / "train").rglob("*.jpg"))))[0])
+    packed = Packed.of(images)
+    assert packed.flat.dim() == 1 and packed.meta.shape == (5, 3)
+    back = packed.unpack()
+    assert len(back) == 4 and all(torch.equal(a, b) for a, b in zip(images, back))
+    draws = [augment.draw(augment.ViewRecipe(solarize_p=0.5), 50, 60, random.Random(i))
+             for i in range(9)]
+    p = augment.ViewParams.of(draws)
+    assert p.box.tolist() == [list(d[0]) for d in draws] and p.order.dtype == torch.int64
+    assert p.sigma.tolist() == [d[6] for d in draws] and p.flip.tolist() == [d[1] for d in draws]
