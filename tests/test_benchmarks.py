@@ -61,3 +61,13 @@ def test_jitter_contrast_prints_a_row_per_strength_and_half_strength_keeps_more(
     assert set(rows) == {1.0, 0.5, 0.0}, out
     assert rows[0.0] == (1.0, 0.0, 0.0)  # no jitter leaves every image as it was
     assert rows[0.5][0] > rows[1.0][0] and rows[0.5][1] <= rows[1.0][1], out
+
+
+def test_loader_transfer_prints_both_ways_of_handing_over_a_batch():
+    out = subprocess.run([sys.executable, str(REPO / "benchmarks" / "loader_transfer.py"),
+                          "--workers", "1", "--batch", "8", "--batches", "4", "--rounds", "1",
+                          "--bytes", "1000"], check=True, capture_output=True, text=True).stdout
+    rows = re.findall(r"(one tensor per image|one packed tensor) *: +([\d.]+) ms per batch of "
+                      r"8 x 1000 bytes, 1 workers", out)
+    assert [name for name, _ in rows] == ["one tensor per image", "one packed tensor"], out
+    assert all(float(ms) > 0 for _, ms in rows)
