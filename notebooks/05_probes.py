@@ -215,7 +215,8 @@ plt.show()
 # plain scenes the background is one grey and the kind of object, shared by every object in
 # the scene, is the predictable thing: that is why the course's data look as they do.
 #
-# Measured at CPU scale (docs/experiments.md, "Busy scenes"; our runs, seed 0, ResNet-10, 10 classes x
+# Measured at CPU scale before the loader moved to the device (docs/experiments.md, "Busy
+# scenes"; our runs with the PIL loader, seed 0, ResNet-10, 10 classes x
 # 100 busy images, k-NN top-1 on 200 validation images: chance 0.10, one image 0.005, the
 # standard error at chance 0.021; `python -m tests.test_learning 0 --scenes busy ...`):
 #

@@ -15,12 +15,16 @@ from jepa_lite import course
 
 pytestmark = pytest.mark.slow  # the smoke course through papermill: minutes
 
-# Smoke chapter 05, k-NN top-1 of the pretrained encoder minus its random init. Measured with
+# Smoke chapter 05, top-1 of the pretrained encoder minus its random init. k-NN, measured with
 # the smoke recipe (`python -m tests.test_learning SEED --size 128 --epochs 5 --set
-# batch_size=16`, the same data, scenes 10 x 100 at 128 px): +0.115 (seed 0, the course's),
-# +0.065 (seed 1), +0.095 (seed 2); the course (seed 0) must keep at least half its own gap,
-# below the smallest of the three
-SMOKE_MARGIN = 0.05
+# batch_size=16`, the same data, scenes 10 x 100 at 128 px; docs/experiments.md): with the
+# device pipeline (issue 21) +0.030 (seed 0, the course's), +0.105 (seed 1), +0.155 (seed 2);
+# with the PIL pipeline it had been +0.115, +0.065, +0.095 (seed 0 today: +0.135). The same
+# augmentation drawn with other random numbers: seed 0's gap is the smallest of six. The course
+# (seed 0) must keep at least half its own gap in k-NN, and half its linear-probe gap (0.28 ->
+# 0.39 in the course) -- the latter the firmer check of the two
+SMOKE_MARGIN = 0.015
+SMOKE_LINEAR_MARGIN = 0.05
 
 HEADER = """# ---
 # jupyter:
@@ -375,11 +379,12 @@ def test_chapters_opened_alone_make_what_they_need(smoke_course):
 
 
 def test_smoke_pretraining_beats_random_init(smoke_course):
-    """Issue 10, bullet 2: the smoke course's chapter 05 shows the pretrained encoder clearly
-    ahead of the same network at its random initialisation (k-NN top-1)."""
+    """Issue 10, bullet 2: the smoke course's chapter 05 shows the pretrained encoder ahead of
+    the same network at its random initialisation (k-NN and linear-probe top-1)."""
     out, _, _ = smoke_course
     m5 = json.loads((out / "05_probes" / "metrics.json").read_text())["metrics"]
     assert m5["knn_top1"] >= m5["knn_top1_random"] + SMOKE_MARGIN, m5
+    assert m5["linear_top1"] >= m5["linear_top1_random"] + SMOKE_LINEAR_MARGIN, m5
 
 
 def test_results_page_of_the_smoke_course(smoke_course, tmp_path):
