@@ -424,10 +424,12 @@ class TrainConfig:
     def from_dict(cls, data: dict) -> TrainConfig:
         """A configuration from :meth:`to_dict`'s data, or from a checkpoint written before
         the method's options were nested (one flat dict); fields unknown then take their
-        defaults."""
+        defaults, except ``pipeline``: a run recorded before it existed drew its views with
+        PIL, and resumes so."""
         data = dict(data)
         if not isinstance(data.get("method"), dict):  # the flat form of earlier versions
             data = _from_flat(data)
+        data.setdefault("pipeline", "pil")  # written before the device pipeline: PIL's views
         return cls(**_tuples(data))
 
     def operational(self) -> set[str]:

@@ -156,3 +156,10 @@ def test_packed_images_come_back_as_they_went(jpegs):
     p = augment.ViewParams.of(draws)
     assert p.box.tolist() == [list(d[0]) for d in draws] and p.order.dtype == torch.int64
     assert p.sigma.tolist() == [d[6] for d in draws] and p.flip.tolist() == [d[1] for d in draws]
+
+
+def test_a_run_recorded_before_the_device_pipeline_resumes_with_pil():
+    old = TrainConfig(method="simclr").to_dict()
+    del old["pipeline"]
+    assert TrainConfig.from_dict(old).pipeline == "pil"
+    assert TrainConfig.from_dict(TrainConfig().to_dict()).pipeline == "device"
