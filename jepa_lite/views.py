@@ -31,6 +31,7 @@ from jepa_lite import augment, masking
 from jepa_lite.augment import ViewParams, ViewRecipe
 from jepa_lite.data import IMAGENET_MEAN, IMAGENET_STD, DecodedCache, decode, read_for_device
 from jepa_lite.distributed import Draw
+from jepa_lite.errors import ImageError
 
 PIPELINES = ("device", "pil")
 
@@ -165,7 +166,8 @@ class DecodedViews(Dataset):
             image = decode(path)
             size = tuple(image.shape[-2:])
         rng = random.Random(draw.seed)
-        return image, tuple(augment.draw(r, *size, rng) for r in self.recipes), draw.batch_seed
+        draws = tuple(augment.draw(r, *size, rng) for r in self.recipes)
+        return image, draws, draw.batch_seed, draw.index
 
 
 class Packed(NamedTuple):
@@ -176,13 +178,15 @@ class Packed(NamedTuple):
 
     flat: torch.Tensor
     meta: torch.Tensor  # int64 [B + 1, 3]
+    index: torch.Tensor  # int64 [B]: each image's index in the data set (to name a bad file)
 
     @staticmethod
-    def of(images: list[torch.Tensor]) -> Packed:
+    def of(images: list[torch.Tensor], index=()) -> Packed:
         sizes = [(im.shape[-2], im.shape[-1]) if im.dim() == 3 else (0, 0) for im in images]
         starts = torch.tensor([0, *(im.numel() for im in images)]).cumsum(0)
         meta = torch.cat([starts[:, None], torch.tensor([*sizes, (0, 0)])], 1)
-        return Packed(torch.cat([im.flatten() for im in images]), meta)
+        return Packed(torch.cat([im.flatten() for im in images]), meta,
+                      torch.tensor(list(index) or [-1] * len(images)))
 
     def unpack(self) -> list[torch.Tensor]:
         out = []
@@ -202,15 +206,14 @@ class Collate:
         self.views, self.masks = views, masks
 
     def __call__(self, samples):
-        images = [image for image, _, _ in samples]
+        images = [s[0] for s in samples]
         if isinstance(images[0], int):
             images = torch.tensor(images)
         elif all(im.dim() == 3 for im in images) and len({im.shape for im in images}) == 1:
             images = torch.stack(images)
         else:
-            images = Packed.of(images)
-        params = [ViewParams.pack([draws[v] for _, draws, _ in samples])
-                  for v in range(self.views)]
+            images = Packed.of(images, [s[3] for s in samples])
+        params = [ViewParams.pack([s[1][v] for s in samples]) for v in range(self.views)]
         masks = self.masks.draw(len(samples), samples[0][2]) if self.masks else ()
         return (images, *params, *masks)
 
@@ -229,10 +232,11 @@ def on_device(loader, views: Views, device: torch.device):
         yield views.inputs(batch, device)
 
 
-def decode_on(images, device: torch.device) -> list[torch.Tensor]:
+def decode_on(images, device: torch.device, names=None) -> list[torch.Tensor]:
     """The micro-batch's images on ``device``, decoded: JPEG bytes (1-d tensors) by the
     device's decoder (nvJPEG on a GPU) in one batched call, or on the CPU if it refuses
-    them; decoded images moved whole (a crop of pinned memory would copy twice)."""
+    them; decoded images moved whole (a crop of pinned memory would copy twice).
+    ``names(i)`` names the file of image ``i`` in an error."""
     images = [im if im.dim() == 1 else im.to(device, non_blocking=True) for im in images]
     jpegs = [i for i, im in enumerate(images) if im.dim() == 1]
     if not jpegs:
@@ -241,7 +245,14 @@ def decode_on(images, device: torch.device) -> list[torch.Tensor]:
     try:
         decoded = decode_jpeg(data, mode=ImageReadMode.RGB, device=device)
     except RuntimeError:  # nvJPEG refused one of them: the CPU decodes the micro-batch
-        decoded = [decode_image(d, mode=ImageReadMode.RGB) for d in data]
+        decoded = []
+        for i, d in zip(jpegs, data):
+            try:
+                decoded.append(decode_image(d, mode=ImageReadMode.RGB).to(device))
+            except RuntimeError as e:
+                name = names(i) if names else f"image {i} of the micro-batch"
+                raise ImageError(f"cannot decode {name} ({str(e).splitlines()[0]}): delete "
+                                 f"or replace this file") from e
     for i, im in zip(jpegs, decoded):
         images[i] = im
     return images
@@ -265,6 +276,7 @@ class Views:
         self.size = masking.check_image_size(image_size, patch)
         self.image_size, self.patch = image_size, patch
         self.cache: DecodedCache | None = None
+        self.folder = None  # the data set of the last ``dataset``: names a file that fails
 
     def dataset(self, folder, device: torch.device | None = None,
                 cache: DecodedCache | None = None, jpeg_bytes: bool | None = None) -> Dataset:
@@ -277,12 +289,19 @@ class Views:
                                  "pil pipeline decodes with PIL: drop --cache or use "
                                  "--pipeline device")
             return SeededViews(folder, self._pil_transform())
-        self.cache = cache
+        self.cache, self.folder = cache, folder
         sizes = None if cache is None else [tuple(cache.images[i].shape[-2:])
                                             for i in range(len(cache))]
         if jpeg_bytes is None:
             jpeg_bytes = device is not None and device.type == "cuda"
         return DecodedViews(folder, self.recipes, jpeg_bytes, sizes)
+
+    def _file_of(self, index: torch.Tensor):
+        """``i`` -> the path of the micro-batch's image ``i``, when the data set is known."""
+        folder, index = self.folder, index.tolist()
+        if folder is None or min(index, default=-1) < 0:
+            return None
+        return lambda i: f"image {folder.samples[index[i]][0]}"
 
     def _pil_transform(self):
         transforms_ = [view_transform(r, self.image_size, self.patch) for r in self.recipes]
@@ -302,7 +321,7 @@ class Views:
         params = [ViewParams.unpack(p) for p in rest[:len(self.recipes)]]
         masks = rest[len(self.recipes):]
         if isinstance(images, Packed):
-            images = decode_on(images.unpack(), device)
+            images = decode_on(images.unpack(), device, self._file_of(images.index))
         elif images.dim() == 1:  # indices into the cache
             images = self.cache.gather(images)
         else:  # one size, stacked: one copy to the device (from pinned memory on a GPU)

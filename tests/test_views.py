@@ -105,7 +105,7 @@ def test_a_jpeg_decoded_at_the_step_equals_one_decoded_in_a_worker(jpegs):
     png = data.read_for_device(str(next((jpegs / "train").rglob("*.jpg"))))[0]
     assert png.dim() == 1  # a JPEG stays bytes; a PNG is decoded in the worker:
     item = DecodedViews(folder, (augment.CROP_ONLY,), jpeg_bytes=True)[distributed.Draw(0, 1, 2)]
-    assert item[0].dim() == 1 and item[2] == 2
+    assert item[0].dim() == 1 and item[2] == 2 and item[3] == 0
 
 
 def test_the_draws_of_an_image_depend_on_its_seed_alone(pngs):
@@ -163,3 +163,25 @@ def test_a_run_recorded_before_the_device_pipeline_resumes_with_pil():
     del old["pipeline"]
     assert TrainConfig.from_dict(old).pipeline == "pil"
     assert TrainConfig.from_dict(TrainConfig().to_dict()).pipeline == "device"
+
+
+def test_a_jpeg_no_decoder_takes_is_named_with_its_file(jpegs, monkeypatch):
+    """A JPEG whose header reads but whose data neither nvJPEG nor the CPU decodes (here both
+    decoders made to refuse it) stops the step with the file's name, not a bare error."""
+    from jepa_lite import views as V
+    from jepa_lite.errors import ImageError
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("Unsupported marker type 0xd5\nmore lines")
+
+    cfg = TrainConfig(method="cnn-jepa", arch="resnet10", image_size=64)
+    views = methods.get("cnn-jepa").views(cfg)
+    folder = data.image_folder(jpegs, "train")
+    items = views.dataset(folder, CPU, jpeg_bytes=True)
+    batch = views.collate([items[distributed.Draw(i, i, 0)] for i in (4, 2)])
+    assert isinstance(batch[0], Packed) and batch[0].index.tolist() == [4, 2]
+    monkeypatch.setattr(V, "decode_jpeg", refuse)
+    monkeypatch.setattr(V, "decode_image", refuse)
+    with pytest.raises(ImageError, match=r"cannot decode image .*\.jpg \(Unsupported marker "
+                                         r"type 0xd5\): delete or replace this file"):
+        views.inputs(batch, CPU)
