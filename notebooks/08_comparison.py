@@ -146,7 +146,7 @@ plt.show()
 # %%
 seconds = compare.step_seconds({n: c for n, c in configs.items()}, data_root, cfg.device,
                                steps=3 if PROFILE == "smoke" else 10)
-fed = compare.fed_seconds(configs, data_root, cfg.device, steps=2 if PROFILE == "smoke" else 10)
+fed = compare.fed_seconds(configs, data_root, cfg.device, steps=1 if PROFILE == "smoke" else 10)
 steps_of = {n: n_train // configs[n].batch_size for n in configs}
 per_epoch = {n: s * steps_of[n] for n, s in seconds.items()}
 loader_part = {n: max(0.0, fed[n] - seconds[n]) * steps_of[n] for n in configs}
