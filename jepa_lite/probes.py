@@ -222,49 +222,88 @@ def probe_batch_size(train_size: int) -> int:
 
 
 # --------------------------------------------------------------------------- supervised
+class Labelled:
+    """A collate that hands the micro-batch's class labels after what ``collate`` made
+    (the device pipeline's items carry their data-set index, not their label)."""
+
+    def __init__(self, collate, targets: list[int]):
+        self.collate, self.targets = collate, targets
+
+    def __call__(self, samples):
+        return (*self.collate(samples), torch.tensor([self.targets[s[3]] for s in samples]))
+
+
 def train_supervised(arch: str, data_root, image_size: int = 224, epochs: int = 10,
                      batch_size: int = 64, lr: float = 1e-3, device: str | torch.device = "cpu",
-                     seed: int = 0, workers: int = 0,
-                     save: str | os.PathLike | None = None) -> tuple[Trunk, list[float]]:
+                     seed: int = 0, workers: int = 0, save: str | os.PathLike | None = None,
+                     precision: str = "auto", cache: str = "none", reuse=(),
+                     ) -> tuple[Trunk, list[float]]:
     """The ceiling for the probes: the same trunk trained *with* labels (cross-entropy on a
-    linear head over pooled features, AdamW, the pretraining augmentation). Returns the trunk
-    and the mean training loss of every epoch. With ``save``, the result is written there and
-    a later call with the same settings loads it instead of training again."""
-    from jepa_lite.data import pretrain_transform
+    linear head over pooled features, AdamW, CNN-JEPA's augmentation: random resized crop
+    and flip), fed as pretraining is: workers decode, the crops run batched on ``device``
+    (the device pipeline), under autocast (``precision``, as ``--precision``), from a
+    ``cache`` of decoded images if asked (as ``--cache``). Returns the trunk and the mean
+    training loss of every epoch. With ``save``, the result is written there and a later
+    call with the same settings loads it instead of training again, as does any of the
+    files ``reuse`` (another chapter's) made with them."""
+    from jepa_lite.augment import CROP_ONLY
+    from jepa_lite.data import DecodedCache
+    from jepa_lite.runtime import autocast, grad_scaler, resolve_precision
+    from jepa_lite.views import Views
 
+    device = torch.device(device)
+    precision = resolve_precision(device, precision)
     settings = {"arch": arch, "data_root": str(Path(data_root).resolve()),
                 "image_size": image_size, "epochs": epochs, "batch_size": batch_size,
-                "lr": lr, "seed": seed}
-    if save is not None and Path(save).is_file():
-        saved = torch.load(save, map_location="cpu", weights_only=True)
+                "lr": lr, "seed": seed, "pipeline": "device", "precision": precision}
+    for path in ([save] if save is not None else []) + [Path(r) for r in reuse]:
+        if not Path(path).is_file():
+            continue
+        saved = torch.load(path, map_location="cpu", weights_only=True)
         if saved["settings"] == settings:
             trunk = dense_trunk(arch)
             trunk.load_state_dict(saved["trunk"])
+            if save is not None and Path(path) != Path(save):
+                Path(save).parent.mkdir(parents=True, exist_ok=True)
+                torch.save(saved, save)
             return trunk.to(device).eval(), saved["losses"]
-    dataset = image_folder(data_root, "train", pretrain_transform(image_size,
-                                                                 trunk_stride(arch)))
+    folder = image_folder(data_root, "train")
+    batch_size = min(batch_size, len(folder))
+    views = Views((CROP_ONLY,), image_size, trunk_stride(arch))
+    where = {"none": None, "host": torch.device("cpu"), "device": device}[cache]
+    items = views.dataset(folder, device, DecodedCache(folder, where) if where else None)
+    sampler = distributed.MicroBatchSampler(folder, batch_size, batch_size, seed, 1, 0)
+    loader = DataLoader(items, batch_sampler=sampler, num_workers=workers,
+                        collate_fn=Labelled(views.collate, folder.targets),
+                        pin_memory=device.type == "cuda", persistent_workers=workers > 0)
     torch.manual_seed(seed)
     trunk = dense_trunk(arch).to(device)
-    head = torch.nn.Linear(trunk.out_channels, len(dataset.classes)).to(device)
+    if device.type == "cuda":
+        trunk = trunk.to(memory_format=torch.channels_last)
+    head = torch.nn.Linear(trunk.out_channels, len(folder.classes)).to(device)
     params = list(trunk.parameters()) + list(head.parameters())
     opt = torch.optim.AdamW(params, lr=lr)
-    loader = DataLoader(dataset, min(batch_size, len(dataset)), shuffle=True, drop_last=True,
-                        num_workers=workers, generator=torch.Generator().manual_seed(seed))
+    scaler = grad_scaler(device, precision)
     losses = []
     trunk.train()
-    for _ in progress(range(epochs), desc="supervised", leave=False):
+    for epoch in progress(range(epochs), desc="supervised", leave=False):
+        sampler.set_epoch(epoch)
         total = torch.zeros((), device=device)
-        for images, y in loader:
-            logits = head(trunk(images.to(device)).mean((2, 3)))
-            loss = F.cross_entropy(logits, y.to(device))
+        for batch in loader:
+            (images,) = views.inputs(batch[:-1], device)
+            with autocast(device, precision):
+                logits = head(trunk(images).mean((2, 3)))
+                loss = F.cross_entropy(logits.float(), batch[-1].to(device, non_blocking=True))
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
             total += loss.detach()
-        losses.append(total.item() / len(loader))
+        losses.append(total.item() / len(sampler))
     if save is not None:
         Path(save).parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(save).with_name(Path(save).name + ".tmp")
+        trunk = trunk.to(memory_format=torch.contiguous_format)
         torch.save({"settings": settings, "trunk": trunk.state_dict(), "losses": losses}, tmp)
         os.replace(tmp, save)
     return trunk.eval(), losses

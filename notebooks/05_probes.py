@@ -70,7 +70,7 @@ if "google.colab" in sys.modules:  # Colab: install the package once; torch is a
 import matplotlib.pyplot as plt
 import torch
 
-from jepa_lite import backbone, features, probes, viz
+from jepa_lite import backbone, features, probes, train, viz
 from jepa_lite.checkpoint import load_checkpoint
 from jepa_lite.course import start_chapter
 
@@ -103,9 +103,11 @@ print(f"{arch} from {checkpoint}; data {data_root}; {cfg.profile.probe_epochs} p
 encoders = {"pretrained": (pretrained, probes.checkpoint_key(checkpoint)),
             "random init": (random_init, f"random-init:{arch}:seed{SEED}")}
 if cfg.profile.supervised_epochs:
+    fed = train.resolved(cfg.train_config(), 1)  # the loader of chapter 04's run
     supervised, sup_losses = probes.train_supervised(
         arch, data_root, image_size, cfg.profile.supervised_epochs, device=cfg.device,
-        seed=SEED, save=run.dir / "supervised" / "trunk.pt")  # trained once, then loaded
+        seed=SEED, workers=fed.workers, cache=fed.cache,
+        save=run.dir / "supervised" / "trunk.pt")  # trained once, then loaded
     print("supervised training loss per epoch:", [round(v, 3) for v in sup_losses])
     key = probes.checkpoint_key(run.dir / "supervised" / "trunk.pt")
     encoders["supervised"] = (supervised, key)
