@@ -40,10 +40,11 @@ def test_synthetic_layout(small_set):
                 assert im.size == (64, 64) and im.mode == "RGB"
 
 
-@pytest.mark.parametrize("workers", [1, 3])
-def test_synthetic_is_deterministic_for_a_seed(small_set, tmp_path, workers):
-    """The same files with one drawing thread or several (small_set: one per core)."""
-    again = data.make_synthetic(tmp_path / "again", SMALL, workers=workers)
+@pytest.mark.parametrize("workers,processes", [(1, None), (3, None), (2, True)])
+def test_synthetic_is_deterministic_for_a_seed(small_set, tmp_path, workers, processes):
+    """The same files with one drawing thread, several, or several processes (what a big
+    data set gets; small_set: a thread per core)."""
+    again = data.make_synthetic(tmp_path / "again", SMALL, workers=workers, processes=processes)
     images = {k: v for k, v in tree_digest(again).items() if k != "dataset.json"}
     assert images == {k: v for k, v in tree_digest(small_set).items() if k != "dataset.json"}
     meta = [json.loads((r / "dataset.json").read_text()) for r in (again, small_set)]
@@ -343,6 +344,9 @@ def test_busy_data_set_has_its_own_name_and_marker(tmp_path):
     assert spec.name.startswith("synthetic-busy-v1-") and spec.name != replace(
         spec, kind="scenes").name
     root = data.make_synthetic(tmp_path / "b", spec)
+    by_processes = data.make_synthetic(tmp_path / "p", spec, workers=2, processes=True)
+    assert {k: v for k, v in tree_digest(root).items() if k != "dataset.json"} == \
+        {k: v for k, v in tree_digest(by_processes).items() if k != "dataset.json"}
     meta = json.loads((root / "dataset.json").read_text())
     assert meta["scene_kind"] == "busy" and sorted(p.name for p in (root / "train").iterdir()) \
         == ["00_disc", "01_ring"]
