@@ -139,9 +139,13 @@ def with_method_rows(report_md: str, rows: list[dict]) -> str:
 
 
 def results_page(outputs, dest, commit: str | None = None) -> Path:
-    """``dest/README.md``: a finished course's numbers and figures (``outputs``: its ``--out``
-    folder), with the commit it ran, device, date and wall time; the figures are copied into
-    ``dest/figures/<chapter>/`` so that the page stands alone (``jepa-lite results``)."""
+    """``dest/<profile>/README.md``: a finished course's numbers and figures (``outputs``: its
+    ``--out`` folder), with the commit it ran, device, date and wall time; the figures are
+    copied into ``dest/<profile>/figures/<chapter>/`` so that the page stands alone, and
+    ``dest/README.md`` lists the profiles' pages (``jepa-lite results``). Refused for a run
+    of uncommitted code (``+dirty``) or of no known commit: a page must name the code that
+    made its numbers."""
+    import os
     import shutil
     import time
 
@@ -156,19 +160,30 @@ def results_page(outputs, dest, commit: str | None = None) -> Path:
     if failed:
         raise ValueError(f"chapters {', '.join(failed)} failed in {outputs}; a results page "
                          f"shows a complete run: run them again (jepa-lite course --only ...)")
+    made_by = commit or data.get("commit") or "unknown"
+    if made_by == "unknown" or made_by.endswith("+dirty"):
+        raise ValueError(
+            f"the course in {outputs} ran from {made_by!r}: "
+            + ("uncommitted changes" if made_by.endswith("+dirty") else "no git checkout")
+            + "; a results page names the commit that made its numbers: commit (or stash) "
+              "the changes, run the course again from the clean checkout, then jepa-lite "
+              "results")
     profile = cfg["profile"]
+    page_dir = dest / profile["name"]
     wall = sum(c["seconds"] for c in chapters)
     device = json.loads((outputs / chapters[0]["chapter"] / "metrics.json").read_text())
     torch_version = device["metrics"].get("torch_version", "?")
-    if (dest / "figures").is_dir():
-        shutil.rmtree(dest / "figures")  # figures of an older run must not linger
+    if (page_dir / "figures").is_dir():
+        shutil.rmtree(page_dir / "figures")  # figures of an older run must not linger
+    notebooks = Path(__file__).resolve().parent.parent / "notebooks"
+    where = Path(os.path.relpath(notebooks, page_dir.resolve())).as_posix()
     lines = [f"# Results of a complete `{profile['name']}` run", "",
              f"Made by `make results PROFILE={profile['name']}` (`jepa-lite course --profile "
              f"{profile['name']}`, then `jepa-lite results`). Generated data, a small "
              "network, a short run: **not comparable with the paper's tables**; every "
              "number below is this run's, one seed.", "",
              "| commit | device | torch | seed | date | wall time |", "|---|---|---|---|---|---|",
-             f"| {commit or data.get('commit') or git_commit()} | {cfg['device']} | "
+             f"| {made_by} | {device['metrics'].get('device_name') or cfg['device']} | "
              f"{torch_version} | {cfg['seed']} | "
              f"{time.strftime('%Y-%m-%d', time.gmtime(summary.stat().st_mtime))} | "
              f"{wall / 60:.1f} min |", "",
@@ -185,20 +200,45 @@ def results_page(outputs, dest, commit: str | None = None) -> Path:
     for c in chapters:
         meta = json.loads((outputs / c["chapter"] / "metrics.json").read_text())
         lines += ["", f"## {c['chapter']}", "",
-                  f"[notebook](../../notebooks/{c['chapter']}.py), {c['seconds']:.0f} s.", ""]
+                  f"[notebook]({where}/{c['chapter']}.py), {c['seconds']:.0f} s.", ""]
         if meta["metrics"]:
             lines += ["| metric | value |", "|---|---|"]
             lines += [f"| {k} | {fmt_metric(v)} |" for k, v in meta["metrics"].items()
                       if isinstance(v, (int, float, str)) or v is None]
         for fig in meta["figures"]:
-            target = dest / "figures" / c["chapter"] / fig
+            target = page_dir / "figures" / c["chapter"] / fig
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(outputs / c["chapter"] / fig, target)
             lines += ["", f"![{c['chapter']}: {fig}](figures/{c['chapter']}/{fig})"]
-    dest.mkdir(parents=True, exist_ok=True)
-    page = dest / "README.md"
+    page_dir.mkdir(parents=True, exist_ok=True)
+    page = page_dir / "README.md"
     page.write_text("\n".join(lines) + "\n")
+    results_index(dest)
     return page
+
+
+def results_index(dest) -> Path:
+    """``dest/README.md``: every profile, with a link to its page when a run made one."""
+    from jepa_lite.config import PROFILES
+
+    dest = Path(dest)
+    lines = ["# Results of complete course runs", "",
+             "One page per profile, each made by `make results PROFILE=<profile>` from a clean "
+             "checkout (the commit is on the page); no number on them is copied by hand.", "",
+             "| profile | page | commit, device, wall time |", "|---|---|---|"]
+    for name in PROFILES:
+        page = dest / name / "README.md"
+        if page.is_file():
+            row = page.read_text().split("| commit | device |", 1)[1].split("\n")[2]
+            made = [cell.strip() for cell in row.strip("|").split("|")]
+            lines.append(f"| `{name}` | [{name}/README.md]({name}/README.md) | {made[0]}, "
+                         f"{made[1]}, {made[5]} |")
+        else:
+            lines.append(f"| `{name}` | not made yet: `make results PROFILE={name}`"
+                         + (" on a GPU" if name in ("gpu", "full") else "") + " | |")
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / "README.md").write_text("\n".join(lines) + "\n")
+    return dest / "README.md"
 
 
 def fmt_metric(v) -> str:

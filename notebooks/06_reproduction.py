@@ -26,13 +26,15 @@
 # comparable* — they show that the pipeline works, not what CNN-JEPA achieves.
 #
 # Without an hour to spare: [docs/results](../docs/results/README.md) holds every number and
-# figure of one complete `demo` run (commit, device, wall time; `make results` makes it
-# again).
+# figure of complete course runs, a page per profile: the `demo` profile on a CPU, and the
+# `gpu` profile (busy scenes at 224 px on the paper's 7x7 grid, where CNN-JEPA learns) once
+# a GPU run has made its page (commit, device, wall time; `make results PROFILE=gpu` makes
+# it).
 #
 # Code: `jepa_lite/report.py`.
 
 # %% tags=["parameters"]
-PROFILE = "smoke"  # smoke | demo | full
+PROFILE = "smoke"  # smoke | demo | gpu | full
 DATA_ROOT = None  # ImageFolder root (train/, val/); None: smoke/demo generate their data
 OUT_DIR = None  # None: outputs/ of the checkout
 DEVICE = "auto"  # auto | cpu | cuda

@@ -3,6 +3,7 @@ runs it; failures are reported by chapter and cell and lose nothing."""
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -276,6 +277,15 @@ def test_cjepa_and_comparison_chapters(smoke_course):
     # the time per epoch says which part is the loader (the step fed by it, minus the step)
     assert all(0 <= comparison["loader_seconds_per_epoch"][m] < comparison["seconds_per_epoch"][m]
                and comparison["seconds_per_step_fed"][m] > 0 for m in methods)
+    # what learned: every method and both references read against the random-init floor
+    assert list(comparison["references"]) == ["random init", "supervised"]
+    verdicts = {v["method"]: v for v in comparison["verdicts"]}
+    assert list(verdicts) == [*methods, "random init", "supervised"]
+    assert verdicts["random init"]["knn_vs_random"].startswith("+0.000 ± ")
+    assert all(v[f"{p}_vs_random"].rsplit(": ", 1)[1] in
+               ("learned", "within noise", "below random init")
+               for v in verdicts.values() for p in ("knn", "linear"))
+    assert (out / "08_comparison" / "supervised" / "trunk.pt").is_file()
     for m in ("simclr", "byol", "vicreg", "cjepa", "cnn-jepa"):
         ckpt = out / "08_comparison" / "runs" / m / "last.pt"
         assert ckpt.is_file() and (ckpt.parent / "probe" / "probe.json").is_file()
@@ -390,18 +400,28 @@ def test_smoke_pretraining_beats_random_init(smoke_course):
 def test_results_page_of_the_smoke_course(smoke_course, tmp_path):
     """`jepa-lite results`: a page of every chapter's numbers and figures, with the run's
     commit, device and wall time; every figure it links is copied next to it."""
-    import re
 
     from jepa_lite import cli, report
 
     out, _, _ = smoke_course
-    dest = tmp_path / "results"
-    (dest / "figures" / "99_old").mkdir(parents=True)  # an older run's figures go
-    assert cli.main(["results", str(out), "--dest", str(dest)]) == 0
-    page = (dest / "README.md").read_text()
     data = json.loads((out / "summary.json").read_text())
+    if data["commit"].endswith("+dirty"):  # a developer's checkout: as if committed
+        shutil.copytree(out, tmp_path / "out", symlinks=True)
+        out = tmp_path / "out"
+        data["commit"] = data["commit"].removesuffix("+dirty")
+        (out / "summary.json").write_text(json.dumps(data))
+    results = tmp_path / "results"
+    dest = results / "smoke"
+    (dest / "figures" / "99_old").mkdir(parents=True)  # an older run's figures go
+    assert cli.main(["results", str(out), "--dest", str(results)]) == 0
+    page = (dest / "README.md").read_text()
+    assert f"| {data['commit']} | cpu |" in page
+    index = (results / "README.md").read_text()  # every profile, a link where a page is
+    assert "[smoke/README.md](smoke/README.md)" in index and "`gpu` | not made yet" in index
+    notebook = re.search(r"\[notebook\]\(([^)]+)\)", page).group(1)
+    assert notebook.endswith("notebooks/00_overview.py")
     wall = sum(c["seconds"] for c in data["chapters"]) / 60
-    assert f"| {wall:.1f} min |" in page and "| cpu |" in page
+    assert f"| {wall:.1f} min |" in page
     assert "NOT comparable" in page  # chapter 06's report, with its marks
     for c in data["chapters"]:
         assert f"## {c['chapter']}" in page
@@ -425,5 +445,12 @@ def test_results_page_refuses_an_incomplete_run(tmp_path):
         {"chapter": "04_pretraining", "status": "failed", "seconds": 1.0, "metrics": {}}]}))
     with pytest.raises(ValueError, match="chapters 04_pretraining failed"):
         report.results_page(tmp_path / "o", tmp_path / "r")
+    for commit, why in (("abc1234+dirty", "uncommitted changes"), (None, "no git checkout"),
+                        ("unknown", "no git checkout")):
+        (tmp_path / "o" / "summary.json").write_text(json.dumps({
+            "config": {}, "commit": commit, "chapters": [
+                {"chapter": "04_pretraining", "status": "ok", "seconds": 1.0, "metrics": {}}]}))
+        with pytest.raises(ValueError, match=f"{why}; a results page names the commit"):
+            report.results_page(tmp_path / "o", tmp_path / "r")
     assert not (tmp_path / "r").exists()  # nothing written
 
