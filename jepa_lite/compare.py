@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 
@@ -104,6 +105,31 @@ def probe_supervised(arch: str, data_root, out_dir, image_size: int, device: tor
                              image_size=image_size, device=device, k=k, epochs=probe_epochs,
                              seed=seed, overwrite=True)
     return {**result, "supervised_losses": losses}
+
+
+def against_floor(top1: float, floor: float, n_val: int) -> tuple[float, float, str]:
+    """How a probe's top-1 reads against the random-init floor's, both measured on the same
+    ``n_val`` validation images: ``(gain, se, verdict)``. ``se`` is the standard error of
+    the difference of two binomial accuracies; the verdict is ``learned`` above two of them,
+    ``below random init`` under minus two, else ``within noise``."""
+    se = math.sqrt((top1 * (1 - top1) + floor * (1 - floor)) / n_val)
+    gain = top1 - floor
+    verdict = ("learned" if gain > 2 * se else "below random init" if gain < -2 * se
+               else "within noise")
+    return gain, se, verdict
+
+
+def learned_rows(results: dict[str, dict], floor: dict, n_val: int) -> list[dict]:
+    """A row per run: its probes, and each probe's gain over the random-init ``floor`` with
+    its verdict (:func:`against_floor`)."""
+    rows = []
+    for name, r in results.items():
+        row = {"method": name, "knn_top1": r["knn_top1"], "linear_top1": r["linear_top1"]}
+        for key in ("knn", "linear"):
+            gain, se, verdict = against_floor(r[f"{key}_top1"], floor[f"{key}_top1"], n_val)
+            row[f"{key}_vs_random"] = f"{gain:+.3f} ± {2 * se:.3f}: {verdict}"
+        rows.append(row)
+    return rows
 
 
 def step_seconds(configs: dict[str, TrainConfig], data_root, device: torch.device,

@@ -97,3 +97,28 @@ def test_a_run_another_chapter_finished_is_linked_not_trained_again(tmp_path):
     c = compare.run_method(cfg, linked, root, cpu, probe_epochs=2, k=3, twins=[first])
     assert not linked.is_symlink() and (linked / "last.pt").is_file()
     assert c["knn_top1"] == a["knn_top1"]  # the same seeded run
+
+
+@pytest.mark.parametrize("n_val,accuracy", [(400, 0.3), (2000, 0.1), (2000, 0.5)])
+def test_a_probe_that_did_not_learn_is_rarely_called_learned(n_val, accuracy):
+    """Two encoders of the same true accuracy, each measured on n_val images: 'learned' (or
+    'below') in about 2.3 % of draws each (two standard errors, one-sided); a true gain of
+    four standard errors is called learned nearly always."""
+    g = torch.Generator().manual_seed(n_val)
+    draws = 4000
+
+    def measured(p):
+        return (torch.rand(draws, n_val, generator=g) < p).float().mean(1).tolist()
+
+    floor, same = measured(accuracy), measured(accuracy)
+    verdicts = [compare.against_floor(a, b, n_val)[2] for a, b in zip(same, floor)]
+    for verdict in ("learned", "below random init"):
+        assert 0.01 < verdicts.count(verdict) / draws < 0.04, (verdict, verdicts.count(verdict))
+    se = (2 * accuracy * (1 - accuracy) / n_val) ** 0.5
+    better = measured(accuracy + 4 * se)
+    verdicts = [compare.against_floor(a, b, n_val)[2] for a, b in zip(better, floor)]
+    assert verdicts.count("learned") / draws > 0.95
+    rows = compare.learned_rows({"m": {"knn_top1": better[0], "linear_top1": floor[0]}},
+                                {"knn_top1": floor[0], "linear_top1": floor[0]}, n_val)
+    two_se = 2 * compare.against_floor(floor[0], floor[0], n_val)[1]
+    assert rows[0]["linear_vs_random"] == f"+0.000 ± {two_se:.3f}: within noise"
