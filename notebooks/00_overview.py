@@ -32,7 +32,7 @@
 # a flip and a mask are all.
 
 # %% tags=["parameters"]
-PROFILE = "smoke"  # smoke | demo | full
+PROFILE = "smoke"  # smoke | demo | gpu | full
 DATA_ROOT = None  # ImageFolder root (train/, val/); None: smoke/demo generate their data
 OUT_DIR = None  # None: outputs/ of the checkout
 DEVICE = "auto"  # auto | cpu | cuda
@@ -156,11 +156,18 @@ else:
 # The badge at the top opens a chapter in Colab. The install cell above runs only there;
 # it installs `jepa_lite` and leaves Colab's PyTorch alone. For a GPU choose
 # *Runtime > Change runtime type > GPU*; Colab's T4 has no fast bf16, so training uses
-# fp16 with a gradient scaler there.
+# fp16 with a gradient scaler there. On a GPU, set `PROFILE = "gpu"` in every chapter's
+# parameters cell (or run `jepa-lite course --profile gpu`): busy generated scenes at
+# 224 px on the paper's 7x7 grid, long enough that CNN-JEPA's features beat random init
+# (one H100 run of its CNN-JEPA recipe, before this profile existed: linear probe 0.456
+# against 0.124; `docs/benchmarks.md`, "The gpu profile", with the course's computed time,
+# not yet measured). The training images are decoded once into GPU memory, so Colab's 2
+# vCPUs only draw random numbers.
 
 # %%
 run.log(device=str(cfg.device), cuda_available=torch.cuda.is_available(),
-        torch_version=torch.__version__, profiles=len(config.PROFILES))
+        torch_version=torch.__version__, profiles=len(config.PROFILES),
+        device_name=runtime.device_name(cfg.device))
 print(run.metrics)
 
 # %% [markdown]

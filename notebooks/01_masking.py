@@ -30,7 +30,7 @@
 # Code: `jepa_lite/masking.py` (`sample_masks`, `block_size`, `draw_blocks`, `stage_masks`).
 
 # %% tags=["parameters"]
-PROFILE = "smoke"  # smoke | demo | full
+PROFILE = "smoke"  # smoke | demo | gpu | full
 DATA_ROOT = None  # not used by this chapter
 OUT_DIR = None  # None: outputs/ of the checkout
 DEVICE = "auto"  # auto | cpu | cuda

@@ -31,7 +31,7 @@
 # (`dense_trunk`), `jepa_lite/analysis.py` (the numbers behind the figures).
 
 # %% tags=["parameters"]
-PROFILE = "smoke"  # smoke | demo | full
+PROFILE = "smoke"  # smoke | demo | gpu | full
 DATA_ROOT = None  # not used by this chapter
 OUT_DIR = None  # None: outputs/ of the checkout
 DEVICE = "auto"  # auto | cpu | cuda

@@ -47,7 +47,7 @@
 #   image (printed), and runs with other seeds moved by several hundredths (docs/experiments.md).
 
 # %% tags=["parameters"]
-PROFILE = "smoke"  # smoke | demo | full
+PROFILE = "smoke"  # smoke | demo | gpu | full
 DATA_ROOT = None  # ImageFolder root (train/, val/); None: smoke/demo generate their data
 OUT_DIR = None  # None: outputs/ of the checkout
 DEVICE = "auto"  # auto | cpu | cuda

@@ -37,7 +37,7 @@
 # `jepa_lite/compare.py`, `jepa_lite/analysis.py` (`spectrum`).
 
 # %% tags=["parameters"]
-PROFILE = "smoke"  # smoke | demo | full
+PROFILE = "smoke"  # smoke | demo | gpu | full
 DATA_ROOT = None  # ImageFolder root (train/, val/); None: smoke/demo generate their data
 OUT_DIR = None  # None: outputs/ of the checkout
 DEVICE = "auto"  # auto | cpu | cuda

@@ -31,7 +31,7 @@
 # run: train, then probe), `jepa_lite/viz.py` (`fig_sweep`).
 
 # %% tags=["parameters"]
-PROFILE = "smoke"  # smoke | demo | full
+PROFILE = "smoke"  # smoke | demo | gpu | full
 DATA_ROOT = None  # ImageFolder root (train/, val/); None: smoke/demo generate their data
 OUT_DIR = None  # None: outputs/ of the checkout
 DEVICE = "auto"  # auto | cpu | cuda

@@ -71,3 +71,30 @@ def test_loader_transfer_prints_both_ways_of_handing_over_a_batch():
                       r"8 x 1000 bytes, 1 workers", out)
     assert [name for name, _ in rows] == ["one tensor per image", "one packed tensor"], out
     assert all(float(ms) > 0 for _, ms in rows)
+
+
+def test_course_time_counts_each_run_once_and_uses_the_bench_rates(tmp_path):
+    """The gpu course: chapter 04's run, the supervised reference, three more in 07, three
+    baselines in 08, one ablation in 09 (the others are linked twins)."""
+    import json
+
+    script = [sys.executable, str(REPO / "benchmarks" / "course_time.py"), "--profile", "gpu"]
+    out = subprocess.run([*script, "--images-per-s", "1000"], check=True, capture_output=True,
+                         text=True).stdout
+    runs = re.findall(r"ch(\d\d) (.+?) +(\d+) epochs x +(\d+) images .*: +(\d+) s", out)
+    assert [(c, n.strip()) for c, n, *_ in runs] == [
+        ("04", "CNN-JEPA"), ("05", "supervised"), ("07", "C-JEPA"), ("07", "CNN-JEPA, no EMA"),
+        ("07", "C-JEPA, no EMA"), ("08", "simclr"), ("08", "byol"), ("08", "vicreg"),
+        ("09", "strategy-random")]
+    assert all(int(s) == round(int(e) * int(i) / 1000) for *_, e, i, s in runs)
+    bench = {"loader": [{"method": m, "with_step_images_per_s": r} for m, r in (
+        ("cnn-jepa", 2000.0), ("cjepa", 1000.0), ("simclr", 500.0), ("byol", 400.0),
+        ("vicreg", 500.0), ("simclr", 250.0))]}
+    (tmp_path / "b.json").write_text(json.dumps(bench))
+    out = subprocess.run([*script, "--bench", str(tmp_path / "b.json")], check=True,
+                         capture_output=True, text=True).stdout
+    assert re.search(r"ch08 simclr +40 epochs x +10000 images at +500 images/s: +800 s", out)
+    assert re.search(r"ch05 supervised +20 epochs x +10000 images at +2000 images/s: +100 s",
+                     out)
+    total = 200 + 100 + 400 + 200 + 400 + 800 + 1000 + 800 + 200
+    assert f"training: {total} s" in out

@@ -30,7 +30,8 @@ def test_profiles_grow():
 
 
 def test_unknown_profile():
-    with pytest.raises(ValueError, match="unknown profile 'smok'; choose one of smoke, demo, full"):
+    with pytest.raises(ValueError,
+                       match="unknown profile 'smok'; choose one of smoke, demo, gpu, full"):
         course.resolve("smok")
 
 
