@@ -310,17 +310,26 @@ def train_supervised(arch: str, data_root, image_size: int = 224, epochs: int = 
 
 
 # --------------------------------------------------------------------------- everything
+def extraction_workers(device: str | torch.device) -> int:
+    """Loader processes for feature extraction: none on a CPU (they would take its cores
+    from the encoder), as many as CPU cores, at most 8, to keep a GPU fed."""
+    return min(8, os.cpu_count() or 1) if torch.device(device).type == "cuda" else 0
+
+
 def evaluate(encoder: Trunk, key: str, data_root, out_dir, image_size: int = 224,
              device: str | torch.device = "cpu", k: int = 200, temperature: float = 0.1,
-             epochs: int = 90, batch_size: int = 256, workers: int = 0, seed: int = 0,
-             overwrite: bool = False) -> dict | None:
+             epochs: int = 90, batch_size: int = 256, workers: int | None = None,
+             seed: int = 0, overwrite: bool = False) -> dict | None:
     """k-NN and linear probes of one encoder; writes ``OUT/probe.json`` and returns it.
 
     Features go to memory-mapped banks under ``OUT/features/`` (:mod:`jepa_lite.features`);
     under torchrun every rank extracts its share, then rank 0 alone runs the probes (on its
-    GPU when there is one) and the other ranks return None.
+    GPU when there is one) and the other ranks return None. ``workers``: loader processes
+    that decode and resize (default: none on a CPU, where they would share its cores with
+    the encoder; as many as CPU cores, at most 8, for a GPU).
     """
     out = Path(out_dir)
+    workers = extraction_workers(device) if workers is None else workers
     kw = {"image_size": image_size, "device": device, "batch_size": batch_size,
           "workers": workers, "overwrite": overwrite}
     bank = features.extract(encoder, key, data_root, "train", out, **kw)

@@ -246,3 +246,11 @@ def test_probe_evaluates_at_the_checkpoints_image_size(root, checkpoint, tmp_pat
                      "--device", "cpu"]) == 0
     assert json.loads((tmp_path / "probe.json").read_text())["image_size"] == 64
     assert (tmp_path / "features" / "train-64" / "features.npy").is_file()
+
+
+def test_feature_extraction_feeds_a_gpu_with_workers_and_leaves_a_cpu_alone(monkeypatch):
+    monkeypatch.setattr(probes.os, "cpu_count", lambda: 16)
+    assert probes.extraction_workers("cpu") == 0
+    assert probes.extraction_workers(torch.device("cuda", 1)) == 8
+    monkeypatch.setattr(probes.os, "cpu_count", lambda: 2)  # Colab
+    assert probes.extraction_workers("cuda") == 2
