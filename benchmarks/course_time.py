@@ -34,14 +34,18 @@ def _key(cfg: TrainConfig) -> str:
                       sort_keys=True, default=str)
 
 
-def course_runs(profile: Profile) -> list[dict]:
+def course_runs(profile: Profile, train_images: int | None = None) -> list[dict]:
     """Every distinct training run of the profile's course, in chapter order:
-    ``{"chapter", "name", "method", "epochs", "images"}`` (images per epoch)."""
+    ``{"chapter", "name", "method", "epochs", "images"}`` (images per epoch;
+    ``train_images`` for a profile that reads DATA_ROOT)."""
     def images(many: bool) -> int:
         spec = (profile.many_runs_data if many and profile.many_runs_data else
                 profile.synthetic)
         if spec is None:
-            raise ValueError(f"the {profile.name} profile reads DATA_ROOT: give --train-images")
+            if train_images is None:
+                raise SystemExit(f"the {profile.name} profile reads DATA_ROOT: give "
+                                 f"--train-images (ImageNet-100: 126689)")
+            return train_images
         return spec.classes * spec.per_class
 
     planned = [("04", "CNN-JEPA", profile.config(), False)]
@@ -70,13 +74,20 @@ def course_runs(profile: Profile) -> list[dict]:
     return sorted(runs, key=lambda r: r["chapter"])
 
 
-def bench_rates(path: Path) -> dict[str, float]:
+def bench_rates(path: Path, cfg: TrainConfig) -> dict[str, float]:
     """Each method's loader + step images/s from a ``jepa-lite bench --json`` file (the
-    best row of each method: its fastest worker count)."""
+    device pipeline's best row of each method: its fastest worker count), refused when the
+    bench measured another backbone, image size or batch than the profile trains."""
     rates: dict[str, float] = {}
     found = json.loads(path.read_text())
-    for row in found["loader"] if isinstance(found, dict) else found:
-        if row.get("with_step_images_per_s"):
+    measured = (found.get("arch"), found.get("image_size"), found.get("batch"))
+    if measured != (cfg.arch, cfg.image_size, cfg.batch_size):
+        raise SystemExit(f"{path} measured {measured[0]} at {measured[1]} px, batch "
+                         f"{measured[2]}; the profile trains {cfg.arch} at {cfg.image_size} px, "
+                         f"batch {cfg.batch_size}: run jepa-lite bench --arch {cfg.arch} "
+                         f"--image-size {cfg.image_size} --batch-size {cfg.batch_size}")
+    for row in found["loader"]:
+        if row.get("pipeline", "device") == "device" and row.get("with_step_images_per_s"):
             m = row["method"]
             rates[m] = max(rates.get(m, 0.0), float(row["with_step_images_per_s"]))
     return rates
@@ -88,9 +99,12 @@ def main(argv=None) -> int:
     rate = ap.add_mutually_exclusive_group(required=True)
     rate.add_argument("--images-per-s", type=float, help="one training speed for every run")
     rate.add_argument("--bench", type=Path, help="a jepa-lite bench --json file")
+    ap.add_argument("--train-images", type=int,
+                    help="training images of the DATA_ROOT a profile reads (full)")
     args = ap.parse_args(argv)
-    runs = course_runs(PROFILES[args.profile])
-    rates = (bench_rates(args.bench) if args.bench else
+    profile = PROFILES[args.profile]
+    runs = course_runs(profile, args.train_images)
+    rates = (bench_rates(args.bench, profile.config()) if args.bench else
              {m: args.images_per_s for m in METHODS})
     rates.setdefault("supervised", rates.get("cnn-jepa", 0.0))
     missing = sorted({r["method"] for r in runs} - {m for m, v in rates.items() if v > 0})

@@ -93,14 +93,16 @@ def probe_random_init(arch: str, data_root, out_dir, image_size: int, device: to
 
 def probe_supervised(arch: str, data_root, out_dir, image_size: int, device: torch.device,
                      epochs: int, probe_epochs: int, k: int = 200, seed: int = 0,
-                     workers: int = 0, cache: str = "none", reuse=()) -> dict:
+                     workers: int = 0, cache: str = "none", cache_gib: float = 8.0,
+                     reuse=()) -> dict:
     """The ceiling: ``arch`` trained with labels on ``data_root`` (``probes.train_supervised``,
     saved as ``out_dir/trunk.pt``; one of ``reuse`` made with the same settings is loaded
     instead), then the same probes as every run; the result has its training losses."""
     out = Path(out_dir)
     trunk, losses = probes.train_supervised(arch, data_root, image_size, epochs, device=device,
                                             seed=seed, workers=workers, cache=cache,
-                                            save=out / "trunk.pt", reuse=reuse)
+                                            cache_gib=cache_gib, save=out / "trunk.pt",
+                                            reuse=reuse)
     result = probes.evaluate(trunk, probes.checkpoint_key(out / "trunk.pt"), data_root, out,
                              image_size=image_size, device=device, k=k, epochs=probe_epochs,
                              seed=seed, overwrite=True)

@@ -15,6 +15,7 @@ import math
 import multiprocessing
 import os
 import shutil
+import sys
 import tempfile
 import warnings
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -450,14 +451,13 @@ def _write_image(job, render, size: int) -> None:
 
 
 def _drawing_pool(workers: int, images: int, processes: bool | None):
-    """Threads for a small data set, processes for a big one (``processes``: force either),
-    forked where the platform forks, as torch's DataLoader does (spawned processes would
-    import the caller's script again)."""
+    """Threads for a small data set, processes for a big one (``processes``: force either):
+    forked on Linux (the children draw with numpy and PIL only, never torch or CUDA; spawned
+    processes would import the caller's script again), Python's default elsewhere."""
     if processes is None:
         processes = workers > 1 and images >= PROCESS_MIN_IMAGES
     if processes:
-        methods = multiprocessing.get_all_start_methods()
-        context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+        context = multiprocessing.get_context("fork" if sys.platform == "linux" else None)
         return ProcessPoolExecutor(workers, mp_context=context)
     return ThreadPoolExecutor(max_workers=workers)
 

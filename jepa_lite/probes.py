@@ -236,8 +236,8 @@ class Labelled:
 def train_supervised(arch: str, data_root, image_size: int = 224, epochs: int = 10,
                      batch_size: int = 64, lr: float = 1e-3, device: str | torch.device = "cpu",
                      seed: int = 0, workers: int = 0, save: str | os.PathLike | None = None,
-                     precision: str = "auto", cache: str = "none", reuse=(),
-                     ) -> tuple[Trunk, list[float]]:
+                     precision: str = "auto", cache: str = "none", cache_gib: float = 8.0,
+                     reuse=()) -> tuple[Trunk, list[float]]:
     """The ceiling for the probes: the same trunk trained *with* labels (cross-entropy on a
     linear head over pooled features, AdamW, CNN-JEPA's augmentation: random resized crop
     and flip), fed as pretraining is: workers decode, the crops run batched on ``device``
@@ -271,11 +271,14 @@ def train_supervised(arch: str, data_root, image_size: int = 224, epochs: int = 
     batch_size = min(batch_size, len(folder))
     views = Views((CROP_ONLY,), image_size, trunk_stride(arch))
     where = {"none": None, "host": torch.device("cpu"), "device": device}[cache]
-    items = views.dataset(folder, device, DecodedCache(folder, where) if where else None)
+    items = views.dataset(folder, device,
+                          DecodedCache(folder, where, cache_gib) if where else None)
     sampler = distributed.MicroBatchSampler(folder, batch_size, batch_size, seed, 1, 0)
     loader = DataLoader(items, batch_sampler=sampler, num_workers=workers,
                         collate_fn=Labelled(views.collate, folder.targets),
-                        pin_memory=device.type == "cuda", persistent_workers=workers > 0)
+                        pin_memory=device.type == "cuda", persistent_workers=workers > 0,
+                        prefetch_factor=4 if workers > 0 else None,
+                        generator=torch.Generator().manual_seed(seed))  # not the global RNG
     torch.manual_seed(seed)
     trunk = dense_trunk(arch).to(device)
     if device.type == "cuda":

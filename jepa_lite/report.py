@@ -9,7 +9,7 @@ import subprocess
 from importlib import resources
 from pathlib import Path
 
-from jepa_lite import checkpoint
+from jepa_lite import REPO_URL, checkpoint
 
 COMPARABLE = {"profile": "full", "arch": "resnet50", "image_size": 224}
 
@@ -176,7 +176,9 @@ def results_page(outputs, dest, commit: str | None = None) -> Path:
     if (page_dir / "figures").is_dir():
         shutil.rmtree(page_dir / "figures")  # figures of an older run must not linger
     notebooks = Path(__file__).resolve().parent.parent / "notebooks"
-    where = Path(os.path.relpath(notebooks, page_dir.resolve())).as_posix()
+    where = (Path(os.path.relpath(notebooks, page_dir.resolve())).as_posix()
+             if notebooks.is_dir()  # a checkout; else an installed package: the repository's
+             else f"{REPO_URL}/blob/{made_by}/notebooks")
     lines = [f"# Results of a complete `{profile['name']}` run", "",
              f"Made by `make results PROFILE={profile['name']}` (`jepa-lite course --profile "
              f"{profile['name']}`, then `jepa-lite results`). Generated data, a small "
@@ -229,10 +231,13 @@ def results_index(dest) -> Path:
     for name in PROFILES:
         page = dest / name / "README.md"
         if page.is_file():
-            row = page.read_text().split("| commit | device |", 1)[1].split("\n")[2]
-            made = [cell.strip() for cell in row.strip("|").split("|")]
-            lines.append(f"| `{name}` | [{name}/README.md]({name}/README.md) | {made[0]}, "
-                         f"{made[1]}, {made[5]} |")
+            try:  # the page's first table: commit, device, torch, seed, date, wall time
+                row = page.read_text().split("| commit | device |", 1)[1].split("\n")[2]
+                made = [cell.strip() for cell in row.strip("|").split("|")]
+                facts = f"{made[0]}, {made[1]}, {made[5]}"
+            except IndexError:  # a page of another layout: linked, not described
+                facts = "?"
+            lines.append(f"| `{name}` | [{name}/README.md]({name}/README.md) | {facts} |")
         else:
             lines.append(f"| `{name}` | not made yet: `make results PROFILE={name}`"
                          + (" on a GPU" if name in ("gpu", "full") else "") + " | |")

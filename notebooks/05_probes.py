@@ -106,7 +106,7 @@ if cfg.profile.supervised_epochs:
     fed = train.resolved(cfg.train_config(), 1)  # the loader of chapter 04's run
     supervised, sup_losses = probes.train_supervised(
         arch, data_root, image_size, cfg.profile.supervised_epochs, device=cfg.device,
-        seed=SEED, workers=fed.workers, cache=fed.cache,
+        seed=SEED, workers=fed.workers, cache=fed.cache, cache_gib=fed.cache_gib,
         save=run.dir / "supervised" / "trunk.pt")  # trained once, then loaded
     print("supervised training loss per epoch:", [round(v, 3) for v in sup_losses])
     key = probes.checkpoint_key(run.dir / "supervised" / "trunk.pt")

@@ -112,11 +112,11 @@ random_init = compare.probe_random_init(base.arch, data_root, run.dir / "random"
                                         k=k, seed=SEED)
 references = {"random init": random_init}
 if cfg.profile.supervised_epochs:  # the ceiling; chapter 05's when it trained the same
-    fed = train.resolved(base, 1)
+    loading = train.resolved(base, 1)  # its loader is the runs' (workers, cache)
     references["supervised"] = compare.probe_supervised(
         base.arch, data_root, run.dir / "supervised", base.image_size, cfg.device,
         cfg.profile.supervised_epochs, cfg.profile.probe_epochs, k=k, seed=SEED,
-        workers=fed.workers, cache=fed.cache,
+        workers=loading.workers, cache=loading.cache, cache_gib=loading.cache_gib,
         reuse=[cfg.out_dir / "05_probes" / "supervised" / "trunk.pt"])
 fig = viz.fig_runs({n: r["history"] for n, r in results.items()})
 run.savefig(fig, "training")
@@ -146,9 +146,12 @@ plt.show()
 
 # %%
 n_val = results["CNN-JEPA"]["val_images"]
-verdicts = compare.learned_rows({**results, **references}, random_init, n_val)
-display(Markdown(report.markdown_table(verdicts, ["method", "knn_top1", "linear_top1",
-                                                  "knn_vs_random", "linear_vs_random"])))
+verdicts = compare.learned_rows({**results, **{n: r for n, r in references.items()
+                                               if n != "random init"}}, random_init, n_val)
+floor = {"method": "random init (the floor)", "knn_top1": random_init["knn_top1"],
+         "linear_top1": random_init["linear_top1"]}
+display(Markdown(report.markdown_table([*verdicts, floor], [
+    "method", "knn_top1", "linear_top1", "knn_vs_random", "linear_vs_random"])))
 for probe in ("knn", "linear"):
     said = {v["method"]: v[f"{probe}_vs_random"].rsplit(": ", 1)[1] for v in verdicts
             if v["method"] in results}

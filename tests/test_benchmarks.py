@@ -92,9 +92,11 @@ def test_course_time_counts_each_run_once_and_uses_the_bench_rates(tmp_path, cap
         ("07", "C-JEPA, no EMA"), ("08", "simclr"), ("08", "byol"), ("08", "vicreg"),
         ("09", "strategy-random")]
     assert all(int(s) == round(int(e) * int(i) / 1000) for *_, e, i, s in runs)
-    bench = {"loader": [{"method": m, "with_step_images_per_s": r} for m, r in (
-        ("cnn-jepa", 2000.0), ("cjepa", 1000.0), ("simclr", 500.0), ("byol", 400.0),
-        ("vicreg", 500.0), ("simclr", 250.0))]}
+    bench = {"arch": "resnet18", "image_size": 224, "batch": 128, "loader": [
+        {"method": m, "pipeline": p, "with_step_images_per_s": r} for m, p, r in (
+            ("cnn-jepa", "device", 2000.0), ("cjepa", "device", 1000.0),
+            ("simclr", "device", 500.0), ("byol", "device", 400.0), ("vicreg", "device", 500.0),
+            ("simclr", "device", 250.0), ("simclr", "pil", 5000.0))]}  # the device's best
     (tmp_path / "b.json").write_text(json.dumps(bench))
     assert course_time.main(["--profile", "gpu", "--bench", str(tmp_path / "b.json")]) == 0
     out = capsys.readouterr().out
@@ -103,3 +105,13 @@ def test_course_time_counts_each_run_once_and_uses_the_bench_rates(tmp_path, cap
                      out)
     total = 200 + 100 + 400 + 200 + 400 + 800 + 1000 + 800 + 200
     assert f"training: {total} s" in out
+
+    (tmp_path / "small.json").write_text(json.dumps({**bench, "image_size": 128}))
+    with pytest.raises(SystemExit, match="measured resnet18 at 128 px, batch 128; the profile "
+                                         "trains resnet18 at 224 px"):
+        course_time.main(["--profile", "gpu", "--bench", str(tmp_path / "small.json")])
+    with pytest.raises(SystemExit, match="reads DATA_ROOT: give --train-images"):
+        course_time.main(["--profile", "full", "--images-per-s", "1000"])
+    assert course_time.main(["--profile", "full", "--images-per-s", "1000",
+                             "--train-images", "126689"]) == 0
+    assert "ch04 CNN-JEPA           200 epochs x 126689 images" in capsys.readouterr().out
