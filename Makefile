@@ -24,7 +24,7 @@ setup: $(VENV)/.installed
 course: setup
 	$(BIN)/jepa-lite course --profile $(PROFILE) --out $(OUT) --device $(DEVICE)
 
-# docs/results/<profile>: every chapter of a profile's course (demo: about 1 hour on a 2-core
+# docs/results/<profile>: every chapter of a profile's course (demo: about 1.5 hours on a 2-core
 # CPU; gpu: about 30 minutes on one H100, computed), from a clean checkout,
 # then its numbers and figures as one page
 # (demo unless PROFILE is given on the command line)
