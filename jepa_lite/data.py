@@ -154,6 +154,15 @@ class DecodedCache:
         return [self.images[i] for i in index.tolist()]
 
 
+def decoded_cache(kind: str, folder, device: torch.device,
+                  limit_gib: float = 8.0) -> DecodedCache | None:
+    """``--cache``: ``none`` (None), ``host`` (a :class:`DecodedCache` in host memory) or
+    ``device`` (on ``device``)."""
+    if kind == "none":
+        return None
+    return DecodedCache(folder, device if kind == "device" else torch.device("cpu"), limit_gib)
+
+
 def _header_size(path: str) -> tuple[int, int]:
     try:
         with Image.open(path) as im:

@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader
 
 from jepa_lite import distributed, features, methods
 from jepa_lite.backbone import Trunk, dense_trunk, trunk_stride
@@ -24,6 +23,7 @@ from jepa_lite.checkpoint import load_checkpoint
 from jepa_lite.config import TrainConfig
 from jepa_lite.data import image_folder
 from jepa_lite.progress import progress
+from jepa_lite.runtime import default_workers
 
 
 # --------------------------------------------------------------------------- encoders
@@ -247,8 +247,9 @@ def train_supervised(arch: str, data_root, image_size: int = 224, epochs: int = 
     call with the same settings loads it instead of training again, as does any of the
     files ``reuse`` (another chapter's) made with them."""
     from jepa_lite.augment import CROP_ONLY
-    from jepa_lite.data import DecodedCache
+    from jepa_lite.data import decoded_cache
     from jepa_lite.runtime import autocast, grad_scaler, resolve_precision
+    from jepa_lite.train import seeded_loader
     from jepa_lite.views import Views
 
     device = torch.device(device)
@@ -270,15 +271,10 @@ def train_supervised(arch: str, data_root, image_size: int = 224, epochs: int = 
     folder = image_folder(data_root, "train")
     batch_size = min(batch_size, len(folder))
     views = Views((CROP_ONLY,), image_size, trunk_stride(arch))
-    where = {"none": None, "host": torch.device("cpu"), "device": device}[cache]
-    items = views.dataset(folder, device,
-                          DecodedCache(folder, where, cache_gib) if where else None)
+    items = views.dataset(folder, device, decoded_cache(cache, folder, device, cache_gib))
     sampler = distributed.MicroBatchSampler(folder, batch_size, batch_size, seed, 1, 0)
-    loader = DataLoader(items, batch_sampler=sampler, num_workers=workers,
-                        collate_fn=Labelled(views.collate, folder.targets),
-                        pin_memory=device.type == "cuda", persistent_workers=workers > 0,
-                        prefetch_factor=4 if workers > 0 else None,
-                        generator=torch.Generator().manual_seed(seed))  # not the global RNG
+    loader = seeded_loader(items, sampler, Labelled(views.collate, folder.targets), workers,
+                           device, seed)
     torch.manual_seed(seed)
     trunk = dense_trunk(arch).to(device)
     if device.type == "cuda":
@@ -316,7 +312,7 @@ def train_supervised(arch: str, data_root, image_size: int = 224, epochs: int = 
 def extraction_workers(device: str | torch.device) -> int:
     """Loader processes for feature extraction: none on a CPU (they would take its cores
     from the encoder), as many as CPU cores, at most 8, to keep a GPU fed."""
-    return min(8, os.cpu_count() or 1) if torch.device(device).type == "cuda" else 0
+    return default_workers() if torch.device(device).type == "cuda" else 0
 
 
 def evaluate(encoder: Trunk, key: str, data_root, out_dir, image_size: int = 224,

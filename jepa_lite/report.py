@@ -175,9 +175,10 @@ def results_page(outputs, dest, commit: str | None = None) -> Path:
     torch_version = device["metrics"].get("torch_version", "?")
     if (page_dir / "figures").is_dir():
         shutil.rmtree(page_dir / "figures")  # figures of an older run must not linger
-    notebooks = Path(__file__).resolve().parent.parent / "notebooks"
-    where = (Path(os.path.relpath(notebooks, page_dir.resolve())).as_posix()
-             if notebooks.is_dir()  # a checkout; else an installed package: the repository's
+    from jepa_lite.course import repo_root  # course imports this module
+
+    root = repo_root()  # a checkout; else an installed package: the repository's notebooks
+    where = (Path(os.path.relpath(root / "notebooks", page_dir.resolve())).as_posix() if root
              else f"{REPO_URL}/blob/{made_by}/notebooks")
     lines = [f"# Results of a complete `{profile['name']}` run", "",
              f"Made by `make results PROFILE={profile['name']}` (`jepa-lite course --profile "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import gc
+import os
 
 import torch
 
@@ -99,3 +100,8 @@ def device_report(device: torch.device) -> str:
     hint = "" if torch.cuda.is_available() else (
         " (no GPU found; on Colab: Runtime > Change runtime type > GPU)")
     return f"CPU, {torch.get_num_threads()} threads{hint}"
+
+
+def default_workers() -> int:
+    """Data-loader processes when none are asked for: one per CPU core, at most 8."""
+    return min(8, os.cpu_count() or 1)

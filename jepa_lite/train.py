@@ -45,11 +45,18 @@ from jepa_lite.checkpoint import (
     resume_checkpoint,
 )
 from jepa_lite.config import TrainConfig
-from jepa_lite.data import DecodedCache, image_folder
+from jepa_lite.data import DecodedCache, decoded_cache, image_folder
 from jepa_lite.errors import UsageError
 from jepa_lite.methods import Method
 from jepa_lite.progress import progress
-from jepa_lite.runtime import autocast, device_name, grad_scaler, resolve_device, resolve_precision
+from jepa_lite.runtime import (
+    autocast,
+    default_workers,
+    device_name,
+    grad_scaler,
+    resolve_device,
+    resolve_precision,
+)
 from jepa_lite.sparse import synchronize_batchnorm
 from jepa_lite.views import Views, on_device, to_device
 
@@ -87,7 +94,6 @@ def resolved(cfg: TrainConfig, world: int) -> TrainConfig:
     """``cfg`` as this run carries it out on ``world`` processes: the micro-batch (default:
     the batch split over the processes) and the loader workers (default: the CPU cores, at
     most 8) filled in, and what the world size makes impossible refused."""
-    import os
 
     if cfg.sync_bn and world == 1:
         raise ValueError("--sync-bn merges BatchNorm statistics over the processes that torchrun "
@@ -96,7 +102,7 @@ def resolved(cfg: TrainConfig, world: int) -> TrainConfig:
     micro = cfg.micro_batch or max(1, cfg.batch_size // world)
     check_micro_batch(micro, cfg.method.name, world)
     distributed.check_batch(cfg.batch_size, micro, world)
-    workers = cfg.workers if cfg.workers is not None else min(8, os.cpu_count() or 1)
+    workers = cfg.workers if cfg.workers is not None else default_workers()
     return replace(cfg, micro_batch=micro, workers=workers)
 
 
@@ -177,10 +183,7 @@ def build(cfg: TrainConfig, device: torch.device, world: int = 1) -> Run:
 def make_cache(cfg: TrainConfig, dataset, device: torch.device) -> DecodedCache | None:
     """``--cache``: every training image decoded once, kept in host memory or on the
     device (refused above ``--cache-gib``)."""
-    if cfg.cache == "none":
-        return None
-    where = device if cfg.cache == "device" else torch.device("cpu")
-    return DecodedCache(dataset, where, cfg.cache_gib)
+    return decoded_cache(cfg.cache, dataset, device, cfg.cache_gib)
 
 
 def make_loader(dataset, sampler, cfg: TrainConfig, device: torch.device,
@@ -191,12 +194,18 @@ def make_loader(dataset, sampler, cfg: TrainConfig, device: torch.device,
     what a sample holds and how a batch is collated (``views.inputs`` then augments each
     micro-batch on the device: :func:`~jepa_lite.views.on_device`)."""
     views = views or methods.get(cfg.method.name).views(cfg)
-    workers = cfg.workers or 0
-    return DataLoader(views.dataset(dataset, device, cache),
-                      batch_sampler=sampler, num_workers=workers, collate_fn=views.collate,
+    return seeded_loader(views.dataset(dataset, device, cache), sampler, views.collate,
+                         cfg.workers or 0, device, cfg.seed)
+
+
+def seeded_loader(items, sampler, collate, workers: int, device: torch.device,
+                  seed: int) -> DataLoader:
+    """A loader of ``sampler``'s batches: persistent, prefetching workers, pinned memory on a
+    GPU, its own generator (never the global RNG)."""
+    return DataLoader(items, batch_sampler=sampler, num_workers=workers, collate_fn=collate,
                       pin_memory=device.type == "cuda", persistent_workers=workers > 0,
                       prefetch_factor=4 if workers > 0 else None,
-                      generator=torch.Generator().manual_seed(cfg.seed))  # not the global RNG
+                      generator=torch.Generator().manual_seed(seed))
 
 
 # --------------------------------------------------------------------------- one step
