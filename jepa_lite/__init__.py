@@ -9,5 +9,13 @@ augmentation and masks), ``runtime`` (device and precision), ``checkpoint``, ``r
 widgets), ``course`` (papermill runner), ``cli`` (the ``jepa-lite`` command).
 """
 
+from pathlib import Path
+
 __version__ = "0.1.0"
 REPO_URL = "https://github.com/jepa-lite/jepa_lite"
+
+
+def repo_root() -> Path | None:
+    """The checkout this package runs from (it has notebooks/), or None for a plain install."""
+    root = Path(__file__).resolve().parent.parent
+    return root if (root / "notebooks").is_dir() and (root / "pyproject.toml").is_file() else None

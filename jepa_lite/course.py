@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from jepa_lite import probes, runs
+from jepa_lite import probes, repo_root, runs
 from jepa_lite.config import Profile, TrainConfig, get_profile
 from jepa_lite.data import check_data_root, ensure_synthetic
 from jepa_lite.masking import grid_of
@@ -36,15 +36,6 @@ CHAPTER_FILE = re.compile(r"^(\d\d)_[a-z0-9_]+\.py$")
 
 
 # --------------------------------------------------------------------------- a chapter's settings
-PACKAGE_DIR = Path(__file__).resolve().parent
-
-
-def repo_root() -> Path | None:
-    """The checkout this package runs from (it has notebooks/), or None for a plain install."""
-    root = PACKAGE_DIR.parent
-    return root if (root / "notebooks").is_dir() and (root / "pyproject.toml").is_file() else None
-
-
 def default_out_dir() -> Path:
     """``outputs/`` of the checkout, else of the working directory."""
     return (repo_root() or Path.cwd()) / "outputs"

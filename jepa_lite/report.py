@@ -9,7 +9,7 @@ import subprocess
 from importlib import resources
 from pathlib import Path
 
-from jepa_lite import REPO_URL, checkpoint
+from jepa_lite import REPO_URL, checkpoint, repo_root
 
 COMPARABLE = {"profile": "full", "arch": "resnet50", "image_size": 224}
 
@@ -175,8 +175,6 @@ def results_page(outputs, dest, commit: str | None = None) -> Path:
     torch_version = device["metrics"].get("torch_version", "?")
     if (page_dir / "figures").is_dir():
         shutil.rmtree(page_dir / "figures")  # figures of an older run must not linger
-    from jepa_lite.course import repo_root  # course imports this module
-
     root = repo_root()  # a checkout; else an installed package: the repository's notebooks
     where = (Path(os.path.relpath(root / "notebooks", page_dir.resolve())).as_posix() if root
              else f"{REPO_URL}/blob/{made_by}/notebooks")
