@@ -171,17 +171,16 @@ def predictor_influence(predictor: nn.Module, grid: tuple[int, int], cell: tuple
 
 # --------------------------------------------------------------------------- chapters 04, 07
 def collapse_stats(features: torch.Tensor) -> dict:
-    """Per-channel std of L2-normalised features (0 = collapse) and effective rank (exp of
-    the entropy of normalised singular values; 1 = everything on one line). ``features``:
-    a method's diagnostic features, ``[B, C, h, w]`` (every cell a row) or ``[B, C]``."""
+    """The training loop's collapse diagnostics, on the same kind of rows for every method:
+    one row per image (a JEPA's ``[B, C, h, w]`` cell features average-pooled over the grid,
+    as a baseline's ``[B, C]`` already are): the per-channel std of the L2-normalised rows
+    (0 = collapse), their effective rank (1 = everything on one line; at most
+    ``diagnostic_rows - 1``) and the number of rows."""
     f = features.float()
-    f = f.permute(0, 2, 3, 1).reshape(-1, f.shape[1]) if f.dim() == 4 else f
-    f = torch.nn.functional.normalize(f, dim=1)
-    std = f.std(0).mean()
-    s = torch.linalg.svdvals(f - f.mean(0))
-    p = s / s.sum().clamp_min(1e-12)
-    rank = torch.exp(-(p * torch.log(p.clamp_min(1e-12))).sum())
-    return {"target_std": std.item(), "effective_rank": rank.item()}
+    f = f.mean((2, 3)) if f.dim() == 4 else f
+    sp = spectrum(f)
+    return {"target_std": sp["std"], "effective_rank": sp["effective_rank"],
+            "diagnostic_rows": len(f)}
 
 
 @torch.no_grad()

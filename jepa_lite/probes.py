@@ -215,6 +215,19 @@ def linear_probe(train_x, train_y, val_x, val_y, num_classes: int, epochs: int =
     }
 
 
+def most_confused(pred: torch.Tensor, labels: torch.Tensor, classes: list[str],
+                  n: int = 3) -> list[tuple[str, str, float]]:
+    """The ``n`` largest off-diagonal cells of the row-normalised confusion matrix:
+    ``(true class, predicted class, fraction of the true class's images)``, largest first."""
+    k = len(classes)
+    counts = torch.bincount(labels.long() * k + pred.long(), minlength=k * k).view(k, k).float()
+    rates = counts / counts.sum(1, keepdim=True).clamp_min(1)
+    rates.fill_diagonal_(-1)
+    top = rates.flatten().topk(min(n, k * (k - 1)))
+    return [(classes[i // k], classes[i % k], v.item())
+            for v, i in zip(top.values, top.indices.tolist()) if v > 0]
+
+
 def probe_batch_size(train_size: int) -> int:
     """256 (the usual), or a tenth of a small training set (at least 16), so that even a
     tiny data set gets about ten optimiser steps per epoch."""

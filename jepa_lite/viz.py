@@ -406,28 +406,54 @@ def fig_bn_statistics(dense_mean, visible_mean, visible_fraction: float) -> Figu
     return fig
 
 
-def fig_influence(maps: dict[str, torch.Tensor], cell: tuple[int, int]) -> Figure:
-    """Which grid cells reach the predicted cell, one panel per predictor."""
-    fig, axes = plt.subplots(1, len(maps), figsize=(2.4 * len(maps), 2.6), squeeze=False)
-    for ax, (name, m) in zip(axes[0], maps.items()):
-        ax.imshow(m.float().numpy(), cmap="Greens", vmin=0, vmax=1.3)
-        ax.scatter([cell[1]], [cell[0]], marker="*", s=120, color="#e6194b")
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.set_title(f"{name}: {int(m.sum())} cells", fontsize=8)
+def fig_influence(rows: dict[tuple[int, int], dict[str, torch.Tensor]],
+                  image: torch.Tensor | None = None) -> Figure:
+    """Which grid cells reach a predicted cell (the star): one row per predicted cell, one
+    panel per predictor; drawn over ``image`` ``[3, H, W]`` (in [0, 1]) when given."""
+    ncol = max(len(maps) for maps in rows.values())
+    fig, axes = plt.subplots(len(rows), ncol, figsize=(2.3 * ncol, 2.5 * len(rows)),
+                             squeeze=False)
+    for r, (cell, maps) in enumerate(rows.items()):
+        for ax, (name, m) in zip(axes[r], maps.items()):
+            gh, gw = m.shape
+            extent = (-0.5, gw - 0.5, gh - 0.5, -0.5)
+            if image is not None:
+                ax.imshow(image.permute(1, 2, 0).clamp(0, 1).numpy(), extent=extent)
+                ax.imshow(m.float().numpy(), cmap="Greens", vmin=0, vmax=1, alpha=0.45,
+                          extent=extent)
+            else:
+                ax.imshow(m.float().numpy(), cmap="Greens", vmin=0, vmax=1.3, extent=extent)
+            ax.scatter([cell[1]], [cell[0]], marker="*", s=120, color=TARGET_HEX)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(f"{name}: {int(m.sum())} of {m.numel()} cells", fontsize=8)
+        for ax in axes[r][len(maps):]:
+            ax.axis("off")
+        axes[r][0].set_ylabel(f"predicted cell {cell}", fontsize=8)
     fig.tight_layout()
     return fig
 
 
-def fig_feature_norms(panels: dict[str, torch.Tensor], mask: torch.Tensor | None = None) -> Figure:
-    """Per-cell L2 norm over channels of feature maps ``[C, gh, gw]``, one panel each, all on
-    one colour scale; target cells (``mask``) outlined in red."""
+def fig_feature_norms(panels: dict[str, torch.Tensor], mask: torch.Tensor | None = None,
+                      own_scale: tuple[str, ...] = ()) -> Figure:
+    """Per-cell L2 norm over channels of feature maps ``[C, gh, gw]``, one panel each, on one
+    colour scale except the panels named in ``own_scale`` (a colour bar each, so that a small
+    change is not drawn as nothing); target cells (``mask``) outlined in red."""
     norms = {name: f.float().norm(dim=0).numpy() for name, f in panels.items()}
-    vmax = max(float(n.max()) for n in norms.values()) or 1.0
-    fig, axes = plt.subplots(1, len(panels), figsize=(3 * len(panels) + 0.8, 3), squeeze=False,
-                             layout="constrained")
+    shared = [n for name, n in norms.items() if name not in own_scale]
+    vmax = max((float(n.max()) for n in shared), default=1.0) or 1.0
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels) + 0.8, 3),
+                             squeeze=False, layout="constrained")
+    shared_axes, im_shared = [], None
     for ax, (name, n) in zip(axes[0], norms.items()):
-        im = ax.imshow(n, cmap="viridis", vmin=0, vmax=vmax)
+        own = name in own_scale
+        im = ax.imshow(n, cmap="magma" if own else "viridis", vmin=0,
+                       vmax=(float(n.max()) or 1.0) if own else vmax)
+        if own:
+            fig.colorbar(im, ax=ax, shrink=0.8, label="L2 norm (own scale)")
+        else:
+            shared_axes.append(ax)
+            im_shared = im
         if mask is not None:
             for r, c in torch.nonzero(mask).tolist():
                 ax.add_patch(Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, ec=TARGET_HEX,
@@ -435,7 +461,8 @@ def fig_feature_norms(panels: dict[str, torch.Tensor], mask: torch.Tensor | None
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_title(name, fontsize=9)
-    fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label="L2 norm over channels")
+    if im_shared is not None:
+        fig.colorbar(im_shared, ax=shared_axes, shrink=0.8, label="L2 norm over channels")
     if mask is not None:
         fig.suptitle("red outline: target cells", fontsize=8)
     return fig
@@ -443,13 +470,17 @@ def fig_feature_norms(panels: dict[str, torch.Tensor], mask: torch.Tensor | None
 
 def fig_schedules(lr: list[float], momentum: dict[str, list[float]],
                   steps_per_epoch: int) -> Figure:
-    """Learning rate and EMA momentum over training steps."""
+    """Learning rate and EMA momentum over training steps; the titles read the curves drawn
+    (peak and last learning rate, first and last momentum), never a constant."""
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3))
     a.plot(lr)
-    a.set_title("learning rate: linear warm-up, cosine to 0.001 x peak", fontsize=9)
+    peak = max(lr)
+    a.set_title(f"learning rate: warm-up to {peak:.3g}, cosine to {lr[-1]:.3g} "
+                f"({lr[-1] / peak:.3g} x peak) at the last step", fontsize=9)
     for name, m in momentum.items():
         b.plot(m, label=name)
-    b.set_title("EMA momentum: cosine 0.996 -> 1", fontsize=9)
+    first = next(iter(momentum.values()))
+    b.set_title(f"EMA momentum: cosine {first[0]:.4g} -> {first[-1]:.4g}", fontsize=9)
     b.legend(fontsize=8)
     for ax in (a, b):
         ax.set_xlabel(f"step ({steps_per_epoch} per epoch)")
@@ -457,28 +488,43 @@ def fig_schedules(lr: list[float], momentum: dict[str, list[float]],
     return fig
 
 
+def _rows_label(histories: list[list[dict]]) -> tuple[str, int | None]:
+    """What the diagnostics were computed on, and the rank ceiling N - 1 where every epoch
+    of every run used the same N rows (``diagnostic_rows``; older runs did not say)."""
+    rows = {r.get("diagnostic_rows") for h in histories for r in h}
+    if len(rows) == 1 and None not in rows:
+        n = rows.pop()
+        return f"pooled features, {n} images of one micro-batch", n - 1
+    return "features of one micro-batch", None
+
+
 def fig_training(rows: list[dict], channels: int | None = None) -> Figure:
     """Loss and collapse diagnostics per epoch of a pretraining run, on axes from 0 with the
-    collapse bounds drawn: 0 (every image the same feature) and, given ``channels`` C, the
-    std 1/sqrt(C) of features spread evenly over the unit sphere and the rank C."""
+    bounds drawn: 0 (every image the same feature), the std 1/sqrt(C) of features spread
+    evenly over the unit sphere (given ``channels`` C) and the highest rank N images allow."""
     from matplotlib.ticker import MaxNLocator
 
     ep = [r["epoch"] for r in rows]
-    fig, axes = plt.subplots(1, 3, figsize=(11, 3))
+    what, ceiling = _rows_label([rows])
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.2))
     for ax, key, title in zip(axes, ("loss", "target_std", "effective_rank"),
-                              ("loss (target cells)", "per-channel std of target features",
-                               "effective rank of target features")):
+                              ("loss (target cells)", "per-channel std (normalised)",
+                               "effective rank")):
         ax.plot(ep, [r[key] for r in rows], "o-", color="#4363d8")
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[0].set_ylabel("smooth-L1 of normalised vectors")
+    for ax in axes[1:]:
+        ax.set_ylabel(f"target encoder: {what}", fontsize=7)
     axes[1].axhline(0, color="#e6194b", ls=":", label="complete collapse (0)")
     axes[2].axhline(1, color="#e6194b", ls=":", label="complete collapse (1)")
     if channels:  # the bounds stay in view: a change is drawn at its true size
         axes[1].axhline(channels ** -0.5, color="grey", ls="--",
                         label=f"spread evenly (1/sqrt({channels}))")
-        axes[2].axhline(channels, color="grey", ls="--", label=f"all {channels} channels")
+    if ceiling:
+        cap = min(ceiling, channels or ceiling)
+        axes[2].axhline(cap, color="grey", ls="--", label=f"highest possible ({cap})")
     for ax in axes:
         top = max([ax.get_ylim()[1], *(ln.get_ydata()[0] * 1.05 for ln in ax.get_lines()[1:])])
         ax.set_ylim(-0.02 * top, top)
@@ -669,13 +715,22 @@ def fig_runs(histories: dict[str, list[dict]]) -> Figure:
             ax.plot(ep, [r[key] for r in rows], **style)
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     titles = ("training loss (each method its own objective)",
-              "per-channel std of normalised features", "effective rank of the features")
+              "per-channel std (normalised)", "effective rank")
     for ax, title in zip(axes, titles, strict=True):
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("epoch")
+    what, ceiling = _rows_label(list(histories.values()))
+    for ax in axes[1:]:
+        ax.set_ylabel(f"probed encoder: {what}", fontsize=7)
     axes[1].axhline(0, color="grey", lw=0.8, ls=":")
     axes[1].set_ylim(bottom=0)
-    axes[2].set_ylim(bottom=1)
+    if ceiling:
+        axes[2].axhline(ceiling, color="grey", lw=0.8, ls="--")
+        axes[2].annotate(f"highest possible ({ceiling})", (0.02, ceiling), fontsize=7,
+                         xycoords=("axes fraction", "data"), va="bottom")
+        axes[2].set_ylim(1, ceiling * 1.08)
+    else:
+        axes[2].set_ylim(bottom=1)
     axes[0].legend(fontsize=7)
     fig.tight_layout()
     return fig

@@ -28,8 +28,9 @@
 # > predicting the latent representation of the masked patches using a predictor." (III-A)
 #
 # Unlike masked autoencoders, CNN-JEPA predicts **features, not pixels**; unlike SimCLR,
-# BYOL or VICReg, it needs **no augmentation zoo and no projector**: random resized crop,
-# a flip and a mask are all.
+# BYOL or VICReg, it needs **no augmentation zoo and no projector**: the paper names "only
+# random resized crop and masking"; the authors' code adds a horizontal flip, and so do we
+# (`docs/paper.md`).
 
 # %% tags=["parameters"]
 PROFILE = "smoke"  # smoke | demo | gpu | full

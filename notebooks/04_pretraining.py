@@ -97,8 +97,9 @@ if cfg.profile.notes:
 # $$\text{smooth-L1}(\hat p, \hat h) = \tfrac12 \lVert \hat p - \hat h \rVert^2
 #   = 1 - \cos(p, h), \qquad \hat p = p / \lVert p \rVert .$$
 #
-# The paper's "L2 loss" on the normalised vectors is twice the coded loss; the factor 2
-# scales the gradient and is absorbed by the learning rate. (`--loss l2` is a squared error
+# The paper says "L2 loss" and does not say that the vectors are normalised; the squared L2
+# distance of the normalised vectors is twice the coded loss, a factor that scales the
+# gradient and is absorbed by the learning rate. (`--loss l2` is a squared error
 # *without* normalising, not any of the three.) One cell of 512 random channels:
 
 # %%
@@ -113,17 +114,19 @@ print(f"smooth-L1 (coded) {coded:.6f} = 1/2 L2^2 {half_l2:.6f} = 1 - cos {one_mi
 # %% [markdown]
 # ## 2. Schedules
 #
-# AdamW with peak learning rate 0.01 and weight decay 0.01; the learning rate warms up
-# linearly, then follows a cosine down to 0.001 x peak, per step. The EMA momentum follows
-# a cosine from 0.996 to 1: early on the target encoder follows the context encoder
-# quickly, at the end it freezes. The official code steps the momentum once per epoch; we
-# step it every iteration by default (`--ema-per-epoch` for the official behaviour, which
-# the `full` profile uses: it runs `--paper-exact`, printed above).
+# The paper (IV-C): AdamW, weight decay 0.01, a cosine learning-rate schedule with 10
+# warm-up epochs and peak 0.01, and an EMA momentum "increasing from 0.996 to 1.0". The
+# authors' code fills in what the paper leaves open (`docs/paper.md`): the warm-up is linear,
+# the cosine ends at 0.001 x peak and is stepped every iteration, and the momentum follows a
+# cosine, stepped once per epoch. Early on the target encoder follows the context encoder
+# quickly, at the end it freezes. We step the momentum every iteration by default
+# (`--ema-per-epoch` for the official behaviour, which the `full` profile uses: it runs
+# `--paper-exact`, printed above). The figure's titles read the curves it draws.
 #
-# These are the paper's values for 50,000 steps. The `smoke` and `demo` profiles run a few
-# hundred to 1,500 steps (printed above) and start lower (peak 0.002, EMA from 0.99): with
-# the paper's values a short run on generated data did not beat a random encoder (numbers
-# in docs/experiments.md, "Evidence that it learns").
+# The paper's values are for about 50,000 steps (200 epochs of ImageNet-100 at batch 512). The
+# `smoke` and `demo` profiles run a few hundred to 1,500 steps (printed above) and start lower
+# (peak 0.002, EMA from 0.99): with the paper's values a short run on generated data did not
+# beat a random encoder (numbers in docs/experiments.md, "Evidence that it learns").
 
 # %%
 total = steps_per_epoch * tcfg.epochs
@@ -185,9 +188,11 @@ for row in history:
 # ## 4. Is it learning, or collapsing?
 #
 # A JEPA can cheat by mapping every image to the same features: the loss would drop to
-# zero and the features would be useless. Two diagnostics of the target features watch
-# for it: the per-channel standard deviation of the L2-normalised features (0 when
-# collapsed) and their effective rank (1 when everything lies on one line).
+# zero and the features would be useless. Two diagnostics of the target encoder's features
+# watch for it, once per epoch on the last micro-batch, one row per image (the 2D feature
+# map average-pooled, as the baselines of chapter 08 are measured too): the per-channel
+# standard deviation of the L2-normalised rows (0 when collapsed) and their effective rank
+# (1 when everything lies on one line; N images can reach at most N - 1, the dashed line).
 
 # %%
 fig = viz.fig_training(history, channels=backbone.dense_trunk(tcfg.arch).out_channels)
@@ -196,14 +201,16 @@ plt.show()
 
 # %% [markdown]
 # The two diagnostics (`analysis.collapse_stats`), over the $N$ rows $z_i$ of the L2-normalised
-# target features (every cell of a batch) with $C$ channels:
+# pooled target features (one per image of the micro-batch) with $C$ channels:
 #
 # $$\text{std} = \frac1C \sum_{c=1}^{C} \operatorname{std}_i(z_{ic}), \qquad
 #   \text{effective rank} = \exp\Bigl(-\sum_k p_k \log p_k\Bigr),\;
 #   p_k = \frac{\sigma_k}{\sum_j \sigma_j},$$
 #
 # with $\sigma_k$ the singular values of the centred $z$. Both are 0 and 1 when every row is
-# the same vector; spread evenly over the sphere, the std is $1/\sqrt{C}$ and the rank $C$.
+# the same vector; spread evenly over the sphere, the std is $1/\sqrt{C}$ and the rank
+# $\min(N - 1, C)$. Neither is a measure of quality: an encoder can keep both high and still
+# give worse features than its random initialisation (chapter 07 shows one).
 
 # %%
 run.log(arch=tcfg.arch, epochs=len(history), first_loss=history[0]["loss"],

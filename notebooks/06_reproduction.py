@@ -167,10 +167,12 @@ print("report:", run.dir / "report.md")
 #   (linear 73.26 against 74.18-79.02; k-NN 59.22 against 64.32-68.20), and on ImageNet-1k
 #   too (54.23 against 59.81-60.22). The claim is that it *approaches* them.
 # - Each number is one run: no seeds, no spread. Differences of a point may be noise.
-# - The 17-35 % is time per epoch (0.0644 h against 0.0775 and 0.0991 on 4 GPUs), all
-#   methods at 200 epochs; it is not time to reach an accuracy.
-# - The ablations' default row and Table I give the same linear top-1 (73.26) but different
-#   k-NN (56.26 against 59.22); the paper does not say why (chapter 03).
+# - The paper's 17-35 % is time per epoch, all methods at 200 epochs; it is not time to reach
+#   an accuracy. The hours behind it are in the authors' W&B runs (their repository): 0.0644 h
+#   against 0.0775 and 0.0991 per epoch on 4 GPUs.
+# - The default row of the authors' ablation runs (their repository) and Table I give the
+#   same linear top-1 (73.26) but different k-NN (56.26 against 59.22); neither says why
+#   (chapter 03).
 # - The I-JEPA rows are ViT-Small and ViT-Base on ImageNet-100, run by the CNN-JEPA
 #   authors; ImageNet-1k has none (I-JEPA published only larger ViTs there, and the authors
 #   could not obtain these sizes with I-JEPA's official code on their hardware; Table I's
@@ -178,8 +180,8 @@ print("report:", run.dir / "report.md")
 #
 # ## Summary
 #
-# - Table I's ResNet-50 rows, the ablations and the costs come from `data/paper_results.csv`,
-#   each with its source.
+# - Table I's ResNet-50 rows (the paper), the ablations and the hours per epoch (the authors'
+#   repository) come from `data/paper_results.csv`, each with its source.
 # - Our run's row carries its profile, device, epochs and commit; smoke and demo rows are marked
 #   not comparable and drawn in their own panel.
 # - Read critically, the paper shows a cheaper method that comes close, in one run each.
@@ -197,7 +199,8 @@ print("report:", run.dir / "report.md")
 #    <details><summary>Answer</summary>
 #
 #    1 - 0.0644 / 0.0775 = 17 % (against SimCLR) and 1 - 0.0644 / 0.0991 = 35 % (against BYOL),
-#    hours per epoch on 4 GPUs.
+#    hours per epoch on 4 GPUs from the authors' W&B runs (their repository; the paper prints
+#    only the percentages).
 #
 #    </details>
 # 3. Why can a smoke or demo row not be set beside Table I's?

@@ -103,9 +103,10 @@ if cfg.profile.many_runs:  # four runs: the profile shortens each (chapter 04 tr
 # random gets no VICReg term at all: C-JEPA with `--masking random` *is* CNN-JEPA, and with
 # `mixed` (the default, 75 % multi-block) the term acts on the multi-block micro-batches only.
 # **On a small grid the blocks are single cells** (every block on a 2x2 or 3x3 grid), so the
-# "mean over a block" is one cell's prediction; the smoke profile's 4x4 grid has blocks of
-# 2-4 cells (and a quarter of single cells), the paper's 7x7 grid mostly 6-9
-# (`masking.describe_geometry`, printed above for this run).
+# "mean over a block" is one cell's prediction: the smoke profile's runs here are 64 px, a
+# 2x2 grid; a 4x4 grid (demo, 128 px) has blocks of 1-4 cells (a quarter of single cells),
+# the paper's 7x7 grid blocks of 6-12 cells, mostly 9 (`masking.describe_geometry`; this
+# run's is printed above).
 
 # %%
 cell = torch.Generator().manual_seed(SEED)
@@ -142,9 +143,10 @@ random_init = compare.probe_random_init(tcfg.arch, data_root, run.dir / "random"
 # %% [markdown]
 # ## 3. Collapse diagnostics over training
 #
-# Per epoch, on the target features of the epoch's last micro-batch (every grid cell a
-# row): the per-channel std of the L2-normalised features (0 = every image the same) and
-# the effective rank (1 = everything on one line). The loss panel shows each run's own
+# Per epoch, on the probed encoder's features of the epoch's last micro-batch (pooled: one
+# row per image, as for every method in chapter 08): the per-channel std of the
+# L2-normalised features (0 = every image the same) and the effective rank (1 = everything
+# on one line; at most the number of images minus one). The loss panel shows each run's own
 # objective: C-JEPA's includes beta x VICReg, so its curve is not a better or worse JEPA.
 
 # %%
@@ -208,8 +210,9 @@ run.log(**{f"{n} {m}": results[n][m] for n in results for m in ("knn_top1", "lin
 # Read the lines above, not a sentence written in advance: they are this run's numbers.
 # With beta = 0.001 the VICReg term is small next to the JEPA loss (25 x a variance hinge
 # of at most 1, times 0.001), so on a short run the four encoders may differ by little; a
-# difference of a few validation images is noise at `smoke` scale (200 images). The
-# C-JEPA paper reports its gains for ViTs on ImageNet-1k (linear 72.9 -> 73.7 for ViT-B/16
+# difference of a few validation images is noise at `smoke` scale (200 images). Secondary
+# sources quote the C-JEPA paper's gains for ViTs on ImageNet-1k (our reading, not checked
+# against its full text, which this course does not have: linear 72.9 -> 73.7 for ViT-B/16
 # at 600 epochs); nobody has measured them for CNN-JEPA, and this chapter at `smoke` or
 # `demo` scale does not either. docs/experiments.md, "Evidence that it learns", gives our
 # measured numbers for every method on the generated data.

@@ -20,9 +20,11 @@
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/jepa-lite/jepa_lite/blob/main/notebooks/09_ablations.ipynb)
 #
 # **One idea:** an ablation changes one setting of a working recipe and keeps everything
-# else; the difference it measures belongs to that setting only. The CNN-JEPA paper ablates
-# its predictor (depth, kernel size, depthwise-separable convs) and its masking strategy
-# on ImageNet-100 with ResNet-50 (`data/paper_results.csv`, "CNN-JEPA paper ablations").
+# else; the difference it measures belongs to that setting only. The CNN-JEPA authors
+# ablated their predictor (depth, kernel size, depthwise-separable convs) and their masking
+# strategy on ImageNet-100 with ResNet-50; the paper's text says so and names the winner,
+# the numbers are in their repository's W&B notebook (`WandbPlots.ipynb`;
+# `data/paper_results.csv`, with that source).
 # This chapter runs the same sweep at the scale of its profile: every run starts from the
 # paper's default (a 3-layer depthwise-separable predictor with 3x3 kernels, mixed masking)
 # and changes one factor.
@@ -75,9 +77,9 @@ for p in grid:
     print(f"  {p.name:28s} {p.label}")
 
 # %% [markdown]
-# ## 1. What the paper found
+# ## 1. What the authors found
 #
-# Linear top-1 (and k-NN where the paper gives it) on ImageNet-100, ResNet-50, 200 epochs.
+# Linear top-1 (and k-NN where their runs give it) on ImageNet-100, ResNet-50, 200 epochs.
 # The settings are categories, so they are bars, not points on a line.
 
 # %%
@@ -90,12 +92,12 @@ for prefix, title, name in (("predictor depth", "predictor depth (layers)", "pap
     plt.show()
 
 # %% [markdown]
-# The paper's reading: one predictor layer is far too weak (64.86 vs 73.26 linear), depth
-# 2-3 is best and deeper predictors lose a little (69.24 at 6); the kernel size barely
-# matters (72.44-73.26); standard convs lose a little accuracy (72.64 vs 73.26) and cost more
-# (62.1 vs 51.5 GPU hours); random masking is far worse than multi-block or mixed (57.64 vs
-# 73.02 / 73.26). The default row's k-NN is 56.26 here but 59.22 in the paper's Table I
-# for the same setting: the paper does not say why.
+# The authors' runs (their repository) read: one predictor layer is far too weak (64.86 vs
+# 73.26 linear), depth 2-3 is best and deeper predictors lose a little (69.24 at 6); the
+# kernel size barely matters (72.44-73.26); standard convs lose a little accuracy (72.64 vs
+# 73.26) and cost more (62.1 vs 51.5 GPU hours); random masking is far worse than multi-block
+# or mixed (57.64 vs 73.02 / 73.26). The default row's k-NN is 56.26 in the authors' runs but
+# 59.22 in the paper's Table I for the same setting: neither says why.
 #
 # ## 2. The sweep
 #

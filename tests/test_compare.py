@@ -27,6 +27,19 @@ def test_spectrum_tells_collapsed_from_spread_features(seed):
     assert len(analysis.spectrum(torch.randn(5, 16, generator=g))["eigenvalues"]) == 4  # N - 1
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_collapse_stats_read_one_pooled_row_per_image_for_every_method(seed):
+    """A JEPA's cell features and a baseline's pooled features are diagnosed on the same kind
+    of rows: the [B, C, h, w] map gives what its [B, C] average does, never B x h x w rows."""
+    g = torch.Generator().manual_seed(seed)
+    cells = torch.randn(16, 32, 4, 4, generator=g)
+    a, b = analysis.collapse_stats(cells), analysis.collapse_stats(cells.mean((2, 3)))
+    assert a == pytest.approx(b) and a["diagnostic_rows"] == 16
+    assert a["effective_rank"] <= 15 + 1e-6  # 16 centred rows span at most 15 directions
+    same = analysis.collapse_stats(torch.randn(1, 32, 1, 1, generator=g).expand(16, 32, 4, 4))
+    assert same["target_std"] < 1e-6
+
+
 def test_step_seconds_times_every_method_on_the_same_device(tmp_path):
     root = data.make_synthetic(tmp_path / "syn", SPEC)
     configs = {m: TrainConfig(method=m, arch="resnet10", image_size=64, batch_size=8,

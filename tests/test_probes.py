@@ -254,3 +254,22 @@ def test_feature_extraction_feeds_a_gpu_with_workers_and_leaves_a_cpu_alone(monk
     assert probes.extraction_workers(torch.device("cuda", 1)) == 8
     monkeypatch.setattr(probes.os, "cpu_count", lambda: 2)  # Colab
     assert probes.extraction_workers("cuda") == 2
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_most_confused_names_the_largest_off_diagonal_rates(seed):
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.randint(0, 4, (200,), generator=g)
+    pred = torch.where(torch.rand(200, generator=g) < 0.6, labels,
+                       torch.randint(0, 4, (200,), generator=g))
+    classes = ["a", "b", "c", "d"]
+    got = probes.most_confused(pred, labels, classes, n=3)
+    cm = torch.zeros(4, 4)
+    for t, p in zip(labels.tolist(), pred.tolist()):
+        cm[t, p] += 1
+    rates = cm / cm.sum(1, keepdim=True)
+    off = sorted(((rates[t, p].item(), classes[t], classes[p]) for t in range(4)
+                  for p in range(4) if t != p and rates[t, p] > 0), reverse=True)[:3]
+    assert [r for _, _, r in got] == pytest.approx([r for r, _, _ in off])
+    assert all(t != p for t, p, _ in got)
+    assert probes.most_confused(labels, labels, classes) == []  # nothing confused

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from jepa_lite import masking, viz
+from jepa_lite import analysis, masking, viz
+from jepa_lite.predictor import ConvPredictor
 
 
 @pytest.fixture(scope="module")
@@ -172,16 +173,31 @@ def test_hole_filling_figure_has_a_bar_per_encoder_and_stage():
     assert right.get_xlabel().startswith("visible cell's distance")
 
 
-def test_training_curves_start_at_zero_and_draw_the_collapse_bounds():
+@pytest.mark.parametrize("n_rows", [16, 128, 1000])
+def test_training_curves_start_at_zero_and_draw_the_collapse_bounds(n_rows):
     rows = [{"epoch": e, "loss": 0.5 - 0.01 * e, "target_std": 0.03 + 0.0001 * e,
-             "effective_rank": 40 + e} for e in range(1, 5)]
+             "effective_rank": min(10 + e, n_rows - 1), "diagnostic_rows": n_rows}
+            for e in range(1, 5)]
     fig = viz.fig_training(rows, channels=512)
     loss, std, rank = fig.axes
     assert all(ax.get_ylim()[0] <= 0 for ax in fig.axes)  # noise is not blown up
     refs = {round(line.get_ydata()[0], 4) for line in std.get_lines()[1:]}
     assert refs == {0.0, round(512 ** -0.5, 4)}
-    assert {line.get_ydata()[0] for line in rank.get_lines()[1:]} == {1, 512}
-    assert rank.get_ylim()[1] >= 512 and std.get_ylim()[1] >= 512 ** -0.5  # bounds in view
+    cap = min(n_rows - 1, 512)  # the rank N rows can reach, not the channel count
+    assert {line.get_ydata()[0] for line in rank.get_lines()[1:]} == {1, cap}
+    assert rank.get_ylim()[1] >= cap and std.get_ylim()[1] >= 512 ** -0.5  # bounds in view
+    assert f"{n_rows} images" in rank.get_ylabel()
+
+
+def test_runs_of_several_methods_share_one_rank_ceiling_only_when_their_rows_agree():
+    run = [{"epoch": 1, "loss": 1.0, "target_std": 0.03, "effective_rank": 9.0,
+            "diagnostic_rows": 16}]
+    fig = viz.fig_runs({"a": run, "b": run})
+    assert "16 images" in fig.axes[2].get_ylabel()
+    assert any(t.get_text() == "highest possible (15)" for t in fig.axes[2].texts)
+    other = [{**run[0], "diagnostic_rows": 32}]
+    fig = viz.fig_runs({"a": run, "b": other})
+    assert "images" not in fig.axes[2].get_ylabel() and not fig.axes[2].texts
 
 
 def test_confusion_matrix_is_titled_and_row_normalised():
@@ -249,6 +265,24 @@ def test_feature_norm_panels_share_one_scale_and_outline_targets():
     images = [ax.get_images()[0] for ax in fig.axes if ax.get_images()]
     assert len({im.get_clim() for im in images}) == 1  # one colour scale
     assert all(len(ax.patches) == 1 for ax in fig.axes if ax.get_images())
+    # a small change on its own scale is drawn at full range, not as nothing
+    tiny = torch.full((4, 3, 3), 0.001)
+    fig = viz.fig_feature_norms({"a": a, "b": b, "change": tiny}, m, own_scale=("change",))
+    clims = {ax.get_title(): ax.get_images()[0].get_clim() for ax in fig.axes if ax.get_images()}
+    assert clims["a"] == clims["b"] and clims["a"][1] == pytest.approx(4.0)
+    assert clims["change"][1] == pytest.approx(0.002)
+
+
+def test_influence_rows_draw_each_predicted_cell_with_its_own_reach():
+    grid = (7, 7)
+    rows = {cell: {f"{n} layers": analysis.predictor_influence(ConvPredictor(4, n), grid, cell, 4)
+                   for n in (3, 6)} for cell in ((3, 3), (0, 0))}
+    fig = viz.fig_influence(rows)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_images()]
+    assert titles == ["3 layers: 49 of 49 cells", "6 layers: 49 of 49 cells",
+                      "3 layers: 16 of 49 cells", "6 layers: 49 of 49 cells"]
+    stars = [ax.collections[0].get_offsets()[0].tolist() for ax in fig.axes if ax.get_images()]
+    assert stars == [[3, 3], [3, 3], [0, 0], [0, 0]]
 
 
 def test_probe_curves_use_the_whole_scale_with_chance_marked():
@@ -304,3 +338,18 @@ def test_explorer_mask_ratio_sets_the_random_target_fraction(explorer):
         c["mask_ratio"].value = ratio
         assert explorer.error is None
         assert (explorer.mask.sum((1, 2)) == 49 - round(49 * (1 - ratio))).all()
+
+
+@pytest.mark.parametrize("start,peak", [(0.99, 0.002), (0.996, 0.01), (0.9, 0.5)])
+def test_schedule_titles_read_the_curves_they_draw(start, peak):
+    from jepa_lite import schedules
+
+    total, spe = 60, 10
+    lr = [schedules.learning_rate(s, total, 10, peak) for s in range(total)]
+    mom = {"per step": [schedules.ema_momentum_at(s, spe, 6, False, start) for s in range(total)]}
+    a, b = viz.fig_schedules(lr, mom, spe).axes
+    assert f"warm-up to {peak:.3g}" in a.get_title()
+    assert max(a.get_lines()[0].get_ydata()) == pytest.approx(peak)
+    drawn = b.get_lines()[0].get_ydata()
+    assert drawn[0] == pytest.approx(start)
+    assert f"cosine {start:.4g} -> {drawn[-1]:.4g}" in b.get_title()
