@@ -51,10 +51,11 @@ def receptive_fields(trunk: Trunk) -> dict[str, tuple[int, int]]:
 
 
 def stage_outputs(trunk: Trunk, images: torch.Tensor, mask: torch.Tensor | None = None):
-    """Every part's output of a trunk, in order (for figures and tests)."""
+    """Every part's output of a trunk, in order (for figures and tests). Copies: the trunk's
+    ReLU works in place and would turn the kept ``bn1`` output into its own."""
     outs = {}
     hooks = [getattr(trunk, n).register_forward_hook(
-        lambda _m, _i, o, n=n: outs.__setitem__(n, o)) for n in TRUNK_PARTS]
+        lambda _m, _i, o, n=n: outs.__setitem__(n, o.clone())) for n in TRUNK_PARTS]
     try:
         trunk(images) if mask is None else trunk(images, mask)
     finally:

@@ -252,3 +252,15 @@ def test_zero_filled_dense_trunk_fills_the_hole_and_the_sparse_one_does_not(trai
     r0 = analysis.zero_filled_vs_sparse(dense, x, none, train_mode)
     for err in r0["error"].values():
         assert err.max() < 1e-9
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_stage_outputs_keep_each_part_as_it_left_that_part(seed):
+    """bn1's kept output is BatchNorm's (negative values and all), not what the in-place ReLU
+    after it made of the same tensor; relu's is its max(0, bn1)."""
+    from jepa_lite.backbone import dense_trunk
+
+    torch.manual_seed(seed)
+    outs = analysis.stage_outputs(dense_trunk("resnet10").eval(), torch.randn(2, 3, 64, 64))
+    assert (outs["bn1"] < 0).any()
+    assert torch.equal(outs["relu"], outs["bn1"].clamp_min(0))
