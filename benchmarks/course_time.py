@@ -4,7 +4,7 @@ computed, not measured.
     python benchmarks/course_time.py --profile gpu --images-per-s 2239
     python benchmarks/course_time.py --profile gpu --bench bench.json   # jepa-lite bench --json
 
-The runs are the chapters' (04: one; 05: the supervised reference; 07: four; 08: five; 09:
+The runs are the chapters' (04: one; 05: the supervised reference; 07: six; 08: five; 09:
 the sweep), counted once when two chapters train the same configuration on the same data
 (the course links the second to the first). Each run costs epochs x training images /
 its method's images per second: one figure for all (``--images-per-s``), or each method's
@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from jepa_lite import sweep  # noqa: E402
+from jepa_lite import compare, sweep  # noqa: E402
 from jepa_lite.config import PROFILES, Profile, TrainConfig  # noqa: E402
 from jepa_lite.methods import METHODS  # noqa: E402
 
@@ -50,10 +50,7 @@ def course_runs(profile: Profile, train_images: int | None = None) -> list[dict]
 
     planned = [("04", "CNN-JEPA", profile.config(), False)]
     jepa, cjepa = profile.config(many_runs=True), profile.config("cjepa", many_runs=True)
-    planned += [("07", n, c, True) for n, c in (
-        ("CNN-JEPA", jepa), ("C-JEPA", cjepa),
-        ("CNN-JEPA, no EMA", jepa.with_changes(target_ema=False)),
-        ("C-JEPA, no EMA", cjepa.with_changes(target_ema=False)))]
+    planned += [("07", n, c, True) for n, c in compare.collapse_variants(jepa, cjepa).items()]
     planned += [("08", m, profile.config(m, many_runs=True), True) for m in METHODS]
     planned += [("09", p.name, p.config(jepa), True)
                 for p in sweep.points(sweep.check_axes(profile.ablations))]

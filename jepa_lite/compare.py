@@ -5,6 +5,9 @@
   chapter already finished with the same configuration on the same data (:func:`find_twin`)
   is linked, not trained again.
 * :func:`recipe_changes`: where a profile's recipe of a method departs from the authors'.
+* :func:`collapse_variants`: chapter 07's controlled experiment (EMA, copied target, no
+  predictor, gradient through the target; C-JEPA with and without the EMA), and
+  :func:`collapse_reading`: what a run's validation spectrum says against random init's.
 * :func:`step_seconds`: the time of one training step of every method, measured side by side
   in one process on one device (round robin, so that a noisy machine slows all alike), and
   the time per epoch it implies; :func:`fed_seconds`: the same step fed by its own training
@@ -34,6 +37,35 @@ def recipe_changes(profile) -> dict[str, dict[str, tuple]]:
     return {methods.get(m).label: {f: (getattr(TrainConfig(method=m).method, f), v)
                                    for f, v in changes.items()}
             for m, changes in profile.methods.items()}
+
+
+def collapse_variants(jepa: TrainConfig, cjepa: TrainConfig) -> dict[str, TrainConfig]:
+    """Chapter 07's runs: the same short CNN-JEPA run with one ingredient removed at a time
+    (the EMA: the target a copy after every step; the predictor; the stop-gradient), and
+    C-JEPA with and without the EMA."""
+    return {"CNN-JEPA": jepa,
+            "CNN-JEPA, no EMA": jepa.with_changes(target_ema=False),
+            "CNN-JEPA, no predictor": jepa.with_changes(predictor_layers=0),
+            "CNN-JEPA, gradient through the target": jepa.with_changes(target_gradient=True),
+            "C-JEPA": cjepa,
+            "C-JEPA, no EMA": cjepa.with_changes(target_ema=False)}
+
+
+COLLAPSED_RANK = 2.0  # effective rank below it: (nearly) every image on one line
+
+
+def collapse_reading(spectrum: dict, random_init: dict) -> str:
+    """A run's validation spectrum (``analysis.spectrum``) against the same network's at
+    random initialisation: ``collapsed`` (effective rank under :data:`COLLAPSED_RANK`),
+    ``partly collapsed`` (under half of random init's rank, or std under half of its std),
+    else ``not collapsed``. Collapse is about the spread of the features, not their use:
+    a run can be ``not collapsed`` and still worse than random init on the probes."""
+    rank, std = spectrum["effective_rank"], spectrum["std"]
+    if rank < COLLAPSED_RANK:
+        return "collapsed"
+    if rank < 0.5 * random_init["effective_rank"] or std < 0.5 * random_init["std"]:
+        return "partly collapsed"
+    return "not collapsed"
 
 
 def run_method(cfg: TrainConfig, run_dir, data_root, device: torch.device, probe_epochs: int,

@@ -211,12 +211,19 @@ class CNNJEPAOptions(MethodOptions):
     target_ema: bool = option(True, flag="--target-ema",
                               help="the target encoder follows the context encoder by EMA; "
                                    "--no-target-ema copies it after every step (the ablation)")
+    target_gradient: bool = option(
+        False, flag="--target-gradient",
+        help="ablation (chapter 07): no stop-gradient; the target is the context encoder run "
+             "densely on the whole image, with gradient (the target encoder is then a copy, "
+             "kept for the probes)")
     strategy: Literal["multiblock", "random", "mixed"] = option(
         "mixed", flag="--masking", help="masking strategy")
     official_masks: bool = option(False, flag="--official-masks",
                                   help="the official code's two masking quirks")
     masking: MaskOptions = field(default_factory=MaskOptions)
-    predictor_layers: int = option(3, flag="--predictor-layers", low=1, help="predictor depth")
+    predictor_layers: int = option(3, flag="--predictor-layers", low=0,
+                                   help="predictor depth (0: no predictor, the ablation of "
+                                        "chapter 07: the mask token is the prediction)")
     kernel_size: int = option(3, flag="--kernel-size", low=1,
                               help="predictor kernel size (odd)")
     depthwise_separable: bool = option(True, flag="--depthwise-separable",

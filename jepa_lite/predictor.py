@@ -17,12 +17,13 @@ class ConvPredictor(nn.Sequential):
 
     12,662,784 parameters at 2048 channels with the defaults; 113,264,640 with
     ``depthwise_separable=False``. The spatial size is kept (``padding = kernel_size // 2``).
+    ``layers=0`` is no predictor at all (the identity; chapter 07's ablation).
     """
 
     def __init__(self, channels: int, layers: int = 3, kernel_size: int = 3,
                  depthwise_separable: bool = True):
-        if layers < 1 or kernel_size < 1 or kernel_size % 2 == 0:
-            raise ValueError(f"layers={layers} must be >= 1 and kernel_size={kernel_size} a "
+        if layers < 0 or kernel_size < 1 or kernel_size % 2 == 0:
+            raise ValueError(f"layers={layers} must be >= 0 and kernel_size={kernel_size} a "
                              f"positive odd number (so the 7x7 grid keeps its size)")
         blocks = []
         for _ in range(layers):

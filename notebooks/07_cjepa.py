@@ -19,10 +19,13 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/jepa-lite/jepa_lite/blob/main/notebooks/07_cjepa.ipynb)
 #
-# **One idea:** a JEPA can cheat by giving every image the same features; the EMA target
-# and the predictor make that unlikely, but do not forbid it. C-JEPA adds VICReg's
-# variance and covariance terms, which do forbid it, to the JEPA loss. From the abstract
-# (Mo & Tong, NeurIPS 2024, arXiv:2410.19560):
+# **One idea:** a JEPA can cheat by giving every image the same features. Three ingredients
+# stand against it: the stop-gradient on the target, the predictor and the EMA. This chapter
+# removes them one at a time and reads what happens; then C-JEPA, which adds VICReg's
+# variance and covariance terms to the JEPA loss so that a collapsed batch costs something
+# in the loss itself (at C-JEPA's weight, a small cost: section 1). From the abstract (Mo &
+# Tong, NeurIPS 2024, arXiv:2410.19560; the abstract is all of the paper this course has,
+# the rest of what we say about C-JEPA is our reading of secondary sources, `docs/paper.md`):
 #
 # > "two primary limitations have been identified: the inefficacy of Exponential Moving
 # > Average (EMA) from I-JEPA in preventing entire collapse and the inadequacy of I-JEPA
@@ -31,6 +34,13 @@
 # > Architecture with the Variance-Invariance-Covariance Regularization (VICReg) strategy.
 # > This integration is designed to effectively learn the variance/covariance for
 # > preventing entire collapse and ensuring invariance in the mean of augmented views"
+#
+# The abstract names two limitations of I-JEPA. The first, collapse, is this chapter's
+# subject. The second, that I-JEPA's prediction does not learn the *mean* of the patch
+# representations accurately, is what VICReg's invariance term answers in C-JEPA: it asks
+# the pooled (mean) representations of different views of one image to agree, a quantity
+# the per-cell JEPA loss never constrains directly. In reading A below the "views" are the
+# target blocks of one image and the invariance term compares their mean predictions.
 #
 # C-JEPA was built on I-JEPA (a ViT); this chapter puts it on CNN-JEPA's ResNet and grid.
 # Code: `jepa_lite/methods/cjepa.py`, `jepa_lite/losses.py` (VICReg's terms),
@@ -56,11 +66,15 @@ if "google.colab" in sys.modules:  # Colab: install the package once; torch is a
     importlib.invalidate_caches()
 
 # %%
+import math
+
 import matplotlib.pyplot as plt
 import torch
+from IPython.display import Markdown, display
 
-from jepa_lite import analysis, backbone, compare, masking, probes, runs, train, viz
+from jepa_lite import analysis, backbone, compare, masking, probes, runs, schedules, train, viz
 from jepa_lite.course import start_chapter
+from jepa_lite.data import scan
 
 run = start_chapter("07_cjepa", PROFILE, DATA_ROOT, OUT_DIR, DEVICE, SEED)
 cfg = run.config
@@ -81,9 +95,9 @@ if cfg.profile.many_runs:  # four runs: the profile shortens each (chapter 04 tr
 # %% [markdown]
 # ## 1. Which tensors each VICReg term sees
 #
-# The paper's text, its pseudocode and its Algorithm 1 disagree on where VICReg applies
-# (no code is public; `docs/paper.md` lists three readings). We implement two
-# and say which runs here:
+# Secondary sources report that the C-JEPA paper's text, its pseudocode and its Algorithm 1
+# disagree on where VICReg applies (no code is public; `docs/paper.md` lists three readings,
+# each with how many sources agree). We implement two and say which runs here:
 #
 # | | reading A (default, Algorithm 1) | reading B (`--cjepa-reading B`, pseudocode) |
 # |---|---|---|
@@ -96,8 +110,8 @@ if cfg.profile.many_runs:  # four runs: the profile shortens each (chapter 04 tr
 # | averaged over | all pairs of blocks (i != j) | - |
 #
 # L = L_JEPA + beta x (25 x invariance + 25 x variance + 1 x covariance), beta = 0.001 (the
-# paper's `beta_vicreg`; one re-implementation uses (1 - beta) x L_JEPA instead, not done
-# here). Variance and covariance are taken over this process's micro-batch, never gathered.
+# paper's `beta_vicreg` as secondary sources give it; one re-implementation uses
+# (1 - beta) x L_JEPA instead, not done here). Variance and covariance are taken over this process's micro-batch, never gathered.
 #
 # **Under random masking there are no blocks.** With reading A, a micro-batch masked at
 # random gets no VICReg term at all: C-JEPA with `--masking random` *is* CNN-JEPA, and with
@@ -115,20 +129,30 @@ print(f"one multi-block draw on the {grid[0]}x{grid[1]} grid: {blocks.shape[1]} 
       f"{int(blocks[0, 0].sum())} cell(s); their union covers {int(mask.sum())} cells")
 
 # %% [markdown]
-# ## 2. Four runs: with and without the regulariser, with and without the EMA
+# ## 2. What keeps a JEPA from collapsing: one ingredient removed at a time
 #
-# The same backbone, data, seed and schedule; only the method and the EMA change. Without
-# the EMA (`--no-target-ema`) the target encoder is a copy of the context encoder after every
-# step: a stop-gradient and nothing else, the setting the C-JEPA paper ablates and the one
-# in which collapse is expected. Each run trains in its own process and folder (resumed if
-# stopped), then is probed as in chapter 05. A run that the course already finished with
-# the same configuration on the same data (chapter 04's, say) is linked, not trained again.
+# The same short run (backbone, data, seed, schedule), six times:
+#
+# | run | target | predictor | what it tests |
+# |---|---|---|---|
+# | CNN-JEPA | EMA of the context encoder, no gradient | 3 layers | the recipe |
+# | no EMA (`--no-target-ema`) | a copy of the context encoder after every step, no gradient | 3 layers | is the stop-gradient with a predictor enough, as in SimSiam? |
+# | no predictor (`--predictor-layers 0`) | EMA, no gradient | none: the mask token is the prediction | what the predictor does |
+# | gradient through the target (`--target-gradient`) | the context encoder itself, densely, **with** gradient | 3 layers | the stop-gradient |
+# | C-JEPA, and C-JEPA without the EMA | as CNN-JEPA | 3 layers | the VICReg terms |
+#
+# What earlier work leads one to expect: BYOL reported that with its target an exact copy
+# of the online network its representation collapsed; SimSiam then trained with no moving
+# average at all, a stop-gradient and a predictor being enough, and collapsed when either was
+# removed. A JEPA differs in one way that matters here: the predictor is the only path from
+# the visible cells to the target cells (the sparse encoder's output is zero there), so
+# without it the context encoder receives no gradient and does not train at all. Each run
+# trains in its own process and folder (resumed if stopped), then is probed as in chapter
+# 05; a run the course already finished (chapter 04's, say) is linked, not trained again.
 
 # %%
 jepa, cjepa = cfg.train_config("cnn-jepa", many_runs=True), tcfg
-variants = {"CNN-JEPA": jepa, "C-JEPA": cjepa,
-            "CNN-JEPA, no EMA": jepa.with_changes(target_ema=False),
-            "C-JEPA, no EMA": cjepa.with_changes(target_ema=False)}
+variants = compare.collapse_variants(jepa, cjepa)
 k = cfg.profile.knn_k  # the paper's 200; 20 on the small generated sets
 results = {}
 for name, variant in variants.items():
@@ -156,11 +180,19 @@ plt.show()
 
 # %% [markdown]
 # After training, on the validation images (the encoder the probes use, pooled features),
-# next to the same network at its random initialisation. On a short run the EMA target
-# barely leaves its initialisation (momentum 0.996 -> 1 over a few steps), so compare the
-# EMA runs with the random-init line before reading anything into them.
+# next to the same network at its random initialisation. How far can an EMA target have moved
+# from its initialisation? After $T$ steps of $\xi \leftarrow m_t\,\xi + (1 - m_t)\,\theta$,
+# the initial weights still carry $\prod_t m_t$ of the target (if the context encoder had
+# moved away entirely); the line below computes it for this run's schedule.
 
 # %%
+per_epoch = len(scan(data_root, "train").samples) // jepa.batch_size
+steps = per_epoch * jepa.epochs
+carried = math.prod(schedules.ema_momentum_at(t, per_epoch, jepa.epochs,
+                                              jepa.method.ema_per_epoch, *jepa.method.ema)
+                    for t in range(steps))
+print(f"{steps} steps, EMA {jepa.method.ema[0]} -> {jepa.method.ema[1]}: the initial weights "
+      f"still carry {carried:.0%} of the target encoder at the end")
 torch.manual_seed(SEED)
 spectra = {"random init": analysis.spectrum(analysis.pooled_features(
     backbone.dense_trunk(tcfg.arch), data_root, tcfg.image_size, cfg.device))}
@@ -168,65 +200,85 @@ for name, r in results.items():
     feats = analysis.pooled_features(probes.encoder_from_checkpoint(r["checkpoint"]), data_root,
                                     tcfg.image_size, cfg.device)
     spectra[name] = analysis.spectrum(feats)
-    print(f"{name:18s} std {spectra[name]['std']:.4f}  effective rank "
-          f"{spectra[name]['effective_rank']:6.1f} of {spectra[name]['channels']}  k-NN "
-          f"{100 * r['knn_top1']:.1f} %  linear {100 * r['linear_top1']:.1f} %")
 fig = viz.fig_spectra(spectra)
 run.savefig(fig, "spectra")
 plt.show()
 
 # %% [markdown]
-# ## 4. Probe accuracy, and what this run says
+# ## 4. What happened, run by run
 #
-# The dashed lines are the same network at its random initialisation.
+# For each run: the spread of its validation features (std and effective rank, pooled, one
+# row per image, the same for every run) read against random init's
+# (`compare.collapse_reading`: *collapsed* under rank 2, *partly* under half of random init's
+# rank or std), and each probe against random init's with two standard errors of the
+# difference on this many validation images (`compare.learned_rows`). The dashed lines of the
+# bar chart are random init.
 
 # %%
 fig = viz.fig_probe_bars(results, random_init, f"{PROFILE} profile: k = {k}, "
                          f"{cfg.profile.probe_epochs} linear-probe epochs")
 run.savefig(fig, "probes")
 plt.show()
-
-
-def verdict(with_reg: str, without: str) -> str:
-    a, b = spectra[with_reg], spectra[without]
-    ra, rb = results[with_reg], results[without]
-    rank = "higher" if a["effective_rank"] > b["effective_rank"] else "not higher"
-    knn = "better" if ra["knn_top1"] > rb["knn_top1"] else "not better"
-    return (f"{with_reg} vs {without}: effective rank {a['effective_rank']:.1f} vs "
-            f"{b['effective_rank']:.1f} ({rank}); k-NN {100 * ra['knn_top1']:.1f} vs "
-            f"{100 * rb['knn_top1']:.1f} % ({knn})")
-
-
-print(f"In this {PROFILE} run (random init: effective rank "
-      f"{spectra['random init']['effective_rank']:.1f}, k-NN "
-      f"{100 * random_init['knn_top1']:.1f} %):")
-print(" -", verdict("C-JEPA", "CNN-JEPA"))
-print(" -", verdict("C-JEPA, no EMA", "CNN-JEPA, no EMA"))
+n_val = len(scan(data_root, "val").samples)
+rows = {r["method"]: r for r in compare.learned_rows(results, random_init, n_val)}
+readings = {n: compare.collapse_reading(spectra[n], spectra["random init"]) for n in results}
+table = ["| run | std | effective rank | spread | k-NN vs random init | linear vs random init |",
+         "|---|---|---|---|---|---|",
+         f"| random init | {spectra['random init']['std']:.4f} | "
+         f"{spectra['random init']['effective_rank']:.1f} | | "
+         f"{100 * random_init['knn_top1']:.1f} % | {100 * random_init['linear_top1']:.1f} % |"]
+table += [f"| {n} | {spectra[n]['std']:.4f} | {spectra[n]['effective_rank']:.1f} | "
+          f"{readings[n]} | {100 * results[n]['knn_top1']:.1f} % ({rows[n]['knn_vs_random']}) | "
+          f"{100 * results[n]['linear_top1']:.1f} % ({rows[n]['linear_vs_random']}) |"
+          for n in results]
+channels = spectra["random init"]["channels"]
+display(Markdown(f"{PROFILE} profile, {n_val} validation images, {channels} channels:\n\n"
+                 + "\n".join(table)))
 run.log(**{f"{n} {m}": results[n][m] for n in results for m in ("knn_top1", "linear_top1")},
         **{f"{n} effective_rank": spectra[n]["effective_rank"] for n in spectra},
-        random_knn_top1=random_init["knn_top1"])
+        **{f"{n} spread": readings[n] for n in results},
+        random_knn_top1=random_init["knn_top1"], ema_initial_weight_left=carried)
 
 # %% [markdown]
-# Read the lines above, not a sentence written in advance: they are this run's numbers.
-# With beta = 0.001 the VICReg term is small next to the JEPA loss (25 x a variance hinge
-# of at most 1, times 0.001), so on a short run the four encoders may differ by little; a
-# difference of a few validation images is noise at `smoke` scale (200 images). Secondary
-# sources quote the C-JEPA paper's gains for ViTs on ImageNet-1k (our reading, not checked
-# against its full text, which this course does not have: linear 72.9 -> 73.7 for ViT-B/16
-# at 600 epochs); nobody has measured them for CNN-JEPA, and this chapter at `smoke` or
-# `demo` scale does not either. docs/experiments.md, "Evidence that it learns", gives our
-# measured numbers for every method on the generated data.
+# Read the table, not a sentence written in advance: it is this run's numbers. What the
+# runs on record showed (docs/experiments.md, "Collapse experiment", with their profile and
+# commit):
+#
+# - **Copying the target (no EMA) did not collapse it, and still did harm.** In the `demo`
+#   run of docs/results (commit cec2462, 4 epochs, 400 validation images) the copied-target
+#   encoder kept an effective rank of 170.7 (189.6 with the EMA, 253.2 at random init) yet
+#   probed *below* random init: k-NN 25.5 % against 29.5 %, linear 32.75 % against
+#   36.25 %, each within two standard errors; an earlier demo page (before cec2462) had k-NN
+#   19.5 % against 29.5 %, beyond them. The collapse diagnostics do not see this failure; only the probes do.
+#   Spread is necessary for useful features, not sufficient.
+# - **Without the predictor nothing trains** but the mask token: the context encoder's
+#   output is zero at the target cells, so no gradient reaches it, and the target stays the
+#   random network (slowly shrunk by weight decay).
+# - **With a gradient through the target** the two branches can meet halfway; whether they
+#   meet at a constant within a short run the table says.
+# - With beta = 0.001 the VICReg term is small next to the JEPA loss (25 x a variance hinge
+#   of at most 1, times 0.001): it makes collapse cost something, it does not forbid it, and
+#   under reading A it acts only on multi-block micro-batches. Our runs have not shown it
+#   raising the rank or the probes beyond noise (the demo run above: rank 185.9 against
+#   189.6, k-NN 33.3 % against 38.5 %).
+#
+# Secondary sources quote the C-JEPA paper's gains for ViTs on ImageNet-1k (our reading, not
+# checked against its full text, which this course does not have: linear 72.9 -> 73.7 for
+# ViT-B/16 at 600 epochs); nobody has measured them for CNN-JEPA, and this chapter at
+# `smoke` or `demo` scale does not either.
 #
 # ## Summary
 #
+# - Three ingredients stand against collapse in CNN-JEPA: the stop-gradient on the target, the
+#   predictor (here also the only path from the visible cells to the target cells) and the EMA.
+#   The table of section 4 shows what removing each did in this run.
+# - Collapse diagnostics (std, effective rank) catch a collapse, not every failure: a run can
+#   keep its spread and probe below random init.
 # - C-JEPA adds VICReg's invariance, variance and covariance terms to the JEPA loss, weighted by
-#   beta = 0.001 (25 / 25 / 1 inside), against complete collapse.
-# - Where the terms apply is ambiguous in the paper; reading A (default) regularises the
-#   projected block means of the prediction, reading B the pooled context encoder.
-# - Under random masking there are no blocks, so reading A adds nothing: C-JEPA is then
-#   CNN-JEPA.
-# - Whether the regulariser helps is measured, not assumed: this run's effective ranks and probe
-#   accuracies are printed above.
+#   beta = 0.001 (25 / 25 / 1 inside): collapse then costs something in the loss, a little.
+# - Where the terms apply is ambiguous (secondary sources; our reading); reading A (default)
+#   regularises the projected block means of the prediction, reading B the pooled context
+#   encoder. Under random masking there are no blocks, so reading A adds nothing.
 #
 # ## Check your understanding
 #
@@ -237,11 +289,14 @@ run.log(**{f"{n} {m}": results[n][m] for n in results for m in ("knn_top1", "lin
 #    a hinge on their per-dimension standard deviation.
 #
 #    </details>
-# 2. Why does the variance term forbid complete collapse while the EMA only discourages it?
+# 2. How does the variance term act against collapse differently from the EMA?
 #    <details><summary>Answer</summary>
 #
 #    If every image had the same features, the standard deviation over the batch would be 0 and
-#    the hinge would add its largest penalty; the EMA adds no term to the loss at all.
+#    the hinge would add its largest penalty, so collapse costs something in the loss; the EMA
+#    adds no term at all, it only changes how the target moves. At beta = 0.001 the penalty is
+#    at most 0.025 per micro-batch (25 x 1 x 0.001), small next to a JEPA loss of order 0.1-1,
+#    so it discourages collapse rather than forbidding it.
 #
 #    </details>
 # 3. Why is beta = 0.001 so small?
@@ -283,6 +338,8 @@ run.log(**{f"{n} {m}": results[n][m] for n in results for m in ("knn_top1", "lin
 #
 # - Mo et al. (2024). Connecting Joint-Embedding Predictive Architecture with Contrastive
 #   Self-supervised Learning (C-JEPA). NeurIPS 2024.
+# - Chen and He (2021). Exploring Simple Siamese Representation Learning (SimSiam). CVPR 2021.
+# - Grill et al. (2020). Bootstrap Your Own Latent (BYOL). NeurIPS 2020.
 # - Bardes, Ponce and LeCun (2022). VICReg: Variance-Invariance-Covariance Regularization for
 #   Self-Supervised Learning. ICLR 2022.
 # - Assran et al. (2023). Self-Supervised Learning From Images With a Joint-Embedding Predictive

@@ -74,7 +74,7 @@ def test_loader_transfer_prints_both_ways_of_handing_over_a_batch():
 
 
 def test_course_time_counts_each_run_once_and_uses_the_bench_rates(tmp_path, capsys):
-    """The gpu course: chapter 04's run, the supervised reference, three more in 07, three
+    """The gpu course: chapter 04's run, the supervised reference, five more in 07, three
     baselines in 08, one ablation in 09 (the others are linked twins). In this process: the
     script only counts."""
     import importlib.util
@@ -88,9 +88,10 @@ def test_course_time_counts_each_run_once_and_uses_the_bench_rates(tmp_path, cap
     out = capsys.readouterr().out
     runs = re.findall(r"ch(\d\d) (.+?) +(\d+) epochs x +(\d+) images .*: +(\d+) s", out)
     assert [(c, n.strip()) for c, n, *_ in runs] == [
-        ("04", "CNN-JEPA"), ("05", "supervised"), ("07", "C-JEPA"), ("07", "CNN-JEPA, no EMA"),
-        ("07", "C-JEPA, no EMA"), ("08", "simclr"), ("08", "byol"), ("08", "vicreg"),
-        ("09", "strategy-random")]
+        ("04", "CNN-JEPA"), ("05", "supervised"), ("07", "CNN-JEPA, no EMA"),
+        ("07", "CNN-JEPA, no predictor"), ("07", "CNN-JEPA, gradient through the target"),
+        ("07", "C-JEPA"), ("07", "C-JEPA, no EMA"), ("08", "simclr"), ("08", "byol"),
+        ("08", "vicreg"), ("09", "strategy-random")]
     assert all(int(s) == round(int(e) * int(i) / 1000) for *_, e, i, s in runs)
     bench = {"arch": "resnet18", "image_size": 224, "batch": 128, "loader": [
         {"method": m, "pipeline": p, "with_step_images_per_s": r} for m, p, r in (
@@ -103,7 +104,7 @@ def test_course_time_counts_each_run_once_and_uses_the_bench_rates(tmp_path, cap
     assert re.search(r"ch08 simclr +40 epochs x +10000 images at +500 images/s: +800 s", out)
     assert re.search(r"ch05 supervised +20 epochs x +10000 images at +2000 images/s: +100 s",
                      out)
-    total = 200 + 100 + 400 + 200 + 400 + 800 + 1000 + 800 + 200
+    total = 200 + 100 + 200 + 200 + 200 + 400 + 400 + 800 + 1000 + 800 + 200
     assert f"training: {total} s" in out
 
     (tmp_path / "small.json").write_text(json.dumps({**bench, "image_size": 128}))

@@ -53,9 +53,9 @@ class CJEPA(CNNJEPA):
                  kernel_size: int = 3, depthwise_separable: bool = True,
                  loss: str = "official", zero_init_residual: bool = False,
                  target_ema: bool = True, beta: float = 0.001, weights=(25.0, 25.0, 1.0),
-                 reading: str = "A"):
+                 reading: str = "A", target_gradient: bool = False):
         super().__init__(arch, predictor_layers, kernel_size, depthwise_separable, loss,
-                         zero_init_residual, target_ema)
+                         zero_init_residual, target_ema, target_gradient)
         if reading not in READINGS:
             raise ValueError(f"unknown C-JEPA reading {reading!r}; choose A or B")
         self.beta, self.weights, self.reading = beta, tuple(weights), reading
@@ -67,22 +67,20 @@ class CJEPA(CNNJEPA):
     def from_config(cls, cfg) -> CJEPA:
         o = cfg.method
         return cls(cfg.arch, o.predictor_layers, o.kernel_size, o.depthwise_separable, o.loss,
-                   cfg.zero_init_residual, o.target_ema, o.beta, o.vicreg_weights, o.reading)
+                   cfg.zero_init_residual, o.target_ema, o.beta, o.vicreg_weights, o.reading,
+                   o.target_gradient)
 
     @classmethod
     def draws_blocks(cls, cfg) -> bool:
         return cfg.method.reading == "A"
 
     def forward(self, images: torch.Tensor, mask: torch.Tensor, blocks=None):
-        context = self.context_encoder(images, mask)
-        pred = self.predictor(self.mask_token(context, mask))
-        with torch.no_grad():
-            target = self.target_encoder(images)
+        context, pred, target = self.predict(images, mask)
         l_jepa = jepa_loss(pred, target, mask, self.loss_kind)
         terms = self.regulariser(pred, context, blocks, l_jepa)
         w = self.weights
         reg = w[0] * terms["invariance"] + w[1] * terms["variance"] + w[2] * terms["covariance"]
-        return l_jepa + self.beta * reg, target
+        return l_jepa + self.beta * reg, target.detach()
 
     def regulariser(self, pred, context, blocks, l_jepa) -> dict:
         """The three VICReg terms of this micro-batch, as the reading places them."""

@@ -27,9 +27,10 @@ class CNNJEPA(Method):
     def __init__(self, arch: str = "resnet50", predictor_layers: int = 3,
                  kernel_size: int = 3, depthwise_separable: bool = True,
                  loss: str = "official", zero_init_residual: bool = False,
-                 target_ema: bool = True):
+                 target_ema: bool = True, target_gradient: bool = False):
         super().__init__()
         self.arch, self.loss_kind, self.target_ema = arch, loss, target_ema
+        self.target_gradient = target_gradient
         self.context_encoder = sparse_trunk(arch, zero_init_residual)
         # Paper, III-B: "the target network's weights are updated using an exponential moving
         # average of the context weights" -- same weights to start, no gradient ever.
@@ -45,7 +46,7 @@ class CNNJEPA(Method):
     def from_config(cls, cfg) -> CNNJEPA:
         o = cfg.method
         return cls(cfg.arch, o.predictor_layers, o.kernel_size, o.depthwise_separable, o.loss,
-                   cfg.zero_init_residual, o.target_ema)
+                   cfg.zero_init_residual, o.target_ema, o.target_gradient)
 
     @classmethod
     def views(cls, cfg) -> Views:
@@ -61,13 +62,20 @@ class CNNJEPA(Method):
         """Whether the collate also hands the multi-block target blocks (C-JEPA's reading A)."""
         return False
 
-    def forward(self, images: torch.Tensor, mask: torch.Tensor):
-        """Loss of one batch, plus the target features (for collapse diagnostics)."""
+    def predict(self, images: torch.Tensor, mask: torch.Tensor):
+        """``(context, prediction, target)`` feature maps ``[B, C, gh, gw]`` of one batch."""
         context = self.context_encoder(images, mask)  # zero at target cells
         pred = self.predictor(self.mask_token(context, mask))
+        if self.target_gradient:  # the ablation: the same weights, dense, WITH gradient
+            return context, pred, self.context_encoder(images, torch.zeros_like(mask))
         with torch.no_grad():
             target = self.target_encoder(images)  # the full image, dense
-        return jepa_loss(pred, target, mask, self.loss_kind), target
+        return context, pred, target
+
+    def forward(self, images: torch.Tensor, mask: torch.Tensor):
+        """Loss of one batch, plus the target features (for collapse diagnostics)."""
+        _, pred, target = self.predict(images, mask)
+        return jepa_loss(pred, target, mask, self.loss_kind), target.detach()
 
     def ema_pairs(self):
         """The target encoder follows the context encoder (the predictor has no target)."""
@@ -76,5 +84,7 @@ class CNNJEPA(Method):
     def update_target(self, momentum: float) -> None:
         """The EMA step (:meth:`Method.update_target`). Without ``target_ema`` the target is a
         copy of the context encoder after every step (momentum 0; a stop-gradient and
-        nothing else: the ablation that invites collapse)."""
-        super().update_target(momentum if self.target_ema else 0.0)
+        nothing else: the ablation that invites collapse); nor with ``target_gradient``,
+        where the target encoder only keeps the trained weights for the probes."""
+        ema = self.target_ema and not self.target_gradient
+        super().update_target(momentum if ema else 0.0)
