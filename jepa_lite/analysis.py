@@ -170,6 +170,23 @@ def predictor_influence(predictor: nn.Module, grid: tuple[int, int], cell: tuple
     return g.abs().sum((0, 1)) > 0
 
 
+@torch.no_grad()
+def cell_agreement(model: nn.Module, images: torch.Tensor, mask: torch.Tensor) -> dict:
+    """What is predicted, where (chapter 04): for every target cell of ``mask``, the cosine
+    between a JEPA's prediction and its target encoder's feature, and the cell's distance in
+    cells (Chebyshev, the predictor's reach) to the nearest context cell. Eval mode
+    (BatchNorm's running statistics), the model's mode restored after."""
+    was = model.training
+    model.eval()
+    try:
+        _, pred, target = model.predict(images, mask)
+    finally:
+        model.train(was)
+    cos = torch.nn.functional.cosine_similarity(pred.float(), target.float(), dim=1).cpu()
+    mask = mask.cpu()
+    return {"cosine": cos[mask], "distance": cell_distance(~mask)[mask]}
+
+
 # --------------------------------------------------------------------------- chapters 04, 07
 def collapse_stats(features: torch.Tensor) -> dict:
     """The training loop's collapse diagnostics, on the same kind of rows for every method:

@@ -407,11 +407,13 @@ def fig_bn_statistics(dense_mean, visible_mean, visible_fraction: float) -> Figu
 
 
 def fig_influence(rows: dict[tuple[int, int], dict[str, torch.Tensor]],
-                  image: torch.Tensor | None = None) -> Figure:
+                  image: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> Figure:
     """Which grid cells reach a predicted cell (the star): one row per predicted cell, one
-    panel per predictor; drawn over ``image`` ``[3, H, W]`` (in [0, 1]) when given."""
+    panel per predictor; drawn over ``image`` ``[3, H, W]`` (in [0, 1]) when given, with the
+    target cells of ``mask`` ``[gh, gw]`` outlined in red and the context cells within reach
+    counted."""
     ncol = max(len(maps) for maps in rows.values())
-    fig, axes = plt.subplots(len(rows), ncol, figsize=(2.3 * ncol, 2.5 * len(rows)),
+    fig, axes = plt.subplots(len(rows), ncol, figsize=(2.6 * ncol, 2.6 * len(rows)),
                              squeeze=False)
     for r, (cell, maps) in enumerate(rows.items()):
         for ax, (name, m) in zip(axes[r], maps.items()):
@@ -423,13 +425,47 @@ def fig_influence(rows: dict[tuple[int, int], dict[str, torch.Tensor]],
                           extent=extent)
             else:
                 ax.imshow(m.float().numpy(), cmap="Greens", vmin=0, vmax=1.3, extent=extent)
+            title = f"{name}: {int(m.sum())} of {m.numel()} cells"
+            if mask is not None:
+                for rr, cc in torch.nonzero(mask).tolist():
+                    ax.add_patch(Rectangle((cc - 0.5, rr - 0.5), 1, 1, fill=False,
+                                           ec=TARGET_HEX, lw=1.2))
+                title += f"\n{int((m & ~mask).sum())} context cells within reach"
             ax.scatter([cell[1]], [cell[0]], marker="*", s=120, color=TARGET_HEX)
             ax.set_xticks([])
             ax.set_yticks([])
-            ax.set_title(f"{name}: {int(m.sum())} of {m.numel()} cells", fontsize=8)
+            ax.set_title(title, fontsize=8)
         for ax in axes[r][len(maps):]:
             ax.axis("off")
         axes[r][0].set_ylabel(f"predicted cell {cell}", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def fig_cell_agreement(results: dict[str, dict]) -> Figure:
+    """Mean cosine between prediction and target per target cell, against the cell's distance
+    to the nearest context cell, one line per model (``analysis.cell_agreement``), with two
+    standard errors and the number of cells at each distance."""
+    fig, ax = plt.subplots(figsize=(6.5, 3.4))
+    for i, (name, r) in enumerate(results.items()):
+        dist, cos = r["distance"], r["cosine"]
+        ds = sorted(set(dist.tolist()))
+        means = [cos[dist == d].mean().item() for d in ds]
+        errs = [2 * cos[dist == d].std().item() / max(int((dist == d).sum()), 1) ** 0.5
+                if int((dist == d).sum()) > 1 else 0.0 for d in ds]
+        ax.errorbar(ds, means, yerr=errs, color=BLOCK_COLOURS[i % len(BLOCK_COLOURS)],
+                    ls=LINE_STYLES[i % 4], marker="os^v"[i % 4], capsize=3, label=name)
+        if i == 0:
+            for d, m in zip(ds, means):
+                ax.annotate(f"{int((dist == d).sum())} cells", (d, m), fontsize=7,
+                            textcoords="offset points", xytext=(4, 6))
+    ax.axhline(0, color="grey", lw=0.8, ls=":")
+    ax.set_xlabel("target cell's distance to the nearest context cell (cells)")
+    ax.set_ylabel("cosine(prediction, target)")
+    ax.set_title("what is predicted, where: mean over target cells, +- 2 standard errors",
+                 fontsize=9)
+    ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
+    ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
 

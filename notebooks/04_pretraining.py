@@ -56,9 +56,11 @@ import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 
-from jepa_lite import backbone, data, losses, runs, runtime, schedules, train, viz
-from jepa_lite.checkpoint import read_metrics
+from jepa_lite import analysis, backbone, data, masking, runs, runtime, schedules, train, viz
+from jepa_lite.checkpoint import load_checkpoint, read_metrics
 from jepa_lite.course import start_chapter
+from jepa_lite.losses import jepa_loss
+from jepa_lite.probes import checkpoint_config
 
 run = start_chapter("04_pretraining", PROFILE, DATA_ROOT, OUT_DIR, DEVICE, SEED, RUN_DIR)
 cfg = run.config
@@ -106,13 +108,71 @@ if cfg.profile.notes:
 g = torch.Generator().manual_seed(SEED)
 p, h = torch.randn(2, 1, 512, 1, 1, generator=g).unbind(0)
 every = torch.ones(1, 1, 1, dtype=torch.bool)
-coded = losses.jepa_loss(p, h, every, "official").item()
+coded = jepa_loss(p, h, every, "official").item()
 half_l2 = 0.5 * (F.normalize(p, dim=1) - F.normalize(h, dim=1)).square().sum().item()
 one_minus_cos = 1 - F.cosine_similarity(p, h, dim=1).item()
 print(f"smooth-L1 (coded) {coded:.6f} = 1/2 L2^2 {half_l2:.6f} = 1 - cos {one_minus_cos:.6f}")
 
 # %% [markdown]
-# ## 2. Schedules
+# ## 2. One step, written out
+#
+# Everything of chapters 01-03 in one function: the sparse context encoder sees the image
+# with the target cells hidden, the mask token fills those cells, the predictor predicts
+# them, the dense target encoder (no gradient) gives what they should be, the loss of
+# section 1 compares the two at the target cells only, AdamW steps, and the target follows
+# by EMA, $\xi \leftarrow m\,\xi + (1 - m)\,\theta$. It is the package's model (its context
+# encoder, mask token, predictor and target encoder), stepped by hand.
+
+# %% tags=["jepa-step"]
+def jepa_step(model, optimizer, images, mask, momentum):
+    """One CNN-JEPA step by hand: what train.train_step does for this method."""
+    optimizer.zero_grad(set_to_none=True)
+    context = model.context_encoder(images, mask)  # sparse: zero at the target cells
+    filled = model.mask_token(context, mask)  # one learned vector in every target cell
+    pred = model.predictor(filled)  # 3 x (depthwise, pointwise, BatchNorm, ReLU)
+    with torch.no_grad():  # the target gets no gradient
+        target = model.target_encoder(images)  # dense, the whole image
+    p, h = F.normalize(pred, dim=1), F.normalize(target, dim=1)  # a unit vector per cell
+    per_cell = F.smooth_l1_loss(p, h, reduction="none", beta=1.0).sum(1)  # 1 - cos(p, h)
+    loss = per_cell[mask].mean()  # the target cells only
+    loss.backward()
+    optimizer.step()  # AdamW
+    with torch.no_grad():  # EMA: xi <- m xi + (1 - m) theta, parameters only
+        for xi, theta in zip(model.target_encoder.parameters(),
+                             model.context_encoder.parameters()):
+            xi.lerp_(theta, 1 - momentum)
+    return loss.detach()
+
+
+# %% [markdown]
+# On eight real training images and one multi-block mask each, the same model stepped by
+# hand and by the training loop (`train.train_step`, from the same seed), on the CPU in fp32
+# so that both do exactly the same arithmetic; they must agree on the loss, on every
+# gradient and on every weight after the step (`tests/test_chapters.py` checks it over many
+# seeds):
+
+# %%
+cpu = torch.device("cpu")
+one_step = tcfg.with_changes(compile=False, precision="fp32")
+folder = data.image_folder(data_root, "train")
+to_tensor = data.eval_transform(tcfg.image_size, backbone.trunk_stride(tcfg.arch))
+images = torch.stack([to_tensor(folder.loader(folder.samples[i][0]))
+                      for i in torch.linspace(0, len(folder) - 1, 8).long().tolist()])
+mask = masking.sample_masks(8, grid, "multiblock", torch.Generator().manual_seed(SEED))
+by_hand, by_loop = train.build(one_step, cpu), train.build(one_step, cpu)
+momentum0 = tcfg.method.ema[0]
+loss_hand = jepa_step(by_hand.model, by_hand.optimizer, images, mask, momentum0)
+loss_loop, _ = train.train_step(by_loop, [(images, mask)], 1, momentum0)
+pairs = list(zip(by_hand.model.named_parameters(), by_loop.model.named_parameters()))
+grad_gap = max((a.grad - b.grad).abs().max().item()
+               for (_, a), (_, b) in pairs if a.grad is not None)
+weight_gap = max((a - b).abs().max().item() for (_, a), (_, b) in pairs)
+print(f"loss by hand {loss_hand.item():.6f}, by train_step {loss_loop.item():.6f}; largest "
+      f"gradient difference {grad_gap:.1e}, largest weight difference after the step "
+      f"{weight_gap:.1e}")
+
+# %% [markdown]
+# ## 3. Schedules
 #
 # The paper (IV-C): AdamW, weight decay 0.01, a cosine learning-rate schedule with 10
 # warm-up epochs and peak 0.01, and an EMA momentum "increasing from 0.996 to 1.0". The
@@ -152,7 +212,7 @@ plt.show()
 # With $m = 0.996$ the target moves 0.4 % of the way to the context encoder per step: it
 # averages roughly the last $1 / (1 - m) = 250$ steps.
 #
-# ## 3. A real pretraining run
+# ## 4. A real pretraining run
 #
 # A step takes a batch of images (512 in the paper) and cuts it into micro-batches (128 in
 # the paper, one per GPU): each micro-batch is one forward pass and one BatchNorm group; their
@@ -185,7 +245,7 @@ for row in history:
           f"momentum {row['momentum']:.5f}  {row['images_per_s']:.0f} img/s")
 
 # %% [markdown]
-# ## 4. Is it learning, or collapsing?
+# ## 5. Is it learning, or collapsing?
 #
 # A JEPA can cheat by mapping every image to the same features: the loss would drop to
 # zero and the features would be useless. Two diagnostics of the target encoder's features
@@ -220,25 +280,82 @@ run.log(arch=tcfg.arch, epochs=len(history), first_loss=history[0]["loss"],
 print(f"checkpoint for the next chapters: {checkpoint}")
 
 # %% [markdown]
-# ## Why the EMA target and the predictor keep it from collapsing
+# ## 6. What is predicted, where
+#
+# The loss is an average over target cells; here it is taken apart. On validation images
+# with multi-block masks, every target cell's cosine between the trained predictor's output
+# and the target encoder's feature (1 = the loss's ideal), against how far that cell is
+# from the nearest visible one, next to the same network at its initialisation (the run's
+# own seed). Then the predictor's reach (chapter 03) on one masked image: which cells can
+# change the prediction at a centre and a corner target, and how many of them are context.
+
+# %%
+trained = train.build_model(checkpoint_config(checkpoint))
+trained.load_state_dict(load_checkpoint(checkpoint)["model"])
+torch.manual_seed(checkpoint_config(checkpoint).seed)
+untrained = train.build_model(checkpoint_config(checkpoint))  # the run's starting point
+val_folder = data.image_folder(data_root, "val")
+pick = torch.linspace(0, len(val_folder) - 1, min(64, len(val_folder))).long().tolist()
+val_images = torch.stack([to_tensor(val_folder.loader(val_folder.samples[i][0]))
+                          for i in pick]).to(cfg.device)
+val_mask = masking.sample_masks(len(pick), grid, "multiblock",
+                                torch.Generator().manual_seed(SEED)).to(cfg.device)
+agreement = {name: analysis.cell_agreement(model.to(cfg.device), val_images, val_mask)
+             for name, model in (("trained", trained), ("random init", untrained))}
+fig = viz.fig_cell_agreement(agreement)
+run.savefig(fig, "cell_agreement")
+plt.show()
+for name, a in agreement.items():
+    print(f"{name:12s} mean cosine over {len(a['cosine'])} target cells: "
+          f"{a['cosine'].mean():.3f}")
+
+# %%
+shown = val_mask[0].cpu().clone()
+centre, corner = (grid[0] // 2, grid[1] // 2), (0, 0)
+shown[centre], shown[corner] = True, True  # both cells are targets in the picture
+reach = {cell: {"trained predictor": analysis.predictor_influence(
+    trained.predictor.cpu(), grid, cell, trained.context_encoder.out_channels)}
+         for cell in (centre, corner)}
+picture = val_images[0].cpu() * torch.tensor(data.IMAGENET_STD)[:, None, None] \
+    + torch.tensor(data.IMAGENET_MEAN)[:, None, None]
+fig = viz.fig_influence(reach, picture, shown)
+run.savefig(fig, "predictor_reach_masked")
+plt.show()
+run.log(mean_cosine_trained=agreement["trained"]["cosine"].mean().item(),
+        mean_cosine_random_init=agreement["random init"]["cosine"].mean().item())
+
+# %% [markdown]
+# How to read it: if the encoder has learned something predictable, the trained line lies
+# above the random-init line; a cell next to the context is usually easier than one deep in
+# a block, and a target whose whole reach is hidden is predicted from the mask token and
+# the predictor's biases alone. On this run's grid (printed at the top) the reach may cover
+# everything: three 3x3 layers see a 7x7 window, the whole of a 4x4 grid from any cell, but
+# only 4x4 cells from a corner of the paper's 7x7 grid.
+
+# %% [markdown]
+# ## What keeps it from collapsing: three ingredients, not one
 #
 # Nothing in the loss forbids the trivial solution: if the context encoder, the predictor and
-# the target encoder all output one constant vector, the loss is 0. Two choices make that
-# solution hard to reach in practice, as in BYOL and I-JEPA; this is an empirical finding,
-# proved only for simplified (linear) networks (Tian, Chen and Ganguli 2021):
+# the target encoder all output one constant vector, the loss is 0. Three choices stand
+# against it, and they are separate mechanisms:
 #
-# - **The target gets no gradient.** It is a slow moving average of the context encoder
-#   ($\xi \leftarrow m\,\xi + (1 - m)\,\theta$, $m$ from 0.996 to 1), so the context encoder
-#   chases a target that moves only as fast as the average lets it; the two cannot slide
-#   towards a constant together in one gradient step.
-# - **The predictor sits between them.** The context encoder is asked to make the target
-#   *predictable*, not to equal it; the predictor, trained at every step, soaks up what the
-#   target does not share with the context.
+# - **A stop-gradient on the target.** The loss is not minimised through the target
+#   features; otherwise both branches could move towards each other, and towards a
+#   constant, in the same step.
+# - **A predictor between the branches.** The context encoder is asked to make the target
+#   *predictable*, not to equal it. In CNN-JEPA it is also the only path from the visible
+#   cells to the target cells: without it the context encoder gets no gradient at all.
+# - **An EMA target.** The target is a slow average of the context encoder
+#   ($\xi \leftarrow m\,\xi + (1 - m)\,\theta$, $m$ from 0.996 to 1), so the context
+#   encoder chases a target that moves only as fast as the average lets it.
 #
-# Neither is a guarantee: copying the context encoder into the target after every step
-# (`--no-target-ema`) removes the first. The collapse diagnostics above watch for it, and
-# C-JEPA (chapter 07) adds VICReg's variance and covariance terms, which make collapse
-# costly in the loss itself.
+# Earlier work separates them: BYOL reported collapse with its target an exact copy of the
+# online network; SimSiam trained with no moving average, the stop-gradient and the predictor
+# sufficing, and collapsed when either was removed. Why any of this works is understood only
+# for simplified (linear) networks (Tian, Chen and Ganguli 2021). Chapter 07 removes each
+# ingredient in turn, on the same short run, and shows a run whose std and rank stayed high
+# while its probes fell below random init: the diagnostics above catch a collapse, not every
+# failure.
 #
 # ## Summary
 #
@@ -249,8 +366,8 @@ print(f"checkpoint for the next chapters: {checkpoint}")
 #   distance of the normalised vectors.
 # - AdamW with a warm-up then cosine learning rate; the target follows the context encoder by an
 #   EMA whose momentum rises from 0.996 to 1.
-# - Collapse shows as a per-channel std near 0 and an effective rank near 1; the EMA target and
-#   the predictor make it unlikely, not impossible.
+# - Collapse shows as a per-channel std near 0 and an effective rank near 1; the stop-gradient,
+#   the predictor and the EMA target make it unlikely, not impossible (chapter 07 tests each).
 #
 # ## Check your understanding
 #
@@ -303,6 +420,7 @@ print(f"checkpoint for the next chapters: {checkpoint}")
 #   Architecture (I-JEPA). CVPR 2023.
 # - Grill et al. (2020). Bootstrap Your Own Latent: A New Approach to Self-Supervised Learning
 #   (BYOL). NeurIPS 2020.
+# - Chen and He (2021). Exploring Simple Siamese Representation Learning (SimSiam). CVPR 2021.
 # - Tian, Chen and Ganguli (2021). Understanding Self-Supervised Learning Dynamics without
 #   Contrastive Pairs. ICML 2021.
 #

@@ -112,6 +112,39 @@ def test_cnn_jepa_step_trains_context_not_target():
     assert not ids & {id(p) for p in model.target_encoder.parameters()}
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_the_collapse_ablations_change_only_what_they_name(seed):
+    """Chapter 07's controlled experiment: without a predictor the context encoder gets no
+    gradient at all (the mask token is the prediction); with a gradient through the target the
+    same loss also trains the encoder through the target's dense pass, and the target encoder
+    is then a plain copy; the default and the copied target (no EMA) differ only after the
+    step."""
+    x = torch.randn(4, 3, 64, 64, generator=torch.Generator().manual_seed(seed))
+    m = sample_masks(4, (2, 2), "random", torch.Generator().manual_seed(seed))
+
+    def grads(**kw):
+        torch.manual_seed(seed)
+        model = CNNJEPA("resnet10", predictor_layers=kw.pop("layers", 1), **kw)
+        loss, target = model(x, m)
+        assert not target.requires_grad  # diagnostics never carry the graph
+        loss.backward()
+        return model, loss, {n: p.grad for n, p in model.context_encoder.named_parameters()}
+
+    _, loss, base = grads()
+    _, loss_no_pred, no_pred = grads(layers=0)
+    assert all(g is None or not g.any() for g in no_pred.values())  # nothing reaches it
+    assert ConvPredictor(8, 0)(torch.ones(1, 8, 2, 2)).equal(torch.ones(1, 8, 2, 2))
+    model, loss_grad, through = grads(target_gradient=True)
+    assert loss_grad.item() == pytest.approx(loss.item(), abs=1e-5)  # the same forward value
+    assert not torch.allclose(through["conv1.weight"], base["conv1.weight"])
+    with torch.no_grad():
+        for p in model.context_encoder.parameters():
+            p.add_(0.5)
+    model.update_target(0.996)  # the momentum is ignored: the target is a copy
+    ctx = dict(model.context_encoder.named_parameters())
+    assert all(torch.equal(p, ctx[n]) for n, p in model.target_encoder.named_parameters())
+
+
 def test_ema_update_averages_parameters_not_buffers():
     torch.manual_seed(0)
     model = CNNJEPA("resnet10", predictor_layers=1)
@@ -140,3 +173,25 @@ def test_predictor_costs_and_reach():
         side = analysis.predictor_receptive_field(layers, k)
         assert int(reach.sum()) == min(side, 9) ** 2
         assert reach[4, 4] and not reach[4, 4 + side // 2 + 1:].any()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_cell_agreement_reads_each_target_cell_and_its_distance(seed):
+    """Without a predictor the prediction at a target cell is the mask token, so the cosine
+    there is cos(token, target feature): checked cell by cell; the model's mode is kept."""
+    from jepa_lite import analysis
+
+    torch.manual_seed(seed)
+    model = CNNJEPA("resnet10", predictor_layers=0).train()
+    x = torch.randn(3, 3, 128, 128, generator=torch.Generator().manual_seed(seed))
+    m = sample_masks(3, (4, 4), "multiblock", torch.Generator().manual_seed(seed))
+    got = analysis.cell_agreement(model, x, m)
+    assert model.training
+    assert len(got["cosine"]) == int(m.sum()) == len(got["distance"])
+    assert (got["distance"] >= 1).all()  # a target cell is at least one cell from the context
+    model.eval()
+    with torch.no_grad():
+        target = model.target_encoder(x)
+    token = model.mask_token.token
+    want = F.cosine_similarity(token[None, :, None, None].expand_as(target), target, dim=1)[m]
+    assert torch.allclose(got["cosine"], want, atol=1e-5)

@@ -353,3 +353,28 @@ def test_schedule_titles_read_the_curves_they_draw(start, peak):
     drawn = b.get_lines()[0].get_ydata()
     assert drawn[0] == pytest.approx(start)
     assert f"cosine {start:.4g} -> {drawn[-1]:.4g}" in b.get_title()
+
+
+def test_cell_agreement_figure_draws_one_line_per_model_over_the_distances():
+    dist = torch.tensor([1, 1, 2, 2, 2, 3])
+    fig = viz.fig_cell_agreement({"trained": {"cosine": torch.tensor([.9, .7, .5, .6, .4, .2]),
+                                              "distance": dist},
+                                  "random init": {"cosine": torch.zeros(6), "distance": dist}})
+    ax = fig.axes[0]
+    lines = [c.lines[0] for c in ax.containers]  # one error-bar line per model
+    assert len(lines) == 2 and list(lines[0].get_ydata()) == pytest.approx([0.8, 0.5, 0.2])
+    assert list(lines[0].get_xdata()) == [1, 2, 3]
+    assert [t.get_text() for t in ax.texts] == ["2 cells", "3 cells", "1 cells"]
+    assert "distance to the nearest context cell" in ax.get_xlabel()
+
+
+def test_reach_over_a_masked_image_counts_the_context_it_can_use():
+    grid = (7, 7)
+    mask = torch.zeros(grid, dtype=torch.bool)
+    mask[:3, :3] = True  # a 3x3 target block in the corner
+    reach = {(0, 0): {"3 layers": analysis.predictor_influence(ConvPredictor(4, 3), grid,
+                                                                (0, 0), 4)}}
+    fig = viz.fig_influence(reach, torch.rand(3, 224, 224), mask)
+    ax = fig.axes[0]
+    assert "7 context cells within reach" in ax.get_title()  # 16 in reach, 9 of them hidden
+    assert len(ax.patches) == 9
