@@ -160,13 +160,23 @@ def predictor_receptive_field(layers: int = 3, kernel_size: int = 3) -> int:
 
 
 def predictor_influence(predictor: nn.Module, grid: tuple[int, int], cell: tuple[int, int],
-              channels: int) -> torch.Tensor:
-    """Bool [gh, gw]: which input cells change the prediction at ``cell`` (by autograd, over
-    a few random inputs so that no inactive ReLU hides a path)."""
-    predictor.eval()
-    x = torch.randn(8, channels, *grid, requires_grad=True)
-    out = predictor(x)
-    (g,) = torch.autograd.grad(out[:, :, cell[0], cell[1]].sum(), x)
+                        channels: int) -> torch.Tensor:
+    """Bool [gh, gw]: which input cells are connected to the prediction at ``cell`` through
+    the predictor's layers (by autograd, on a copy whose convolutions are all ones and whose
+    BatchNorms are the identity, fed positive inputs: no inactive ReLU and no zero weight can
+    hide a path, so the answer is the architecture's, the same for any weights)."""
+    probe = copy.deepcopy(predictor).eval()
+    with torch.no_grad():
+        for m in probe.modules():
+            if isinstance(m, nn.Conv2d):
+                m.weight.fill_(1.0)
+                if m.bias is not None:
+                    m.bias.zero_()
+            elif isinstance(m, nn.BatchNorm2d):
+                m.reset_parameters()  # weight 1, bias 0, running mean 0, running var 1
+    probe.requires_grad_(False)
+    x = torch.ones(1, channels, *grid, requires_grad=True)
+    (g,) = torch.autograd.grad(probe(x)[:, :, cell[0], cell[1]].sum(), x)
     return g.abs().sum((0, 1)) > 0
 
 

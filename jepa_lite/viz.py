@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import io
 import re
+import textwrap
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -116,9 +117,13 @@ def fig_blocks(image, blocks: torch.Tensor) -> Figure:
     for k in range(n):
         draw_mask(axes[k], image, blocks[k], f"block {k + 1}", blocks=blocks[k:k + 1])
     union = blocks.any(0)
-    draw_mask(axes[n], image, union, f"union = target ({int(union.sum())} cells)", blocks=blocks)
-    draw_mask(axes[n + 1], image, union, f"context ({int((~union).sum())} cells; "
-              f"targets hidden)", hide=True)
+    draw_mask(axes[n], image, union, f"union = target\n({int(union.sum())} cells)",
+              blocks=blocks)
+    draw_mask(axes[n + 1], image, union, f"context ({int((~union).sum())} cells)\n"
+              f"targets hidden", hide=True)
+    for ax in axes:
+        ax.title.set_fontsize(8)
+    fig.tight_layout()
     return fig
 
 
@@ -139,19 +144,36 @@ def fig_strategies(image, masks: dict[str, torch.Tensor]) -> Figure:
 
 
 def fig_stages(image, mask: torch.Tensor) -> Figure:
-    """The same mask at image resolution and at every ResNet stage."""
+    """The mask on the image, then what one mask cell is at every ResNet stage: the same 2x2
+    cells (a window holding both a target and a context cell where there is one) at the
+    stage's resolution, one square per feature position, cells outlined. The pattern is the
+    same at every stage; the number of positions per cell is what changes."""
     stages = masking.stage_masks(mask)
     size = _as_array(image).shape[0]
-    fig, axes = plt.subplots(1, len(stages) + 1, figsize=(2.3 * (len(stages) + 1), 2.6))
+    gh, gw = mask.shape
+    fig, axes = plt.subplots(1, len(stages) + 1, figsize=(2.3 * (len(stages) + 1), 2.8))
     draw_mask(axes[0], image, mask, f"image {size} px")
+    windows = [(r, c) for r in range(gh - 1) for c in range(gw - 1)
+               if 0 < int(mask[r:r + 2, c:c + 2].sum()) < 4] or [(0, 0)]
+    r0, c0 = windows[0]
+    ph, pw = size // gh, _as_array(image).shape[1] // gw  # pixels per cell
+    axes[0].add_patch(Rectangle((c0 * pw, r0 * ph), 2 * pw, 2 * ph, fill=False, ec="black",
+                                lw=2))
     cmap = ListedColormap(["#dddddd", TARGET_HEX])
     names = {2: "conv1", 4: "layer1", 8: "layer2", 16: "layer3", 32: "layer4"}
     for ax, (stride, m) in zip(axes[1:], stages.items()):
-        ax.imshow(m.numpy(), cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
-        ax.set_title(f"{names.get(stride, '')} /{stride}: {m.shape[-2]}x{m.shape[-1]}",
-                     fontsize=9)
+        per = m.shape[-1] // gw  # feature positions per mask cell, per side
+        window = m[r0 * per:(r0 + 2) * per, c0 * per:(c0 + 2) * per]
+        ax.imshow(window.numpy(), cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
+        for k in range(1, 2 * per):  # one line per feature position
+            lw = 1.6 if k == per else 0.3
+            ax.axhline(k - 0.5, color="white" if k != per else "black", lw=lw)
+            ax.axvline(k - 0.5, color="white" if k != per else "black", lw=lw)
+        ax.set_title(f"{names.get(stride, '')} /{stride}: {m.shape[-2]}x{m.shape[-1]}\n"
+                     f"a cell = {per}x{per} position{'s' if per > 1 else ''}", fontsize=8)
         ax.set_xticks([])
         ax.set_yticks([])
+    fig.tight_layout()
     return fig
 
 
@@ -172,17 +194,19 @@ def fig_heatmaps(probs: dict[str, torch.Tensor]) -> Figure:
 
 
 def fig_fraction_hist(fractions: dict[str, torch.Tensor], grid: tuple[int, int]) -> Figure:
-    """Histogram of the per-sample target fraction, one panel per setting (shared axes, not
-    overlaid), the mean marked."""
+    """Histogram of the per-sample target fraction, one panel per setting (a shared x axis,
+    not overlaid), the mean marked. Each panel's y axis is its own share of samples: random
+    masking puts every sample in one bin, which on a shared axis flattens the others."""
     n = grid[0] * grid[1]
     bins = (np.arange(n + 2) - 0.5) / n
     fig, axes = plt.subplots(len(fractions), 1, figsize=(6.5, 1.2 * len(fractions) + 0.8),
-                             sharex=True, sharey=True, squeeze=False)
+                             sharex=True, squeeze=False)
     for ax, (name, f) in zip(axes[:, 0], fractions.items()):
-        ax.hist(f.numpy(), bins=bins, color="#4363d8")
+        ax.hist(f.numpy(), bins=bins, color="#4363d8",
+                weights=np.full(len(f), 1 / max(len(f), 1)))
         ax.axvline(f.mean().item(), color=TARGET_HEX, lw=1)
         ax.set_title(f"{name}: mean {f.mean():.2f}", fontsize=8, loc="left")
-        ax.set_ylabel("samples", fontsize=7)
+        ax.set_ylabel("share", fontsize=7)
     axes[-1, 0].set_xlabel("target fraction of the grid (red line: mean)")
     fig.tight_layout()
     return fig
@@ -586,7 +610,8 @@ def fig_probe_curves(results: dict[str, dict]) -> Figure:
     ax.set_ylim(0, 1)  # the whole scale: a few points of top-1 should look like a few points
     ax.set_xlabel("linear-probe epoch")
     ax.set_ylabel("top-1 (fraction)")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)
+    fig.tight_layout()  # the legend beside the axes: it hides no curve
     return fig
 
 
@@ -652,9 +677,12 @@ def fig_feature_map(maps: dict[str, tuple[torch.Tensor, torch.Tensor]],
     return fig
 
 
-def fig_comparison(rows: list[dict]) -> Figure:
+def fig_comparison(rows: list[dict], random_init: dict | None = None,
+                   classes: dict[str, int] | None = None) -> Figure:
     """Linear and k-NN top-1 of the paper's methods and ours. Runs that are not comparable
-    (generated data, a small backbone) get their own panel, hatched, never the paper's axis."""
+    (generated data, a small backbone) get their own panel, hatched, never the paper's axis.
+    Where our run is, ``random_init`` (its probes' top-1 as fractions) is drawn as dashed
+    lines; each panel's chance, 100 / ``classes[dataset]`` %, as a dotted one."""
     apart = [r for r in rows if "NOT comparable" in str(r.get("source"))]
     together = [r for r in rows if r not in apart]
     panels = [(together, "Table I (ImageNet) and comparable runs", "")]
@@ -674,8 +702,16 @@ def fig_comparison(rows: list[dict]) -> Figure:
         ax.set_xticks(x, names, fontsize=7)
         ax.set_ylim(0, 100)
         ax.set_title(title, fontsize=9)
+        ours = any(str(r.get("source", "")).startswith("ours") for r in sel)
+        if ours and random_init is not None:
+            for key, colour in (("linear_top1", "#4363d8"), ("knn_top1", "#f58231")):
+                ax.axhline(100 * random_init[key], color=colour, ls="--", lw=1,
+                           label=f"random init, {key.replace('_top1', '')}")
+        for n in sorted({classes[r["dataset"]] for r in sel if r.get("dataset") in
+                         (classes or {})}):
+            ax.axhline(100 / n, color="grey", ls=":", lw=1, label=f"chance (1/{n})")
+        ax.legend(fontsize=7)
     axes[0, 0].set_ylabel("top-1 (%)")
-    axes[0, 0].legend(fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -776,10 +812,14 @@ def fig_spectra(spectra: dict[str, dict]) -> Figure:
     """Covariance eigenvalues of normalised pooled features, largest first (log scale): a
     collapsed encoder puts everything in the first few."""
     fig, ax = plt.subplots(figsize=(6.5, 3.2))
-    for i, (name, sp) in enumerate(spectra.items()):
+    runs = [n for n in spectra if n != "random init"]  # coloured as fig_runs colours them
+    for name, sp in spectra.items():
+        i = runs.index(name) if name in runs else None
         eig = np.clip(np.array(sp["eigenvalues"]), 1e-12, None)
-        ax.plot(np.arange(1, len(eig) + 1), eig, color=BLOCK_COLOURS[i % len(BLOCK_COLOURS)],
-                ls=LINE_STYLES[i % 4], label=f"{name} (rank {sp['effective_rank']:.1f})")
+        style = ({"color": "grey", "ls": ":", "lw": 2} if i is None else
+                 {"color": BLOCK_COLOURS[i % len(BLOCK_COLOURS)], "ls": LINE_STYLES[i % 4]})
+        ax.plot(np.arange(1, len(eig) + 1), eig, **style,
+                label=f"{name} (rank {sp['effective_rank']:.1f})")
     ax.set_yscale("log")
     ax.set_xlabel("eigenvalue index (largest first)")
     ax.set_ylabel("eigenvalue")
@@ -801,7 +841,7 @@ def fig_probe_bars(results: dict[str, dict], random_init: dict | None = None,
         if random_init is not None:
             ax.axhline(100 * random_init[key], color=colour, ls="--", lw=1,
                        label=f"random init, {key.replace('_top1', '')}")
-    ax.set_xticks(x, names, fontsize=8)
+    ax.set_xticks(x, [textwrap.fill(n, 16) for n in names], fontsize=8)
     ax.set_ylabel("top-1 (%)")
     ax.set_ylim(0, 100)
     ax.set_title(title, fontsize=9)

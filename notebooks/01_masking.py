@@ -127,7 +127,9 @@ plt.show()
 # ## 4. The mask at every ResNet stage
 #
 # The sparse encoder (chapter 02) multiplies every conv and pooling output by the mask at
-# that layer's resolution: the 7x7 mask repeated to 112, 56, 28, 14 and 7 at 224 px.
+# that layer's resolution: the 7x7 mask repeated to 112, 56, 28, 14 and 7 at 224 px. The
+# pattern is the same at every stage; what changes is how many feature positions one mask
+# cell covers. The panels zoom on the 2x2 cells framed in black, one square per position.
 
 # %%
 fig = viz.fig_stages(image, examples["multiblock"][0])
@@ -135,7 +137,11 @@ run.savefig(fig, "stages")
 plt.show()
 
 # %% [markdown]
-# ## 5. Two quirks of the official code, measured
+# ## 5. Paper vs code: two quirks of the official code, measured
+#
+# > **A note on the authors' implementation, not on the method.** The masking described
+# > above is the paper's; the code that made the paper's tables differs in two details,
+# > which change which cells are ever targets. Skip to section 6 if you only want the idea.
 #
 # The authors' code (inherited from I-JEPA) has two quirks; `official=True` reproduces
 # them, the default fixes them:

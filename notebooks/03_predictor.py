@@ -111,8 +111,8 @@ print(f"standard / depthwise-separable: x{ratio:.1f} parameters")
 # a cell: from the centre cell that is the whole 7x7 grid, but from a corner cell only the
 # 4x4 cells nearest it, and the far corner, 6 cells away, needs 6 layers. A hidden cell is
 # predicted from the context within that window, not from all of it. Below, measured by
-# autograd (`analysis.predictor_influence`: which input cells change the prediction at the
-# star), for the centre and a corner cell:
+# autograd (`analysis.predictor_influence`: which input cells are connected to the
+# prediction at the star, whatever the weights), for the centre and a corner cell:
 
 # %%
 channels = 8  # the structure, not the width, decides which cells connect

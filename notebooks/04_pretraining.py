@@ -214,28 +214,29 @@ plt.show()
 #
 # ## 4. A real pretraining run
 #
-# A step takes a batch of images (512 in the paper) and cuts it into micro-batches (128 in
-# the paper, one per GPU): each micro-batch is one forward pass and one BatchNorm group; their
-# gradients add up before AdamW steps. One GPU accumulates 4 micro-batches, four GPUs
-# (torchrun) compute one each: the same images, crops and masks, the same optimizer steps.
-# Masks are drawn in the data loader, per micro-batch. Mixed precision on a GPU (bf16 where
-# the GPU computes it natively, fp16 with a gradient scaler on older ones), fp32 on a CPU.
-# The loader's workers only read and decode the images; the crop and flip run batched on
-# the training device when the step takes its micro-batch (`jepa_lite/augment.py`), so a
-# GPU does not wait for per-image work on the CPU.
+# The step of section 2, repeated over the profile's epochs with the schedules of section 3:
+# the loss should fall and the features should keep their spread (section 5). The cell
+# below trains, or finds the run already trained.
 #
-# In `full` the model is compiled (`torch.compile`; `--no-compile` turns it off): the first
-# epoch pays for compiling, 175 s for ResNet-50 at 224 px on one H100, after which the step
-# ran 2.5x faster than the eager one there (docs/benchmarks.md, "`--compile`"); on a 200-epoch
-# run minutes against hours. `smoke` and `demo` run eager: on a CPU compiling gains little and
-# needs a C++ compiler.
-#
-# The run does not live in this notebook. It trains in a process of its own, in its own
-# folder (`RUN_DIR`): `metrics.jsonl` gets a line per epoch, `last.pt` is rewritten every
-# epoch (and, in `full`, every 500 steps), `train.log` keeps what it prints. A stopped
-# kernel does not stop it. Running this cell again finds the run complete, still running
-# (and follows it) or stopped, e.g. by a preemption (and resumes it from its last
-# checkpoint); the command it prints does the same from a shell.
+# > **Engineering notes** (how the run is carried out; none of it changes the method)
+# >
+# > - *Micro-batches.* A step takes a batch of images (512 in the paper) and cuts it into
+# >   micro-batches (128 in the paper, one per GPU): each is one forward pass and one
+# >   BatchNorm group, and their gradients add up before AdamW steps. One GPU accumulates 4
+# >   micro-batches, four GPUs (torchrun) compute one each: the same images, crops, masks and
+# >   optimizer steps. Masks are drawn per micro-batch.
+# > - *Precision and the loader.* bf16 on a GPU that computes it natively, fp16 with a
+# >   gradient scaler on older ones, fp32 on a CPU. The loader's workers only read and decode;
+# >   the crop and flip run batched on the training device (`jepa_lite/augment.py`).
+# > - *Compiling.* In `full` the model is compiled (`torch.compile`; `--no-compile` turns it
+# >   off): 175 s of compiling for ResNet-50 at 224 px on one H100, after which the step ran
+# >   2.5x faster than the eager one (docs/benchmarks.md, "`--compile`"). `smoke` and `demo`
+# >   run eager.
+# > - *A run outside the notebook.* It trains in a process and folder of its own (`RUN_DIR`:
+# >   `metrics.jsonl`, `last.pt`, `train.log`); a stopped kernel does not stop it. Running the
+# >   cell again finds the run complete, still running (and follows it) or stopped, e.g. by a
+# >   preemption (and resumes it from its last checkpoint); the command it prints does the
+# >   same from a shell.
 
 # %%
 checkpoint = run.pretrained(MICRO_BATCH)  # runs.train with the profile's recipe
@@ -286,8 +287,9 @@ print(f"checkpoint for the next chapters: {checkpoint}")
 # with multi-block masks, every target cell's cosine between the trained predictor's output
 # and the target encoder's feature (1 = the loss's ideal), against how far that cell is
 # from the nearest visible one, next to the same network at its initialisation (the run's
-# own seed). Then the predictor's reach (chapter 03) on one masked image: which cells can
-# change the prediction at a centre and a corner target, and how many of them are context.
+# own seed). Then the predictor's reach (chapter 03) on one masked image: which cells are
+# connected to the prediction at a centre and a corner target, and how many of them are
+# context.
 
 # %%
 trained = train.build_model(checkpoint_config(checkpoint))

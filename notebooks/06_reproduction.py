@@ -102,6 +102,9 @@ display(Markdown(report.markdown_table(costs, ["method", "dataset", "setting", "
 # the run used: ImageNet-1k for a 1000-class run, else ImageNet-100 (the reproduction's
 # target, also the reference of a run on generated data). The device is the one the run
 # trained on, read from its own records (`metrics.jsonl`), not the one this chapter runs on.
+# In the figure, dotted lines are chance in each panel (1/100 on ImageNet-100) and dashed
+# lines the same network at random initialisation, probed as ours (chapter 05); the paper
+# gives no random-init numbers, so its panel has none.
 
 # %%
 run_dir = cfg.run_dir()
@@ -117,7 +120,13 @@ display(Markdown(report.markdown_table(rows, ["method", "backbone", "dataset", "
                                               "linear_top1", "knn_top1",
                                               "linear_honest_top1"])))
 display(Markdown(report.markdown_table([facts], list(facts))))
-fig = viz.fig_comparison(rows)
+random_json = cfg.out_dir / "05_probes" / "random_init" / "probe.json"  # chapter 05's floor
+floor = json.loads(random_json.read_text()) if random_json.is_file() else None
+if floor is None:
+    print("no random-init probes (chapter 05 makes them): the figure has no floor")
+classes = {reference: 1000 if reference == "ImageNet-1k" else 100,
+           facts.get("dataset", "generated data"): facts["num_classes"]}
+fig = viz.fig_comparison(rows, floor, classes)
 run.savefig(fig, "paper_vs_ours")
 plt.show()
 

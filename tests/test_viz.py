@@ -233,6 +233,47 @@ def test_comparison_sets_runs_that_are_not_comparable_apart():
     assert len(viz.fig_comparison([paper, {**ours, "source": "ours"}]).axes) == 1
 
 
+def test_comparison_draws_our_random_init_floor_and_each_panels_chance():
+    paper = {"method": "SimCLR", "backbone": "ResNet-50", "source": "paper",
+             "dataset": "ImageNet-100", "linear_top1": 76.2, "knn_top1": 67.26}
+    ours = {"method": "CNN-JEPA", "backbone": "resnet10", "linear_top1": 30.0,
+            "knn_top1": 25.0, "source": "ours (smoke, NOT comparable)",
+            "dataset": "generated data"}
+    fig = viz.fig_comparison([paper, ours], {"linear_top1": 0.2, "knn_top1": 0.15},
+                             {"ImageNet-100": 100, "generated data": 10})
+    left, right = fig.axes
+    hlines = lambda ax: sorted(round(ln.get_ydata()[0], 6) for ln in ax.get_lines())  # noqa
+    assert hlines(left) == [1.0]  # chance on ImageNet-100; no floor: the paper gives none
+    assert hlines(right) == [10.0, 15.0, 20.0]  # chance 1/10, random init k-NN and linear
+
+
+def test_small_figures_keep_their_information_visible(image):
+    """Issue 23's figures: the random-masking histogram does not flatten the others (each
+    panel its own share axis); the probe-curve legend sits outside the axes; the stage panels
+    differ (positions per cell); spectra colour runs as fig_runs does, random init apart."""
+    f_rand, f_block = torch.full((500,), 29 / 49), torch.rand(500) * 0.5
+    fig = viz.fig_fraction_hist({"random": f_rand, "multi-block": f_block}, (7, 7))
+    tops = [ax.get_ylim()[1] for ax in fig.axes]
+    assert tops[0] > 0.9 and tops[1] < 0.5  # the multi-block panel is scaled to itself
+    r = {"curve_val_top1": [0.3, 0.4], "curve_honest_holdout_top1": [0.3, 0.35],
+         "num_classes": 10}
+    ax = viz.fig_probe_curves({"a": r, "b": r}).axes[0]
+    assert ax.get_legend().get_bbox_to_anchor().x0 > ax.get_window_extent().x1 - 1
+    m = torch.zeros(7, 7, dtype=torch.bool)
+    m[2:5, 2:5] = True
+    stages = viz.fig_stages(image, m)
+    pictures = [ax.get_images()[0].get_array().shape for ax in stages.axes[1:]]
+    assert pictures == [(32, 32), (16, 16), (8, 8), (4, 4), (2, 2)]  # 2x2 cells each
+    sp = {"eigenvalues": [1.0, 0.5], "effective_rank": 1.9, "std": 0.1, "channels": 2}
+    spectra = viz.fig_spectra({"random init": sp, "A": sp, "B": sp}).axes[0].get_lines()
+    runs = viz.fig_runs({"A": [{"epoch": 1, "loss": 1, "target_std": 0.1,
+                                "effective_rank": 2}],
+                         "B": [{"epoch": 1, "loss": 1, "target_std": 0.1,
+                                "effective_rank": 2}]}).axes[0].get_lines()
+    assert spectra[0].get_color() == "grey"
+    assert [ln.get_color() for ln in spectra[1:]] == [ln.get_color() for ln in runs[:2]]
+
+
 def test_ablation_is_bars_of_categories_not_a_line():
     from jepa_lite import report
 
