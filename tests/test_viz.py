@@ -3,6 +3,7 @@
 import html
 import random
 import re
+from pathlib import Path
 
 import matplotlib
 import numpy as np
@@ -419,3 +420,33 @@ def test_reach_over_a_masked_image_counts_the_context_it_can_use():
     ax = fig.axes[0]
     assert "7 context cells within reach" in ax.get_title()  # 16 in reach, 9 of them hidden
     assert len(ax.patches) == 9
+
+
+def literal_numbers_in_figure_text(source: str) -> list[tuple[int, str]]:
+    """Decimal numbers written as literals into a title, axis label, text or legend label of
+    ``source``: a number a figure states must come from the values it draws."""
+    import ast
+
+    number = re.compile(r"\d+\.\d+")
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            continue
+        texts = list(node.args[:1]) if node.func.attr in (
+            "set_title", "suptitle", "set_xlabel", "set_ylabel", "text", "annotate") else []
+        texts += [k.value for k in node.keywords if k.arg == "label"]
+        for t in texts:
+            parts = ([t.value] if isinstance(t, ast.Constant) and isinstance(t.value, str) else
+                     [v.value for v in t.values if isinstance(v, ast.Constant)]
+                     if isinstance(t, ast.JoinedStr) else [])
+            found += [(node.lineno, p) for p in parts if number.search(p)]
+    return found
+
+
+def test_no_figure_writes_a_number_it_does_not_draw():
+    assert literal_numbers_in_figure_text(
+        'ax.set_title("EMA momentum: cosine 0.996 -> 1")\nax.plot(x, label=f"{a} 0.5 x")') == [
+        (1, "EMA momentum: cosine 0.996 -> 1"), (2, " 0.5 x")]
+    from jepa_lite import viz as module
+
+    assert literal_numbers_in_figure_text(Path(module.__file__).read_text()) == []
