@@ -162,14 +162,15 @@ def predictor_receptive_field(layers: int = 3, kernel_size: int = 3) -> int:
 def predictor_influence(predictor: nn.Module, grid: tuple[int, int], cell: tuple[int, int],
                         channels: int) -> torch.Tensor:
     """Bool [gh, gw]: which input cells are connected to the prediction at ``cell`` through
-    the predictor's layers (by autograd, on a copy whose convolutions are all ones and whose
-    BatchNorms are the identity, fed positive inputs: no inactive ReLU and no zero weight can
-    hide a path, so the answer is the architecture's, the same for any weights)."""
+    the predictor's layers (by autograd, on a copy whose convolutions average their inputs
+    with equal positive weights and whose BatchNorms are the identity, fed positive inputs: no
+    inactive ReLU and no zero weight can hide a path, and no depth overflows, so the answer is
+    the architecture's, the same for any weights)."""
     probe = copy.deepcopy(predictor).eval()
     with torch.no_grad():
         for m in probe.modules():
             if isinstance(m, nn.Conv2d):
-                m.weight.fill_(1.0)
+                m.weight.fill_(1.0 / m.weight[0].numel())
                 if m.bias is not None:
                     m.bias.zero_()
             elif isinstance(m, nn.BatchNorm2d):
@@ -205,7 +206,7 @@ def collapse_stats(features: torch.Tensor) -> dict:
     (0 = collapse), their effective rank (1 = everything on one line; at most
     ``diagnostic_rows - 1``) and the number of rows."""
     f = features.float()
-    f = f.mean((2, 3)) if f.dim() == 4 else f
+    f = (f.mean((2, 3)) if f.dim() == 4 else f).cpu()  # [B, C]: small; float64 on the CPU
     sp = spectrum(f)
     return {"target_std": sp["std"], "effective_rank": sp["effective_rank"],
             "diagnostic_rows": len(f)}

@@ -195,3 +195,14 @@ def test_cell_agreement_reads_each_target_cell_and_its_distance(seed):
     token = model.mask_token.token
     want = F.cosine_similarity(token[None, :, None, None].expand_as(target), target, dim=1)[m]
     assert torch.allclose(got["cosine"], want, atol=1e-5)
+
+
+def test_predictor_reach_is_structural_at_any_depth_and_width():
+    """The reach of a deep, wide predictor is its receptive field clipped to the grid: no
+    overflow, no dead path, whatever its weights."""
+    from jepa_lite import analysis
+
+    for layers, k in ((12, 3), (3, 5)):
+        reach = analysis.predictor_influence(ConvPredictor(64, layers, k), (7, 7), (0, 0), 64)
+        side = min(7, 1 + layers * (k - 1) // 2)
+        assert int(reach.sum()) == side * side
