@@ -19,10 +19,11 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/jepa-lite/jepa_lite/blob/main/notebooks/03_predictor.ipynb)
 #
-# **One idea:** the predictor works on a tiny 7x7 grid of very deep (2048-channel)
-# features. Standard 3x3 convolutions there cost 113 M parameters; depthwise-separable ones
-# do the same job with 12.7 M. Three of them let the centre cell's prediction use the whole
-# grid; a corner cell's needs six.
+# **One idea:** the predictor fills each hidden cell from the context within its reach:
+# three 3x3 layers let the centre cell's prediction use the whole 7x7 grid, a corner cell's
+# needs six. It works on a tiny grid of very deep (2048-channel) features, where standard
+# 3x3 convolutions cost 113 M parameters and depthwise-separable ones do the same job with
+# 12.7 M.
 #
 # > "the predictor ... operates on feature maps ... [that] typically have high depth ... but
 # > low spatial resolution ... we use depthwise separable convolutions" (III-C)
@@ -63,7 +64,48 @@ grid = (7, 7)  # the paper's grid at 224 px
 gen = torch.Generator().manual_seed(SEED)
 
 # %% [markdown]
-# ## 1. Parameters and compute at 2048 channels
+# ## 1. The predictor's receptive field on the grid
+#
+# A hidden cell is predicted from the context within the predictor's reach, not from all of
+# it. Below, measured by autograd (`analysis.predictor_influence`: which input cells are
+# connected to the prediction at the star, whatever the weights), for the centre and a
+# corner cell of the paper's 7x7 grid:
+
+# %%
+channels = 8  # the structure, not the width, decides which cells connect
+centre, corner = (3, 3), (0, 0)
+depths = (1, 2, 3, 6)
+reach = {cell: {f"{n} layer{'s' if n > 1 else ''}": analysis.predictor_influence(
+             predictor.ConvPredictor(channels, n), grid, cell, channels) for n in depths}
+         for cell in (centre, corner)}
+fig = viz.fig_influence(reach)
+run.savefig(fig, "predictor_receptive_field")
+plt.show()
+for cell, maps in reach.items():
+    print(f"cells reached from {cell}:", {k: int(v.sum()) for k, v in maps.items()})
+full_grid = {cell: next(n for n in range(1, 8) if int(analysis.predictor_influence(
+    predictor.ConvPredictor(channels, n), grid, cell, channels).sum()) == grid[0] * grid[1])
+             for cell in (centre, corner)}
+print("layers needed to reach all 49 cells:", full_grid)
+
+# %% [markdown]
+# Every layer of kernel $k$ widens the window one output cell sees by $k - 1$ cells, that is
+# $(k - 1) / 2$ cells in every direction; after $L$ layers a cell reaches the cells within
+#
+# $$r = L\,\frac{k - 1}{2}$$
+#
+# rows and columns of it. Three 3x3 layers ($r = 3$) reach a 7x7 window around a cell: from
+# the centre cell that is the whole 7x7 grid, but from a corner cell only the 4x4 cells
+# nearest it, and the far corner, 6 cells away, needs 6 layers.
+#
+# The depth ablation of the authors' runs (their repository's W&B notebook, ImageNet-100,
+# linear top-1, `data/paper_results.csv`): 1 layer 64.86, 2: 73.22, 3: 73.26, 4: 71.72,
+# 5: 71.14, 6: 69.24. One layer is far worse; two and three are equal (0.04 apart, one run
+# each); four to six are worse, not merely no better. Why deeper is worse neither the paper
+# nor the repository says.
+
+# %% [markdown]
+# ## 2. Parameters and compute at 2048 channels
 #
 # A depthwise 3x3 convolution filters each channel on its own (9 weights per channel); a
 # pointwise 1x1 convolution then mixes channels (2048 x 2048 weights). A standard 3x3
@@ -103,41 +145,8 @@ print(f"standard / depthwise-separable: x{ratio:.1f} parameters")
 # CNN-JEPA row 73.26 / 59.22, the same linear top-1 with a k-NN top-1 three points apart.
 # Neither explains the difference (another run, checkpoint or k-NN setting would each do
 # it); we quote each number with its source.
-#
-# ## 2. The predictor's receptive field on the grid
-#
-# Every layer widens the window one output cell sees by `kernel_size - 1` cells, that is
-# `(kernel_size - 1) / 2` cells in every direction. Three 3x3 layers reach a 7x7 window around
-# a cell: from the centre cell that is the whole 7x7 grid, but from a corner cell only the
-# 4x4 cells nearest it, and the far corner, 6 cells away, needs 6 layers. A hidden cell is
-# predicted from the context within that window, not from all of it. Below, measured by
-# autograd (`analysis.predictor_influence`: which input cells are connected to the
-# prediction at the star, whatever the weights), for the centre and a corner cell:
-
-# %%
-channels = 8  # the structure, not the width, decides which cells connect
-centre, corner = (3, 3), (0, 0)
-depths = (1, 2, 3, 6)
-reach = {cell: {f"{n} layer{'s' if n > 1 else ''}": analysis.predictor_influence(
-             predictor.ConvPredictor(channels, n), grid, cell, channels) for n in depths}
-         for cell in (centre, corner)}
-fig = viz.fig_influence(reach)
-run.savefig(fig, "predictor_receptive_field")
-plt.show()
-for cell, maps in reach.items():
-    print(f"cells reached from {cell}:", {k: int(v.sum()) for k, v in maps.items()})
-full_grid = {cell: next(n for n in range(1, 8) if int(analysis.predictor_influence(
-    predictor.ConvPredictor(channels, n), grid, cell, channels).sum()) == grid[0] * grid[1])
-             for cell in (centre, corner)}
-print("layers needed to reach all 49 cells:", full_grid)
 
 # %% [markdown]
-# The depth ablation of the authors' runs (their repository's W&B notebook, ImageNet-100,
-# linear top-1, `data/paper_results.csv`): 1 layer 64.86, 2: 73.22, 3: 73.26, 4: 71.72,
-# 5: 71.14, 6: 69.24. One layer is far worse; two and three are equal (0.04 apart, one run
-# each); four to six are worse, not merely no better. Why deeper is worse neither the paper
-# nor the repository says.
-#
 # ## 3. The mask token
 #
 # The context encoder's output is zero at target cells. Before the predictor, those cells
@@ -174,14 +183,14 @@ run.log(params_depthwise=rows[0]["parameters"], params_standard=rows[1]["paramet
 # %% [markdown]
 # ## Summary
 #
+# - Each layer widens an output cell's window by k - 1 cells ((k - 1) / 2 per side): three 3x3
+#   layers see a 7x7 window, the whole grid from the centre but 4x4 cells from a corner, which
+#   needs six layers to see the whole grid.
 # - The predictor works on the feature map: 3 x (depthwise k x k, pointwise 1 x 1, BatchNorm,
 #   ReLU), the paper's default, with k = 3.
 # - Depthwise-separable layers cost a fraction of the parameters of standard ones; in the
 #   authors' ablation runs (their repository) they lose nothing (73.26 vs 72.64 linear) and
 #   save time (51.5 vs 62.1 GPU-hours).
-# - Each layer widens an output cell's window by k - 1 cells ((k - 1) / 2 per side): three 3x3
-#   layers see a 7x7 window, the whole grid from the centre but 4x4 cells from a corner, which
-#   needs six layers to see the whole grid.
 # - One learnable mask token fills every target cell before the predictor, so it knows where to
 #   predict.
 #
@@ -214,7 +223,7 @@ run.log(params_depthwise=rows[0]["parameters"], params_standard=rows[1]["paramet
 # 1. How many parameters does a 5x5 depthwise-separable predictor have?
 #    <details><summary>Hint</summary>
 #
-#    Only the depthwise part grows; the table of section 1 gives the 3x3 counts.
+#    Only the depthwise part grows; the table of section 2 gives the 3x3 counts.
 #
 #    </details>
 # 2. With 5x5 kernels, how many layers does a corner cell need to see the whole 7x7 grid?

@@ -67,35 +67,7 @@ cfg = run.config
 paper = report.paper_results()
 
 # %% [markdown]
-# ## 1. The paper's Table I (ResNet-50 unless noted; top-1 %)
-
-# %%
-table = {}
-for r in paper:
-    if r["table"] == "I":
-        row = table.setdefault((r["method"], r["backbone"]),
-                               {"method": r["method"], "backbone": r["backbone"]})
-        row[f"{r['dataset']} {r['metric']}"] = r["value"]
-columns = ["method", "backbone", "ImageNet-100 linear_top1", "ImageNet-100 knn_top1",
-           "ImageNet-1k linear_top1", "ImageNet-1k knn_top1"]
-display(Markdown(report.markdown_table(list(table.values()), columns)))
-
-# %% [markdown]
-# ## 2. Ablations and costs
-
-# %%
-for prefix, title, name in (("predictor depth", "predictor depth (layers)", "ablation_depth"),
-                            ("kernel", "predictor kernel size", "ablation_kernel"),
-                            ("masking", "masking strategy", "ablation_masking")):
-    fig = viz.fig_ablation(paper, prefix, title)
-    run.savefig(fig, name)
-    plt.show()
-costs = [r for r in paper if r["table"] == "cost"]
-display(Markdown(report.markdown_table(costs, ["method", "dataset", "setting", "metric",
-                                               "value", "unit", "source"])))
-
-# %% [markdown]
-# ## 3. Our run next to the paper
+# ## 1. Our run next to the paper
 #
 # Our numbers come from chapter 04's run (its folder, `RUN_DIR`) and chapter 05's probes
 # in the same output folder. The paper's rows beside them are Table I's for the data set
@@ -129,6 +101,34 @@ classes = {reference: 1000 if reference == "ImageNet-1k" else 100,
 fig = viz.fig_comparison(rows, floor, classes)
 run.savefig(fig, "paper_vs_ours")
 plt.show()
+
+# %% [markdown]
+# ## 2. The paper's Table I (ResNet-50 unless noted; top-1 %)
+
+# %%
+table = {}
+for r in paper:
+    if r["table"] == "I":
+        row = table.setdefault((r["method"], r["backbone"]),
+                               {"method": r["method"], "backbone": r["backbone"]})
+        row[f"{r['dataset']} {r['metric']}"] = r["value"]
+columns = ["method", "backbone", "ImageNet-100 linear_top1", "ImageNet-100 knn_top1",
+           "ImageNet-1k linear_top1", "ImageNet-1k knn_top1"]
+display(Markdown(report.markdown_table(list(table.values()), columns)))
+
+# %% [markdown]
+# ## 3. Ablations and costs
+
+# %%
+for prefix, title, name in (("predictor depth", "predictor depth (layers)", "ablation_depth"),
+                            ("kernel", "predictor kernel size", "ablation_kernel"),
+                            ("masking", "masking strategy", "ablation_masking")):
+    fig = viz.fig_ablation(paper, prefix, title)
+    run.savefig(fig, name)
+    plt.show()
+costs = [r for r in paper if r["table"] == "cost"]
+display(Markdown(report.markdown_table(costs, ["method", "dataset", "setting", "metric",
+                                               "value", "unit", "source"])))
 
 # %% [markdown]
 # ## 4. The other methods (chapter 08)
