@@ -85,43 +85,30 @@ if cfg.profile.notes:
     print(cfg.profile.notes)
 
 # %% [markdown]
-# ## 1. The loss, in three equal forms
+# ## 1. One step, written out
 #
-# > "The training objective is to minimize the L2 loss between the predicted and target
-# > latent representations at the masked locations." (III-A)
-#
-# **Paper vs code:** the authors' code (and `losses.jepa_loss`, `kind="official"`, our
-# default) L2-normalises the prediction $p$ and the target $h$ over channels at every target
-# cell, then takes smooth-L1 (beta 1) summed over channels, averaged over the target cells.
-# Smooth-L1 is $\tfrac12 x^2$ where $|x| < 1$, and the components of two unit vectors differ
-# by less than 1 in practice, so per cell
-#
-# $$\text{smooth-L1}(\hat p, \hat h) = \tfrac12 \lVert \hat p - \hat h \rVert^2
-#   = 1 - \cos(p, h), \qquad \hat p = p / \lVert p \rVert .$$
-#
-# The paper says "L2 loss" and does not say that the vectors are normalised; the squared L2
-# distance of the normalised vectors is twice the coded loss, a factor that scales the
-# gradient and is absorbed by the learning rate. (`--loss l2` is a squared error
-# *without* normalising, not any of the three.) One cell of 512 random channels:
+# Everything of chapters 01-03 in one step, chapter 00's figure in code: the sparse context
+# encoder sees the image with the target cells hidden, the mask token fills those cells, the
+# predictor predicts them, and the dense target encoder, which gets no gradient, gives what
+# they should be.
 
 # %%
-g = torch.Generator().manual_seed(SEED)
-p, h = torch.randn(2, 1, 512, 1, 1, generator=g).unbind(0)
-every = torch.ones(1, 1, 1, dtype=torch.bool)
-coded = jepa_loss(p, h, every, "official").item()
-half_l2 = 0.5 * (F.normalize(p, dim=1) - F.normalize(h, dim=1)).square().sum().item()
-one_minus_cos = 1 - F.cosine_similarity(p, h, dim=1).item()
-print(f"smooth-L1 (coded) {coded:.6f} = 1/2 L2^2 {half_l2:.6f} = 1 - cos {one_minus_cos:.6f}")
+fig = viz.pipeline_figure()
+plt.show()
 
 # %% [markdown]
-# ## 2. One step, written out
+# With $p_i$ the prediction and $h_i$ the target feature at target cell $i$ (vectors over
+# channels, $\hat p_i = p_i / \lVert p_i \rVert$), $M$ the set of target cells, $\theta$ the
+# context encoder's weights and $\xi$ the target encoder's, one step is
 #
-# Everything of chapters 01-03 in one function: the sparse context encoder sees the image
-# with the target cells hidden, the mask token fills those cells, the predictor predicts
-# them, the dense target encoder (no gradient) gives what they should be, the loss of
-# section 1 compares the two at the target cells only, AdamW steps, and the target follows
-# by EMA, $\xi \leftarrow m\,\xi + (1 - m)\,\theta$. It is the package's model (its context
-# encoder, mask token, predictor and target encoder), stepped by hand.
+# $$\mathcal{L} = \frac{1}{|M|} \sum_{i \in M} \text{smooth-L1}(\hat p_i, \hat h_i)
+#   \;\approx\; \frac{1}{|M|} \sum_{i \in M} \bigl(1 - \cos(p_i, h_i)\bigr), \qquad
+#   \xi \leftarrow m\,\xi + (1 - m)\,\theta ,$$
+#
+# an AdamW step on the context encoder, mask token and predictor, then the EMA. (Section 2
+# shows when the $\approx$ is an equality, and what the paper's "L2 loss" has to do with it.)
+# The function below is that step, on the package's model (its context encoder, mask token,
+# predictor and target encoder), by hand.
 
 # %% tags=["jepa-step"]
 def jepa_step(model, optimizer, images, mask, momentum):
@@ -172,21 +159,55 @@ print(f"loss by hand {loss_hand.item():.6f}, by train_step {loss_loop.item():.6f
       f"{weight_gap:.1e}")
 
 # %% [markdown]
+# ## 2. The loss, in three equal forms
+#
+# > "The training objective is to minimize the L2 loss between the predicted and target
+# > latent representations at the masked locations." (III-A)
+#
+# Smooth-L1 (beta 1) is $\tfrac12 x^2$ where $|x| < 1$; the components of two unit vectors
+# differ by less than 1 in practice, so per target cell
+#
+# $$\text{smooth-L1}(\hat p, \hat h) = \tfrac12 \lVert \hat p - \hat h \rVert^2
+#   = 1 - \cos(p, h), \qquad \hat p = p / \lVert p \rVert .$$
+#
+# > **Paper vs code.** The formula above is the authors' code (and `losses.jepa_loss`,
+# > `kind="official"`, our default): it L2-normalises the prediction and the target over
+# > channels at every target cell, takes smooth-L1 summed over channels and averages over
+# > the target cells. The paper says "L2 loss" and does not say that the vectors are
+# > normalised; the squared L2 distance of the normalised vectors is twice the coded loss, a
+# > factor that scales the gradient and is absorbed by the learning rate. (`--loss l2` is a
+# > squared error *without* normalising, not any of the three.)
+#
+# One cell of 512 random channels, the three forms:
+
+# %%
+g = torch.Generator().manual_seed(SEED)
+p, h = torch.randn(2, 1, 512, 1, 1, generator=g).unbind(0)
+every = torch.ones(1, 1, 1, dtype=torch.bool)
+coded = jepa_loss(p, h, every, "official").item()
+half_l2 = 0.5 * (F.normalize(p, dim=1) - F.normalize(h, dim=1)).square().sum().item()
+one_minus_cos = 1 - F.cosine_similarity(p, h, dim=1).item()
+print(f"smooth-L1 (coded) {coded:.6f} = 1/2 L2^2 {half_l2:.6f} = 1 - cos {one_minus_cos:.6f}")
+
+# %% [markdown]
 # ## 3. Schedules
 #
 # The paper (IV-C): AdamW, weight decay 0.01, a cosine learning-rate schedule with 10
-# warm-up epochs and peak 0.01, and an EMA momentum "increasing from 0.996 to 1.0". The
-# authors' code fills in what the paper leaves open (`docs/paper.md`): the warm-up is linear,
-# the cosine ends at 0.001 x peak and is stepped every iteration, and the momentum follows a
-# cosine, stepped once per epoch. Early on the target encoder follows the context encoder
-# quickly, at the end it freezes. We step the momentum every iteration by default
-# (`--ema-per-epoch` for the official behaviour, which the `full` profile uses: it runs
-# `--paper-exact`, printed above). The figure's titles read the curves it draws.
+# warm-up epochs and peak 0.01, and an EMA momentum "increasing from 0.996 to 1.0". Early on
+# the target encoder follows the context encoder quickly, at the end it freezes. The
+# figure's titles read the curves it draws.
 #
 # The paper's values are for about 50,000 steps (200 epochs of ImageNet-100 at batch 512). The
 # `smoke` and `demo` profiles run a few hundred to 1,500 steps (printed above) and start lower
 # (peak 0.002, EMA from 0.99): with the paper's values a short run on generated data did not
 # beat a random encoder (numbers in docs/experiments.md, "Evidence that it learns").
+#
+# > **Paper vs code.** The authors' code fills in what the paper leaves open
+# > (`docs/paper.md`): the warm-up is linear, the cosine ends at 0.001 x peak and is stepped
+# > every iteration, and the momentum follows a cosine, stepped once per epoch. We step the
+# > momentum every iteration by default (`--ema-per-epoch` for the official behaviour,
+# > which the `full` profile uses: it runs `--paper-exact`, printed above); the figure draws
+# > both.
 
 # %%
 total = steps_per_epoch * tcfg.epochs
@@ -214,7 +235,7 @@ plt.show()
 #
 # ## 4. A real pretraining run
 #
-# The step of section 2, repeated over the profile's epochs with the schedules of section 3:
+# The step of section 1, repeated over the profile's epochs with the schedules of section 3:
 # the loss should fall and the features should keep their spread (section 5). The cell
 # below trains, or finds the run already trained.
 #
@@ -361,7 +382,7 @@ run.log(mean_cosine_trained=agreement["trained"]["cosine"].mean().item(),
 #
 # ## Summary
 #
-# - One step (section 2, twenty lines, the same as `train.train_step`): masks, the sparse
+# - One step (section 1, twenty lines, the same as `train.train_step`): masks, the sparse
 #   context encoder on the visible cells, the mask token, the predictor, the loss on target
 #   cells against the dense target encoder's features of the whole image, AdamW, the EMA.
 # - The loss is smooth-L1 of L2-normalised vectors (the authors' code), equal to 1 - cos and to
