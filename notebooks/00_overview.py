@@ -24,6 +24,9 @@
 # teaches one idea, shows it in figures, and calls the small `jepa_lite` package where the
 # logic lives and is tested.
 #
+# **One idea:** hide part of an image and predict, from what is visible, the *features* a
+# second network computes for the hidden part, not its pixels.
+#
 # > "The proposed method trains an encoder by masking patches of the input image and
 # > predicting the latent representation of the masked patches using a predictor." (III-A)
 #
@@ -136,34 +139,36 @@ else:
     plt.show()
 
 # %% [markdown]
-# ## Running the whole course
+# ## Running the course, and Colab
 #
-# From a clone of the repository, the course runner executes every chapter with papermill
-# and writes executed notebooks, figures and a summary:
-#
-# ```bash
-# jepa-lite course --profile smoke --out outputs            # CPU, minutes, generated data
-# jepa-lite course --profile full --data-root /data/imagenet100 --device cuda
-# jepa-lite course --only 01 --profile demo                  # one chapter
-# ```
-#
-# `outputs/<chapter>.ipynb` is the executed notebook, `outputs/<chapter>/` holds its
-# figures and `metrics.json`, and `outputs/summary.md` lists every chapter's status,
-# duration and key numbers. A failing chapter is reported by name and cell; the others
-# still run and keep their outputs.
-#
-# ## Colab
-#
-# The badge at the top opens a chapter in Colab. The install cell above runs only there;
-# it installs `jepa_lite` and leaves Colab's PyTorch alone. For a GPU choose
-# *Runtime > Change runtime type > GPU*; Colab's T4 has no fast bf16, so training uses
-# fp16 with a gradient scaler there. On a GPU, set `PROFILE = "gpu"` in every chapter's
-# parameters cell (or run `jepa-lite course --profile gpu`): busy generated scenes at
-# 224 px on the paper's 7x7 grid, long enough that CNN-JEPA's features beat random init
-# (one H100 run of its CNN-JEPA recipe, before this profile existed: linear probe 0.456
-# against 0.124; `docs/benchmarks.md`, "The gpu profile", with the course's computed time,
-# not yet measured). The training images are decoded once into GPU memory, so Colab's 2
-# vCPUs only draw random numbers.
+# > **Engineering notes** (how the chapters are run; none of it is part of the method)
+# >
+# > From a clone of the repository, the course runner executes every chapter with papermill
+# > and writes executed notebooks, figures and a summary:
+# >
+# > ```bash
+# > jepa-lite course --profile smoke --out outputs            # CPU, minutes, generated data
+# > jepa-lite course --profile full --data-root /data/imagenet100 --device cuda
+# > jepa-lite course --only 01 --profile demo                  # one chapter
+# > ```
+# >
+# > `outputs/<chapter>.ipynb` is the executed notebook, `outputs/<chapter>/` holds its
+# > figures and `metrics.json`, and `outputs/summary.md` lists every chapter's status,
+# > duration and key numbers. A failing chapter is reported by name and cell; the others
+# > still run and keep their outputs.
+# >
+# > **Colab.**
+# >
+# > The badge at the top opens a chapter in Colab. The install cell above runs only there;
+# > it installs `jepa_lite` and leaves Colab's PyTorch alone. For a GPU choose
+# > *Runtime > Change runtime type > GPU*; Colab's T4 has no fast bf16, so training uses
+# > fp16 with a gradient scaler there. On a GPU, set `PROFILE = "gpu"` in every chapter's
+# > parameters cell (or run `jepa-lite course --profile gpu`): busy generated scenes at
+# > 224 px on the paper's 7x7 grid, long enough that CNN-JEPA's features beat random init
+# > (one H100 run of its CNN-JEPA recipe, before this profile existed: linear probe 0.456
+# > against 0.124; `docs/benchmarks.md`, "The gpu profile", with the course's computed time,
+# > not yet measured). The training images are decoded once into GPU memory, so Colab's 2
+# > vCPUs only draw random numbers.
 
 # %%
 run.log(device=str(cfg.device), cuda_available=torch.cuda.is_available(),

@@ -142,14 +142,14 @@ plt.show()
 # > **A note on the authors' implementation, not on the method.** The masking described
 # > above is the paper's; the code that made the paper's tables differs in two details,
 # > which change which cells are ever targets. Skip to section 6 if you only want the idea.
-#
-# The authors' code (inherited from I-JEPA) has two quirks; `official=True` reproduces
-# them, the default fixes them:
-#
-# 1. **Scale and aspect ratio come from one random number**, so size and shape are
-#    perfectly correlated: a big block is always a tall one.
-# 2. **Block positions use an exclusive upper bound that is one too small**
-#    (`randint(0, H - h)`), so a block never reaches the last row or column.
+# >
+# > The authors' code (inherited from I-JEPA) has two quirks; `official=True` reproduces
+# > them, the default fixes them:
+# >
+# > 1. **Scale and aspect ratio come from one random number**, so size and shape are
+# >    perfectly correlated: a big block is always a tall one.
+# > 2. **Block positions use an exclusive upper bound that is one too small**
+# >    (`randint(0, H - h)`), so a block never reaches the last row or column.
 #
 # First the block shapes each version can produce:
 

@@ -88,11 +88,15 @@ print(f"{arch} from {checkpoint}; data {data_root}; {cfg.profile.probe_epochs} p
 # %% [markdown]
 # ## 1. Both probes, both encoders
 #
-# Features: the target (EMA) encoder in eval mode, global average pooled, on centre crops.
-# They are computed once per encoder and split and kept on disk in float16, memory-mapped
-# (`jepa_lite/features.py`): ImageNet-1k's 1.28 M x 2048 training features are 5.2 GB, and
-# the probes read them in chunks. When chapter 04's run has moved on, this chapter computes
-# them again (`overwrite=True`); `jepa-lite probe` refuses instead and says so.
+# Features: the target (EMA) encoder in eval mode, global average pooled, on centre crops;
+# both probes read the same frozen features, for the pretrained encoder and for the same
+# network at random initialisation (the floor).
+#
+# > **Engineering notes.** The features are computed once per encoder and split and kept on
+# > disk in float16, memory-mapped (`jepa_lite/features.py`): ImageNet-1k's 1.28 M x 2048
+# > training features are 5.2 GB, and the probes read them in chunks. When chapter 04's run
+# > has moved on, this chapter computes them again (`overwrite=True`); `jepa-lite probe`
+# > refuses instead and says so.
 
 # %% [markdown]
 # The ceiling: the same architecture trained *with* labels on the same training images
