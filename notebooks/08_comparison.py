@@ -93,12 +93,15 @@ for label, changes in compare.recipe_changes(cfg.profile).items():
 # %% [markdown]
 # ## 1. Five runs
 #
-# Each method trains in its own process and folder with the profile's recipe and the
-# method's own optimiser and views (resumed if stopped, skipped when done), then the
+# Each method trains with the profile's recipe and its own optimiser and views, then the
 # encoder the paper would probe (CNN-JEPA and C-JEPA: the EMA target; the baselines: the
-# online backbone) goes through the same probes. CNN-JEPA's and C-JEPA's runs here are
-# chapter 07's when their configurations are the same (as in `smoke` and `demo`): linked
-# (the printout says so), not trained a second time.
+# online backbone) goes through the same probes. The figure draws each run's loss and its
+# collapse diagnostics per epoch.
+#
+# > **How the runs are carried out.** Each method trains in its own process and folder
+# > (resumed if stopped, skipped when done). CNN-JEPA's and C-JEPA's runs here are chapter
+# > 07's when their configurations are the same (as in `smoke` and `demo`): linked (the
+# > printout says so), not trained a second time.
 
 # %%
 k = cfg.profile.knn_k  # the paper's 200; 20 on the small generated sets
@@ -265,7 +268,7 @@ run.log(**{f"{n} knn_top1": r["knn_top1"] for n, r in {**results, **references}.
 #    convolution, no cheaper than a dense one) and one without (the target), about 3 + 1 = 4
 #    forward-units, plus a small predictor. BYOL runs two views through the online network
 #    with a backward and through the target without, 2 x 3 + 2 = 8; SimCLR and VICReg two
-#    views with a backward, 2 x 3 = 6. The paper measured 1.54x (BYOL), 1.20x (SimCLR) and
+#    views with a backward, 2 x 3 = 6. The authors measured 1.54x (BYOL), 1.20x (SimCLR) and
 #    1.31x (VICReg) CNN-JEPA's hours per epoch (the authors' W&B runs in their repository,
 #    `data/paper_results.csv`): the same
 #    order, smaller ratios, as the heads, the loader and the optimizer add to every method.

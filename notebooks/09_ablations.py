@@ -29,7 +29,7 @@
 # paper's default (a 3-layer depthwise-separable predictor with 3x3 kernels, mixed masking)
 # and changes one factor.
 #
-# Code: `jepa_lite/sweep.py` (the grid, the runs, resuming), `jepa_lite/compare.py` (one
+# Code: `jepa_lite/sweep.py` (the grid and its runs), `jepa_lite/compare.py` (one
 # run: train, then probe), `jepa_lite/viz.py` (`fig_sweep`).
 
 # %% tags=["parameters"]
@@ -101,12 +101,15 @@ for prefix, title, name in (("predictor depth", "predictor depth (layers)", "pap
 #
 # ## 2. The sweep
 #
-# Each run trains in a process and folder of its own (`runs/<point>`), resumed where it
-# stopped, and is then probed as in chapter 05 (the default point, where it is the same run
-# as chapter 07's CNN-JEPA, is linked to it). A finished point is written to
-# `sweep.json` at once: stop the chapter at any time and run it again, and it goes on with
-# the first unfinished point. The same sweep from a shell, with a grid of your own:
-# `jepa-lite sweep --profile demo --axis kernel_size 3 5 7 9`.
+# Each point of the grid is one run from the default with one setting changed, trained on
+# the profile's data and probed as in chapter 05. The same sweep from a shell, with a grid
+# of your own: `jepa-lite sweep --profile demo --axis kernel_size 3 5 7 9`.
+#
+# > **How the sweep is carried out.** Each run trains in a process and folder of its own
+# > (`runs/<point>`), resumed where it stopped (the default point, where it is the same run
+# > as chapter 07's CNN-JEPA, is linked to it). A finished point is written to `sweep.json`
+# > at once: stop the chapter at any time and run it again, and it goes on with the first
+# > unfinished point.
 
 # %%
 results = sweep.run(grid, tcfg, run.dir, data_root, cfg.device, cfg.profile.probe_epochs,
@@ -168,10 +171,12 @@ run.log(runs=len(grid), val_images=val_images, minutes=total / 60,
 #
 # - An ablation changes one setting of the default and keeps everything else, so each
 #   difference belongs to one setting.
-# - The paper: predictor depth matters most at the low end (1 layer: -8.4 points linear),
-#   the kernel size hardly, depthwise-separable convs are as good and cheaper, random
-#   masking loses 15.6 points.
-# - A sweep is a list of runs with a record of the finished ones: stopped, it resumes.
+# - The authors' ablation runs (their repository's W&B notebook; the paper names only the
+#   winner): predictor depth matters most at the low end (1 layer: -8.4 points linear), the
+#   kernel size hardly, depthwise-separable convs are as good and cheaper, random masking
+#   loses 15.6 points.
+# - A difference between two runs counts only when it is larger than what another draw of
+#   the validation images could give (section 4).
 #
 # ## Check your understanding
 #
