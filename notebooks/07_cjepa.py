@@ -97,7 +97,30 @@ if cfg.profile.many_runs:  # four runs: the profile shortens each (chapter 04 tr
 #
 # Secondary sources report that the C-JEPA paper's text, its pseudocode and its Algorithm 1
 # disagree on where VICReg applies (no code is public; `docs/paper.md` lists three readings,
-# each with how many sources agree). We implement two and say which runs here:
+# each with how many sources agree). We implement two and say which runs here. Under reading
+# A, the default, the "views" VICReg compares are the target blocks of one image: the
+# predictor's output averaged over each block, for the blocks of one multi-block draw on
+# this run's grid:
+
+# %%
+cell = torch.Generator().manual_seed(SEED)
+mask, blocks = masking.sample_masks(1, grid, "multiblock", cell, return_blocks=True)
+fig = viz.fig_blocks(viz.load_image("grace_hopper", tcfg.image_size), blocks[0])
+run.savefig(fig, "vicreg_views")
+plt.show()
+print(f"one multi-block draw on the {grid[0]}x{grid[1]} grid: {blocks.shape[1]} blocks of "
+      f"{int(blocks[0, 0].sum())} cell(s); their union covers {int(mask.sum())} cells")
+
+# %% [markdown]
+# The loss adds the three VICReg terms, weighted as VICReg weights them, to the JEPA loss:
+#
+# $$\mathcal{L} = \mathcal{L}_\text{JEPA} + \beta\,\bigl(25\,\mathcal{L}_\text{inv}
+#   + 25\,\mathcal{L}_\text{var} + \mathcal{L}_\text{cov}\bigr), \qquad \beta = 0.001$$
+#
+# ($\beta$ is the paper's `beta_vicreg` as secondary sources give it; one re-implementation
+# uses $(1 - \beta)\,\mathcal{L}_\text{JEPA}$ instead, not done here). Variance and
+# covariance are taken over this process's micro-batch, never gathered. What each term sees,
+# under each reading:
 #
 # | | reading A (default, Algorithm 1) | reading B (`--cjepa-reading B`, pseudocode) |
 # |---|---|---|
@@ -109,10 +132,6 @@ if cfg.profile.many_runs:  # four runs: the profile shortens each (chapter 04 tr
 # | covariance | off-diagonal covariance over the micro-batch of each block's projection | the same, of the pooled context |
 # | averaged over | all pairs of blocks (i != j) | - |
 #
-# L = L_JEPA + beta x (25 x invariance + 25 x variance + 1 x covariance), beta = 0.001 (the
-# paper's `beta_vicreg` as secondary sources give it; one re-implementation uses
-# (1 - beta) x L_JEPA instead, not done here). Variance and covariance are taken over this process's micro-batch, never gathered.
-#
 # **Under random masking there are no blocks.** With reading A, a micro-batch masked at
 # random gets no VICReg term at all: C-JEPA with `--masking random` *is* CNN-JEPA, and with
 # `mixed` (the default, 75 % multi-block) the term acts on the multi-block micro-batches only.
@@ -121,12 +140,6 @@ if cfg.profile.many_runs:  # four runs: the profile shortens each (chapter 04 tr
 # 2x2 grid; a 4x4 grid (demo, 128 px) has blocks of 1-4 cells (a quarter of single cells),
 # the paper's 7x7 grid blocks of 6-12 cells, mostly 9 (`masking.describe_geometry`; this
 # run's is printed above).
-
-# %%
-cell = torch.Generator().manual_seed(SEED)
-mask, blocks = masking.sample_masks(1, grid, "multiblock", cell, return_blocks=True)
-print(f"one multi-block draw on the {grid[0]}x{grid[1]} grid: {blocks.shape[1]} blocks of "
-      f"{int(blocks[0, 0].sum())} cell(s); their union covers {int(mask.sum())} cells")
 
 # %% [markdown]
 # ## 2. What keeps a JEPA from collapsing: one ingredient removed at a time
@@ -146,9 +159,12 @@ print(f"one multi-block draw on the {grid[0]}x{grid[1]} grid: {blocks.shape[1]} 
 # average at all, a stop-gradient and a predictor being enough, and collapsed when either was
 # removed. A JEPA differs in one way that matters here: the predictor is the only path from
 # the visible cells to the target cells (the sparse encoder's output is zero there), so
-# without it the context encoder receives no gradient and does not train at all. Each run
-# trains in its own process and folder (resumed if stopped), then is probed as in chapter
-# 05; a run the course already finished (chapter 04's, say) is linked, not trained again.
+# without it the context encoder receives no gradient and does not train at all. Every run
+# is probed as in chapter 05.
+#
+# > **How the runs are carried out.** Each run trains in its own process and folder (resumed
+# > if stopped); a run the course already finished (chapter 04's, say) is linked, not
+# > trained again.
 
 # %%
 jepa, cjepa = cfg.train_config("cnn-jepa", many_runs=True), tcfg
