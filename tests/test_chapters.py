@@ -1,10 +1,12 @@
-"""What a chapter writes out by hand is what the package runs (issue 23).
+"""What a chapter writes out by hand is what the package runs, and how a chapter is laid out
+(issue 23).
 
 Chapter 04's twenty-line JEPA step (the cell tagged ``jepa-step``) is executed as the chapter
 defines it and compared with ``train.train_step`` on the same model, images and masks: the
 same loss, the same gradient for every parameter, the same weights after AdamW and the EMA.
 """
 
+import re
 from pathlib import Path
 
 import jupytext
@@ -74,3 +76,60 @@ def test_a_wrong_step_is_caught():
     train.train_step(by_loop, [(images, mask)], 1, 0.5)
     assert not all(torch.allclose(p, q) for p, q in zip(by_hand.model.parameters(),
                                                         by_loop.model.parameters()))
+
+
+# Issue 23, deliver 5: engineering out of the lessons, and every chapter leads with its idea
+# and a figure before the code that trains or measures.
+CHAPTERS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.py"))
+ENGINEERING = re.compile(r"papermill|resum|process and folder|torchrun", re.IGNORECASE)
+
+
+def engineering_in_lessons(cells) -> list[str]:
+    """Lines of a chapter's teaching text (markdown outside boxed notes, which are
+    blockquotes, up to its questions) that explain how runs are carried out."""
+    found = []
+    for cell in cells:
+        if cell.cell_type != "markdown":
+            continue
+        for line in cell.source.splitlines():
+            if line.startswith("## Check your understanding"):
+                return found
+            if not line.lstrip().startswith(">") and ENGINEERING.search(line):
+                found.append(line)
+    return found
+
+
+def figure_before_second_section(cells) -> bool:
+    """Whether the chapter's first section shows a figure before its second begins."""
+    sections = 0
+    for cell in cells:
+        if cell.cell_type == "markdown":
+            sections += sum(line.startswith("## ") for line in cell.source.splitlines())
+            if sections >= 2:
+                return False
+        elif sections == 1 and "plt.show()" in cell.source:
+            return True
+    return False
+
+
+def test_the_structure_checks_can_fail():
+    cells = jupytext.reads("# %% [markdown]\n# ## 1. Runs\n#\n# Each run is resumed by "
+                           "papermill.\n\n# %%\nx = 1\n\n# %% [markdown]\n# ## 2. Next\n\n"
+                           "# %%\nplt.show()\n", fmt="py:percent").cells
+    assert len(engineering_in_lessons(cells)) == 1
+    assert not figure_before_second_section(cells)
+    boxed = jupytext.reads("# %% [markdown]\n# ## 1. Runs\n#\n# > Each run is resumed.\n\n"
+                           "# %%\nplt.show()\n", fmt="py:percent").cells
+    assert engineering_in_lessons(boxed) == [] and figure_before_second_section(boxed)
+
+
+@pytest.mark.parametrize("py", CHAPTERS, ids=lambda p: p.stem)
+def test_engineering_lives_in_boxed_notes(py):
+    assert engineering_in_lessons(jupytext.read(py).cells) == []
+
+
+@pytest.mark.parametrize("py", CHAPTERS, ids=lambda p: p.stem)
+def test_a_chapter_leads_with_its_idea_and_a_figure(py):
+    cells = jupytext.read(py).cells
+    assert "**One idea:**" in cells[0].source, f"{py.name}: the first cell states the idea"
+    assert figure_before_second_section(cells), f"{py.name}: no figure in the first section"
