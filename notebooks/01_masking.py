@@ -84,7 +84,7 @@ plt.show()
 # outside it. The block size is drawn **once per batch** (a target area of 0.15–0.2 of the
 # grid and an aspect ratio of 0.75–1.5, rounded to whole cells); positions are drawn per
 # image. Rounding matters on a 7x7 grid: the blocks come out at 6 to 12 cells (12–24.5 % of
-# the grid), mostly 3x3 = 9 cells, as the line printed below counts over 2,000 draws.
+# the grid), mostly 3x3 = 9 cells (section 5 draws the shapes of 2,000 draws).
 
 # %%
 size = masking.block_size(grid, (0.15, 0.2), (0.75, 1.5), gen)
@@ -105,8 +105,9 @@ plt.show()
 # ablation runs (their repository's W&B notebook, `WandbPlots.ipynb`, in
 # `data/paper_results.csv`) give on ImageNet-100, linear top-1, mixed 73.26 %, multi-block
 # 73.02 %, random 57.64 %, one run each. The paper gives neither these numbers nor a
-# reason. I-JEPA found the same ordering for ViTs and argued that a target must be large
-# enough to be about the object rather than its texture.
+# reason. I-JEPA's own ablation of masking strategies found multi-block well ahead of random
+# for ViTs, and argued that a target must be large enough to be about the object rather than
+# its texture (Assran et al. 2023).
 #
 # Our own short runs do **not** reproduce the ordering: in the `demo` sweep of chapter 09
 # (generated scenes, ResNet-10 at 128 px, a 4x4 grid, 4 epochs, one run each, 400

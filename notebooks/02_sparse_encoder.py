@@ -136,9 +136,8 @@ for mode, errors in (("batch statistics", honest["error"]),
 # promise visible features equal to the target's: near the hole, both encoders' windows hold
 # zeros where the target saw image, and which of the two ends up closer depends on the
 # weights (here: random initialisation), the masks and BatchNorm's mode. Compare the two
-# printouts: with batch statistics, as in pretraining, and with running statistics. (In one
-# of our runs of ResNet-10 with other masks, the zero-filled dense trunk was closer at every
-# distance with running statistics.) What sparse layers promise is the left panel: the hole
+# printouts: with batch statistics, as in pretraining, and with running statistics. What
+# sparse layers promise is the left panel: the hole
 # stays a hole, so neither its content nor values invented from its edge reach the context
 # representation, and BatchNorm's statistics are those of the image.
 

@@ -143,8 +143,10 @@ print(f"standard / depthwise-separable: x{ratio:.1f} parameters")
 # Note the k-NN number: the default row of the authors' ablation runs (their repository;
 # depthwise-separable, 3 layers, kernel 3, mixed masking) reads 73.26 / 56.26, Table I's
 # CNN-JEPA row 73.26 / 59.22, the same linear top-1 with a k-NN top-1 three points apart.
-# Neither explains the difference (another run, checkpoint or k-NN setting would each do
-# it); we quote each number with its source.
+# The runs themselves suggest why: 59.22 is the k-NN of the 2-layer run (73.22 linear), so
+# Table I looks like each metric's best over the ablation runs, taken separately (our
+# reading of the W&B runs, `docs/paper.md`). Neither the paper nor the repository says so;
+# we quote each number with its source.
 
 # %% [markdown]
 # ## 3. The mask token

@@ -197,10 +197,13 @@ print(f"smooth-L1 (coded) {coded:.6f} = 1/2 L2^2 {half_l2:.6f} = 1 - cos {one_mi
 # the target encoder follows the context encoder quickly, at the end it freezes. The
 # figure's titles read the curves it draws.
 #
-# The paper's values are for about 50,000 steps (200 epochs of ImageNet-100 at batch 512). The
-# `smoke` and `demo` profiles run a few hundred to 1,500 steps (printed above) and start lower
-# (peak 0.002, EMA from 0.99): with the paper's values a short run on generated data did not
-# beat a random encoder (numbers in docs/experiments.md, "Evidence that it learns").
+# The paper's values are for about 50,000 steps (200 epochs of ImageNet-100's roughly
+# 126,700 training images at batch 512: 247 steps an epoch). The `smoke` and `demo` profiles
+# run a few hundred to 1,500 steps (printed above) and start lower (peak 0.002, EMA from
+# 0.99): with the paper's peak 0.01 a short run on an earlier version of the generated data
+# did not beat a random encoder (k-NN 0.095 against 0.125; docs/experiments.md, "Evidence
+# that it learns"). The EMA start was compared only on the busy scenes, where no setting
+# beat chance (0.996: 0.120, 0.99: 0.065, chance 0.100; the same page).
 #
 # > **Paper vs code.** The authors' code fills in what the paper leaves open
 # > (`docs/paper.md`): the warm-up is linear, the cosine ends at 0.001 x peak and is stepped
@@ -250,9 +253,10 @@ plt.show()
 # >   gradient scaler on older ones, fp32 on a CPU. The loader's workers only read and decode;
 # >   the crop and flip run batched on the training device (`jepa_lite/augment.py`).
 # > - *Compiling.* In `full` the model is compiled (`torch.compile`; `--no-compile` turns it
-# >   off): 175 s of compiling for ResNet-50 at 224 px on one H100, after which the step ran
-# >   2.5x faster than the eager one (docs/benchmarks.md, "`--compile`"). `smoke` and `demo`
-# >   run eager.
+# >   off). On one H100 (docs/benchmarks.md, "`--compile`"): a ResNet-50 run at 224 px,
+# >   batch 64, spent 175 s in its first, 10-step epoch, mostly compiling; in a separate run
+# >   (bf16, batch 128) the compiled step was 2.5x the eager one. `smoke` and `demo` run
+# >   eager.
 # > - *A run outside the notebook.* It trains in a process and folder of its own (`RUN_DIR`:
 # >   `metrics.jsonl`, `last.pt`, `train.log`); a stopped kernel does not stop it. Running the
 # >   cell again finds the run complete, still running (and follows it) or stopped, e.g. by a

@@ -101,7 +101,7 @@ print(f"{arch} from {checkpoint}; data {data_root}; {cfg.profile.probe_epochs} p
 # %% [markdown]
 # The ceiling: the same architecture trained *with* labels on the same training images
 # (`probes.train_supervised`), then probed in the same way. The `full` profile skips it: a
-# supervised ResNet-50 on ImageNet-100 is a separate overnight run.
+# supervised ResNet-50 on ImageNet-100 is a separate long run, not made here.
 
 # %%
 encoders = {"pretrained": (pretrained, probes.checkpoint_key(checkpoint)),

@@ -27,7 +27,8 @@
 #
 # Without an hour to spare: [docs/results](../docs/results/README.md) holds every number and
 # figure of complete course runs, a page per profile: the `demo` profile on a CPU, and the
-# `gpu` profile (busy scenes at 224 px on the paper's 7x7 grid, where CNN-JEPA learns) once
+# `gpu` profile (busy scenes at 224 px on the paper's 7x7 grid, where one H100 run of its
+# CNN-JEPA recipe beat random init: docs/benchmarks.md, "The gpu profile") once
 # a GPU run has made its page (commit, device, wall time; `make results PROFILE=gpu` makes
 # it).
 #
@@ -180,12 +181,16 @@ print("report:", run.dir / "report.md")
 #   an accuracy. The hours behind it are in the authors' W&B runs (their repository): 0.0644 h
 #   against 0.0775 and 0.0991 per epoch on 4 GPUs.
 # - The default row of the authors' ablation runs (their repository) and Table I give the
-#   same linear top-1 (73.26) but different k-NN (56.26 against 59.22); neither says why
-#   (chapter 03).
+#   same linear top-1 (73.26) but different k-NN (56.26 against 59.22). In the authors'
+#   runs 59.22 is the 2-layer predictor's k-NN: Table I looks like each metric's best over
+#   runs, taken separately (our reading, chapter 03 and `docs/paper.md`); the paper does not
+#   say so.
 # - The I-JEPA rows are ViT-Small and ViT-Base on ImageNet-100, run by the CNN-JEPA
-#   authors; ImageNet-1k has none (I-JEPA published only larger ViTs there, and the authors
-#   could not obtain these sizes with I-JEPA's official code on their hardware; Table I's
-#   footnote).
+#   authors; ImageNet-1k has none. Table I's footnote: I-JEPA's authors "only published
+#   ImageNet-1k results for larger ViT models", and the CNN-JEPA authors could not obtain
+#   ViT-Small and ViT-Base results with I-JEPA's official code on their hardware. (Secondary
+#   sources on C-JEPA quote an I-JEPA ViT-B/16 result on ImageNet-1k, 72.9 linear at 600
+#   epochs, `data/paper_results.csv`: a ViT-Base, at three times CNN-JEPA's 200 epochs.)
 #
 # ## Summary
 #

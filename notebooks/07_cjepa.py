@@ -95,8 +95,7 @@ if cfg.profile.many_runs:  # four runs: the profile shortens each (chapter 04 tr
 # %% [markdown]
 # ## 1. Which tensors each VICReg term sees
 #
-# Secondary sources report that the C-JEPA paper's text, its pseudocode and its Algorithm 1
-# disagree on where VICReg applies (no code is public; `docs/paper.md` lists three readings,
+# Secondary sources report that the C-JEPA paper's pseudocode and its Algorithm 1 disagree on where VICReg applies (no code is public; `docs/paper.md` lists three readings,
 # each with how many sources agree). We implement two and say which runs here. Under reading
 # A, the default, the "views" VICReg compares are the target blocks of one image: the
 # predictor's output averaged over each block, for the blocks of one multi-block draw on
@@ -117,7 +116,7 @@ print(f"one multi-block draw on the {grid[0]}x{grid[1]} grid: {blocks.shape[1]} 
 # $$\mathcal{L} = \mathcal{L}_\text{JEPA} + \beta\,\bigl(25\,\mathcal{L}_\text{inv}
 #   + 25\,\mathcal{L}_\text{var} + \mathcal{L}_\text{cov}\bigr), \qquad \beta = 0.001$$
 #
-# ($\beta$ is the paper's `beta_vicreg` as secondary sources give it; one re-implementation
+# ($\beta$ as secondary sources give the C-JEPA paper's value; one re-implementation
 # uses $(1 - \beta)\,\mathcal{L}_\text{JEPA}$ instead, not done here). Variance and
 # covariance are taken over this process's micro-batch, never gathered. What each term sees,
 # under each reading:
@@ -280,7 +279,7 @@ run.log(**{f"{n} {m}": results[n][m] for n in results for m in ("knn_top1", "lin
 #
 # Secondary sources quote the C-JEPA paper's gains for ViTs on ImageNet-1k (our reading, not
 # checked against its full text, which this course does not have: linear 72.9 -> 73.7 for
-# ViT-B/16 at 600 epochs); nobody has measured them for CNN-JEPA, and this chapter at
+# ViT-B/16 at 600 epochs; docs/paper.md, `data/paper_results.csv`); nobody has measured them for CNN-JEPA, and this chapter at
 # `smoke` or `demo` scale does not either.
 #
 # ## Summary

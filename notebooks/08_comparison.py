@@ -166,7 +166,7 @@ for probe in ("knn", "linear"):
 # ## 3. Time per epoch, measured side by side
 #
 # The paper's times (the hours per epoch are in the authors' W&B runs, their repository) come
-# from runs on 4 GPUs, each method at a different time. Here every
+# from runs on 4 GPUs, one run per method. Here every
 # method's training step is timed in this one process, on this device, round robin on the
 # same images (`compare.step_seconds`: the median of a few steps each, after warm-up), so
 # that a busy machine slows all of them alike. Then each step is timed again fed by its own
@@ -234,7 +234,7 @@ run.log(**{f"{n} knn_top1": r["knn_top1"] for n, r in {**results, **references}.
 #   runs on the generated scenes (printed at the top; docs/experiments.md, "Evidence that it learns"
 #   has the measurements): CNN-JEPA and C-JEPA a lower lr and a faster EMA start, BYOL
 #   VICReg's LARS, SimCLR half its colour jitter (`--jitter-strength 0.5`, the strength
-#   SimCLR itself used on CIFAR-10). With the authors' jitter, SimCLR stayed at or below
+#   SimCLR itself used on CIFAR-10, in its paper's appendix). With the authors' jitter, SimCLR stayed at or below
 #   random init there (0.200 against 0.240, ResNet-10, seed 0); with half of it, 0.445.
 #   Tuning a recipe to the data is itself a choice a comparison must report.
 #
