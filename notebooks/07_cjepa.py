@@ -260,27 +260,36 @@ run.log(**{f"{n} {m}": results[n][m] for n in results for m in ("knn_top1", "lin
 # commit):
 #
 # - **Copying the target (no EMA) did not collapse it, and still did harm.** In the `demo`
-#   run of docs/results (commit cec2462, 4 epochs, 400 validation images) the copied-target
-#   encoder kept an effective rank of 170.7 (189.6 with the EMA, 253.2 at random init) yet
-#   probed *below* random init: k-NN 25.5 % against 29.5 %, linear 32.75 % against
-#   36.25 %, each within two standard errors; an earlier demo page (before cec2462) had k-NN
-#   19.5 % against 29.5 %, beyond them. The collapse diagnostics do not see this failure; only the probes do.
-#   Spread is necessary for useful features, not sufficient.
+#   run of docs/results (commit 668d9d6, 4 epochs = 500 steps, 400 validation images, two
+#   standard errors about 6.5 points) the copied-target encoder kept an effective rank of
+#   170.7 (189.6 with the EMA, 253.2 at random init) yet probed *below* random init: k-NN
+#   25.5 % against 29.5 %, linear 32.75 % against 36.25 %, each within two standard errors;
+#   an earlier demo page (commit 4b85d31, another data loader) had k-NN 19.5 % against
+#   29.5 %, beyond them. The collapse diagnostics do not see this failure; only the probes
+#   do. Spread is necessary for useful features, not sufficient.
 # - **Without the predictor nothing trains** but the mask token: the context encoder's
 #   output is zero at the target cells, so no gradient reaches it, and the target stays the
-#   random network (slowly shrunk by weight decay).
-# - **With a gradient through the target** the two branches can meet halfway; whether they
-#   meet at a constant within a short run the table says.
+#   random network, slowly shrunk by weight decay, with one difference: its BatchNorm
+#   running statistics are the data's (every training forward pass updates them; random
+#   init keeps 0 and 1). That alone moves its spread away from random init's (demo: std
+#   0.0155 against 0.0059, rank 311.1 against 253.2) and its probes stay within noise of
+#   it (k-NN 33.25 % against 29.5 %, linear 40.25 % against 36.25 %).
+# - **With a gradient through the target** the two branches met at a near-constant in the
+#   demo run: the loss fell to 0.0006 (CNN-JEPA's: 0.19), the std to 0.0024 and the rank to
+#   85.9, and both probes fell far below random init (k-NN 12.75 % against 29.5 %, linear
+#   17.25 % against 36.25 %, beyond two standard errors). The stop-gradient is the
+#   ingredient whose removal collapsed a run here; in smoke's 16 steps it had only begun.
 # - With beta = 0.001 the VICReg term is small next to the JEPA loss (25 x a variance hinge
 #   of at most 1, times 0.001): it makes collapse cost something, it does not forbid it, and
 #   under reading A it acts only on multi-block micro-batches. Our runs have not shown it
 #   raising the rank or the probes beyond noise (the demo run above: rank 185.9 against
-#   189.6, k-NN 33.3 % against 38.5 %).
+#   189.6, k-NN 33.25 % against 38.5 %, linear 48.5 % both; without the EMA, like
+#   CNN-JEPA without it, within noise below random init: k-NN 23.5 %, linear 34.5 %).
 #
 # Secondary sources quote the C-JEPA paper's gains for ViTs on ImageNet-1k (our reading, not
 # checked against its full text, which this course does not have: linear 72.9 -> 73.7 for
-# ViT-B/16 at 600 epochs; docs/paper.md, `data/paper_results.csv`); nobody has measured them for CNN-JEPA, and this chapter at
-# `smoke` or `demo` scale does not either.
+# ViT-B/16 at 600 epochs; docs/paper.md, `data/paper_results.csv`); nobody has measured
+# them for CNN-JEPA, and this chapter at `smoke` or `demo` scale does not either.
 #
 # ## Summary
 #
@@ -310,8 +319,9 @@ run.log(**{f"{n} {m}": results[n][m] for n in results for m in ("knn_top1", "lin
 #    If every image had the same features, the standard deviation over the batch would be 0 and
 #    the hinge would add its largest penalty, so collapse costs something in the loss; the EMA
 #    adds no term at all, it only changes how the target moves. At beta = 0.001 the penalty is
-#    at most 0.025 per micro-batch (25 x 1 x 0.001), small next to a JEPA loss of order 0.1-1,
-#    so it discourages collapse rather than forbidding it.
+#    at most 0.025 per micro-batch (25 x 1 x 0.001), small next to the JEPA loss (0.42
+#    falling to 0.19 in chapter 04's `demo` run, docs/results/demo), so it discourages
+#    collapse rather than forbidding it.
 #
 #    </details>
 # 3. Why is beta = 0.001 so small?
