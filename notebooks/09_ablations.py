@@ -166,8 +166,8 @@ run.log(runs=len(grid), val_images=val_images, minutes=total / 60,
 # 2x2 grid has no room for kernels or blocks to differ. At `demo` scale (a 4x4 grid) a
 # 3x3 kernel at three layers already reaches the whole grid, so kernels 5 and 7 add
 # parameters, not reach. The `demo` grid as measured: the demo results page
-# (docs/results/demo, chapter 09) and, from an earlier commit and data loader, a run that
-# was stopped and resumed on purpose (docs/experiments.md, "The ablation sweep"). The two
+# (docs/results/demo, chapter 09) and, from an earlier commit and data loader, a sweep of
+# the same grid (docs/experiments.md, "The ablation sweep"). The two
 # differ by up to 7.75 points at the same setting (the default: 48.50 against 56.25
 # linear), more than the validation band above: each run saw other crops and masks, and at
 # this scale that randomness alone moves a run that much, so neither sweep's largest
