@@ -5,12 +5,14 @@
 * chapter 03: the predictor's cost and reach (:func:`predictor_costs`,
   :func:`predictor_receptive_field`, :func:`predictor_influence`);
 * chapters 04 and 07: collapse diagnostics (:func:`collapse_stats` of the training loop's
-  features, :func:`spectrum` of an encoder's pooled features).
+  features, :func:`spectrum` of an encoder's pooled features, :func:`collapse_flags`: which
+  of complete and dimensional collapse they show).
 """
 
 from __future__ import annotations
 
 import copy
+import math
 import time
 
 import torch
@@ -184,32 +186,69 @@ def predictor_influence(predictor: nn.Module, grid: tuple[int, int], cell: tuple
 @torch.no_grad()
 def cell_agreement(model: nn.Module, images: torch.Tensor, mask: torch.Tensor) -> dict:
     """What is predicted, where (chapter 04): for every target cell of ``mask``, the cosine
-    between a JEPA's prediction and its target encoder's feature, and the cell's distance in
-    cells (Chebyshev, the predictor's reach) to the nearest context cell. Eval mode
-    (BatchNorm's running statistics), the model's mode restored after."""
+    between a JEPA's prediction and its target encoder's feature (``cosine``), the cell's
+    distance in cells (Chebyshev, the predictor's reach) to the nearest context cell
+    (``distance``), the cosine a predictor that ignores the context would score by always
+    predicting the mean target feature of these cells (``mean_cosine``: features of a narrow
+    cone score high without using anything), and the cosines as maps ``[B, gh, gw]``, NaN at
+    context cells (``cosine_map``). Eval mode (BatchNorm's running statistics), the model's
+    mode restored after."""
     was = model.training
     model.eval()
     try:
         _, pred, target = model.predict(images, mask)
     finally:
         model.train(was)
-    cos = torch.nn.functional.cosine_similarity(pred.float(), target.float(), dim=1).cpu()
-    mask = mask.cpu()
-    return {"cosine": cos[mask], "distance": cell_distance(~mask)[mask]}
+    pred, target, mask = pred.float().cpu(), target.float().cpu(), mask.cpu()
+    cos = torch.nn.functional.cosine_similarity(pred, target, dim=1)  # [B, gh, gw]
+    targets = target.permute(0, 2, 3, 1)[mask]  # [cells, C]
+    mean = torch.nn.functional.cosine_similarity(targets, targets.mean(0, keepdim=True), dim=1)
+    return {"cosine": cos[mask], "distance": cell_distance(~mask)[mask], "mean_cosine": mean,
+            "cosine_map": cos.masked_fill(~mask, float("nan"))}
 
 
 # --------------------------------------------------------------------------- chapters 04, 07
+# Two kinds of collapse, each seen by its own statistic (Hua et al. 2021; Jing et al. 2022):
+# *complete* collapse, every image mapped to (nearly) the same vector, shows as a per-channel
+# std near 0; *dimensional* collapse, the features spread along a few directions only, shows
+# as an effective rank far below what the rows could span. The rank is scale-free (it reads
+# the singular values' shares): near-constant rows plus noise have the *highest* rank, so it
+# cannot see complete collapse, and the std cannot see dimensional collapse.
+DIAGNOSTIC_ROWS = 256  # pooled rows (one per image) the training loop's diagnostics read
+COMPLETE_STD_SHARE = 0.02  # std under 2 % of 1 / sqrt(C) (features spread evenly): complete
+DIMENSIONAL_RANK_SHARE = 0.1  # effective rank under 10 % of min(N - 1, C): dimensional
+
+
 def collapse_stats(features: torch.Tensor) -> dict:
     """The training loop's collapse diagnostics, on the same kind of rows for every method:
-    one row per image (a JEPA's ``[B, C, h, w]`` cell features average-pooled over the grid,
-    as a baseline's ``[B, C]`` already are): the per-channel std of the L2-normalised rows
-    (0 = collapse), their effective rank (1 = everything on one line; at most
+    one row per image (a JEPA's ``[N, C, h, w]`` cell features average-pooled over the grid,
+    as a baseline's ``[N, C]`` already are): the per-channel std of the L2-normalised rows
+    (complete collapse: 0), their effective rank (dimensional collapse: far below
     ``diagnostic_rows - 1``) and the number of rows."""
     f = features.float()
-    f = (f.mean((2, 3)) if f.dim() == 4 else f).cpu()  # [B, C]: small; float64 on the CPU
+    f = (f.mean((2, 3)) if f.dim() == 4 else f).cpu()  # [N, C]: small; float64 on the CPU
     sp = spectrum(f)
     return {"target_std": sp["std"], "effective_rank": sp["effective_rank"],
             "diagnostic_rows": len(f)}
+
+
+def collapse_flags(std: float, effective_rank: float, rows: int, channels: int) -> dict:
+    """Which collapse the statistics of ``rows`` L2-normalised pooled rows of ``channels``
+    channels show: ``complete`` (std under :data:`COMPLETE_STD_SHARE` of the 1 / sqrt(C) of
+    features spread evenly over the sphere) and ``dimensional`` (not complete, and an
+    effective rank under :data:`DIMENSIONAL_RANK_SHARE` of the ``min(rows - 1, C)``
+    directions the rows can span). Few rows cannot tell: 16 rows span at most 15 directions,
+    so use :data:`DIAGNOSTIC_ROWS` or more."""
+    complete = std < COMPLETE_STD_SHARE / math.sqrt(channels)
+    reachable = max(min(rows - 1, channels), 1)
+    dimensional = not complete and effective_rank < DIMENSIONAL_RANK_SHARE * reachable
+    return {"complete": complete, "dimensional": dimensional,
+            "reachable_rank": reachable}
+
+
+def flags_of(sp: dict) -> dict:
+    """:func:`collapse_flags` of a :func:`spectrum`."""
+    return collapse_flags(sp["std"], sp["effective_rank"], sp["rows"], sp["channels"])
 
 
 @torch.no_grad()
@@ -231,10 +270,11 @@ def pooled_features(encoder: torch.nn.Module, data_root, image_size: int,
 
 def spectrum(features: torch.Tensor) -> dict:
     """Collapse diagnostics of ``[N, C]`` features: per-channel std of the L2-normalised
-    features (0 = collapsed; 1 / sqrt(C) for features spread evenly over the sphere),
-    effective rank (exp of the entropy of the normalised singular values: 1 = a line, C =
-    all directions alike) and the covariance eigenvalues, largest first (the min(N - 1, C)
-    that N images can make non-zero)."""
+    features (complete collapse: 0; 1 / sqrt(C) for features spread evenly over the sphere),
+    effective rank (exp of the entropy of the normalised singular values of the centred
+    rows: 1 = a line, min(N - 1, C) = all directions alike; scale-free, so it sees
+    dimensional collapse, not complete collapse) and the covariance eigenvalues, largest
+    first (the min(N - 1, C) that N images can make non-zero)."""
     f = torch.nn.functional.normalize(features.double(), dim=1)
     centred = f - f.mean(0)
     s = torch.linalg.svdvals(centred)
@@ -242,4 +282,4 @@ def spectrum(features: torch.Tensor) -> dict:
     rank = torch.exp(-(p * torch.log(p.clamp_min(1e-12))).sum())
     eig = (s.square() / max(len(f) - 1, 1))[:max(min(len(f) - 1, f.shape[1]), 1)]
     return {"std": f.std(0).mean().item(), "effective_rank": rank.item(),
-            "eigenvalues": eig.tolist(), "channels": f.shape[1]}
+            "eigenvalues": eig.tolist(), "channels": f.shape[1], "rows": len(f)}

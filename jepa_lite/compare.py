@@ -7,7 +7,8 @@
 * :func:`recipe_changes`: where a profile's recipe of a method departs from the authors'.
 * :func:`collapse_variants`: chapter 07's controlled experiment (EMA, copied target, no
   predictor, gradient through the target; C-JEPA with and without the EMA), and
-  :func:`collapse_reading`: what a run's validation spectrum says against random init's.
+  :func:`collapse_reading`: which collapse a run's validation spectrum shows, each by its
+  own statistic, and how it stands against random init's.
 * :func:`step_seconds`: the time of one training step of every method, measured side by side
   in one process on one device (round robin, so that a noisy machine slows all alike), and
   the time per epoch it implies; :func:`fed_seconds`: the same step fed by its own training
@@ -24,6 +25,7 @@ from pathlib import Path
 import torch
 
 from jepa_lite import methods, probes, runs, train
+from jepa_lite.analysis import flags_of
 from jepa_lite.backbone import dense_trunk
 from jepa_lite.checkpoint import read_metrics
 from jepa_lite.config import TrainConfig
@@ -51,21 +53,24 @@ def collapse_variants(jepa: TrainConfig, cjepa: TrainConfig) -> dict[str, TrainC
             "C-JEPA, no EMA": cjepa.with_changes(target_ema=False)}
 
 
-COLLAPSED_RANK = 2.0  # effective rank below it: (nearly) every image on one line
-
-
 def collapse_reading(spectrum: dict, random_init: dict) -> str:
-    """A run's validation spectrum (``analysis.spectrum``) against the same network's at
-    random initialisation: ``collapsed`` (effective rank under :data:`COLLAPSED_RANK`),
-    ``partly collapsed`` (under half of random init's rank, or std under half of its std),
-    else ``not collapsed``. Collapse is about the spread of the features, not their use:
+    """A run's validation spectrum (``analysis.spectrum``) read for each kind of collapse by
+    the statistic that sees it (``analysis.collapse_flags``): ``complete collapse`` (the
+    std), ``dimensional collapse`` (the rank), else each against the same network's at
+    random initialisation: ``partly`` when the std or the rank is under half of random
+    init's, with both ratios. Collapse is about the spread of the features, not their use:
     a run can be ``not collapsed`` and still worse than random init on the probes."""
-    rank, std = spectrum["effective_rank"], spectrum["std"]
-    if rank < COLLAPSED_RANK:
-        return "collapsed"
-    if rank < 0.5 * random_init["effective_rank"] or std < 0.5 * random_init["std"]:
-        return "partly collapsed"
-    return "not collapsed"
+    flags = flags_of(spectrum)
+    if flags["complete"]:
+        return "complete collapse"
+    if flags["dimensional"]:
+        return "dimensional collapse"
+    std = spectrum["std"] / random_init["std"]
+    rank = spectrum["effective_rank"] / random_init["effective_rank"]
+    low = [name for name, ratio in (("std", std), ("rank", rank)) if ratio < 0.5]
+    ratios = f"std {std:.2f}x, rank {rank:.2f}x random init's"
+    return f"partly ({' and '.join(low)} under half): {ratios}" if low else \
+        f"not collapsed: {ratios}"
 
 
 def run_method(cfg: TrainConfig, run_dir, data_root, device: torch.device, probe_epochs: int,

@@ -34,7 +34,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from jepa_lite import distributed, masking, methods, optim, schedules
-from jepa_lite.analysis import collapse_stats
+from jepa_lite.analysis import DIAGNOSTIC_ROWS, collapse_stats
 from jepa_lite.backbone import check_arch, trunk_stride
 from jepa_lite.checkpoint import (
     FORMAT,
@@ -217,7 +217,7 @@ def train_step(run: Run, micro_batches: Iterable, accumulation: int,
     (if it has a target). A micro-batch is whatever the method's collate made (images and
     masks, or two views): its tensors go to the device and into the method's forward.
     Returns the mean loss and the first micro-batch's features for the collapse
-    diagnostics (no host sync)."""
+    diagnostics (no host sync: :class:`DiagnosticRows`)."""
     inner = getattr(run.net, "_orig_mod", run.net)  # torch.compile's wrapper holds the module
     ddp = isinstance(inner, DistributedDataParallel)
     run.optimizer.zero_grad(set_to_none=True)
@@ -303,7 +303,8 @@ def train_one_epoch(run: Run, batches, sched: Schedule, epoch: int, start: Posit
     run.net.train()
     bar = progress(range(first, per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}",
                    leave=False, disable=not main)
-    features = lr = momentum = None
+    rows = DiagnosticRows(carried.get("diagnostic_rows"))
+    lr = momentum = None
     for i in bar:
         step = epoch * per_epoch + i
         lr, momentum = sched.lr(step), sched.momentum(step)
@@ -314,7 +315,8 @@ def train_one_epoch(run: Run, batches, sched: Schedule, epoch: int, start: Posit
         loss, step_features = train_step(run, islice(batches, accumulation), accumulation,
                                          momentum if momentum is not None else 1.0)
         loss_sum += loss
-        features = step_features if i + 1 == per_epoch else None
+        if main:
+            rows.add(step_features)
         if (i + 1) % cfg.log_every == 0 or i + 1 == per_epoch:
             value = distributed.all_reduce_sum(loss).item() / run.world  # a host sync
             if not math.isfinite(value):
@@ -326,7 +328,8 @@ def train_one_epoch(run: Run, batches, sched: Schedule, epoch: int, start: Posit
         every = cfg.checkpoint_every_steps
         if every and (step + 1) % every == 0 and i + 1 < per_epoch:
             checkpoint(Position(start.run_id, epoch, i + 1, {
-                "loss_sum": loss_sum, "seconds": spent + time.perf_counter() - t0}))
+                "loss_sum": loss_sum, "seconds": spent + time.perf_counter() - t0,
+                "diagnostic_rows": rows.kept()}))
     seconds = spent + time.perf_counter() - t0
     mean_loss = distributed.all_reduce_sum(loss_sum).item() / run.world / per_epoch
     if not math.isfinite(mean_loss):
@@ -336,7 +339,31 @@ def train_one_epoch(run: Run, batches, sched: Schedule, epoch: int, start: Posit
             "momentum": momentum, "seconds": seconds,
             "images_per_s": (per_epoch - first) * cfg.batch_size / (time.perf_counter() - t0),
             "processes": run.world, "precision": run.precision,
-            "device": device_name(run.device, run.world), **collapse_stats(features)}
+            "device": device_name(run.device, run.world),
+            **(collapse_stats(rows.kept()) if main else {})}
+
+
+class DiagnosticRows:
+    """The collapse diagnostics' rows: one pooled row per image of the first micro-batch of
+    each step (on rank 0 that is micro-batch 0 of the step, whatever the number of
+    processes), the last :data:`~jepa_lite.analysis.DIAGNOSTIC_ROWS` of the epoch (all of
+    them in a shorter epoch). Kept on the device, no host sync; a mid-epoch checkpoint
+    carries them (``kept``), so a resumed epoch is diagnosed on the same rows."""
+
+    def __init__(self, carried: torch.Tensor | None = None):
+        self.parts: list[torch.Tensor] = [] if carried is None else [carried]
+
+    def add(self, features: torch.Tensor) -> None:
+        f = features.detach().float()
+        self.parts.append(f.mean((2, 3)) if f.dim() == 4 else f)
+        while sum(len(p) for p in self.parts[1:]) >= DIAGNOSTIC_ROWS:
+            self.parts.pop(0)  # the newer parts alone hold enough rows
+
+    def kept(self) -> torch.Tensor | None:
+        """The last ``DIAGNOSTIC_ROWS`` rows, ``[N, C]``, on the CPU (None before any)."""
+        if not self.parts:
+            return None
+        return torch.cat([p.to("cpu") for p in self.parts])[-DIAGNOSTIC_ROWS:]
 
 
 # --------------------------------------------------------------------------- save, restore

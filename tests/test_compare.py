@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from jepa_lite import analysis, compare, config, data, methods, report
+from jepa_lite.backbone import dense_trunk
 from jepa_lite.config import TrainConfig
 
 SPEC = data.SyntheticSpec(classes=3, per_class=8, val_per_class=2, size=64, seed=5)
@@ -38,6 +39,84 @@ def test_collapse_stats_read_one_pooled_row_per_image_for_every_method(seed):
     assert a["effective_rank"] <= 15 + 1e-6  # 16 centred rows span at most 15 directions
     same = analysis.collapse_stats(torch.randn(1, 32, 1, 1, generator=g).expand(16, 32, 4, 4))
     assert same["target_std"] < 1e-6
+
+
+def flags(features):
+    sp = analysis.spectrum(features)
+    return sp, analysis.flags_of(sp)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_complete_collapse_is_flagged_by_the_std_and_missed_by_the_rank(seed):
+    """Near-constant rows (one vector plus noise of 0.01-1 % of its size) are complete
+    collapse: the std flags it; the rank, which is scale-free, reads them as spread out."""
+    g = torch.Generator().manual_seed(seed)
+    channels = int(torch.randint(64, 2049, (1,), generator=g))
+    rows = analysis.DIAGNOSTIC_ROWS
+    c = torch.randn(1, channels, generator=g) * 10 ** (4 * torch.rand(1, generator=g) - 2)
+    noise = 10 ** (-4 + 2 * torch.rand(1, generator=g).item())
+    sp, f = flags(c + noise * c.norm() / channels ** 0.5 * torch.randn(rows, channels,
+                                                                      generator=g))
+    assert f["complete"] and not f["dimensional"]
+    assert sp["effective_rank"] > 0.5 * f["reachable_rank"]  # the rank sees nothing wrong
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_dimensional_collapse_is_flagged_by_the_rank_and_missed_by_the_std(seed):
+    g = torch.Generator().manual_seed(seed)
+    channels = int(torch.randint(64, 2049, (1,), generator=g))
+    k = int(torch.randint(1, 6, (1,), generator=g))  # the directions the features use
+    rows = analysis.DIAGNOSTIC_ROWS
+    low = torch.randn(rows, k, generator=g) @ torch.randn(k, channels, generator=g)
+    sp, f = flags(low + 1e-3 * torch.randn(rows, channels, generator=g))
+    assert f["dimensional"] and not f["complete"]
+    assert sp["std"] > 0.5 / channels ** 0.5  # the std sees nothing wrong
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_spread_features_are_not_flagged(seed):
+    g = torch.Generator().manual_seed(seed)
+    channels = int(torch.randint(64, 2049, (1,), generator=g))
+    x = torch.randn(analysis.DIAGNOSTIC_ROWS, channels, generator=g)
+    for features in (x, x.relu(), x.exp()):  # any sign, a positive cone, heavy tails
+        assert flags(features)[1] == {"complete": False, "dimensional": False,
+                                      "reachable_rank": min(x.shape[0] - 1, channels)}
+
+
+def test_a_random_resnet_on_photograph_like_scenes_is_not_flagged(tmp_path):
+    """A healthy encoder on busy, photograph-like generated scenes: random init's pooled
+    features sit in a narrow cone (ReLU outputs), yet neither collapse is flagged."""
+    spec = data.SyntheticSpec(classes=4, per_class=2, val_per_class=64, size=64, kind="busy")
+    root = data.make_synthetic(tmp_path / "busy", spec)
+    for arch, seed in (("resnet10", 0), ("resnet18", 1)):
+        torch.manual_seed(seed)
+        f = analysis.pooled_features(dense_trunk(arch), root, 64, torch.device("cpu"))
+        assert len(f) == 256
+        assert flags(f)[1] == {"complete": False, "dimensional": False, "reachable_rank": 255}
+
+
+def test_sixteen_rows_cannot_tell_dimensional_collapse():
+    """Why the diagnostics read 256 rows: features on two directions, 16 rows at a time,
+    have a rank of 2 out of a reachable 15, within the band a healthy run can show."""
+    g = torch.Generator().manual_seed(0)
+    low = torch.randn(256, 2, generator=g) @ torch.randn(2, 512, generator=g)
+    assert flags(low)[1]["dimensional"] and not flags(low[:16])[1]["dimensional"]
+
+
+def test_collapse_reading_names_each_kind_of_collapse_by_its_statistic():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(256, 128, generator=g)
+    healthy = analysis.spectrum(x.relu())
+    c = torch.randn(1, 128, generator=g)
+    read = {name: compare.collapse_reading(analysis.spectrum(f), healthy) for name, f in {
+        "constant": c + 1e-4 * torch.randn(256, 128, generator=g),
+        "two directions": torch.randn(256, 2, generator=g) @ torch.randn(2, 128, generator=g),
+        "narrower": c.abs() + 0.3 * x.relu(),  # a narrower cone: std down, rank kept
+        "same": x.relu()}.items()}
+    assert read["constant"] == "complete collapse"
+    assert read["two directions"] == "dimensional collapse"
+    assert read["narrower"].startswith("partly (std under half)")
+    assert read["same"] == "not collapsed: std 1.00x, rank 1.00x random init's"
 
 
 def test_step_seconds_times_every_method_on_the_same_device(tmp_path):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from jepa_lite import checkpoint, cli, config, data, masking, methods, probes, train
+from jepa_lite import analysis, checkpoint, cli, config, data, masking, methods, probes, train
 from jepa_lite.backbone import trunk_stride
 from jepa_lite.checkpoint import read_metrics
 from jepa_lite.config import PROFILES, TrainConfig
@@ -51,6 +51,32 @@ def test_run_writes_metrics_and_checkpoints(root, tmp_path):
     assert not list(tmp_path.glob("*.tmp"))
     model = train.build_model(tiny())
     model.load_state_dict(ckpt["model"])
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_the_diagnostics_keep_the_last_256_rows_of_an_epoch(seed):
+    """Whatever the micro-batch size and the number of steps, the collapse diagnostics read
+    the newest rows, one pooled row per image, at most DIAGNOSTIC_ROWS of them; a resumed
+    epoch that carries them reads the same rows."""
+    g = torch.Generator().manual_seed(seed)
+    micro, steps = int(torch.randint(1, 200, (1,), generator=g)), int(torch.randint(1, 40, (1,),
+                                                                              generator=g))
+    parts = [torch.randn(micro, 8, 2, 2, generator=g) for _ in range(steps)]
+    rows = train.DiagnosticRows()
+    for i, p in enumerate(parts):
+        rows.add(p)
+        if i == steps // 2:
+            rows = train.DiagnosticRows(rows.kept())  # a mid-epoch checkpoint, resumed
+    every = torch.cat([p.mean((2, 3)) for p in parts])
+    n = min(len(every), analysis.DIAGNOSTIC_ROWS)
+    assert torch.equal(rows.kept(), every[-n:])
+    assert sum(len(p) for p in rows.parts[1:]) < n  # the oldest part kept only if needed
+    assert train.DiagnosticRows().kept() is None
+
+
+def test_an_epochs_diagnostics_read_every_image_of_a_short_epoch(root, tmp_path):
+    train.pretrain(tiny(epochs=1, warmup_epochs=0), root, tmp_path, device="cpu")  # 3 x 8
+    assert read_metrics(tmp_path)[0]["diagnostic_rows"] == 24
 
 
 def test_resume_is_bit_identical_on_cpu(root, tmp_path):
