@@ -1,6 +1,7 @@
-"""Chapter 09 — the paper's ablations as a sweep: one factor changed at a time.
+"""Chapter 09 — the authors' ablations as a sweep: one factor changed at a time.
 
-The paper varies one setting of its default (a 3-layer depthwise-separable predictor with
+The authors' ablation runs (their repository's W&B runs; the paper's text names only the
+winner, IV-A) vary one setting of its default (a 3-layer depthwise-separable predictor with
 3x3 kernels, mixed masking) at a time: predictor depth 1-6, kernel 3/5/7/9, standard convs,
 and the masking strategy. :func:`points` turns such axes into runs (the default once),
 :func:`run` trains and probes each in its own folder (``compare.run_method``: resumed where
@@ -183,7 +184,8 @@ def run(grid: list[Point], base: TrainConfig, out_dir, data_root, device, probe_
 
 def table(grid: list[Point], results: dict[str, dict], paper: list[dict]) -> list[dict]:
     """Rows for a Markdown table: each factor's values (the default among them) with our
-    numbers (%) beside the paper's (ImageNet-100, ResNet-50; blank where it reports none)."""
+    numbers (%) beside the authors' runs' (their repository's W&B runs, ImageNet-100,
+    ResNet-50; blank where they report none)."""
     rows = []
     factors = list(dict.fromkeys(p.factor for p in grid if p.factor))
     for factor in factors:
@@ -199,14 +201,14 @@ def table(grid: list[Point], results: dict[str, dict], paper: list[dict]) -> lis
                          "value": Point(factor, value).shown + (" (default)" if p.factor is None
                                                                 else ""),
                          "linear_top1": 100 * r["linear_top1"], "knn_top1": 100 * r["knn_top1"],
-                         "paper_linear_top1": ref.get("linear_top1"),
-                         "paper_knn_top1": ref.get("knn_top1"),
+                         "authors_linear_top1": ref.get("linear_top1"),
+                         "authors_knn_top1": ref.get("knn_top1"),
                          "minutes": r["seconds"] / 60})
     return rows
 
 
 def _order(factor: str, p: Point) -> tuple:
-    """The paper's order of a factor's values; values it did not try come after, sorted."""
+    """The authors' order of a factor's values; values they did not try come after, sorted."""
     value = DEFAULT[factor] if p.factor is None else p.value
     order = PAPER_GRID[factor]
     return (0, order.index(value), "") if value in order else (1, 0, str(value).zfill(8))

@@ -29,6 +29,31 @@ HIDDEN_RGB = np.array([0.35, 0.35, 0.35])  # what the context encoder does not s
 BLOCK_COLOURS = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6",
                  "#bfef45"]
 LINE_STYLES = ["-", "--", "-.", ":"]
+# runs and methods (Okabe-Ito, told apart by colour-blind readers too): the five methods keep
+# their colour in every figure, other runs (chapter 07's variants) take the free ones in order
+RUN_COLOURS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#000000",
+               "#F0E442"]
+METHOD_COLOURS = {"CNN-JEPA": "#0072B2", "C-JEPA": "#D55E00", "SimCLR": "#009E73",
+                  "BYOL": "#CC79A7", "VICReg": "#E69F00", "supervised": "#000000"}
+FLOOR = "#7f7f7f"  # random init, the floor, in every figure
+
+
+def run_styles(names) -> dict[str, dict]:
+    """A line style per run, the same in every figure that draws these runs: a method keeps
+    its colour (:data:`METHOD_COLOURS`), other runs take the colours left, in order; line
+    style and marker follow the position, so that runs drawn on top of each other stay
+    visible."""
+    names = list(names)
+    taken = {METHOD_COLOURS[n] for n in names if n in METHOD_COLOURS}
+    free = iter([c for c in RUN_COLOURS if c not in taken] + RUN_COLOURS)
+    return {n: {"color": METHOD_COLOURS[n] if n in METHOD_COLOURS else next(free),
+                "ls": LINE_STYLES[i % 4], "marker": "os^vDP"[i % 6]}
+            for i, n in enumerate(names)}
+
+
+def two_se(top1: float, n: int) -> float:
+    """Two binomial standard errors of an accuracy ``top1`` measured on ``n`` images."""
+    return 2 * (top1 * (1 - top1) / max(n, 1)) ** 0.5
 
 
 # --------------------------------------------------------------------------- images
@@ -111,14 +136,21 @@ def fig_grid(image, size: int) -> Figure:
 
 
 def fig_blocks(image, blocks: torch.Tensor) -> Figure:
-    """Each block on its own, then their union (the target) and its complement (context)."""
+    """Each block on its own, then their union (the target) and its complement (context).
+    Blocks are placed independently, so two can land on the same cells: such a block's
+    title names the block it repeats."""
     n = len(blocks)
     fig, axes = plt.subplots(1, n + 2, figsize=(2.3 * (n + 2), 2.6))
+    same = {k: next(j for j in range(k + 1) if torch.equal(blocks[j], blocks[k]))
+            for k in range(n)}  # the first block each one equals (itself if none)
     for k in range(n):
-        draw_mask(axes[k], image, blocks[k], f"block {k + 1}", blocks=blocks[k:k + 1])
+        title = f"block {k + 1}" + (f" = block {same[k] + 1}\n(placed independently)"
+                                    if same[k] != k else "")
+        draw_mask(axes[k], image, blocks[k], title, blocks=blocks[k:k + 1])
     union = blocks.any(0)
-    draw_mask(axes[n], image, union, f"union = target\n({int(union.sum())} cells)",
-              blocks=blocks)
+    distinct = len(set(same.values()))
+    draw_mask(axes[n], image, union, f"union = target\n({int(union.sum())} cells"
+              + (f"; {distinct} distinct blocks)" if distinct < n else ")"), blocks=blocks)
     draw_mask(axes[n + 1], image, union, f"context ({int((~union).sum())} cells)\n"
               f"targets hidden", hide=True)
     for ax in axes:
@@ -430,6 +462,31 @@ def fig_bn_statistics(dense_mean, visible_mean, visible_fraction: float) -> Figu
     return fig
 
 
+def _draw_reach(ax, reach: torch.Tensor, cell: tuple[int, int], title: str,
+                image: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> None:
+    """One predicted cell (the star) and the cells that reach it (green), over ``image``
+    when given, the target cells of ``mask`` outlined in red and the context within reach
+    counted in the title."""
+    gh, gw = reach.shape
+    extent = (-0.5, gw - 0.5, gh - 0.5, -0.5)
+    if image is not None:
+        ax.imshow(image.permute(1, 2, 0).clamp(0, 1).numpy(), extent=extent)
+        ax.imshow(reach.float().numpy(), cmap="Greens", vmin=0, vmax=1, alpha=0.45,
+                  extent=extent)
+    else:
+        ax.imshow(reach.float().numpy(), cmap="Greens", vmin=0, vmax=1.3, extent=extent)
+    title = f"{title}: {int(reach.sum())} of {reach.numel()} cells"
+    if mask is not None:
+        for rr, cc in torch.nonzero(mask).tolist():
+            ax.add_patch(Rectangle((cc - 0.5, rr - 0.5), 1, 1, fill=False, ec=TARGET_HEX,
+                                   lw=1.2))
+        title += f"\n{int((reach & ~mask).sum())} context cells within reach"
+    ax.scatter([cell[1]], [cell[0]], marker="*", s=120, color=TARGET_HEX)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title, fontsize=8)
+
+
 def fig_influence(rows: dict[tuple[int, int], dict[str, torch.Tensor]],
                   image: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> Figure:
     """Which grid cells reach a predicted cell (the star): one row per predicted cell, one
@@ -441,24 +498,7 @@ def fig_influence(rows: dict[tuple[int, int], dict[str, torch.Tensor]],
                              squeeze=False)
     for r, (cell, maps) in enumerate(rows.items()):
         for ax, (name, m) in zip(axes[r], maps.items()):
-            gh, gw = m.shape
-            extent = (-0.5, gw - 0.5, gh - 0.5, -0.5)
-            if image is not None:
-                ax.imshow(image.permute(1, 2, 0).clamp(0, 1).numpy(), extent=extent)
-                ax.imshow(m.float().numpy(), cmap="Greens", vmin=0, vmax=1, alpha=0.45,
-                          extent=extent)
-            else:
-                ax.imshow(m.float().numpy(), cmap="Greens", vmin=0, vmax=1.3, extent=extent)
-            title = f"{name}: {int(m.sum())} of {m.numel()} cells"
-            if mask is not None:
-                for rr, cc in torch.nonzero(mask).tolist():
-                    ax.add_patch(Rectangle((cc - 0.5, rr - 0.5), 1, 1, fill=False,
-                                           ec=TARGET_HEX, lw=1.2))
-                title += f"\n{int((m & ~mask).sum())} context cells within reach"
-            ax.scatter([cell[1]], [cell[0]], marker="*", s=120, color=TARGET_HEX)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            ax.set_title(title, fontsize=8)
+            _draw_reach(ax, m, cell, name, image, mask)
         for ax in axes[r][len(maps):]:
             ax.axis("off")
         axes[r][0].set_ylabel(f"predicted cell {cell}", fontsize=8)
@@ -466,31 +506,104 @@ def fig_influence(rows: dict[tuple[int, int], dict[str, torch.Tensor]],
     return fig
 
 
+def fig_reach_on_grids(image: torch.Tensor, grids: dict[str, dict]) -> Figure:
+    """One predictor's reach on several grids of the same image: a column per grid
+    (``{"mask": [gh, gw], "reach": {row label: (cell, bool [gh, gw])}}``), a row per
+    predicted cell (e.g. centre and corner), the grid's target cells outlined."""
+    labels = list(dict.fromkeys(r for g in grids.values() for r in g["reach"]))
+    fig, axes = plt.subplots(len(labels), len(grids), figsize=(3.0 * len(grids),
+                                                               2.9 * len(labels)),
+                             squeeze=False)
+    for c, (name, g) in enumerate(grids.items()):
+        for r, label in enumerate(labels):
+            if label not in g["reach"]:
+                axes[r, c].axis("off")
+                continue
+            cell, reach = g["reach"][label]
+            _draw_reach(axes[r, c], reach, cell, name, image, g["mask"])
+            if c == 0:
+                axes[r, c].set_ylabel(f"{label} cell", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def fig_cell_agreement(results: dict[str, dict]) -> Figure:
     """Mean cosine between prediction and target per target cell, against the cell's distance
     to the nearest context cell, one line per model (``analysis.cell_agreement``), with two
-    standard errors and the number of cells at each distance."""
-    fig, ax = plt.subplots(figsize=(6.5, 3.4))
+    standard errors and the number of cells at each distance. Beside each, lighter and
+    dashed: a predictor that ignores the context and always predicts the mean target (the
+    mean of that model's target features over every target cell): what the context adds is
+    the gap between the two."""
+    fig, ax = plt.subplots(figsize=(7.5, 3.6))
+    styles = run_styles(results)
     for i, (name, r) in enumerate(results.items()):
-        dist, cos = r["distance"], r["cosine"]
+        dist = r["distance"]
         ds = sorted(set(dist.tolist()))
-        means = [cos[dist == d].mean().item() for d in ds]
-        errs = [2 * cos[dist == d].std().item() / max(int((dist == d).sum()), 1) ** 0.5
-                if int((dist == d).sum()) > 1 else 0.0 for d in ds]
-        ax.errorbar(ds, means, yerr=errs, color=BLOCK_COLOURS[i % len(BLOCK_COLOURS)],
-                    ls=LINE_STYLES[i % 4], marker="os^v"[i % 4], capsize=3, label=name)
-        if i == 0:
-            for d, m in zip(ds, means):
-                ax.annotate(f"{int((dist == d).sum())} cells", (d, m), fontsize=7,
-                            textcoords="offset points", xytext=(4, 6))
+        for key, label, extra in (("cosine", name, {}),
+                                  ("mean_cosine", f"{name}: always the mean target",
+                                   {"ls": ":", "alpha": 0.6, "mfc": "white"})):
+            if key not in r:
+                continue
+            cos = r[key]
+            means = [cos[dist == d].mean().item() for d in ds]
+            errs = [2 * cos[dist == d].std().item() / int((dist == d).sum()) ** 0.5
+                    if int((dist == d).sum()) > 1 else 0.0 for d in ds]
+            style = {**styles[name], **extra}
+            ax.errorbar(ds, means, yerr=errs, capsize=3, label=label, **style)
+            if i == 0 and key == "cosine":
+                for d, m in zip(ds, means):
+                    ax.annotate(f"{int((dist == d).sum())} cells", (d, m), fontsize=7,
+                                textcoords="offset points", xytext=(4, 6))
     ax.axhline(0, color="grey", lw=0.8, ls=":")
+    every = sorted({d for r in results.values() for d in r["distance"].tolist()})
+    ax.set_xlim(every[0] - 0.3, every[-1] + 0.6)  # room for the last count
     ax.set_xlabel("target cell's distance to the nearest context cell (cells)")
     ax.set_ylabel("cosine(prediction, target)")
     ax.set_title("what is predicted, where: mean over target cells, +- 2 standard errors",
                  fontsize=9)
     ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
     fig.tight_layout()
+    return fig
+
+
+def fig_cell_agreement_map(images: torch.Tensor, results: dict[str, dict],
+                           count: int = 4) -> Figure:
+    """Per target cell, on the image: the cosine between prediction and target (colour and
+    number), the context cells greyed out, for the first ``count`` images; a row per model
+    (``analysis.cell_agreement``'s ``cosine_map``, NaN outside the targets)."""
+    from matplotlib import colormaps
+
+    n = min(count, len(images))
+    fig, axes = plt.subplots(len(results), n, figsize=(2.4 * n + 0.8, 2.5 * len(results)),
+                             squeeze=False, layout="constrained")
+    cmap = colormaps["viridis"]
+    for r, (name, res) in enumerate(results.items()):
+        for c in range(n):
+            ax = axes[r, c]
+            cos = res["cosine_map"][c]
+            gh, gw = cos.shape
+            extent = (-0.5, gw - 0.5, gh - 0.5, -0.5)
+            ax.imshow(images[c].permute(1, 2, 0).clamp(0, 1).numpy(), extent=extent)
+            for (rr, cc), v in np.ndenumerate(cos.numpy()):
+                if np.isnan(v):  # context: what the predictor saw
+                    ax.add_patch(Rectangle((cc - 0.5, rr - 0.5), 1, 1, color=HIDDEN_RGB,
+                                           alpha=0.55, lw=0))
+                else:
+                    ax.add_patch(Rectangle((cc - 0.5, rr - 0.5), 1, 1,
+                                           color=cmap(max(0.0, float(v))), alpha=0.75, lw=0))
+                    ax.text(cc, rr, f"{v:.2f}", ha="center", va="center",
+                            fontsize=8 if gw <= 5 else 6,
+                            color="white" if v < 0.6 else "black")
+            ax.set_xlim(-0.5, gw - 0.5)
+            ax.set_ylim(gh - 0.5, -0.5)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c == 0:
+                ax.set_ylabel(name, fontsize=9)
+    fig.colorbar(plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(0, 1)), ax=axes,
+                 shrink=0.8, label="cosine(prediction, target) at a target cell")
+    fig.suptitle("per target cell (coloured); grey: the context the predictor saw", fontsize=9)
     return fig
 
 
@@ -548,48 +661,74 @@ def fig_schedules(lr: list[float], momentum: dict[str, list[float]],
     return fig
 
 
-def _rows_label(histories: list[list[dict]]) -> tuple[str, int | None]:
-    """What the diagnostics were computed on, and the rank ceiling N - 1 where every epoch
-    of every run used the same N rows (``diagnostic_rows``; older runs did not say)."""
+def _rows_said(histories: list[list[dict]]) -> tuple[str, int | None]:
+    """What the diagnostics were computed on, for the figure to state, and their number N
+    where every epoch of every run used the same N rows (``diagnostic_rows``)."""
     rows = {r.get("diagnostic_rows") for h in histories for r in h}
     if len(rows) == 1 and None not in rows:
         n = rows.pop()
-        return f"pooled features, {n} images of one micro-batch", n - 1
-    return "features of one micro-batch", None
+        return (f"pooled features, one row per image: the last {n} training images of each "
+                f"epoch"), n
+    return "pooled features, one row per image; the number of rows differs between epochs", None
+
+
+def _collapse_panels(std_ax, rank_ax, rows: int | None, channels: int | None) -> None:
+    """Titles, labels and reference lines of the two collapse panels: the std sees complete
+    collapse (0: every image the same; drawn: where ``analysis.collapse_flags`` says
+    complete, and 1 / sqrt(C) of features spread evenly), the effective rank dimensional
+    collapse (drawn: the most N rows can span, and where the flags say dimensional)."""
+    from jepa_lite.analysis import COMPLETE_STD_SHARE, DIMENSIONAL_RANK_SHARE
+
+    std_ax.set_title("complete collapse? per-channel std", fontsize=9)
+    std_ax.set_ylabel("std of the L2-normalised rows", fontsize=8)
+    rank_ax.set_title("dimensional collapse? effective rank", fontsize=9)
+    rank_ax.set_ylabel("effective rank (scale-free: blind\nto complete collapse)", fontsize=8)
+    std_ax.axhline(0, color="grey", lw=0.8, ls=":")
+    refs: dict = {std_ax: [], rank_ax: []}
+    if channels:
+        refs[std_ax] += [
+            std_ax.axhline(channels ** -0.5, color="grey", ls="--",
+                           label=f"spread evenly (1/sqrt({channels}))"),
+            std_ax.axhline(COMPLETE_STD_SHARE * channels ** -0.5, color=TARGET_HEX, ls=":",
+                           label=f"complete collapse below ({COMPLETE_STD_SHARE:.0%} of that)")]
+    if rows:
+        cap = min(rows - 1, channels or rows - 1)
+        refs[rank_ax] += [
+            rank_ax.axhline(cap, color="grey", ls="--",
+                            label=f"the most {rows} rows can span ({cap})"),
+            rank_ax.axhline(DIMENSIONAL_RANK_SHARE * cap, color=TARGET_HEX, ls=":",
+                            label=f"dimensional collapse below ({DIMENSIONAL_RANK_SHARE:.0%} "
+                                  f"of that)")]
+    for ax in (std_ax, rank_ax):  # from 0, the references in view: a change at its true size
+        top = max([ax.get_ylim()[1], *(ln.get_ydata()[0] * 1.08 for ln in ax.get_lines()
+                                       if len(ln.get_ydata()) == 2)])
+        ax.set_ylim(0, top)
+        ax.set_xlabel("epoch")
+        for ref in refs[ax]:  # written on their line, where no curve is hidden by a legend
+            ax.annotate(ref.get_label(), (0.99, ref.get_ydata()[0]), fontsize=7, ha="right",
+                        va="bottom", color=ref.get_color(),
+                        xycoords=("axes fraction", "data"))
 
 
 def fig_training(rows: list[dict], channels: int | None = None) -> Figure:
-    """Loss and collapse diagnostics per epoch of a pretraining run, on axes from 0 with the
-    bounds drawn: 0 (every image the same feature), the std 1/sqrt(C) of features spread
-    evenly over the unit sphere (given ``channels`` C) and the highest rank N images allow."""
+    """Loss and collapse diagnostics per epoch of a pretraining run: the loss, the std
+    (complete collapse) and the effective rank (dimensional collapse) of the target
+    encoder's pooled features, each from 0 with its references drawn; the rows they were
+    computed on are stated above the panels."""
     from matplotlib.ticker import MaxNLocator
 
     ep = [r["epoch"] for r in rows]
-    what, ceiling = _rows_label([rows])
-    fig, axes = plt.subplots(1, 3, figsize=(11, 3.2))
-    for ax, key, title in zip(axes, ("loss", "target_std", "effective_rank"),
-                              ("loss (target cells)", "per-channel std (normalised)",
-                               "effective rank")):
-        ax.plot(ep, [r[key] for r in rows], "o-", color="#4363d8")
-        ax.set_title(title, fontsize=9)
-        ax.set_xlabel("epoch")
+    what, n = _rows_said([rows])
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
+    for ax, key in zip(axes, ("loss", "target_std", "effective_rank")):
+        ax.plot(ep, [r[key] for r in rows], "o-", color=RUN_COLOURS[0])
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes[0].set_ylabel("smooth-L1 of normalised vectors")
-    for ax in axes[1:]:
-        ax.set_ylabel(f"target encoder: {what}", fontsize=7)
-    axes[1].axhline(0, color="#e6194b", ls=":", label="complete collapse (0)")
-    axes[2].axhline(1, color="#e6194b", ls=":", label="complete collapse (1)")
-    if channels:  # the bounds stay in view: a change is drawn at its true size
-        axes[1].axhline(channels ** -0.5, color="grey", ls="--",
-                        label=f"spread evenly (1/sqrt({channels}))")
-    if ceiling:
-        cap = min(ceiling, channels or ceiling)
-        axes[2].axhline(cap, color="grey", ls="--", label=f"highest possible ({cap})")
-    for ax in axes:
-        top = max([ax.get_ylim()[1], *(ln.get_ydata()[0] * 1.05 for ln in ax.get_lines()[1:])])
-        ax.set_ylim(-0.02 * top, top)
-    for ax in axes[1:]:
-        ax.legend(fontsize=7)
+    axes[0].set_title("loss (target cells)", fontsize=9)
+    axes[0].set_ylabel("smooth-L1 of normalised vectors", fontsize=8)
+    axes[0].set_xlabel("epoch")
+    axes[0].set_ylim(0, axes[0].get_ylim()[1])
+    _collapse_panels(axes[1], axes[2], n, channels)
+    fig.suptitle(f"target encoder, {what}", fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -717,142 +856,226 @@ def fig_comparison(rows: list[dict], random_init: dict | None = None,
 
 
 def fig_ablation(rows: list[dict], setting_prefix: str, title: str) -> Figure:
-    """One ablation of the paper (e.g. predictor depth), linear and k-NN where reported, as
-    bars: the settings are categories, not points on a line."""
+    """One ablation of the authors' runs (e.g. predictor depth), linear and k-NN where
+    reported, as bars centred on their setting (the settings are categories, not points on
+    a line), the rows' source under the title."""
     sel = [r for r in rows if r["table"] == "ablation" and r["setting"].startswith(setting_prefix)]
     settings = list(dict.fromkeys(r["setting"] for r in sel))
     labels = [s.replace(setting_prefix, "").strip() for s in settings]
-    fig, ax = plt.subplots(figsize=(max(5, 0.9 * len(settings) + 2), 3.2))
+    metrics = [m for m in ("linear_top1", "knn_top1") if any(r["metric"] == m for r in sel)]
+    fig, ax = plt.subplots(figsize=(max(5, 0.9 * len(settings) + 2), 3.4))
     x = np.arange(len(settings))
-    for off, metric, colour in ((-0.2, "linear_top1", "#4363d8"), (0.2, "knn_top1", "#f58231")):
+    width = 0.8 / len(metrics)
+    for i, metric in enumerate(metrics):
+        off = (i - (len(metrics) - 1) / 2) * width
         vals = {r["setting"]: r["value"] for r in sel if r["metric"] == metric}
-        if vals:
-            bars = ax.bar([x[i] + off for i, s in enumerate(settings) if s in vals],
-                          [vals[s] for s in settings if s in vals], 0.4, color=colour,
-                          label=metric.replace("_", " "))
-            ax.bar_label(bars, fmt="%.2f", fontsize=6)
-    ax.set_xticks(x, labels, fontsize=7)
+        bars = ax.bar([x[j] + off for j, s in enumerate(settings) if s in vals],
+                      [vals[s] for s in settings if s in vals], width,
+                      color={"linear_top1": "#0072B2", "knn_top1": "#E69F00"}[metric],
+                      label=metric.replace("_", " "))
+        ax.bar_label(bars, fmt="%.2f", fontsize=6)
+    ax.set_xticks(x, labels, fontsize=8)
     ax.set_ylim(0, 100)
-    ax.set_title(title, fontsize=9)
+    sources = sorted({r["source"].split(" (")[0] for r in sel})
+    ax.set_title(f"{title}\n{'; '.join(sources)}: the authors' W&B runs, ResNet-50",
+                 fontsize=8)
     ax.set_ylabel("top-1 (%), ImageNet-100")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     return fig
 
 
-def fig_sweep(rows: list[dict], ours: str) -> Figure:
+def fig_sweep(rows: list[dict], ours: str, floor: dict | None = None,
+              n_val: int | None = None) -> Figure:
     """Chapter 09: one panel per factor; our linear and k-NN top-1 as bars (the values are
-    categories), the paper's as unjoined markers on the same axis. ``ours`` names our data."""
+    categories) with two binomial standard errors on ``n_val`` validation images, the
+    random-init ``floor`` as dashed lines in a band of two standard errors, and the authors'
+    runs (their repository's W&B runs, ResNet-50, ImageNet-100) as unjoined markers on the
+    same axis. ``ours`` names our data."""
     factors = list(dict.fromkeys(r["factor"] for r in rows))
     widths = [sum(r["factor"] == f for r in rows) for f in factors]
-    fig, axes = plt.subplots(1, len(factors), figsize=(2.2 + 1.1 * sum(widths), 3.4),
+    fig, axes = plt.subplots(1, len(factors), figsize=(3.5 + 1.1 * sum(widths), 3.6),
                              squeeze=False, width_ratios=widths, sharey=True)
+    colours = {"linear_top1": "#0072B2", "knn_top1": "#E69F00"}
     for ax, factor in zip(axes[0], factors):
         sel = [r for r in rows if r["factor"] == factor]
         x = np.arange(len(sel))
-        for off, key, colour in ((-0.2, "linear_top1", "#4363d8"),
-                                 (0.2, "knn_top1", "#f58231")):
-            bars = ax.bar(x + off, [r[key] for r in sel], 0.4, color=colour,
-                          label=f"ours, {key.replace('_top1', '')}")
-            ax.bar_label(bars, fmt="%.0f", fontsize=6)
-            paper = [(i + off, r[f"paper_{key}"]) for i, r in enumerate(sel)
-                     if r.get(f"paper_{key}") is not None]
-            if paper:
-                ax.plot(*zip(*paper), ls="none", marker="D", ms=5, color="black",
-                        markerfacecolor=colour, label=f"paper, {key.replace('_top1', '')}")
+        for off, (key, colour) in zip((-0.2, 0.2), colours.items()):
+            vals = [r[key] for r in sel]
+            bars = ax.bar(x + off, vals, 0.4, color=colour,
+                          label=f"ours, {key.replace('_top1', '')}",
+                          yerr=[100 * two_se(v / 100, n_val) for v in vals] if n_val else None,
+                          error_kw={"capsize": 2, "lw": 0.8})
+            ax.bar_label(bars, fmt="%.0f", fontsize=6, padding=6 if n_val else 0)
+            authors = [(i + off, r[f"authors_{key}"]) for i, r in enumerate(sel)
+                       if r.get(f"authors_{key}") is not None]
+            if authors:
+                ax.plot(*zip(*authors), ls="none", marker="D", ms=5, color="black",
+                        markerfacecolor=colour,
+                        label=f"the authors' runs, {key.replace('_top1', '')}")
+        _floor_lines(ax, floor, n_val, colours, -0.6, len(sel) - 0.4)
+        ax.set_xlim(-0.6, len(sel) - 0.4)
         ax.set_xticks(x, [r["value"].replace(" (", "\n(") for r in sel], fontsize=7)
         ax.set_title(factor, fontsize=9)
         ax.set_ylim(0, 100)
     axes[0, 0].set_ylabel("top-1 (%)")
     handles = {h.get_label(): h for ax in axes[0] for h in ax.get_legend_handles_labels()[0]}
-    axes[0, -1].legend(list(handles.values()), list(handles), fontsize=6, loc="upper right")
-    fig.suptitle(f"bars: ours ({ours}); diamonds: the paper (ResNet-50, ImageNet-100)",
-                 fontsize=8)
+    axes[0, -1].legend(list(handles.values()), list(handles), fontsize=6, loc="upper left",
+                       bbox_to_anchor=(1.02, 1))
+    band = f"; bars and bands: 2 standard errors on {n_val} images" if n_val else ""
+    fig.suptitle(f"bars: ours ({ours}){band}; diamonds: the authors' W&B runs (their "
+                 "repository; ResNet-50, ImageNet-100)", fontsize=8)
     fig.tight_layout()
     return fig
 
 
 # --------------------------------------------------------------------------- chapters 07-08
-def fig_runs(histories: dict[str, list[dict]]) -> Figure:
-    """Loss and collapse diagnostics per epoch of several runs, one line each. The std panel
-    marks 0 (complete collapse); the rank panel starts at 1 (everything on one line)."""
+def fig_runs(histories: dict[str, list[dict]], channels: int | None = None) -> Figure:
+    """Several runs per epoch: each run's loss in a panel of its own (each method has its own
+    objective and scale: one axis would flatten most of them), then the std (complete
+    collapse) and the effective rank (dimensional collapse) of each run's probed encoder,
+    pooled, with their references (:func:`fig_training`'s); the legend below the panels."""
     from matplotlib.ticker import MaxNLocator
 
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
-    for i, (name, rows) in enumerate(histories.items()):
-        style = {"color": BLOCK_COLOURS[i % len(BLOCK_COLOURS)], "ls": LINE_STYLES[i % 4],
-                 "marker": "os^v"[i % 4], "ms": 4, "label": name}  # overlapping runs stay visible
+    n = len(histories)
+    styles = run_styles(histories)
+    fig = plt.figure(figsize=(max(10.0, 2.0 * n), 6.6), layout="constrained")
+    grid = fig.add_gridspec(2, 2 * n, height_ratios=[1, 1.5])
+    loss_axes = [fig.add_subplot(grid[0, 2 * i:2 * i + 2]) for i in range(n)]
+    std_ax, rank_ax = fig.add_subplot(grid[1, :n]), fig.add_subplot(grid[1, n:])
+    for ax, (name, rows) in zip(loss_axes, histories.items(), strict=True):
         ep = [r["epoch"] for r in rows]
-        for ax, key in zip(axes, ("loss", "target_std", "effective_rank"), strict=True):
-            ax.plot(ep, [r[key] for r in rows], **style)
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    titles = ("training loss (each method its own objective)",
-              "per-channel std (normalised)", "effective rank")
-    for ax, title in zip(axes, titles, strict=True):
-        ax.set_title(title, fontsize=9)
-        ax.set_xlabel("epoch")
-    what, ceiling = _rows_label(list(histories.values()))
-    for ax in axes[1:]:
-        ax.set_ylabel(f"probed encoder: {what}", fontsize=7)
-    axes[1].axhline(0, color="grey", lw=0.8, ls=":")
-    axes[1].set_ylim(bottom=0)
-    if ceiling:
-        axes[2].axhline(ceiling, color="grey", lw=0.8, ls="--")
-        axes[2].annotate(f"highest possible ({ceiling})", (0.02, ceiling), fontsize=7,
-                         xycoords=("axes fraction", "data"), va="bottom")
-        axes[2].set_ylim(1, ceiling * 1.08)
-    else:
-        axes[2].set_ylim(bottom=1)
-    axes[0].legend(fontsize=7)
+        ax.plot(ep, [r["loss"] for r in rows], ms=4, **styles[name])
+        ax.set_title(textwrap.fill(name, 22), fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        for key, ax2 in (("target_std", std_ax), ("effective_rank", rank_ax)):
+            ax2.plot(ep, [r[key] for r in rows], ms=4, label=name, **styles[name])
+    loss_axes[0].set_ylabel("training loss\n(its own objective)", fontsize=8)
+    for ax in (std_ax, rank_ax):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    what, rows_n = _rows_said(list(histories.values()))
+    _collapse_panels(std_ax, rank_ax, rows_n, channels)
+    handles, labels = std_ax.get_legend_handles_labels()
+    runs = [(h, lab) for h, lab in zip(handles, labels) if lab in histories]
+    fig.legend(*zip(*runs), loc="outside lower center", ncol=min(n, 3), fontsize=8)
+    fig.suptitle(f"probed encoder of each run, {what}", fontsize=9)
+    return fig
+
+
+def fig_collapse_kinds(spectra: dict[str, dict]) -> Figure:
+    """The two statistics side by side for a few sets of features (``analysis.spectrum`` of
+    each): the std, which sees complete collapse, and the effective rank, which sees
+    dimensional collapse, each with where ``analysis.collapse_flags`` draws its line."""
+    from jepa_lite.analysis import COMPLETE_STD_SHARE, DIMENSIONAL_RANK_SHARE, flags_of
+
+    names = list(spectra)
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10.5, 3.4))
+    x = np.arange(len(names))
+    for ax, key in ((a, "std"), (b, "effective_rank")):
+        flags = [flags_of(spectra[n]) for n in names]
+        colour = [TARGET_HEX if f["complete" if key == "std" else "dimensional"] else "#0072B2"
+                  for f in flags]
+        bars = ax.bar(x, [spectra[n][key] for n in names], 0.6, color=colour)
+        ax.bar_label(bars, fmt="%.2g" if key == "std" else "%.1f", fontsize=7)
+        ax.set_xticks(x, [textwrap.fill(n, 18) for n in names], fontsize=8)
+    channels, rows = spectra[names[0]]["channels"], spectra[names[0]]["rows"]
+    even = channels ** -0.5
+    a.axhline(even, color="grey", ls="--")
+    a.axhline(COMPLETE_STD_SHARE * even, color=TARGET_HEX, ls=":")
+    a.annotate(f"spread evenly: 1/sqrt({channels})", (0.99, even), fontsize=7, ha="right",
+               va="bottom", xycoords=("axes fraction", "data"))
+    a.set_title("complete collapse (red): per-channel std", fontsize=9)
+    a.set_ylabel("std of the L2-normalised rows")
+    cap = min(rows - 1, channels)
+    b.axhline(cap, color="grey", ls="--")
+    b.axhline(DIMENSIONAL_RANK_SHARE * cap, color=TARGET_HEX, ls=":")
+    b.annotate(f"the most {rows} rows can span: {cap}", (0.99, cap), fontsize=7, ha="right",
+               va="bottom", xycoords=("axes fraction", "data"))
+    b.set_title("dimensional collapse (red): effective rank", fontsize=9)
+    b.set_ylabel("effective rank")
+    a.set_ylim(0, even * 1.15)
+    b.set_ylim(0, cap * 1.12)
+    fig.suptitle(f"{rows} rows of {channels} channels each; dotted red: where each kind of "
+                 "collapse is flagged", fontsize=9)
     fig.tight_layout()
     return fig
 
 
 def fig_spectra(spectra: dict[str, dict]) -> Figure:
-    """Covariance eigenvalues of normalised pooled features, largest first (log scale): a
-    collapsed encoder puts everything in the first few."""
-    fig, ax = plt.subplots(figsize=(6.5, 3.2))
-    runs = [n for n in spectra if n != "random init"]  # coloured as fig_runs colours them
+    """Covariance eigenvalues of normalised pooled features, largest first (log scale):
+    features on a few directions (dimensional collapse) put everything in the first few;
+    features all alike (complete collapse) have every eigenvalue small. Runs are coloured as
+    :func:`fig_runs` colours them, random init in grey; the legend beside the axes."""
+    fig, ax = plt.subplots(figsize=(8.5, 3.4))
+    styles = run_styles([n for n in spectra if n != "random init"])
+    rows = {sp.get("rows") for sp in spectra.values()}
     for name, sp in spectra.items():
-        i = runs.index(name) if name in runs else None
         eig = np.clip(np.array(sp["eigenvalues"]), 1e-12, None)
-        style = ({"color": "grey", "ls": ":", "lw": 2} if i is None else
-                 {"color": BLOCK_COLOURS[i % len(BLOCK_COLOURS)], "ls": LINE_STYLES[i % 4]})
+        style = {"color": FLOOR, "ls": ":", "lw": 2} if name not in styles else {
+            "color": styles[name]["color"], "ls": styles[name]["ls"]}
         ax.plot(np.arange(1, len(eig) + 1), eig, **style,
-                label=f"{name} (rank {sp['effective_rank']:.1f})")
+                label=f"{name} (rank {sp['effective_rank']:.1f}, std {sp['std']:.4f})")
     ax.set_yscale("log")
     ax.set_xlabel("eigenvalue index (largest first)")
     ax.set_ylabel("eigenvalue")
-    ax.set_title("covariance spectrum of validation features", fontsize=9)
-    ax.legend(fontsize=7)
+    counted = f"{rows.pop()} validation images" if len(rows) == 1 and None not in rows else \
+        "validation images"
+    ax.set_title(f"covariance spectrum of pooled, normalised features ({counted})", fontsize=9)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
     fig.tight_layout()
     return fig
 
 
+def _floor_lines(ax, floor: dict | None, n_val: int | None, colours: dict, x0: float,
+                 x1: float) -> None:
+    """Random init's top-1 per probe as a dashed line, with a band of two standard errors
+    when ``n_val`` is known."""
+    if floor is None:
+        return
+    for key, colour in colours.items():
+        y = 100 * floor[key]
+        ax.axhline(y, color=colour, ls="--", lw=1,
+                   label=f"random init, {key.replace('_top1', '')}")
+        if n_val:
+            band = 100 * two_se(floor[key], n_val)
+            ax.fill_between([x0, x1], y - band, y + band, color=colour, alpha=0.12, lw=0,
+                            zorder=0)  # behind the bars
+
+
 def fig_probe_bars(results: dict[str, dict], random_init: dict | None = None,
-                   title: str = "") -> Figure:
-    """k-NN and linear top-1 (%) per run, as bars; the random-init encoder as dashed lines."""
+                   title: str = "", n_val: int | None = None) -> Figure:
+    """k-NN and linear top-1 (%) per run, as bars with two binomial standard errors on
+    ``n_val`` validation images (default: the results' ``val_images``); the random-init
+    floor as dashed lines, in a band of two standard errors; the legend beside the axes."""
     names = list(results)
+    n_val = n_val or next((r.get("val_images") for r in results.values()
+                           if r.get("val_images")), None)
     x = np.arange(len(names))
-    fig, ax = plt.subplots(figsize=(max(5, 1.3 * len(names)), 3.2))
-    for off, key, colour in ((-0.2, "knn_top1", "#f58231"), (0.2, "linear_top1", "#4363d8")):
-        ax.bar(x + off, [100 * results[n][key] for n in names], 0.4, color=colour,
-               label=key.replace("_top1", " top-1"))
-        if random_init is not None:
-            ax.axhline(100 * random_init[key], color=colour, ls="--", lw=1,
-                       label=f"random init, {key.replace('_top1', '')}")
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.3 * len(names) + 2.5), 3.4))
+    colours = {"knn_top1": "#E69F00", "linear_top1": "#0072B2"}
+    for off, (key, colour) in zip((-0.2, 0.2), colours.items()):
+        vals = [results[n][key] for n in names]
+        ax.bar(x + off, [100 * v for v in vals], 0.4, color=colour,
+               label=key.replace("_top1", " top-1"),
+               yerr=[100 * two_se(v, n_val) for v in vals] if n_val else None,
+               error_kw={"capsize": 3, "lw": 1})
+    _floor_lines(ax, random_init, n_val, colours, -0.6, len(names) - 0.4)
+    ax.set_xlim(-0.6, len(names) - 0.4)
     ax.set_xticks(x, [textwrap.fill(n, 16) for n in names], fontsize=8)
     ax.set_ylabel("top-1 (%)")
     ax.set_ylim(0, 100)
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7)
+    said = f"; error bars and bands: 2 standard errors on {n_val} images" if n_val else ""
+    ax.set_title(title + said, fontsize=9)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
     fig.tight_layout()
     return fig
 
 
 def fig_time_per_epoch(ours: dict[str, float], paper: dict[str, float], device: str,
                        loader: dict[str, float] | None = None) -> Figure:
-    """Time per epoch relative to CNN-JEPA's: our measurement beside the paper's. With
+    """Time per epoch relative to CNN-JEPA's: our measurement beside the authors' (their
+    W&B runs, in their repository; the paper prints only the percentages). With
     ``loader`` (seconds per epoch the loader adds to each method's steps), our bars stack the
     steps (solid) and the loader's part (hatched), and the ratios are of the totals."""
     names = list(ours)
@@ -868,12 +1091,12 @@ def fig_time_per_epoch(ours: dict[str, float], paper: dict[str, float], device: 
                bottom=[ours[n] / base_o for n in names], color="white", edgecolor="#4363d8",
                hatch="///", label="ours, what the loader adds")
     ax.bar(x + 0.2, [paper[n] / base_p if n in paper else 0 for n in names], 0.4,
-           color="#a9a9a9", label="paper (4 GPUs, ImageNet-100)")
+           color="#a9a9a9", label="the authors' W&B runs (4 GPUs, ImageNet-100)")
     for i, n in enumerate(names):
         ax.text(i - 0.2, total[n] / base_o, f"{total[n] / base_o:.2f}", ha="center",
                 va="bottom", fontsize=7)
         label, height = (f"{paper[n] / base_p:.2f}", paper[n] / base_p) if n in paper else (
-            "not in\nthe paper", 0)
+            "not in\ntheir runs", 0)
         ax.text(i + 0.2, height, label, ha="center", va="bottom", fontsize=7)
     ax.axhline(1, color="grey", lw=0.8, ls=":")
     ax.set_xticks(x, names, fontsize=8)

@@ -195,6 +195,10 @@ def test_cell_agreement_reads_each_target_cell_and_its_distance(seed):
     token = model.mask_token.token
     want = F.cosine_similarity(token[None, :, None, None].expand_as(target), target, dim=1)[m]
     assert torch.allclose(got["cosine"], want, atol=1e-5)
+    cells = target.permute(0, 2, 3, 1)[m]  # the constant predictor: the mean target feature
+    mean = F.cosine_similarity(cells, cells.mean(0, keepdim=True).expand_as(cells), dim=1)
+    assert torch.allclose(got["mean_cosine"], mean, atol=1e-5)
+    assert torch.equal(got["cosine_map"][m], got["cosine"]) and got["cosine_map"][~m].isnan().all()
 
 
 def test_predictor_reach_is_structural_at_any_depth_and_width():

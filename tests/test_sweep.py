@@ -122,9 +122,9 @@ def test_table_puts_the_default_in_every_factor_and_the_papers_numbers_beside(tm
         ("predictor depth", "1"), ("predictor depth", "3 (default)"),
         ("predictor depth", "6")]
     by = {(r["factor"], r["value"]): r for r in rows}
-    assert by["masking", "random"]["paper_linear_top1"] == 57.64
-    assert by["masking", "random"]["paper_knn_top1"] == 36.64
-    assert by["predictor depth", "6"]["paper_knn_top1"] is None  # the paper gives none
+    assert by["masking", "random"]["authors_linear_top1"] == 57.64
+    assert by["masking", "random"]["authors_knn_top1"] == 36.64
+    assert by["predictor depth", "6"]["authors_knn_top1"] is None  # their runs give none
     assert by["predictor depth", "1"]["linear_top1"] == \
         100 * results["predictor_layers-1"]["linear_top1"]
     fig = viz.fig_sweep(rows, "fake")

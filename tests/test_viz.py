@@ -176,29 +176,106 @@ def test_hole_filling_figure_has_a_bar_per_encoder_and_stage():
 
 @pytest.mark.parametrize("n_rows", [16, 128, 1000])
 def test_training_curves_start_at_zero_and_draw_the_collapse_bounds(n_rows):
+    """The std panel draws 0, where complete collapse is flagged and 1/sqrt(C); the rank
+    panel the most N rows can span and where dimensional collapse is flagged; the rows are
+    stated above the panels, the labels at a readable size."""
+    from jepa_lite.analysis import COMPLETE_STD_SHARE, DIMENSIONAL_RANK_SHARE
+
     rows = [{"epoch": e, "loss": 0.5 - 0.01 * e, "target_std": 0.03 + 0.0001 * e,
              "effective_rank": min(10 + e, n_rows - 1), "diagnostic_rows": n_rows}
             for e in range(1, 5)]
     fig = viz.fig_training(rows, channels=512)
     loss, std, rank = fig.axes
-    assert all(ax.get_ylim()[0] <= 0 for ax in fig.axes)  # noise is not blown up
-    refs = {round(line.get_ydata()[0], 4) for line in std.get_lines()[1:]}
-    assert refs == {0.0, round(512 ** -0.5, 4)}
+    assert all(ax.get_ylim()[0] == 0 for ax in fig.axes)  # noise is not blown up
+    refs = {round(line.get_ydata()[0], 6) for line in std.get_lines()[1:]}
+    assert refs == {0.0, round(512 ** -0.5, 6), round(COMPLETE_STD_SHARE * 512 ** -0.5, 6)}
     cap = min(n_rows - 1, 512)  # the rank N rows can reach, not the channel count
-    assert {line.get_ydata()[0] for line in rank.get_lines()[1:]} == {1, cap}
+    assert {round(line.get_ydata()[0], 6) for line in rank.get_lines()[1:]} == {
+        cap, round(DIMENSIONAL_RANK_SHARE * cap, 6)}
     assert rank.get_ylim()[1] >= cap and std.get_ylim()[1] >= 512 ** -0.5  # bounds in view
-    assert f"{n_rows} images" in rank.get_ylabel()
+    assert f"the last {n_rows} training images" in fig._suptitle.get_text()
+    assert "complete collapse" in std.get_title() and "dimensional" in rank.get_title()
+    assert min(ax.yaxis.label.get_fontsize() for ax in fig.axes) >= 8
 
 
-def test_runs_of_several_methods_share_one_rank_ceiling_only_when_their_rows_agree():
+def test_runs_give_each_loss_its_own_axis_and_keep_the_legend_off_the_curves():
     run = [{"epoch": 1, "loss": 1.0, "target_std": 0.03, "effective_rank": 9.0,
-            "diagnostic_rows": 16}]
-    fig = viz.fig_runs({"a": run, "b": run})
-    assert "16 images" in fig.axes[2].get_ylabel()
-    assert any(t.get_text() == "highest possible (15)" for t in fig.axes[2].texts)
+            "diagnostic_rows": 16}, {"epoch": 2, "loss": 0.9, "target_std": 0.03,
+                                     "effective_rank": 9.0, "diagnostic_rows": 16}]
+    big = [{**r, "loss": 20 + r["loss"]} for r in run]
+    fig = viz.fig_runs({"a": run, "b": big, "c": run})
+    *losses, std, rank = fig.axes
+    assert len(losses) == 3 and [len(ax.get_lines()) for ax in losses] == [1, 1, 1]
+    assert losses[1].get_ylim()[0] > 15 > losses[0].get_ylim()[1]  # each its own scale
+    assert [t.get_text() for t in rank.texts] == ["the most 16 rows can span (15)",
+                                                  "dimensional collapse below (10% of that)"]
+    assert len(fig.legends) == 1 and fig.legends[0]._loc_used_default is False
     other = [{**run[0], "diagnostic_rows": 32}]
     fig = viz.fig_runs({"a": run, "b": other})
-    assert "images" not in fig.axes[2].get_ylabel() and not fig.axes[2].texts
+    assert "differs" in fig._suptitle.get_text() and not fig.axes[-1].texts
+
+
+def test_run_styles_keep_a_methods_colour_and_tell_runs_apart():
+    a = viz.run_styles(["CNN-JEPA", "C-JEPA", "SimCLR", "BYOL", "VICReg"])
+    b = viz.run_styles(["CNN-JEPA", "CNN-JEPA, no EMA", "CNN-JEPA, no predictor",
+                        "CNN-JEPA, gradient through the target", "C-JEPA", "C-JEPA, no EMA"])
+    assert a["CNN-JEPA"]["color"] == b["CNN-JEPA"]["color"]
+    assert a["C-JEPA"]["color"] == b["C-JEPA"]["color"] != a["CNN-JEPA"]["color"]
+    for styles in (a, b):
+        assert len({st["color"] for st in styles.values()}) == len(styles)
+
+
+def test_probe_bars_carry_two_standard_errors_and_the_floor_band():
+    res = {"A": {"knn_top1": 0.5, "linear_top1": 0.6, "val_images": 400},
+           "B": {"knn_top1": 0.3, "linear_top1": 0.2, "val_images": 400}}
+    fig = viz.fig_probe_bars(res, {"knn_top1": 0.25, "linear_top1": 0.3}, "t")
+    ax = fig.axes[0]
+    caps = [c for c in ax.containers if hasattr(c, "has_yerr") and c.has_yerr]
+    assert len(caps) == 2  # one error-bar set per probe
+    seg = caps[0].lines[2][0].get_segments()[0]  # k-NN of A: 50 % +- 2 s.e. on 400 images
+    assert abs(seg[1][1] - seg[0][1]) == pytest.approx(2 * 100 * viz.two_se(0.5, 400))
+    assert len(ax.collections) >= 2 + 2  # the two floor bands
+    assert "2 standard errors on 400 images" in ax.get_title()
+    assert ax.get_legend().get_bbox_to_anchor().x0 > ax.get_window_extent().x1 - 1
+
+
+def test_sweep_draws_the_floor_and_error_bars_and_names_the_authors_runs():
+    rows = [{"factor": "masking", "value": "mixed (default)", "linear_top1": 50.0,
+             "knn_top1": 40.0, "authors_linear_top1": 73.26, "authors_knn_top1": 56.26},
+            {"factor": "masking", "value": "random", "linear_top1": 45.0, "knn_top1": 35.0,
+             "authors_linear_top1": 57.64, "authors_knn_top1": None}]
+    fig = viz.fig_sweep(rows, "ours", {"linear_top1": 0.3, "knn_top1": 0.25}, 400)
+    ax = fig.axes[0]
+    assert sorted(round(ln.get_ydata()[0], 3) for ln in ax.get_lines()
+                  if ln.get_linestyle() == "--") == [25.0, 30.0]
+    assert sum(getattr(c, "has_yerr", False) for c in ax.containers) == 2
+    labels = ax.get_legend_handles_labels()[1]
+    assert "the authors' runs, linear" in labels and not any("paper" in t for t in labels)
+    assert "authors' W&B runs" in fig._suptitle.get_text()
+
+
+def test_ablation_bars_sit_on_their_ticks_and_name_their_source():
+    from jepa_lite import report
+
+    for prefix, metrics in (("predictor depth", 1), ("masking", 2)):
+        ax = viz.fig_ablation(report.paper_results(), prefix, prefix).axes[0]
+        ticks = list(ax.get_xticks())
+        centres = sorted(p.get_x() + p.get_width() / 2 for p in ax.patches)
+        if metrics == 1:
+            assert centres == pytest.approx(ticks)
+        else:  # a pair around each tick
+            assert [round((a + b) / 2, 6) for a, b in zip(centres[::2], centres[1::2])] == \
+                pytest.approx(ticks)
+        assert "WandbPlots.ipynb" in ax.get_title() and "authors" in ax.get_title()
+
+
+def test_coinciding_blocks_are_named(image):
+    b = torch.zeros(4, 7, 7, dtype=torch.bool)
+    b[0, 1:4, 1:3] = b[2, 1:4, 1:3] = True
+    b[1, 0:3, 4:7] = b[3, 4:6, 0:3] = True
+    titles = [ax.get_title() for ax in viz.fig_blocks(image, b).axes]
+    assert titles[2].startswith("block 3 = block 1") and titles[0] == "block 1"
+    assert "3 distinct blocks" in titles[4]
 
 
 def test_confusion_matrix_is_titled_and_row_normalised():
@@ -270,8 +347,8 @@ def test_small_figures_keep_their_information_visible(image):
     runs = viz.fig_runs({"A": [{"epoch": 1, "loss": 1, "target_std": 0.1,
                                 "effective_rank": 2}],
                          "B": [{"epoch": 1, "loss": 1, "target_std": 0.1,
-                                "effective_rank": 2}]}).axes[0].get_lines()
-    assert spectra[0].get_color() == "grey"
+                                "effective_rank": 2}]}).axes[2].get_lines()  # the std panel
+    assert spectra[0].get_color() == viz.FLOOR
     assert [ln.get_color() for ln in spectra[1:]] == [ln.get_color() for ln in runs[:2]]
 
 
@@ -408,6 +485,41 @@ def test_cell_agreement_figure_draws_one_line_per_model_over_the_distances():
     assert list(lines[0].get_xdata()) == [1, 2, 3]
     assert [t.get_text() for t in ax.texts] == ["2 cells", "3 cells", "1 cells"]
     assert "distance to the nearest context cell" in ax.get_xlabel()
+    with_mean = {"trained": {"cosine": torch.tensor([.9, .7, .5, .6, .4, .2]), "distance": dist,
+                             "mean_cosine": torch.full((6,), 0.8)}}
+    ax = viz.fig_cell_agreement(with_mean).axes[0]
+    assert [c.get_label() for c in ax.containers] == [
+        "trained", "trained: always the mean target"]
+    assert list(ax.containers[1].lines[0].get_ydata()) == pytest.approx([0.8] * 3)
+
+
+def test_cell_agreement_map_colours_target_cells_and_greys_the_context():
+    cos = torch.full((2, 4, 4), float("nan"))
+    cos[0, :2, :2] = torch.tensor([[0.9, 0.1], [0.5, 0.3]])
+    cos[1, 3, 3] = 0.7
+    fig = viz.fig_cell_agreement_map(torch.rand(2, 3, 64, 64), {"trained": {"cosine_map": cos},
+                                                                 "random init": {
+                                                                     "cosine_map": cos * 0}})
+    first = fig.axes[0]
+    assert sorted(t.get_text() for t in first.texts) == ["0.10", "0.30", "0.50", "0.90"]
+    assert len(first.patches) == 16  # every cell: four coloured targets, twelve grey
+    assert len(fig.axes) == 2 * 2 + 1  # two models x two images, and the colour bar
+
+
+def test_reach_on_two_grids_of_one_image():
+    image = torch.rand(3, 224, 224)
+    grids = {}
+    for grid in ((4, 4), (7, 7)):
+        mask = torch.zeros(grid, dtype=torch.bool)
+        mask[1:3, 1:3] = True
+        centre, corner = (grid[0] // 2, grid[1] // 2), (0, 0)
+        grids[f"{grid[0]}x{grid[1]}"] = {"mask": mask, "reach": {
+            label: (cell, analysis.predictor_influence(ConvPredictor(4, 3), grid, cell, 4))
+            for label, cell in (("centre", centre), ("corner", corner))}}
+    fig = viz.fig_reach_on_grids(image, grids)
+    titles = [ax.get_title().split("\n")[0] for ax in fig.axes]
+    assert titles == ["4x4: 16 of 16 cells", "7x7: 49 of 49 cells",
+                      "4x4: 16 of 16 cells", "7x7: 16 of 49 cells"]  # rows: centre, corner
 
 
 def test_reach_over_a_masked_image_counts_the_context_it_can_use():
