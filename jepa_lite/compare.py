@@ -24,13 +24,14 @@ from pathlib import Path
 
 import torch
 
-from jepa_lite import methods, probes, runs, train
+from jepa_lite import bundle, features, methods, probes, runs, train
 from jepa_lite.analysis import flags_of
 from jepa_lite.backbone import dense_trunk
 from jepa_lite.checkpoint import read_metrics
 from jepa_lite.config import TrainConfig
 from jepa_lite.data import image_folder, scan
 from jepa_lite.distributed import Draw, mix
+from jepa_lite.runtime import device_name
 
 
 def recipe_changes(profile) -> dict[str, dict[str, tuple]]:
@@ -99,7 +100,9 @@ def run_method(cfg: TrainConfig, run_dir, data_root, device: torch.device, probe
         result = probes.evaluate(probes.encoder_from_checkpoint(last), key, data_root,
                                  run_dir / "probe", image_size=cfg.image_size, device=device,
                                  k=k, epochs=probe_epochs, seed=cfg.seed, overwrite=True)
-    return {**result, "history": read_metrics(run_dir), "checkpoint": str(last)}
+    return {**result, "history": read_metrics(run_dir), "checkpoint": str(last),
+            "config": json.loads((run_dir / "config.json").read_text()),
+            "probe_dir": str(run_dir / "probe")}
 
 
 def find_twin(cfg: TrainConfig, data_root, folders, nproc: int = 1) -> Path | None:
@@ -144,6 +147,32 @@ def probe_supervised(arch: str, data_root, out_dir, image_size: int, device: tor
                              image_size=image_size, device=device, k=k, epochs=probe_epochs,
                              seed=seed, overwrite=True)
     return {**result, "supervised_losses": losses}
+
+
+def validation_features(probe_dir, image_size: int) -> torch.Tensor:
+    """The pooled validation features ``[N, C]`` a probe read (its feature bank): one row per
+    image, the encoder in eval mode on centre crops, the same for every run."""
+    return features.open_bank(features.bank_dir(probe_dir, "val", image_size)).rows()
+
+
+def results_bundle(chapter: str, chapter_cfg, train_cfg: TrainConfig,
+                   results: dict[str, dict], references: dict[str, dict],
+                   with_features: dict | None = None, **extra) -> bundle.Bundle:
+    """A chapter's runs as a :class:`~jepa_lite.bundle.Bundle` (what its analysis reads; the
+    course commits it for the ``demo`` profile): each run's metrics, probe results and
+    configuration, the references (random init, supervised), the pooled validation features
+    of the runs named in ``with_features`` (name -> its probe folder), ``extra`` as given;
+    its facts say where they come from and the data's sizes (``train_cfg``: the runs'
+    recipe, for their trunk)."""
+    probed = next(r for r in (*references.values(), *results.values()) if "train_images" in r)
+    feats = {name: validation_features(folder, train_cfg.image_size)
+             for name, folder in (with_features or {}).items()}
+    facts = bundle.facts(chapter_cfg.profile.name, device_name(chapter_cfg.device),
+                         chapter_cfg.seed, train_images=probed["train_images"],
+                         val_images=probed["val_images"], classes=probed["num_classes"],
+                         k=probed["knn_k"], channels=dense_trunk(train_cfg.arch).out_channels)
+    return bundle.Bundle(chapter, chapter_cfg.profile.name, facts, results, references, feats,
+                         extra)
 
 
 def against_floor(top1: float, floor: float, n_val: int) -> tuple[float, float, str]:

@@ -273,8 +273,9 @@ def run_chapter(source: Path, cfg: ChapterConfig, timeout: int | None = None,
                 micro_batch: int | None = None, extra: dict | None = None) -> ChapterResult:
     """Execute one chapter with papermill; the executed notebook is kept even on failure.
     A chapter gets the parameters its ``parameters`` cell declares (RUN_DIR and MICRO_BATCH
-    only where it uses them); ``extra``: more of them, e.g. chapter 09's AXES, for the
-    chapters that declare them."""
+    only where it uses them; TRAIN = True where a chapter can read committed runs instead of
+    training: the course trains); ``extra``: more of them, e.g. chapter 09's AXES, or
+    ``{"TRAIN": False}``, for the chapters that declare them."""
     import jupytext
     import papermill as pm
 
@@ -284,7 +285,7 @@ def run_chapter(source: Path, cfg: ChapterConfig, timeout: int | None = None,
               "DEVICE": str(cfg.device), "SEED": cfg.seed, "INTERACTIVE": False,
               "DATA_ROOT": None if cfg.data_root_arg is None else str(cfg.data_root_arg),
               "RUN_DIR": None if cfg.run_dir_arg is None else str(cfg.run_dir_arg.resolve()),
-              "MICRO_BATCH": micro_batch, **(extra or {})}
+              "MICRO_BATCH": micro_batch, "TRAIN": True, **(extra or {})}
     declared = declared_parameters(nb)
     params = {k: v for k, v in params.items() if k in declared}
     metrics_file = cfg.out_dir / name / "metrics.json"

@@ -141,7 +141,9 @@ def with_method_rows(report_md: str, rows: list[dict]) -> str:
 def results_page(outputs, dest, commit: str | None = None) -> Path:
     """``dest/<profile>/README.md``: a finished course's numbers and figures (``outputs``: its
     ``--out`` folder), with the commit it ran, device, date and wall time; the figures are
-    copied into ``dest/<profile>/figures/<chapter>/`` so that the page stands alone, and
+    copied into ``dest/<profile>/figures/<chapter>/``, each executed notebook (its outputs
+    included) into ``notebooks/`` and the results chapters 07-09 read without training
+    (``jepa_lite.bundle``) into ``data/<chapter>/``, so that the page stands alone, and
     ``dest/README.md`` lists the profiles' pages (``jepa-lite results``). Refused for a run
     of uncommitted code (``+dirty``) or of no known commit: a page must name the code that
     made its numbers."""
@@ -173,8 +175,9 @@ def results_page(outputs, dest, commit: str | None = None) -> Path:
     wall = sum(c["seconds"] for c in chapters)
     device = json.loads((outputs / chapters[0]["chapter"] / "metrics.json").read_text())
     torch_version = device["metrics"].get("torch_version", "?")
-    if (page_dir / "figures").is_dir():
-        shutil.rmtree(page_dir / "figures")  # figures of an older run must not linger
+    for older in ("figures", "notebooks", "data"):  # an older run's files must not linger
+        if (page_dir / older).is_dir():
+            shutil.rmtree(page_dir / older)
     root = repo_root()  # a checkout; else an installed package: the repository's notebooks
     where = (Path(os.path.relpath(root / "notebooks", page_dir.resolve())).as_posix() if root
              else f"{REPO_URL}/blob/{made_by}/notebooks")
@@ -200,8 +203,18 @@ def results_page(outputs, dest, commit: str | None = None) -> Path:
         lines += ["", "## Next to the paper (chapter 06's report)", "", body]
     for c in chapters:
         meta = json.loads((outputs / c["chapter"] / "metrics.json").read_text())
+        links = [f"[notebook]({where}/{c['chapter']}.py)"]
+        executed = outputs / f"{c['chapter']}.ipynb"
+        if executed.is_file():  # as it ran: every output, every printed number
+            (page_dir / "notebooks").mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(executed, page_dir / "notebooks" / executed.name)
+            links.append(f"[executed, with its outputs](notebooks/{executed.name})")
+        stored = outputs / c["chapter"] / "results"
+        if (stored / "runs.json").is_file():  # what the chapter reads without training
+            shutil.copytree(stored, page_dir / "data" / c["chapter"])
+            links.append(f"[its runs' results](data/{c['chapter']}/runs.json)")
         lines += ["", f"## {c['chapter']}", "",
-                  f"[notebook]({where}/{c['chapter']}.py), {c['seconds']:.0f} s.", ""]
+                  f"{', '.join(links)}; {c['seconds']:.0f} s.", ""]
         if meta["metrics"]:
             lines += ["| metric | value |", "|---|---|"]
             lines += [f"| {k} | {fmt_metric(v)} |" for k, v in meta["metrics"].items()

@@ -20,27 +20,28 @@
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/jepa-lite/jepa_lite/blob/main/notebooks/09_ablations.ipynb)
 #
 # **One idea:** an ablation changes one setting of a working recipe and keeps everything
-# else; the difference it measures belongs to that setting only. The CNN-JEPA authors
-# ablated their predictor (depth, kernel size, depthwise-separable convs) and their masking
-# strategy on ImageNet-100 with ResNet-50. The paper's text says only that its predictor
-# (three depthwise-separable 3x3 layers) is "the most effective" configuration (IV-A); the
-# numbers, and the masking ablation, are in their repository's W&B notebook
-# (`WandbPlots.ipynb`; `data/paper_results.csv`, with that source).
-# This chapter runs the same sweep at the scale of its profile: every run starts from the
-# paper's default (a 3-layer depthwise-separable predictor with 3x3 kernels, mixed masking)
-# and changes one factor.
+# else; the difference it measures belongs to that setting only, and counts only when it is
+# larger than the noise of the measurement. The CNN-JEPA authors ablated their predictor
+# (depth, kernel size, depthwise-separable convs) and their masking strategy on ImageNet-100
+# with ResNet-50. The paper's text says only that its predictor (three depthwise-separable
+# 3x3 layers) is "the most effective" configuration (IV-A); the numbers, and the masking
+# ablation, are in their repository's W&B notebook (`WandbPlots.ipynb`;
+# `data/paper_results.csv`, with that source). This chapter runs the same sweep at the scale
+# of its profile: every run starts from the authors' default (a 3-layer depthwise-separable
+# predictor with 3x3 kernels, mixed masking) and changes one factor.
 #
 # Code: `jepa_lite/sweep.py` (the grid and its runs), `jepa_lite/compare.py` (one
 # run: train, then probe), `jepa_lite/viz.py` (`fig_sweep`).
 
 # %% tags=["parameters"]
-PROFILE = "smoke"  # smoke | demo | gpu | full
+PROFILE = "smoke"  # smoke | demo | gpu | full (used when TRAIN is True)
 DATA_ROOT = None  # ImageFolder root (train/, val/); None: smoke/demo generate their data
 OUT_DIR = None  # None: outputs/ of the checkout
 DEVICE = "auto"  # auto | cpu | cuda
 SEED = 0
 INTERACTIVE = True  # False under papermill: static figures only
-AXES = None  # None: the profile's grid; else e.g. {"kernel_size": [3, 5, 7, 9]}
+AXES = None  # None: the profile's grid; else e.g. {"kernel_size": [3, 5, 7, 9]} (with TRAIN)
+TRAIN = False  # False: read the committed demo run (docs/results/demo, seconds); True: train
 
 # %%
 import sys
@@ -59,20 +60,26 @@ import math
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
-from jepa_lite import report, runs, sweep, train, viz
+from jepa_lite import bundle, compare, report, runs, sweep, train, viz
 from jepa_lite.course import start_chapter
-from jepa_lite.data import scan
 
-run = start_chapter("09_ablations", PROFILE, DATA_ROOT, OUT_DIR, DEVICE, SEED)
+stored = None if TRAIN else bundle.committed("09_ablations")  # the demo course's, committed
+run = start_chapter("09_ablations", stored.profile if stored else PROFILE, DATA_ROOT, OUT_DIR,
+                    DEVICE, SEED)
 cfg = run.config
-axes = sweep.check_axes(AXES if AXES is not None else cfg.profile.ablations)
-grid = sweep.points(axes)
-data_root = cfg.data_root(many_runs=True)  # the profile may keep a smaller set for many runs
 tcfg = cfg.train_config(many_runs=True)  # the default point, a config.TrainConfig
-nproc = runs.processes(tcfg.batch_size, tcfg.micro_batch, cfg.device.type)
-val_images = len(scan(data_root, "val").samples)
-print(f"{PROFILE}: {len(grid)} runs of {tcfg.arch} at {tcfg.image_size} px, {tcfg.epochs} "
-      f"epochs, batch {tcfg.batch_size}, on {data_root.name} ({val_images} validation images)")
+if stored:
+    axes = stored.extra["axes"]
+    print(f"reading {stored.describe()} (docs/results/{stored.profile}/data/09_ablations): "
+          f"nothing is trained; set TRAIN = True to train the {PROFILE} profile's sweep here"
+          + (" (AXES applies then)" if AXES is not None else ""))
+    for change in bundle.config_changes(stored, "default", tcfg):
+        print("  the committed default differs from this checkout's profile:", change)
+else:
+    axes = AXES if AXES is not None else cfg.profile.ablations
+grid = sweep.points(sweep.check_axes(axes))
+print(f"{cfg.profile.name}: {len(grid)} runs of {tcfg.arch} at {tcfg.image_size} px, "
+      f"{tcfg.epochs} epochs, batch {tcfg.batch_size}")
 print(train.geometry(tcfg))
 for p in grid:
     print(f"  {p.name:28s} {p.label}")
@@ -80,8 +87,9 @@ for p in grid:
 # %% [markdown]
 # ## 1. What the authors found
 #
-# Linear top-1 (and k-NN where their runs give it) on ImageNet-100, ResNet-50, 200 epochs.
-# The settings are categories, so they are bars, not points on a line.
+# Linear top-1 (and k-NN where their runs give it) on ImageNet-100, ResNet-50, 200 epochs,
+# from the authors' W&B runs. The settings are categories, so they are bars, not points on
+# a line.
 
 # %%
 paper = report.paper_results()
@@ -93,54 +101,73 @@ for prefix, title, name in (("predictor depth", "predictor depth (layers)", "pap
     plt.show()
 
 # %% [markdown]
-# The authors' runs (their repository) read: one predictor layer is far too weak (64.86 vs
-# 73.26 linear), depth 2-3 is best and deeper predictors are worse (71.72 at 4, 69.24 at 6); the
-# kernel size barely matters (72.44-73.26); standard convs lose a little accuracy (72.64 vs
-# 73.26) and cost more (62.1 vs 51.5 GPU hours); random masking is far worse than multi-block
-# or mixed (57.64 vs 73.02 / 73.26). The default row's k-NN is 56.26 in the authors' runs but
+# The authors' runs read: one predictor layer is far too weak (64.86 vs 73.26 linear),
+# depth 2-3 is best and deeper predictors are worse (71.72 at 4, 69.24 at 6); the kernel
+# size barely matters (72.44-73.26); standard convs lose a little accuracy (72.64 vs 73.26)
+# and cost more (62.1 vs 51.5 GPU hours); random masking is far worse than multi-block or
+# mixed (57.64 vs 73.02 / 73.26). Their runs report no spread (no repeated seeds), so a
+# difference of a point may be noise. The default row's k-NN is 56.26 in their runs but
 # 59.22 in the paper's Table I for the same setting; 59.22 is the 2-layer run's k-NN, so
 # Table I looks like each metric's best over runs (our reading, chapter 03).
 #
 # ## 2. The sweep
 #
 # Each point of the grid is one run from the default with one setting changed, trained on
-# the profile's data and probed as in chapter 05. The same sweep from a shell, with a grid
-# of your own: `jepa-lite sweep --profile demo --axis kernel_size 3 5 7 9`.
+# the profile's data and probed as in chapter 05, next to the same network at random
+# initialisation (the floor). The same sweep from a shell, with a grid of your own:
+# `jepa-lite sweep --profile demo --axis kernel_size 3 5 7 9`.
 #
-# > **How the sweep is carried out.** Each run trains in a process and folder of its own
-# > (`runs/<point>`), resumed where it stopped (the default point, where it is the same run
-# > as chapter 07's CNN-JEPA, is linked to it). A finished point is written to `sweep.json`
-# > at once: stop the chapter at any time and run it again, and it goes on with the first
-# > unfinished point.
+# > **How the sweep is carried out.** With `TRAIN = False` (the default) nothing trains:
+# > the cell below reads the sweep of the `demo` course committed in
+# > `docs/results/demo/data/09_ablations`. With `TRAIN = True` each run trains in a process
+# > and folder of its own (`runs/<point>`), resumed where it stopped (the default point,
+# > where it is the same run as chapter 07's CNN-JEPA, is linked to it). A finished point is
+# > written to `sweep.json` at once: stop the chapter at any time and run it again, and it
+# > goes on with the first unfinished point.
 
 # %%
-results = sweep.run(grid, tcfg, run.dir, data_root, cfg.device, cfg.profile.probe_epochs,
-                    k=cfg.profile.knn_k, nproc=nproc, twins=cfg.course_runs())
+if stored is None:
+    data_root = cfg.data_root(many_runs=True)  # the profile may keep a smaller set for them
+    nproc = runs.processes(tcfg.batch_size, tcfg.micro_batch, cfg.device.type)
+    swept = sweep.run(grid, tcfg, run.dir, data_root, cfg.device, cfg.profile.probe_epochs,
+                      k=cfg.profile.knn_k, nproc=nproc, twins=cfg.course_runs())
+    floor = compare.probe_random_init(tcfg.arch, data_root, run.dir / "random",
+                                      tcfg.image_size, cfg.device, cfg.profile.probe_epochs,
+                                      k=cfg.profile.knn_k, seed=SEED)
+    stored = bundle.load(bundle.save(run.dir / "results", compare.results_bundle(
+        "09_ablations", cfg, tcfg, swept, {"random init": floor}, axes=axes)))
+results, random_init = stored.runs, stored.references["random init"]
+val_images = stored.facts["val_images"]
+print(f"{len(results)} runs; probed on {val_images} validation images "
+      f"(k = {stored.facts['k']}); random init: linear {100 * random_init['linear_top1']:.1f} %, "
+      f"k-NN {100 * random_init['knn_top1']:.1f} %")
 
 # %% [markdown]
-# ## 3. Our numbers next to the paper's
+# ## 3. Our numbers next to the authors'
 #
-# Bars: this run's probes on its own data; diamonds: the paper's. The two are on one axis
-# to be read side by side, not compared in height: different data, backbone and length
-# (unless this is the `full` profile on ImageNet-100).
+# Bars: this run's probes on its own data, with two standard errors each; dashed lines and
+# bands: random init, the floor; diamonds: the authors' runs. The two are on one axis to be
+# read side by side, not compared in height: different data, backbone and length (unless
+# this is the `full` profile on ImageNet-100).
 
 # %%
 rows = sweep.table(grid, results, paper)
 display(Markdown(report.markdown_table(rows, ["factor", "value", "linear_top1", "knn_top1",
-                                              "paper_linear_top1", "paper_knn_top1",
+                                              "authors_linear_top1", "authors_knn_top1",
                                               "minutes"])))
-fig = viz.fig_sweep(rows, f"{PROFILE}, {tcfg.arch} {tcfg.image_size} px, {data_root.name}")
+fig = viz.fig_sweep(rows, f"{cfg.profile.name}, {tcfg.arch} {tcfg.image_size} px",
+                    random_init, val_images)
 run.savefig(fig, "sweep")
 plt.show()
 
 # %% [markdown]
 # ## 4. What this run can tell apart
 #
-# With n validation images, one image is 100/n points and an accuracy p has a binomial
-# standard error of sqrt(p (1 - p) / n); the difference of two such accuracies has about
-# sqrt(2) times that. A difference smaller than two of those is what another draw of the
-# validation images could give (seeds add their own spread on top); the lines below say,
-# for this run, which changes from the default are larger than that.
+# With $n$ validation images, one image is $100/n$ points and an accuracy $p$ has a binomial
+# standard error of $\sqrt{p (1 - p) / n}$; the difference of two such accuracies has about
+# $\sqrt{2}$ times that. A difference smaller than two of those is what another draw of the
+# validation images could give (the training's own randomness adds its spread on top); the
+# lines below say, for this run, which changes from the default are larger than that.
 
 # %%
 base = results["default"]
@@ -155,25 +182,27 @@ for p in grid[1:]:
     verdict = "beyond 2 s.e." if abs(d_lin) > 2 * math.sqrt(2) * se else "within 2 s.e."
     print(f"  {p.label:40s} linear {d_lin:+5.1f}  k-NN {d_knn:+5.1f} points ({verdict})")
 total = sum(r["seconds"] for r in results.values())
-print(f"sweep wall time: {total / 60:.1f} min over {len(grid)} runs on {cfg.device}")
+print(f"sweep wall time: {total / 60:.1f} min over {len(grid)} runs on {stored.facts['device']}")
 run.log(runs=len(grid), val_images=val_images, minutes=total / 60,
         **{f"{p.name} linear_top1": results[p.name]["linear_top1"] for p in grid},
-        **{f"{p.name} knn_top1": results[p.name]["knn_top1"] for p in grid})
+        **{f"{p.name} knn_top1": results[p.name]["knn_top1"] for p in grid},
+        random_linear_top1=random_init["linear_top1"],
+        source="trained here" if TRAIN else f"committed ({stored.facts['commit']})")
 
 # %% [markdown]
-# Read the lines above, not a sentence written in advance. At `smoke` scale (a 2x2 grid
-# of 32 px cells and a few steps, printed at the top) the sweep only shows that every ablation runs: a
-# 2x2 grid has no room for kernels or blocks to differ. At `demo` scale (a 4x4 grid) a
-# 3x3 kernel at three layers already reaches the whole grid, so kernels 5 and 7 add
-# parameters, not reach. The `demo` grid as measured: the demo results page
-# (docs/results/demo, chapter 09) and, from an earlier commit and data loader, a sweep of
-# the same grid (docs/experiments.md, "The ablation sweep"). The two
-# differ by up to 7.75 points at the same setting (the default: 48.50 against 56.25
-# linear), more than the validation band above: each run saw other crops and masks, and at
-# this scale that randomness alone moves a run that much, so neither sweep's largest
-# difference repeated in the other. Seeds, not a larger validation set, would tell the
-# settings apart here. Only the `full` profile (ImageNet-100, 224 px, 200 epochs) repeats
-# the paper's setting, at the paper's cost: 13 hours on 4 A100s for the default run (IV-C).
+# Read the lines above, not a sentence written in advance. What the sweeps on record showed,
+# in three lines (the whole account, with both `demo` sweeps' numbers: docs/experiments.md,
+# "The ablation sweep"):
+#
+# - At `smoke` scale (a 2x2 grid, a few steps) the sweep only shows that every ablation
+#   runs; at `demo` scale (a 4x4 grid) three 3x3 layers already reach the whole grid, so
+#   kernels 5 and 7 add parameters, not reach.
+# - Two `demo` sweeps of the same grid, which differed only in how the augmentation's random
+#   numbers were drawn, disagreed by up to 7.75 points at the same setting: neither's
+#   largest difference repeated in the other. Seeds, not more validation images, would tell
+#   the settings apart here.
+# - Only the `full` profile repeats the authors' setting, at their cost: 13 hours on 4
+#   A100s for one 200-epoch run on ImageNet-100 (the paper, IV-C).
 #
 # ## Summary
 #
@@ -185,7 +214,7 @@ run.log(runs=len(grid), val_images=val_images, minutes=total / 60,
 #   good and cheaper, random masking loses 15.6 points.
 # - A difference between two runs counts only when it is larger than what another draw of
 #   the validation images could give (section 4), and even then one run per setting is not
-#   enough at `demo` scale: two sweeps of the same grid differed by up to 7.75 points.
+#   enough at `demo` scale.
 #
 # ## Check your understanding
 #
@@ -206,7 +235,35 @@ run.log(runs=len(grid), val_images=val_images, minutes=total / 60,
 #
 # ## Exercises
 #
-# 1. Ablate the EMA start of chapter 04, which the sweep does not cover: `jepa-lite
+# 1. **Implement** the one-factor-at-a-time grid: given axes such as
+#    `{"predictor_layers": [1, 3, 6], "strategy": ["mixed", "random"]}` and the default
+#    (`config.ABLATION_DEFAULT`), list the runs as (factor, value) pairs, the default once
+#    and first. How many runs does the authors' grid (`config.PAPER_GRID`) need?
+#    <details><summary>Solution</summary>
+#
+#    Every value of every axis, except the default's value of that factor, which is the
+#    default run itself; the default comes once, first.
+#
+#    ```python
+#    from jepa_lite import sweep
+#    from jepa_lite.config import ABLATION_DEFAULT, PAPER_GRID
+#
+#
+#    def one_at_a_time(axes, default=ABLATION_DEFAULT):
+#        runs = [(None, None)]
+#        for factor, values in axes.items():
+#            runs += [(factor, v) for v in dict.fromkeys(values) if v != default[factor]]
+#        return runs
+#
+#
+#    for axes in ({"predictor_layers": [1, 3, 6], "strategy": ["mixed", "random"]},
+#                 PAPER_GRID):
+#        assert one_at_a_time(axes) == [(p.factor, p.value) for p in sweep.points(axes)]
+#    print("runs in the authors' grid:", len(one_at_a_time(PAPER_GRID)))
+#    ```
+#
+#    </details>
+# 2. Ablate the EMA start of chapter 04, which the sweep does not cover: `jepa-lite
 #    pretrain --profile demo --ema 0.99 1.0` against `--ema 0.996 1.0`, one run each, then
 #    probe both with `jepa-lite probe`.
 #    <details><summary>Hint</summary>
@@ -217,8 +274,8 @@ run.log(runs=len(grid), val_images=val_images, minutes=total / 60,
 #    0.120 (0.996), both within two standard errors of chance: measure before you choose.
 #
 #    </details>
-# 2. Run `jepa-lite sweep --profile demo --axis predictor_layers 1 2 3 4 5 6` and compare
-#    the shape of your depth curve with the paper's.
+# 3. Run `jepa-lite sweep --profile demo --axis predictor_layers 1 2 3 4 5 6` and compare
+#    the shape of your depth curve with the authors'.
 #    <details><summary>Hint</summary>
 #
 #    Into the same `--out` as the demo course, the finished depths 1, 3 and 6 are read from
@@ -230,4 +287,5 @@ run.log(runs=len(grid), val_images=val_images, minutes=total / 60,
 # ## References
 #
 # - Kalapos et al. (2024). CNN-JEPA: Self-Supervised Pretraining Convolutional Neural
-#   Networks Using Joint Embedding Predictive Architecture (the ablations).
+#   Networks Using Joint Embedding Predictive Architecture (IV-A, IV-C); the ablation
+#   numbers: the authors' W&B runs, their repository's `WandbPlots.ipynb`.

@@ -432,6 +432,22 @@ def test_results_page_of_the_smoke_course(smoke_course, tmp_path):
     assert len(links) == figures > 20
     assert all((dest / link).stat().st_size > 1000 for link in links)
     assert not (dest / "figures" / "99_old").exists()
+    # every chapter's executed notebook, outputs included, is linked and copied beside the page
+    executed = re.findall(r"\[executed, with its outputs\]\(([^)]+)\)", page)
+    assert len(executed) == len(data["chapters"])
+    for link in executed:
+        nb = json.loads((dest / link).read_text())
+        assert any(c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code")
+    # the runs chapters 07-09 read without training, loadable from the page's folder
+    from jepa_lite import bundle
+
+    for chapter in ("07_cjepa", "08_comparison", "09_ablations"):
+        assert f"[its runs' results](data/{chapter}/runs.json)" in page
+        stored = bundle.load(dest / "data" / chapter)
+        assert stored.chapter == chapter and stored.profile == "smoke" and stored.runs
+    assert set(bundle.load(dest / "data" / "07_cjepa").features) == {
+        "random init", "CNN-JEPA", "CNN-JEPA, no EMA", "CNN-JEPA, no predictor",
+        "CNN-JEPA, gradient through the target", "C-JEPA", "C-JEPA, no EMA"}
 
 
 def test_results_page_refuses_an_incomplete_run(tmp_path):
