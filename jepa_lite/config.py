@@ -625,8 +625,9 @@ PROFILES: dict[str, Profile] = {
         Profile("smoke", "minutes on a CPU: small generated data; CNN-JEPA beats its random "
                          "init, every chapter runs",
                 # 128 px with the plain ResNet-10: a 4x4 grid, whose multi-block blocks are
-                # 2-4 cells (at 64 / 96 px every block was one cell); batch 16: more steps for
-                # the same images, which learned more in the same time (docs/experiments.md)
+                # 1-4 cells, a quarter of them single cells (at 64 / 96 px every block was
+                # one cell); batch 16: more steps for the same images, which learned more in
+                # the same time (docs/experiments.md)
                 image_size=128, synthetic=SyntheticSpec(classes=10, per_class=100,
                                                         val_per_class=20, size=128),
                 mask_draws=2_000,

@@ -91,6 +91,28 @@ run.savefig(fig, "pipeline")
 plt.show()
 
 # %% [markdown]
+# ## Where CNN-JEPA sits: latent targets against pixel targets
+#
+# The paper places itself between two families (II): *reconstruction* methods, which mask
+# part of an image and predict its **pixels** (MAE for ViTs, adapted to CNNs by SparK), and
+# *instance-discriminative* methods (SimCLR, BYOL, VICReg), which make two augmented views
+# agree. I-JEPA "combines the benefits of both approaches by performing masked image
+# modeling in the latent space"; CNN-JEPA does that with a ResNet. What each masked-image
+# method predicts, and what it does with the hidden part of the input:
+#
+# | method | encoder | predicts, at the hidden part | the hidden part of the input | predictor / decoder |
+# |---|---|---|---|---|
+# | MAE (He et al. 2022) | ViT | its **pixels** | dropped: the encoder sees the visible tokens only | a light ViT decoder, with mask tokens |
+# | SparK (Tian et al. 2023) | ResNet | its **pixels** | sparse convolutions keep it empty at every layer; before decoding, *densification* fills the holes with learned mask embeddings | a hierarchical CNN decoder |
+# | I-JEPA (Assran et al. 2023) | ViT | the **features** a target encoder (EMA) gives each of 4 target blocks, each block predicted separately | dropped from the context block | a narrow ViT, with a mask token and positional embeddings per target |
+# | CNN-JEPA (this paper) | ResNet | the **features** the target encoder (EMA) gives the hidden cells: the union of 4 blocks, one target | sparse (masked) convolutions, re-masked after every layer (chapter 02); one mask token fills the hidden cells | 3 depthwise-separable conv layers (chapter 03) |
+#
+# A CNN cannot drop tokens the way a ViT does: a convolution mixes every position under its
+# kernel, so the hidden part must be masked again after every layer, as SparK's encoder
+# does too. Where SparK then fills the holes and decodes pixels, CNN-JEPA fills them with
+# one token and predicts features. Sources: the CNN-JEPA paper (II, III), the I-JEPA paper
+# and code (`docs/paper.md`), the MAE and SparK papers (references below).
+#
 # ## Chapters
 #
 # | chapter | idea | package module |
@@ -104,14 +126,16 @@ plt.show()
 # | 06 reproduction | our numbers next to the paper's | `report` |
 # | 07 C-JEPA | VICReg's terms added to the JEPA loss, against collapse | `methods/cjepa`, `losses` |
 # | 08 comparison | CNN-JEPA, C-JEPA, SimCLR, BYOL, VICReg on one backbone and probes | `methods/`, `compare` |
-# | 09 ablations | the paper's ablations (predictor, kernel, convs, masking) as a sweep | `sweep` |
+# | 09 ablations | the authors' ablations (predictor, kernel, convs, masking) as a sweep | `sweep` |
 #
 # Chapters 05 and 06 read chapter 04's run and chapter 05's probes; opened on their own,
 # they make what is missing first (chapter 04's run with the profile's recipe, chapter 05's
-# probes) and say so. Chapters 07, 08 and 09 train their own runs.
+# probes) and say so. Chapters 07, 08 and 09 compare many runs: opened on their own they
+# read the runs a `demo` course committed (`docs/results/demo/data`, seconds), and train
+# their own only when asked (`TRAIN = True`; the course runner trains).
 
 # %% [markdown]
-# ## Profiles: one notebook, three sizes
+# ## Profiles: one notebook, four sizes
 #
 # Every chapter starts with a **parameters** cell of plain literals. `PROFILE` picks how big
 # a run is; the package resolves it into a full configuration (`jepa_lite.config`).
@@ -137,6 +161,18 @@ else:
     fig = viz.fig_dataset(data_root)
     run.savefig(fig, "data_samples")
     plt.show()
+
+# %% [markdown]
+# The `gpu` profile trains on *busy* scenes instead (right): the same kinds of object in any
+# colour, on textured and unevenly lit backgrounds, among distractors, partly hidden by
+# occluders. Photographs look more like the right half. At CPU sizes no self-supervised
+# method learned them beyond chance (docs/experiments.md, "Busy scenes"), which is why
+# `smoke` and `demo` use the plain ones.
+
+# %%
+fig = viz.fig_scene_kinds(size=cfg.profile.image_size, seed=SEED)
+run.savefig(fig, "scene_kinds")
+plt.show()
 
 # %% [markdown]
 # ## Running the course, and Colab
@@ -177,12 +213,48 @@ run.log(device=str(cfg.device), cuda_available=torch.cuda.is_available(),
 print(run.metrics)
 
 # %% [markdown]
+# ## Exercises
+#
+# 1. **Implement** the mask grid of an image: for an image of `size` pixels and a trunk of
+#    total stride 32, how many cells per side does it have, and which sizes are refused?
+#    Check your function against `masking.grid_size`, and find the size that gives the
+#    paper's 7x7 grid.
+#    <details><summary>Solution</summary>
+#
+#    One cell per 32x32 patch: `size // 32` cells per side, for sizes that are multiples of
+#    32 with at least two cells (masking needs a context and a target). 224 px gives 7x7.
+#
+#    ```python
+#    import pytest
+#    from jepa_lite import masking
+#
+#
+#    def cells_per_side(size, stride=32):
+#        if size % stride or size < 2 * stride:
+#            raise ValueError(f"image size {size} is not a multiple of {stride} of at least "
+#                             f"{2 * stride}")
+#        return size // stride
+#
+#
+#    for size in range(32, 513, 16):
+#        if size % 32 or size < 64:
+#            with pytest.raises(ValueError):
+#                masking.grid_size(size)
+#            with pytest.raises(ValueError):
+#                cells_per_side(size)
+#        else:
+#            assert masking.grid_size(size) == (cells_per_side(size),) * 2
+#    assert cells_per_side(224) == 7
+#    ```
+#
+#    </details>
+#
 # ## References
 #
 # - Kalapos et al. (2024). CNN-JEPA: Self-Supervised Pretraining Convolutional Neural Networks
 #   Using Joint Embedding Predictive Architecture.
 # - Mo et al. (2024). Connecting Joint-Embedding Predictive Architecture with Contrastive
-#   Self-supervised Learning (C-JEPA). NeurIPS 2024.
+#   Self-supervised Learning (C-JEPA). arXiv:2410.19560.
 # - Assran et al. (2023). Self-Supervised Learning From Images With a Joint-Embedding Predictive
 #   Architecture (I-JEPA). CVPR 2023.
 # - Tian et al. (2023). Designing BERT for Convolutional Networks: Sparse and Hierarchical

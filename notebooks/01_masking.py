@@ -49,6 +49,8 @@ if "google.colab" in sys.modules:  # Colab: install the package once; torch is a
     importlib.invalidate_caches()
 
 # %%
+import math
+
 import matplotlib.pyplot as plt
 import torch
 from IPython.display import display
@@ -83,8 +85,10 @@ plt.show()
 # blocks but treats their **union as one target region**; the context is everything
 # outside it. The block size is drawn **once per batch** (a target area of 0.15–0.2 of the
 # grid and an aspect ratio of 0.75–1.5, rounded to whole cells); positions are drawn per
-# image. Rounding matters on a 7x7 grid: the blocks come out at 6 to 12 cells (12–24.5 % of
-# the grid), mostly 3x3 = 9 cells (section 5 draws the shapes of 2,000 draws).
+# image, each block independently of the others, so two blocks can land on the same cells
+# (the figure names such a block). Rounding matters on a 7x7 grid: the blocks come out at 6
+# to 12 cells (12–24.5 % of the grid), mostly 3x3 = 9 cells (section 5 draws the shapes of
+# 2,000 draws).
 
 # %%
 size = masking.block_size(grid, (0.15, 0.2), (0.75, 1.5), gen)
@@ -96,6 +100,38 @@ run.savefig(fig, "blocks_union")
 plt.show()
 
 # %% [markdown]
+# The size rule, for a grid of $H \times W$ cells, with $s \sim U(0.15, 0.2)$ and
+# $a \sim U(0.75, 1.5)$ drawn once per batch (`masking.block_size`, after I-JEPA's code):
+#
+# $$\text{area} = \lfloor s\,H W \rfloor, \qquad h = \operatorname{round}\bigl(\sqrt{
+#   \text{area} \cdot a}\bigr), \qquad w = \operatorname{round}\bigl(\sqrt{\text{area} / a}
+#   \bigr),$$
+#
+# each side then kept between 1 and one cell less than the grid's. On 7x7, $s$ from 0.15 to
+# 0.2 gives an area of 7 to 9 cells; the square roots and the rounding turn that into 2x3,
+# 3x2, 3x3 or 4x3 blocks. The rule written out, checked against the package on 2,000 draws
+# of $(s, a)$:
+
+# %% tags=["block-size"]
+def block_size_by_hand(grid, u_scale, u_aspect, scale=(0.15, 0.2), aspect=(0.75, 1.5)):
+    """A block's (h, w) on ``grid`` from two uniform numbers in [0, 1): the size rule."""
+    gh, gw = grid
+    s = scale[0] + u_scale * (scale[1] - scale[0])
+    a = aspect[0] + u_aspect * (aspect[1] - aspect[0])
+    area = math.floor(s * gh * gw)
+    h, w = round(math.sqrt(area * a)), round(math.sqrt(area / a))
+    return max(1, min(h, gh - 1)), max(1, min(w, gw - 1))
+
+
+# %%
+draws, agree = torch.Generator().manual_seed(SEED), 0
+for _ in range(2000):
+    u_scale, u_aspect = torch.rand(2, generator=draws.clone_state()).tolist()
+    agree += block_size_by_hand(grid, u_scale, u_aspect) == masking.block_size(
+        grid, (0.15, 0.2), (0.75, 1.5), draws)
+print(f"by hand and masking.block_size agree on {agree} of 2000 draws")
+
+# %% [markdown]
 # ## 3. Random, multi-block, mixed
 #
 # *Random* masking hides 60 % of the cells (29 of 49) scattered anywhere; *multi-block*
@@ -104,7 +140,7 @@ plt.show()
 # (III-E); the authors' code defaults to mixed (`docs/paper.md`), and so do we. Their
 # ablation runs (their repository's W&B notebook, `WandbPlots.ipynb`, in
 # `data/paper_results.csv`) give on ImageNet-100, linear top-1, mixed 73.26 %, multi-block
-# 73.02 %, random 57.64 %, one run each. The paper gives neither these numbers nor a
+# 73.02 %, random 57.64 %, with no spread. The paper gives neither these numbers nor a
 # reason. I-JEPA's own ablation of masking strategies found multi-block well ahead of random
 # for ViTs, and argued that a target must be large enough to be about the object rather than
 # its texture (Assran et al. 2023).
@@ -114,7 +150,7 @@ plt.show()
 # validation images; docs/results/demo) random masking scored 52.75 % linear top-1, mixed
 # 48.5 % and multi-block 55.25 %. On a 4x4 grid a "block" is one to four cells, so the
 # strategies differ far less than on 7x7, and 10 to 27 of 400 images is within one short
-# run's noise. Whether the authors' gap comes from block size can only be tested at the
+# run's noise (two standard errors of a difference there: about 7 points). Whether the authors' gap comes from block size can only be tested at the
 # paper's grid (the `gpu` and `full` profiles).
 
 # %%
@@ -166,7 +202,14 @@ plt.show()
 # %% [markdown]
 # Now the probability that each cell is a target, over many draws. With the official
 # code the last row and column are **never** targets under multi-block masking: the
-# predictor is never asked about the bottom and right edges of the image.
+# predictor is never asked about the bottom and right edges of the image. The corrected
+# masks reach every cell, but not evenly: a block covers a corner cell only from the one
+# position in that corner, and a centre cell from every position that overlaps it, so the
+# corners are targets far less often than the centre (printed below the figures). That
+# *centre bias* is the geometry of placing blocks inside the grid, not a bug; it stays in
+# the fixed masks too. It means the predictor learns to fill the middle of an image far
+# more often than its corners, and that a corner target, when it comes, has context on two
+# sides only.
 
 # %%
 stats = {}
@@ -198,6 +241,10 @@ run.log(
     p_target_last_row_col_official=torch.cat([p_off[-1], p_off[:, -1]]).mean().item(),
     p_target_last_row_col=torch.cat([p_fix[-1], p_fix[:, -1]]).mean().item(),
     min_context_cells=int(((1 - f_fix) * grid[0] * grid[1]).round().min().item()),
+    # the centre bias of the corrected multi-block masks: corner cells against the centre
+    p_target_corners=torch.stack([p_fix[0, 0], p_fix[0, -1], p_fix[-1, 0],
+                                  p_fix[-1, -1]]).mean().item(),
+    p_target_centre=p_fix[grid[0] // 2, grid[1] // 2].item(),
     block_shapes_official=len(set(shapes["official (one random number)"])),
     block_shapes=len(set(shapes["corrected (independent)"])),
 )
@@ -238,7 +285,8 @@ else:  # papermill / CI: a static picture of the explorer's first view (seed 0),
 #   batch with probability 0.75. The authors' ablation runs (their repository): mixed 73.26,
 #   multi-block 73.02, random 57.64 linear top-1 (ImageNet-100).
 # - The official code has two quirks: scale and aspect ratio come from one random number, and
-#   blocks never touch the last row or column.
+#   blocks never touch the last row or column. Fixed, every cell can be a target, the
+#   corners still far less often than the centre: the geometry of blocks inside a grid.
 #
 # ## Check your understanding
 #
@@ -271,7 +319,40 @@ else:  # papermill / CI: a static picture of the explorer's first view (seed 0),
 #
 # ## Exercises
 #
-# 1. Set *blocks* to 1 and the scale to 0.5-0.6: how much context is left, and why would the
+# 1. **Derive** which block shapes the size rule of section 2 can give on the 4x4 grid of
+#    the `smoke` and `demo` profiles (128 px), by running the rule over a fine grid of
+#    scales and aspect ratios. Which share of single-cell blocks do you expect?
+#    <details><summary>Solution</summary>
+#
+#    The area is $\lfloor 16 s \rfloor$ = 2 or 3 cells for $s$ in 0.15-0.2 (2 up to
+#    $s = 0.1875$); the square roots round to 1x1, 1x2, 2x1 or 2x2, the shapes
+#    `masking.block_sizes` draws. A 2-cell area gives 1x1 when $\sqrt{2a}$ and
+#    $\sqrt{2/a}$ both round down, that is $a < 1.125$ and $a > 0.89$ together: about a
+#    quarter of the draws.
+#
+#    ```python
+#    import math
+#
+#    from jepa_lite import masking
+#
+#
+#    def shape(grid, s, a):
+#        area = math.floor(s * grid[0] * grid[1])
+#        h, w = round(math.sqrt(area * a)), round(math.sqrt(area / a))
+#        return max(1, min(h, grid[0] - 1)), max(1, min(w, grid[1] - 1))
+#
+#
+#    steps = 300
+#    shapes = [shape((4, 4), 0.15 + 0.05 * i / steps, 0.75 + 0.75 * j / steps)
+#              for i in range(steps) for j in range(steps)]
+#    assert set(shapes) == {(1, 1), (1, 2), (2, 1), (2, 2)} == set(masking.block_sizes((4, 4)))
+#    single = shapes.count((1, 1)) / len(shapes)
+#    assert abs(single - masking.block_sizes((4, 4))[(1, 1)]) < 0.05
+#    print(f"single-cell blocks: {single:.0%}")
+#    ```
+#
+#    </details>
+# 2. Set *blocks* to 1 and the scale to 0.5-0.6: how much context is left, and why would the
 #    predictor find this task harder?
 #    <details><summary>Hint</summary>
 #
@@ -279,14 +360,14 @@ else:  # papermill / CI: a static picture of the explorer's first view (seed 0),
 #    block is from the nearest context cell.
 #
 #    </details>
-# 2. With `official=True`, what is P(target) of the bottom-right cell? Which part of the image
+# 3. With `official=True`, what is P(target) of the bottom-right cell? Which part of the image
 #    does the encoder therefore never learn to predict?
 #    <details><summary>Hint</summary>
 #
 #    Look at the heat map of P(target) with the quirks: the last row and column.
 #
 #    </details>
-# 3. In the explorer, raise *min context* to 40 of 49 cells under multi-block masking. What do
+# 4. In the explorer, raise *min context* to 40 of 49 cells under multi-block masking. What do
 #    the masks become, and why?
 #    <details><summary>Hint</summary>
 #

@@ -50,6 +50,8 @@ if "google.colab" in sys.modules:  # Colab: install the package once; torch is a
     importlib.invalidate_caches()
 
 # %%
+import copy
+
 import matplotlib.pyplot as plt
 import torch
 
@@ -196,11 +198,58 @@ run.savefig(fig, "bn_statistics")
 plt.show()
 
 # %% [markdown]
+# With $k_{nhw} \in \{0, 1\}$ the mask at a layer's resolution (1 = visible; chapter 01's
+# mask repeated), the image enters with its hidden pixels zeroed, and a sparse convolution
+# and the sparse batch norm after it compute, per channel $c$:
+#
+# $$y = k \odot (W * x), \qquad
+#   \mu_c = \frac{\sum_{n,h,w} k_{nhw}\, y_{nchw}}{\sum_{n,h,w} k_{nhw}}, \qquad
+#   \sigma_c^2 = \frac{\sum_{n,h,w} k_{nhw} (y_{nchw} - \mu_c)^2}{\sum_{n,h,w} k_{nhw}},$$
+#
+# $$\operatorname{BN}(y)_{nchw} = k_{nhw} \Bigl(\gamma_c \frac{y_{nchw} - \mu_c}
+#   {\sqrt{\sigma_c^2 + \epsilon}} + \beta_c\Bigr).$$
+#
+# A dense BatchNorm divides by all $N H W$ positions instead of the $\sum k$ visible ones:
+# its mean is the visible mean times the visible fraction (the red line above), and its
+# $\beta_c$ would fill the hole again. Both layers written out, against the package's sparse
+# trunk on the same images and masks (its `conv1` and `bn1`, training mode):
+
+# %% tags=["sparse-bn"]
+def masked_conv(conv, x, keep):
+    """A sparse convolution: the dense convolution, then zero where ``keep`` is 0."""
+    return conv._conv_forward(x, conv.weight, conv.bias) * keep
+
+
+def masked_batch_norm(y, keep, weight, bias, eps=1e-5):
+    """BatchNorm with the mean and variance of the visible positions only, re-masked."""
+    n = keep.sum()  # visible positions (the same for every channel)
+    mean = (y * keep).sum((0, 2, 3)) / n
+    var = ((y - mean[:, None, None]) * keep).square().sum((0, 2, 3)) / n
+    normalised = (y - mean[:, None, None]) / torch.sqrt(var[:, None, None] + eps)
+    return keep * (weight[:, None, None] * normalised + bias[:, None, None])
+
+
+# %%
+trainable = copy.deepcopy(context).train()  # batch statistics, as in pretraining
+pixels = batch * masking.pixel_mask(masks).unsqueeze(1).logical_not()  # hidden pixels zeroed
+by_hand = masked_batch_norm(masked_conv(trainable.conv1, pixels, keep), keep,
+                            trainable.bn1.weight, trainable.bn1.bias, trainable.bn1.eps)
+package = analysis.stage_outputs(trainable, batch, masks)["bn1"]
+print(f"largest difference, by hand vs sparse.SparseBatchNorm2d: "
+      f"{(by_hand - package).abs().max().item():.1e} (outputs up to "
+      f"{package.abs().max().item():.1f}); masked positions of the package's output: "
+      f"{package[(keep == 0).expand_as(package)].abs().max().item():.1f}")
+
+# %% [markdown]
 # ## 4. What "sparse" costs
 #
 # This sparse convolution is a masked *dense* convolution: it computes every position and
-# then zeroes some. It saves no compute or memory — it only guarantees that nothing leaks.
-# The extra multiplications cost a little time:
+# then zeroes some. It saves no compute or memory — it only guarantees that nothing leaks —
+# and adds an element-wise multiplication after every convolution and pooling, plus the
+# masked statistics of every batch norm. Whether that shows in the time depends on the
+# device and the size; the cell below measures both trunks on this one (a ratio below 1,
+# which the `demo` page's CPU measured, 0.71, means the timing is noisy at this size, not
+# that masking saves work: every dense multiplication still runs):
 
 # %%
 batch8 = image.repeat(4, 1, 1, 1)
@@ -258,20 +307,49 @@ run.log(arch=ARCH, leak_dense_layer4=leak_dense, leak_sparse=leak_sparse,
 #
 # ## Exercises
 #
-# 1. Make `bn1` a plain `BatchNorm2d` in the sparse trunk: which guarantee breaks first?
+# 1. **Derive** how a dense BatchNorm's mean relates to the sparse one's, for an input that
+#    is zero at the masked positions (a sparse convolution's output), and check it on a
+#    random masked tensor. What does the dense variance become?
+#    <details><summary>Solution</summary>
+#
+#    The masked positions add nothing to the sum, so the dense mean is the visible sum over
+#    all $NHW$ positions: $\mu_\text{dense} = f\,\mu_\text{visible}$ with $f = \sum k /
+#    NHW$ the visible fraction. The dense second moment is $f$ times the visible one, so
+#    $\sigma^2_\text{dense} = f(\sigma^2_\text{visible} + \mu^2_\text{visible}) -
+#    f^2 \mu^2_\text{visible}$: it grows with the mean and depends on how much is masked.
+#
+#    ```python
+#    import torch
+#    from jepa_lite import masking
+#
+#    g = torch.Generator().manual_seed(0)
+#    mask = masking.sample_masks(4, (7, 7), "multiblock", g)
+#    keep = masking.upsample_mask(~mask, 8).unsqueeze(1).float()  # 56 x 56, 1 = visible
+#    y = (torch.randn(4, 16, 56, 56, generator=g) + 3) * keep
+#    f = keep.mean()
+#    mu = (y * keep).sum((0, 2, 3)) / keep.sum()
+#    var = ((y - mu[:, None, None]) * keep).square().sum((0, 2, 3)) / keep.sum()
+#    assert torch.allclose(y.mean((0, 2, 3)), f * mu, atol=1e-4)
+#    dense_var = y.var((0, 2, 3), unbiased=False)
+#    assert torch.allclose(dense_var, f * (var + mu ** 2) - f ** 2 * mu ** 2, atol=1e-3)
+#    print(f"visible fraction {f:.2f}: dense mean = {f:.2f} x the visible mean")
+#    ```
+#
+#    </details>
+# 2. Make `bn1` a plain `BatchNorm2d` in the sparse trunk: which guarantee breaks first?
 #    <details><summary>Hint</summary>
 #
 #    Run the tests in `tests/test_sparse.py` after the change, starting with the one about
 #    masked pixels changing nothing in training mode.
 #
 #    </details>
-# 2. With nothing masked, is the sparse trunk equal to the dense one?
+# 3. With nothing masked, is the sparse trunk equal to the dense one?
 #    <details><summary>Hint</summary>
 #
 #    `tests/test_sparse.py::test_nothing_masked_equals_dense`.
 #
 #    </details>
-# 3. Without `SparseMaxPool2d`, masked positions after the max-pool would hold values of their
+# 4. Without `SparseMaxPool2d`, masked positions after the max-pool would hold values of their
 #    visible neighbours. Would that leak target content? Which guarantee would break?
 #    <details><summary>Hint</summary>
 #

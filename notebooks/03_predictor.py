@@ -100,9 +100,9 @@ print("layers needed to reach all 49 cells:", full_grid)
 #
 # The depth ablation of the authors' runs (their repository's W&B notebook, ImageNet-100,
 # linear top-1, `data/paper_results.csv`): 1 layer 64.86, 2: 73.22, 3: 73.26, 4: 71.72,
-# 5: 71.14, 6: 69.24. One layer is far worse; two and three are equal (0.04 apart, one run
-# each); four to six are worse, not merely no better. Why deeper is worse neither the paper
-# nor the repository says.
+# 5: 71.14, 6: 69.24. One layer is far worse; two and three are equal (0.04 apart; the runs
+# report no spread, so a gap that small says nothing); four to six are worse, not merely no
+# better. Why deeper is worse neither the paper nor the repository says.
 
 # %% [markdown]
 # ## 2. Parameters and compute at 2048 channels
@@ -138,7 +138,8 @@ print(f"standard / depthwise-separable: x{ratio:.1f} parameters")
 # effective (IV-A); the numbers are in the authors' ablation runs (their repository's W&B
 # notebook, `WandbPlots.ipynb`, in `data/paper_results.csv`), ImageNet-100, linear / k-NN
 # top-1: depthwise-separable 73.26 / 56.26, standard 72.64 / 54.76, at 51.5 vs 62.1
-# GPU-hours. Fewer parameters, the same accuracy within one run each, less time.
+# GPU-hours. Fewer parameters, the same accuracy within what runs without a reported spread
+# can tell apart, less time.
 #
 # Note the k-NN number: the default row of the authors' ablation runs (their repository;
 # depthwise-separable, 3 layers, kernel 3, mixed masking) reads 73.26 / 56.26, Table I's
@@ -222,10 +223,25 @@ run.log(params_depthwise=rows[0]["parameters"], params_standard=rows[1]["paramet
 #
 # ## Exercises
 #
-# 1. How many parameters does a 5x5 depthwise-separable predictor have?
-#    <details><summary>Hint</summary>
+# 1. **Derive** the parameters of a three-layer 5x5 depthwise-separable predictor at 2048
+#    channels from section 2's formula, and the ratio of a standard 5x5 predictor's to it.
+#    <details><summary>Solution</summary>
 #
-#    Only the depthwise part grows; the table of section 2 gives the 3x3 counts.
+#    Per layer $Ck^2 + C$ (depthwise) $+ C^2 + C$ (pointwise) $+ 2C$ (BatchNorm) at $k = 5$:
+#    $51{,}200 + 2{,}048 + 4{,}194{,}304 + 2{,}048 + 4{,}096 = 4{,}253{,}696$, three layers
+#    $12{,}761{,}088$, only 98,304 more than at $k = 3$. A standard layer has $C^2 k^2 + 3C$
+#    $= 104{,}863{,}744$, so the ratio is about 24.7, close to $k^2 = 25$.
+#
+#    ```python
+#    from jepa_lite import analysis
+#
+#    c, k, layers = 2048, 5, 3
+#    separable = layers * (c * k * k + c + c * c + c + 2 * c)
+#    standard = layers * (c * c * k * k + c + 2 * c)
+#    rows = analysis.predictor_costs(c, (7, 7), layers=layers, kernel_size=k)
+#    assert [r["parameters"] for r in rows] == [separable, standard]
+#    print(f"{separable:,} against {standard:,}: x{standard / separable:.1f}")
+#    ```
 #
 #    </details>
 # 2. With 5x5 kernels, how many layers does a corner cell need to see the whole 7x7 grid?

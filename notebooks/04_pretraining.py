@@ -255,8 +255,8 @@ plt.show()
 # > - *Compiling.* In `full` the model is compiled (`torch.compile`; `--no-compile` turns it
 # >   off). On one H100 (docs/benchmarks.md, "`--compile`"): a ResNet-50 run at 224 px,
 # >   batch 64, spent 175 s in its first, 10-step epoch, mostly compiling; in a separate run
-# >   (bf16, batch 128) the compiled step was 2.5x the eager one. `smoke` and `demo` run
-# >   eager.
+# >   (bf16, batch 128) the compiled step trained 2.5x the images per second of the eager
+# >   one. `smoke` and `demo` run eager.
 # > - *A run outside the notebook.* It trains in a process and folder of its own (`RUN_DIR`:
 # >   `metrics.jsonl`, `last.pt`, `train.log`); a stopped kernel does not stop it. Running the
 # >   cell again finds the run complete, still running (and follows it) or stopped, e.g. by a
@@ -273,12 +273,15 @@ for row in history:
 # %% [markdown]
 # ## 5. Is it learning, or collapsing?
 #
-# A JEPA can cheat by mapping every image to the same features: the loss would drop to
-# zero and the features would be useless. Two diagnostics of the target encoder's features
-# watch for it, once per epoch on the last micro-batch, one row per image (the 2D feature
-# map average-pooled, as the baselines of chapter 08 are measured too): the per-channel
-# standard deviation of the L2-normalised rows (0 when collapsed) and their effective rank
-# (1 when everything lies on one line; N images can reach at most N - 1, the dashed line).
+# A JEPA can cheat by mapping every image to the same features (*complete* collapse): the
+# loss would drop to zero and the features would be useless. It can also keep images apart
+# along a few directions only (*dimensional* collapse). Two diagnostics of the target
+# encoder's features watch for them, once per epoch, on the last 256 training images of
+# the epoch, one row per image (the 2D feature map average-pooled, as the baselines of
+# chapter 08 are measured too): the per-channel standard deviation of the L2-normalised
+# rows sees complete collapse (0 when every image is the same), the effective rank sees
+# dimensional collapse (far below the most N rows can span, the dashed line). Each is blind
+# to the other kind; chapter 07 shows both on features made to order.
 
 # %%
 fig = viz.fig_training(history, channels=backbone.dense_trunk(tcfg.arch).out_channels)
@@ -293,10 +296,14 @@ plt.show()
 #   \text{effective rank} = \exp\Bigl(-\sum_k p_k \log p_k\Bigr),\;
 #   p_k = \frac{\sigma_k}{\sum_j \sigma_j},$$
 #
-# with $\sigma_k$ the singular values of the centred $z$. Both are 0 and 1 when every row is
-# the same vector; spread evenly over the sphere, the std is $1/\sqrt{C}$ and the rank
-# $\min(N - 1, C)$. Neither is a measure of quality: an encoder can keep both high and still
-# give worse features than its random initialisation (chapter 07 shows one).
+# with $\sigma_k$ the singular values of the centred $z$. Spread evenly over the sphere,
+# the std is $1/\sqrt{C}$ and the rank $\min(N - 1, C)$. When every row is the same vector
+# the std is 0; the rank, though, reads only the *shares* $p_k$ of the singular values, not
+# their size, so rows that are the same vector plus a little noise have noise in every
+# direction and the highest rank: the rank cannot see complete collapse, only the std can
+# (`analysis.collapse_flags` flags it below 2 % of $1/\sqrt{C}$). Neither is a measure of
+# quality: an encoder can keep both high and still not beat its random initialisation
+# (chapter 07 shows one).
 
 # %%
 run.log(arch=tcfg.arch, epochs=len(history), first_loss=history[0]["loss"],
@@ -312,9 +319,10 @@ print(f"checkpoint for the next chapters: {checkpoint}")
 # with multi-block masks, every target cell's cosine between the trained predictor's output
 # and the target encoder's feature (1 = the loss's ideal), against how far that cell is
 # from the nearest visible one, next to the same network at its initialisation (the run's
-# own seed). Then the predictor's reach (chapter 03) on one masked image: which cells are
-# connected to the prediction at a centre and a corner target, and how many of them are
-# context.
+# own seed). A high cosine alone does not show that the predictor uses the context: pooled
+# ReLU features sit in a narrow cone, so a predictor that ignored the image and always
+# answered the *mean target feature* would score high too. That constant predictor is drawn
+# beside each model (dotted); what the context adds is the gap between the two.
 
 # %%
 trained = train.build_model(checkpoint_config(checkpoint))
@@ -334,30 +342,62 @@ run.savefig(fig, "cell_agreement")
 plt.show()
 for name, a in agreement.items():
     print(f"{name:12s} mean cosine over {len(a['cosine'])} target cells: "
-          f"{a['cosine'].mean():.3f}")
+          f"{a['cosine'].mean():.3f}; always predicting the mean target: "
+          f"{a['mean_cosine'].mean():.3f}")
+
+# %% [markdown]
+# The same cosines where they are, on the first validation images: each target cell
+# coloured by its cosine, the context greyed out. A cell the trained predictor gets right
+# at the edge of a block and wrong deep inside it is the reach at work; a cell it gets
+# wrong everywhere is a part of the scene the context does not predict.
 
 # %%
-shown = val_mask[0].cpu().clone()
-centre, corner = (grid[0] // 2, grid[1] // 2), (0, 0)
-shown[centre], shown[corner] = True, True  # both cells are targets in the picture
-reach = {cell: {"trained predictor": analysis.predictor_influence(
-    trained.predictor.cpu(), grid, cell, trained.context_encoder.out_channels)}
-         for cell in (centre, corner)}
-picture = val_images[0].cpu() * torch.tensor(data.IMAGENET_STD)[:, None, None] \
-    + torch.tensor(data.IMAGENET_MEAN)[:, None, None]
-fig = viz.fig_influence(reach, picture, shown)
+unnormalise = (torch.tensor(data.IMAGENET_STD)[:, None, None],
+               torch.tensor(data.IMAGENET_MEAN)[:, None, None])
+pictures = val_images[:4].cpu() * unnormalise[0] + unnormalise[1]
+fig = viz.fig_cell_agreement_map(pictures, agreement)
+run.savefig(fig, "cell_agreement_map")
+plt.show()
+
+# %% [markdown]
+# Then the predictor's reach (chapter 03) on one masked image: which cells are connected to
+# the prediction at a centre and a corner target, and how many of them are context. The
+# reach depends on the predictor's layers and kernels only, so the trained predictor is
+# also drawn on the paper's 7x7 grid of the same image at 224 px: on a small grid three
+# 3x3 layers reach every cell from anywhere, and the centre-against-corner difference shows
+# only on the larger grid.
+
+# %%
+channels = trained.context_encoder.out_channels
+grids = {}
+for name, g in ((f"this run's {grid[0]}x{grid[1]} grid", grid),
+                ("the paper's 7x7 grid, 224 px", (7, 7))):
+    if name.startswith("the paper") and g == grid:
+        continue  # this run is on the paper's grid already
+    shown = (val_mask[0].cpu() if g == grid else masking.sample_masks(
+        1, g, "multiblock", torch.Generator().manual_seed(SEED))[0]).clone()
+    centre, corner = (g[0] // 2, g[1] // 2), (0, 0)
+    shown[centre], shown[corner] = True, True  # both cells are targets in the picture
+    grids[name] = {"mask": shown, "reach": {
+        label: (cell, analysis.predictor_influence(trained.predictor.cpu(), g, cell, channels))
+        for label, cell in (("centre", centre), ("corner", corner))}}
+picture = torch.nn.functional.interpolate(pictures[:1], size=(224, 224), mode="bilinear")[0]
+fig = viz.fig_reach_on_grids(picture, grids)
 run.savefig(fig, "predictor_reach_masked")
 plt.show()
 run.log(mean_cosine_trained=agreement["trained"]["cosine"].mean().item(),
-        mean_cosine_random_init=agreement["random init"]["cosine"].mean().item())
+        mean_cosine_random_init=agreement["random init"]["cosine"].mean().item(),
+        mean_cosine_mean_target_trained=agreement["trained"]["mean_cosine"].mean().item(),
+        mean_cosine_mean_target_random_init=agreement["random init"][
+            "mean_cosine"].mean().item())
 
 # %% [markdown]
-# How to read it: if the encoder has learned something predictable, the trained line lies
-# above the random-init line; a cell next to the context is usually easier than one deep in
-# a block, and a target whose whole reach is hidden is predicted from the mask token and
-# the predictor's biases alone. On this run's grid (printed at the top) the reach may cover
-# everything: three 3x3 layers see a 7x7 window, the whole of a 4x4 grid from any cell, but
-# only 4x4 cells from a corner of the paper's 7x7 grid.
+# How to read it: the predictor uses the context where its line lies above the dotted line
+# of always predicting the mean target (printed above); a high cosine of both says only that
+# the targets are alike. A cell next to the context is usually easier than one deep in a
+# block, and a target whose whole reach is hidden is predicted from the mask token and the
+# predictor's biases alone. Three 3x3 layers see a 7x7 window: the whole of a 4x4 grid from
+# any cell, but only 4x4 cells from a corner of the paper's 7x7 grid (the figure above).
 
 # %% [markdown]
 # ## What keeps it from collapsing: three ingredients, not one
@@ -380,8 +420,8 @@ run.log(mean_cosine_trained=agreement["trained"]["cosine"].mean().item(),
 # online network; SimSiam trained with no moving average, the stop-gradient and the predictor
 # sufficing, and collapsed when either was removed. Why any of this works is understood only
 # for simplified (linear) networks (Tian, Chen and Ganguli 2021). Chapter 07 removes each
-# ingredient in turn, on the same short run, and shows a run whose std and rank stayed high
-# while its probes fell below random init: the diagnostics above catch a collapse, not every
+# ingredient in turn, on the same short run, and shows a run whose features kept their
+# spread and yet did not beat random init: the diagnostics above catch a collapse, not every
 # failure.
 #
 # ## Summary
@@ -392,12 +432,16 @@ run.log(mean_cosine_trained=agreement["trained"]["cosine"].mean().item(),
 # - The loss is smooth-L1 of L2-normalised vectors (the authors' code), equal to 1 - cos and to
 #   half the squared L2 distance of the normalised vectors.
 # - Section 6 compares the prediction with its target cell by cell, trained against the run's
-#   initialisation (our `smoke` run of 2026-11-27: mean cosine 0.794 against 0.288; yours is
-#   printed above), and by the cell's distance from the context.
+#   initialisation and against always predicting the mean target (the `demo` run of
+#   docs/results/demo, commit 668d9d6: mean cosine 0.827 against 0.288 at random init;
+#   yours, with the mean-target baseline, is printed above), by the cell's distance from the
+#   context and on the image.
 # - AdamW with a warm-up then cosine learning rate; the target follows the context encoder by an
 #   EMA whose momentum rises from 0.996 to 1.
-# - Collapse shows as a per-channel std near 0 and an effective rank near 1; the stop-gradient,
-#   the predictor and the EMA target make it unlikely, not impossible (chapter 07 tests each).
+# - Complete collapse shows as a per-channel std near 0, dimensional collapse as an effective
+#   rank far below what the rows can span (the rank is scale-free: blind to complete
+#   collapse); the stop-gradient, the predictor and the EMA target make collapse unlikely, not
+#   impossible (chapter 07 tests each).
 #
 # ## Check your understanding
 #
@@ -426,15 +470,57 @@ run.log(mean_cosine_trained=agreement["trained"]["cosine"].mean().item(),
 #
 # ## Exercises
 #
-# 1. Train with `--loss l2` (unnormalised features): what happens to the feature norms?
+# 1. **Implement** the EMA update of section 3 for one pair of modules (the target follows
+#    the online one, parameter by parameter, BatchNorm's running statistics untouched) and
+#    check it against `Method.update_target`. After how many steps at $m = 0.996$ does the
+#    target keep less than half of where it started?
+#    <details><summary>Solution</summary>
+#
+#    $\xi \leftarrow m\,\xi + (1 - m)\,\theta$ for every parameter. A target whose online
+#    network has moved away keeps $m^T$ of its start after $T$ steps: below a half once
+#    $T > \ln 2 / -\ln m \approx 173$ steps at $m = 0.996$.
+#
+#    ```python
+#    import copy
+#    import math
+#
+#    import torch
+#    from jepa_lite import methods
+#    from jepa_lite.config import TrainConfig
+#
+#
+#    def ema_by_hand(target, online, m):
+#        with torch.no_grad():
+#            for xi, theta in zip(target.parameters(), online.parameters()):
+#                xi.mul_(m).add_(theta, alpha=1 - m)
+#
+#
+#    torch.manual_seed(0)
+#    cfg = TrainConfig().with_changes(arch="resnet10", predictor_layers=1)
+#    model = methods.get("cnn-jepa").from_config(cfg)
+#    with torch.no_grad():
+#        for p in model.context_encoder.parameters():
+#            p.add_(torch.randn_like(p))  # the online network has moved
+#    target = copy.deepcopy(model.target_encoder)
+#    ema_by_hand(target, model.context_encoder, 0.996)
+#    model.update_target(0.996)
+#    for a, b in zip(target.state_dict().values(), model.target_encoder.state_dict().values()):
+#        assert torch.allclose(a, b, atol=1e-6)
+#    steps = math.ceil(math.log(2) / -math.log(0.996))
+#    assert 0.996 ** steps < 0.5 <= 0.996 ** (steps - 1)
+#    print("steps until half the start is gone:", steps)
+#    ```
+#
+#    </details>
+# 2. Train with `--loss l2` (unnormalised features): what happens to the feature norms?
 #    <details><summary>Hint</summary>
 #
 #    Without normalising, the loss can fall by making every feature smaller; watch the loss
 #    together with the target features' norm.
 #
 #    </details>
-# 2. Set the EMA momentum to 1.0 from the start (`--ema 1.0 1.0`, a frozen random target). Does
-#    the loss still fall? What does the effective rank do?
+# 3. Set the EMA momentum to 1.0 from the start (`--ema 1.0 1.0`, a frozen random target). Does
+#    the loss still fall? What do the std and the effective rank do?
 #    <details><summary>Hint</summary>
 #
 #    The context encoder can learn to predict a fixed random network's features, so the loss can

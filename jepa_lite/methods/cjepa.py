@@ -1,4 +1,5 @@
-"""C-JEPA (Mo & Tong, NeurIPS 2024) on CNN-JEPA's grid: the JEPA loss plus a VICReg term.
+"""C-JEPA (Shentong Mo et al. 2024, arXiv:2410.19560) on CNN-JEPA's grid: the JEPA loss plus
+a VICReg term.
 
 Abstract: C-JEPA "integrates the Image-based Joint-Embedding Predictive Architecture with the
 Variance-Invariance-Covariance Regularization (VICReg) strategy ... to effectively learn the
