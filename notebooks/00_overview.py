@@ -149,7 +149,8 @@ display(Markdown(config.profiles_table()))
 # `smoke` and `demo` need no download: they generate an ImageFolder data set once and reuse
 # it. Each image is a scene of 3-5 objects of one kind (the class), each with its own tint,
 # position, size and rotation. The kind is the one thing that the visible part of a scene
-# tells about its hidden part, so it is what a JEPA can learn here (chapter 05 checks that).
+# tells about its hidden part, so it is what a JEPA can learn here (chapter 05 says, with two
+# standard errors, whether this run did).
 # `full` reads ImageNet-100 from `DATA_ROOT`.
 
 # %%

@@ -108,9 +108,9 @@ plt.show()
 #   \bigr),$$
 #
 # each side then kept between 1 and one cell less than the grid's. On 7x7, $s$ from 0.15 to
-# 0.2 gives an area of 7 to 9 cells; the square roots and the rounding turn that into 2x3,
-# 3x2, 3x3 or 4x3 blocks. The rule written out, checked against the package on 2,000 draws
-# of $(s, a)$:
+# 0.2 gives an area of 7 to 9 cells; the square roots and the rounding turn that into five
+# shapes, 3x3 most often, then 3x2, 2x3, 4x3 and 4x2 (`block_shapes` below counts them).
+# The rule written out, checked against the package on 2,000 draws of $(s, a)$:
 
 # %% tags=["block-size"]
 def block_size_by_hand(grid, u_scale, u_aspect, scale=(0.15, 0.2), aspect=(0.75, 1.5)):

@@ -25,8 +25,10 @@
 # 3x3 convolutions cost 113 M parameters and depthwise-separable ones do the same job with
 # 12.7 M.
 #
-# > "the predictor ... operates on feature maps ... [that] typically have high depth ... but
-# > low spatial resolution ... we use depthwise separable convolutions" (III-C)
+# > "The predictor in our proposed method operates on feature maps [...]. Feature maps
+# > typically have high depth [...], but low spatial resolution. [...] To address this, we
+# > propose to use depthwise separable convolutions, which are more parameter efficient and
+# > computationally cheaper than standard convolutions." (III-C)
 #
 # Code: `jepa_lite/predictor.py` (`ConvPredictor`, `MaskToken`), `jepa_lite/analysis.py`
 # (`predictor_costs`, `predictor_influence`).
@@ -101,8 +103,8 @@ print("layers needed to reach all 49 cells:", full_grid)
 # The depth ablation of the authors' runs (their repository's W&B notebook, ImageNet-100,
 # linear top-1, `data/paper_results.csv`): 1 layer 64.86, 2: 73.22, 3: 73.26, 4: 71.72,
 # 5: 71.14, 6: 69.24. One layer is far worse; two and three are equal (0.04 apart; the runs
-# report no spread, so a gap that small says nothing); four to six are worse, not merely no
-# better. Why deeper is worse neither the paper nor the repository says.
+# report no spread, so a gap that small says nothing); four to six score lower step by step,
+# a decline no seed spread is given for. Why neither the paper nor the repository says.
 
 # %% [markdown]
 # ## 2. Parameters and compute at 2048 channels

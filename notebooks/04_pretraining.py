@@ -290,7 +290,8 @@ plt.show()
 
 # %% [markdown]
 # The two diagnostics (`analysis.collapse_stats`), over the $N$ rows $z_i$ of the L2-normalised
-# pooled target features (one per image of the micro-batch) with $C$ channels:
+# pooled target features (one per image: the last 256 training images of the epoch) with $C$
+# channels:
 #
 # $$\text{std} = \frac1C \sum_{c=1}^{C} \operatorname{std}_i(z_{ic}), \qquad
 #   \text{effective rank} = \exp\Bigl(-\sum_k p_k \log p_k\Bigr),\;
@@ -300,7 +301,8 @@ plt.show()
 # the std is $1/\sqrt{C}$ and the rank $\min(N - 1, C)$. When every row is the same vector
 # the std is 0; the rank, though, reads only the *shares* $p_k$ of the singular values, not
 # their size, so rows that are the same vector plus a little noise have noise in every
-# direction and the highest rank: the rank cannot see complete collapse, only the std can
+# direction and a rank as high as spread features have: the rank cannot see complete
+# collapse, only the std can
 # (`analysis.collapse_flags` flags it below 2 % of $1/\sqrt{C}$). Neither is a measure of
 # quality: an encoder can keep both high and still not beat its random initialisation
 # (chapter 07 shows one).
@@ -319,8 +321,9 @@ print(f"checkpoint for the next chapters: {checkpoint}")
 # with multi-block masks, every target cell's cosine between the trained predictor's output
 # and the target encoder's feature (1 = the loss's ideal), against how far that cell is
 # from the nearest visible one, next to the same network at its initialisation (the run's
-# own seed). A high cosine alone does not show that the predictor uses the context: pooled
-# ReLU features sit in a narrow cone, so a predictor that ignored the image and always
+# own seed). A high cosine alone does not show that the predictor uses the context: the
+# target encoder's features (ReLU outputs, all positive) sit in a narrow cone, so a
+# predictor that ignored the image and always
 # answered the *mean target feature* would score high too. That constant predictor is drawn
 # beside each model (dotted); what the context adds is the gap between the two.
 

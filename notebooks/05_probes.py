@@ -41,8 +41,9 @@
 #   plain grey background; `jepa_lite/data.py`), made so that the kind of object is what
 #   the visible part of an image predicts about the hidden part. On busier, more
 #   photograph-like scenes no method beat its random init by more than the probe's noise
-#   at this scale (docs/experiments.md, "Busy scenes"). The numbers say that *this* run learned *these* scenes, nothing about
-#   ImageNet or about how the methods rank.
+#   at this scale (docs/experiments.md, "Busy scenes"). The numbers say whether *this* run
+#   learned *these* scenes (the verdicts printed in section 1), nothing about ImageNet or
+#   about how the methods rank.
 # - One seed, a few hundred validation images: the step between two accuracies is one
 #   image (printed), and runs with other seeds moved by several hundredths (docs/experiments.md).
 
@@ -71,7 +72,7 @@ import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 
-from jepa_lite import backbone, features, probes, train, viz
+from jepa_lite import backbone, compare, features, probes, train, viz
 from jepa_lite.checkpoint import load_checkpoint
 from jepa_lite.course import start_chapter
 
@@ -129,8 +130,11 @@ print(f"{n_val} validation images of {n_classes} classes: chance {1 / n_classes:
 for name, r in results.items():
     print(f"{name:12s} k-NN top-1 {r['knn_top1']:.3f}  linear top-1 {r['linear_top1']:.3f} "
           f"(final {r['linear_final_top1']:.3f}, honest {r['linear_honest_top1']:.3f})")
-gain = results["pretrained"]["knn_top1"] - results["random init"]["knn_top1"]
-print(f"pretrained - random init, k-NN top-1: {gain:+.3f} ({round(gain * n_val):+d} images)")
+for probe in ("knn", "linear"):  # beyond two standard errors of the difference: learned
+    gain, se, verdict = compare.against_floor(results["pretrained"][f"{probe}_top1"],
+                                              results["random init"][f"{probe}_top1"], n_val)
+    print(f"pretrained - random init, {probe} top-1: {gain:+.3f} ({round(gain * n_val):+d} "
+          f"images; two standard errors {2 * se:.3f}): {verdict}")
 
 # %%
 fig = viz.fig_probe_curves(results)
@@ -149,8 +153,8 @@ plt.show()
 # A neighbour with similarity 0.9 outvotes one with 0.8 by $e^{1} \approx 2.7$.
 #
 # The linear probe is one linear layer $(W, b)$ on the frozen features $x_i$, trained with
-# Adam (learning rate $10^{-3}$, no weight decay, the package's choice) to minimise the
-# cross-entropy of its class scores:
+# Adam (learning rate $10^{-3}$, no weight decay, as the authors' code does: docs/paper.md)
+# to minimise the cross-entropy of its class scores:
 #
 # $$\min_{W, b}\; \frac1N \sum_{i=1}^N -\log \frac{e^{(W x_i + b)_{y_i}}}
 #   {\sum_{c} e^{(W x_i + b)_c}} ,$$
@@ -277,8 +281,9 @@ run.log(knn_top1=p["knn_top1"], knn_top1_random=r["knn_top1"], linear_top1=p["li
 # - Evidence of learning is the pretrained encoder against the same network at its random
 #   initialisation, not against chance.
 # - The k-NN vote and the linear probe's cross-entropy are a few lines each (section 1); the
-#   probes' numbers say that this run learned these scenes, not how it would do on
-#   photographs (on busy scenes nothing beat chance at CPU scale: docs/experiments.md).
+#   probes' numbers say whether this run learned these scenes (the verdicts of section 1),
+#   not how it would do on photographs (on busy scenes no self-supervised method beat
+#   chance at CPU scale: docs/experiments.md).
 #
 # ## Check your understanding
 #

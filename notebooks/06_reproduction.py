@@ -223,8 +223,9 @@ print("report:", run.dir / "report.md")
 # 3. Why can a smoke or demo row not be set beside Table I's?
 #    <details><summary>Answer</summary>
 #
-#    Generated data, a small backbone and a few epochs: it shows that the pipeline runs and
-#    learns something, not what the method reaches on ImageNet.
+#    Generated data, a small backbone and a few epochs: it shows that the pipeline runs (and,
+#    by chapter 05's verdicts, whether it learned these scenes), not what the method reaches
+#    on ImageNet.
 #
 #    </details>
 #

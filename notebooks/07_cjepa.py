@@ -129,12 +129,14 @@ for name, sp in examples.items():
 # with $\sigma_k$ the singular values of the centred $z$. The std is 0 when every row is the
 # same vector and $1/\sqrt{C}$ for rows spread evenly over the sphere. The effective rank
 # reads only the *shares* $p_k$ of the singular values, not their size: rows that differ by
-# a little noise have noise in every direction, evenly, and so the highest rank of the
-# three, up to the $\min(N - 1, C)$ directions that $N$ rows can span. The rank measures
+# a little noise have noise in every direction, evenly, and so a rank as high as spread
+# features have, near the $\min(N - 1, C)$ directions that $N$ rows can span. The rank measures
 # dimensional collapse (Hua et al. 2021; Jing et al. 2022), the std complete collapse;
 # `analysis.collapse_flags` flags complete collapse below 2 % of $1/\sqrt{C}$ and
 # dimensional collapse below 10 % of the reachable rank. With few rows the rank cannot tell:
-# 16 rows span at most 15 directions. The diagnostics below use 256 rows or more.
+# 16 rows span at most 15 directions. The diagnostics below read up to 256 training images
+# per epoch and every validation image (both counts are printed; the `smoke` runs here have
+# 128 and 48, too few for their rank to say much).
 #
 # ## 2. What keeps a JEPA from collapsing: one ingredient removed at a time
 #
@@ -267,9 +269,12 @@ run.log(**{f"{n} {m}": results[n][m] for n in results for m in ("knn_top1", "lin
 # What the `demo` runs on record showed, in three lines (the whole account, with the
 # `smoke` runs and earlier pages: docs/experiments.md, "The collapse experiment"):
 #
-# - With a gradient through the target both branches met near a constant: the one run whose
-#   std fell well below random init's, and whose probes fell below random init's beyond
-#   noise. Without the predictor nothing but the mask token trains.
+# - With a gradient through the target both branches moved towards a constant: the one run
+#   whose std fell well below random init's (partly collapsed by both ratios, not flagged as
+#   complete), and whose probes fell below random init's beyond noise.
+# - Without the predictor nothing but the mask token trains: the target keeps random init's
+#   weights, shrunk by weight decay, but with BatchNorm statistics of the data (random init
+#   keeps 0 and 1), which alone moves its std and rank away from random init's.
 # - Copying the target after every step (no EMA) kept the features spread, yet did not
 #   beat random init: what the EMA run gained (k-NN and linear beyond two standard errors)
 #   was lost. Spread is necessary for useful features, not sufficient.
@@ -374,7 +379,8 @@ for term in mine:
 # - Complete collapse (every image the same features) shows as a per-channel std near 0;
 #   dimensional collapse (features on a few directions) as an effective rank far below the
 #   `min(N - 1, C)` that N rows can span. The rank is scale-free and blind to complete
-#   collapse; the std is blind to dimensional collapse; both need many rows (256 here).
+#   collapse; the std is blind to dimensional collapse; both need many rows (up to 256
+#   training images per epoch here, and every validation image).
 # - Three ingredients stand against collapse in CNN-JEPA: the stop-gradient on the target, the
 #   predictor (here also the only path from the visible cells to the target cells) and the
 #   EMA. The table of section 4 shows what removing each did in the runs you see.

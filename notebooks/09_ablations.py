@@ -103,8 +103,8 @@ for prefix, title, name in (("predictor depth", "predictor depth (layers)", "pap
 # %% [markdown]
 # The authors' runs read: one predictor layer is far too weak (64.86 vs 73.26 linear),
 # depth 2-3 is best and deeper predictors are worse (71.72 at 4, 69.24 at 6); the kernel
-# size barely matters (72.44-73.26); standard convs lose a little accuracy (72.64 vs 73.26)
-# and cost more (62.1 vs 51.5 GPU hours); random masking is far worse than multi-block or
+# size barely matters (72.44-73.26); standard convs score 72.64 against 73.26, within what
+# runs without a spread can tell apart, and cost more (62.1 vs 51.5 GPU hours); random masking is far worse than multi-block or
 # mixed (57.64 vs 73.02 / 73.26). Their runs report no spread (no repeated seeds), so a
 # difference of a point may be noise. The default row's k-NN is 56.26 in their runs but
 # 59.22 in the paper's Table I for the same setting; 59.22 is the 2-layer run's k-NN, so
