@@ -672,7 +672,8 @@ def _rows_said(histories: list[list[dict]]) -> tuple[str, int | None]:
     return "pooled features, one row per image; the number of rows differs between epochs", None
 
 
-def _collapse_panels(std_ax, rank_ax, rows: int | None, channels: int | None) -> None:
+def _collapse_panels(std_ax, rank_ax, rows: int | None, channels: int | None,
+                     xlabel: str = "epoch") -> None:
     """Titles, labels and reference lines of the two collapse panels: the std sees complete
     collapse (0: every image the same; drawn: where ``analysis.collapse_flags`` says
     complete, and 1 / sqrt(C) of features spread evenly), the effective rank dimensional
@@ -703,7 +704,7 @@ def _collapse_panels(std_ax, rank_ax, rows: int | None, channels: int | None) ->
         top = max([ax.get_ylim()[1], *(ln.get_ydata()[0] * 1.08 for ln in ax.get_lines()
                                        if len(ln.get_ydata()) == 2)])
         ax.set_ylim(0, top)
-        ax.set_xlabel("epoch")
+        ax.set_xlabel(xlabel)
         for ref in refs[ax]:  # written on their line, where no curve is hidden by a legend
             ax.annotate(ref.get_label(), (0.99, ref.get_ydata()[0]), fontsize=7, ha="right",
                         va="bottom", color=ref.get_color(),
@@ -966,8 +967,9 @@ def fig_runs(histories: dict[str, list[dict]], channels: int | None = None) -> F
 def fig_collapse_kinds(spectra: dict[str, dict]) -> Figure:
     """The two statistics side by side for a few sets of features (``analysis.spectrum`` of
     each): the std, which sees complete collapse, and the effective rank, which sees
-    dimensional collapse, each with where ``analysis.collapse_flags`` draws its line."""
-    from jepa_lite.analysis import COMPLETE_STD_SHARE, DIMENSIONAL_RANK_SHARE, flags_of
+    dimensional collapse, each with the references of :func:`fig_training` (where
+    ``analysis.collapse_flags`` draws its line); a flagged bar is red."""
+    from jepa_lite.analysis import flags_of
 
     names = list(spectra)
     fig, (a, b) = plt.subplots(1, 2, figsize=(10.5, 3.4))
@@ -980,22 +982,7 @@ def fig_collapse_kinds(spectra: dict[str, dict]) -> Figure:
         ax.bar_label(bars, fmt="%.2g" if key == "std" else "%.1f", fontsize=7)
         ax.set_xticks(x, [textwrap.fill(n, 18) for n in names], fontsize=8)
     channels, rows = spectra[names[0]]["channels"], spectra[names[0]]["rows"]
-    even = channels ** -0.5
-    a.axhline(even, color="grey", ls="--")
-    a.axhline(COMPLETE_STD_SHARE * even, color=TARGET_HEX, ls=":")
-    a.annotate(f"spread evenly: 1/sqrt({channels})", (0.99, even), fontsize=7, ha="right",
-               va="bottom", xycoords=("axes fraction", "data"))
-    a.set_title("complete collapse (red): per-channel std", fontsize=9)
-    a.set_ylabel("std of the L2-normalised rows")
-    cap = min(rows - 1, channels)
-    b.axhline(cap, color="grey", ls="--")
-    b.axhline(DIMENSIONAL_RANK_SHARE * cap, color=TARGET_HEX, ls=":")
-    b.annotate(f"the most {rows} rows can span: {cap}", (0.99, cap), fontsize=7, ha="right",
-               va="bottom", xycoords=("axes fraction", "data"))
-    b.set_title("dimensional collapse (red): effective rank", fontsize=9)
-    b.set_ylabel("effective rank")
-    a.set_ylim(0, even * 1.15)
-    b.set_ylim(0, cap * 1.12)
+    _collapse_panels(a, b, rows, channels, xlabel="")
     fig.suptitle(f"{rows} rows of {channels} channels each; dotted red: where each kind of "
                  "collapse is flagged", fontsize=9)
     fig.tight_layout()

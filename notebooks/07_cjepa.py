@@ -205,6 +205,21 @@ channels = stored.facts["channels"]
 fig = viz.fig_runs({n: r["history"] for n, r in results.items()}, channels=channels)
 run.savefig(fig, "training")
 plt.show()
+for name, r in results.items():  # the last epoch's rows, read by section 1's flags
+    last = r["history"][-1]
+    flags = analysis.collapse_flags(last["target_std"], last["effective_rank"],
+                                    last["diagnostic_rows"], channels)
+    said = [kind for kind in ("complete", "dimensional") if flags[kind]]
+    print(f"{name:40s} std {last['target_std']:.5f}  rank {last['effective_rank']:6.1f} of "
+          f"{flags['reachable_rank']}: {' and '.join(said) + ' collapse' if said else 'neither'}")
+
+# %% [markdown]
+# Training and validation need not agree: the training rows come from the training crops,
+# with BatchNorm's batch statistics, the validation rows (section 4) from centre crops with
+# its running statistics. In the committed `demo` runs the gradient-through-the-target run's
+# training std falls under the complete-collapse line while its rank stays among the
+# highest of the six: the rank does not see it. On the validation images its std is higher
+# (read below).
 
 # %% [markdown]
 # ## 4. After training: the validation features against random init
