@@ -4,6 +4,7 @@ keep a resumed run the same run, and the lock that keeps two trainers out of one
 from __future__ import annotations
 
 import fcntl
+import fnmatch
 import json
 import os
 from pathlib import Path
@@ -11,18 +12,48 @@ from pathlib import Path
 import torch
 
 from jepa_lite.config import TrainConfig, flag_of
-from jepa_lite.errors import UsageError
+from jepa_lite.errors import UsageError, cannot_write
 
 # Bumped when a checkpoint can no longer continue a run exactly (2: the seeded micro-batch
 # loader; a format-1 checkpoint's run drew its images and masks differently).
 FORMAT = 2
 
 
+RUN_FOLDER = ("config.json", "metrics.jsonl", "train.log", ".lock", "last.pt", "last.pt.tmp",
+              "epoch_*.pt", "epoch_*.pt.tmp", "probe")  # what a run folder may hold
+PROBE_FOLDER = ("probe.json", "probe.json.tmp", "features")
+
+
+def check_out_folder(out: Path, known: tuple[str, ...], what: str) -> None:
+    """``--out`` protected: a folder that exists, holds something and holds anything but
+    ``known`` names (glob patterns) is someone else's, refused before anything is written
+    there."""
+    out = Path(out)
+    if not out.is_dir():
+        return
+    foreign = sorted(p.name for p in out.iterdir()
+                     if not any(fnmatch.fnmatch(p.name, k) for k in known))
+    if foreign:
+        raise FileExistsError(f"{out} is not empty and holds no {what} ({', '.join(foreign[:4])}"
+                              f"{', ...' if len(foreign) > 4 else ''}): choose a new or empty "
+                              f"--out; nothing was written there")
+
+
 def atomic_save(obj, path: Path) -> None:
-    """``torch.save`` to a temporary file, then rename: a crash never leaves half a file."""
+    """``torch.save`` to a temporary file, then rename: a crash never leaves half a file. A
+    write the machine refuses (a full disk, a read-only folder) removes the temporary file
+    and names the path; the file written before stays as it was."""
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:  # a Python file: a refused write is an OSError with errno
+            torch.save(obj, f)
+        os.replace(tmp, path)
+    except OSError as e:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass  # a read-only folder: nothing was made there either
+        raise cannot_write(path, e) from None
 
 
 class DamagedCheckpointError(UsageError):
@@ -49,6 +80,54 @@ def load_checkpoint(path: str | os.PathLike, mmap: bool = False) -> dict:
                                      f"checkpoint ({reason}){beside}") from None
 
 
+class NotACheckpointError(DamagedCheckpointError):
+    """A file that loads but is not a jepa-lite pretraining checkpoint (a torchvision
+    ``state_dict``, a list, a dict without weights or configuration)."""
+
+
+# what a resumed run reads (an older format is told apart by check_resume, by its number)
+RUN_KEYS = ("run_id", "model", "optimizer", "scaler", "epoch", "step", "partial", "config",
+            "data", "world_size", "precision")
+
+
+def _holds(obj) -> str:
+    """What a loaded file holds, in a few words."""
+    if not isinstance(obj, dict):
+        return f"a {type(obj).__name__}"
+    if obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+        return f"a plain state_dict of {len(obj)} tensors, without a configuration"
+    return f"a dict of {', '.join(map(str, list(obj)[:6]))}{', ...' if len(obj) > 6 else ''}"
+
+
+def check_run_checkpoint(ckpt, path, resume: bool = False) -> dict:
+    """``ckpt`` when it is a jepa-lite pretraining checkpoint: a dict with its weights
+    (tensors), a configuration that reads back, and (``resume``) everything a resumed run
+    reads; else a :class:`NotACheckpointError` that says what the file holds."""
+    need = RUN_KEYS if resume else ("model", "config")
+    problem = None
+    if not isinstance(ckpt, dict) or any(k not in ckpt for k in need):
+        missing = [k for k in need if not isinstance(ckpt, dict) or k not in ckpt]
+        problem = f"it holds {_holds(ckpt)} (no {', '.join(missing[:4])})"
+    elif not isinstance(ckpt["model"], dict) or not ckpt["model"] or not all(
+            isinstance(v, torch.Tensor) for v in ckpt["model"].values()):
+        problem = "its 'model' is not a set of weights"
+    else:
+        try:
+            TrainConfig.from_dict(ckpt["config"])
+        except (TypeError, ValueError, AttributeError) as e:
+            problem = f"its configuration does not read back ({e})"
+    if problem:
+        use = ("a jepa-lite run's last.pt (or epoch_NNNN.pt)" if not resume else
+               "start the run in another --out, or put the run's own last.pt back")
+        raise NotACheckpointError(f"{path} is not a jepa-lite checkpoint: {problem}; {use}")
+    return ckpt
+
+
+def load_run_checkpoint(path: str | os.PathLike, mmap: bool = False) -> dict:
+    """A pretraining checkpoint, loaded safely and checked for what it holds."""
+    return check_run_checkpoint(load_checkpoint(path, mmap), path)
+
+
 def resume_checkpoint(out: Path, mmap: bool = False, say: bool = True) -> dict:
     """The checkpoint a resumed run continues from: ``last.pt``, or, when that file is
     damaged, the newest intact ``epoch_NNNN.pt`` beside it (said on the console; the epochs
@@ -58,11 +137,11 @@ def resume_checkpoint(out: Path, mmap: bool = False, say: bool = True) -> dict:
         raise FileNotFoundError(f"--resume: no checkpoint {last} to resume from; drop --resume "
                                 f"to start a new run there")
     try:
-        return load_checkpoint(last, mmap)
+        return check_run_checkpoint(load_checkpoint(last, mmap), last, resume=True)
     except DamagedCheckpointError as damaged:
         for kept in sorted(out.glob("epoch_*.pt"), reverse=True):
             try:
-                ckpt = load_checkpoint(kept, mmap)
+                ckpt = check_run_checkpoint(load_checkpoint(kept, mmap), kept, resume=True)
             except DamagedCheckpointError:
                 continue
             if say:

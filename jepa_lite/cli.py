@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import signal
 import sys
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from jepa_lite import config
 from jepa_lite.config import PROFILES, TrainConfig
-from jepa_lite.errors import USER_ERRORS, hint
+from jepa_lite.errors import hint, user_message
 
 
 # --------------------------------------------------------------------------- value types
@@ -30,6 +31,8 @@ def _number(kind, low=None, above=None, what="a number"):
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text} is not a finite number")
         if low is not None and value < low:
             raise argparse.ArgumentTypeError(f"{text} is less than {low}: give {low} or more")
         if above is not None and value <= above:
@@ -104,7 +107,8 @@ def add_config_options(p: argparse.ArgumentParser) -> None:
             kw.update(type=args[0], nargs=len(args), metavar=f.metadata["metavar"])
         else:
             number = next((a for a in (kind, *args) if a in (int, float)), str)
-            kw.update(type=number, metavar={int: "N", float: "X"}.get(number, "NAME"))
+            kw.update(type={float: _number(float)}.get(number, number),
+                      metavar={int: "N", float: "X"}.get(number, "NAME"))
         p.add_argument(flag, help=text, **kw)
 
 
@@ -126,7 +130,7 @@ def pretrain_config(args: argparse.Namespace) -> tuple[TrainConfig, Path]:
     given = {k: tuple(v) if isinstance(v, list) else v for k, v in given.items()}
     cfg = TrainConfig.from_dict(stored["config"]) if stored is not None else TrainConfig()
     if args.config:  # a whole configuration: it replaces the defaults (a checkpoint's too)
-        cfg = TrainConfig.from_dict(json.loads(Path(args.config).expanduser().read_text()))
+        cfg = TrainConfig.from_file(args.config)
     method = given.pop("method", cfg.method.name)
     if method != cfg.method.name:
         cfg = cfg.with_changes(method=method)  # its defaults, none of the other's settings
@@ -219,6 +223,9 @@ def _probe(args) -> int:
 
     if args.random_init == (args.checkpoint is not None):
         raise ValueError("probe needs either --checkpoint CKPT or --random-init --arch ARCH")
+    from jepa_lite.checkpoint import PROBE_FOLDER, check_out_folder
+
+    check_out_folder(args.out, PROBE_FOLDER, "probe results")
     device = distributed.setup(resolve_device(args.device))  # under torchrun: one rank
     try:
         size = args.image_size
@@ -283,7 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("course", help="run the chapters with papermill", **defaults)
     c.add_argument("--profile", default="smoke", choices=list(PROFILES),
-                   help="how big a run is (docs/profiles.md)")
+                   help="how big a run is (README.md, \"Profiles\")")
     c.add_argument("--only", nargs="+", metavar="CHAPTER",
                    help="chapter numbers or names, e.g. --only 0 01 masking")
     c.add_argument("--data-root", help="ImageFolder root (train/, val/); smoke/demo generate "
@@ -292,7 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output folder; outputs/ when omitted")
     c.add_argument("--device", default="auto", choices=DEVICES,
                    help="auto: the GPU when there is one, else the CPU")
-    c.add_argument("--seed", type=int, default=0, help="random seed of every chapter")
+    c.add_argument("--seed", type=count, default=0, help="random seed of every chapter")
     c.add_argument("--timeout", type=positive_int, default=None,
                    help="seconds per cell; none when omitted")
     c.add_argument("--run", metavar="DIR", default=argparse.SUPPRESS, type=folder,
@@ -326,7 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default=None, type=folder,
                    help="output folder; outputs/ when omitted")
     s.add_argument("--device", default="auto", choices=DEVICES)
-    s.add_argument("--seed", type=int, default=0, help="random seed of every run")
+    s.add_argument("--seed", type=count, default=0, help="random seed of every run")
     s.add_argument("--timeout", type=positive_int, default=None,
                    help="seconds per cell; none when omitted")
     s.set_defaults(func=_sweep)
@@ -361,7 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--temperature", type=positive_float, default=0.1, help="k-NN temperature")
     pr.add_argument("--epochs", type=positive_int, default=90, help="linear-probe epochs")
     pr.add_argument("--workers", type=count, default=min(8, os.cpu_count() or 1))
-    pr.add_argument("--seed", type=int, default=0)
+    pr.add_argument("--seed", type=count, default=0)
     pr.add_argument("--overwrite-features", action="store_true",
                     help="replace feature banks in --out that another encoder or data set made")
     pr.set_defaults(func=_probe)
@@ -379,7 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--size", type=positive_int, default=64,
                    help="image side in pixels, a multiple of 16 (112: a 7x7 grid for -s16 "
                         "trunks)")
-    d.add_argument("--seed", type=int, default=0, help="synthetic: the same seed, the same files")
+    d.add_argument("--seed", type=count, default=0, help="synthetic: the same seed, the same files")
     d.add_argument("--scenes", choices=["scenes", "busy"], default="scenes",
                    help="synthetic: pale objects on plain grey (scenes), or objects among "
                         "textures, distractors, occluders and uneven light (busy)")
@@ -451,11 +458,12 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, terminate)
     try:
         return args.func(args)
-    except USER_ERRORS as e:  # bad input: its message says what to change, no traceback
-        print(f"jepa-lite {args.command}{who}: error: {e}", file=sys.stderr)
-        return 2
-    except Exception as e:  # a bug or an out-of-memory: the traceback, then a hint
-        traceback.print_exc()
+    except Exception as e:
+        said = user_message(e)  # bad input, a full disk, no memory: what to change, one line
+        if said is not None:
+            print(f"jepa-lite {args.command}{who}: error: {said}", file=sys.stderr)
+            return 2
+        traceback.print_exc()  # a bug: the traceback, then where to report it
         print(f"jepa-lite {args.command}{who}: {hint(e)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

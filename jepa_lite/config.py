@@ -20,9 +20,12 @@ configuration as ``config.json`` (:meth:`TrainConfig.to_dict`, :meth:`TrainConfi
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
 import types
 import typing
 from dataclasses import MISSING, dataclass, field, fields, replace
+from pathlib import Path
 from typing import ClassVar, Literal
 
 
@@ -63,6 +66,8 @@ def _checked(obj, path: str = "") -> None:
         for v in values:
             if v is None or isinstance(v, (bool, str)):
                 continue
+            if not math.isfinite(v):  # NaN passes every bound: refused by name
+                raise ValueError(f"{flag} {shown}: {path}{f.name} must be a finite number")
             if meta["low"] is not None and v < meta["low"]:
                 raise ValueError(f"{flag} {shown}: {path}{f.name} must be at least "
                                  f"{meta['low']}")
@@ -352,7 +357,7 @@ class TrainConfig:
              "no decoding after that (data sets under --cache-gib)")
     cache_gib: float = option(8.0, flag="--cache-gib", above=0, operational=True,
                               help="the most GiB of decoded images --cache may hold")
-    seed: int = option(0, flag="--seed", help="seeds every random draw of the run")
+    seed: int = option(0, flag="--seed", low=0, help="seeds every random draw of the run")
     checkpoint_every: int = option(10, flag="--checkpoint-every", low=0, operational=True,
                                    help="keep epoch_NNNN.pt every N epochs (last.pt: every "
                                         "epoch; 0: none)")
@@ -438,6 +443,49 @@ class TrainConfig:
             data = _from_flat(data)
         data.setdefault("pipeline", "pil")  # written before the device pipeline: PIL's views
         return cls(**_tuples(data))
+
+    @classmethod
+    def from_file(cls, path) -> TrainConfig:
+        """``--config FILE``: a JSON object of the run's fields, the method's options nested
+        under ``method`` (``config.json``'s form, with the method's ``name``) or beside the
+        run's fields (as the flags set them); fields left out take their defaults. Anything
+        else is refused, naming it: not JSON, not an object, a key no field has."""
+        where = f"--config {path}"
+        try:
+            data = json.loads(Path(path).expanduser().read_text())
+        except ValueError as e:
+            raise ValueError(f"{where} is not JSON ({e}): write an object such as "
+                             f'{{"epochs": 20, "method": {{"name": "cnn-jepa", "lr": 0.002}}}} '
+                             f"(a run's config.json is one)") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"{where} holds a JSON {type(data).__name__}, not an object of "
+                             f"settings: write {{\"field\": value, ...}} (a run's config.json "
+                             f"is one)")
+        method = data.get("method", "cnn-jepa")
+        nested = isinstance(method, dict)
+        name = method.get("name", "cnn-jepa") if nested else method
+        try:
+            kind = method_options(name)
+        except ValueError as e:
+            raise ValueError(f"{where}: {e}") from None
+        own = {f.name for f in fields(kind)} | {"name"}
+        keys = (set(data) - {"method"}) | ({f"method.{k}" for k in set(method) - own}
+                                           if nested else set())
+        unknown = sorted(k for k in keys if k not in _TOP_FIELDS
+                         and (nested or k not in own - {"name"}))
+        if unknown:
+            raise ValueError(f"{where}: unknown key(s) {', '.join(unknown)}; a configuration "
+                             f"holds the run's fields ({', '.join(sorted(_TOP_FIELDS))}) and "
+                             f"{name}'s options ({', '.join(sorted(own - {'name'}))}), under "
+                             f"\"method\" or beside the run's fields")
+        if not nested:
+            data = {**{k: v for k, v in data.items() if k in _TOP_FIELDS},
+                    "method": {"name": name, **{k: v for k, v in data.items()
+                                                if k in own and k != "name"}}}
+        try:
+            return cls(**_tuples(data))
+        except (TypeError, ValueError) as e:  # a value out of range, a nested key unknown
+            raise ValueError(f"{where}: {e}") from None
 
     def operational(self) -> set[str]:
         """The fields that may change when a run resumes."""

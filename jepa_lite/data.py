@@ -31,10 +31,11 @@ from torchvision import datasets, transforms
 from torchvision.datasets.folder import IMG_EXTENSIONS, has_file_allowed_extension
 from torchvision.io import ImageReadMode, decode_image, read_file
 from torchvision.transforms.functional import pil_to_tensor
+from torchvision.transforms.v2.functional import to_dtype
 
 from jepa_lite.backbone import STRIDES
 from jepa_lite.config import SyntheticSpec
-from jepa_lite.errors import ImageError
+from jepa_lite.errors import ImageError, UsageError
 from jepa_lite.masking import PATCH, check_image_size
 from jepa_lite.progress import progress
 
@@ -69,10 +70,47 @@ def eval_transform(image_size: int = 224, patch: int = PATCH) -> transforms.Comp
 
 
 # --------------------------------------------------------------------------- image folders
+# One policy for every decoder (torchvision's, PIL's, nvJPEG's): images of more pixels than
+# PIL's decompression-bomb limit are refused, naming the file; images of more than 8 bits
+# per channel are scaled to 8 (their high byte, as PIL itself reads 16-bit RGB files).
+MAX_PIXELS = Image.MAX_IMAGE_PIXELS  # 89,478,485 (PIL's default)
+SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+
+
+def check_pixels(path: str, height: int, width: int) -> None:
+    if height * width > MAX_PIXELS:
+        raise ImageError(too_large(path, f"{width} x {height} = {height * width:,} pixels"))
+
+
+def too_large(path: str, size: str) -> str:
+    return (f"image {path} is {size}, more than the {MAX_PIXELS:,} pixels this package "
+            f"decodes (PIL's decompression-bomb limit, for pretraining and probing alike): "
+            f"resize it (e.g. to 1024 px on its short side) or remove it")
+
+
+def as_rgb(im: Image.Image, path: str) -> Image.Image:
+    """An opened image as 8-bit RGB: 16-bit greyscale scaled to 8 bits (PIL's own conversion
+    would clip it to white); floating-point and out-of-range integer images refused."""
+    if im.mode in SIXTEEN_BIT:
+        a = np.asarray(im)
+        if a.size and (a.min() < 0 or a.max() > 65535):
+            raise ImageError(f"image {path} holds {im.mode} values outside 0-65535 "
+                             f"({a.min()}..{a.max()}): convert it to an 8- or 16-bit image")
+        return Image.fromarray((a.astype(np.uint32) >> 8).astype(np.uint8), "L").convert("RGB")
+    if im.mode == "F":
+        raise ImageError(f"image {path} holds floating-point pixels (mode F), which have no "
+                         f"standard range: convert it to an 8- or 16-bit image")
+    return im.convert("RGB")
+
+
 def _open_rgb(path: str) -> Image.Image:
     try:
         with open(path, "rb") as f:
-            return Image.open(f).convert("RGB")
+            im = Image.open(f)
+            check_pixels(path, im.height, im.width)
+            return as_rgb(im, path)
+    except Image.DecompressionBombError as e:  # past twice the limit: Image.open refuses
+        raise ImageError(too_large(path, f"too large ({e})")) from e
     except (OSError, SyntaxError, ValueError) as e:
         raise _unreadable(path, e) from e
 
@@ -92,12 +130,23 @@ def _unreadable(path: str, e: Exception) -> ImageError:
 
 def decode(path: str, data: torch.Tensor | None = None) -> torch.Tensor:
     """An image file as a ``uint8`` tensor ``[3, h, w]`` (RGB), decoded on the CPU by
-    torchvision (libjpeg-turbo, libpng, libwebp) or, for the other formats, by PIL."""
+    torchvision (libjpeg-turbo, libpng, libwebp) or, for the other formats, by PIL; the
+    size checked first (:data:`MAX_PIXELS`), 16-bit images scaled to 8 bits."""
+    data = read_file(path) if data is None else data
+    try:  # the header only: how large the image is
+        with Image.open(io.BytesIO(data.numpy().tobytes())) as im:
+            check_pixels(path, im.height, im.width)
+    except Image.DecompressionBombError as e:
+        raise ImageError(too_large(path, f"too large ({e})")) from e
+    except (OSError, SyntaxError, ValueError):
+        pass  # not for PIL: torchvision's decoder says what it is
     try:
-        data = read_file(path) if data is None else data
-        return decode_image(data, mode=ImageReadMode.RGB)
+        image = decode_image(data, mode=ImageReadMode.RGB)
     except RuntimeError:  # a format torchvision.io does not decode (BMP, TIFF, ...)
         return pil_to_tensor(_open_rgb(path))
+    if image.dtype != torch.uint8:  # a 16-bit PNG: its high byte, as PIL reads 16-bit RGB
+        image = to_dtype(image, torch.uint8, scale=True)
+    return image
 
 
 def read_for_device(path: str) -> tuple[torch.Tensor, tuple[int, int]]:
@@ -109,7 +158,10 @@ def read_for_device(path: str) -> tuple[torch.Tensor, tuple[int, int]]:
         try:
             with Image.open(io.BytesIO(data.numpy().tobytes())) as im:  # the header only
                 if im.format == "JPEG" and im.mode in ("RGB", "L"):
+                    check_pixels(path, im.height, im.width)
                     return data, (im.height, im.width)
+        except Image.DecompressionBombError as e:
+            raise ImageError(too_large(path, f"too large ({e})")) from e
         except (OSError, SyntaxError, ValueError) as e:
             raise _unreadable(path, e) from e
     return decode(path, data), None
@@ -166,7 +218,10 @@ def decoded_cache(kind: str, folder, device: torch.device,
 def _header_size(path: str) -> tuple[int, int]:
     try:
         with Image.open(path) as im:
+            check_pixels(path, im.height, im.width)
             return im.height, im.width
+    except Image.DecompressionBombError as e:
+        raise ImageError(too_large(path, f"too large ({e})")) from e
     except (OSError, SyntaxError, ValueError) as e:
         raise _unreadable(path, e) from e
 
@@ -205,18 +260,29 @@ class Scan:
     classes: list
     samples: list
     fingerprint: str
+    content: str = ""  # the fingerprint with every file's inode and change time (below)
 
 
 def _list_class(folder: str) -> list[tuple[str, int, int]]:
     """``(path, size, mtime_ns)`` of every image below a class folder, in torchvision's
-    order (``os.walk``, sorted, symbolic links followed)."""
+    order (``os.walk``, sorted, symbolic links followed); a folder reached twice (a link
+    loop, or two links to one folder, which would count its images twice) is refused."""
+    walked, seen = [], {}
+    for root, dirs, names in os.walk(folder, followlinks=True):
+        real = os.path.realpath(root)
+        if real in seen:
+            raise UsageError(f"{root} is {seen[real]} again (a symbolic link loop, or two "
+                             f"links to one folder): its images would be counted more than "
+                             f"once; remove the link")
+        seen[real] = root
+        walked.append((root, dirs, names))
     found = []
-    for root, _, names in sorted(os.walk(folder, followlinks=True)):
+    for root, _, names in sorted(walked):
         for name in sorted(names):
             if has_file_allowed_extension(name, IMG_EXTENSIONS):
                 path = os.path.join(root, name)
                 st = os.stat(path)
-                found.append((path, st.st_size, st.st_mtime_ns))
+                found.append((path, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
     return found
 
 
@@ -230,11 +296,17 @@ def scan(root: str | os.PathLike, split: str = "train") -> Scan:
     classes, _ = datasets.folder.find_classes(folder)
     with ThreadPoolExecutor(max_workers=16) as pool:
         listed = list(pool.map(_list_class, [os.path.join(folder, c) for c in classes]))
-    samples = [(path, c) for c, files in enumerate(listed) for path, _, _ in files]
+    samples = [(path, c) for c, files in enumerate(listed) for path, *_ in files]
     stamp = [[os.path.relpath(path, folder), size, mtime] for files in listed
-             for path, size, mtime in files]
+             for path, size, mtime, _, _ in files]
     digest = hashlib.sha256(json.dumps([classes, stamp]).encode()).hexdigest()[:16]
-    return Scan(folder, classes, samples, digest)
+    # the content: a file written again changes its change time, even when its size and
+    # modification time are set back (only the clock sets ctime), so what features were
+    # computed from is told apart without reading every image again
+    written = [[*s, ctime, ino] for s, (_, _, _, ctime, ino) in
+               zip(stamp, (f for files in listed for f in files))]
+    content = hashlib.sha256(json.dumps([classes, written]).encode()).hexdigest()[:16]
+    return Scan(folder, classes, samples, digest, content)
 
 
 class ScannedImageFolder(datasets.ImageFolder):
@@ -243,7 +315,7 @@ class ScannedImageFolder(datasets.ImageFolder):
     def __init__(self, found: Scan, transform=None):
         self._found = found
         super().__init__(found.folder, transform=transform, loader=_open_rgb, allow_empty=True)
-        self.fingerprint = found.fingerprint
+        self.fingerprint, self.content = found.fingerprint, found.content
 
     def find_classes(self, directory):
         return self._found.classes, {c: i for i, c in enumerate(self._found.classes)}

@@ -12,6 +12,8 @@ its own GPU, under autocast); rank 0 then marks the bank complete.
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -24,6 +26,7 @@ from torch.utils.data import DataLoader, Subset
 from jepa_lite import distributed
 from jepa_lite.backbone import encoder_patch
 from jepa_lite.data import eval_transform, image_folder
+from jepa_lite.errors import cannot_write
 from jepa_lite.progress import progress
 from jepa_lite.runtime import autocast, resolve_precision
 
@@ -61,14 +64,42 @@ def open_bank(path: str | os.PathLike) -> Bank:
                 torch.from_numpy(np.load(path / "labels.npy")).long(), meta["classes"], meta)
 
 
+def reserve(path: Path) -> None:
+    """Reserve the disk space of a memory-mapped file before anything is written into it:
+    a memory map written on a full disk kills the process (SIGBUS) instead of raising. A
+    disk without the space is an error that names the file (removed) and what to do."""
+    if not hasattr(os, "posix_fallocate"):  # macOS, Windows: a sparse file, as numpy made it
+        return
+    try:
+        with open(path, "r+b") as f:
+            os.posix_fallocate(f.fileno(), 0, os.path.getsize(path))
+    except OSError as e:
+        if e.errno in (errno.EOPNOTSUPP, errno.EINVAL):  # a file system without it
+            return
+        path.unlink(missing_ok=True)
+        raise cannot_write(path, e) from None
+
+
+def weights_digest(encoder: torch.nn.Module) -> str:
+    """A digest of every tensor of ``encoder``'s state (weights and BatchNorm statistics):
+    the encoder a bank was extracted from, whatever its name (``key``)."""
+    h = hashlib.sha256()
+    for name, t in encoder.state_dict().items():
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
 def extract(encoder: torch.nn.Module, key: str, data_root, split: str, out_dir,
             image_size: int = 224, batch_size: int = 256, device: str | torch.device = "cpu",
             workers: int = 0, overwrite: bool = False) -> Bank:
     """The bank of ``encoder`` (named ``key``) on ``data_root/split``, extracted once.
 
     Features: the encoder in eval mode on resized and centre-cropped images, global average
-    pooled. A complete bank of the same encoder and data is reused; a bank of another
-    encoder or data set is an error (it may be gigabytes of work) unless ``overwrite``.
+    pooled. A complete bank of the same encoder (by the digest of its weights, not only its
+    name ``key``) and the same files (names, sizes, times and change times: a file written
+    again is another) is reused; a bank of another encoder or data is an error (it may be
+    gigabytes of work) unless ``overwrite``.
     """
     device = torch.device(device)
     folder = bank_dir(out_dir, split, image_size)
@@ -76,11 +107,13 @@ def extract(encoder: torch.nn.Module, key: str, data_root, split: str, out_dir,
     if len(dataset) == 0:
         raise ValueError(f"the {split}/ split of {data_root} has no images")
     source = {"data_root": str(Path(data_root).resolve()), "files": len(dataset),
-              "fingerprint": dataset.fingerprint}
+              "fingerprint": dataset.fingerprint, "content": dataset.content}
+    weights = weights_digest(encoder)
     meta_path = folder / "meta.json"
     if meta_path.is_file():
         meta = json.loads(meta_path.read_text())
-        same = meta["encoder"] == key and meta["source"] == source
+        same = (meta["encoder"] == key and meta.get("weights") == weights
+                and meta["source"] == source)
         if same and meta.get("complete"):
             return open_bank(folder)
         if not same and meta.get("complete") and not overwrite:
@@ -88,24 +121,31 @@ def extract(encoder: torch.nn.Module, key: str, data_root, split: str, out_dir,
                 what = (f"computed on other classes ({len(meta['classes'])} classes, e.g. "
                         f"{meta['classes'][:3]}) than {data_root} has ({len(dataset.classes)}, "
                         f"e.g. {dataset.classes[:3]})")
-            elif meta["encoder"] == key and meta["source"]["data_root"] == source["data_root"]:
+            elif meta["encoder"] != key:
+                what = f"extracted from {meta['encoder']}, not from {key}"
+            elif meta.get("weights") != weights:
+                what = (f"extracted from {key} when its weights were others (the same name, "
+                        f"another model)")
+            elif meta["source"]["data_root"] != source["data_root"]:
+                what = (f"computed on {meta['source']['data_root']} "
+                        f"({meta['source']['files']} files), not on {source['data_root']} "
+                        f"({source['files']} files)")
+            elif meta["source"].get("fingerprint") == source["fingerprint"]:
+                what = (f"computed on {source['data_root']} before a file was written again "
+                        f"(the same names, sizes and times, but new contents)")
+            else:
                 what = (f"computed on {source['data_root']} when its files were others "
                         f"({meta['source']['files']} files, fingerprint "
                         f"{meta['source'].get('fingerprint')}; now {source['files']} files, "
                         f"fingerprint {source['fingerprint']}: a file was added, removed, "
                         f"renamed or rewritten since)")
-            elif meta["encoder"] == key:
-                what = (f"computed on {meta['source']['data_root']} "
-                        f"({meta['source']['files']} files), not on {source['data_root']} "
-                        f"({source['files']} files)")
-            else:
-                what = f"extracted from {meta['encoder']}, not from {key}"
             raise ValueError(
                 f"the {split} features in {folder} were {what}: use another --out, delete "
                 f"{folder}, or replace them (jepa-lite probe --overwrite-features)")
     distributed.barrier()  # every rank has read meta.json before rank 0 rewrites it
-    meta = {"encoder": key, "source": source, "split": split, "image_size": image_size,
-            "classes": dataset.classes, "shape": [len(dataset), encoder.out_channels]}
+    meta = {"encoder": key, "weights": weights, "source": source, "split": split,
+            "image_size": image_size, "classes": dataset.classes,
+            "shape": [len(dataset), encoder.out_channels]}
     for dtype in ("float16", "float32"):
         largest = _extract_into(folder, meta, dtype, encoder, dataset, batch_size, device,
                                 workers)
@@ -135,6 +175,7 @@ def _extract_into(folder: Path, meta: dict, dtype: str, encoder, dataset, batch_
         (folder / "meta.json").write_text(json.dumps({**meta, "dtype": dtype,
                                                       "complete": False}, indent=1))
         np.lib.format.open_memmap(partial, mode="w+", dtype=dtype, shape=(n, dim)).flush()
+        reserve(partial)
         np.save(folder / "labels.npy", np.asarray(dataset.targets, dtype=np.int64))
     distributed.barrier()
     start, stop = n * rank // world, n * (rank + 1) // world  # this rank's share
@@ -177,6 +218,7 @@ def write_bank(path, blocks, n: int, dim: int, classes: list[str],
     path.mkdir(parents=True, exist_ok=True)
     bank = np.lib.format.open_memmap(path / "features.npy.partial", mode="w+",
                                      dtype=dtype, shape=(n, dim))
+    reserve(path / "features.npy.partial")
     labels, row = np.empty(n, dtype=np.int64), 0
     for f, y in blocks:
         bank[row:row + len(f)] = np.asarray(f, dtype=dtype)

@@ -10,18 +10,20 @@ that picks the epoch on a held-out part of the training set.
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torchvision import datasets
 
 from jepa_lite import distributed, features, methods
 from jepa_lite.backbone import Trunk, dense_trunk, trunk_stride
-from jepa_lite.checkpoint import load_checkpoint
+from jepa_lite.checkpoint import NotACheckpointError, load_checkpoint, load_run_checkpoint
 from jepa_lite.config import TrainConfig
-from jepa_lite.data import image_folder
+from jepa_lite.data import check_data_root, image_folder
 from jepa_lite.progress import progress
 from jepa_lite.runtime import default_workers
 
@@ -31,18 +33,25 @@ def encoder_from_checkpoint(path: str | os.PathLike) -> Trunk:
     """The encoder a pretraining checkpoint's method is probed with, as a dense trunk: the
     EMA target encoder of CNN-JEPA and C-JEPA (as the paper), the (online) backbone of
     SimCLR, BYOL and VICReg."""
-    ckpt = load_checkpoint(path)
+    ckpt = load_run_checkpoint(path)
     cfg = TrainConfig.from_dict(ckpt["config"])
     enc = dense_trunk(cfg.arch)
     prefix = methods.get(cfg.method.name).encoder_prefix
-    enc.load_state_dict({k[len(prefix):]: v for k, v in ckpt["model"].items()
-                         if k.startswith(prefix)})
+    weights = {k[len(prefix):]: v for k, v in ckpt["model"].items() if k.startswith(prefix)}
+    try:
+        enc.load_state_dict(weights)
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()[0]
+        raise NotACheckpointError(
+            f"{path} does not hold the weights of the {cfg.arch} encoder its configuration "
+            f"names ({len(weights)} tensors under '{prefix}': {first}); pass a jepa-lite "
+            f"run's last.pt (or epoch_NNNN.pt)") from None
     return enc
 
 
 def checkpoint_config(path: str | os.PathLike) -> TrainConfig:
     """The configuration a pretraining checkpoint was trained with (read, not its weights)."""
-    return TrainConfig.from_dict(load_checkpoint(path, mmap=True)["config"])
+    return TrainConfig.from_dict(load_run_checkpoint(path, mmap=True)["config"])
 
 
 def checkpoint_key(path: str | os.PathLike) -> str:
@@ -118,12 +127,17 @@ def knn_classify(bank, bank_labels: torch.Tensor, queries, num_classes: int, k: 
                  temperature: float = 0.1, chunk_size: int = 1024, bank_chunk: int = 16384,
                  device: str | torch.device | None = None) -> torch.Tensor:
     """Weighted k-NN scores ``[Q, num_classes]``: cosine similarity of L2-normalised features;
-    each of the ``k`` nearest bank entries votes for its label with weight exp(sim / T).
-    The bank is read in chunks (:func:`neighbours`)."""
+    each of the ``k`` nearest bank entries votes for its label with weight exp(sim / T),
+    scaled per query by exp(-best sim / T) (the same ranking of classes, and no weight
+    overflows, whatever the positive temperature). The bank is read in chunks
+    (:func:`neighbours`)."""
+    if not (temperature > 0 and math.isfinite(temperature)):
+        raise ValueError(f"k-NN temperature {temperature}: it must be a positive finite number "
+                         f"(the authors' code uses 0.1)")
     sim, idx = neighbours(bank, queries, k, chunk_size, bank_chunk, device)
     votes = torch.zeros(len(sim), num_classes, device=sim.device)
     votes.scatter_add_(1, torch.as_tensor(bank_labels).to(sim.device)[idx],
-                       (sim / temperature).exp())
+                       ((sim - sim[:, :1]) / temperature).exp())  # sim[:, 0]: the nearest
     return votes
 
 
@@ -328,6 +342,17 @@ def extraction_workers(device: str | torch.device) -> int:
     return default_workers() if torch.device(device).type == "cuda" else 0
 
 
+def check_classes(data_root) -> None:
+    """A probe tells classes apart: fewer than two make every accuracy 1.0, whatever the
+    encoder. Refused before any feature is extracted."""
+    folder = check_data_root(data_root, ("train",)) / "train"
+    classes, _ = datasets.folder.find_classes(str(folder))
+    if len(classes) < 2:
+        raise ValueError(f"{folder} holds {len(classes)} class folder ({', '.join(classes)}): "
+                         f"a probe needs at least two classes (with one, k-NN and linear top-1 "
+                         f"are 1.0 for any encoder); add class folders, one per class")
+
+
 def evaluate(encoder: Trunk, key: str, data_root, out_dir, image_size: int = 224,
              device: str | torch.device = "cpu", k: int = 200, temperature: float = 0.1,
              epochs: int = 90, batch_size: int = 256, workers: int | None = None,
@@ -341,6 +366,7 @@ def evaluate(encoder: Trunk, key: str, data_root, out_dir, image_size: int = 224
     the encoder; as many as CPU cores, at most 8, for a GPU).
     """
     out = Path(out_dir)
+    check_classes(data_root)
     workers = extraction_workers(device) if workers is None else workers
     kw = {"image_size": image_size, "device": device, "batch_size": batch_size,
           "workers": workers, "overwrite": overwrite}

@@ -53,7 +53,7 @@ def run_facts(run_dir, probe_json, profile: str, probe_device: str) -> dict:
     """What a reader needs to judge one of our numbers: code, settings, data, the hardware
     it trained on (from the run's own records) and the one it was probed on, time."""
     run_dir = Path(run_dir)
-    ckpt = checkpoint.load_checkpoint(run_dir / "last.pt")
+    ckpt = checkpoint.load_run_checkpoint(run_dir / "last.pt")
     cfg, history = ckpt["config"], checkpoint.read_metrics(run_dir)
     probe = json.loads(Path(probe_json).read_text())
     facts = {"commit": git_commit(), "profile": profile, "arch": cfg["arch"],

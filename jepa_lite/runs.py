@@ -24,7 +24,7 @@ from jepa_lite.checkpoint import (
     DamagedCheckpointError,
     config_changes,
     is_locked,
-    load_checkpoint,
+    load_run_checkpoint,
     resume_checkpoint,
 )
 from jepa_lite.config import TrainConfig
@@ -100,7 +100,7 @@ def check_settings(cfg: TrainConfig, run_dir, data_root, nproc: int = 1,
     if not last.is_file():
         return
     cfg = replace(cfg, micro_batch=cfg.micro_batch or max(1, cfg.batch_size // nproc))
-    ckpt = load_checkpoint(last, mmap=True)
+    ckpt = load_run_checkpoint(last, mmap=True)
     stored = TrainConfig.from_dict(ckpt["config"])
     said = [f"{k}: {a} there, {b} here" for k, a, b in
             config_changes(stored.to_dict(), cfg.to_dict(), cfg.operational())]

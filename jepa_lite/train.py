@@ -38,8 +38,10 @@ from jepa_lite.analysis import DIAGNOSTIC_ROWS, collapse_stats
 from jepa_lite.backbone import check_arch, trunk_stride
 from jepa_lite.checkpoint import (
     FORMAT,
+    RUN_FOLDER,
     RunLock,
     atomic_save,
+    check_out_folder,
     check_resume,
     read_metrics,
     resume_checkpoint,
@@ -321,8 +323,8 @@ def train_one_epoch(run: Run, batches, sched: Schedule, epoch: int, start: Posit
             value = distributed.all_reduce_sum(loss).item() / run.world  # a host sync
             if not math.isfinite(value):
                 raise NonFiniteLossError(
-                    f"the loss became {value} at epoch {epoch + 1}, step {step}: stopped. The "
-                    f"last good checkpoint is kept; lower --lr or check the data")
+                    f"the loss became {value} at epoch {epoch + 1}, step {step}: stopped; "
+                    f"lower --lr or check the data")
             bar.set_postfix(loss=f"{value:.4f}", lr=f"{lr:.2e}",
                             **({"m": f"{momentum:.5f}"} if momentum is not None else {}))
         every = cfg.checkpoint_every_steps
@@ -334,7 +336,7 @@ def train_one_epoch(run: Run, batches, sched: Schedule, epoch: int, start: Posit
     mean_loss = distributed.all_reduce_sum(loss_sum).item() / run.world / per_epoch
     if not math.isfinite(mean_loss):
         raise NonFiniteLossError(f"the mean loss of epoch {epoch + 1} is {mean_loss}: "
-                                 f"stopped; the last good checkpoint is kept")
+                                 f"stopped; lower --lr or check the data")
     return {"epoch": epoch + 1, "step": (epoch + 1) * per_epoch, "loss": mean_loss, "lr": lr,
             "momentum": momentum, "seconds": seconds,
             "images_per_s": (per_epoch - first) * cfg.batch_size / (time.perf_counter() - t0),
@@ -369,11 +371,17 @@ class DiagnosticRows:
 # --------------------------------------------------------------------------- save, restore
 def save(run: Run, out: Path, at: Position, data: dict, metrics: dict | None) -> None:
     """Every rank calls it (the partial loss is summed over ranks); rank 0 writes ``last.pt``
-    and, every ``checkpoint_every`` epochs, ``epoch_NNNN.pt``."""
+    and, every ``checkpoint_every`` epochs, ``epoch_NNNN.pt``. A state whose weights or
+    partial loss are not finite is never written (:class:`NonFiniteLossError`): the last
+    checkpoint stays the last good one."""
     partial = dict(at.partial)
     if "loss_sum" in partial:
         partial["loss_sum"] = distributed.all_reduce_sum(
             torch.as_tensor(partial["loss_sum"], device=run.device)).item() / run.world
+    where = f"epoch {at.epoch + 1}, step {at.step}" if at.step else f"the end of epoch {at.epoch}"
+    if not math.isfinite(partial.get("loss_sum", 0.0)) or not finite_weights(run.model):
+        raise NonFiniteLossError(f"the loss or the weights are not finite at {where}: stopped "
+                                 f"before writing a checkpoint; lower --lr or check the data")
     if not distributed.is_main():
         return
     state = {"format": FORMAT, "run_id": at.run_id, "model": run.model.state_dict(),
@@ -386,6 +394,11 @@ def save(run: Run, out: Path, at: Position, data: dict, metrics: dict | None) ->
     every = run.cfg.checkpoint_every
     if metrics and every and at.epoch % every == 0:
         atomic_save(state, out / f"epoch_{at.epoch:04d}.pt")
+
+
+def finite_weights(model: torch.nn.Module) -> bool:
+    """Whether every parameter of ``model`` is finite (one host sync)."""
+    return bool(torch.stack([torch.isfinite(p).all() for p in model.parameters()]).all())
 
 
 def restore(run: Run, ckpt: dict) -> Position:
@@ -435,19 +448,28 @@ def pretrain(cfg: TrainConfig, data_root, out_dir, resume: bool = False,
                 _say_resumed(out, ckpt, at, cfg, world, run.precision)
         if main:
             (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
+            if ckpt is None:  # a new run: its epochs, not an earlier attempt's
+                (out / "metrics.jsonl").unlink(missing_ok=True)
         sampler = distributed.MicroBatchSampler(dataset, cfg.batch_size, cfg.micro_batch,
                                                 cfg.seed, world, distributed.rank())
         views = methods.get(cfg.method.name).views(cfg)
         loader = make_loader(dataset, sampler, cfg, dev, views, make_cache(cfg, dataset, dev))
 
+        good = [at if ckpt is not None else None]  # what last.pt holds: the last good state
+
         def checkpoint(position: Position) -> None:
             save(run, out, position, data, None)
+            good[0] = position
 
         for epoch in range(at.epoch, cfg.epochs):
             sampler.set_epoch(epoch, at.step if epoch == at.epoch else 0)
-            metrics = train_one_epoch(run, on_device(loader, views, dev), sched, epoch, at,
-                                      checkpoint, on_step)
-            save(run, out, Position(at.run_id, epoch + 1), data, metrics)
+            try:
+                metrics = train_one_epoch(run, on_device(loader, views, dev), sched, epoch, at,
+                                          checkpoint, on_step)
+                save(run, out, Position(at.run_id, epoch + 1), data, metrics)
+            except NonFiniteLossError as e:
+                raise NonFiniteLossError(f"{e}. {_last_good(out, good[0])}") from None
+            good[0] = Position(at.run_id, epoch + 1)
             if main:
                 with open(out / "metrics.jsonl", "a") as f:
                     f.write(json.dumps(metrics) + "\n")
@@ -460,10 +482,34 @@ def pretrain(cfg: TrainConfig, data_root, out_dir, resume: bool = False,
     return out / "last.pt"
 
 
+def _last_good(out: Path, at: Position | None) -> str:
+    if at is None:
+        return "No checkpoint was written: nothing to resume; start again with a lower --lr"
+    when = (f"in epoch {at.epoch + 1} after {at.step} steps" if at.step else
+            f"after epoch {at.epoch}")
+    return (f"The last good checkpoint is {out / 'last.pt'} ({when}); resuming it with a "
+            f"lower --lr is a change --resume refuses: start a new run, or probe that one")
+
+
 def _refuse_existing(out: Path) -> None:
+    """A new run goes into a new or empty folder, or one that holds a run of ours that never
+    wrote a checkpoint (its configuration, log and metrics, which start again); anything else
+    is refused before a file is written."""
     if (out / "last.pt").is_file():
         raise FileExistsError(f"{out} already holds a run ({out / 'last.pt'}); pass --resume to "
                               f"continue it, or choose another --out")
+    check_out_folder(out, RUN_FOLDER, "jepa-lite run")
+    stale = sorted(out.glob("epoch_*.pt")) if out.is_dir() else []
+    if stale:
+        raise FileExistsError(f"{out} holds checkpoints of an earlier run ({stale[-1].name}) but "
+                              f"no last.pt: move them away, or choose another --out")
+    config = out / "config.json"
+    if config.is_file():
+        try:
+            TrainConfig.from_file(config)  # every key one of ours
+        except ValueError:
+            raise FileExistsError(f"{config} is not a jepa-lite run's configuration: choose a "
+                                  f"new or empty --out; nothing was written there") from None
     return None
 
 

@@ -150,7 +150,9 @@ plt.show()
 # $$\text{score}_c(q) = \sum_{i \in \text{top-}k(q)} e^{\,q \cdot x_i / T}\,[y_i = c],
 #   \qquad \hat y = \arg\max_c \text{score}_c(q).$$
 #
-# A neighbour with similarity 0.9 outvotes one with 0.8 by $e^{1} \approx 2.7$.
+# A neighbour with similarity 0.9 outvotes one with 0.8 by $e^{1} \approx 2.7$. (The code
+# divides every weight of a query by $e^{s_\text{best}/T}$, which changes no ranking: at a
+# small $T$, $e^{1/T}$ would overflow.)
 #
 # The linear probe is one linear layer $(W, b)$ on the frozen features $x_i$, trained with
 # Adam (learning rate $10^{-3}$, no weight decay, as the authors' code does: docs/paper.md)
@@ -169,7 +171,8 @@ def knn_by_hand(bank, labels, queries, classes, k, tau=0.1):
     s = F.normalize(queries, dim=1) @ F.normalize(bank, dim=1).T  # cosine similarities
     top, where = s.topk(min(k, len(bank)), dim=1)
     votes = torch.zeros(len(queries), classes)
-    return votes.scatter_add_(1, labels[where], (top / tau).exp())
+    weights = ((top - top[:, :1]) / tau).exp()  # divided by exp(best / tau): no overflow
+    return votes.scatter_add_(1, labels[where], weights)
 
 
 def linear_probe_by_hand(x, y, val_x, val_y, classes, epochs, batch, lr=1e-3, seed=0):

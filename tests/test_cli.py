@@ -80,8 +80,15 @@ def test_make_data_busy_scenes(tmp_path, capsys):
      "jepa-lite results: error: the run in R is stopped: resume it", False),
     (RuntimeError("mat1 and mat2 shapes cannot be multiplied (4x3 and 5x6)"), 1,
      "unexpected error (traceback above)", True),
-    (RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"), 1,
-     "lower --micro-batch", True),
+    (RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"), 2,
+     "lower --micro-batch", False),
+    (RuntimeError("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: not enough "
+                  "memory: you tried to allocate 1099511627776 bytes."), 2,
+     "the device ran out of memory", False),  # a CPU's allocation failure: the same advice
+    (OSError(28, "No space left on device", "/data/run/last.pt"), 2,
+     "cannot write /data/run/last.pt: no space is left on its device: free some space", False),
+    (OSError(30, "Read-only file system", "/ro/out/probe.json"), 2,
+     "cannot write /ro/out/probe.json: its file system is read-only", False),
 ])
 def test_bad_input_is_one_line_and_a_bug_keeps_its_traceback(monkeypatch, capsys, error, code,
                                                              shown, traceback):
@@ -93,4 +100,5 @@ def test_bad_input_is_one_line_and_a_bug_keeps_its_traceback(monkeypatch, capsys
     err = capsys.readouterr().err
     assert shown in err
     assert ("Traceback (most recent call last)" in err) == traceback
-    assert str(error) in err  # the error's own words are never lost
+    said = error.filename if isinstance(error, OSError) else str(error)[:100]
+    assert said in err  # the error's own words (or the file it names) are never lost

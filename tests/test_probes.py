@@ -19,9 +19,9 @@ def brute_force_knn(bank, bank_labels, queries, num_classes, k, t):
     bank, queries = F.normalize(bank, dim=1), F.normalize(queries, dim=1)
     out = torch.zeros(len(queries), num_classes)
     for i, q in enumerate(queries):
-        sims = [(float(q @ b), int(y)) for b, y in zip(bank, bank_labels)]
-        for s, y in sorted(sims, reverse=True)[:k]:
-            out[i, y] += torch.exp(torch.tensor(s / t))
+        sims = sorted([(float(q @ b), int(y)) for b, y in zip(bank, bank_labels)], reverse=True)
+        for s, y in sims[:k]:  # exp(s / t), each query's votes divided by exp(best / t)
+            out[i, y] += torch.exp(torch.tensor((s - sims[0][0]) / t))
     return out
 
 
@@ -43,6 +43,28 @@ def test_knn_equals_brute_force(seed, n, q, c, k, chunk, bank_chunk, memmap):
     want = brute_force_knn(bank, labels, queries, c, min(k, n), 0.1)
     assert torch.allclose(got, want, rtol=1e-4)
     assert torch.equal(got.argmax(1), want.argmax(1))
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.1, 0.011, 1e-3, 1e-6])
+def test_knn_is_stable_at_any_positive_temperature(temperature):
+    """No weight overflows however small T is (exp(1 / 0.001) would): the vote tends to the
+    nearest neighbour's label as T goes to 0, never to a tie of infinities."""
+    g = torch.Generator().manual_seed(0)
+    bank, queries = torch.randn(200, 16, generator=g), torch.randn(50, 16, generator=g)
+    labels = torch.randint(0, 5, (200,), generator=g)
+    scores = probes.knn_classify(bank, labels, queries, 5, k=20, temperature=temperature)
+    assert torch.isfinite(scores).all()
+    nearest = labels[probes.nearest(bank, queries, k=1)[:, 0]]
+    if temperature <= 1e-3:
+        assert torch.equal(scores.argmax(1), nearest)
+    assert scores.max(1).values.min() >= 1.0  # the nearest's own vote: exp(0) = 1
+
+
+@pytest.mark.parametrize("temperature", [0.0, -0.1, float("nan"), float("inf")])
+def test_knn_refuses_a_temperature_that_is_not_positive_and_finite(temperature):
+    with pytest.raises(ValueError, match="temperature"):
+        probes.knn_classify(torch.randn(4, 3), torch.zeros(4, dtype=torch.long),
+                            torch.randn(2, 3), 2, k=2, temperature=temperature)
 
 
 def test_topk_accuracy():
@@ -198,11 +220,12 @@ def test_probe_errors(root, checkpoint, tmp_path, capsys):
     assert cli.main(args) == 2
     assert f"not on {same_classes.resolve()} (15 files)" in capsys.readouterr().err
     empty = tmp_path / "emptyval"
-    (empty / "train" / "a").mkdir(parents=True)
-    (empty / "val").mkdir()
+    (empty / "val").mkdir(parents=True)
     import shutil
-    for p in list((root / "train" / "00_disc").iterdir())[:2]:
-        shutil.copy(p, empty / "train" / "a")
+    for c in ("a", "b"):
+        (empty / "train" / c).mkdir(parents=True)
+        for p in list((root / "train" / "00_disc").iterdir())[:2]:
+            shutil.copy(p, empty / "train" / c)
     assert cli.main([*base[:2], str(empty), *base[3:], "--random-init", "--arch", "resnet10",
                      "--out", str(tmp_path / "d")]) == 2
     assert "is empty" in capsys.readouterr().err

@@ -86,7 +86,7 @@ def test_run_facts(tmp_path):
 
 
 def test_run_facts_say_every_device_a_resumed_run_trained_on(tmp_path, monkeypatch):
-    monkeypatch.setattr(checkpoint, "load_checkpoint", lambda p: {
+    monkeypatch.setattr(checkpoint, "load_run_checkpoint", lambda p: {
         "config": {"arch": "resnet50", "image_size": 224, "batch_size": 512}, "epoch": 3,
         "device": "4 x NVIDIA A100-SXM4-80GB"})
     history = [{"seconds": 1.0, "device": d} for d in
@@ -106,7 +106,7 @@ def test_run_facts_say_every_device_a_resumed_run_trained_on(tmp_path, monkeypat
     ("full", "resnet50", 224, 100, True), ("full", "resnet18", 224, 100, False),
     ("demo", "resnet50", 224, 100, False), ("full", "resnet50", 224, 10, False)])
 def test_comparable_rule(tmp_path, profile, arch, size, classes, expected, monkeypatch):
-    monkeypatch.setattr(checkpoint, "load_checkpoint", lambda p: {
+    monkeypatch.setattr(checkpoint, "load_run_checkpoint", lambda p: {
         "config": {"arch": arch, "image_size": size, "batch_size": 512}, "epoch": 200})
     monkeypatch.setattr(checkpoint, "read_metrics", lambda p: [{"seconds": 3600.0}])
     probe = tmp_path / "p.json"

@@ -108,10 +108,42 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(root, tmp_path
             for group in run.optimizer.param_groups:
                 group["lr"] = float("inf")
 
-    with pytest.raises(train.NonFiniteLossError, match="loss became nan.*last good checkpoint"):
+    with pytest.raises(train.NonFiniteLossError, match="loss became nan.*last good checkpoint "
+                       "is .*last.pt \\(after epoch 1\\)"):
         train.pretrain(tiny(), root, tmp_path, device="cpu", on_step=diverge)
     assert checkpoint.load_checkpoint(tmp_path / "last.pt")["epoch"] == 1
     assert [r["epoch"] for r in read_metrics(tmp_path)] == [1]
+
+
+@pytest.mark.parametrize("diverge_at", [1, 4])
+def test_a_step_checkpoint_is_never_written_with_non_finite_weights(diverge_at, root, tmp_path):
+    """--lr 1e30 --checkpoint-every-steps 1: the weights turn non-finite between two logged
+    losses; no checkpoint holds them, and the error names the one that is good."""
+    def diverge(run, info):
+        if info.step >= diverge_at:
+            for group in run.optimizer.param_groups:
+                group["lr"] = 1e30
+
+    cfg = tiny(checkpoint_every_steps=1, log_every=50)
+    with pytest.raises(train.NonFiniteLossError, match="nan|not finite") as e:
+        train.pretrain(cfg, root, tmp_path, device="cpu", on_step=diverge)
+    ckpt = checkpoint.load_checkpoint(tmp_path / "last.pt")
+    assert all(torch.isfinite(t).all() for t in ckpt["model"].values())
+    where = (f"in epoch {ckpt['epoch'] + 1} after {ckpt['step']} steps" if ckpt["step"]
+             else f"after epoch {ckpt['epoch']}")
+    assert f"The last good checkpoint is {tmp_path / 'last.pt'} ({where})" in str(e.value)
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_no_checkpoint_at_all_is_said_when_the_first_step_diverges(root, tmp_path):
+    def diverge(run, info):  # the first step already makes the weights infinite
+        for group in run.optimizer.param_groups:
+            group["lr"] = float("inf")
+
+    with pytest.raises(train.NonFiniteLossError, match="No checkpoint was written"):
+        train.pretrain(tiny(checkpoint_every_steps=1), root, tmp_path, device="cpu",
+                       on_step=diverge)
+    assert not (tmp_path / "last.pt").exists()
 
 
 def test_errors(root, tmp_path):
