@@ -75,3 +75,37 @@ def test_committed_results_come_from_the_checkout_else_are_downloaded_once(tmp_p
     assert not list((tmp_path / "cache" / "committed" / "demo").glob("*partial"))
     monkeypatch.setattr(bundle, "committed_dir", lambda chapter, profile="demo": served)
     assert bundle.committed("07_cjepa").runs == got.runs  # a checkout reads its own copy
+
+
+@pytest.mark.parametrize("chapter, runs, references", [
+    ("07_cjepa", {"CNN-JEPA", "CNN-JEPA, no EMA", "CNN-JEPA, no predictor",
+                  "CNN-JEPA, gradient through the target", "C-JEPA", "C-JEPA, no EMA"},
+     {"random init"}),
+    ("08_comparison", {"CNN-JEPA", "C-JEPA", "SimCLR", "BYOL", "VICReg"},
+     {"random init", "supervised"}),
+    ("09_ablations", None, {"random init"})])
+def test_the_committed_demo_runs_are_complete_small_and_say_where_they_come_from(
+        chapter, runs, references):
+    folder = bundle.committed_dir(chapter)
+    stored = bundle.load(folder)
+    assert stored.chapter == chapter and stored.profile == "demo"
+    commit = stored.facts["commit"]
+    assert len(commit) >= 7 and not commit.endswith("+dirty") and commit != "unknown"
+    assert {"device", "date", "torch", "train_images", "val_images", "channels"} <= set(
+        stored.facts)
+    assert set(stored.references) == references
+    if runs is not None:
+        assert set(stored.runs) == runs
+    else:  # the sweep: its own grid, the default first
+        from jepa_lite import sweep
+
+        grid = sweep.points(stored.extra["axes"])
+        assert [p.name for p in grid] == list(stored.runs) and grid[0].name == "default"
+    for r in stored.runs.values():
+        assert "config" in r and 0 <= r["knn_top1"] <= 1 and 0 <= r["linear_top1"] <= 1
+    size = sum(f.stat().st_size for f in folder.iterdir())
+    assert size < 4 * 2 ** 20  # a few MB at most, features float16
+    if chapter == "07_cjepa":
+        assert set(stored.features) == runs | references
+        assert all(f.shape == (stored.facts["val_images"], stored.facts["channels"])
+                   for f in stored.features.values())

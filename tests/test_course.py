@@ -486,3 +486,22 @@ def test_results_index_links_every_page_and_names_the_missing_ones(tmp_path):
     assert "| `gpu` | [gpu/README.md](gpu/README.md) | ? |" in index
     assert "| `full` | not made yet: `make results PROFILE=full` on a GPU |" in index
     assert all(f"`{name}`" in index for name in PROFILES)
+
+
+def test_chapters_07_to_09_read_the_committed_demo_runs_without_training(tmp_path):
+    """TRAIN = False, a reader's default: chapters 07-09 draw every figure and table from the
+    demo course committed in docs/results/demo/data, and train nothing."""
+    from jepa_lite import bundle
+
+    results, _ = course.run_course("smoke", ["07", "08", "09"], out_dir=tmp_path, device="cpu",
+                                   extra={"TRAIN": False})
+    assert [r.status for r in results] == ["ok"] * 3, [r.error for r in results]
+    for r in results:
+        commit = bundle.committed(r.chapter).facts["commit"]
+        assert r.metrics["source"] == f"committed ({commit})"
+        meta = json.loads((tmp_path / r.chapter / "metrics.json").read_text())
+        assert meta["profile"] == "demo" and len(meta["figures"]) >= 3
+        assert not (tmp_path / r.chapter / "runs").exists()  # nothing trained
+    m7 = results[0].metrics
+    stored = bundle.committed("07_cjepa")
+    assert m7["CNN-JEPA knn_top1"] == stored.runs["CNN-JEPA"]["knn_top1"]
