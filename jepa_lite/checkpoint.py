@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fcntl
 import fnmatch
+import io
 import json
 import os
 from pathlib import Path
@@ -44,9 +45,11 @@ def atomic_save(obj, path: Path) -> None:
     write the machine refuses (a full disk, a read-only folder) removes the temporary file
     and names the path; the file written before stays as it was."""
     tmp = path.with_name(path.name + ".tmp")
-    try:
-        with open(tmp, "wb") as f:  # a Python file: a refused write is an OSError with errno
-            torch.save(obj, f)
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)  # in memory first: torch's own writer reports a full disk
+    try:  # as "unexpected pos", Python's as the OSError it is
+        with open(tmp, "wb") as f:
+            f.write(buffer.getbuffer())
         os.replace(tmp, path)
     except OSError as e:
         try:

@@ -35,7 +35,7 @@ from torchvision.transforms.v2.functional import to_dtype
 
 from jepa_lite.backbone import STRIDES
 from jepa_lite.config import SyntheticSpec
-from jepa_lite.errors import ImageError, UsageError
+from jepa_lite.errors import ImageError, UsageError, cannot_write
 from jepa_lite.masking import PATCH, check_image_size
 from jepa_lite.progress import progress
 
@@ -528,7 +528,10 @@ PROCESS_MIN_IMAGES = 2_000
 
 def _write_image(job, render, size: int) -> None:
     path, shape, seed = job
-    render(shape, np.random.default_rng(seed), size).save(path, compress_level=PNG_LEVEL)
+    try:
+        render(shape, np.random.default_rng(seed), size).save(path, compress_level=PNG_LEVEL)
+    except OSError as e:  # a full disk: the file named (the temporary folder is removed)
+        raise cannot_write(path, e) from None
 
 
 def _drawing_pool(workers: int, images: int, processes: bool | None):

@@ -64,18 +64,22 @@ def open_bank(path: str | os.PathLike) -> Bank:
                 torch.from_numpy(np.load(path / "labels.npy")).long(), meta["classes"], meta)
 
 
-def reserve(path: Path) -> None:
-    """Reserve the disk space of a memory-mapped file before anything is written into it:
-    a memory map written on a full disk kills the process (SIGBUS) instead of raising. A
-    disk without the space is an error that names the file (removed) and what to do."""
-    if not hasattr(os, "posix_fallocate"):  # macOS, Windows: a sparse file, as numpy made it
-        return
+def create(path: Path, dtype: str, shape: tuple[int, int]) -> np.memmap:
+    """A new memory-mapped ``.npy`` file, its disk space reserved before anything is written
+    into it: a memory map written on a full disk kills the process (SIGBUS) instead of
+    raising. A disk without the space is an error that names the file (removed) and what to
+    do."""
     try:
-        with open(path, "r+b") as f:
-            os.posix_fallocate(f.fileno(), 0, os.path.getsize(path))
+        bank = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
+        if hasattr(os, "posix_fallocate"):  # macOS, Windows: a sparse file, as numpy made it
+            with open(path, "r+b") as f:
+                try:
+                    os.posix_fallocate(f.fileno(), 0, os.path.getsize(path))
+                except OSError as e:
+                    if e.errno not in (errno.EOPNOTSUPP, errno.EINVAL):  # a file system
+                        raise  # without it keeps the sparse file
+        return bank
     except OSError as e:
-        if e.errno in (errno.EOPNOTSUPP, errno.EINVAL):  # a file system without it
-            return
         path.unlink(missing_ok=True)
         raise cannot_write(path, e) from None
 
@@ -172,10 +176,9 @@ def _extract_into(folder: Path, meta: dict, dtype: str, encoder, dataset, batch_
     partial = folder / "features.npy.partial"
     if rank == 0:
         folder.mkdir(parents=True, exist_ok=True)
+        create(partial, dtype, (n, dim)).flush()  # its disk space first
         (folder / "meta.json").write_text(json.dumps({**meta, "dtype": dtype,
                                                       "complete": False}, indent=1))
-        np.lib.format.open_memmap(partial, mode="w+", dtype=dtype, shape=(n, dim)).flush()
-        reserve(partial)
         np.save(folder / "labels.npy", np.asarray(dataset.targets, dtype=np.int64))
     distributed.barrier()
     start, stop = n * rank // world, n * (rank + 1) // world  # this rank's share
@@ -216,9 +219,7 @@ def write_bank(path, blocks, n: int, dim: int, classes: list[str],
     tests: nothing of size ``n x dim`` is ever held in memory)."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    bank = np.lib.format.open_memmap(path / "features.npy.partial", mode="w+",
-                                     dtype=dtype, shape=(n, dim))
-    reserve(path / "features.npy.partial")
+    bank = create(path / "features.npy.partial", dtype, (n, dim))
     labels, row = np.empty(n, dtype=np.int64), 0
     for f, y in blocks:
         bank[row:row + len(f)] = np.asarray(f, dtype=dtype)

@@ -483,11 +483,25 @@ def test_a_full_disk_while_checkpointing_leaves_the_last_checkpoint_and_no_tempo
     shutil.copy(run / "epoch_0002.pt", run / "last.pt")
     before = (run / "last.pt").read_bytes()
 
-    def full(obj, f):
-        f.write(b"half a checkpoint")
-        raise OSError(errno.ENOSPC, "No space left on device")
+    def full_disk_open(path, mode="r", *args, **kw):  # the disk fills up while writing
+        f = open(path, mode, *args, **kw)
+        if "w" not in mode:
+            return f
 
-    monkeypatch.setattr(checkpoint.torch, "save", full)
+        class Full:
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc):
+                f.close()
+
+            def write(self, data):
+                f.write(bytes(data[:100]))
+                raise OSError(errno.ENOSPC, "No space left on device")
+
+        return Full()
+
+    monkeypatch.setattr(checkpoint, "open", full_disk_open, raising=False)
     assert run_cli(["pretrain", "--out", str(run), "--resume", "--device", "cpu"]) == 2
     one_line_error(capsys, f"cannot write {run / 'last.pt'}", "no space is left",
                    "free some space")
@@ -584,3 +598,17 @@ def test_a_diverging_run_keeps_its_last_good_checkpoint_and_names_it(root, tmp_p
     else:
         assert "No checkpoint was written" in line
     assert not list(run.glob("*.tmp"))
+
+
+def test_make_data_onto_a_full_disk_names_the_file_and_leaves_nothing(tmp_path, capsys,
+                                                                     monkeypatch):
+    import errno
+
+    def full(self, path, *args, **kw):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Image.Image, "save", full)
+    assert run_cli(["make-data", "synthetic", "--out", str(tmp_path / "d"), "--classes", "2",
+                    "--per-class", "2", "--size", "32", "--workers", "1"]) == 2
+    one_line_error(capsys, "cannot write", ".png", "no space is left")
+    assert list(tmp_path.iterdir()) == []  # the temporary folder removed, no --out made
