@@ -11,6 +11,8 @@ import torch
 from torch import nn
 from torchvision.models import resnet
 
+from jepa_lite.errors import UsageError
+
 STRIDE = 32  # a ResNet's total downsampling: pixels per mask cell
 ARCHS = {
     "resnet10": lambda **kw: resnet.ResNet(resnet.BasicBlock, [1, 1, 1, 1], **kw),  # for CPUs
@@ -32,7 +34,7 @@ STRIDES = (STRIDE // 2, STRIDE)  # every trunk's total stride
 
 def check_arch(arch: str) -> str:
     if arch not in ALL_ARCHS:
-        raise ValueError(f"unsupported architecture {arch!r}; supported: {', '.join(ARCHS)}, "
+        raise UsageError(f"unsupported architecture {arch!r}; supported: {', '.join(ARCHS)}, "
                          f"each also as NAME{SMALL_STEM} (no max-pool: total stride 16, for "
                          f"small images, e.g. resnet18{SMALL_STEM} at 112 px for a 7x7 grid)")
     return arch

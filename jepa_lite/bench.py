@@ -29,6 +29,7 @@ from torch import nn
 from jepa_lite import distributed, masking, sparse, train
 from jepa_lite.backbone import dense_trunk, encoder_patch, trunk_stride
 from jepa_lite.config import TrainConfig
+from jepa_lite.errors import UsageError
 from jepa_lite.masking import grid_of
 from jepa_lite.methods import Method
 from jepa_lite.runtime import autocast, device_name, device_report, grad_scaler, resolve_device
@@ -269,7 +270,7 @@ def loader_speed(root: Path, cfg: TrainConfig, batches: int, device: torch.devic
 
     dataset = image_folder(root, "train")
     if len(dataset) < cfg.batch_size:
-        raise ValueError(f"the loader needs at least one batch of {cfg.batch_size} images; "
+        raise UsageError(f"the loader needs at least one batch of {cfg.batch_size} images; "
                          f"{root / 'train'} holds {len(dataset)}: raise --loader-images")
     micro = cfg.micro_batch or cfg.batch_size
     sampler = distributed.MicroBatchSampler(dataset, cfg.batch_size, micro, 0)

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from jepa_lite import REPO_URL, repo_root
+from jepa_lite.errors import UsageError
 
 FORMAT = 1
 COMMITTED_PROFILE = "demo"  # the profile whose runs the repository commits
@@ -101,7 +102,7 @@ def load(folder) -> Bundle:
         raise FileNotFoundError(f"{folder} holds no chapter results (runs.json: {e}); train "
                                 f"the runs (TRAIN = True) to make them") from None
     if data.get("format") != FORMAT:
-        raise ValueError(f"{folder / 'runs.json'} is of format {data.get('format')!r}, this "
+        raise UsageError(f"{folder / 'runs.json'} is of format {data.get('format')!r}, this "
                          f"package reads {FORMAT}: train the runs again (TRAIN = True)")
     features = {}
     if data["features"]:

@@ -220,14 +220,14 @@ def check_resume(cfg: TrainConfig, ckpt: dict, out: Path, data: dict) -> None:
     precision, compile) may change."""
     path = out / "last.pt"
     if ckpt.get("format") != FORMAT:
-        raise ValueError(
+        raise UsageError(
             f"{path} was written by an older jepa_lite (checkpoint format "
             f"{ckpt.get('format', 1)}, now {FORMAT}) that drew images and masks differently: "
             f"it cannot continue exactly. Start a new run in another --out (its encoder can "
             f"still be probed: jepa-lite probe --checkpoint {path})")
     stored = TrainConfig.from_dict(ckpt["config"])
     if stored.method.name != cfg.method.name:
-        raise ValueError(f"{out} holds a {stored.method.name} run; it cannot be resumed as "
+        raise UsageError(f"{out} holds a {stored.method.name} run; it cannot be resumed as "
                          f"{cfg.method.name}: drop --method (or pass --method "
                          f"{stored.method.name}) to continue it, or start the "
                          f"{cfg.method.name} run in another --out")
@@ -237,14 +237,14 @@ def check_resume(cfg: TrainConfig, ckpt: dict, out: Path, data: dict) -> None:
             f"{k}: {_plain(a)} in the checkpoint, {_plain(b)} now"
             + (f" ({h} keeps it)" if (h := keeps(k, a)) else "")
             for k, a, b in changes)
-        raise ValueError(f"--resume would change the run in {out}: {said}. Resume with the "
+        raise UsageError(f"--resume would change the run in {out}: {said}. Resume with the "
                          f"checkpoint's settings, or start a new run in another --out")
     old = ckpt["data"]
     if old["fingerprint"] != data["fingerprint"]:
         where = (f"in the middle of epoch {ckpt['epoch'] + 1} (step {ckpt['step']}); the steps "
                  f"left index a permutation of its images" if ckpt["step"] else
                  f"after epoch {ckpt['epoch']}")
-        raise ValueError(
+        raise UsageError(
             f"{path} stopped {where}, on the data set {old['root']} ({old['images']} images, "
             f"fingerprint {old['fingerprint']}); --data-root {data['root']} holds another one, "
             f"or the same folder with files added, removed or changed since ({data['images']} "

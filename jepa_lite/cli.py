@@ -20,7 +20,7 @@ from pathlib import Path
 
 from jepa_lite import config
 from jepa_lite.config import PROFILES, TrainConfig
-from jepa_lite.errors import hint, user_message
+from jepa_lite.errors import UsageError, hint, keep_tracebacks, user_message
 
 
 # --------------------------------------------------------------------------- value types
@@ -148,7 +148,7 @@ def pretrain_config(args: argparse.Namespace) -> tuple[TrainConfig, Path]:
 
         data_root = ensure_synthetic(PROFILES[args.profile].synthetic)
     if data_root is None:
-        raise ValueError("pretrain needs --data-root DIR (an ImageFolder root with train/), "
+        raise UsageError("pretrain needs --data-root DIR (an ImageFolder root with train/), "
                          "or --profile smoke|demo for generated data")
     return cfg, Path(data_root)
 
@@ -207,7 +207,7 @@ def _make_data(args) -> int:
         print(f"{'reusing' if existed else 'generated'} data set {spec.name} in {out}")
     else:
         if args.imagenet is None:
-            raise ValueError("make-data imagenet100 needs --imagenet ROOT (the ImageNet-1k "
+            raise UsageError("make-data imagenet100 needs --imagenet ROOT (the ImageNet-1k "
                              "folder holding train/ and val/)")
         out = data.make_imagenet100(args.imagenet, args.out)
         print(f"ImageNet-100 subset (100 classes, symlinks) in {out}")
@@ -222,7 +222,7 @@ def _probe(args) -> int:
     from jepa_lite.runtime import resolve_device
 
     if args.random_init == (args.checkpoint is not None):
-        raise ValueError("probe needs either --checkpoint CKPT or --random-init --arch ARCH")
+        raise UsageError("probe needs either --checkpoint CKPT or --random-init --arch ARCH")
     from jepa_lite.checkpoint import PROBE_FOLDER, check_out_folder
 
     check_out_folder(args.out, PROBE_FOLDER, "probe results")
@@ -259,7 +259,7 @@ def _bench(args) -> int:
     from jepa_lite import bench
 
     if args.batch_size < 4:
-        raise ValueError(f"--batch-size {args.batch_size}: the bench needs at least 4 (the "
+        raise UsageError(f"--batch-size {args.batch_size}: the bench needs at least 4 (the "
                          f"saved bytes per image are the slope between batch / 2 and batch, "
                          f"and the authors' BatchNorm needs two visible positions in that half)")
     r = bench.run(args.device, args.arch, args.image_size, args.batch_size, args.steps,
@@ -459,6 +459,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except Exception as e:
+        if keep_tracebacks():
+            raise
         said = user_message(e)  # bad input, a full disk, no memory: what to change, one line
         if said is not None:
             print(f"jepa-lite {args.command}{who}: error: {said}", file=sys.stderr)

@@ -28,6 +28,8 @@ from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from typing import ClassVar, Literal
 
+from jepa_lite.errors import UsageError
+
 
 # --------------------------------------------------------------------------- the schema
 def option(default=MISSING, *, flag: str, help: str, factory=MISSING, low=None, high=None,
@@ -57,28 +59,28 @@ def _checked(obj, path: str = "") -> None:
         kind = hints[f.name]
         choices = _choices(kind)
         if choices and value not in choices:
-            raise ValueError(f"{flag} {shown}: {path}{f.name} must be one of "
+            raise UsageError(f"{flag} {shown}: {path}{f.name} must be one of "
                              f"{', '.join(map(str, choices))}")
         if not _fits(value, kind):
-            raise ValueError(f"{flag} {shown}: {path}{f.name} must be {_describe(kind)}, not "
+            raise UsageError(f"{flag} {shown}: {path}{f.name} must be {_describe(kind)}, not "
                              f"{type(value).__name__}")
         values = value if isinstance(value, tuple) else (value,)
         for v in values:
             if v is None or isinstance(v, (bool, str)):
                 continue
             if not math.isfinite(v):  # NaN passes every bound: refused by name
-                raise ValueError(f"{flag} {shown}: {path}{f.name} must be a finite number")
+                raise UsageError(f"{flag} {shown}: {path}{f.name} must be a finite number")
             if meta["low"] is not None and v < meta["low"]:
-                raise ValueError(f"{flag} {shown}: {path}{f.name} must be at least "
+                raise UsageError(f"{flag} {shown}: {path}{f.name} must be at least "
                                  f"{meta['low']}")
             if meta["high"] is not None and v > meta["high"]:
-                raise ValueError(f"{flag} {shown}: {path}{f.name} must be at most "
+                raise UsageError(f"{flag} {shown}: {path}{f.name} must be at most "
                                  f"{meta['high']}")
             if meta["above"] is not None and v <= meta["above"]:
-                raise ValueError(f"{flag} {shown}: {path}{f.name} must be more than "
+                raise UsageError(f"{flag} {shown}: {path}{f.name} must be more than "
                                  f"{meta['above']}")
         if meta["ordered"] and values[0] > values[1]:
-            raise ValueError(f"{flag} {shown}: {path}{f.name} goes from its first value to "
+            raise UsageError(f"{flag} {shown}: {path}{f.name} goes from its first value to "
                              f"its second, which must not be smaller: e.g. {flag} "
                              f"{values[1]} {values[0]}")
 
@@ -240,7 +242,7 @@ class CNNJEPAOptions(MethodOptions):
 
     def __post_init__(self):
         if self.kernel_size % 2 == 0:
-            raise ValueError(f"--kernel-size {self.kernel_size}: kernel_size must be odd (3, "
+            raise UsageError(f"--kernel-size {self.kernel_size}: kernel_size must be odd (3, "
                              f"5, 7, 9), so that the grid keeps its size")
 
 
@@ -302,7 +304,7 @@ METHOD_OPTIONS: dict[str, type[MethodOptions]] = {
 
 def method_options(name: str) -> type[MethodOptions]:
     if name not in METHOD_OPTIONS:
-        raise ValueError(f"unknown method {name!r}; choose one of {', '.join(METHOD_OPTIONS)} "
+        raise UsageError(f"unknown method {name!r}; choose one of {', '.join(METHOD_OPTIONS)} "
                          f"(--method)")
     return METHOD_OPTIONS[name]
 
@@ -379,7 +381,7 @@ class TrainConfig:
             object.__setattr__(self, "method", _method_from_dict(self.method))
         _checked(self)
         if self.warmup_epochs and self.warmup_epochs >= self.epochs:
-            raise ValueError(
+            raise UsageError(
                 f"--warmup-epochs {self.warmup_epochs:g} is not shorter than the run "
                 f"(--epochs {self.epochs}): the learning rate would never reach its cosine "
                 f"decay; use --warmup-epochs {self.epochs / 20:g} (the paper's 5 %: 10 of 200) "
@@ -417,11 +419,11 @@ class TrainConfig:
                                    "masking" in {f.name for f in fields(o)}
                                    and name in mask_fields)]
                     names = ", ".join(readers[:-1]) + " and " * (len(readers) > 1) + readers[-1]
-                    raise ValueError(f"{flag_of(name)} is an option of {names}; "
+                    raise UsageError(f"{flag_of(name)} is an option of {names}; "
                                      f"{cfg.method.name} does not use it: drop it, or choose "
                                      f"--method {readers[0]}")
             else:
-                raise ValueError(f"unknown configuration field {name!r}")
+                raise UsageError(f"unknown configuration field {name!r}")
         if mask:
             own["masking"] = replace(own.get("masking", cfg.method.masking), **mask)
         return replace(cfg, method=replace(cfg.method, **own), **top)
@@ -454,11 +456,11 @@ class TrainConfig:
         try:
             data = json.loads(Path(path).expanduser().read_text())
         except ValueError as e:
-            raise ValueError(f"{where} is not JSON ({e}): write an object such as "
+            raise UsageError(f"{where} is not JSON ({e}): write an object such as "
                              f'{{"epochs": 20, "method": {{"name": "cnn-jepa", "lr": 0.002}}}} '
                              f"(a run's config.json is one)") from None
         if not isinstance(data, dict):
-            raise ValueError(f"{where} holds a JSON {type(data).__name__}, not an object of "
+            raise UsageError(f"{where} holds a JSON {type(data).__name__}, not an object of "
                              f"settings: write {{\"field\": value, ...}} (a run's config.json "
                              f"is one)")
         method = data.get("method", "cnn-jepa")
@@ -467,14 +469,14 @@ class TrainConfig:
         try:
             kind = method_options(name)
         except ValueError as e:
-            raise ValueError(f"{where}: {e}") from None
+            raise UsageError(f"{where}: {e}") from None
         own = {f.name for f in fields(kind)} | {"name"}
         keys = (set(data) - {"method"}) | ({f"method.{k}" for k in set(method) - own}
                                            if nested else set())
         unknown = sorted(k for k in keys if k not in _TOP_FIELDS
                          and (nested or k not in own - {"name"}))
         if unknown:
-            raise ValueError(f"{where}: unknown key(s) {', '.join(unknown)}; a configuration "
+            raise UsageError(f"{where}: unknown key(s) {', '.join(unknown)}; a configuration "
                              f"holds the run's fields ({', '.join(sorted(_TOP_FIELDS))}) and "
                              f"{name}'s options ({', '.join(sorted(own - {'name'}))}), under "
                              f"\"method\" or beside the run's fields")
@@ -485,7 +487,7 @@ class TrainConfig:
         try:
             return cls(**_tuples(data))
         except (TypeError, ValueError) as e:  # a value out of range, a nested key unknown
-            raise ValueError(f"{where}: {e}") from None
+            raise UsageError(f"{where}: {e}") from None
 
     def operational(self) -> set[str]:
         """The fields that may change when a run resumes."""
@@ -547,7 +549,7 @@ def flag_of(name: str) -> str:
     for flag, f, _, _ in schema():
         if f.name == name:
             return flag
-    raise ValueError(f"unknown configuration field {name!r}")
+    raise UsageError(f"unknown configuration field {name!r}")
 
 
 # --------------------------------------------------------------------------- the paper
@@ -756,7 +758,7 @@ PROFILES: dict[str, Profile] = {
 
 def get_profile(name: str) -> Profile:
     if name not in PROFILES:
-        raise ValueError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}")
+        raise UsageError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}")
     return PROFILES[name]
 
 

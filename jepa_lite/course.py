@@ -27,6 +27,7 @@ import torch
 from jepa_lite import probes, repo_root, runs
 from jepa_lite.config import Profile, TrainConfig, get_profile
 from jepa_lite.data import check_data_root, ensure_synthetic
+from jepa_lite.errors import UsageError
 from jepa_lite.masking import grid_of
 from jepa_lite.progress import HEADLESS_ENV, STATUS_ENV, watch
 from jepa_lite.report import fmt_metric, git_commit
@@ -83,7 +84,7 @@ class ChapterConfig:
         if many_runs and self.profile.many_runs_data is not None:
             return ensure_synthetic(self.profile.many_runs_data)
         if self.profile.synthetic is None:
-            raise ValueError(
+            raise UsageError(
                 f"the {self.profile.name} profile needs DATA_ROOT (--data-root): an "
                 f"{self.profile.dataset} folder, e.g. built with `jepa-lite make-data "
                 f"imagenet100 --imagenet /path/to/imagenet --out /path/to/imagenet100`"
@@ -231,7 +232,7 @@ def select_chapters(only: list[str] | None, folder: Path | None = None) -> list[
                  or c.stem.split("_")[0] == number]
         if not match:
             names = ", ".join(c.stem for c in chapters)
-            raise ValueError(f"unknown chapter {key!r}; the chapters are: {names}")
+            raise UsageError(f"unknown chapter {key!r}; the chapters are: {names}")
         picked += [m for m in match if m not in picked]
     return sorted(picked)
 

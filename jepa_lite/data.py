@@ -111,6 +111,8 @@ def _open_rgb(path: str) -> Image.Image:
             return as_rgb(im, path)
     except Image.DecompressionBombError as e:  # past twice the limit: Image.open refuses
         raise ImageError(too_large(path, f"too large ({e})")) from e
+    except ImageError:  # our own verdict on the header (a ValueError too)
+        raise
     except (OSError, SyntaxError, ValueError) as e:
         raise _unreadable(path, e) from e
 
@@ -138,6 +140,8 @@ def decode(path: str, data: torch.Tensor | None = None) -> torch.Tensor:
             check_pixels(path, im.height, im.width)
     except Image.DecompressionBombError as e:
         raise ImageError(too_large(path, f"too large ({e})")) from e
+    except ImageError:  # our own verdict on the header (a ValueError too)
+        raise
     except (OSError, SyntaxError, ValueError):
         pass  # not for PIL: torchvision's decoder says what it is
     try:
@@ -162,6 +166,8 @@ def read_for_device(path: str) -> tuple[torch.Tensor, tuple[int, int]]:
                     return data, (im.height, im.width)
         except Image.DecompressionBombError as e:
             raise ImageError(too_large(path, f"too large ({e})")) from e
+        except ImageError:  # our own verdict on the header (a ValueError too)
+            raise
         except (OSError, SyntaxError, ValueError) as e:
             raise _unreadable(path, e) from e
     return decode(path, data), None
@@ -184,7 +190,7 @@ class DecodedCache:
         sizes = list(ThreadPoolExecutor(16).map(_header_size, paths))
         need = sum(3 * h * w for h, w in sizes)
         if need > limit_gib * 2**30:
-            raise ValueError(
+            raise UsageError(
                 f"the decoded images of {folder.root} take {need / 2**30:.1f} GiB, more than "
                 f"--cache-gib {limit_gib:g}: raise --cache-gib if the {device.type} memory "
                 f"holds them, or train without --cache")
@@ -222,6 +228,8 @@ def _header_size(path: str) -> tuple[int, int]:
             return im.height, im.width
     except Image.DecompressionBombError as e:
         raise ImageError(too_large(path, f"too large ({e})")) from e
+    except ImageError:  # our own verdict on the header (a ValueError too)
+        raise
     except (OSError, SyntaxError, ValueError) as e:
         raise _unreadable(path, e) from e
 
@@ -516,7 +524,7 @@ PNG_LEVEL = 1
 def generation_workers(workers: int | None = None) -> int:
     """Threads that draw a generated data set: ``workers``, else one per CPU core."""
     if workers is not None and workers < 1:
-        raise ValueError(f"workers={workers}: at least 1 thread draws the images (--workers)")
+        raise UsageError(f"workers={workers}: at least 1 thread draws the images (--workers)")
     return workers or os.cpu_count() or 1
 
 
@@ -560,14 +568,14 @@ def make_synthetic(out: str | os.PathLike, spec: SyntheticSpec = SyntheticSpec()
     out = Path(out).expanduser()
     names = list(SHAPES)
     if not 2 <= spec.classes <= len(names):
-        raise ValueError(f"classes={spec.classes}: the generator knows {len(names)} object "
+        raise UsageError(f"classes={spec.classes}: the generator knows {len(names)} object "
                          f"kinds ({', '.join(names)}); choose 2 to {len(names)}")
     if spec.per_class < 1 or spec.val_per_class < 1:
-        raise ValueError(f"per_class={spec.per_class} (--per-class) and val_per_class="
+        raise UsageError(f"per_class={spec.per_class} (--per-class) and val_per_class="
                          f"{spec.val_per_class} (--val-per-class) must be at least 1")
     check_image_size(spec.size, min(STRIDES))  # any trunk's patch tiles it
     if spec.kind not in RENDERERS:
-        raise ValueError(f"unknown kind of generated data {spec.kind!r}; choose one of "
+        raise UsageError(f"unknown kind of generated data {spec.kind!r}; choose one of "
                          f"{', '.join(RENDERERS)} (--kind)")
     render = RENDERERS[spec.kind]
     meta = spec.meta()
@@ -581,7 +589,7 @@ def make_synthetic(out: str | os.PathLike, spec: SyntheticSpec = SyntheticSpec()
                 marker.write_text(json.dumps({**meta, "fingerprints": now}, indent=1))
             elif recorded != now:
                 changed = [split for split in SPLITS if recorded.get(split) != now[split]]
-                raise ValueError(
+                raise UsageError(
                     f"{out} holds the generated data set {spec.name}, but files of its "
                     f"{' and '.join(changed)}/ changed since it was generated (added, removed "
                     f"or rewritten): delete {out} to generate it again, or choose another "

@@ -23,6 +23,8 @@ import torch
 import torch.distributed as dist
 from torch.utils.data.distributed import DistributedSampler
 
+from jepa_lite.errors import UsageError
+
 
 # --------------------------------------------------------------------------- the world
 def launched() -> bool:
@@ -184,12 +186,12 @@ class MicroBatchSampler(DistributedSampler):
 def check_batch(batch_size: int, micro_batch: int, world: int) -> int:
     """Accumulation steps per rank for a global batch; a clear error when it does not split."""
     if batch_size < 1 or micro_batch < 1:
-        raise ValueError(f"--batch-size {batch_size} and --micro-batch {micro_batch} must be "
+        raise UsageError(f"--batch-size {batch_size} and --micro-batch {micro_batch} must be "
                          f"positive")
     if batch_size % (world * micro_batch):
         fits = [m for m in range(micro_batch, 0, -1) if batch_size % (world * m) == 0][:1]
         hint = f"--micro-batch {fits[0]}" if fits else "another --batch-size"
-        raise ValueError(
+        raise UsageError(
             f"the global batch {batch_size} does not split into {world} process(es) x "
             f"micro-batches of {micro_batch} (it must be a multiple of {world * micro_batch}): "
             f"use {hint}, a --batch-size that is a multiple of {world * micro_batch}, or "

@@ -1,17 +1,22 @@
 """Errors the user can fix, and how the console script reports every other one.
 
-A :class:`UsageError` (or a ValueError, a missing file, ...) names the problem and the fix;
-the console script prints its message alone, as it does for a write the machine refused (a
-full or read-only disk) and for memory exhausted on the device or the host
-(:func:`user_message`). Anything else (a shape bug) keeps its traceback, followed by one line
-of :func:`hint`.
+A :class:`UsageError` (or a missing or existing file that a path named) names the problem and
+the fix; the console script prints its message alone, as it does for a write the machine
+refused (a full or read-only disk) and for memory exhausted on the device or the host
+(:func:`user_message`). Anything else, a plain ValueError included (a bug), keeps its
+traceback, followed by one line of :func:`hint`. ``JEPA_LITE_TRACEBACK=1`` keeps the
+traceback of user errors too (``cli.main`` re-raises them).
 """
 
 import errno
+import os
+
+TRACEBACK_VARIABLE = "JEPA_LITE_TRACEBACK"
 
 
-class UsageError(RuntimeError):
-    """A run, device or folder that is not as asked: the message says what to do."""
+class UsageError(ValueError):
+    """A value, run, device or folder that is not as asked: the message says what to do. A
+    ValueError, so that callers that catch a bad value catch it too."""
 
 
 class ImageError(UsageError):
@@ -28,8 +33,8 @@ class ImageError(UsageError):
 
 
 # what bad input raises: printed as one line; everything else keeps its traceback
-USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError,
-               PermissionError, UsageError)
+USER_ERRORS = (UsageError, FileNotFoundError, FileExistsError, NotADirectoryError,
+               PermissionError)
 
 # what the machine refuses: a full disk, a read-only or foreign folder
 WRITE_ERRORS = {errno.ENOSPC: ("no space is left on its device", "free some space"),
@@ -68,6 +73,11 @@ def user_message(error: BaseException) -> str | None:
                 f"stays the same, split into more forward passes), --batch-size or "
                 f"--image-size")
     return None
+
+
+def keep_tracebacks() -> bool:
+    """Whether ``JEPA_LITE_TRACEBACK`` asks for the traceback of user errors too."""
+    return os.environ.get(TRACEBACK_VARIABLE, "") not in ("", "0")
 
 
 def hint(error: BaseException) -> str:

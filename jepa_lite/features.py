@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader, Subset
 from jepa_lite import distributed
 from jepa_lite.backbone import encoder_patch
 from jepa_lite.data import eval_transform, image_folder
-from jepa_lite.errors import cannot_write
+from jepa_lite.errors import UsageError, cannot_write
 from jepa_lite.progress import progress
 from jepa_lite.runtime import autocast, resolve_precision
 
@@ -58,7 +58,7 @@ def open_bank(path: str | os.PathLike) -> Bank:
     path = Path(path)
     meta = json.loads((path / "meta.json").read_text())
     if not meta.get("complete"):
-        raise ValueError(f"the feature bank {path} is incomplete (its extraction stopped): "
+        raise UsageError(f"the feature bank {path} is incomplete (its extraction stopped): "
                          f"extract it again")
     return Bank(path, np.load(path / "features.npy", mmap_mode="r"),
                 torch.from_numpy(np.load(path / "labels.npy")).long(), meta["classes"], meta)
@@ -109,7 +109,7 @@ def extract(encoder: torch.nn.Module, key: str, data_root, split: str, out_dir,
     folder = bank_dir(out_dir, split, image_size)
     dataset = image_folder(data_root, split, eval_transform(image_size, encoder_patch(encoder)))
     if len(dataset) == 0:
-        raise ValueError(f"the {split}/ split of {data_root} has no images")
+        raise UsageError(f"the {split}/ split of {data_root} has no images")
     source = {"data_root": str(Path(data_root).resolve()), "files": len(dataset),
               "fingerprint": dataset.fingerprint, "content": dataset.content}
     weights = weights_digest(encoder)
@@ -143,7 +143,7 @@ def extract(encoder: torch.nn.Module, key: str, data_root, split: str, out_dir,
                         f"{meta['source'].get('fingerprint')}; now {source['files']} files, "
                         f"fingerprint {source['fingerprint']}: a file was added, removed, "
                         f"renamed or rewritten since)")
-            raise ValueError(
+            raise UsageError(
                 f"the {split} features in {folder} were {what}: use another --out, delete "
                 f"{folder}, or replace them (jepa-lite probe --overwrite-features)")
     distributed.barrier()  # every rank has read meta.json before rank 0 rewrites it
@@ -200,7 +200,7 @@ def _extract_into(folder: Path, meta: dict, dtype: str, encoder, dataset, batch_
                     memory_format=torch.channels_last))
             f = f.float().mean((2, 3))
             if not torch.isfinite(f).all():
-                raise ValueError(f"pooled features of {meta['split']} images {row}-"
+                raise UsageError(f"pooled features of {meta['split']} images {row}-"
                                  f"{row + len(f)} are not finite (inf or nan): the encoder "
                                  f"{meta['encoder']} has diverged; probe an earlier checkpoint")
             largest = torch.maximum(largest, f.abs().max())
@@ -226,7 +226,7 @@ def write_bank(path, blocks, n: int, dim: int, classes: list[str],
         labels[row:row + len(f)] = np.asarray(y)
         row += len(f)
     if row != n:
-        raise ValueError(f"the blocks held {row} rows, not {n}")
+        raise UsageError(f"the blocks held {row} rows, not {n}")
     bank.flush()
     del bank
     np.save(path / "labels.npy", labels)

@@ -16,6 +16,8 @@ import functools
 import torch
 import torch.nn.functional as F
 
+from jepa_lite.errors import UsageError
+
 LOSSES = ("official", "l2")
 
 
@@ -25,7 +27,7 @@ def jepa_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
     ``mask``: bool [B, gh, gw], True = target. ``kind``: ``official`` or ``l2`` (plain squared
     error summed over channels)."""
     if kind not in LOSSES:
-        raise ValueError(f"unknown loss {kind!r}; choose one of {LOSSES}")
+        raise UsageError(f"unknown loss {kind!r}; choose one of {LOSSES}")
     pred, target = pred.float(), target.float()
     if kind == "official":
         pred, target = F.normalize(pred, dim=1), F.normalize(target, dim=1)

@@ -19,6 +19,7 @@ import torch
 from jepa_lite.backbone import STRIDE as PATCH  # pixels per mask cell: a ResNet's stride
 from jepa_lite.backbone import trunk_stride
 from jepa_lite.config import STRATEGIES, MaskOptions
+from jepa_lite.errors import UsageError
 
 STAGE_STRIDES = (2, 4, 8, 16, 32)  # conv1, layer1 (after max-pool), layer2, layer3, layer4
 def check_image_size(image_size: int | tuple[int, int], patch: int = PATCH) -> tuple[int, int]:
@@ -28,7 +29,7 @@ def check_image_size(image_size: int | tuple[int, int], patch: int = PATCH) -> t
     for side in (h, w):
         if not isinstance(side, int) or side < 2 * patch or side % patch:
             lo = max(2, round(side / patch)) * patch if isinstance(side, (int, float)) else 224
-            raise ValueError(
+            raise UsageError(
                 f"image size {side} is not a multiple of {patch} of at least {2 * patch}: "
                 f"a ResNet downsamples by {patch}, so use e.g. {lo} ({7 * patch} gives the "
                 f"paper's 7x7 grid)"
@@ -53,7 +54,7 @@ def _check_grid(grid: int | tuple[int, int]) -> tuple[int, int]:
         raise TypeError(f"grid must be an int or a pair of ints (rows, columns), got {grid!r}")
     gh, gw = cells
     if gh < 2 or gw < 2:
-        raise ValueError(
+        raise UsageError(
             f"grid {gh}x{gw} is too small: masking needs at least 2x2 cells, i.e. images of "
             f"at least {2 * PATCH} px"
         )
@@ -93,7 +94,7 @@ def resolve_options(grid: tuple[int, int], options: MaskOptions) -> tuple[MaskOp
     if o.max_tries < 0:
         problems.append(f"max_tries={o.max_tries} must be >= 0")
     if problems:
-        raise ValueError("impossible mask options: " + "; ".join(problems))
+        raise UsageError("impossible mask options: " + "; ".join(problems))
     return o, min_ctx
 
 
@@ -208,7 +209,7 @@ def random_context_cells(grid: tuple[int, int], options: MaskOptions) -> int:
     n = grid[0] * grid[1]
     keep = round(n * (1 - options.mask_ratio))  # official: round(49 * 0.4) = 20 context cells
     if keep < min_ctx or keep >= n:
-        raise ValueError(
+        raise UsageError(
             f"impossible mask options: mask_ratio={options.mask_ratio} keeps {keep} of {n} "
             f"cells as context on a {grid[0]}x{grid[1]} grid; random masking needs between "
             f"min_context={min_ctx} and {n - 1}: change mask_ratio or min_context"
@@ -249,9 +250,9 @@ def sample_masks(
     if unknown:
         raise TypeError(f"unknown mask option(s) {unknown}; known: {sorted(known)}")
     if strategy not in STRATEGIES:
-        raise ValueError(f"unknown masking strategy {strategy!r}; choose one of {STRATEGIES}")
+        raise UsageError(f"unknown masking strategy {strategy!r}; choose one of {STRATEGIES}")
     if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size={batch_size!r} must be an int of at least 1")
+        raise UsageError(f"batch_size={batch_size!r} must be an int of at least 1")
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator or None, got {generator!r}")
     grid = _check_grid(grid)
@@ -271,7 +272,7 @@ def sample_masks(
 def upsample_mask(mask: torch.Tensor, factor: int) -> torch.Tensor:
     """Nearest-neighbour upsampling of ``[..., gh, gw]`` by an integer factor."""
     if mask.dim() < 2:
-        raise ValueError(f"a mask has shape [..., gh, gw]; got {tuple(mask.shape)}")
+        raise UsageError(f"a mask has shape [..., gh, gw]; got {tuple(mask.shape)}")
     return mask.repeat_interleave(factor, dim=-2).repeat_interleave(factor, dim=-1)
 
 

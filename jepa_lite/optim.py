@@ -12,12 +12,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from jepa_lite.errors import UsageError
+
 
 class LARS(torch.optim.Optimizer):
     def __init__(self, params, lr: float, momentum: float = 0.9, weight_decay: float = 0.0,
                  trust_coefficient: float = 0.001, eps: float = 1e-8):
         if lr < 0:
-            raise ValueError(f"LARS: learning rate {lr} is negative")
+            raise UsageError(f"LARS: learning rate {lr} is negative")
         super().__init__(params, {"lr": lr, "momentum": momentum, "weight_decay": weight_decay,
                                   "trust_coefficient": trust_coefficient, "eps": eps})
 
@@ -73,4 +75,4 @@ def build(kind: str, named_params: list[tuple[str, nn.Parameter]], lr: float,
                                  fused=device.type == "cuda")
     if kind == "lars":
         return LARS(decay_groups(named_params, weight_decay), lr=lr)
-    raise ValueError(f"unknown optimizer {kind!r}; choose one of {', '.join(OPTIMIZERS)}")
+    raise UsageError(f"unknown optimizer {kind!r}; choose one of {', '.join(OPTIMIZERS)}")

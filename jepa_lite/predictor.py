@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from jepa_lite.errors import UsageError
+
 
 class ConvPredictor(nn.Sequential):
     """``layers`` x (depthwise conv -> pointwise conv -> BN -> ReLU), or standard convs.
@@ -23,7 +25,7 @@ class ConvPredictor(nn.Sequential):
     def __init__(self, channels: int, layers: int = 3, kernel_size: int = 3,
                  depthwise_separable: bool = True):
         if layers < 0 or kernel_size < 1 or kernel_size % 2 == 0:
-            raise ValueError(f"layers={layers} must be >= 0 and kernel_size={kernel_size} a "
+            raise UsageError(f"layers={layers} must be >= 0 and kernel_size={kernel_size} a "
                              f"positive odd number (so the 7x7 grid keeps its size)")
         blocks = []
         for _ in range(layers):

@@ -24,6 +24,7 @@ from jepa_lite.backbone import Trunk, dense_trunk, trunk_stride
 from jepa_lite.checkpoint import NotACheckpointError, load_checkpoint, load_run_checkpoint
 from jepa_lite.config import TrainConfig
 from jepa_lite.data import check_data_root, image_folder
+from jepa_lite.errors import UsageError
 from jepa_lite.progress import progress
 from jepa_lite.runtime import default_workers
 
@@ -132,7 +133,7 @@ def knn_classify(bank, bank_labels: torch.Tensor, queries, num_classes: int, k: 
     overflows, whatever the positive temperature). The bank is read in chunks
     (:func:`neighbours`)."""
     if not (temperature > 0 and math.isfinite(temperature)):
-        raise ValueError(f"k-NN temperature {temperature}: it must be a positive finite number "
+        raise UsageError(f"k-NN temperature {temperature}: it must be a positive finite number "
                          f"(the authors' code uses 0.1)")
     sim, idx = neighbours(bank, queries, k, chunk_size, bank_chunk, device)
     votes = torch.zeros(len(sim), num_classes, device=sim.device)
@@ -203,7 +204,7 @@ def linear_probe(train_x, train_y, val_x, val_y, num_classes: int, epochs: int =
     validation accuracy at that epoch, once.
     """
     if len(val_x) == 0:
-        raise ValueError("the validation split is empty: a probe needs images in val/")
+        raise UsageError("the validation split is empty: a probe needs images in val/")
     device = torch.device(device)
     x = _resident(train_x, device)
     train_y, val_y = torch.as_tensor(train_y), torch.as_tensor(val_y)
@@ -348,7 +349,7 @@ def check_classes(data_root) -> None:
     folder = check_data_root(data_root, ("train",)) / "train"
     classes, _ = datasets.folder.find_classes(str(folder))
     if len(classes) < 2:
-        raise ValueError(f"{folder} holds {len(classes)} class folder ({', '.join(classes)}): "
+        raise UsageError(f"{folder} holds {len(classes)} class folder ({', '.join(classes)}): "
                          f"a probe needs at least two classes (with one, k-NN and linear top-1 "
                          f"are 1.0 for any encoder); add class folders, one per class")
 
@@ -373,7 +374,7 @@ def evaluate(encoder: Trunk, key: str, data_root, out_dir, image_size: int = 224
     bank = features.extract(encoder, key, data_root, "train", out, **kw)
     val = features.extract(encoder, key, data_root, "val", out, **kw)
     if val.classes != bank.classes:
-        raise ValueError(f"train/ and val/ of {data_root} have different classes")
+        raise UsageError(f"train/ and val/ of {data_root} have different classes")
     if not distributed.is_main():
         return None
     classes = bank.classes

@@ -10,6 +10,7 @@ from importlib import resources
 from pathlib import Path
 
 from jepa_lite import REPO_URL, checkpoint, repo_root
+from jepa_lite.errors import UsageError
 
 COMPARABLE = {"profile": "full", "arch": "resnet50", "image_size": 224}
 
@@ -160,11 +161,11 @@ def results_page(outputs, dest, commit: str | None = None) -> Path:
     chapters, cfg = data["chapters"], data["config"]
     failed = [c["chapter"] for c in chapters if c["status"] != "ok"]
     if failed:
-        raise ValueError(f"chapters {', '.join(failed)} failed in {outputs}; a results page "
+        raise UsageError(f"chapters {', '.join(failed)} failed in {outputs}; a results page "
                          f"shows a complete run: run them again (jepa-lite course --only ...)")
     made_by = commit or data.get("commit") or "unknown"
     if made_by == "unknown" or made_by.endswith("+dirty"):
-        raise ValueError(
+        raise UsageError(
             f"the course in {outputs} ran from {made_by!r}: "
             + ("uncommitted changes" if made_by.endswith("+dirty") else "no git checkout")
             + "; a results page names the commit that made its numbers: commit (or stash) "

@@ -108,7 +108,7 @@ def check_settings(cfg: TrainConfig, run_dir, data_root, nproc: int = 1,
     if ckpt.get("data", {}).get("fingerprint") != fingerprint:
         said.append(f"data: {ckpt.get('data', {}).get('root')} there, {data_root} here")
     if said:
-        raise ValueError(f"{run_dir} holds a run made with other settings than these "
+        raise UsageError(f"{run_dir} holds a run made with other settings than these "
                          f"({'; '.join(said[:6])}{'; ...' if len(said) > 6 else ''}): choose "
                          f"another run folder (RUN_DIR, --run), or move that one away")
 

@@ -22,7 +22,7 @@ def resolve_device(name: str | None = "auto") -> torch.device:
             "DEVICE = 'auto'); on Colab choose Runtime > Change runtime type > GPU"
         )
     if name not in ("cpu", "mps") and not name.startswith("cuda"):
-        raise ValueError(f"unknown device {name!r}; choose auto, cpu or cuda")
+        raise UsageError(f"unknown device {name!r}; choose auto, cpu or cuda")
     return torch.device(name)
 
 
@@ -58,7 +58,7 @@ def resolve_precision(device: torch.device, requested: str = "auto") -> str:
     older GPU, fp32 on a CPU. ``fp32``, ``bf16`` and ``fp16`` are taken as asked, on any
     device (bf16 and fp16 autocast exist on a CPU too: that is how the tests run them)."""
     if requested not in PRECISIONS:
-        raise ValueError(f"unknown precision {requested!r}; choose one of {', '.join(PRECISIONS)}")
+        raise UsageError(f"unknown precision {requested!r}; choose one of {', '.join(PRECISIONS)}")
     if requested != "auto":
         return requested
     if device.type != "cuda":

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from jepa_lite.backbone import Trunk
+from jepa_lite.errors import UsageError
 
 
 # --------------------------------------------------------------------------- sparse layers
@@ -264,7 +265,7 @@ class SparseTrunk(Trunk):
         b, _, h, w = images.shape
         p = self.patch
         if mask.dtype != torch.bool or mask.shape != (b, h // p, w // p) or h % p or w % p:
-            raise ValueError(
+            raise UsageError(
                 f"mask must be bool [B, H/{p}, W/{p}] = [{b}, {h / p:g}, {w / p:g}] for "
                 f"images {tuple(images.shape)}; got {mask.dtype} {tuple(mask.shape)} (image "
                 f"sizes must be multiples of {p})")

@@ -22,6 +22,7 @@ from pathlib import Path
 from jepa_lite import compare
 from jepa_lite.config import ABLATION_DEFAULT as DEFAULT
 from jepa_lite.config import PAPER_GRID, STRATEGIES, TrainConfig
+from jepa_lite.errors import UsageError
 
 LABELS = {"predictor_layers": "predictor depth", "kernel_size": "kernel size",
           "depthwise_separable": "depthwise-separable", "strategy": "masking"}
@@ -84,11 +85,11 @@ def check_axes(axes: dict) -> dict:
     checked = {}
     for factor, values in axes.items():
         if factor not in DEFAULT:
-            raise ValueError(f"unknown ablation factor {factor!r}; the factors are "
+            raise UsageError(f"unknown ablation factor {factor!r}; the factors are "
                              f"{', '.join(DEFAULT)}")
         values = list(values) if isinstance(values, (list, tuple)) else [values]
         if not values:
-            raise ValueError(f"ablation factor {factor} has no values: give at least one")
+            raise UsageError(f"ablation factor {factor} has no values: give at least one")
         for v in values:
             ok = {"predictor_layers": lambda v: isinstance(v, int) and v >= 1,
                   "kernel_size": lambda v: isinstance(v, int) and v >= 1 and v % 2 == 1,
@@ -99,7 +100,7 @@ def check_axes(axes: dict) -> dict:
                         "kernel_size": "an odd whole number (3, 5, 7, 9)",
                         "depthwise_separable": "true or false",
                         "strategy": f"one of {', '.join(STRATEGIES)}"}[factor]
-                raise ValueError(f"ablation {factor}={v!r} is not {need}")
+                raise UsageError(f"ablation {factor}={v!r} is not {need}")
         checked[factor] = values
     return checked
 
@@ -117,20 +118,20 @@ def points(axes: dict) -> list[Point]:
 def parse_axis(factor: str, texts: list[str]) -> tuple[str, list]:
     """``--axis kernel_size 3 5`` -> ``("kernel_size", [3, 5])``: values typed per factor."""
     if factor not in DEFAULT:
-        raise ValueError(f"unknown ablation factor {factor!r}; the factors are "
+        raise UsageError(f"unknown ablation factor {factor!r}; the factors are "
                          f"{', '.join(DEFAULT)}")
     kind = type(DEFAULT[factor])
     values = []
     for t in texts:
         if kind is bool:
             if t.lower() not in ("true", "false", "on", "off", "1", "0"):
-                raise ValueError(f"--axis {factor} takes true or false, not {t!r}")
+                raise UsageError(f"--axis {factor} takes true or false, not {t!r}")
             values.append(t.lower() in ("true", "on", "1"))
         elif kind is int:
             try:
                 values.append(int(t))
             except ValueError:
-                raise ValueError(f"--axis {factor} takes whole numbers, not {t!r}") from None
+                raise UsageError(f"--axis {factor} takes whole numbers, not {t!r}") from None
         else:
             values.append(t)
     return factor, check_axes({factor: values})[factor]

@@ -86,7 +86,7 @@ def check_micro_batch(micro: int, method: str, world: int) -> None:
     """A method whose loss compares the images of a forward pass needs at least two."""
     m = methods.get(method)
     if micro < m.min_micro_batch:
-        raise ValueError(f"micro-batch {micro} (images per forward pass on each of {world} "
+        raise UsageError(f"micro-batch {micro} (images per forward pass on each of {world} "
                          f"process(es)) is too small for {method}: {m.why_min_micro_batch}; "
                          f"use --micro-batch {m.min_micro_batch} or more (and a --batch-size "
                          f"that is a multiple of it times the processes)")
@@ -98,7 +98,7 @@ def resolved(cfg: TrainConfig, world: int) -> TrainConfig:
     most 8) filled in, and what the world size makes impossible refused."""
 
     if cfg.sync_bn and world == 1:
-        raise ValueError("--sync-bn merges BatchNorm statistics over the processes that torchrun "
+        raise UsageError("--sync-bn merges BatchNorm statistics over the processes that torchrun "
                          "starts; this is a single process: drop --sync-bn, or run torchrun "
                          "--nproc_per_node N -m jepa_lite.pretrain ...")
     micro = cfg.micro_batch or max(1, cfg.batch_size // world)
@@ -517,7 +517,7 @@ def _schedule(cfg: TrainConfig, dataset, data_root) -> Schedule:
     if cfg.batch_size > len(dataset):
         group = cfg.micro_batch * distributed.world_size()
         fits = len(dataset) // group * group
-        raise ValueError(f"batch size {cfg.batch_size} is larger than the data set "
+        raise UsageError(f"batch size {cfg.batch_size} is larger than the data set "
                          f"({len(dataset)} images in {Path(data_root) / 'train'}); use "
                          + (f"--batch-size {fits} or less" if fits else
                             "a smaller --micro-batch and --batch-size"))

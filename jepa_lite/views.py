@@ -31,7 +31,7 @@ from jepa_lite import augment, masking
 from jepa_lite.augment import ViewParams, ViewRecipe
 from jepa_lite.data import IMAGENET_MEAN, IMAGENET_STD, DecodedCache, decode, read_for_device
 from jepa_lite.distributed import Draw
-from jepa_lite.errors import ImageError
+from jepa_lite.errors import ImageError, UsageError
 
 PIPELINES = ("device", "pil")
 
@@ -109,7 +109,7 @@ def with_jitter_strength(recipe: ViewRecipe, strength: float) -> ViewRecipe:
     CIFAR-10). ``strength`` 1 leaves the recipe as the authors ran it."""
     jitter = tuple(j * strength for j in recipe.jitter)
     if strength < 0 or jitter[3] > 0.5:
-        raise ValueError(f"jitter strength {strength:g} gives a hue jitter of {jitter[3]:g}; "
+        raise UsageError(f"jitter strength {strength:g} gives a hue jitter of {jitter[3]:g}; "
                          f"hue jitter must lie in [0, 0.5]: choose --jitter-strength between "
                          f"0 and {0.5 / recipe.jitter[3]:g}")
     return replace(recipe, jitter=jitter)
@@ -270,7 +270,7 @@ class Views:
                  patch: int = masking.PATCH, masks: MaskCollator | None = None,
                  pipeline: str = "device"):
         if pipeline not in PIPELINES:
-            raise ValueError(f"unknown pipeline {pipeline!r}; choose one of "
+            raise UsageError(f"unknown pipeline {pipeline!r}; choose one of "
                              f"{', '.join(PIPELINES)} (--pipeline)")
         self.recipes, self.masks, self.pipeline = tuple(recipes), masks, pipeline
         self.size = masking.check_image_size(image_size, patch)
@@ -285,7 +285,7 @@ class Views:
         ``cache`` holds the pixels when given."""
         if self.pipeline == "pil":
             if cache is not None:
-                raise ValueError("--cache keeps decoded tensors for the device pipeline; the "
+                raise UsageError("--cache keeps decoded tensors for the device pipeline; the "
                                  "pil pipeline decodes with PIL: drop --cache or use "
                                  "--pipeline device")
             return SeededViews(folder, self._pil_transform())

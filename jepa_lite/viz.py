@@ -22,6 +22,7 @@ from PIL import Image
 
 from jepa_lite import masking
 from jepa_lite.data import SHAPES, render_synthetic
+from jepa_lite.errors import UsageError
 
 TARGET_RGB = np.array([0.90, 0.15, 0.15])  # red means target, in every figure
 TARGET_HEX = "#e62626"
@@ -78,7 +79,7 @@ def load_image(name: str = "grace_hopper", size: int = 224) -> Image.Image:
     if name.startswith("generated:") and name.split(":", 1)[1] in SHAPES:
         rng = np.random.default_rng(7)
         return render_synthetic(name.split(":", 1)[1], rng, size)
-    raise ValueError(f"unknown image {name!r}; choose one of {sample_images()}")
+    raise UsageError(f"unknown image {name!r}; choose one of {sample_images()}")
 
 
 def _as_array(image) -> np.ndarray:

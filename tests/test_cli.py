@@ -74,8 +74,10 @@ def test_make_data_busy_scenes(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("error, code, shown, traceback", [
-    (ValueError("image size 250 is not a multiple of 32"), 2,
+    (UsageError("image size 250 is not a multiple of 32"), 2,
      "jepa-lite results: error: image size 250 is not a multiple of 32", False),
+    (ValueError("too many values to unpack (expected 2)"), 1,  # a bug, though a ValueError
+     "unexpected error (traceback above)", True),
     (UsageError("the run in R is stopped: resume it"), 2,
      "jepa-lite results: error: the run in R is stopped: resume it", False),
     (RuntimeError("mat1 and mat2 shapes cannot be multiplied (4x3 and 5x6)"), 1,
@@ -102,3 +104,16 @@ def test_bad_input_is_one_line_and_a_bug_keeps_its_traceback(monkeypatch, capsys
     assert ("Traceback (most recent call last)" in err) == traceback
     said = error.filename if isinstance(error, OSError) else str(error)[:100]
     assert said in err  # the error's own words (or the file it names) are never lost
+
+
+def test_the_traceback_variable_keeps_a_user_errors_traceback(monkeypatch):
+    """JEPA_LITE_TRACEBACK=1: a user error is raised with its traceback (for debugging)."""
+    def fail(args):
+        raise UsageError("the run in R is stopped: resume it")
+
+    monkeypatch.setattr(cli, "_results", fail)
+    monkeypatch.setenv("JEPA_LITE_TRACEBACK", "1")
+    with pytest.raises(UsageError, match="resume it"):
+        cli.main(["results", "somewhere"])
+    monkeypatch.setenv("JEPA_LITE_TRACEBACK", "0")
+    assert cli.main(["results", "somewhere"]) == 2

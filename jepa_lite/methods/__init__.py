@@ -7,6 +7,7 @@ its options there, and one line in :data:`METHODS` (and ``config.METHOD_OPTIONS`
 
 from __future__ import annotations
 
+from jepa_lite.errors import UsageError
 from jepa_lite.methods.base import Method
 from jepa_lite.methods.byol import BYOL
 from jepa_lite.methods.cjepa import CJEPA
@@ -19,7 +20,7 @@ METHODS: dict[str, type[Method]] = {m.name: m for m in (CNNJEPA, CJEPA, SimCLR, 
 
 def get(name: str) -> type[Method]:
     if name not in METHODS:
-        raise ValueError(f"unknown method {name!r}; choose one of {', '.join(METHODS)} "
+        raise UsageError(f"unknown method {name!r}; choose one of {', '.join(METHODS)} "
                          f"(--method)")
     return METHODS[name]
 

@@ -29,6 +29,7 @@ import itertools
 import torch
 
 from jepa_lite.config import CJEPAOptions
+from jepa_lite.errors import UsageError
 from jepa_lite.losses import jepa_loss, vicreg_terms
 from jepa_lite.methods.cnn_jepa import CNNJEPA
 from jepa_lite.methods.heads import mlp, scaled
@@ -58,7 +59,7 @@ class CJEPA(CNNJEPA):
         super().__init__(arch, predictor_layers, kernel_size, depthwise_separable, loss,
                          zero_init_residual, target_ema, target_gradient)
         if reading not in READINGS:
-            raise ValueError(f"unknown C-JEPA reading {reading!r}; choose A or B")
+            raise UsageError(f"unknown C-JEPA reading {reading!r}; choose A or B")
         self.beta, self.weights, self.reading = beta, tuple(weights), reading
         c = self.context_encoder.out_channels
         if reading == "A":
