@@ -44,15 +44,13 @@ def option(default=MISSING, *, flag: str, help: str, factory=MISSING, low=None, 
 
 
 def _checked(obj, path: str = "") -> None:
-    """Check every field of a configuration dataclass (and of those nested in it) against
-    its type and bounds; the error names the flag, the value and what would do."""
+    """Check every field of a configuration dataclass against its type and bounds (a nested
+    group of options checked itself when it was made); the error names the flag, the value
+    and what would do."""
     hints = typing.get_type_hints(type(obj))
     for f in fields(obj):
         value, meta = getattr(obj, f.name), f.metadata
-        if dataclasses.is_dataclass(value):  # a method's options (named as their own fields)
-            _checked(value, "" if f.name == "method" else f"{path}{f.name}.")
-            continue
-        if "flag" not in meta:
+        if "flag" not in meta or dataclasses.is_dataclass(value):
             continue
         flag = meta["flag"]
         shown = " ".join(map(str, value)) if isinstance(value, tuple) else value
@@ -123,14 +121,41 @@ def _tuples(data: dict) -> dict:
     return {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
 
 
+# --------------------------------------------------------------------------- groups
+@dataclass(frozen=True)
+class Options:
+    """A group of settings (a method's options, or a group nested in them, such as
+    :class:`MaskOptions`): every field an :func:`option`, checked when the group is made.
+    A field whose type is another ``Options`` is a nested group; the configuration machinery
+    (:meth:`TrainConfig.with_changes`, :func:`schema`, :meth:`TrainConfig.from_dict`) reaches
+    its fields as it reaches the group's own."""
+
+    where: ClassVar[str] = ""  # how messages name the group's fields ("masking.num_blocks")
+
+    def __post_init__(self):
+        _checked(self, self.where)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def groups(kind: type) -> dict[str, type[Options]]:
+    """The nested groups of an options class: field name -> its ``Options`` class."""
+    hints = typing.get_type_hints(kind)
+    return {f.name: hints[f.name] for f in fields(kind)
+            if isinstance(hints[f.name], type) and issubclass(hints[f.name], Options)}
+
+
 # --------------------------------------------------------------------------- masking
 STRATEGIES = ("multiblock", "random", "mixed")
 
 
 @dataclass(frozen=True)
-class MaskOptions:
+class MaskOptions(Options):
     """Knobs of the three masking strategies; the defaults are the official CNN-JEPA ones.
     Their limits on a given grid are checked by ``masking.resolve_options``."""
+
+    where: ClassVar[str] = "masking."
 
     num_blocks: int = option(4, flag="--num-blocks", low=1,
                              help="multi-block: blocks whose union is the target region")
@@ -152,69 +177,82 @@ class MaskOptions:
                             help="multi-block: redraws of positions that leave too little "
                                  "context")
 
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
 
 # --------------------------------------------------------------------------- methods
-# Options several methods share are written once here and used by each.
-def _optimizer(default: str):
+# Options several methods share, written once: a method that has one declares it with its
+# helper (its own default as the argument), so that its flag means the same everywhere.
+def optimizer_option(default: str):
     return option(default, flag="--optimizer",
                   help="AdamW (CNN-JEPA, C-JEPA, BYOL) or LARS (SimCLR, VICReg) as the "
                        "CNN-JEPA authors ran each method")
 
 
-def _lr(default: float):
+def lr_option(default: float):
     return option(default, flag="--lr", above=0,
                   help="peak learning rate, not batch-scaled (as the official code)")
 
 
-def _weight_decay(default: float):
+def weight_decay_option(default: float):
     return option(default, flag="--weight-decay", low=0,
                   help="weight decay (LARS: not on norms and biases)")
 
 
-def _ema():
+def ema_option():
     return option((0.996, 1.0), flag="--ema", low=0, high=1, ordered=True,
                   metavar=("START", "END"),
                   help="EMA momentum of the target: cosine from START to END")
 
 
-def _ema_per_epoch(default: bool):
+def ema_per_epoch_option(default: bool):
     return option(default, flag="--ema-per-epoch",
                   help="step the EMA momentum once per epoch, as the official code")
 
 
-def _jitter_strength():
+def jitter_strength_option():
     return option(1.0, flag="--jitter-strength", low=0,
                   help="colour jitter of both views scaled by s (SimCLR's colour distortion "
                        "strength; 1: as the authors ran it, 0.5: SimCLR on CIFAR-10)")
 
 
-def _vicreg_weights():
+def vicreg_weights_option():
     return option((25.0, 25.0, 1.0), flag="--vicreg-weights", low=0,
                   metavar=("INV", "VAR", "COV"),
                   help="weights of VICReg's invariance, variance and covariance terms")
 
 
 @dataclass(frozen=True)
-class MethodOptions:
-    """What one method sets for itself; each method has its own subclass (its ``name``)."""
+class MethodOptions(Options):
+    """What every method sets for itself: its optimizer, peak learning rate and weight decay
+    (each method's defaults are as the CNN-JEPA authors ran it). Each method has its own
+    subclass (its ``name``), adding its own fields and overriding these defaults."""
 
     name: ClassVar[str]
+    optimizer: Literal["adamw", "lars"] = optimizer_option("adamw")
+    lr: float = lr_option(0.01)
+    weight_decay: float = weight_decay_option(0.01)
 
 
 @dataclass(frozen=True)
-class CNNJEPAOptions(MethodOptions):
+class EMAOptions(MethodOptions):
+    """A method with an EMA target: its momentum, a cosine from ``ema[0]`` to ``ema[1]``."""
+
+    ema: tuple[float, float] = ema_option()
+    ema_per_epoch: bool = ema_per_epoch_option(False)
+
+
+@dataclass(frozen=True)
+class TwoViewOptions(MethodOptions):
+    """A method that compares two augmented views of each image (``TwoViewMethod``)."""
+
+    jitter_strength: float = jitter_strength_option()
+
+
+@dataclass(frozen=True)
+class CNNJEPAOptions(EMAOptions):
     """CNN-JEPA (the paper): AdamW 0.01 / 0.01, EMA 0.996 -> 1, mixed masking, a 3-layer
     depthwise-separable 3x3 predictor, the official loss."""
 
     name: ClassVar[str] = "cnn-jepa"
-    optimizer: Literal["adamw", "lars"] = _optimizer("adamw")
-    lr: float = _lr(0.01)
-    weight_decay: float = _weight_decay(0.01)
-    ema: tuple[float, float] = _ema()
-    ema_per_epoch: bool = _ema_per_epoch(False)
     target_ema: bool = option(True, flag="--target-ema",
                               help="the target encoder follows the context encoder by EMA; "
                                    "--no-target-ema copies it after every step (the ablation)")
@@ -241,6 +279,7 @@ class CNNJEPAOptions(MethodOptions):
         help="official: smooth-L1 of L2-normalised features; l2: squared error")
 
     def __post_init__(self):
+        super().__post_init__()
         if self.kernel_size % 2 == 0:
             raise UsageError(f"--kernel-size {self.kernel_size}: kernel_size must be odd (3, "
                              f"5, 7, 9), so that the grid keeps its size")
@@ -257,49 +296,70 @@ class CJEPAOptions(CNNJEPAOptions):
         help="A = VICReg between the projected block means of the prediction (Algorithm 1); "
              "B = invariance is the JEPA loss, variance and covariance of the pooled context "
              "encoder (pseudocode)")
-    vicreg_weights: tuple[float, float, float] = _vicreg_weights()
+    vicreg_weights: tuple[float, float, float] = vicreg_weights_option()
 
 
 @dataclass(frozen=True)
-class SimCLROptions(MethodOptions):
+class SimCLROptions(TwoViewOptions):
     """SimCLR as the CNN-JEPA authors ran it: LARS 1.7 / 1e-6, NT-Xent at 0.1."""
 
     name: ClassVar[str] = "simclr"
-    optimizer: Literal["adamw", "lars"] = _optimizer("lars")
-    lr: float = _lr(1.7)
-    weight_decay: float = _weight_decay(1e-6)
+    optimizer: Literal["adamw", "lars"] = optimizer_option("lars")
+    lr: float = lr_option(1.7)
+    weight_decay: float = weight_decay_option(1e-6)
     temperature: float = option(0.1, flag="--temperature", above=0,
                                 help="NT-Xent temperature")
-    jitter_strength: float = _jitter_strength()
 
 
 @dataclass(frozen=True)
-class BYOLOptions(MethodOptions):
+class BYOLOptions(EMAOptions, TwoViewOptions):
     """BYOL as the CNN-JEPA authors ran it: AdamW 0.01 / 0.01, EMA 0.996 -> 1 per epoch."""
 
     name: ClassVar[str] = "byol"
-    optimizer: Literal["adamw", "lars"] = _optimizer("adamw")
-    lr: float = _lr(0.01)
-    weight_decay: float = _weight_decay(0.01)
-    ema: tuple[float, float] = _ema()
-    ema_per_epoch: bool = _ema_per_epoch(True)
-    jitter_strength: float = _jitter_strength()
+    ema_per_epoch: bool = ema_per_epoch_option(True)
 
 
 @dataclass(frozen=True)
-class VICRegOptions(MethodOptions):
+class VICRegOptions(TwoViewOptions):
     """VICReg as the CNN-JEPA authors ran it: LARS 0.5 / 1e-6, weights 25 / 25 / 1."""
 
     name: ClassVar[str] = "vicreg"
-    optimizer: Literal["adamw", "lars"] = _optimizer("lars")
-    lr: float = _lr(0.5)
-    weight_decay: float = _weight_decay(1e-6)
-    vicreg_weights: tuple[float, float, float] = _vicreg_weights()
-    jitter_strength: float = _jitter_strength()
+    optimizer: Literal["adamw", "lars"] = optimizer_option("lars")
+    lr: float = lr_option(0.5)
+    weight_decay: float = weight_decay_option(1e-6)
+    vicreg_weights: tuple[float, float, float] = vicreg_weights_option()
 
 
-METHOD_OPTIONS: dict[str, type[MethodOptions]] = {
-    o.name: o for o in (CNNJEPAOptions, CJEPAOptions, SimCLROptions, BYOLOptions, VICRegOptions)}
+METHOD_OPTIONS: dict[str, type[MethodOptions]] = {}
+
+
+def register_options(kind: type[MethodOptions]) -> type[MethodOptions]:
+    """Add a method's options to :data:`METHOD_OPTIONS` (``jepa_lite.methods.register`` does
+    it for a new method). Flags are shared by name (``--lr`` is every method's): a flag this
+    class declares must mean what it means elsewhere (the same field, type, help and bounds;
+    its default is the method's own), and must not be one of the run's flags."""
+    if not (isinstance(kind, type) and issubclass(kind, MethodOptions)) or not getattr(
+            kind, "name", None):
+        raise TypeError(f"{kind!r} is not a MethodOptions subclass with a name")
+    known = {f.metadata["flag"]: _declaration(f, hint)
+             for other in METHOD_OPTIONS.values() if other is not kind
+             for f, hint, _ in _options_fields(other)}
+    run_flags = {f.metadata["flag"] for f in fields(TrainConfig)}
+    for f, hint, _ in _options_fields(kind):
+        flag = f.metadata["flag"]
+        if flag in run_flags:
+            raise TypeError(f"{kind.__name__}.{f.name} declares {flag}, a flag of the run itself")
+        if flag in known and known[flag] != _declaration(f, hint):
+            raise TypeError(f"{kind.__name__}.{f.name} declares {flag} otherwise than the methods "
+                            f"registered before it ({known[flag]} there, {_declaration(f, hint)} "
+                            f"here): share the declaration, or choose another flag")
+    METHOD_OPTIONS[kind.name] = kind
+    return kind
+
+
+def _declaration(f: dataclasses.Field, hint) -> tuple:
+    """What must agree wherever a flag is declared: all but the default."""
+    return (f.name, hint, tuple(sorted((k, v) for k, v in f.metadata.items())))
 
 
 def method_options(name: str) -> type[MethodOptions]:
@@ -389,43 +449,45 @@ class TrainConfig:
 
     def with_changes(self, strict: bool = True, **changes) -> TrainConfig:
         """This configuration with some fields changed, each wherever it lives: the run's
-        own fields, its method's options, or their masking options (``masking`` itself
-        takes a :class:`MaskOptions` or a dict). ``method``: another method's name or options
-        (its defaults, not this method's settings), applied first. A field that only other
-        methods have is an error, or skipped when ``strict`` is False (``--paper-exact`` on
-        a baseline)."""
+        own fields, its method's options, or a group nested in them (``masking``'s
+        :class:`MaskOptions`; the group itself takes its class or a dict). A name may also be
+        its flag's (``masking="random"`` as ``--masking random`` sets ``strategy``).
+        ``method``: another method's name or options (its defaults, not this method's
+        settings), applied first. A field that only other methods have is an error, or
+        skipped when ``strict`` is False (``--paper-exact`` on a baseline)."""
         changes = dict(changes)
         cfg = self
         if "method" in changes:
             cfg = replace(cfg, method=changes.pop("method"))
-        top, own, mask = {}, {}, {}
-        method_fields = {f.name for f in fields(cfg.method)}
-        mask_fields = {f.name for f in fields(MaskOptions)}
+        kind, top, own, nested = type(cfg.method), {}, {}, {}
         for name, value in changes.items():
             value = tuple(value) if isinstance(value, list) else value
             if name in _TOP_FIELDS:
                 top[name] = value
-            elif name == "masking" and "masking" in method_fields:
-                own["masking"] = (value if isinstance(value, MaskOptions)
-                                  else replace(cfg.method.masking, **_tuples(value)))
-            elif name in method_fields:
-                own[name] = value
-            elif name in mask_fields and "masking" in method_fields:
-                mask[name] = value
-            elif name in _ANY_METHOD_FIELDS or name in mask_fields or name == "masking":
+                continue
+            found = _locate(kind, name, value)
+            if found is None:
+                readers = [m for m, o in METHOD_OPTIONS.items()
+                           if _locate(o, name, value) is not None]
+                if not readers:
+                    raise UsageError(f"unknown configuration field {name!r}")
                 if strict:
-                    readers = [m for m, o in METHOD_OPTIONS.items()
-                               if name in {f.name for f in fields(o)} or (
-                                   "masking" in {f.name for f in fields(o)}
-                                   and name in mask_fields)]
                     names = ", ".join(readers[:-1]) + " and " * (len(readers) > 1) + readers[-1]
                     raise UsageError(f"{flag_of(name)} is an option of {names}; "
                                      f"{cfg.method.name} does not use it: drop it, or choose "
                                      f"--method {readers[0]}")
+                continue
+            group, field_name = found
+            if group is None and field_name in groups(kind):  # a whole group
+                group_kind = groups(kind)[field_name]
+                own[field_name] = (value if isinstance(value, group_kind) else
+                                   replace(getattr(cfg.method, field_name), **_tuples(value)))
+            elif group is None:
+                own[field_name] = value
             else:
-                raise UsageError(f"unknown configuration field {name!r}")
-        if mask:
-            own["masking"] = replace(own.get("masking", cfg.method.masking), **mask)
+                nested.setdefault(group, {})[field_name] = value
+        for group, values in nested.items():
+            own[group] = replace(own.get(group, getattr(cfg.method, group)), **values)
         return replace(cfg, method=replace(cfg.method, **own), **top)
 
     def to_dict(self) -> dict:
@@ -436,13 +498,14 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:
-        """A configuration from :meth:`to_dict`'s data, or from a checkpoint written before
-        the method's options were nested (one flat dict); fields unknown then take their
-        defaults, except ``pipeline``: a run recorded before it existed drew its views with
-        PIL, and resumes so."""
+        """A configuration from :meth:`to_dict`'s data (``config.json``, a checkpoint's
+        ``config``); fields left out take their defaults, except ``pipeline``: a run recorded
+        before it existed drew its views with PIL, and resumes so."""
         data = dict(data)
-        if not isinstance(data.get("method"), dict):  # the flat form of earlier versions
-            data = _from_flat(data)
+        if not isinstance(data.get("method"), dict):
+            raise UsageError("this configuration was written by an older jepa_lite (its method's "
+                             "options are not nested under 'method'): start the run again in a "
+                             "new --out")
         data.setdefault("pipeline", "pil")  # written before the device pipeline: PIL's views
         return cls(**_tuples(data))
 
@@ -495,34 +558,49 @@ class TrainConfig:
 
 
 _TOP_FIELDS = {f.name for f in fields(TrainConfig)} - {"method"}
-_ANY_METHOD_FIELDS = {f.name for o in METHOD_OPTIONS.values() for f in fields(o)}
-# the flat checkpoint form's names for what are now a method's options
-_RENAMED = {"cjepa_beta": "beta", "cjepa_reading": "reading"}
+
+
+def _locate(kind: type[MethodOptions], name: str, value=None) -> tuple[str | None, str] | None:
+    """Where ``name`` lives in a method's options: ``(None, field)`` for its own field (a
+    nested group too, when ``value`` is the group or a dict), ``(group, field)`` for a field
+    of a nested group; a flag's name (``masking`` of ``--masking``) is taken as its field's.
+    None when the method has no such setting."""
+    own, nested = {f.name for f in fields(kind)}, groups(kind)
+    if name in nested and (isinstance(value, (dict, Options)) or value is None):
+        return None, name
+    name = _field_of_flag(name) if name not in own or name in nested else name
+    if name in own and name not in nested:
+        return None, name
+    for group, group_kind in nested.items():
+        if name in {f.name for f in fields(group_kind)}:
+            return group, name
+    return None
 
 
 def _method_from_dict(data: dict) -> MethodOptions:
     data = dict(data)
     kind = method_options(data.pop("name", "cnn-jepa"))
-    if "masking" in data and isinstance(data["masking"], dict):
-        data["masking"] = MaskOptions(**_tuples(data["masking"]))
+    for name, group_kind in groups(kind).items():
+        if isinstance(data.get(name), dict):
+            data[name] = group_kind(**_tuples(data[name]))
     return kind(**_tuples(data))
 
 
-def _from_flat(data: dict) -> dict:
-    """A flat configuration (checkpoints of jepa_lite before nested method options)."""
-    name = data.pop("method", "cnn-jepa") or "cnn-jepa"
-    kind = method_options(name)
-    own = {f.name for f in fields(kind)}
-    method = {"name": name}
-    for key in list(data):
-        new = _RENAMED.get(key, key)
-        if new in own:
-            value = data.pop(key)
-            if value is not None:  # None meant "the method's default" then
-                method[new] = value
-        elif key in _ANY_METHOD_FIELDS or key in _RENAMED or key == "masking":
-            data.pop(key)  # another method's setting: not part of this run
-    return {**{k: v for k, v in data.items() if k in _TOP_FIELDS}, "method": method}
+def _options_fields(kind: type) -> list[tuple[dataclasses.Field, object, str | None]]:
+    """Every setting of an options class, its nested groups' fields in place of the group:
+    ``(field, type, group)``."""
+    hints, nested, out = typing.get_type_hints(kind), groups(kind), []
+    for f in fields(kind):
+        if f.name in nested:
+            sub = typing.get_type_hints(nested[f.name])
+            out += [(g, sub[g.name], f.name) for g in fields(nested[f.name])]
+        else:
+            out.append((f, hints[f.name], None))
+    return out
+
+
+for _kind in (CNNJEPAOptions, CJEPAOptions, SimCLROptions, BYOLOptions, VICRegOptions):
+    register_options(_kind)
 
 
 def schema() -> list[tuple[str, dataclasses.Field, object, dict]]:
@@ -534,14 +612,20 @@ def schema() -> list[tuple[str, dataclasses.Field, object, dict]]:
     for f in fields(TrainConfig):
         seen[f.metadata["flag"]] = (f, top[f.name], {})
     for name, kind in METHOD_OPTIONS.items():
-        hints, own = typing.get_type_hints(kind), kind()
-        for f in fields(kind):
-            group = [(g, typing.get_type_hints(MaskOptions)[g.name], getattr(own.masking, g.name))
-                     for g in fields(MaskOptions)] if f.name == "masking" else [
-                (f, hints[f.name], getattr(own, f.name))]
-            for g, hint, default in group:
-                seen.setdefault(g.metadata["flag"], (g, hint, {}))[2][name] = default
+        own = kind()
+        for f, hint, group in _options_fields(kind):
+            default = getattr(getattr(own, group) if group else own, f.name)
+            seen.setdefault(f.metadata["flag"], (f, hint, {}))[2][name] = default
     return [(flag, *rest) for flag, rest in seen.items()]
+
+
+def _field_of_flag(name: str) -> str:
+    """The field a flag's name sets (``cjepa_reading`` of ``--cjepa-reading``: ``reading``);
+    any other name as it is."""
+    for flag, f, _, _ in schema():
+        if flag[2:].replace("-", "_") == name:
+            return f.name
+    return name
 
 
 def flag_of(name: str) -> str:

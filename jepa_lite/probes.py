@@ -36,8 +36,8 @@ def encoder_from_checkpoint(path: str | os.PathLike) -> Trunk:
     SimCLR, BYOL and VICReg."""
     ckpt = load_run_checkpoint(path)
     cfg = TrainConfig.from_dict(ckpt["config"])
-    enc = dense_trunk(cfg.arch)
-    prefix = methods.get(cfg.method.name).encoder_prefix
+    method = methods.get(cfg.method.name)
+    enc, prefix = method.probe_encoder(cfg), method.encoder_prefix
     weights = {k[len(prefix):]: v for k, v in ckpt["model"].items() if k.startswith(prefix)}
     try:
         enc.load_state_dict(weights)

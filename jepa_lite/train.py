@@ -33,9 +33,8 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
-from jepa_lite import distributed, masking, methods, optim, schedules
+from jepa_lite import distributed, methods, optim
 from jepa_lite.analysis import DIAGNOSTIC_ROWS, collapse_stats
-from jepa_lite.backbone import check_arch, trunk_stride
 from jepa_lite.checkpoint import (
     FORMAT,
     RUN_FOLDER,
@@ -70,26 +69,12 @@ class NonFiniteLossError(UsageError):
 # --------------------------------------------------------------------------- checks
 def check_config(cfg: TrainConfig) -> None:
     """What a configuration cannot check by itself (``config.TrainConfig`` checks each
-    field): the trunk, the image size it tiles, the mask options on that grid, and the
-    micro-batch the method's loss needs. Raises a ValueError that names the fix."""
-    check_arch(cfg.arch)
-    grid = masking.grid_of(cfg.image_size, cfg.arch)
-    o = cfg.method
-    if hasattr(o, "masking"):  # the strategy's limits on this grid, whichever branch is drawn
-        masking.sample_masks(1, grid, o.strategy, torch.Generator().manual_seed(0),
-                             o.official_masks, **o.masking.to_dict())
+    field): what the method's :meth:`~jepa_lite.methods.Method.check` refuses on this run's
+    geometry, and the micro-batch its loss needs. Raises a UsageError that names the fix."""
+    method = methods.get(cfg.method.name)
+    method.check(cfg)
     if cfg.micro_batch is not None:
-        check_micro_batch(cfg.micro_batch, cfg.method.name, 1)
-
-
-def check_micro_batch(micro: int, method: str, world: int) -> None:
-    """A method whose loss compares the images of a forward pass needs at least two."""
-    m = methods.get(method)
-    if micro < m.min_micro_batch:
-        raise UsageError(f"micro-batch {micro} (images per forward pass on each of {world} "
-                         f"process(es)) is too small for {method}: {m.why_min_micro_batch}; "
-                         f"use --micro-batch {m.min_micro_batch} or more (and a --batch-size "
-                         f"that is a multiple of it times the processes)")
+        method.check_micro_batch(cfg.micro_batch)
 
 
 def resolved(cfg: TrainConfig, world: int) -> TrainConfig:
@@ -102,20 +87,15 @@ def resolved(cfg: TrainConfig, world: int) -> TrainConfig:
                          "starts; this is a single process: drop --sync-bn, or run torchrun "
                          "--nproc_per_node N -m jepa_lite.pretrain ...")
     micro = cfg.micro_batch or max(1, cfg.batch_size // world)
-    check_micro_batch(micro, cfg.method.name, world)
+    methods.get(cfg.method.name).check_micro_batch(micro, world)
     distributed.check_batch(cfg.batch_size, micro, world)
     workers = cfg.workers if cfg.workers is not None else default_workers()
     return replace(cfg, micro_batch=micro, workers=workers)
 
 
 def geometry(cfg: TrainConfig) -> str:
-    """The grid and, for a masking method, its multi-block block sizes, in one line."""
-    o = cfg.method
-    if not hasattr(o, "masking"):
-        grid = masking.grid_of(cfg.image_size, cfg.arch)
-        return f"{cfg.image_size} px: a {grid[0]}x{grid[1]} grid ({o.name} draws no masks)"
-    return masking.describe_geometry(cfg.image_size, trunk_stride(cfg.arch), o.masking,
-                                     o.official_masks)
+    """The run's grid and, for a masking method, its block sizes, in one line."""
+    return methods.get(cfg.method.name).describe(cfg)
 
 
 # --------------------------------------------------------------------------- build
@@ -142,8 +122,7 @@ def build_model(cfg: TrainConfig) -> Method:
 def make_optimizer(model: Method, cfg: TrainConfig, device: torch.device):
     """The method's optimizer (AdamW, fused on a GPU, or LARS) on the trainable parameters."""
     o = cfg.method
-    return optim.build(o.optimizer, model.named_trainable_parameters(), o.lr, o.weight_decay,
-                       device)
+    return optim.build(o.optimizer, model.param_groups(), o.lr, o.weight_decay, device)
 
 
 def tune(device: torch.device) -> None:
@@ -246,27 +225,32 @@ def train_step(run: Run, micro_batches: Iterable, accumulation: int,
 # --------------------------------------------------------------------------- one epoch
 @dataclass
 class Schedule:
-    """Steps of the run and the learning rate and EMA momentum of each."""
+    """Steps of the run, and the value of each of the method's schedules at each step
+    (:meth:`~jepa_lite.methods.Method.schedules`: the learning rate, the EMA momentum, ...)."""
 
     cfg: TrainConfig
     steps_per_epoch: int
+
+    def __post_init__(self):
+        self.schedules = methods.get(self.cfg.method.name).schedules(self.cfg,
+                                                                     self.steps_per_epoch)
 
     @property
     def total_steps(self) -> int:
         return self.steps_per_epoch * self.cfg.epochs
 
-    def lr(self, step: int) -> float:
-        cfg = self.cfg
-        return schedules.learning_rate(step, self.total_steps,
-                                       round(cfg.warmup_epochs * self.steps_per_epoch),
-                                       cfg.method.lr, cfg.final_lr_ratio)
+    def at(self, step: int) -> dict[str, float]:
+        return {key: f(step) for key, f in self.schedules.items()}
 
-    def momentum(self, step: int) -> float | None:
-        o = self.cfg.method
-        if not hasattr(o, "ema"):
-            return None
-        return schedules.ema_momentum_at(step, self.steps_per_epoch, self.cfg.epochs,
-                                         o.ema_per_epoch, *o.ema)
+
+def apply(optimizer: torch.optim.Optimizer, values: dict[str, float]) -> None:
+    """Set every scheduled value on every parameter group (``ema_momentum`` moves the target,
+    not the optimizer); a group keeps the keys it lists in its ``fixed`` (a group without
+    weight decay keeps 0 under a weight-decay schedule)."""
+    for group in optimizer.param_groups:
+        for key, value in values.items():
+            if key != "ema_momentum" and key not in group.get("fixed", ()):
+                group[key] = value
 
 
 @dataclass
@@ -309,9 +293,9 @@ def train_one_epoch(run: Run, batches, sched: Schedule, epoch: int, start: Posit
     lr = momentum = None
     for i in bar:
         step = epoch * per_epoch + i
-        lr, momentum = sched.lr(step), sched.momentum(step)
-        for group in run.optimizer.param_groups:
-            group["lr"] = lr
+        values = sched.at(step)
+        lr, momentum = values["lr"], values.get("ema_momentum")
+        apply(run.optimizer, values)
         if on_step is not None:
             on_step(run, StepInfo(epoch, step, lr, momentum))
         loss, step_features = train_step(run, islice(batches, accumulation), accumulation,

@@ -106,3 +106,14 @@ def test_public_torch_api_only(name):
                and isinstance(n.value, ast.Name) and n.value.id == "torch"
                and n.attr.startswith("_") and not n.attr.endswith("__")]
     assert private == [], (name, private)
+
+
+@pytest.mark.parametrize("name", sorted(n for n in modules() if not n.startswith(
+    "jepa_lite.methods")))
+def test_only_a_method_asks_what_its_options_hold(name):
+    """The loop, probes and course ask the method (its contract, methods/base.py), never
+    ``hasattr`` of a method's options; hasattr is left for other objects (os, args)."""
+    tree = ast.parse(modules()[name].read_text())
+    asked = [ast.unparse(n.args[0]) for n in ast.walk(tree)
+             if isinstance(n, ast.Call) and getattr(n.func, "id", None) == "hasattr"]
+    assert [a for a in asked if "method" in a or a in ("o", "opts", "options")] == []

@@ -192,3 +192,44 @@ def test_every_profile_image_size_tiles_its_trunk():
     for p in PROFILES.values():
         cfg = p.config()
         assert cfg.image_size % trunk_stride(cfg.arch) == 0
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: config.MaskOptions(num_blocks=0), "--num-blocks 0: masking.num_blocks must be at "
+                                               "least 1"),
+    (lambda: config.CNNJEPAOptions(lr=-1.0), "--lr -1.0: lr must be more than 0"),
+    (lambda: config.SimCLROptions(temperature=0), "--temperature 0: temperature must be more"),
+    (lambda: config.BYOLOptions(ema=(1.0, 0.9)), "--ema 1.0 0.9: ema goes from its first"),
+    (lambda: config.CJEPAOptions(reading="C"), "--cjepa-reading C: reading must be one of A, B"),
+])
+def test_every_options_class_checks_itself_when_made(make, message):
+    """Options are checked where they are made, not only when nested in a TrainConfig."""
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+@pytest.mark.parametrize("name, value, where", [
+    ("masking", "random", ("strategy", "random")),  # --masking random
+    ("strategy", "multiblock", ("strategy", "multiblock")),
+    ("cjepa_reading", "B", ("reading", "B")),  # --cjepa-reading B
+    ("num_blocks", 2, ("masking", config.MaskOptions(num_blocks=2))),
+    ("masking", {"num_blocks": 3}, ("masking", config.MaskOptions(num_blocks=3))),
+])
+def test_with_changes_takes_what_the_flag_takes(name, value, where):
+    cfg = TrainConfig(method="cjepa").with_changes(**{name: value})
+    assert getattr(cfg.method, where[0]) == where[1]
+
+
+def test_the_configuration_machinery_names_no_options_class():
+    """Nested option groups are found by their type (config.groups), not by name: the
+    machinery (with_changes, schema, from_dict) never names MaskOptions or a method."""
+    import ast
+    import inspect
+    import textwrap
+
+    for function in (TrainConfig.with_changes, TrainConfig.from_dict, config.schema,
+                     config._locate, config._method_from_dict, config._options_fields):
+        source = textwrap.dedent(inspect.getsource(function))
+        names = {n.id for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Name)}
+        assert not names & {"MaskOptions", "CNNJEPAOptions", "CJEPAOptions", "SimCLROptions",
+                            "BYOLOptions", "VICRegOptions"}, function.__name__

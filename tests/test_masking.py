@@ -174,9 +174,9 @@ def test_bad_image_size_names_the_fix(size):
         ({"strategy": "blocks"}, "unknown masking strategy 'blocks'"),
         ({"block_scale": (0.3, 0.2)}, "block_scale"),
         ({"aspect_ratio": (0, 1)}, "aspect_ratio"),
-        ({"num_blocks": 0}, "num_blocks=0"),
+        ({"num_blocks": 0}, "--num-blocks 0: masking.num_blocks must be at least 1"),
         ({"mask_ratio": 0.95, "strategy": "random"}, "mask_ratio=0.95 keeps 2 of 49"),
-        ({"mask_ratio": 1.5}, "mask_ratio=1.5"),
+        ({"mask_ratio": 1.5}, "--mask-ratio 1.5: masking.mask_ratio must be at most 1"),
         ({"batch_size": 0}, "batch_size=0"),
     ],
 )
@@ -203,7 +203,7 @@ def test_mixed_rejects_options_impossible_for_either_branch(seed):
     ({"generator": 3}, TypeError, "generator must be a torch.Generator"),
     ({"grid": (7, 7, 7)}, TypeError, "grid must be an int or a pair of ints"),
     ({"grid": (2.7, 3.9)}, TypeError, "grid must be an int or a pair of ints"),
-    ({"min_context": -1}, ValueError, "min_context=-1 must be >= 0"),
+    ({"min_context": -1}, ValueError, "--min-context -1: masking.min_context must be at least 0"),
 ])
 def test_wrong_types_are_named(kwargs, error, match):
     args = {"batch_size": 4, **kwargs}

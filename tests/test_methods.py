@@ -19,7 +19,7 @@ from jepa_lite import (
     probes,
     train,
 )
-from jepa_lite.config import METHOD_OPTIONS, SimCLROptions, TrainConfig
+from jepa_lite.config import METHOD_OPTIONS, EMAOptions, TrainConfig
 from jepa_lite.methods.cjepa import block_means
 from jepa_lite.views import TwoViews, stack_views, with_jitter_strength
 
@@ -77,8 +77,12 @@ def test_every_method_has_its_options_and_one_registry_line():
     assert list(methods.METHODS) == list(METHOD_OPTIONS)
     for name, m in methods.METHODS.items():
         assert m.Options is METHOD_OPTIONS[name] and m.name == name
-        assert m.has_target == bool(m.from_config(TrainConfig(method=name, arch="resnet10",
-                                                               image_size=64)).ema_pairs())
+        # a method with EMA options has an EMA target, and the schedule that moves it
+        has_ema = issubclass(m.Options, EMAOptions)
+        cfg = TrainConfig(method=name, arch="resnet10", image_size=64, epochs=2,
+                          warmup_epochs=1)
+        assert has_ema == bool(m.from_config(cfg).ema_pairs())
+        assert has_ema == ("ema_momentum" in m.schedules(cfg, 10))
 
 
 # --------------------------------------------------------------------------- views
@@ -273,7 +277,8 @@ def test_every_method_trains_resumes_exactly_and_is_probed_from_the_cli(method, 
         assert torch.equal(a["model"][k], b["model"][k]), (method, k)
     rows = checkpoint.read_metrics(tmp_path / "straight")
     assert len(rows) == 2 and all(r["loss"] == r["loss"] for r in rows)  # finite
-    assert (rows[0]["momentum"] is None) == (not methods.get(method).has_target)
+    assert (rows[0]["momentum"] is None) == (not issubclass(methods.get(method).Options,
+                                                            EMAOptions))
     enc = probes.encoder_from_checkpoint(tmp_path / "straight" / "last.pt")
     prefix = methods.get(method).encoder_prefix
     for k, v in enc.state_dict().items():
@@ -325,24 +330,20 @@ def test_a_run_of_one_method_is_not_resumed_as_another(root, tmp_path, capsys):
     assert (tmp_path / "last.pt").read_bytes() == before  # nothing lost
 
 
-def test_a_checkpoint_from_before_the_nested_options_still_resumes(root, tmp_path):
-    """Checkpoints written with one flat configuration (and before ``method`` and friends
-    existed: CNN-JEPA runs) are read as the nested configuration they mean."""
-    cfg = tiny("cnn-jepa", epochs=2)
+def test_a_checkpoint_from_before_the_nested_options_is_refused_in_one_line(root, tmp_path,
+                                                                            capsys):
+    """Checkpoints of the flat configuration (jepa_lite before nested method options) are no
+    longer read: resuming one says how to start again, and loses nothing."""
+    cfg = tiny("cnn-jepa", epochs=1, warmup_epochs=0)
     train.pretrain(cfg, root, tmp_path, device="cpu")
     ckpt = checkpoint.load_checkpoint(tmp_path / "last.pt")
     flat = {k: v for k, v in ckpt["config"].items() if k != "method"}
     flat.update({k: v for k, v in ckpt["config"]["method"].items() if k != "name"})
-    for name in ("optimizer", "target_ema", "lr"):  # unknown then, or "the method's default"
-        flat.pop(name)
-    flat.update(ema_per_epoch=None, weight_decay=None)
     ckpt["config"] = flat
     checkpoint.atomic_save(ckpt, tmp_path / "last.pt")
-    assert TrainConfig.from_dict(flat) == replace(cfg, micro_batch=8)
-    train.pretrain(cfg, root, tmp_path, device="cpu", resume=True)  # complete: no refusal
-    from jepa_lite import runs
-
-    runs.check_settings(cfg, tmp_path, root)
-    simclr = TrainConfig.from_dict({**flat, "method": "simclr", "temperature": 0.3,
-                                    "cjepa_beta": 0.5, "masking": {"num_blocks": 2}})
-    assert simclr.method == SimCLROptions(temperature=0.3)  # another method's settings dropped
+    before = (tmp_path / "last.pt").read_bytes()
+    with pytest.raises(ValueError, match="older jepa_lite.*start the run again in a new --out"):
+        TrainConfig.from_dict(flat)
+    assert cli.main(["pretrain", "--out", str(tmp_path), "--resume"]) == 2
+    assert "start the run again in a new --out" in capsys.readouterr().err
+    assert (tmp_path / "last.pt").read_bytes() == before

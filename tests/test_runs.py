@@ -9,6 +9,7 @@ import torch
 
 from jepa_lite import checkpoint, data, runs, train
 from jepa_lite.config import TrainConfig
+from jepa_lite.errors import UsageError
 
 pytestmark = pytest.mark.slow  # trainers started in processes of their own
 
@@ -36,7 +37,7 @@ def options(root, epochs=2):
 def test_a_new_run_is_started_in_its_own_process_and_then_left_alone(root, tmp_path, capsys):
     run = tmp_path / "run"
     assert runs.state(run)["status"] == "new"
-    with pytest.raises(RuntimeError, match="is new.*run chapter 04 first"):
+    with pytest.raises(UsageError, match="is new.*run chapter 04 first"):
         runs.require_complete(run)
     info = runs.train(tiny(), run, root, "cpu")
     assert info["status"] == "complete" and (info["epoch"], info["epochs"]) == (2, 2)
@@ -65,7 +66,7 @@ def test_a_stopped_run_is_resumed(root, tmp_path, capsys):
         train.pretrain(cfg, root, run, device="cpu", on_step=preempted)
     info = runs.state(run)
     assert (info["status"], info["epoch"], info["step"]) == ("stopped", 1, 1)
-    with pytest.raises(RuntimeError, match=r"is stopped \(epoch 1 of 2 and 1 steps\): resume "
+    with pytest.raises(UsageError, match=r"is stopped \(epoch 1 of 2 and 1 steps\): resume "
                                            r"it.*--resume"):
         runs.require_complete(run)
     assert runs.train(cfg, run, root, "cpu")["status"] == "complete"
@@ -80,7 +81,7 @@ def test_a_running_run_is_followed_not_started_again(root, tmp_path, capsys):
     while runs.state(run)["status"] != "running" and time.time() < deadline:
         time.sleep(0.05)
     assert checkpoint.is_locked(run)
-    with pytest.raises(RuntimeError, match="is running.*wait for it.*train.log"):
+    with pytest.raises(UsageError, match="is running.*wait for it.*train.log"):
         runs.require_complete(run)
     info = runs.train(tiny(3), run, root, "cpu")  # follows the one that runs
     assert info["status"] == "complete"
@@ -90,7 +91,7 @@ def test_a_running_run_is_followed_not_started_again(root, tmp_path, capsys):
 
 
 def test_a_failing_run_shows_its_log(root, tmp_path):
-    with pytest.raises(RuntimeError, match="(?s)exited with code 2.*image size 100 is not a "
+    with pytest.raises(UsageError, match="(?s)exited with code 2.*image size 100 is not a "
                                            "multiple of 32"):
         runs.train(tiny(image_size=100), tmp_path / "bad", root, "cpu")
 

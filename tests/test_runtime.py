@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from jepa_lite import runtime
+from jepa_lite.errors import UsageError
 
 
 @pytest.mark.parametrize("gpu", [True, False])
@@ -26,7 +27,7 @@ def test_devices(monkeypatch, gpu):
 
 def test_cuda_without_gpu_says_what_to_do(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    with pytest.raises(RuntimeError, match="no GPU.*--device cpu"):
+    with pytest.raises(UsageError, match="no GPU.*--device cpu"):
         runtime.resolve_device("cuda")
 
 

@@ -12,6 +12,7 @@ from jepa_lite import analysis, checkpoint, cli, config, data, masking, methods,
 from jepa_lite.backbone import trunk_stride
 from jepa_lite.checkpoint import read_metrics
 from jepa_lite.config import PROFILES, TrainConfig
+from jepa_lite.errors import UsageError
 
 SPEC = data.SyntheticSpec(classes=3, per_class=8, val_per_class=2, size=64, seed=5)
 
@@ -268,7 +269,7 @@ def test_resume_refuses_another_data_set_and_old_checkpoints(root, tmp_path):
 def test_one_trainer_per_run_folder(root, tmp_path):
     with checkpoint.RunLock(tmp_path):
         assert checkpoint.is_locked(tmp_path)
-        with pytest.raises(RuntimeError, match=f"is being trained by pid {os.getpid()}"):
+        with pytest.raises(UsageError, match=f"is being trained by pid {os.getpid()}"):
             train.pretrain(tiny(epochs=1, warmup_epochs=0), root, tmp_path, device="cpu")
     assert not checkpoint.is_locked(tmp_path)
     train.pretrain(tiny(epochs=1, warmup_epochs=0), root, tmp_path, device="cpu")

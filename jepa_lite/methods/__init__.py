@@ -1,12 +1,14 @@
 """The pretraining methods, one module each; the loop reaches them through :func:`get`.
 
-A method module holds the method's model, loss, views and EMA pairs; its settings are its
-options dataclass in ``jepa_lite.config`` (``Method.Options``). Adding a method: its module,
-its options there, and one line in :data:`METHODS` (and ``config.METHOD_OPTIONS``).
+A method module holds the method's model, loss, views and EMA pairs behind the contract of
+:class:`~jepa_lite.methods.base.Method`; its settings are its options dataclass
+(``Method.Options``, a :class:`~jepa_lite.config.MethodOptions`). Adding a method: its module
+(with its options) and one :func:`register` line (docs/development.md, "Adding a method").
 """
 
 from __future__ import annotations
 
+from jepa_lite.config import register_options
 from jepa_lite.errors import UsageError
 from jepa_lite.methods.base import Method
 from jepa_lite.methods.byol import BYOL
@@ -15,7 +17,23 @@ from jepa_lite.methods.cnn_jepa import CNNJEPA
 from jepa_lite.methods.simclr import SimCLR
 from jepa_lite.methods.vicreg import VICReg
 
-METHODS: dict[str, type[Method]] = {m.name: m for m in (CNNJEPA, CJEPA, SimCLR, BYOL, VICReg)}
+METHODS: dict[str, type[Method]] = {}
+
+
+def register(method: type[Method]) -> type[Method]:
+    """Make ``method`` a choice of ``--method``: its options join the configuration (their
+    flags checked against the other methods', ``config.register_options``), the loop, the
+    probes and the command line reach it by name. Usable as a class decorator."""
+    if method.Options.name != method.name:
+        raise TypeError(f"{method.__name__}.name {method.name!r} is not its options' name "
+                        f"{method.Options.name!r}")
+    register_options(method.Options)
+    METHODS[method.name] = method
+    return method
+
+
+for _method in (CNNJEPA, CJEPA, SimCLR, BYOL, VICReg):
+    register(_method)
 
 
 def get(name: str) -> type[Method]:
@@ -25,4 +43,5 @@ def get(name: str) -> type[Method]:
     return METHODS[name]
 
 
-__all__ = ["BYOL", "CJEPA", "CNNJEPA", "METHODS", "Method", "SimCLR", "VICReg", "get"]
+__all__ = ["BYOL", "CJEPA", "CNNJEPA", "METHODS", "Method", "SimCLR", "VICReg", "get",
+           "register"]

@@ -19,7 +19,6 @@ from jepa_lite.methods.heads import mlp, pool, scaled
 
 class BYOL(TwoViewMethod):
     label = "BYOL"
-    has_target = True
     # docs/paper.md, "views": blur always on the first view, solarise the second
     view_recipes = (ViewRecipe(blur_p=1.0, solarize_p=0.0), ViewRecipe(blur_p=0.1, solarize_p=0.2))
     Options = BYOLOptions

@@ -9,7 +9,7 @@ from jepa_lite.augment import CROP_ONLY
 from jepa_lite.backbone import dense_trunk, trunk_stride
 from jepa_lite.config import CNNJEPAOptions
 from jepa_lite.losses import jepa_loss
-from jepa_lite.masking import grid_of
+from jepa_lite.masking import describe_geometry, grid_of, sample_masks
 from jepa_lite.methods.base import Method
 from jepa_lite.predictor import ConvPredictor, MaskToken
 from jepa_lite.sparse import sparse_trunk
@@ -19,7 +19,6 @@ from jepa_lite.views import MaskCollator, Views
 class CNNJEPA(Method):
     label = "CNN-JEPA"
     encoder_prefix = "target_encoder."  # the paper probes the EMA target encoder
-    has_target = True
     Options = CNNJEPAOptions
     name = Options.name
     min_micro_batch = 1
@@ -47,6 +46,21 @@ class CNNJEPA(Method):
         o = cfg.method
         return cls(cfg.arch, o.predictor_layers, o.kernel_size, o.depthwise_separable, o.loss,
                    cfg.zero_init_residual, o.target_ema, o.target_gradient)
+
+    @classmethod
+    def check(cls, cfg) -> None:
+        """The grid, and the masking strategy's limits on it, whichever branch is drawn."""
+        super().check(cfg)
+        o = cfg.method
+        sample_masks(1, grid_of(cfg.image_size, cfg.arch), o.strategy,
+                     torch.Generator().manual_seed(0), o.official_masks, **o.masking.to_dict())
+
+    @classmethod
+    def describe(cls, cfg) -> str:
+        """The grid and the multi-block block sizes, in one line."""
+        o = cfg.method
+        return describe_geometry(cfg.image_size, trunk_stride(cfg.arch), o.masking,
+                                 o.official_masks)
 
     @classmethod
     def views(cls, cfg) -> Views:
