@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     images = torch.randn(a.batch_size, 3, a.image_size, a.image_size, generator=g)
     grid = grid_size(a.image_size, lean.patch)
     mask = sample_masks(a.batch_size, grid, generator=g)
-    target = torch.randn(a.batch_size, lean.out_channels, *grid, generator=g)
+    target = torch.randn(a.batch_size, lean.dim, *grid, generator=g)
     exact.to(dev)
     l64, g64 = loss_and_grads(exact, images.double().to(dev), mask.to(dev),
                               target.double().to(dev))

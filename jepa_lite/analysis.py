@@ -18,7 +18,7 @@ import time
 import torch
 from torch import nn
 
-from jepa_lite.backbone import TRUNK_PARTS, Trunk, encoder_patch
+from jepa_lite.backbone import TRUNK_PARTS, Trunk
 from jepa_lite.data import eval_transform, image_folder
 from jepa_lite.masking import upsample_mask
 from jepa_lite.predictor import ConvPredictor
@@ -221,12 +221,14 @@ DIMENSIONAL_RANK_SHARE = 0.1  # effective rank under 10 % of min(N - 1, C): dime
 
 def collapse_stats(features: torch.Tensor) -> dict:
     """The training loop's collapse diagnostics, on the same kind of rows for every method:
-    one row per image (a JEPA's ``[N, C, h, w]`` cell features average-pooled over the grid,
-    as a baseline's ``[N, C]`` already are): the per-channel std of the L2-normalised rows
-    (complete collapse: 0), their effective rank (dimensional collapse: far below
-    ``diagnostic_rows - 1``) and the number of rows."""
-    f = features.float()
-    f = (f.mean((2, 3)) if f.dim() == 4 else f).cpu()  # [N, C]: small; float64 on the CPU
+    one pooled row per image, ``[N, D]`` (``Encoder.pool``): the per-channel std of the
+    L2-normalised rows (complete collapse: 0), their effective rank (dimensional collapse: far
+    below ``diagnostic_rows - 1``) and the number of rows. Any other shape is refused (a grid
+    of cells or tokens would be measured as something else)."""
+    if features.dim() != 2:
+        raise ValueError(f"collapse_stats takes pooled rows [N, D]; got {tuple(features.shape)}: "
+                         f"pool them first (the encoder's pool)")
+    f = features.float().cpu()  # [N, D]: small; float64 on the CPU
     sp = spectrum(f)
     return {"target_std": sp["std"], "effective_rank": sp["effective_rank"],
             "diagnostic_rows": len(f)}
@@ -257,14 +259,14 @@ def pooled_features(encoder: torch.nn.Module, data_root, image_size: int,
                     batch_size: int = 256) -> torch.Tensor:
     """Global-average-pooled features ``[N, C]`` of (up to ``limit``) images of a split."""
     folder = image_folder(data_root, split)
-    transform = eval_transform(image_size, encoder_patch(encoder))
+    transform = eval_transform(image_size, encoder.patch)
     encoder = encoder.to(device).eval()
     n = min(limit, len(folder))
     out = []
     for s in range(0, n, batch_size):
         x = torch.stack([transform(folder.loader(folder.samples[i][0]))
                          for i in range(s, min(n, s + batch_size))])
-        out.append(encoder(x.to(device)).mean((2, 3)).float().cpu())
+        out.append(encoder.pool(encoder(x.to(device))).float().cpu())
     return torch.cat(out)
 
 

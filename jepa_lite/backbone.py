@@ -1,8 +1,11 @@
-"""The ResNet trunks every method trains, and their stride: the mask's patch.
+"""The encoders: what the probes, features and diagnostics read (:class:`Encoder`), and the
+ResNet trunks every method of the paper trains.
 
-A trunk is a torchvision ResNet without its pooling and classifier. Its total stride (32, or
-16 for the small-image stem ``NAME-s16``) is the number of pixels per cell of its output, and
-so the side of one mask patch: :func:`trunk_stride` is the one place that says so.
+An encoder maps images to a grid of features and says three things of itself: ``patch``
+(pixels per output cell: the side of one mask patch), ``dim`` (features per cell) and
+``pool`` (its grid -> one row ``[B, dim]`` per image). A trunk is a torchvision ResNet
+without its pooling and classifier; its patch is its total stride (32, or 16 for the
+small-image stem ``NAME-s16``): :func:`patch_of` is the one place that says so.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from torchvision.models import resnet
 
 from jepa_lite.errors import UsageError
 
-STRIDE = 32  # a ResNet's total downsampling: pixels per mask cell
+PATCH = 32  # a ResNet's total downsampling: pixels per mask cell
 ARCHS = {
     "resnet10": lambda **kw: resnet.ResNet(resnet.BasicBlock, [1, 1, 1, 1], **kw),  # for CPUs
     "resnet18": resnet.resnet18,
@@ -29,7 +32,7 @@ TRUNK_PARTS = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", 
 # the weights (and state_dict keys) are the same as the plain trunk's.
 SMALL_STEM = "-s16"
 ALL_ARCHS = (*ARCHS, *(a + SMALL_STEM for a in ARCHS))
-STRIDES = (STRIDE // 2, STRIDE)  # every trunk's total stride
+PATCHES = (PATCH // 2, PATCH)  # every trunk's patch
 
 
 def check_arch(arch: str) -> str:
@@ -40,17 +43,28 @@ def check_arch(arch: str) -> str:
     return arch
 
 
-def trunk_stride(arch: str) -> int:
+def patch_of(arch: str) -> int:
     """Pixels per cell of the trunk's output: the mask's patch size (32; 16 for ``-s16``)."""
-    return STRIDE // 2 if check_arch(arch).endswith(SMALL_STEM) else STRIDE
+    return PATCH // 2 if check_arch(arch).endswith(SMALL_STEM) else PATCH
 
 
-def encoder_patch(encoder: nn.Module) -> int:
-    """An encoder's total stride: a trunk's ``patch``, a plain ResNet's 32."""
-    return getattr(encoder, "patch", STRIDE)
+class Encoder(nn.Module):
+    """What is read of an encoder: ``forward(images)`` a grid of features, ``patch`` pixels
+    per cell, ``dim`` features per cell, :meth:`pool` one row per image."""
+
+    patch: int
+    dim: int
+
+    def pool(self, features: torch.Tensor) -> torch.Tensor:
+        """Global average pooling of the encoder's output: ``[B, dim, h, w] -> [B, dim]``;
+        any other shape is refused."""
+        if features.dim() != 4 or features.shape[1] != self.dim:
+            raise ValueError(f"{type(self).__name__}.pool takes [B, {self.dim}, h, w] "
+                             f"features; got {tuple(features.shape)}")
+        return features.mean((2, 3))
 
 
-class Trunk(nn.Module):
+class Trunk(Encoder):
     """A torchvision ResNet without its pooling and classifier: ``[B, 3, H, W] -> [B, C, H/32,
     W/32]`` (``H/16`` with the small-image stem, ``-s16``). ``zero_init_residual``: the last
     BatchNorm of every residual block starts with weight 0, so every block starts as the
@@ -65,8 +79,8 @@ class Trunk(nn.Module):
         self.arch = arch
         for name in TRUNK_PARTS:
             self.add_module(name, getattr(net, name))
-        self.out_channels = net.fc.in_features
-        self.patch = trunk_stride(arch)  # pixels per cell of the output (and of the mask)
+        self.dim = net.fc.in_features  # channels of the output
+        self.patch = patch_of(arch)  # pixels per cell of the output (and of the mask)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = images

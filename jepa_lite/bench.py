@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from jepa_lite import distributed, masking, sparse, train
-from jepa_lite.backbone import dense_trunk, encoder_patch, trunk_stride
+from jepa_lite.backbone import dense_trunk, patch_of
 from jepa_lite.config import TrainConfig
 from jepa_lite.errors import UsageError
 from jepa_lite.masking import grid_of
@@ -108,10 +108,10 @@ class Supervised(Method):
     def __init__(self, arch: str, classes: int = 1000):
         super().__init__()
         self.trunk = dense_trunk(arch)
-        self.fc = nn.Linear(self.trunk.out_channels, classes)
+        self.fc = nn.Linear(self.trunk.dim, classes)
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor):
-        logits = self.fc(self.trunk(images).mean((2, 3)))
+        logits = self.fc(self.trunk.pool(self.trunk(images)))
         return nn.functional.cross_entropy(logits.float(), labels), logits
 
 
@@ -163,7 +163,7 @@ class Step:
         """Saved-for-backward bytes per image: the slope between two batch sizes (fixed
         costs, such as the weights autocast casts to bf16, cancel)."""
         small = max(1, self.batch // 2)
-        grid = masking.grid_size(image_size, encoder_patch(self.trunk()))
+        grid = masking.grid_size(image_size, self.trunk().patch)
         counts = []
         for b in (small, small * 2):
             inputs = self.batch_of(b, image_size, grid)
@@ -357,7 +357,7 @@ def run(device: str = "auto", arch: str = "resnet18", image_size: int = 128, bat
 
     dev = resolve_device(device)
     train.tune(dev)
-    masking.grid_size(image_size, trunk_stride(arch))  # a bad size fails first
+    masking.grid_size(image_size, patch_of(arch))  # a bad size fails first
     result = {"device": device_report(dev), "torch": torch.__version__, "arch": arch,
               "image_size": image_size, "batch": batch, "steps": steps,
               "date": time.strftime("%Y-%m-%d"), "rows": [], "loader": [],

@@ -170,7 +170,7 @@ def results_bundle(chapter: str, chapter_cfg, train_cfg: TrainConfig,
     facts = bundle.facts(chapter_cfg.profile.name, device_name(chapter_cfg.device),
                          chapter_cfg.seed, train_images=probed["train_images"],
                          val_images=probed["val_images"], classes=probed["num_classes"],
-                         k=probed["knn_k"], channels=dense_trunk(train_cfg.arch).out_channels)
+                         k=probed["knn_k"], channels=dense_trunk(train_cfg.arch).dim)
     return bundle.Bundle(chapter, chapter_cfg.profile.name, facts, results, references, feats,
                          extra)
 

@@ -33,7 +33,7 @@ from torchvision.io import ImageReadMode, decode_image, read_file
 from torchvision.transforms.functional import pil_to_tensor
 from torchvision.transforms.v2.functional import to_dtype
 
-from jepa_lite.backbone import STRIDES
+from jepa_lite.backbone import PATCHES
 from jepa_lite.config import SyntheticSpec
 from jepa_lite.errors import ImageError, UsageError, cannot_write
 from jepa_lite.masking import PATCH, check_image_size
@@ -573,7 +573,7 @@ def make_synthetic(out: str | os.PathLike, spec: SyntheticSpec = SyntheticSpec()
     if spec.per_class < 1 or spec.val_per_class < 1:
         raise UsageError(f"per_class={spec.per_class} (--per-class) and val_per_class="
                          f"{spec.val_per_class} (--val-per-class) must be at least 1")
-    check_image_size(spec.size, min(STRIDES))  # any trunk's patch tiles it
+    check_image_size(spec.size, min(PATCHES))  # any trunk's patch tiles it
     if spec.kind not in RENDERERS:
         raise UsageError(f"unknown kind of generated data {spec.kind!r}; choose one of "
                          f"{', '.join(RENDERERS)} (--kind)")

@@ -24,7 +24,6 @@ import torch
 from torch.utils.data import DataLoader, Subset
 
 from jepa_lite import distributed
-from jepa_lite.backbone import encoder_patch
 from jepa_lite.data import eval_transform, image_folder
 from jepa_lite.errors import UsageError, cannot_write
 from jepa_lite.progress import progress
@@ -107,7 +106,7 @@ def extract(encoder: torch.nn.Module, key: str, data_root, split: str, out_dir,
     """
     device = torch.device(device)
     folder = bank_dir(out_dir, split, image_size)
-    dataset = image_folder(data_root, split, eval_transform(image_size, encoder_patch(encoder)))
+    dataset = image_folder(data_root, split, eval_transform(image_size, encoder.patch))
     if len(dataset) == 0:
         raise UsageError(f"the {split}/ split of {data_root} has no images")
     source = {"data_root": str(Path(data_root).resolve()), "files": len(dataset),
@@ -149,7 +148,7 @@ def extract(encoder: torch.nn.Module, key: str, data_root, split: str, out_dir,
     distributed.barrier()  # every rank has read meta.json before rank 0 rewrites it
     meta = {"encoder": key, "weights": weights, "source": source, "split": split,
             "image_size": image_size, "classes": dataset.classes,
-            "shape": [len(dataset), encoder.out_channels]}
+            "shape": [len(dataset), encoder.dim]}
     for dtype in ("float16", "float32"):
         largest = _extract_into(folder, meta, dtype, encoder, dataset, batch_size, device,
                                 workers)
@@ -198,7 +197,7 @@ def _extract_into(folder: Path, meta: dict, dtype: str, encoder, dataset, batch_
             with autocast(device, precision):
                 f = encoder(images.to(device, non_blocking=True).contiguous(
                     memory_format=torch.channels_last))
-            f = f.float().mean((2, 3))
+            f = encoder.pool(f.float())
             if not torch.isfinite(f).all():
                 raise UsageError(f"pooled features of {meta['split']} images {row}-"
                                  f"{row + len(f)} are not finite (inf or nan): the encoder "

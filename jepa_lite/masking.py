@@ -16,8 +16,10 @@ from dataclasses import fields
 
 import torch
 
-from jepa_lite.backbone import STRIDE as PATCH  # pixels per mask cell: a ResNet's stride
-from jepa_lite.backbone import trunk_stride
+from jepa_lite.backbone import (
+    PATCH,  # pixels per mask cell: a ResNet's stride
+    patch_of,
+)
 from jepa_lite.config import STRATEGIES, MaskOptions
 from jepa_lite.errors import UsageError
 
@@ -45,7 +47,7 @@ def grid_size(image_size: int | tuple[int, int], patch: int = PATCH) -> tuple[in
 
 def grid_of(image_size: int, arch: str) -> tuple[int, int]:
     """The mask grid of a run: its images in patches of its trunk's stride."""
-    return grid_size(image_size, trunk_stride(arch))
+    return grid_size(image_size, patch_of(arch))
 
 
 def _check_grid(grid: int | tuple[int, int]) -> tuple[int, int]:

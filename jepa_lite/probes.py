@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torchvision import datasets
 
 from jepa_lite import distributed, features, methods
-from jepa_lite.backbone import Trunk, dense_trunk, trunk_stride
+from jepa_lite.backbone import Trunk, dense_trunk, patch_of
 from jepa_lite.checkpoint import NotACheckpointError, load_checkpoint, load_run_checkpoint
 from jepa_lite.config import TrainConfig
 from jepa_lite.data import check_data_root, image_folder
@@ -298,7 +298,7 @@ def train_supervised(arch: str, data_root, image_size: int = 224, epochs: int = 
             return trunk.to(device).eval(), saved["losses"]
     folder = image_folder(data_root, "train")
     batch_size = min(batch_size, len(folder))
-    views = Views((CROP_ONLY,), image_size, trunk_stride(arch))
+    views = Views((CROP_ONLY,), image_size, patch_of(arch))
     items = views.dataset(folder, device, decoded_cache(cache, folder, device, cache_gib))
     sampler = distributed.MicroBatchSampler(folder, batch_size, batch_size, seed, 1, 0)
     loader = seeded_loader(items, sampler, Labelled(views.collate, folder.targets), workers,
@@ -307,7 +307,7 @@ def train_supervised(arch: str, data_root, image_size: int = 224, epochs: int = 
     trunk = dense_trunk(arch).to(device)
     if device.type == "cuda":
         trunk = trunk.to(memory_format=torch.channels_last)
-    head = torch.nn.Linear(trunk.out_channels, len(folder.classes)).to(device)
+    head = torch.nn.Linear(trunk.dim, len(folder.classes)).to(device)
     params = list(trunk.parameters()) + list(head.parameters())
     opt = torch.optim.AdamW(params, lr=lr)
     scaler = grad_scaler(device, precision)
@@ -319,7 +319,7 @@ def train_supervised(arch: str, data_root, image_size: int = 224, epochs: int = 
         for batch in loader:
             (images,) = views.inputs(batch[:-1], device)
             with autocast(device, precision):
-                logits = head(trunk(images).mean((2, 3)))
+                logits = head(trunk.pool(trunk(images)))
                 loss = F.cross_entropy(logits.float(), batch[-1].to(device, non_blocking=True))
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()

@@ -340,8 +340,10 @@ class DiagnosticRows:
         self.parts: list[torch.Tensor] = [] if carried is None else [carried]
 
     def add(self, features: torch.Tensor) -> None:
-        f = features.detach().float()
-        self.parts.append(f.mean((2, 3)) if f.dim() == 4 else f)
+        if features.dim() != 2:
+            raise ValueError(f"a method's forward returns pooled features [B, D] for the "
+                             f"diagnostics; got {tuple(features.shape)}")
+        self.parts.append(features.detach().float())
         while sum(len(p) for p in self.parts[1:]) >= DIAGNOSTIC_ROWS:
             self.parts.pop(0)  # the newer parts alone hold enough rows
 

@@ -161,7 +161,7 @@ print(f"standard / depthwise-separable: x{ratio:.1f} parameters")
 # %%
 arch = cfg.train_config().arch
 enc = sparse.sparse_trunk(arch).eval()
-token = predictor.MaskToken(enc.out_channels)
+token = predictor.MaskToken(enc.dim)
 images = torch.randn(1, 3, 224, 224, generator=gen)
 m = masking.sample_masks(1, grid, "multiblock", gen)
 with torch.no_grad():

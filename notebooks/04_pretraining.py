@@ -142,7 +142,7 @@ def jepa_step(model, optimizer, images, mask, momentum):
 cpu = torch.device("cpu")
 one_step = tcfg.with_changes(compile=False, precision="fp32")
 folder = data.image_folder(data_root, "train")
-to_tensor = data.eval_transform(tcfg.image_size, backbone.trunk_stride(tcfg.arch))
+to_tensor = data.eval_transform(tcfg.image_size, backbone.patch_of(tcfg.arch))
 images = torch.stack([to_tensor(folder.loader(folder.samples[i][0]))
                       for i in torch.linspace(0, len(folder) - 1, 8).long().tolist()])
 mask = masking.sample_masks(8, grid, "multiblock", torch.Generator().manual_seed(SEED))
@@ -284,7 +284,7 @@ for row in history:
 # to the other kind; chapter 07 shows both on features made to order.
 
 # %%
-fig = viz.fig_training(history, channels=backbone.dense_trunk(tcfg.arch).out_channels)
+fig = viz.fig_training(history, channels=backbone.dense_trunk(tcfg.arch).dim)
 run.savefig(fig, "training")
 plt.show()
 
@@ -371,7 +371,7 @@ plt.show()
 # only on the larger grid.
 
 # %%
-channels = trained.context_encoder.out_channels
+channels = trained.context_encoder.dim
 grids = {}
 for name, g in ((f"this run's {grid[0]}x{grid[1]} grid", grid),
                 ("the paper's 7x7 grid, 224 px", (7, 7))):

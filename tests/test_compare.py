@@ -30,14 +30,17 @@ def test_spectrum_tells_collapsed_from_spread_features(seed):
 
 @pytest.mark.parametrize("seed", range(5))
 def test_collapse_stats_read_one_pooled_row_per_image_for_every_method(seed):
-    """A JEPA's cell features and a baseline's pooled features are diagnosed on the same kind
-    of rows: the [B, C, h, w] map gives what its [B, C] average does, never B x h x w rows."""
+    """Every method's diagnostics read the same kind of rows: one pooled row per image
+    ([B, D], the encoder's pool, which each method's forward returns); a grid of cells or
+    tokens is refused, never read as B x h x w rows or as something else."""
     g = torch.Generator().manual_seed(seed)
     cells = torch.randn(16, 32, 4, 4, generator=g)
-    a, b = analysis.collapse_stats(cells), analysis.collapse_stats(cells.mean((2, 3)))
-    assert a == pytest.approx(b) and a["diagnostic_rows"] == 16
+    with pytest.raises(ValueError, match=r"pooled rows \[N, D\]; got \(16, 32, 4, 4\)"):
+        analysis.collapse_stats(cells)
+    a = analysis.collapse_stats(cells.mean((2, 3)))
+    assert a["diagnostic_rows"] == 16
     assert a["effective_rank"] <= 15 + 1e-6  # 16 centred rows span at most 15 directions
-    same = analysis.collapse_stats(torch.randn(1, 32, 1, 1, generator=g).expand(16, 32, 4, 4))
+    same = analysis.collapse_stats(torch.randn(1, 32, generator=g).expand(16, 32))
     assert same["target_std"] < 1e-6
 
 

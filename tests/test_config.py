@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from jepa_lite import config, course, masking, train
-from jepa_lite.backbone import trunk_stride
+from jepa_lite.backbone import patch_of
 from jepa_lite.config import METHOD_OPTIONS, PROFILES, TrainConfig
 
 
@@ -191,7 +191,7 @@ def test_impossible_values_are_refused_when_the_configuration_is_made(changes, m
 def test_every_profile_image_size_tiles_its_trunk():
     for p in PROFILES.values():
         cfg = p.config()
-        assert cfg.image_size % trunk_stride(cfg.arch) == 0
+        assert cfg.image_size % patch_of(cfg.arch) == 0
 
 
 @pytest.mark.parametrize("make, message", [

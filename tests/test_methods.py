@@ -229,7 +229,9 @@ def test_cjepa_reading_b_regularises_the_pooled_context():
                        weights=(1.0, 1.0, 1.0))
     assert not hasattr(cj, "projector")
     images, mask, _ = cjepa_batch(3)
-    loss, target = cj(images, mask)
+    loss, pooled_target = cj(images, mask)
+    target = cj.target_encoder(images)
+    torch.testing.assert_close(pooled_target, target.mean((2, 3)))  # the diagnostics' rows
     context = cj.context_encoder(images, mask).mean((2, 3))
     l_jepa = losses.jepa_loss(cj.predictor(cj.mask_token(cj.context_encoder(images, mask),
                                                          mask)), target, mask)

@@ -249,7 +249,7 @@ def test_supervised_reference_fits_its_training_set(root, tmp_path):
                                       precision="bf16")  # the GPU's autocast, on the CPU
     assert bf16[0] == pytest.approx(losses[0], rel=0.05) and bf16[0] != losses[0]
     bank = features.extract(trunk, "supervised", root, "val", tmp_path / "f", 64)
-    assert bank.features.shape == (9, trunk.out_channels) and len(bank.classes) == 3
+    assert bank.features.shape == (9, trunk.dim) and len(bank.classes) == 3
     # saved: the same settings load it back instead of training again
     loaded, losses_loaded = probes.train_supervised("resnet10", root, 64, epochs=10,
                                                     batch_size=8, seed=3, save=tmp_path / "sup.pt")

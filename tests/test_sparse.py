@@ -30,7 +30,7 @@ def test_small_image_stem_gives_the_paper_grid_at_half_the_size(arch):
     """``-s16`` drops the max-pool: 112 px -> 7x7 cells of 16 px, as 224 px -> 7x7 of 32."""
     small, plain = backbone.dense_trunk(arch + "-s16").eval(), backbone.dense_trunk(arch).eval()
     assert (small.patch, plain.patch) == (16, 32)
-    assert backbone.trunk_stride(arch + "-s16") == 16 and backbone.trunk_stride(arch) == 32
+    assert backbone.patch_of(arch + "-s16") == 16 and backbone.patch_of(arch) == 32
     assert small(torch.randn(1, 3, 112, 112)).shape[-2:] == (7, 7)
     assert plain(torch.randn(1, 3, 224, 224)).shape[-2:] == (7, 7)
     assert small(torch.randn(1, 3, 96, 64)).shape[-2:] == (6, 4)
@@ -40,7 +40,7 @@ def test_unsupported_arch_lists_the_supported():
     with pytest.raises(ValueError, match="unsupported architecture 'vgg16'; supported: resnet10"):
         sparse.sparse_trunk("vgg16")
     with pytest.raises(ValueError, match="each also as NAME-s16 .*resnet18-s16 at 112 px"):
-        backbone.trunk_stride("resnet18-s8")
+        backbone.patch_of("resnet18-s8")
 
 
 def stage_strides(trunk) -> dict[str, int]:

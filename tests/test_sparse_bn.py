@@ -75,7 +75,7 @@ def test_equal_to_the_gather_scatter_reference_in_float64(arch, seed):
     images = torch.randn(3, 3, 64, 64, dtype=torch.float64, generator=g)
     grid = 64 // lean.patch
     mask = sample_masks(3, (grid, grid), generator=g)
-    target = torch.randn(3, lean.out_channels, grid, grid, dtype=torch.float64, generator=g)
+    target = torch.randn(3, lean.dim, grid, grid, dtype=torch.float64, generator=g)
     (la, ga), (lb, gb) = (loss_and_grads(t, images, mask, target) for t in (lean, ref))
     assert rel(la, lb) < 1e-12
     assert max(rel(ga[k], gb[k]) for k in ga) < 1e-9

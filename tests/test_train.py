@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from jepa_lite import analysis, checkpoint, cli, config, data, masking, methods, probes, train
-from jepa_lite.backbone import trunk_stride
+from jepa_lite.backbone import patch_of
 from jepa_lite.checkpoint import read_metrics
 from jepa_lite.config import PROFILES, TrainConfig
 from jepa_lite.errors import UsageError
@@ -62,17 +62,19 @@ def test_the_diagnostics_keep_the_last_256_rows_of_an_epoch(seed):
     g = torch.Generator().manual_seed(seed)
     micro, steps = int(torch.randint(1, 200, (1,), generator=g)), int(torch.randint(1, 40, (1,),
                                                                               generator=g))
-    parts = [torch.randn(micro, 8, 2, 2, generator=g) for _ in range(steps)]
+    parts = [torch.randn(micro, 8, generator=g) for _ in range(steps)]  # pooled [B, D]
     rows = train.DiagnosticRows()
     for i, p in enumerate(parts):
         rows.add(p)
         if i == steps // 2:
             rows = train.DiagnosticRows(rows.kept())  # a mid-epoch checkpoint, resumed
-    every = torch.cat([p.mean((2, 3)) for p in parts])
+    every = torch.cat(parts)
     n = min(len(every), analysis.DIAGNOSTIC_ROWS)
     assert torch.equal(rows.kept(), every[-n:])
     assert sum(len(p) for p in rows.parts[1:]) < n  # the oldest part kept only if needed
     assert train.DiagnosticRows().kept() is None
+    with pytest.raises(ValueError, match=r"pooled features \[B, D\].*got \(4, 8, 2, 2\)"):
+        rows.add(torch.randn(4, 8, 2, 2))  # a grid of cells: refused, not mis-measured
 
 
 def test_an_epochs_diagnostics_read_every_image_of_a_short_epoch(root, tmp_path):
@@ -416,7 +418,7 @@ def test_small_image_stem_trains_on_the_paper_grid_and_is_probed(root, tmp_path)
     """``resnet10-s16`` at 112 px: the paper's 7x7 grid with 16 px patches, end to end."""
     cfg = tiny(arch="resnet10-s16", image_size=112, epochs=1, warmup_epochs=0,
                strategy="multiblock")
-    assert trunk_stride(cfg.arch) == 16 and masking.grid_of(cfg.image_size, cfg.arch) == (7, 7)
+    assert patch_of(cfg.arch) == 16 and masking.grid_of(cfg.image_size, cfg.arch) == (7, 7)
     assert methods.get(cfg.method.name).views(cfg).masks.grid == (7, 7)
     train.pretrain(cfg, root, tmp_path, device="cpu")
     enc = probes.encoder_from_checkpoint(tmp_path / "last.pt")

@@ -28,10 +28,9 @@ from torch.optim.swa_utils import get_ema_multi_avg_fn
 
 from jepa_lite import masking, schedules
 from jepa_lite.augment import ViewRecipe
-from jepa_lite.backbone import check_arch, dense_trunk, trunk_stride
+from jepa_lite.backbone import check_arch, dense_trunk, patch_of
 from jepa_lite.config import EMAOptions, MethodOptions, TwoViewOptions
 from jepa_lite.errors import UsageError
-from jepa_lite.methods.heads import pool
 from jepa_lite.views import Views, with_jitter_strength
 
 Schedules = dict[str, Callable[[int], float]]
@@ -152,8 +151,8 @@ class TwoViewMethod(Method):
         ``--jitter-strength``."""
         recipes = tuple(with_jitter_strength(r, cfg.method.jitter_strength)
                         for r in cls.view_recipes)
-        return Views(recipes, cfg.image_size, trunk_stride(cfg.arch), pipeline=cfg.pipeline)
+        return Views(recipes, cfg.image_size, patch_of(cfg.arch), pipeline=cfg.pipeline)
 
     def pooled(self, view: torch.Tensor) -> torch.Tensor:
         """The backbone's globally average-pooled features of one view, ``[B, C]``."""
-        return pool(self.backbone(view))
+        return self.backbone.pool(self.backbone(view))

@@ -14,7 +14,7 @@ from jepa_lite.augment import ViewRecipe
 from jepa_lite.config import BYOLOptions
 from jepa_lite.losses import negative_cosine
 from jepa_lite.methods.base import TwoViewMethod
-from jepa_lite.methods.heads import mlp, pool, scaled
+from jepa_lite.methods.heads import mlp, scaled
 
 
 class BYOL(TwoViewMethod):
@@ -27,7 +27,7 @@ class BYOL(TwoViewMethod):
 
     def __init__(self, arch: str = "resnet50", zero_init_residual: bool = False):
         super().__init__(arch, zero_init_residual)
-        c = self.backbone.out_channels
+        c = self.backbone.dim
         self.projector = mlp(scaled(c, 1 / 2, 1 / 8))  # 2048-1024-256
         self.predictor = mlp([round(c / 8), round(c / 2), round(c / 8)])  # 256-1024-256
         self.target_backbone = copy.deepcopy(self.backbone).requires_grad_(False)
@@ -41,8 +41,8 @@ class BYOL(TwoViewMethod):
         h_a, h_b = self.pooled(view_a), self.pooled(view_b)
         p_a, p_b = self.predictor(self.projector(h_a)), self.predictor(self.projector(h_b))
         with torch.no_grad():
-            z_a = self.target_projector(pool(self.target_backbone(view_a)))
-            z_b = self.target_projector(pool(self.target_backbone(view_b)))
+            z_a = self.target_projector(self.target_backbone.pool(self.target_backbone(view_a)))
+            z_b = self.target_projector(self.target_backbone.pool(self.target_backbone(view_b)))
         loss = 0.5 * (negative_cosine(p_a, z_b) + negative_cosine(p_b, z_a))
         return loss, h_a.detach()
 

@@ -61,7 +61,7 @@ class CJEPA(CNNJEPA):
         if reading not in READINGS:
             raise UsageError(f"unknown C-JEPA reading {reading!r}; choose A or B")
         self.beta, self.weights, self.reading = beta, tuple(weights), reading
-        c = self.context_encoder.out_channels
+        c = self.context_encoder.dim
         if reading == "A":
             self.projector = mlp(scaled(c, 1, 1, 1))
 
@@ -82,18 +82,18 @@ class CJEPA(CNNJEPA):
         terms = self.regulariser(pred, context, blocks, l_jepa)
         w = self.weights
         reg = w[0] * terms["invariance"] + w[1] * terms["variance"] + w[2] * terms["covariance"]
-        return l_jepa + self.beta * reg, target.detach()
+        return l_jepa + self.beta * reg, self.target_encoder.pool(target.detach().float())
 
     def regulariser(self, pred, context, blocks, l_jepa) -> dict:
         """The three VICReg terms of this micro-batch, as the reading places them."""
         if self.reading == "B":
-            pooled = context.float().mean((2, 3))  # zero at target cells: the context's mean
+            pooled = self.context_encoder.pool(context.float())  # zero at target cells
             t = vicreg_terms(pooled, pooled)
             return {"invariance": l_jepa, "variance": t["variance"],
                     "covariance": 0.5 * t["covariance"]}  # one branch, not two
         m = blocks.shape[1]
-        if m < 2:  # random masking: no blocks; the projector still runs (DDP needs every
-            z = self.projector(pred.float().mean((2, 3)))  # parameter in the graph) x 0
+        if m < 2:  # random masking: no blocks; the projector still runs, times 0 (DDP needs
+            z = self.projector(self.context_encoder.pool(pred.float()))  # every parameter used)
             return {k: v * 0.0 for k, v in vicreg_terms(z, z).items()}
         z = [self.projector(p) for p in block_means(pred.float(), blocks)]
         pairs = list(itertools.combinations(range(m), 2))  # VICReg(i, j) = VICReg(j, i)

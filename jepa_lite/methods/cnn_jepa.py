@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from jepa_lite.augment import CROP_ONLY
-from jepa_lite.backbone import dense_trunk, trunk_stride
+from jepa_lite.backbone import dense_trunk, patch_of
 from jepa_lite.config import CNNJEPAOptions
 from jepa_lite.losses import jepa_loss
 from jepa_lite.masking import describe_geometry, grid_of, sample_masks
@@ -36,7 +36,7 @@ class CNNJEPA(Method):
         self.target_encoder = dense_trunk(arch, zero_init_residual)
         self.target_encoder.load_state_dict(self.context_encoder.state_dict())
         self.target_encoder.requires_grad_(False)
-        channels = self.context_encoder.out_channels
+        channels = self.context_encoder.dim
         self.mask_token = MaskToken(channels)
         self.predictor = ConvPredictor(channels, predictor_layers, kernel_size,
                                        depthwise_separable)
@@ -59,7 +59,7 @@ class CNNJEPA(Method):
     def describe(cls, cfg) -> str:
         """The grid and the multi-block block sizes, in one line."""
         o = cfg.method
-        return describe_geometry(cfg.image_size, trunk_stride(cfg.arch), o.masking,
+        return describe_geometry(cfg.image_size, patch_of(cfg.arch), o.masking,
                                  o.official_masks)
 
     @classmethod
@@ -69,7 +69,7 @@ class CNNJEPA(Method):
         o = cfg.method
         masks = MaskCollator(grid_of(cfg.image_size, cfg.arch), o.strategy, o.official_masks,
                              o.masking.to_dict(), blocks=cls.draws_blocks(cfg))
-        return Views((CROP_ONLY,), cfg.image_size, trunk_stride(cfg.arch), masks, cfg.pipeline)
+        return Views((CROP_ONLY,), cfg.image_size, patch_of(cfg.arch), masks, cfg.pipeline)
 
     @classmethod
     def draws_blocks(cls, cfg) -> bool:
@@ -87,9 +87,10 @@ class CNNJEPA(Method):
         return context, pred, target
 
     def forward(self, images: torch.Tensor, mask: torch.Tensor):
-        """Loss of one batch, plus the target features (for collapse diagnostics)."""
+        """Loss of one batch, plus the pooled target features (for collapse diagnostics)."""
         _, pred, target = self.predict(images, mask)
-        return jepa_loss(pred, target, mask, self.loss_kind), target.detach()
+        pooled = self.target_encoder.pool(target.detach().float())
+        return jepa_loss(pred, target, mask, self.loss_kind), pooled
 
     def ema_pairs(self):
         """The target encoder follows the context encoder (the predictor has no target)."""

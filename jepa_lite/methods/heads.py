@@ -28,7 +28,3 @@ def scaled(channels: int, *multiples: float) -> list[int]:
     """``[C, m1 * C, m2 * C, ...]``: a head's widths for a backbone of ``channels``."""
     return [channels] + [max(1, round(m * channels)) for m in multiples]
 
-
-def pool(features):
-    """Global average pooling: ``[B, C, h, w] -> [B, C]``."""
-    return features.mean(dim=(2, 3))

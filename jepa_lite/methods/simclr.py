@@ -31,7 +31,7 @@ class SimCLR(TwoViewMethod):
                  zero_init_residual: bool = False):
         super().__init__(arch, zero_init_residual)
         self.temperature = temperature
-        c = self.backbone.out_channels
+        c = self.backbone.dim
         self.projector = mlp(scaled(c, 1, 1 / 16), bn_last=True)  # 2048-2048-128 at C = 2048
 
     @classmethod

@@ -26,7 +26,7 @@ class VICReg(TwoViewMethod):
                  zero_init_residual: bool = False):
         super().__init__(arch, zero_init_residual)
         self.weights = tuple(weights)
-        c = self.backbone.out_channels
+        c = self.backbone.dim
         self.projector = mlp(scaled(c, 4, 4, 4))  # 3 x 8192 at C = 2048
 
     @classmethod

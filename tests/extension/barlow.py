@@ -45,7 +45,7 @@ class BarlowTwins(TwoViewMethod):
     def __init__(self, arch: str, off_diagonal: float, zero_init_residual: bool = False):
         super().__init__(arch, zero_init_residual)
         self.off_diagonal = off_diagonal
-        self.projector = mlp(scaled(self.backbone.out_channels, 1, 1))
+        self.projector = mlp(scaled(self.backbone.dim, 1, 1))
 
     @classmethod
     def from_config(cls, cfg) -> BarlowTwins:
