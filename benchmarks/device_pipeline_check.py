@@ -70,9 +70,10 @@ def main() -> None:
                             ("GPU cache", views.dataset(folder, gpu, cache))):
                 batch = views.collate([ds[distributed.Draw(i, i, 1)] for i in range(8)])
                 out = views.inputs(batch, gpu)
-                shapes = [tuple(t.shape) for t in out]
-                assert all(t.device.type == gpu.type for t in out), name
-                assert out[0].is_contiguous(memory_format=torch.channels_last), name
+                shapes = {k: tuple(t.shape) for k, t in out.items()}
+                assert all(t.device.type == gpu.type for t in out.values()), name
+                first = next(iter(out.values()))  # the images, or the first view
+                assert first.is_contiguous(memory_format=torch.channels_last), name
                 print(f"{name:8s} {how:10s}: inputs {shapes}")
 
 

@@ -62,7 +62,7 @@ def one_run(arch: str, image_size: int, batch: int, device: str, precision: str)
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
         t0 = time.perf_counter()
-        loss, _ = train.train_step(run, [(images, masks)], 1, 0.996)
+        loss, _ = train.train_step(run, [{"images": images, "mask": masks}], 1, 0.996)
         loss.item()
         seconds = time.perf_counter() - t0
     if dev.type == "cuda":

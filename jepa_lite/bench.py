@@ -148,12 +148,13 @@ class Step:
         self.model = self.run_.model
         self.inputs = self.batch_of(batch, image_size, grid_of(image_size, arch))
 
-    def batch_of(self, batch: int, image_size: int, grid) -> tuple[torch.Tensor, ...]:
+    def batch_of(self, batch: int, image_size: int, grid) -> dict[str, torch.Tensor]:
         g = torch.Generator().manual_seed(batch)
         images = torch.randn(batch, 3, image_size, image_size, generator=g)
-        second = (torch.randint(0, 1000, (batch,), generator=g) if self.kind == "supervised"
-                  else masking.sample_masks(batch, grid, generator=g))
-        return train.to_device(images, self.device), second.to(self.device)
+        name, second = (("labels", torch.randint(0, 1000, (batch,), generator=g))
+                        if self.kind == "supervised" else
+                        ("mask", masking.sample_masks(batch, grid, generator=g)))
+        return {"images": train.to_device(images, self.device), name: second.to(self.device)}
 
     def run(self, inputs=None) -> torch.Tensor:
         loss, _ = train.train_step(self.run_, [inputs or self.inputs], 1, 0.996)
@@ -170,7 +171,7 @@ class Step:
 
             def forward(inputs=inputs):
                 with autocast(self.device, self.precision):
-                    return self.model(*inputs)[0]
+                    return self.model(**inputs)[0]
 
             counts.append(saved_bytes(forward, self.model.parameters()))
         return (counts[1] - counts[0]) / small

@@ -317,7 +317,7 @@ def train_supervised(arch: str, data_root, image_size: int = 224, epochs: int = 
         sampler.set_epoch(epoch)
         total = torch.zeros((), device=device)
         for batch in loader:
-            (images,) = views.inputs(batch[:-1], device)
+            images = views.inputs(batch[:-1], device)["images"]
             with autocast(device, precision):
                 logits = head(trunk.pool(trunk(images)))
                 loss = F.cross_entropy(logits.float(), batch[-1].to(device, non_blocking=True))

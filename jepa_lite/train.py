@@ -59,7 +59,7 @@ from jepa_lite.runtime import (
     resolve_precision,
 )
 from jepa_lite.sparse import synchronize_batchnorm
-from jepa_lite.views import Views, on_device, to_device
+from jepa_lite.views import Views, on_device
 
 
 class NonFiniteLossError(UsageError):
@@ -195,8 +195,8 @@ def train_step(run: Run, micro_batches: Iterable, accumulation: int,
     """One optimizer step over this process's ``accumulation`` micro-batches: forward under
     autocast, backward of each loss / ``accumulation`` (gradients add up; under DDP they are
     averaged over processes at the last one), the optimizer, then the method's EMA update
-    (if it has a target). A micro-batch is whatever the method's collate made (images and
-    masks, or two views): its tensors go to the device and into the method's forward.
+    (if it has a target). A micro-batch is the method's forward inputs by name, already on
+    the device (``Views.inputs``: images and masks, or two views).
     Returns the mean loss and the first micro-batch's features for the collapse
     diagnostics (no host sync: :class:`DiagnosticRows`)."""
     inner = getattr(run.net, "_orig_mod", run.net)  # torch.compile's wrapper holds the module
@@ -204,12 +204,11 @@ def train_step(run: Run, micro_batches: Iterable, accumulation: int,
     run.optimizer.zero_grad(set_to_none=True)
     total, first, done = None, None, 0
     for batch in micro_batches:
-        batch = [to_device(t, run.device) for t in batch]
         done += 1
         no_sync = inner.no_sync() if ddp and done < accumulation else nullcontext()
         with no_sync:
             with autocast(run.device, run.precision):
-                loss, features = run.net(*batch)
+                loss, features = run.net(**batch)
             run.scaler.scale(loss / accumulation).backward()
         loss = loss.detach()
         total = loss if total is None else total + loss

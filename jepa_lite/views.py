@@ -308,15 +308,26 @@ class Views:
         return transforms_[0] if len(transforms_) == 1 else TwoViews.of(transforms_)
 
     @property
+    def names(self) -> tuple[str, ...]:
+        """The names of a micro-batch's tensors, as the method's ``forward`` takes them:
+        ``images`` (one view) or ``view_a``, ``view_b`` (two), then ``mask`` and, for C-JEPA's
+        reading A, ``blocks``."""
+        views = ("images",) if len(self.recipes) == 1 else ("view_a", "view_b")
+        masks = () if self.masks is None else ("mask", "blocks") if self.masks.blocks else (
+            "mask",)
+        return views + masks
+
+    @property
     def collate(self):
         if self.pipeline == "pil":
             return self.masks if self.masks else stack_views
         return Collate(len(self.recipes), self.masks)
 
-    def inputs(self, batch, device: torch.device) -> list[torch.Tensor]:
-        """A collated micro-batch -> the method's forward inputs, on ``device``."""
+    def inputs(self, batch, device: torch.device) -> dict[str, torch.Tensor]:
+        """A collated micro-batch -> the method's forward inputs by name (:attr:`names`), on
+        ``device``: the one place a batch moves there."""
         if self.pipeline == "pil":
-            return [to_device(t, device) for t in batch]
+            return dict(zip(self.names, (to_device(t, device) for t in batch), strict=True))
         images, rest = batch[0], batch[1:]
         params = [ViewParams.unpack(p) for p in rest[:len(self.recipes)]]
         masks = rest[len(self.recipes):]
@@ -327,4 +338,5 @@ class Views:
         else:  # one size, stacked: one copy to the device (from pinned memory on a GPU)
             images = images.to(device, non_blocking=True)
         views = [augment.apply(images, p, self.size, device) for p in params]
-        return [to_device(t, device) for t in (*views, *masks)]
+        return dict(zip(self.names, (to_device(t, device) for t in (*views, *masks)),
+                        strict=True))

@@ -149,7 +149,7 @@ mask = masking.sample_masks(8, grid, "multiblock", torch.Generator().manual_seed
 by_hand, by_loop = train.build(one_step, cpu), train.build(one_step, cpu)
 momentum0 = tcfg.method.ema[0]
 loss_hand = jepa_step(by_hand.model, by_hand.optimizer, images, mask, momentum0)
-loss_loop, _ = train.train_step(by_loop, [(images, mask)], 1, momentum0)
+loss_loop, _ = train.train_step(by_loop, [{"images": images, "mask": mask}], 1, momentum0)
 pairs = list(zip(by_hand.model.named_parameters(), by_loop.model.named_parameters()))
 grad_gap = max((a.grad - b.grad).abs().max().item()
                for (_, a), (_, b) in pairs if a.grad is not None)

@@ -47,7 +47,7 @@ def test_the_chapters_step_by_hand_is_train_step(seed, strategy, momentum):
     by_hand, by_loop = train.build(cfg, cpu), train.build(cfg, cpu)
     for _ in range(2):  # two steps: the second starts from the EMA'd target and AdamW's state
         a = jepa_step(by_hand.model, by_hand.optimizer, images, mask, momentum)
-        b, _ = train.train_step(by_loop, [(images, mask)], 1, momentum)
+        b, _ = train.train_step(by_loop, [{"images": images, "mask": mask}], 1, momentum)
         assert a.item() == pytest.approx(b.item(), rel=1e-5)
         for (name, p), (_, q) in zip(by_hand.model.named_parameters(),
                                      by_loop.model.named_parameters(), strict=True):
@@ -74,7 +74,7 @@ def test_a_wrong_step_is_caught():
     cpu = torch.device("cpu")
     by_hand, by_loop = train.build(cfg, cpu), train.build(cfg, cpu)
     scope["jepa_step"](by_hand.model, by_hand.optimizer, images, mask, 0.5)
-    train.train_step(by_loop, [(images, mask)], 1, 0.5)
+    train.train_step(by_loop, [{"images": images, "mask": mask}], 1, 0.5)
     assert not all(torch.allclose(p, q) for p, q in zip(by_hand.model.parameters(),
                                                         by_loop.model.parameters()))
 

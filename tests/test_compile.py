@@ -22,9 +22,9 @@ def test_compiled_step_equals_the_eager_step():
     images = torch.randn(4, 3, 64, 64, generator=torch.Generator().manual_seed(1))
     masks = masking.sample_masks(4, masking.grid_of(64, cfg.arch),
                                  generator=torch.Generator().manual_seed(2))
+    batch = {"images": images, "mask": masks}
     for name, run in (("eager", eager_run), ("compiled", compiled_run)):
-        losses[name] = [train.train_step(run, [(images, masks)], 1, 0.99)[0].item()
-                        for _ in range(2)]
+        losses[name] = [train.train_step(run, [batch], 1, 0.99)[0].item() for _ in range(2)]
     assert torch.allclose(torch.tensor(losses["eager"]), torch.tensor(losses["compiled"]),
                           rtol=1e-4), losses
     assert losses["eager"][0] != losses["eager"][1]  # the step changed the weights

@@ -79,7 +79,7 @@ def run_step(precision, seed=0, channels_last=False, **scaler_kw):
     scaler = torch.amp.GradScaler("cpu", enabled=precision == "fp16", **scaler_kw)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     run = train.Run(cfg, cpu, precision, model, model, opt, scaler)
-    loss, target = train.train_step(run, [(images, masks)], 1, 0.99)
+    loss, target = train.train_step(run, [{"images": images, "mask": masks}], 1, 0.99)
     return loss, target, model, before, scaler
 
 

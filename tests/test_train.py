@@ -310,7 +310,8 @@ def test_paper_exact_reproduces_the_authors_code(root, tmp_path):
     def watch(run, info):
         momenta.append(info.momentum)
         if info.step == 0:
-            run.model.register_forward_pre_hook(lambda module, args: masks.append(args[1]))
+            run.model.register_forward_pre_hook(
+                lambda module, args, kwargs: masks.append(kwargs["mask"]), with_kwargs=True)
 
     run = config.paper_exact(tiny(epochs=3, image_size=96, strategy="multiblock")).with_changes(
         micro_batch=4)  # the paper's 128 is too many for a CPU test

@@ -44,7 +44,7 @@ def inputs_of(root, method: str, workers: int = 0, jpeg_bytes=None, cache=None, 
 def assert_same(a, b):
     assert len(a) == len(b)
     for xs, ys in zip(a, b):
-        assert len(xs) == len(ys) and all(torch.equal(x, y) for x, y in zip(xs, ys))
+        assert list(xs) == list(ys) and all(torch.equal(xs[k], ys[k]) for k in xs)
 
 
 @pytest.mark.parametrize("method", ["cnn-jepa", "simclr"])
@@ -83,14 +83,17 @@ def test_a_cache_of_images_of_many_sizes_keeps_each_alone(tmp_path):
 def test_every_method_gets_normalised_views_of_the_configured_size(pngs, method):
     batches = inputs_of(pngs, method)
     assert len(batches) == 2  # 12 images, steps of 8: one step, two micro-batches of 4
-    views = batches[0][:2] if method in ("simclr", "byol", "vicreg") else batches[0][:1]
+    two = method in ("simclr", "byol", "vicreg")
+    masks = () if two else ("mask", "blocks") if method == "cjepa" else ("mask",)
+    assert tuple(batches[0]) == (("view_a", "view_b") if two else ("images",)) + masks
+    views = [batches[0][k] for k in ("view_a", "view_b")] if two else [batches[0]["images"]]
     for v in views:
         assert v.shape == (4, 3, 64, 64) and v.dtype == torch.float32
         assert -2.2 < v.min() and v.max() < 2.7  # ImageNet-normalised [0, 1] images
     if len(views) == 2:
         assert not torch.equal(views[0], views[1])  # two views, drawn apart
     else:
-        assert batches[0][1].dtype == torch.bool  # the masks follow the images
+        assert batches[0]["mask"].dtype == torch.bool  # the masks follow the images
 
 
 def test_a_jpeg_decoded_at_the_step_equals_one_decoded_in_a_worker(jpegs):
@@ -134,11 +137,12 @@ def test_the_pil_reference_gives_inputs_of_the_same_form(pngs, method):
     """``--pipeline pil``: the same micro-batches and masks, the views made by PIL in the
     workers instead (other random numbers: other crops)."""
     device, pil = inputs_of(pngs, method), inputs_of(pngs, method, pipeline="pil")
-    assert [[(t.shape, t.dtype) for t in b] for b in device] == [
-        [(t.shape, t.dtype) for t in b] for b in pil]
+    assert [{k: (t.shape, t.dtype) for k, t in b.items()} for b in device] == [
+        {k: (t.shape, t.dtype) for k, t in b.items()} for b in pil]
     if method == "cnn-jepa":  # the masks come from the micro-batch's seed either way
-        assert all(torch.equal(a[1], b[1]) for a, b in zip(device, pil))
-    assert not torch.equal(device[0][0], pil[0][0])
+        assert all(torch.equal(a["mask"], b["mask"]) for a, b in zip(device, pil))
+    first = next(iter(device[0]))
+    assert not torch.equal(device[0][first], pil[0][first])
 
 
 def test_packed_images_come_back_as_they_went(jpegs):

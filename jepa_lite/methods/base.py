@@ -12,9 +12,10 @@ configuration never ask which method they run:
   on the optimizer's parameter groups, except ``ema_momentum``, which moves the target;
 * :meth:`param_groups` (what the optimizer trains), :meth:`ema_pairs` (what its EMA target
   follows; :meth:`update_target`, written once here, moves them);
-* ``forward(*batch)`` returns the loss of one micro-batch and features for the collapse
-  diagnostics; :meth:`probe_encoder` and ``encoder_prefix``: the encoder the probes read from
-  a checkpoint.
+* ``forward(**batch)`` takes a micro-batch by name (``Views.names``: ``images``, ``mask``,
+  ``blocks``, or ``view_a``, ``view_b``) and returns its loss and pooled features ``[B, D]``
+  for the collapse diagnostics;
+* :meth:`probe_encoder` and ``encoder_prefix``: the encoder the probes read from a checkpoint.
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ class Method(nn.Module):
         checkpoint's model, or its random initialisation)."""
         return dense_trunk(cfg.arch)
 
-    def forward(self, *batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, **batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
 
     def named_trainable_parameters(self) -> list[tuple[str, nn.Parameter]]:
