@@ -32,6 +32,7 @@ from jepa_lite.runtime import (
     device_report,
     resolve_device,
 )
+from jepa_lite.views import to_device
 
 
 def saved_for_backward(model, images, masks, dev, precision: str) -> int:
@@ -52,7 +53,7 @@ def one_run(arch: str, image_size: int, batch: int, device: str, precision: str)
     cfg = TrainConfig(arch=arch, image_size=image_size, batch_size=batch, precision=precision)
     run = train.build(cfg, dev)  # as training builds it: channels_last on a GPU, seeded
     model = run.model
-    images = train.to_device(torch.randn(batch, 3, image_size, image_size), dev)
+    images = to_device(torch.randn(batch, 3, image_size, image_size), dev)
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
     masks = masking.sample_masks(batch, masking.grid_of(image_size, arch)).to(dev)

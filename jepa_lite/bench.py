@@ -33,6 +33,7 @@ from jepa_lite.errors import UsageError
 from jepa_lite.masking import grid_of
 from jepa_lite.methods import Method
 from jepa_lite.runtime import autocast, device_name, device_report, grad_scaler, resolve_device
+from jepa_lite.views import to_device
 
 DESCRIPTION = ("What one CNN-JEPA step costs next to a supervised ResNet step and the authors' "
                "gather / scatter form (images/s, saved-for-backward bytes, GPU memory), and "
@@ -154,7 +155,7 @@ class Step:
         name, second = (("labels", torch.randint(0, 1000, (batch,), generator=g))
                         if self.kind == "supervised" else
                         ("mask", masking.sample_masks(batch, grid, generator=g)))
-        return {"images": train.to_device(images, self.device), name: second.to(self.device)}
+        return {"images": to_device(images, self.device), name: second.to(self.device)}
 
     def run(self, inputs=None) -> torch.Tensor:
         loss, _ = train.train_step(self.run_, [inputs or self.inputs], 1, 0.996)
