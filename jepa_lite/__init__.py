@@ -1,12 +1,16 @@
 """jepa_lite: CNN-JEPA, chapter by chapter.
 
-Modules, one idea each: ``masking`` (ch01), ``sparse`` (ch02), ``predictor`` (ch03),
-``model``, ``loss``, ``schedules`` and ``train`` (ch04, the loop), ``pretrain`` (its command,
-also under torchrun), ``distributed`` (processes, micro-batches, seeds), ``views`` (seeded
-augmentation and masks), ``runtime`` (device and precision), ``checkpoint``, ``runs``
-(chapter 04's run in a process of its own), ``features`` (memory-mapped feature banks),
-``probes`` (ch05), ``report`` (ch06), ``data``, ``config`` (profiles), ``viz`` (figures and
-widgets), ``course`` (papermill runner), ``cli`` (the ``jepa-lite`` command).
+The library: ``masking`` (ch01: masks for a batch), ``sparse`` (ch02: the sparse encoder and
+its batch norm), ``predictor`` (ch03), ``backbone`` (the encoders: ResNet trunks, patch, dim,
+pool), ``methods`` (ch04, 07, 08: one module per method behind ``methods.base``'s contract),
+``losses``, ``schedules``, ``optim``, ``train`` (ch04: the loop, one process or torchrun),
+``distributed`` (processes, micro-batches, seeds), ``views`` and ``augment`` (what the loader
+hands the step, augmented on the device), ``data`` (folders, decoding, generated scenes),
+``runtime`` (device and precision), ``checkpoint``, ``features`` (feature banks), ``probes``
+(ch05), ``errors``, ``config`` (what a run is; the profiles). The course: ``runs``, ``course``
+(the papermill runner), ``compare``, ``sweep``, ``bundle``, ``analysis``, ``report`` (ch06),
+``viz`` (figures and widgets), ``bench``; ``cli`` is the ``jepa-lite`` command, ``pretrain``
+its pretraining entry under torchrun.
 """
 
 from pathlib import Path

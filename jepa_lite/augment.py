@@ -37,8 +37,11 @@ BRIGHTNESS, CONTRAST, SATURATION, HUE = range(4)  # ColorJitter's operations
 
 @dataclass(frozen=True)
 class ViewRecipe:
-    """One view's augmentation. The defaults are the CNN-JEPA authors' baselines (SimCLR's
-    recipe); CNN-JEPA itself crops (scale 0.2-1) and flips, nothing else (:data:`CROP_ONLY`)."""
+    """One view's augmentation. The defaults are the common base of the CNN-JEPA authors'
+    baselines (BYOL's colour jitter 0.4 / 0.4 / 0.2 / 0.1 with p 0.8, greyscale p 0.2, as
+    BYOL and VICReg have it; each method's ``view_recipes`` changes what differs, SimCLR's
+    stronger jitter included); CNN-JEPA itself crops (scale 0.2-1) and flips, nothing else
+    (:data:`CROP_ONLY`)."""
 
     jitter: tuple[float, float, float, float] = (0.4, 0.4, 0.2, 0.1)  # b, c, s, hue
     jitter_p: float = 0.8

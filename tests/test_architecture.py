@@ -2,6 +2,7 @@
 leaf, argv parsed in one place, public torch API only."""
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -117,3 +118,36 @@ def test_only_a_method_asks_what_its_options_hold(name):
     asked = [ast.unparse(n.args[0]) for n in ast.walk(tree)
              if isinstance(n, ast.Call) and getattr(n.func, "id", None) == "hasattr"]
     assert [a for a in asked if "method" in a or a in ("o", "opts", "options")] == []
+
+
+NAMED = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md")),
+         *sorted((REPO / "notebooks").glob("*.py")), *sorted(PACKAGE.rglob("*.py"))]
+
+
+def named_modules(text: str) -> set[str]:
+    """Package modules a text names: ``jepa_lite/x/y.py`` paths and ``jepa_lite.x.y`` names
+    (a trailing attribute, such as ``jepa_lite.cli.main``, is allowed)."""
+    paths = {".".join(Path(p).with_suffix("").parts)
+             for p in re.findall(r"\bjepa_lite/[a-z_/]+\.py\b", text)}
+    dotted = set(re.findall(r"\bjepa_lite(?:\.[a-z_]+)+", text))
+    return paths | dotted
+
+
+def exists(name: str, known: set[str]) -> bool:
+    parts = name.removesuffix(".__init__").split(".")
+    return any(".".join(parts[:n]) in known for n in (len(parts), len(parts) - 1)
+               if ".".join(parts[:n]) != "jepa_lite" or n == len(parts))
+
+
+@pytest.mark.parametrize("path", NAMED, ids=lambda p: str(p.relative_to(REPO)))
+def test_every_module_a_doc_or_chapter_names_exists(path):
+    known = set(modules())
+    missing = sorted(n for n in named_modules(path.read_text()) if not exists(n, known))
+    assert missing == [], f"{path.name} names {missing}"
+
+
+def test_a_missing_module_is_caught():
+    known = set(modules())
+    assert not exists("jepa_lite.model", known) and not exists("jepa_lite.loss.jepa", known)
+    assert named_modules("see jepa_lite/model.py") == {"jepa_lite.model"}
+    assert exists("jepa_lite.cli.main", known) and exists("jepa_lite.methods.base", known)

@@ -14,7 +14,9 @@ import torch
 from PIL import Image
 
 from jepa_lite import data
+from jepa_lite.augment import CROP_ONLY
 from jepa_lite.errors import ImageError
+from jepa_lite.views import view_transform
 
 SMALL = data.SyntheticSpec(classes=4, per_class=6, val_per_class=2, size=64, seed=3)
 
@@ -139,16 +141,16 @@ def test_ensure_synthetic_caches(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("size", [64, 96, 224])
 def test_transforms_give_the_requested_size(small_set, size):
-    ds = data.image_folder(small_set, "train", data.pretrain_transform(size))
+    ds = data.image_folder(small_set, "train", view_transform(CROP_ONLY, size))
     x, y = ds[0]
     assert x.shape == (3, size, size) and x.dtype == torch.float32 and y == 0
     ev = data.image_folder(small_set, "val", data.eval_transform(size))
     assert ev[0][0].shape == (3, size, size)
 
 
-def test_pretrain_transform_is_random_eval_is_not(small_set):
+def test_the_pil_view_is_random_eval_is_not(small_set):
     img = Image.open(next((small_set / "train" / "00_disc").iterdir())).convert("RGB")
-    t, e = data.pretrain_transform(64), data.eval_transform(64)
+    t, e = view_transform(CROP_ONLY, 64), data.eval_transform(64)
     torch.manual_seed(0)
     assert not torch.equal(t(img), t(img))
     assert torch.equal(e(img), e(img))
@@ -162,7 +164,8 @@ def test_eval_transform_resizes_like_the_paper():
     assert resize.size == 256
 
 
-@pytest.mark.parametrize("factory", [data.pretrain_transform, data.eval_transform])
+@pytest.mark.parametrize("factory", [lambda size: view_transform(CROP_ONLY, size),
+                                     data.eval_transform])
 def test_transform_rejects_bad_size(factory):
     with pytest.raises(ValueError, match="image size 250 is not a multiple of 32"):
         factory(250)
