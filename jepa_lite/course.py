@@ -12,6 +12,7 @@ A chapter talks to the runner only through :class:`ChapterRun` (figures and metr
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -337,7 +338,11 @@ def _earlier_results(cfg: ChapterConfig, keep_out: set[str]) -> list[ChapterResu
     return [ChapterResult(**c) for c in old.get("chapters", []) if c["chapter"] not in keep_out]
 
 
-COMMIT = git_commit()  # the code the course runs, once per process
+@functools.cache
+def course_commit() -> str:
+    """The code the course runs: read once per process, when a course starts (not at
+    import), so that commits made while it runs do not change what it reports."""
+    return git_commit()
 
 
 def write_summary(results: list[ChapterResult], cfg: ChapterConfig,
@@ -359,8 +364,8 @@ def write_summary(results: list[ChapterResult], cfg: ChapterConfig,
     path = cfg.out_dir / "summary.md"
     path.write_text("\n".join(lines) + "\n")
     (cfg.out_dir / "summary.json").write_text(json.dumps(
-        {"config": cfg.to_dict(), "commit": COMMIT, "chapters": [r.__dict__ for r in rows]},
-        indent=1))
+        {"config": cfg.to_dict(), "commit": course_commit(),
+         "chapters": [r.__dict__ for r in rows]}, indent=1))
     return path
 
 
@@ -393,6 +398,7 @@ def run_course(profile: str = "smoke", only: list[str] | None = None, data_root=
     chapters 05-06 read; ``micro_batch`` overrides the profile's (e.g. 32 on a 16 GB GPU)."""
     from tqdm.auto import tqdm
 
+    course_commit()  # the checkout as the course starts
     cfg = resolve(profile, data_root, out_dir, device, seed, run_dir)
     chapters = select_chapters(only)
     if cfg.data_root_arg is not None:

@@ -17,7 +17,6 @@ import os
 import shutil
 import sys
 import tempfile
-import warnings
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -105,10 +104,6 @@ def _open_rgb(path: str) -> Image.Image:
 
 
 JPEG_MAGIC = b"\xff\xd8\xff"
-# torchvision 0.29 warns on every decode that TorchCodec will take its image decoders over;
-# they are what decodes here (on the CPU and with nvJPEG) until then
-warnings.filterwarnings("ignore", message="The image decoding and encoding capabilities of "
-                        "TorchVision are deprecated", category=DeprecationWarning)
 
 
 def _unreadable(path: str, e: Exception) -> ImageError:

@@ -151,3 +151,22 @@ def test_a_missing_module_is_caught():
     assert not exists("jepa_lite.model", known) and not exists("jepa_lite.loss.jepa", known)
     assert named_modules("see jepa_lite/model.py") == {"jepa_lite.model"}
     assert exists("jepa_lite.cli.main", known) and exists("jepa_lite.methods.base", known)
+
+
+def test_importing_the_package_runs_nothing():
+    """Importing every module reads no git commit, starts no process and changes no warnings
+    filter (each is done where it is needed)."""
+    import subprocess
+    import sys
+
+    code = ("import subprocess, warnings, numpy, PIL.Image, torch, torchvision, matplotlib\n"
+            "before = list(warnings.filters); ran = []  # after what the libraries add\n"
+            "real = subprocess.run\n"
+            "subprocess.run = lambda *a, **k: ran.append(a) or real(*a, **k)\n"
+            "import pkgutil, importlib, jepa_lite\n"
+            "for m in pkgutil.walk_packages(jepa_lite.__path__, 'jepa_lite.'):\n"
+            "    importlib.import_module(m.name)\n"
+            "assert ran == [], ran\n"
+            "assert warnings.filters == before, [f for f in warnings.filters if f not in before]\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
