@@ -32,7 +32,14 @@ from jepa_lite.config import TrainConfig
 from jepa_lite.errors import UsageError
 from jepa_lite.masking import grid_of
 from jepa_lite.methods import Method
-from jepa_lite.runtime import autocast, device_name, device_report, grad_scaler, resolve_device
+from jepa_lite.runtime import (
+    autocast,
+    device_name,
+    device_report,
+    grad_scaler,
+    memory_format,
+    resolve_device,
+)
 from jepa_lite.views import to_device
 
 DESCRIPTION = ("What one CNN-JEPA step costs next to a supervised ResNet step and the authors' "
@@ -127,9 +134,7 @@ class Step:
                           precision=precision, compile=compile)
         if kind == "supervised":
             torch.manual_seed(seed)
-            model = Supervised(arch).to(device)
-            if device.type == "cuda":
-                model = model.to(memory_format=torch.channels_last)
+            model = Supervised(arch).to(device, memory_format=memory_format(device))
             opt = torch.optim.AdamW(model.parameters(), lr=1e-3, fused=device.type == "cuda")
             self.run_ = train.Run(cfg, device, precision, model,
                                   train.maybe_compile(model, compile), opt,
@@ -141,8 +146,7 @@ class Step:
                 trunk = gather_scatter_trunk(arch)
                 trunk.load_state_dict(model.context_encoder.state_dict())
                 model.context_encoder = trunk.to(device)
-                if device.type == "cuda":
-                    model.to(memory_format=torch.channels_last)
+                model.to(memory_format=memory_format(device))
                 self.run_.optimizer = train.make_optimizer(model, cfg, device)
         # torch.compile fuses the masks and BatchNorm's element-wise work into few kernels;
         # the saved-bytes count always reads the eager model (the same function)

@@ -27,7 +27,7 @@ from jepa_lite import distributed
 from jepa_lite.data import eval_transform, image_folder
 from jepa_lite.errors import UsageError, cannot_write
 from jepa_lite.progress import progress
-from jepa_lite.runtime import autocast, resolve_precision
+from jepa_lite.runtime import autocast, memory_format, resolve_precision
 
 
 @dataclass
@@ -184,10 +184,10 @@ def _extract_into(folder: Path, meta: dict, dtype: str, encoder, dataset, batch_
     loader = DataLoader(Subset(dataset, range(start, stop)), batch_size, shuffle=False,
                         num_workers=workers, pin_memory=device.type == "cuda")
     bank = np.load(partial, mmap_mode="r+")
-    # channels_last: oneDNN's and cuDNN's fast layout for inference (on 2 CPU cores a
-    # ResNet-10's features at 128 px in 0.65x the time; docs/benchmarks.md). The encoder is
-    # left so, in evaluation mode, on the device.
-    encoder = encoder.to(device, memory_format=torch.channels_last).eval()
+    # the inference layout (runtime.memory_format); the encoder is left so, in evaluation
+    # mode, on the device
+    layout = memory_format(device, training=False)
+    encoder = encoder.to(device, memory_format=layout).eval()
     precision = resolve_precision(device)
     limit = float(np.finfo(dtype).max)
     row, largest = start, torch.zeros((), device=device)
@@ -196,7 +196,7 @@ def _extract_into(folder: Path, meta: dict, dtype: str, encoder, dataset, batch_
                                   leave=False, disable=rank != 0):
             with autocast(device, precision):
                 f = encoder(images.to(device, non_blocking=True).contiguous(
-                    memory_format=torch.channels_last))
+                    memory_format=layout))
             f = encoder.pool(f.float())
             if not torch.isfinite(f).all():
                 raise UsageError(f"pooled features of {meta['split']} images {row}-"

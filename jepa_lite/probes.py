@@ -26,7 +26,7 @@ from jepa_lite.config import TrainConfig
 from jepa_lite.data import check_data_root, image_folder
 from jepa_lite.errors import UsageError
 from jepa_lite.progress import progress
-from jepa_lite.runtime import default_workers
+from jepa_lite.runtime import default_workers, memory_format
 
 
 # --------------------------------------------------------------------------- encoders
@@ -304,9 +304,7 @@ def train_supervised(arch: str, data_root, image_size: int = 224, epochs: int = 
     loader = seeded_loader(items, sampler, Labelled(views.collate, folder.targets), workers,
                            device, seed)
     torch.manual_seed(seed)
-    trunk = dense_trunk(arch).to(device)
-    if device.type == "cuda":
-        trunk = trunk.to(memory_format=torch.channels_last)
+    trunk = dense_trunk(arch).to(device, memory_format=memory_format(device))
     head = torch.nn.Linear(trunk.dim, len(folder.classes)).to(device)
     params = list(trunk.parameters()) + list(head.parameters())
     opt = torch.optim.AdamW(params, lr=lr)
@@ -337,12 +335,6 @@ def train_supervised(arch: str, data_root, image_size: int = 224, epochs: int = 
 
 
 # --------------------------------------------------------------------------- everything
-def extraction_workers(device: str | torch.device) -> int:
-    """Loader processes for feature extraction: none on a CPU (they would take its cores
-    from the encoder), as many as CPU cores, at most 8, to keep a GPU fed."""
-    return default_workers() if torch.device(device).type == "cuda" else 0
-
-
 def check_classes(data_root) -> None:
     """A probe tells classes apart: fewer than two make every accuracy 1.0, whatever the
     encoder. Refused before any feature is extracted."""
@@ -368,7 +360,7 @@ def evaluate(encoder: Trunk, key: str, data_root, out_dir, image_size: int = 224
     """
     out = Path(out_dir)
     check_classes(data_root)
-    workers = extraction_workers(device) if workers is None else workers
+    workers = default_workers(device, training=False) if workers is None else workers
     kw = {"image_size": image_size, "device": device, "batch_size": batch_size,
           "workers": workers, "overwrite": overwrite}
     bank = features.extract(encoder, key, data_root, "train", out, **kw)

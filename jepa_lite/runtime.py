@@ -102,6 +102,20 @@ def device_report(device: torch.device) -> str:
     return f"CPU, {torch.get_num_threads()} threads{hint}"
 
 
-def default_workers() -> int:
-    """Data-loader processes when none are asked for: one per CPU core, at most 8."""
+def memory_format(device: torch.device, training: bool = True) -> torch.memory_format:
+    """The layout of images and weights, decided here for every caller: channels_last
+    (cuDNN's fast layout) on a GPU; on a CPU only for inference (oneDNN's: a ResNet-10's
+    features at 128 px in 0.65x the time on 2 cores), while training stays contiguous there
+    (channels_last was slower on 2 CPU cores; docs/benchmarks.md)."""
+    if device.type == "cuda" or not training:
+        return torch.channels_last
+    return torch.contiguous_format
+
+
+def default_workers(device: str | torch.device | None = None, training: bool = True) -> int:
+    """Data-loader processes when none are asked for, decided here for every loader: for
+    training, one per CPU core, at most 8; for feature extraction (``training=False``) the
+    same to keep a GPU fed, none on a CPU (they would take its cores from the encoder)."""
+    if not training and torch.device(device).type != "cuda":
+        return 0
     return min(8, os.cpu_count() or 1)

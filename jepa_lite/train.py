@@ -55,6 +55,7 @@ from jepa_lite.runtime import (
     default_workers,
     device_name,
     grad_scaler,
+    memory_format,
     resolve_device,
     resolve_precision,
 )
@@ -150,9 +151,7 @@ def build(cfg: TrainConfig, device: torch.device, world: int = 1) -> Run:
     model = build_model(cfg)
     if cfg.sync_bn:
         synchronize_batchnorm(model)
-    model = model.to(device)
-    if device.type == "cuda":  # cuDNN's fast layout (on 2 CPU cores it was slower: benchmarks.md)
-        model = model.to(memory_format=torch.channels_last)
+    model = model.to(device, memory_format=memory_format(device))
     tune(device)
     precision = resolve_precision(device, cfg.precision)
     net = model if world == 1 else DistributedDataParallel(

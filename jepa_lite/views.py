@@ -32,6 +32,7 @@ from jepa_lite.augment import ViewParams, ViewRecipe
 from jepa_lite.data import IMAGENET_MEAN, IMAGENET_STD, DecodedCache, decode, read_for_device
 from jepa_lite.distributed import Draw
 from jepa_lite.errors import ImageError, UsageError
+from jepa_lite.runtime import memory_format
 
 PIPELINES = ("device", "pil")
 
@@ -219,10 +220,12 @@ class Collate:
 
 
 def to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """A batch tensor on the device; images (4-d floats) channels_last on a GPU."""
+    """A batch tensor on the device; images (4-d floats) in the training layout
+    (``runtime.memory_format``: channels_last on a GPU)."""
     t = t.to(device, non_blocking=True)
-    if device.type == "cuda" and t.dim() == 4 and t.is_floating_point():
-        t = t.contiguous(memory_format=torch.channels_last)
+    layout = memory_format(device)
+    if t.dim() == 4 and t.is_floating_point() and layout != torch.contiguous_format:
+        t = t.contiguous(memory_format=layout)
     return t
 
 

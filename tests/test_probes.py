@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jepa_lite import cli, data, features, probes, train
+from jepa_lite import cli, data, features, probes, runtime, train
 from jepa_lite.checkpoint import load_checkpoint
 
 
@@ -272,11 +272,12 @@ def test_probe_evaluates_at_the_checkpoints_image_size(root, checkpoint, tmp_pat
 
 
 def test_feature_extraction_feeds_a_gpu_with_workers_and_leaves_a_cpu_alone(monkeypatch):
-    monkeypatch.setattr(probes.os, "cpu_count", lambda: 16)
-    assert probes.extraction_workers("cpu") == 0
-    assert probes.extraction_workers(torch.device("cuda", 1)) == 8
-    monkeypatch.setattr(probes.os, "cpu_count", lambda: 2)  # Colab
-    assert probes.extraction_workers("cuda") == 2
+    monkeypatch.setattr(runtime.os, "cpu_count", lambda: 16)
+    assert runtime.default_workers() == 8  # training: a core each, at most 8
+    assert runtime.default_workers("cpu", training=False) == 0
+    assert runtime.default_workers(torch.device("cuda", 1), training=False) == 8
+    monkeypatch.setattr(runtime.os, "cpu_count", lambda: 2)  # Colab
+    assert runtime.default_workers("cuda", training=False) == 2
 
 
 @pytest.mark.parametrize("seed", range(5))

@@ -79,8 +79,11 @@ def run_step(precision, seed=0, channels_last=False, **scaler_kw):
     scaler = torch.amp.GradScaler("cpu", enabled=precision == "fp16", **scaler_kw)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     run = train.Run(cfg, cpu, precision, model, model, opt, scaler)
-    loss, target = train.train_step(run, [{"images": images, "mask": masks}], 1, 0.99)
-    return loss, target, model, before, scaler
+    maps = []  # the target encoder's output, in autocast's dtype
+    hook = model.target_encoder.register_forward_hook(lambda m, i, out: maps.append(out))
+    loss, _ = train.train_step(run, [{"images": images, "mask": masks}], 1, 0.99)
+    hook.remove()
+    return loss, maps[0], model, before, scaler
 
 
 def test_bf16_training_step_on_cpu_is_finite_and_close_to_fp32():
@@ -138,7 +141,8 @@ def test_channels_last_equals_contiguous_on_cpu():
         if channels_last:
             model = model.to(memory_format=torch.channels_last)
             images = images.contiguous(memory_format=torch.channels_last)
-        loss, target = model(images, masks)
+        loss, _ = model(images, masks)
+        target = model.target_encoder(images)
         loss.backward()
         grads = {n: p.grad for n, p in model.named_parameters() if p.grad is not None}
         results.append((loss, target, grads))
