@@ -278,7 +278,7 @@ def loader_speed(root: Path, cfg: TrainConfig, batches: int, device: torch.devic
     if len(dataset) < cfg.batch_size:
         raise UsageError(f"the loader needs at least one batch of {cfg.batch_size} images; "
                          f"{root / 'train'} holds {len(dataset)}: raise --loader-images")
-    micro = cfg.micro_batch or cfg.batch_size
+    micro = cfg.micro_batch_on(1)
     sampler = distributed.MicroBatchSampler(dataset, cfg.batch_size, micro, 0)
     views = methods.get(cfg.method.name).views(cfg)
     loader = train.make_loader(dataset, sampler, cfg, device, views,

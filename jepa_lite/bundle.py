@@ -15,6 +15,7 @@ with the commit, device and date that made them.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -27,6 +28,7 @@ import numpy as np
 import torch
 
 from jepa_lite import REPO_URL, repo_root
+from jepa_lite.checkpoint import atomic_write
 from jepa_lite.errors import UsageError
 
 FORMAT = 1
@@ -79,15 +81,13 @@ def save(folder, bundle: Bundle) -> Path:
             "facts": bundle.facts, "runs": {n: _plain(r) for n, r in bundle.runs.items()},
             "references": {n: _plain(r) for n, r in bundle.references.items()},
             "features": names, "extra": bundle.extra}
-    tmp = folder / "runs.json.tmp"
-    tmp.write_text(json.dumps(data, indent=1))
-    tmp.replace(folder / "runs.json")
+    atomic_write(folder / "runs.json", json.dumps(data, indent=1))
     if bundle.features:
         arrays = {key: bundle.features[name].float().cpu().numpy().astype(np.float16)
                   for name, key in names.items()}
-        with open(folder / "features.npz.tmp", "wb") as f:
-            np.savez_compressed(f, **arrays)
-        (folder / "features.npz.tmp").replace(folder / "features.npz")
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **arrays)
+        atomic_write(folder / "features.npz", buffer.getvalue())
     else:
         (folder / "features.npz").unlink(missing_ok=True)
     return folder

@@ -40,16 +40,15 @@ def check_out_folder(out: Path, known: tuple[str, ...], what: str) -> None:
                               f"--out; nothing was written there")
 
 
-def atomic_save(obj, path: Path) -> None:
-    """``torch.save`` to a temporary file, then rename: a crash never leaves half a file. A
-    write the machine refuses (a full disk, a read-only folder) removes the temporary file
-    and names the path; the file written before stays as it was."""
+def atomic_write(path: Path, data: bytes | str) -> None:
+    """Write ``data`` to a temporary file beside ``path``, then rename: a crash never leaves
+    half a file. A write the machine refuses (a full disk, a read-only folder) removes the
+    temporary file and names the path; the file written before stays as it was."""
+    path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)  # in memory first: torch's own writer reports a full disk
-    try:  # as "unexpected pos", Python's as the OSError it is
+    try:
         with open(tmp, "wb") as f:
-            f.write(buffer.getbuffer())
+            f.write(data.encode() if isinstance(data, str) else data)
         os.replace(tmp, path)
     except OSError as e:
         try:
@@ -57,6 +56,14 @@ def atomic_save(obj, path: Path) -> None:
         except OSError:
             pass  # a read-only folder: nothing was made there either
         raise cannot_write(path, e) from None
+
+
+def atomic_save(obj, path: Path) -> None:
+    """``torch.save`` by :func:`atomic_write`, serialised in memory first: torch's own writer
+    reports a full disk as "unexpected pos", Python's as the OSError it is."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic_write(path, buffer.getbuffer())
 
 
 class DamagedCheckpointError(UsageError):

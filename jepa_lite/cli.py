@@ -215,10 +215,8 @@ def _make_data(args) -> int:
 
 
 def _probe(args) -> int:
-    import torch
 
     from jepa_lite import distributed, probes
-    from jepa_lite.backbone import dense_trunk
     from jepa_lite.runtime import resolve_device
 
     if args.random_init == (args.checkpoint is not None):
@@ -230,8 +228,7 @@ def _probe(args) -> int:
     try:
         size = args.image_size
         if args.random_init:
-            torch.manual_seed(args.seed)
-            encoder, key = dense_trunk(args.arch), f"random-init:{args.arch}:seed{args.seed}"
+            encoder, key = probes.random_init(args.arch, args.seed)
         else:
             encoder = probes.encoder_from_checkpoint(args.checkpoint)
             key = probes.checkpoint_key(args.checkpoint)

@@ -125,10 +125,9 @@ def find_twin(cfg: TrainConfig, data_root, folders, nproc: int = 1) -> Path | No
 def probe_random_init(arch: str, data_root, out_dir, image_size: int, device: torch.device,
                       probe_epochs: int, k: int = 200, seed: int = 0) -> dict:
     """The floor: the same probes on ``arch`` at its random initialisation (seeded)."""
-    torch.manual_seed(seed)
-    return probes.evaluate(dense_trunk(arch), f"random {arch} {seed}", data_root,
-                           out_dir, image_size=image_size, device=device, k=k,
-                           epochs=probe_epochs, seed=seed)
+    encoder, key = probes.random_init(arch, seed)
+    return probes.evaluate(encoder, key, data_root, out_dir, image_size=image_size,
+                           device=device, k=k, epochs=probe_epochs, seed=seed)
 
 
 def probe_supervised(arch: str, data_root, out_dir, image_size: int, device: torch.device,

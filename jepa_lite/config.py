@@ -552,6 +552,11 @@ class TrainConfig:
         except (TypeError, ValueError) as e:  # a value out of range, a nested key unknown
             raise UsageError(f"{where}: {e}") from None
 
+    def micro_batch_on(self, world: int) -> int:
+        """Images per forward pass on each of ``world`` processes: ``micro_batch``, or by
+        default the batch split over the processes (the one place that default is made)."""
+        return self.micro_batch or max(1, self.batch_size // world)
+
     def operational(self) -> set[str]:
         """The fields that may change when a run resumes."""
         return {f.name for f in fields(self) if f.metadata.get("operational")}

@@ -21,7 +21,12 @@ from torchvision import datasets
 
 from jepa_lite import distributed, features, methods
 from jepa_lite.backbone import Trunk, dense_trunk, patch_of
-from jepa_lite.checkpoint import NotACheckpointError, load_checkpoint, load_run_checkpoint
+from jepa_lite.checkpoint import (
+    NotACheckpointError,
+    atomic_save,
+    load_checkpoint,
+    load_run_checkpoint,
+)
 from jepa_lite.config import TrainConfig
 from jepa_lite.data import check_data_root, image_folder
 from jepa_lite.errors import UsageError
@@ -30,6 +35,13 @@ from jepa_lite.runtime import default_workers, memory_format
 
 
 # --------------------------------------------------------------------------- encoders
+def random_init(arch: str, seed: int = 0) -> tuple[Trunk, str]:
+    """The floor every probe is read against: ``arch``'s encoder at its seeded random
+    initialisation, and the name its feature bank is kept under."""
+    torch.manual_seed(seed)
+    return dense_trunk(arch), f"random-init:{arch}:seed{seed}"
+
+
 def encoder_from_checkpoint(path: str | os.PathLike) -> Trunk:
     """The encoder a pretraining checkpoint's method is probed with, as a dense trunk: the
     EMA target encoder of CNN-JEPA and C-JEPA (as the paper), the (online) backbone of
@@ -327,10 +339,9 @@ def train_supervised(arch: str, data_root, image_size: int = 224, epochs: int = 
         losses.append(total.item() / len(sampler))
     if save is not None:
         Path(save).parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(save).with_name(Path(save).name + ".tmp")
         trunk = trunk.to(memory_format=torch.contiguous_format)
-        torch.save({"settings": settings, "trunk": trunk.state_dict(), "losses": losses}, tmp)
-        os.replace(tmp, save)
+        atomic_save({"settings": settings, "trunk": trunk.state_dict(), "losses": losses},
+                    Path(save))
     return trunk.eval(), losses
 
 

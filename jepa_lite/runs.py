@@ -99,7 +99,7 @@ def check_settings(cfg: TrainConfig, run_dir, data_root, nproc: int = 1,
     last = Path(run_dir) / "last.pt"
     if not last.is_file():
         return
-    cfg = replace(cfg, micro_batch=cfg.micro_batch or max(1, cfg.batch_size // nproc))
+    cfg = replace(cfg, micro_batch=cfg.micro_batch_on(nproc))
     ckpt = load_run_checkpoint(last, mmap=True)
     stored = TrainConfig.from_dict(ckpt["config"])
     said = [f"{k}: {a} there, {b} here" for k, a, b in

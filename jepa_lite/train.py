@@ -87,7 +87,7 @@ def resolved(cfg: TrainConfig, world: int) -> TrainConfig:
         raise UsageError("--sync-bn merges BatchNorm statistics over the processes that torchrun "
                          "starts; this is a single process: drop --sync-bn, or run torchrun "
                          "--nproc_per_node N -m jepa_lite.pretrain ...")
-    micro = cfg.micro_batch or max(1, cfg.batch_size // world)
+    micro = cfg.micro_batch_on(world)
     methods.get(cfg.method.name).check_micro_batch(micro, world)
     distributed.check_batch(cfg.batch_size, micro, world)
     workers = cfg.workers if cfg.workers is not None else default_workers()
