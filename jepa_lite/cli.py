@@ -166,6 +166,18 @@ def _pretrain(args) -> int:
     return 0
 
 
+def _pretrain_parser(sub, defaults: dict) -> None:
+    p = sub.add_parser("pretrain", help="pretrain an encoder (CNN-JEPA or another method; "
+                                        "torchrun: many GPUs)",
+                       description="Pretrain a ResNet with CNN-JEPA (or C-JEPA, SimCLR, BYOL, "
+                                   "VICReg: --method), in one process or many. Under torchrun: "
+                                   "torchrun --nproc_per_node N -m jepa_lite.pretrain [the "
+                                   "same options]. Options marked [method, ...] belong to "
+                                   "those methods only.")
+    add_config_options(p)
+    p.set_defaults(func=_pretrain)
+
+
 # --------------------------------------------------------------------------- the others
 def _course(args) -> int:
     from jepa_lite.course import run_course
@@ -178,6 +190,31 @@ def _course(args) -> int:
         print(f"chapter {r.chapter} FAILED at {r.error}", file=sys.stderr)
     print(f"{len(results) - len(failed)} of {len(results)} chapters ok; summary: {summary}")
     return 1 if failed else 0
+
+
+def _course_parser(sub, defaults: dict) -> None:
+    p = sub.add_parser("course", help="run the chapters with papermill", **defaults)
+    p.add_argument("--profile", default="smoke", choices=list(PROFILES),
+                   help="how big a run is (README.md, \"Profiles\")")
+    p.add_argument("--only", nargs="+", metavar="CHAPTER",
+                   help="chapter numbers or names, e.g. --only 0 01 masking")
+    p.add_argument("--data-root", help="ImageFolder root (train/, val/); smoke/demo generate "
+                                       "their own data when omitted")
+    p.add_argument("--out", default=None, type=folder,
+                   help="output folder; outputs/ when omitted")
+    p.add_argument("--device", default="auto", choices=DEVICES,
+                   help="auto: the GPU when there is one, else the CPU")
+    p.add_argument("--seed", type=count, default=0, help="random seed of every chapter")
+    p.add_argument("--timeout", type=positive_int, default=None,
+                   help="seconds per cell; none when omitted")
+    p.add_argument("--run", metavar="DIR", default=argparse.SUPPRESS, type=folder,
+                   help="chapter 04's pretraining run folder, trained in a process of its own "
+                        "and resumed where it stopped; chapters 05-06 read it (default: "
+                        "OUT/04_pretraining/run)")
+    p.add_argument("--micro-batch", type=positive_int, default=argparse.SUPPRESS,
+                   help="chapter 04: images per forward pass, e.g. 64 on a 16 GB GPU "
+                        "(default: the profile's; full: 128)")
+    p.set_defaults(func=_course)
 
 
 def _sweep(args) -> int:
@@ -193,6 +230,35 @@ def _sweep(args) -> int:
     print(f"sweep {'done' if all(r.status == 'ok' for r in results) else 'stopped'}; "
           f"summary: {summary}; points: {summary.parent / '09_ablations' / 'sweep.json'}")
     return 0 if all(r.status == "ok" for r in results) else 1
+
+
+def _sweep_parser(sub, defaults: dict) -> None:
+    from jepa_lite.config import ABLATION_DEFAULT
+
+    p = sub.add_parser("sweep", help="chapter 09's ablations over a grid of your own "
+                                     "(papermill), resumed where it stopped", **defaults,
+                       description="Runs chapter 09 with papermill: one pretraining run per "
+                                   "setting, each factor changed alone from the paper's "
+                                   "default (" + ", ".join(f"{k}={v}" for k, v in
+                                                           ABLATION_DEFAULT.items()) + "), "
+                                   "each run probed; finished runs are kept in "
+                                   "OUT/09_ablations/sweep.json, so running it again goes on "
+                                   "where it stopped.")
+    p.add_argument("--profile", default="smoke", choices=list(PROFILES),
+                   help="the recipe and data of every run (the profile's many-run recipe)")
+    p.add_argument("--axis", nargs="+", action="append", metavar=("FACTOR", "VALUE"),
+                   help="a factor and its values, e.g. --axis kernel_size 3 5 7 9; repeat for "
+                        "more factors (" + ", ".join(ABLATION_DEFAULT) + "); none: the "
+                        "profile's grid")
+    p.add_argument("--data-root", help="ImageFolder root (train/, val/); smoke/demo generate "
+                                       "their own data when omitted")
+    p.add_argument("--out", default=None, type=folder,
+                   help="output folder; outputs/ when omitted")
+    p.add_argument("--device", default="auto", choices=DEVICES)
+    p.add_argument("--seed", type=count, default=0, help="random seed of every run")
+    p.add_argument("--timeout", type=positive_int, default=None,
+                   help="seconds per cell; none when omitted")
+    p.set_defaults(func=_sweep)
 
 
 def _make_data(args) -> int:
@@ -212,6 +278,30 @@ def _make_data(args) -> int:
         out = data.make_imagenet100(args.imagenet, args.out)
         print(f"ImageNet-100 subset (100 classes, symlinks) in {out}")
     return 0
+
+
+def _make_data_parser(sub, defaults: dict) -> None:
+    p = sub.add_parser("make-data", help="generate or prepare a data set", **defaults)
+    p.add_argument("kind", choices=["synthetic", "imagenet100"])
+    p.add_argument("--out", required=True, type=folder)
+    p.add_argument("--imagenet", help="imagenet100: the ImageNet-1k root (train/, val/)")
+    p.add_argument("--classes", type=positive_int, default=10,
+                   help="synthetic: object kinds (2-10)")
+    p.add_argument("--per-class", type=positive_int, default=64,
+                   help="training images per class")
+    p.add_argument("--val-per-class", type=positive_int, default=None,
+                   help="validation images per class; per-class / 4 (at least 2) when omitted")
+    p.add_argument("--size", type=positive_int, default=64,
+                   help="image side in pixels, a multiple of 16 (112: a 7x7 grid for -s16 "
+                        "trunks)")
+    p.add_argument("--seed", type=count, default=0, help="synthetic: the same seed, the same files")
+    p.add_argument("--scenes", choices=["scenes", "busy"], default="scenes",
+                   help="synthetic: pale objects on plain grey (scenes), or objects among "
+                        "textures, distractors, occluders and uneven light (busy)")
+    p.add_argument("--workers", type=positive_int, default=None,
+                   help="synthetic: threads that draw the images (default: one per CPU core); "
+                        "the files are the same with any number")
+    p.set_defaults(func=_make_data)
 
 
 def _probe(args) -> int:
@@ -245,11 +335,49 @@ def _probe(args) -> int:
     return 0
 
 
+def _probe_parser(sub, defaults: dict) -> None:
+    p = sub.add_parser("probe", help="k-NN and linear probes of a frozen encoder", **defaults,
+                        description="k-NN and linear probes of a frozen encoder. Under "
+                                    "torchrun (torchrun --nproc_per_node N -m jepa_lite.cli "
+                                    "probe ...) every process extracts a share of the features.")
+    p.add_argument("--checkpoint", help="a pretraining checkpoint (the encoder the paper "
+                                         "probes: CNN-JEPA's EMA target, a baseline's backbone)")
+    p.add_argument("--random-init", action="store_true",
+                    help="probe a randomly initialised encoder of --arch instead")
+    p.add_argument("--arch", default="resnet50", help="with --random-init")
+    p.add_argument("--data-root", required=True, help="ImageFolder root with train/ and val/")
+    p.add_argument("--image-size", type=positive_int, default=None,
+                    help="evaluation size (default: the checkpoint's pretraining size; 224 "
+                         "with --random-init)")
+    p.add_argument("--out", required=True, type=folder,
+                    help="folder for probe.json and cached features")
+    p.add_argument("--device", default="auto", choices=DEVICES)
+    p.add_argument("--k", type=positive_int, default=200, help="k-NN neighbours")
+    p.add_argument("--temperature", type=positive_float, default=0.1, help="k-NN temperature")
+    p.add_argument("--epochs", type=positive_int, default=90, help="linear-probe epochs")
+    p.add_argument("--workers", type=count, default=None,
+                   help="loader processes for the features (default: none on a CPU, whose "
+                        "cores the encoder needs; a core each, at most 8, on a GPU)")
+    p.add_argument("--seed", type=count, default=0)
+    p.add_argument("--overwrite-features", action="store_true",
+                    help="replace feature banks in --out that another encoder or data set made")
+    p.set_defaults(func=_probe)
+
+
 def _results(args) -> int:
     from jepa_lite.report import results_page
 
     print(f"results page: {results_page(args.outputs, args.dest)}")
     return 0
+
+
+def _results_parser(sub, defaults: dict) -> None:
+    p = sub.add_parser("results", help="a Markdown page of a finished course's numbers and "
+                                       "figures (docs/results)", **defaults)
+    p.add_argument("outputs", help="the course's output folder (its --out)")
+    p.add_argument("--dest", default="docs/results", type=folder,
+                   help="folder of the page and its figures")
+    p.set_defaults(func=_results)
 
 
 def _bench(args) -> int:
@@ -269,6 +397,49 @@ def _bench(args) -> int:
     return 0
 
 
+def _bench_parser(sub, defaults: dict) -> None:
+    from jepa_lite.bench import DESCRIPTION
+
+    p = sub.add_parser("bench", help="a CNN-JEPA step against a supervised step and the "
+                                     "authors' form: speed, memory, the loader", **defaults,
+                       description=DESCRIPTION)
+    p.add_argument("--device", default="auto", choices=DEVICES,
+                   help="auto: the GPU when there is one")
+    p.add_argument("--arch", default="resnet18", help="ResNet trunk, e.g. resnet50")
+    p.add_argument("--image-size", type=positive_int, default=128,
+                   help="pixels, a multiple of 32")
+    p.add_argument("--batch-size", type=positive_int, default=16,
+                   help="images per step (at least 4)")
+    p.add_argument("--steps", type=positive_int, default=5,
+                   help="timed steps of each kind (median)")
+    p.add_argument("--warmup", type=count, default=2, help="untimed steps of each kind first")
+    p.add_argument("--precisions", nargs="+", default=["fp32", "bf16"],
+                   choices=["fp32", "bf16", "fp16"], help="autocast precisions to measure")
+    p.add_argument("--workers", type=count, nargs="*", default=[1, 2],
+                   help="loader workers to measure (none: skip the loader)")
+    p.add_argument("--loader-images", type=count, default=128,
+                   help="generated 500 x 375 JPEGs for the loader (0: skip the loader)")
+    p.add_argument("--loader-batches", type=positive_int, default=6,
+                   help="timed batches per loader measurement")
+    p.add_argument("--data", type=folder, help="folder for the generated JPEGs (kept, reused); "
+                                               "a temporary folder when omitted")
+    p.add_argument("--loader-root", type=folder,
+                   help="measure the loaders on this image folder (ROOT/train/<class>/<image>, "
+                        "e.g. ImageNet-100) instead of generated JPEGs; nothing is written")
+    p.add_argument("--methods", nargs="+", choices=list(config.METHOD_OPTIONS), default=None,
+                   help="methods whose loader to measure (default: all five)")
+    p.add_argument("--pipelines", nargs="+", choices=["device", "pil"], default=["device"],
+                   help="augmentation pipelines to measure (pil: the PIL reference)")
+    p.add_argument("--cache", choices=["none", "host", "device"], default="none",
+                   help="the device pipeline's decoded-image cache")
+    p.add_argument("--kinds", nargs="*", choices=list(BENCH_KINDS), default=list(BENCH_KINDS),
+                   help="steps of the step table (none: skip it)")
+    p.add_argument("--json", help="also write every figure to this file")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the supervised and our step (the authors' stays eager)")
+    p.set_defaults(func=_bench)
+
+
 # --------------------------------------------------------------------------- the parser
 class Parser(argparse.ArgumentParser):
     """argparse, with a bad option said in one line (and where the options are listed)."""
@@ -278,167 +449,16 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """``jepa-lite``'s parser: one small function per subcommand, beside its handler."""
     p = Parser(
         prog="jepa-lite",
         description="CNN-JEPA workbook: run the chapters, prepare data, pretrain, probe.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
     defaults = {"formatter_class": argparse.ArgumentDefaultsHelpFormatter}
-
-    c = sub.add_parser("course", help="run the chapters with papermill", **defaults)
-    c.add_argument("--profile", default="smoke", choices=list(PROFILES),
-                   help="how big a run is (README.md, \"Profiles\")")
-    c.add_argument("--only", nargs="+", metavar="CHAPTER",
-                   help="chapter numbers or names, e.g. --only 0 01 masking")
-    c.add_argument("--data-root", help="ImageFolder root (train/, val/); smoke/demo generate "
-                                       "their own data when omitted")
-    c.add_argument("--out", default=None, type=folder,
-                   help="output folder; outputs/ when omitted")
-    c.add_argument("--device", default="auto", choices=DEVICES,
-                   help="auto: the GPU when there is one, else the CPU")
-    c.add_argument("--seed", type=count, default=0, help="random seed of every chapter")
-    c.add_argument("--timeout", type=positive_int, default=None,
-                   help="seconds per cell; none when omitted")
-    c.add_argument("--run", metavar="DIR", default=argparse.SUPPRESS, type=folder,
-                   help="chapter 04's pretraining run folder, trained in a process of its own "
-                        "and resumed where it stopped; chapters 05-06 read it (default: "
-                        "OUT/04_pretraining/run)")
-    c.add_argument("--micro-batch", type=positive_int, default=argparse.SUPPRESS,
-                   help="chapter 04: images per forward pass, e.g. 64 on a 16 GB GPU "
-                        "(default: the profile's; full: 128)")
-    c.set_defaults(func=_course)
-
-    from jepa_lite.config import ABLATION_DEFAULT
-
-    s = sub.add_parser("sweep", help="chapter 09's ablations over a grid of your own "
-                                     "(papermill), resumed where it stopped", **defaults,
-                       description="Runs chapter 09 with papermill: one pretraining run per "
-                                   "setting, each factor changed alone from the paper's "
-                                   "default (" + ", ".join(f"{k}={v}" for k, v in
-                                                           ABLATION_DEFAULT.items()) + "), "
-                                   "each run probed; finished runs are kept in "
-                                   "OUT/09_ablations/sweep.json, so running it again goes on "
-                                   "where it stopped.")
-    s.add_argument("--profile", default="smoke", choices=list(PROFILES),
-                   help="the recipe and data of every run (the profile's many-run recipe)")
-    s.add_argument("--axis", nargs="+", action="append", metavar=("FACTOR", "VALUE"),
-                   help="a factor and its values, e.g. --axis kernel_size 3 5 7 9; repeat for "
-                        "more factors (" + ", ".join(ABLATION_DEFAULT) + "); none: the "
-                        "profile's grid")
-    s.add_argument("--data-root", help="ImageFolder root (train/, val/); smoke/demo generate "
-                                       "their own data when omitted")
-    s.add_argument("--out", default=None, type=folder,
-                   help="output folder; outputs/ when omitted")
-    s.add_argument("--device", default="auto", choices=DEVICES)
-    s.add_argument("--seed", type=count, default=0, help="random seed of every run")
-    s.add_argument("--timeout", type=positive_int, default=None,
-                   help="seconds per cell; none when omitted")
-    s.set_defaults(func=_sweep)
-
-    t = sub.add_parser("pretrain", help="pretrain an encoder (CNN-JEPA or another method; "
-                                        "torchrun: many GPUs)",
-                       description="Pretrain a ResNet with CNN-JEPA (or C-JEPA, SimCLR, BYOL, "
-                                   "VICReg: --method), in one process or many. Under torchrun: "
-                                   "torchrun --nproc_per_node N -m jepa_lite.pretrain [the "
-                                   "same options]. Options marked [method, ...] belong to "
-                                   "those methods only.")
-    add_config_options(t)
-    t.set_defaults(func=_pretrain)
-
-    pr = sub.add_parser("probe", help="k-NN and linear probes of a frozen encoder", **defaults,
-                        description="k-NN and linear probes of a frozen encoder. Under "
-                                    "torchrun (torchrun --nproc_per_node N -m jepa_lite.cli "
-                                    "probe ...) every process extracts a share of the features.")
-    pr.add_argument("--checkpoint", help="a pretraining checkpoint (the encoder the paper "
-                                         "probes: CNN-JEPA's EMA target, a baseline's backbone)")
-    pr.add_argument("--random-init", action="store_true",
-                    help="probe a randomly initialised encoder of --arch instead")
-    pr.add_argument("--arch", default="resnet50", help="with --random-init")
-    pr.add_argument("--data-root", required=True, help="ImageFolder root with train/ and val/")
-    pr.add_argument("--image-size", type=positive_int, default=None,
-                    help="evaluation size (default: the checkpoint's pretraining size; 224 "
-                         "with --random-init)")
-    pr.add_argument("--out", required=True, type=folder,
-                    help="folder for probe.json and cached features")
-    pr.add_argument("--device", default="auto", choices=DEVICES)
-    pr.add_argument("--k", type=positive_int, default=200, help="k-NN neighbours")
-    pr.add_argument("--temperature", type=positive_float, default=0.1, help="k-NN temperature")
-    pr.add_argument("--epochs", type=positive_int, default=90, help="linear-probe epochs")
-    pr.add_argument("--workers", type=count, default=min(8, os.cpu_count() or 1))
-    pr.add_argument("--seed", type=count, default=0)
-    pr.add_argument("--overwrite-features", action="store_true",
-                    help="replace feature banks in --out that another encoder or data set made")
-    pr.set_defaults(func=_probe)
-
-    d = sub.add_parser("make-data", help="generate or prepare a data set", **defaults)
-    d.add_argument("kind", choices=["synthetic", "imagenet100"])
-    d.add_argument("--out", required=True, type=folder)
-    d.add_argument("--imagenet", help="imagenet100: the ImageNet-1k root (train/, val/)")
-    d.add_argument("--classes", type=positive_int, default=10,
-                   help="synthetic: object kinds (2-10)")
-    d.add_argument("--per-class", type=positive_int, default=64,
-                   help="training images per class")
-    d.add_argument("--val-per-class", type=positive_int, default=None,
-                   help="validation images per class; per-class / 4 (at least 2) when omitted")
-    d.add_argument("--size", type=positive_int, default=64,
-                   help="image side in pixels, a multiple of 16 (112: a 7x7 grid for -s16 "
-                        "trunks)")
-    d.add_argument("--seed", type=count, default=0, help="synthetic: the same seed, the same files")
-    d.add_argument("--scenes", choices=["scenes", "busy"], default="scenes",
-                   help="synthetic: pale objects on plain grey (scenes), or objects among "
-                        "textures, distractors, occluders and uneven light (busy)")
-    d.add_argument("--workers", type=positive_int, default=None,
-                   help="synthetic: threads that draw the images (default: one per CPU core); "
-                        "the files are the same with any number")
-    d.set_defaults(func=_make_data)
-
-    r = sub.add_parser("results", help="a Markdown page of a finished course's numbers and "
-                                       "figures (docs/results)", **defaults)
-    r.add_argument("outputs", help="the course's output folder (its --out)")
-    r.add_argument("--dest", default="docs/results", type=folder,
-                   help="folder of the page and its figures")
-    r.set_defaults(func=_results)
-
-    from jepa_lite.bench import DESCRIPTION
-
-    b = sub.add_parser("bench", help="a CNN-JEPA step against a supervised step and the "
-                                     "authors' form: speed, memory, the loader", **defaults,
-                       description=DESCRIPTION)
-    b.add_argument("--device", default="auto", choices=DEVICES,
-                   help="auto: the GPU when there is one")
-    b.add_argument("--arch", default="resnet18", help="ResNet trunk, e.g. resnet50")
-    b.add_argument("--image-size", type=positive_int, default=128,
-                   help="pixels, a multiple of 32")
-    b.add_argument("--batch-size", type=positive_int, default=16,
-                   help="images per step (at least 4)")
-    b.add_argument("--steps", type=positive_int, default=5,
-                   help="timed steps of each kind (median)")
-    b.add_argument("--warmup", type=count, default=2, help="untimed steps of each kind first")
-    b.add_argument("--precisions", nargs="+", default=["fp32", "bf16"],
-                   choices=["fp32", "bf16", "fp16"], help="autocast precisions to measure")
-    b.add_argument("--workers", type=count, nargs="*", default=[1, 2],
-                   help="loader workers to measure (none: skip the loader)")
-    b.add_argument("--loader-images", type=count, default=128,
-                   help="generated 500 x 375 JPEGs for the loader (0: skip the loader)")
-    b.add_argument("--loader-batches", type=positive_int, default=6,
-                   help="timed batches per loader measurement")
-    b.add_argument("--data", type=folder, help="folder for the generated JPEGs (kept, reused); "
-                                               "a temporary folder when omitted")
-    b.add_argument("--loader-root", type=folder,
-                   help="measure the loaders on this image folder (ROOT/train/<class>/<image>, "
-                        "e.g. ImageNet-100) instead of generated JPEGs; nothing is written")
-    b.add_argument("--methods", nargs="+", choices=list(config.METHOD_OPTIONS), default=None,
-                   help="methods whose loader to measure (default: all five)")
-    b.add_argument("--pipelines", nargs="+", choices=["device", "pil"], default=["device"],
-                   help="augmentation pipelines to measure (pil: the PIL reference)")
-    b.add_argument("--cache", choices=["none", "host", "device"], default="none",
-                   help="the device pipeline's decoded-image cache")
-    b.add_argument("--kinds", nargs="*", choices=list(BENCH_KINDS), default=list(BENCH_KINDS),
-                   help="steps of the step table (none: skip it)")
-    b.add_argument("--json", help="also write every figure to this file")
-    b.add_argument("--compile", action="store_true",
-                   help="torch.compile the supervised and our step (the authors' stays eager)")
-    b.set_defaults(func=_bench)
+    for add in (_course_parser, _sweep_parser, _pretrain_parser, _probe_parser,
+                _make_data_parser, _results_parser, _bench_parser):
+        add(sub, defaults)
     return p
 
 

@@ -117,3 +117,17 @@ def test_the_traceback_variable_keeps_a_user_errors_traceback(monkeypatch):
         cli.main(["results", "somewhere"])
     monkeypatch.setenv("JEPA_LITE_TRACEBACK", "0")
     assert cli.main(["results", "somewhere"]) == 2
+
+
+def test_each_subcommand_has_its_parser_function_beside_its_handler():
+    """One small parser function per subcommand (``_NAME_parser``), defined right after its
+    handler (``_NAME``), so that a flag and what it does are read together."""
+    import inspect
+
+    sub = next(a for a in cli.build_parser()._actions if a.dest == "command")
+    for name in sub.choices:
+        stem = name.replace("-", "_")
+        handler, parser = getattr(cli, f"_{stem}"), getattr(cli, f"_{stem}_parser")
+        start = inspect.getsourcelines(handler)[1] + len(inspect.getsourcelines(handler)[0])
+        assert inspect.getsourcelines(parser)[1] - start <= 3, name
+        assert len(inspect.getsourcelines(parser)[0]) <= 60, name
