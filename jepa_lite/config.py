@@ -755,7 +755,7 @@ SHORT_RUN = {"cnn-jepa": {"lr": 0.002, "ema": (0.99, 1.0)},
 
 # The gpu profile trains at batch 128, a quarter of the authors' 512: the LARS baselines'
 # learning rates scaled as the batch (SimCLR's linear scaling rule); AdamW's kept (CNN-JEPA
-# learned with 0.01 at batch 128 on one H100: issue 22)
+# learned with 0.01 at batch 128 on one H100: docs/benchmarks.md, "The gpu profile")
 GPU_BATCH = {"simclr": {"lr": 1.7 * 128 / 512}, "vicreg": {"lr": 0.5 * 128 / 512}}
 
 PROFILES: dict[str, Profile] = {
@@ -806,9 +806,8 @@ PROFILES: dict[str, Profile] = {
                        "the paper's 7x7 grid, ResNet-18, 40 epochs, long enough that "
                        "learning shows; about 30 minutes on an H100 (computed, "
                        "docs/benchmarks.md)",
-                # issue 22's measurement on one H100: CNN-JEPA learned these scenes between
-                # 1,560 and 3,120 steps of 128 (20 and 40 epochs: k-NN 0.104 and 0.212,
-                # linear 0.148 and 0.456 against 0.124 at random init)
+                # 40 epochs: CNN-JEPA learned these scenes between 20 and 40 epochs on one
+                # H100 (docs/benchmarks.md, "The gpu profile", has the numbers)
                 image_size=224,
                 synthetic=SyntheticSpec(classes=10, per_class=1000, val_per_class=200,
                                         size=224, kind="busy"),
