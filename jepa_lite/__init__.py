@@ -7,7 +7,7 @@ pool), ``methods`` (ch04, 07, 08: one module per method behind ``methods.base``'
 ``distributed`` (processes, micro-batches, seeds), ``views`` and ``augment`` (what the loader
 hands the step, augmented on the device), ``data`` (folders, decoding, generated scenes),
 ``runtime`` (device and precision), ``checkpoint``, ``features`` (feature banks), ``probes``
-(ch05), ``errors``, ``config`` (what a run is; the profiles). The course: ``runs``, ``course``
+(ch05), ``errors``, ``config`` (what a run is). The course: ``profiles``, ``runs``, ``course``
 (the papermill runner), ``compare``, ``sweep``, ``bundle``, ``analysis``, ``report`` (ch06),
 ``viz`` (figures and widgets), ``bench``; ``cli`` is the ``jepa-lite`` command, ``pretrain``
 its pretraining entry under torchrun.

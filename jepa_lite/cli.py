@@ -19,8 +19,9 @@ import typing
 from pathlib import Path
 
 from jepa_lite import config
-from jepa_lite.config import PROFILES, TrainConfig
+from jepa_lite.config import TrainConfig
 from jepa_lite.errors import UsageError, hint, keep_tracebacks, user_message
+from jepa_lite.profiles import PROFILES
 
 
 # --------------------------------------------------------------------------- value types
@@ -233,7 +234,7 @@ def _sweep(args) -> int:
 
 
 def _sweep_parser(sub, defaults: dict) -> None:
-    from jepa_lite.config import ABLATION_DEFAULT
+    from jepa_lite.profiles import ABLATION_DEFAULT
 
     p = sub.add_parser("sweep", help="chapter 09's ablations over a grid of your own "
                                      "(papermill), resumed where it stopped", **defaults,

@@ -234,7 +234,7 @@ def results_page(outputs, dest, commit: str | None = None) -> Path:
 
 def results_index(dest) -> Path:
     """``dest/README.md``: every profile, with a link to its page when a run made one."""
-    from jepa_lite.config import PROFILES
+    from jepa_lite.profiles import PROFILES
 
     dest = Path(dest)
     lines = ["# Results of complete course runs", "",

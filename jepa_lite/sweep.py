@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jepa_lite import compare
-from jepa_lite.config import ABLATION_DEFAULT as DEFAULT
-from jepa_lite.config import PAPER_GRID, STRATEGIES, TrainConfig
+from jepa_lite.config import STRATEGIES, TrainConfig
 from jepa_lite.errors import UsageError
+from jepa_lite.profiles import ABLATION_DEFAULT as DEFAULT
+from jepa_lite.profiles import PAPER_GRID
 
 LABELS = {"predictor_layers": "predictor depth", "kernel_size": "kernel size",
           "depthwise_separable": "depthwise-separable", "strategy": "masking"}

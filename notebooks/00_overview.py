@@ -59,7 +59,7 @@ import matplotlib.pyplot as plt
 import torch
 from IPython.display import Markdown, display
 
-from jepa_lite import config, runtime, viz
+from jepa_lite import profiles, runtime, viz
 from jepa_lite.course import start_chapter
 
 run = start_chapter("00_overview", PROFILE, DATA_ROOT, OUT_DIR, DEVICE, SEED)
@@ -141,7 +141,7 @@ plt.show()
 # a run is; the package resolves it into a full configuration (`jepa_lite.config`).
 
 # %%
-display(Markdown(config.profiles_table()))
+display(Markdown(profiles.profiles_table()))
 
 # %% [markdown]
 # ## The data of this profile
@@ -209,7 +209,7 @@ plt.show()
 
 # %%
 run.log(device=str(cfg.device), cuda_available=torch.cuda.is_available(),
-        torch_version=torch.__version__, profiles=len(config.PROFILES),
+        torch_version=torch.__version__, profiles=len(profiles.PROFILES),
         device_name=runtime.device_name(cfg.device))
 print(run.metrics)
 

@@ -237,8 +237,8 @@ run.log(runs=len(grid), val_images=val_images, minutes=total / 60,
 #
 # 1. **Implement** the one-factor-at-a-time grid: given axes such as
 #    `{"predictor_layers": [1, 3, 6], "strategy": ["mixed", "random"]}` and the default
-#    (`config.ABLATION_DEFAULT`), list the runs as (factor, value) pairs, the default once
-#    and first. How many runs does the authors' grid (`config.PAPER_GRID`) need?
+#    (`profiles.ABLATION_DEFAULT`), list the runs as (factor, value) pairs, the default once
+#    and first. How many runs does the authors' grid (`profiles.PAPER_GRID`) need?
 #    <details><summary>Solution</summary>
 #
 #    Every value of every axis, except the default's value of that factor, which is the
@@ -246,7 +246,7 @@ run.log(runs=len(grid), val_images=val_images, minutes=total / 60,
 #
 #    ```python
 #    from jepa_lite import sweep
-#    from jepa_lite.config import ABLATION_DEFAULT, PAPER_GRID
+#    from jepa_lite.profiles import ABLATION_DEFAULT, PAPER_GRID
 #
 #
 #    def one_at_a_time(axes, default=ABLATION_DEFAULT):

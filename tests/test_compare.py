@@ -7,7 +7,7 @@ import shutil
 import pytest
 import torch
 
-from jepa_lite import analysis, compare, config, data, methods, report
+from jepa_lite import analysis, compare, data, methods, profiles, report
 from jepa_lite.backbone import dense_trunk
 from jepa_lite.config import TrainConfig
 
@@ -148,9 +148,9 @@ def test_method_rows_sit_beside_table_one_and_say_when_not_comparable():
     assert "SimCLR" in text and "SimCLR" not in again
 
 
-@pytest.mark.parametrize("name", list(config.PROFILES))
+@pytest.mark.parametrize("name", list(profiles.PROFILES))
 def test_recipe_changes_name_every_departure_from_the_authors(name):
-    profile = config.PROFILES[name]
+    profile = profiles.PROFILES[name]
     changes = compare.recipe_changes(profile)
     for m in methods.METHODS:
         tc = profile.config(m).method

@@ -8,9 +8,10 @@ from dataclasses import replace
 import pytest
 import torch
 
-from jepa_lite import config, course, masking, train
+from jepa_lite import config, course, masking, profiles, train
 from jepa_lite.backbone import patch_of
-from jepa_lite.config import METHOD_OPTIONS, PROFILES, TrainConfig
+from jepa_lite.config import METHOD_OPTIONS, TrainConfig
+from jepa_lite.profiles import PROFILES
 
 
 @pytest.mark.parametrize("name", ["smoke", "demo", "full"])
@@ -23,7 +24,7 @@ def test_profiles_resolve(name, tmp_path):
 
 
 def test_profiles_grow():
-    s, d, f = (config.PROFILES[n] for n in ("smoke", "demo", "full"))
+    s, d, f = (profiles.PROFILES[n] for n in ("smoke", "demo", "full"))
     assert s.mask_draws < d.mask_draws < f.mask_draws
     assert s.image_size <= d.image_size <= f.image_size == 224
     assert f.synthetic is None and s.synthetic is not None
@@ -62,24 +63,24 @@ def test_default_out_dir_is_in_the_checkout():
 
 
 def test_profiles_table_lists_every_profile():
-    table = config.profiles_table()
-    assert all(f"`{n}`" in table for n in config.PROFILES)
+    table = profiles.profiles_table()
+    assert all(f"`{n}`" in table for n in profiles.PROFILES)
 
 
-@pytest.mark.parametrize("name", list(config.PROFILES))
+@pytest.mark.parametrize("name", list(profiles.PROFILES))
 def test_profile_multiblock_blocks_are_not_all_single_cells(name):
     """The paper's multi-block geometry needs blocks of several cells (issue 10, bullet 1):
     the run of chapter 04 must have some (smoke and demo: a 4x4 grid at 128 px)."""
-    cfg = config.PROFILES[name].config()
+    cfg = profiles.PROFILES[name].config()
     sizes = masking.block_sizes(masking.grid_of(cfg.image_size, cfg.arch), cfg.method.masking,
                                 cfg.method.official_masks)
     assert set(sizes) != {(1, 1)}, train.geometry(cfg)
 
 
-@pytest.mark.parametrize("name", list(config.PROFILES))
+@pytest.mark.parametrize("name", list(profiles.PROFILES))
 def test_knn_k_fits_the_feature_bank(name):
     """k = 200 neighbours among 144 training images would vote with every image."""
-    p = config.PROFILES[name]
+    p = profiles.PROFILES[name]
     for spec in (p.synthetic, p.many_runs_data):
         bank = spec.classes * spec.per_class if spec else 126_689  # ImageNet-100
         assert p.knn_k <= bank // 4, (p.knn_k, bank)
@@ -87,11 +88,11 @@ def test_knn_k_fits_the_feature_bank(name):
         assert p.knn_k <= p.synthetic.per_class  # no more neighbours than images of a class
 
 
-@pytest.mark.parametrize("name", list(config.PROFILES))
+@pytest.mark.parametrize("name", list(profiles.PROFILES))
 def test_many_run_chapters_get_the_recipe_with_the_profiles_changes(name, tmp_path):
     """Chapters 07-09 train the recipe plus ``many_runs``, on ``many_runs_data`` where the
     profile has one."""
-    p = config.PROFILES[name]
+    p = profiles.PROFILES[name]
     for method in METHOD_OPTIONS:
         one, many = p.config(method), p.config(method, many_runs=True)
         changed = {f.name for f in dataclasses.fields(one)
@@ -109,7 +110,7 @@ def test_many_run_chapters_get_the_recipe_with_the_profiles_changes(name, tmp_pa
     assert mine.data_root(many_runs=True) == mine.data_root()  # DATA_ROOT wins
 
 
-@pytest.mark.parametrize("name", list(config.PROFILES))
+@pytest.mark.parametrize("name", list(profiles.PROFILES))
 def test_a_profile_sets_each_method_its_own_recipe(name):
     p = PROFILES[name]
     for method in METHOD_OPTIONS:

@@ -303,7 +303,7 @@ def test_ablation_chapter_sweeps_the_profiles_grid_and_resumes(smoke_course):
     in sweep.json; `jepa-lite sweep` into the same folder goes on where the record stops
     (a point whose entry is gone is taken from its finished run folder, not retrained)."""
     from jepa_lite import sweep
-    from jepa_lite.config import PROFILES
+    from jepa_lite.profiles import PROFILES
 
     out, _, _ = smoke_course
     folder = out / "09_ablations"
@@ -473,7 +473,7 @@ def test_results_page_refuses_an_incomplete_run(tmp_path):
 
 def test_results_index_links_every_page_and_names_the_missing_ones(tmp_path):
     from jepa_lite import report
-    from jepa_lite.config import PROFILES
+    from jepa_lite.profiles import PROFILES
 
     (tmp_path / "demo").mkdir()
     (tmp_path / "demo" / "README.md").write_text(

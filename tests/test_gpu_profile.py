@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from jepa_lite import compare, data, masking, methods, probes, train
-from jepa_lite.config import PROFILES, SyntheticSpec
+from jepa_lite.config import SyntheticSpec
+from jepa_lite.profiles import PROFILES
 
 GPU = PROFILES["gpu"]
 

@@ -7,7 +7,7 @@ import random
 import pytest
 
 from jepa_lite import cli, report, sweep, viz
-from jepa_lite.config import PROFILES
+from jepa_lite.profiles import PROFILES
 
 
 def _random_axes(rng: random.Random) -> dict:

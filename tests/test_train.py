@@ -11,8 +11,9 @@ import torch
 from jepa_lite import analysis, checkpoint, cli, config, data, masking, methods, probes, train
 from jepa_lite.backbone import patch_of
 from jepa_lite.checkpoint import read_metrics
-from jepa_lite.config import PROFILES, TrainConfig
+from jepa_lite.config import TrainConfig
 from jepa_lite.errors import UsageError
+from jepa_lite.profiles import PROFILES
 
 SPEC = data.SyntheticSpec(classes=3, per_class=8, val_per_class=2, size=64, seed=5)
 
