@@ -35,8 +35,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from jepa_lite import config as profiles
-from jepa_lite import data, masking, probes, train
+from jepa_lite import data, masking, probes, profiles, train
 from jepa_lite.config import TrainConfig
 
 SPEC = data.SyntheticSpec(classes=10, per_class=100, val_per_class=20, size=96, seed=0)
