@@ -1,44 +1,136 @@
 #!/usr/bin/env bash
-# The GPU checks of a change, in one call on a lent GPU (docs/benchmarks.md records the
-# figures): the bench of this tree (and of OLD, an earlier tree of the package, on the same
-# machine, for a ratio that a noisy machine cancels), the five methods' steps side by side,
-# and a run through the command line as a user makes it: generated busy scenes, pretraining
-# in bf16 with loader workers, a resume, the probes. Usage, from the repository's root:
-#     OUT=results_dir bash benchmarks/gpu_check.sh [OLD]
-set -euo pipefail
-export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 JEPA_LITE_HEADLESS=1  # bars: start and end only
+# The project's GPU evidence in one call on a lent GPU, inside 8 minutes (docs/benchmarks.md,
+# "The GPU check", and docs/results/gpu are made from its files). The parts, most important
+# first; a part starts only when the time left holds its estimate, so a run cut short leaves
+# every part before it (parts.tsv says what ran, how long, and what was skipped):
+#   bench     jepa-lite bench, ResNet-50 at 224 px, batch 128, bf16, eager: the step table
+#             and each method's loader on the device pipeline (loader alone, loader + step,
+#             step alone), without and with the decoded cache in GPU memory
+#   course    chapters 04 and 05 of the gpu profile (jepa-lite course --pending): CNN-JEPA's
+#             40 epochs on the busy scenes, its probes against random init and the
+#             supervised reference; the course folder comes back without checkpoints
+#   methods   the other four methods end to end, one epoch each of the gpu profile's data
+#             (jepa-lite pretrain: images/s with its loader), then their steps alone
+#             (benchmarks/methods_step.py) on the same images
+#   compiled  the bench's step table again, compiled (--compile)
+# Usage, from the repository's root (wheels in .whl/, if any, are installed first: the
+# packages a bare GPU machine lacks, papermill and jupytext among them):
+#     OUT=dir bash benchmarks/gpu_check.sh
+# TINY=1 DEVICE=cpu runs the same at tiny sizes on a CPU (tests/test_gpu_check.py).
+set -uo pipefail
+START=$SECONDS
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 JEPA_LITE_HEADLESS=1
 OUT=${OUT:-/tmp/gpu_check}; mkdir -p "$OUT"
-OLD=${1:-}
-STEPS=${STEPS:-bench methods e2e}  # which parts to run
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-python3 -c "import torch, torchvision; print('torch', torch.__version__, 'torchvision', torchvision.__version__)"
-if [[ $STEPS == *bench* ]]; then
-BENCH=(bench --device cuda --arch resnet50 --image-size 224 --batch-size 128 --precisions bf16
-       --steps 10 --warmup 3 --workers 8 --loader-images 256 --loader-batches 8)
-python3 -m jepa_lite.cli "${BENCH[@]}" --json "$OUT/bench_new.json" | tee "$OUT/bench_new.md"
-if [ -n "$OLD" ]; then
-    (cd "$OLD" && PYTHONPATH=$PWD python3 -m jepa_lite.cli "${BENCH[@]}" \
-        --json "$OUT/bench_old.json" | tee "$OUT/bench_old.md")
+W=${WORK:-/tmp/gpu_check_work}; mkdir -p "$W"  # everything that comes back, then packed
+DEVICE=${DEVICE:-cuda}
+DEADLINE=${DEADLINE:-470}  # seconds from the start: every part ends before it
+PARTS=${PARTS:-bench course methods compiled}
+PY=${PYTHON:-python3}
+WHEELS=${WHEELS-.whl}  # WHEELS= : install none
+if [ -n "$WHEELS" ] && ls "$WHEELS"/*.whl >/dev/null 2>&1; then
+    "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+        --target /tmp/gpu_check_site "$WHEELS"/*.whl \
+        && export PYTHONPATH=$PYTHONPATH:/tmp/gpu_check_site
 fi
+if [ -n "${TINY:-}" ]; then  # sizes that run in a minute on a CPU
+    PROFILE=smoke CHAPTERS=${CHAPTERS:-00} ARCH=resnet18 SIZE=64 BATCH=8 STEPS=(1 1)
+    LOADER=(--loader-images 16 --loader-batches 1 --workers 0) M_ARCH=resnet10 M_SIZE=64
+    M_EPOCHS=1 M_WORKERS=0 EST=(1 1 1 1)
+    M_DATA="SyntheticSpec(classes=4, per_class=8, val_per_class=2, size=64)"
+else
+    PROFILE=gpu CHAPTERS=${CHAPTERS:-04 05} ARCH=resnet50 SIZE=224 BATCH=128 STEPS=(6 2)
+    LOADER=(--loader-images 512 --loader-batches 4 --workers 8) M_ARCH=resnet18 M_SIZE=224
+    M_EPOCHS=1 M_WORKERS=8 EST=(90 300 90 150)  # estimated seconds of each part, in order
+    M_DATA="get_profile('gpu').synthetic"  # the course's data set (made by chapter 04)
 fi
-if [[ $STEPS == *methods* ]]; then
-python3 benchmarks/methods_step.py --device cuda --arch resnet50 --image-size 224 \
-    --batch-size 128 --steps 5 | tee "$OUT/methods_step.md"
-fi
-[[ $STEPS == *e2e* ]] || exit 0
-D=/tmp/gpu_check_data; R=/tmp/gpu_check_run; rm -rf "$R"
-python3 -m jepa_lite.cli make-data synthetic --scenes busy --out "$D" --classes 10 \
-    --per-class 100 --val-per-class 20 --size 128
-python3 -m jepa_lite.cli pretrain --data-root "$D" --out "$R" --arch resnet18 --image-size 128 \
-    --epochs 4 --warmup-epochs 1 --batch-size 64 --workers 8 --checkpoint-every 2 \
-    --device cuda 2>&1 | tee "$OUT/pretrain.log"
-rm "$R/epoch_0004.pt"  # as if stopped after epoch 3 while writing last.pt:
-head -c 2000 "$R/last.pt" > "$R/last.pt.cut" && mv "$R/last.pt.cut" "$R/last.pt"
-python3 -m jepa_lite.cli pretrain --out "$R" --resume --device cuda 2>&1 | tee -a "$OUT/pretrain.log"
-python3 -m jepa_lite.cli probe --checkpoint "$R/last.pt" --data-root "$D" --out "$R/probe" \
-    --k 20 --epochs 20 --device cuda 2>&1 | tee "$OUT/probe.log"
-cp "$R/metrics.jsonl" "$R/config.json" "$OUT/"
-# the same run compiled (--compile: torch.compile of the training model), 2 epochs
-python3 -m jepa_lite.cli pretrain --data-root "$D" --out "$R-compiled" --arch resnet18 \
-    --image-size 128 --epochs 2 --warmup-epochs 1 --batch-size 64 --workers 8 --compile \
-    --device cuda 2>&1 | tee "$OUT/pretrain_compiled.log"
+{ date -u +%FT%TZ; "$PY" -c "import os, torch, torchvision; print('torch', torch.__version__,
+'torchvision', torchvision.__version__, 'cores', os.cpu_count())"; if [ "$DEVICE" = cuda ]; then
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader; fi
+echo "commit ${JEPA_LITE_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}"
+} | tee "$W/machine.txt"
+printf "part\tstatus\tseconds\n" > "$W/parts.tsv"
+
+pack() {  # what comes back: small files only (no checkpoints, feature banks or data)
+    tar czf "$OUT/gpu_check.tgz.tmp" -C "$W" --exclude='*.pt' --exclude='*.npy' \
+        --exclude='*.npz' --exclude='.lock' --exclude='.status' . \
+        && mv "$OUT/gpu_check.tgz.tmp" "$OUT/gpu_check.tgz"
+    cp "$W/parts.tsv" "$OUT/"
+}
+
+set -m  # each part in a process group of its own, so that the deadline stops all of it
+part() {  # part NAME ESTIMATE COMMAND...: run it if the time left holds the estimate
+    local name=$1 estimate=$2; shift 2
+    local left=$((DEADLINE - (SECONDS - START)))
+    if [[ " $PARTS " != *" $name "* ]]; then return; fi
+    if (( left < estimate )); then
+        printf "%s\tskipped: %ss left, needs about %ss\t0\n" "$name" "$left" "$estimate" \
+            >> "$W/parts.tsv"
+        echo "== $name skipped: ${left}s left, needs about ${estimate}s"; pack; return
+    fi
+    echo "== $name (at $((SECONDS - START)) s, ${left}s left)"
+    local t0=$SECONDS
+    rm -f "$W/.cut"
+    "$@" &
+    local pid=$!
+    (sleep "$left"; touch "$W/.cut"; kill -INT -- -"$pid"; sleep 10; kill -KILL -- -"$pid"
+    ) >/dev/null 2>&1 &
+    local watcher=$!
+    wait "$pid"
+    local rc=$?
+    { kill -- -"$watcher"; wait "$watcher"; } 2>/dev/null
+    local status=ok
+    if [ -e "$W/.cut" ]; then status="cut at the deadline"; elif (( rc != 0 )); then
+        status="failed (rc $rc)"; fi
+    printf "%s\t%s\t%s\n" "$name" "$status" "$((SECONDS - t0))" >> "$W/parts.tsv"
+    pack
+}
+
+bench() {  # bench NAME [more options]
+    local name=$1; shift
+    "$PY" -m jepa_lite.cli bench --device "$DEVICE" --arch "$ARCH" --image-size "$SIZE" \
+        --batch-size "$BATCH" --precisions bf16 --steps "${STEPS[0]}" --warmup "${STEPS[1]}" \
+        --json "$W/$name.json" "$@" 2>&1 | tee "$W/$name.md"
+}
+
+bench_eager() {
+    bench bench "${LOADER[@]}" && bench bench_cache "${LOADER[@]}" --kinds --cache device
+}
+
+course() {
+    # shellcheck disable=SC2086
+    "$PY" -m jepa_lite.cli course --profile "$PROFILE" --only $CHAPTERS --out "$W/course" \
+        --device "$DEVICE" --pending 2>&1 | tee "$W/course.log"
+}
+
+methods() {
+    local data
+    data=$("$PY" -c "from jepa_lite.data import SyntheticSpec, ensure_synthetic
+from jepa_lite.profiles import get_profile
+print(ensure_synthetic($M_DATA))") || return 1
+    for m in cjepa simclr byol vicreg; do
+        rm -rf "/tmp/gpu_check_runs/$m"
+        "$PY" -m jepa_lite.cli pretrain --method "$m" --data-root "$data" \
+            --out "/tmp/gpu_check_runs/$m" --arch "$M_ARCH" --image-size "$M_SIZE" \
+            --batch-size "$BATCH" --epochs "$M_EPOCHS" --warmup-epochs 0 \
+            --workers "$M_WORKERS" --cache device --device "$DEVICE" 2>&1 \
+            | tee "$W/methods_$m.log" | tail -3
+        mkdir -p "$W/methods/$m"
+        cp "/tmp/gpu_check_runs/$m/metrics.jsonl" "/tmp/gpu_check_runs/$m/config.json" \
+            "$W/methods/$m/" || return 1
+    done
+    "$PY" benchmarks/methods_step.py --device "$DEVICE" --arch "$M_ARCH" \
+        --image-size "$M_SIZE" --batch-size "$BATCH" --steps "${STEPS[0]}" \
+        --data-root "$data" 2>&1 | tee "$W/methods_step.md"
+}
+
+compiled() {
+    bench bench_compiled --kinds supervised cnn-jepa --workers --compile
+}
+
+part bench "${EST[0]}" bench_eager
+part course "${EST[1]}" course
+part methods "${EST[2]}" methods
+part compiled "${EST[3]}" compiled
+echo "== done in $((SECONDS - START)) s"
+cat "$W/parts.tsv"
+pack

@@ -185,7 +185,8 @@ def _course(args) -> int:
 
     results, summary = run_course(args.profile, args.only, args.data_root, args.out,
                                   args.device, args.seed, args.timeout,
-                                  getattr(args, "run", None), getattr(args, "micro_batch", None))
+                                  getattr(args, "run", None), getattr(args, "micro_batch", None),
+                                  pending=args.pending)
     failed = [r for r in results if r.status != "ok"]
     for r in failed:
         print(f"chapter {r.chapter} FAILED at {r.error}", file=sys.stderr)
@@ -206,6 +207,9 @@ def _course_parser(sub, defaults: dict) -> None:
     p.add_argument("--device", default="auto", choices=DEVICES,
                    help="auto: the GPU when there is one, else the CPU")
     p.add_argument("--seed", type=count, default=0, help="random seed of every chapter")
+    p.add_argument("--pending", action="store_true",
+                   help="only the chapters (of --only, else all) not yet run ok into --out with "
+                        "this profile and seed: a course cut short goes on where it stopped")
     p.add_argument("--timeout", type=positive_int, default=None,
                    help="seconds per cell; none when omitted")
     p.add_argument("--run", metavar="DIR", default=argparse.SUPPRESS, type=folder,

@@ -33,7 +33,7 @@ from jepa_lite.masking import grid_of
 from jepa_lite.profiles import Profile, get_profile
 from jepa_lite.progress import HEADLESS_ENV, STATUS_ENV, watch
 from jepa_lite.report import fmt_metric, git_commit
-from jepa_lite.runtime import resolve_device, skip_final_collection
+from jepa_lite.runtime import device_name, resolve_device, skip_final_collection
 
 CHAPTER_FILE = re.compile(r"^(\d\d)_[a-z0-9_]+\.py$")
 
@@ -241,11 +241,20 @@ def select_chapters(only: list[str] | None, folder: Path | None = None) -> list[
 
 @dataclass
 class ChapterResult:
+    """One chapter's run, with what made it: the commit, the device's name, torch's version
+    and when it ended (UTC), so that a course assembled from runs on several machines and
+    commits says which chapter ran where."""
+
     chapter: str
     status: str  # "ok" or "failed"
     seconds: float
     error: str = ""
     metrics: dict = field(default_factory=dict)
+    commit: str = ""
+    device: str = ""
+    torch: str = ""
+    finished: str = ""  # e.g. 2026-12-04T18:15:06Z
+    seed: int | None = None
 
 
 @contextmanager
@@ -311,7 +320,9 @@ def run_chapter(source: Path, cfg: ChapterConfig, timeout: int | None = None,
         error = f"{type(e).__name__}: {e}"
     metrics = json.loads(metrics_file.read_text())["metrics"] if metrics_file.is_file() else {}
     return ChapterResult(name, "failed" if error else "ok", time.perf_counter() - start,
-                         error, metrics)
+                         error, metrics, course_commit(), device_name(cfg.device),
+                         torch.__version__, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                         cfg.seed)
 
 
 def _failing_cell(executed: Path, fallback_index: int) -> str:
@@ -334,9 +345,12 @@ def _earlier_results(cfg: ChapterConfig, keep_out: set[str]) -> list[ChapterResu
         old = json.loads(path.read_text())
     except (OSError, ValueError):
         return []
-    if old.get("config", {}).get("profile", {}).get("name") != cfg.profile.name:
+    made = old.get("config", {})
+    if made.get("profile", {}).get("name") != cfg.profile.name:
         return []
-    return [ChapterResult(**c) for c in old.get("chapters", []) if c["chapter"] not in keep_out]
+    older = {"commit": old.get("commit", ""), "seed": made.get("seed")}  # one for all, before
+    return [ChapterResult(**{**older, **c})
+            for c in old.get("chapters", []) if c["chapter"] not in keep_out]
 
 
 @functools.cache
@@ -353,7 +367,8 @@ def write_summary(results: list[ChapterResult], cfg: ChapterConfig,
     rows = sorted([*earlier, *results], key=lambda r: r.chapter)
     lines = [f"# jepa_lite course — profile `{cfg.profile.name}`", "",
              f"device `{cfg.device}`, seed {cfg.seed}, outputs in `{cfg.out_dir}`", "",
-             "| chapter | status | duration | key metrics |", "|---|---|---|---|"]
+             "| chapter | status | duration | commit | device | key metrics |",
+             "|---|---|---|---|---|---|"]
     for r in rows:
         shown = [f"{k}={fmt_metric(v)}" for k, v in list(r.metrics.items())[:6]
                  if isinstance(v, (int, float, str))]
@@ -361,7 +376,8 @@ def write_summary(results: list[ChapterResult], cfg: ChapterConfig,
         status = r.status if r.status == "ok" else f"**FAILED** — {error}"
         if r in earlier:
             status += " (earlier run)"
-        lines.append(f"| {r.chapter} | {status} | {r.seconds:.1f} s | {'; '.join(shown)} |")
+        lines.append(f"| {r.chapter} | {status} | {r.seconds:.1f} s | {r.commit} | {r.device} "
+                     f"| {'; '.join(shown)} |")
     path = cfg.out_dir / "summary.md"
     path.write_text("\n".join(lines) + "\n")
     (cfg.out_dir / "summary.json").write_text(json.dumps(
@@ -393,15 +409,23 @@ def _shower(bar, chapter: str, tty: bool):
 def run_course(profile: str = "smoke", only: list[str] | None = None, data_root=None,
                out_dir=None, device: str | None = "auto", seed: int = 0,
                timeout: int | None = None, run_dir=None, micro_batch: int | None = None,
-               extra: dict | None = None) -> tuple[list[ChapterResult], Path]:
+               extra: dict | None = None, pending: bool = False
+               ) -> tuple[list[ChapterResult], Path]:
     """Run the chapters in order; a failing chapter is reported and the others still run.
     ``run_dir``: chapter 04's pretraining run folder (default: inside ``out_dir``), which
-    chapters 05-06 read; ``micro_batch`` overrides the profile's (e.g. 32 on a 16 GB GPU)."""
+    chapters 05-06 read; ``micro_batch`` overrides the profile's (e.g. 32 on a 16 GB GPU);
+    ``pending``: only the chapters (of ``only``, else all) that have not yet run ok into
+    ``out_dir`` with this profile and seed, so that a course cut short (a Colab session
+    that ended) goes on chapter by chapter where it stopped."""
     from tqdm.auto import tqdm
 
     course_commit()  # the checkout as the course starts
     cfg = resolve(profile, data_root, out_dir, device, seed, run_dir)
     chapters = select_chapters(only)
+    if pending:
+        done = {r.chapter for r in _earlier_results(cfg, set())
+                if r.status == "ok" and r.seed == cfg.seed}
+        chapters = [c for c in chapters if c.stem not in done]
     if cfg.data_root_arg is not None:
         cfg.data_root()  # a wrong --data-root fails here, before any chapter runs
     cfg.out_dir.mkdir(parents=True, exist_ok=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import subprocess
 from importlib import resources
 from pathlib import Path
@@ -24,8 +25,13 @@ def paper_results() -> list[dict]:
     return rows
 
 
+COMMIT_ENV = "JEPA_LITE_COMMIT"
+
+
 def git_commit(path: Path | None = None) -> str:
-    """The checkout's commit (with '+dirty' for uncommitted changes), or 'unknown'."""
+    """The checkout's commit (with '+dirty' for uncommitted changes); where there is no git
+    checkout (a copy of the tree sent to a GPU machine), ``$JEPA_LITE_COMMIT`` as given by
+    whoever sent it, else 'unknown'."""
     cwd = path or Path(__file__).resolve().parent
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=cwd, text=True,
@@ -34,7 +40,7 @@ def git_commit(path: Path | None = None) -> str:
                                cwd=cwd, text=True, capture_output=True).stdout.strip()
         return head + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+        return os.environ.get(COMMIT_ENV) or "unknown"
 
 
 def paper_dataset(num_classes: int) -> str:

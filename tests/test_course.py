@@ -240,6 +240,52 @@ def test_partial_run_keeps_earlier_chapters_in_the_summary(tmp_path, monkeypatch
     assert [r["chapter"] for r in rows] == ["01_b"]
 
 
+def test_pending_goes_on_where_a_course_stopped_and_each_chapter_names_what_made_it(
+        tmp_path, monkeypatch):
+    """--pending runs only the chapters not yet ok into OUT (profile and seed alike); each
+    chapter's row keeps the commit, device, torch and end time of its own run."""
+    nbdir = tmp_path / "notebooks"
+    nbdir.mkdir()
+    body = """
+    # %%
+    import os
+    from jepa_lite.course import start_chapter
+    run = start_chapter(NAME, PROFILE, DATA_ROOT, OUT_DIR, DEVICE, SEED)
+    run.log(value=SEED)
+    assert NAME != os.environ.get("BREAK"), "broken on purpose"
+    """
+    for name in ("00_a", "01_b", "02_c"):
+        (nbdir / f"{name}.py").write_text(_chapter(body.replace("NAME", repr(name))))
+    monkeypatch.setenv("JEPA_LITE_NOTEBOOKS", str(nbdir))
+    out = tmp_path / "out"
+
+    def runs(commit, **kw):
+        monkeypatch.setattr(course, "git_commit", lambda: commit)
+        course.course_commit.cache_clear()
+        return [r.chapter for r in course.run_course("smoke", out_dir=out, device="cpu",
+                                                     pending=True, **kw)[0]]
+
+    monkeypatch.setenv("BREAK", "01_b")
+    assert runs("aaaa111", only=["0", "1"]) == ["00_a", "01_b"]  # 01_b fails
+    monkeypatch.delenv("BREAK")
+    assert runs("bbbb222") == ["01_b", "02_c"]  # not 00_a: it ran ok
+    assert runs("bbbb222") == []
+    assert runs("cccc333", seed=3) == ["00_a", "01_b", "02_c"]  # another seed: all again
+    rows = json.loads((out / "summary.json").read_text())["chapters"]
+    assert [(r["chapter"], r["commit"], r["seed"]) for r in rows] == [
+        ("00_a", "cccc333", 3), ("01_b", "cccc333", 3), ("02_c", "cccc333", 3)]
+    monkeypatch.setattr(course, "git_commit", lambda: "dddd444")
+    course.course_commit.cache_clear()
+    course.run_course("smoke", only=["2"], out_dir=out, device="cpu", seed=3)
+    rows = {r["chapter"]: r for r in json.loads((out / "summary.json").read_text())["chapters"]}
+    assert rows["00_a"]["commit"] == "cccc333" and rows["02_c"]["commit"] == "dddd444"
+    for r in rows.values():
+        assert r["device"] == "cpu" and r["torch"] == torch.__version__
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", r["finished"])
+    assert "| 00_a | ok (earlier run) | " in (out / "summary.md").read_text()
+    assert "| cccc333 | cpu |" in (out / "summary.md").read_text()
+
+
 def test_pretraining_probe_and_report_chapters(smoke_course):
     out, _, _ = smoke_course
     m4 = json.loads((out / "04_pretraining" / "metrics.json").read_text())["metrics"]
