@@ -372,16 +372,19 @@ def _probe_parser(sub, defaults: dict) -> None:
 def _results(args) -> int:
     from jepa_lite.report import results_page
 
-    print(f"results page: {results_page(args.outputs, args.dest)}")
+    print(f"results page: {results_page(args.outputs, args.dest, args.replace)}")
     return 0
 
 
 def _results_parser(sub, defaults: dict) -> None:
-    p = sub.add_parser("results", help="a Markdown page of a finished course's numbers and "
-                                       "figures (docs/results)", **defaults)
+    p = sub.add_parser("results", help="a Markdown page of a course's numbers and figures "
+                                       "(docs/results), chapter by chapter", **defaults)
     p.add_argument("outputs", help="the course's output folder (its --out)")
     p.add_argument("--dest", default="docs/results", type=folder,
                    help="folder of the page and its figures")
+    p.add_argument("--replace", action="store_true",
+                   help="a chapter already on the page from another commit is replaced by "
+                        "this course's run of it (kept otherwise)")
     p.set_defaults(func=_results)
 
 

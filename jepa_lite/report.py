@@ -29,9 +29,12 @@ COMMIT_ENV = "JEPA_LITE_COMMIT"
 
 
 def git_commit(path: Path | None = None) -> str:
-    """The checkout's commit (with '+dirty' for uncommitted changes); where there is no git
-    checkout (a copy of the tree sent to a GPU machine), ``$JEPA_LITE_COMMIT`` as given by
-    whoever sent it, else 'unknown'."""
+    """The checkout's commit (with '+dirty' for uncommitted changes), or 'unknown';
+    ``$JEPA_LITE_COMMIT`` when set: the commit a copy of the tree was made from, as whoever
+    sent it says (a GPU machine may get the files without their git history, or with a
+    stale one)."""
+    if os.environ.get(COMMIT_ENV):
+        return os.environ[COMMIT_ENV]
     cwd = path or Path(__file__).resolve().parent
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=cwd, text=True,
@@ -40,7 +43,7 @@ def git_commit(path: Path | None = None) -> str:
                                cwd=cwd, text=True, capture_output=True).stdout.strip()
         return head + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
-        return os.environ.get(COMMIT_ENV) or "unknown"
+        return "unknown"
 
 
 def paper_dataset(num_classes: int) -> str:
@@ -145,18 +148,65 @@ def with_method_rows(report_md: str, rows: list[dict]) -> str:
     return "\n".join([head, "", OTHERS_HEADING, "", markdown_table(rows, columns), ""])
 
 
-def results_page(outputs, dest, commit: str | None = None) -> Path:
-    """``dest/<profile>/README.md``: a finished course's numbers and figures (``outputs``: its
-    ``--out`` folder), with the commit it ran, device, date and wall time; the figures are
-    copied into ``dest/<profile>/figures/<chapter>/``, each executed notebook (its outputs
-    included) into ``notebooks/`` and the results chapters 07-09 read without training
-    (``jepa_lite.bundle``) into ``data/<chapter>/``, so that the page stands alone, and
-    ``dest/README.md`` lists the profiles' pages (``jepa-lite results``). Refused for a run
-    of uncommitted code (``+dirty``) or of no known commit: a page must name the code that
-    made its numbers."""
-    import os
+MANIFEST = "chapters.json"  # a page's chapters: what made each one, and its numbers
+
+
+def _chapter_files(page_dir: Path, chapter: str) -> list[Path]:
+    """What a page holds of one chapter, besides its entry in the manifest."""
+    return [page_dir / "figures" / chapter, page_dir / "notebooks" / f"{chapter}.ipynb",
+            page_dir / "data" / chapter]
+
+
+def _take_chapter(outputs: Path, page_dir: Path, row: dict) -> dict:
+    """Copy one chapter of a course folder beside the page: its figures, its executed
+    notebook (every output) and the results chapters 07-09 read without training
+    (``jepa_lite.bundle``); no checkpoints, no feature banks. Returns its manifest entry."""
     import shutil
-    import time
+
+    chapter = row["chapter"]
+    for old in _chapter_files(page_dir, chapter):  # an older run's files must not linger
+        if old.is_dir():
+            shutil.rmtree(old)
+        elif old.exists():
+            old.unlink()
+    meta = json.loads((outputs / chapter / "metrics.json").read_text())
+    entry = {k: row.get(k) for k in ("chapter", "seconds", "commit", "device", "torch",
+                                     "finished", "seed")}
+    entry.update(metrics=meta["metrics"], figures=[], notebook=False, data=False, report=None)
+    executed = outputs / f"{chapter}.ipynb"
+    if executed.is_file():
+        (page_dir / "notebooks").mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(executed, page_dir / "notebooks" / executed.name)
+        entry["notebook"] = True
+    stored = outputs / chapter / "results"
+    if (stored / "runs.json").is_file():
+        shutil.copytree(stored, page_dir / "data" / chapter)
+        entry["data"] = True
+    for fig in meta["figures"]:
+        target = page_dir / "figures" / chapter / fig
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(outputs / chapter / fig, target)
+        entry["figures"].append(fig)
+    report = outputs / chapter / "report.md"
+    if report.is_file():  # chapter 06's comparison with the paper
+        entry["report"] = report.read_text().split("\n", 1)[1].strip()  # without its title
+    return entry
+
+
+def results_page(outputs, dest, replace: bool = False) -> Path:
+    """``dest/<profile>/README.md``: the numbers and figures of a course's chapters
+    (``outputs``: its ``--out`` folder), each chapter with the commit, device, torch, date and
+    wall time of its own run; a course may be partial (chapters not run yet are listed as
+    such) and pages grow chapter by chapter: a chapter already on the page from another
+    commit is kept unless ``replace`` (from the same commit, the newer run replaces it).
+    Beside the page: ``chapters.json`` (what the page shows), the figures
+    (``figures/<chapter>/``), each executed notebook (``notebooks/``) and the results chapters
+    07-09 read without training (``data/<chapter>/``), so that the page stands alone;
+    ``dest/README.md`` lists the profiles' pages. A chapter of uncommitted code (``+dirty``)
+    or of no known commit is refused: a page names the code that made its numbers."""
+    import shutil
+
+    from jepa_lite.course import list_chapters
 
     outputs, dest = Path(outputs), Path(dest)
     summary = outputs / "summary.json"
@@ -164,78 +214,109 @@ def results_page(outputs, dest, commit: str | None = None) -> Path:
         raise FileNotFoundError(f"no {summary}: run the course first, e.g. jepa-lite course "
                                 f"--profile demo --out {outputs}")
     data = json.loads(summary.read_text())
-    chapters, cfg = data["chapters"], data["config"]
-    failed = [c["chapter"] for c in chapters if c["status"] != "ok"]
-    if failed:
-        raise UsageError(f"chapters {', '.join(failed)} failed in {outputs}; a results page "
-                         f"shows a complete run: run them again (jepa-lite course --only ...)")
-    made_by = commit or data.get("commit") or "unknown"
-    if made_by == "unknown" or made_by.endswith("+dirty"):
+    course_commit = data.get("commit")
+    rows = [{"commit": course_commit, **c} for c in data["chapters"]]  # older: one commit
+    unnamed = [r for r in rows if r["status"] == "ok" and (
+        not r["commit"] or r["commit"] == "unknown" or r["commit"].endswith("+dirty"))]
+    if unnamed:
+        made_by = unnamed[0]["commit"] or "unknown"
         raise UsageError(
-            f"the course in {outputs} ran from {made_by!r}: "
+            f"chapters {', '.join(r['chapter'] for r in unnamed)} in {outputs} ran from "
+            f"{made_by!r}: "
             + ("uncommitted changes" if made_by.endswith("+dirty") else "no git checkout")
             + "; a results page names the commit that made its numbers: commit (or stash) "
               "the changes, run the course again from the clean checkout, then jepa-lite "
               "results")
-    profile = cfg["profile"]
-    page_dir = dest / profile["name"]
-    wall = sum(c["seconds"] for c in chapters)
-    device = json.loads((outputs / chapters[0]["chapter"] / "metrics.json").read_text())
-    torch_version = device["metrics"].get("torch_version", "?")
-    for older in ("figures", "notebooks", "data"):  # an older run's files must not linger
-        if (page_dir / older).is_dir():
-            shutil.rmtree(page_dir / older)
-    root = repo_root()  # a checkout; else an installed package: the repository's notebooks
-    where = (Path(os.path.relpath(root / "notebooks", page_dir.resolve())).as_posix() if root
-             else f"{REPO_URL}/blob/{made_by}/notebooks")
-    lines = [f"# Results of a complete `{profile['name']}` run", "",
-             f"Made by `make results PROFILE={profile['name']}` (`jepa-lite course --profile "
-             f"{profile['name']}`, then `jepa-lite results`). Generated data, a small "
-             "network, a short run: **not comparable with the paper's tables**; every "
-             "number below is this run's, one seed.", "",
-             "| commit | device | torch | seed | date | wall time |", "|---|---|---|---|---|---|",
-             f"| {made_by} | {device['metrics'].get('device_name') or cfg['device']} | "
-             f"{torch_version} | {cfg['seed']} | "
-             f"{time.strftime('%Y-%m-%d', time.gmtime(summary.stat().st_mtime))} | "
-             f"{wall / 60:.1f} min |", "",
-             "| chapter | time | key metrics |", "|---|---|---|"]
-    for c in chapters:
-        shown = "; ".join(f"{k}={fmt_metric(v)}" for k, v in list(c["metrics"].items())[:6]
-                          if isinstance(v, (int, float, str)))
-        lines.append(f"| [{c['chapter']}](#{c['chapter']}) | "
-                     f"{c['seconds']:.0f} s | {shown} |")
-    report = outputs / "06_reproduction" / "report.md"
-    if report.is_file():
-        body = report.read_text().split("\n", 1)[1].strip()  # without its title
-        lines += ["", "## Next to the paper (chapter 06's report)", "", body]
-    for c in chapters:
-        meta = json.loads((outputs / c["chapter"] / "metrics.json").read_text())
-        links = [f"[notebook]({where}/{c['chapter']}.py)"]
-        executed = outputs / f"{c['chapter']}.ipynb"
-        if executed.is_file():  # as it ran: every output, every printed number
-            (page_dir / "notebooks").mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(executed, page_dir / "notebooks" / executed.name)
-            links.append(f"[executed, with its outputs](notebooks/{executed.name})")
-        stored = outputs / c["chapter"] / "results"
-        if (stored / "runs.json").is_file():  # what the chapter reads without training
-            shutil.copytree(stored, page_dir / "data" / c["chapter"])
-            links.append(f"[its runs' results](data/{c['chapter']}/runs.json)")
-        lines += ["", f"## {c['chapter']}", "",
-                  f"{', '.join(links)}; {c['seconds']:.0f} s.", ""]
-        if meta["metrics"]:
-            lines += ["| metric | value |", "|---|---|"]
-            lines += [f"| {k} | {fmt_metric(v)} |" for k, v in meta["metrics"].items()
-                      if isinstance(v, (int, float, str)) or v is None]
-        for fig in meta["figures"]:
-            target = page_dir / "figures" / c["chapter"] / fig
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(outputs / c["chapter"] / fig, target)
-            lines += ["", f"![{c['chapter']}: {fig}](figures/{c['chapter']}/{fig})"]
+    failed = [r["chapter"] for r in rows if r["status"] != "ok"]
+    if failed and len(failed) == len(rows):
+        raise UsageError(f"chapters {', '.join(failed)} failed in {outputs}, and no other "
+                         f"chapter ran: nothing to show (jepa-lite course --only ... again)")
+    profile = data["config"]["profile"]["name"]
+    page_dir = dest / profile
+    manifest_file = page_dir / MANIFEST
+    if manifest_file.is_file():
+        manifest = json.loads(manifest_file.read_text())
+    else:  # no page yet, or one of the layout before chapter by chapter: made anew
+        manifest = {}
+        for older in ("figures", "notebooks", "data"):
+            if (page_dir / older).is_dir():
+                shutil.rmtree(page_dir / older)
+    said = []
+    for r in rows:
+        if r["status"] != "ok":
+            said.append(f"{r['chapter']}: failed in {outputs}, left off the page")
+            continue
+        on_page = manifest.get(r["chapter"])
+        if on_page and on_page["commit"] != r["commit"] and not replace:
+            said.append(f"{r['chapter']}: kept the page's run of {on_page['commit']}; the "
+                        f"one of {r['commit']} replaces it with --replace")
+            continue
+        manifest[r["chapter"]] = _take_chapter(outputs, page_dir, r)
     page_dir.mkdir(parents=True, exist_ok=True)
+    ordered = dict(sorted(manifest.items()))
+    manifest_file.write_text(json.dumps(ordered, indent=1) + "\n")
     page = page_dir / "README.md"
-    page.write_text("\n".join(lines) + "\n")
+    page.write_text(_page_text(profile, ordered, [c.stem for c in list_chapters()], page_dir))
     results_index(dest)
+    for line in said:
+        print(line)
     return page
+
+
+def _page_text(profile: str, manifest: dict, chapters: list[str], page_dir: Path) -> str:
+    """The page, from its manifest: who made what, then every chapter's numbers and
+    figures; the course's chapters missing from the manifest are listed as not run yet."""
+    root = repo_root()  # a checkout; else an installed package: the repository's notebooks
+    groups: dict[tuple, list[dict]] = {}
+    for e in manifest.values():
+        groups.setdefault((e["commit"], e["device"], e["torch"], e["seed"]), []).append(e)
+    missing = [c for c in chapters if c not in manifest]
+    lines = [f"# Results of the `{profile}` course", "",
+             f"Made by `jepa-lite course --profile {profile}`, then `jepa-lite results` "
+             f"(`make results PROFILE={profile}`), chapter by chapter: each chapter names the "
+             "commit and the machine of its own run. Generated data, a small network, a short "
+             "run: **not comparable with the paper's tables**; every number below is a run's "
+             "own, one seed.", "",
+             f"{len(manifest)} of {len(chapters)} chapters"
+             + (f"; not run yet: {', '.join(missing)} (`jepa-lite course --profile {profile} "
+                f"--only {' '.join(c[:2] for c in missing)} --pending`, then `jepa-lite "
+                f"results`)" if missing else "") + ".", "",
+             "| commit | device | torch | seed | date | wall time | chapters |",
+             "|---|---|---|---|---|---|---|"]
+    for (commit, device, torch_version, seed), entries in groups.items():
+        date = max((e["finished"] or "")[:10] for e in entries) or "?"
+        wall = sum(e["seconds"] for e in entries)
+        lines.append(f"| {commit} | {device or '?'} | {torch_version or '?'} | {seed} | {date} "
+                     f"| {wall / 60:.1f} min | {', '.join(e['chapter'][:2] for e in entries)} |")
+    lines += ["", "| chapter | time | key metrics |", "|---|---|---|"]
+    for c in chapters:
+        e = manifest.get(c)
+        if e is None:
+            lines.append(f"| {c} | not run yet | |")
+            continue
+        shown = "; ".join(f"{k}={fmt_metric(v)}" for k, v in list(e["metrics"].items())[:6]
+                          if isinstance(v, (int, float, str)))
+        lines.append(f"| [{c}](#{c}) | {e['seconds']:.0f} s | {shown} |")
+    reports = [e["report"] for e in manifest.values() if e.get("report")]
+    if reports:
+        lines += ["", "## Next to the paper (chapter 06's report)", "", reports[0]]
+    here = Path(os.path.relpath(root / "notebooks", page_dir.resolve())).as_posix() if root else ""
+    for c, e in manifest.items():
+        where = here or f"{REPO_URL}/blob/{e['commit']}/notebooks"
+        links = [f"[notebook]({where}/{c}.py)"]
+        if e["notebook"]:
+            links.append(f"[executed, with its outputs](notebooks/{c}.ipynb)")
+        if e["data"]:
+            links.append(f"[its runs' results](data/{c}/runs.json)")
+        lines += ["", f"## {c}", "",
+                  f"{', '.join(links)}; {e['seconds']:.0f} s on {e['device'] or '?'}, commit "
+                  f"{e['commit']}, {(e['finished'] or '?')[:10]}.", ""]
+        if e["metrics"]:
+            lines += ["| metric | value |", "|---|---|"]
+            lines += [f"| {k} | {fmt_metric(v)} |" for k, v in e["metrics"].items()
+                      if isinstance(v, (int, float, str)) or v is None]
+        lines += [f"\n![{c}: {fig}](figures/{c}/{fig})" for fig in e["figures"]]
+    return "\n".join(lines) + "\n"
 
 
 def results_index(dest) -> Path:
@@ -249,7 +330,16 @@ def results_index(dest) -> Path:
              "| profile | page | commit, device, wall time |", "|---|---|---|"]
     for name in PROFILES:
         page = dest / name / "README.md"
-        if page.is_file():
+        manifest = dest / name / MANIFEST
+        if page.is_file() and manifest.is_file():
+            entries = json.loads(manifest.read_text()).values()
+            commits = sorted({e["commit"] for e in entries})
+            devices = sorted({e["device"] for e in entries})
+            wall = sum(e["seconds"] for e in entries) / 60
+            lines.append(f"| `{name}` | [{name}/README.md]({name}/README.md) | "
+                         f"{len(entries)} chapters: {', '.join(commits)}, "
+                         f"{', '.join(devices)}, {wall:.1f} min |")
+        elif page.is_file():
             try:  # the page's first table: commit, device, torch, seed, date, wall time
                 row = page.read_text().split("| commit | device |", 1)[1].split("\n")[2]
                 made = [cell.strip() for cell in row.strip("|").split("|")]

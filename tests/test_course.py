@@ -496,7 +496,7 @@ def test_results_page_of_the_smoke_course(smoke_course, tmp_path):
         "CNN-JEPA, gradient through the target", "C-JEPA", "C-JEPA, no EMA"}
 
 
-def test_results_page_refuses_an_incomplete_run(tmp_path):
+def test_results_page_refuses_a_run_with_nothing_to_show_or_of_unnamed_code(tmp_path):
     from jepa_lite import report
 
     with pytest.raises(FileNotFoundError, match="run the course first"):
@@ -504,7 +504,7 @@ def test_results_page_refuses_an_incomplete_run(tmp_path):
     (tmp_path / "o").mkdir()
     (tmp_path / "o" / "summary.json").write_text(json.dumps({"config": {}, "chapters": [
         {"chapter": "04_pretraining", "status": "failed", "seconds": 1.0, "metrics": {}}]}))
-    with pytest.raises(ValueError, match="chapters 04_pretraining failed"):
+    with pytest.raises(ValueError, match="chapters 04_pretraining failed .* nothing to show"):
         report.results_page(tmp_path / "o", tmp_path / "r")
     for commit, why in (("abc1234+dirty", "uncommitted changes"), (None, "no git checkout"),
                         ("unknown", "no git checkout")):
@@ -515,6 +515,75 @@ def test_results_page_refuses_an_incomplete_run(tmp_path):
             report.results_page(tmp_path / "o", tmp_path / "r")
     assert not (tmp_path / "r").exists()  # nothing written
 
+
+
+def test_a_results_page_grows_chapter_by_chapter_and_names_what_made_each(
+        tmp_path, monkeypatch, capsys):
+    """A partial smoke course makes a page that lists the chapters not run yet; the rest,
+    run from another commit, joins it; a chapter on the page from another commit is kept
+    unless --replace; each chapter names its commit, device and date."""
+    from jepa_lite import cli
+
+    nbdir = tmp_path / "notebooks"
+    nbdir.mkdir()
+    body = """
+    # %%
+    import os
+    import matplotlib.pyplot as plt
+    from jepa_lite.course import start_chapter
+    run = start_chapter(NAME, PROFILE, DATA_ROOT, OUT_DIR, DEVICE, SEED)
+    run.log(value=len(os.environ["JEPA_LITE_COMMIT"]))
+    fig, ax = plt.subplots()
+    ax.plot([0, 1, 0])
+    run.savefig(fig, "curve_" + os.environ["JEPA_LITE_COMMIT"])
+    """
+    for name in ("00_a", "01_b", "02_c"):
+        (nbdir / f"{name}.py").write_text(_chapter(body.replace("NAME", repr(name))))
+    monkeypatch.setenv("JEPA_LITE_NOTEBOOKS", str(nbdir))
+    out, dest = tmp_path / "out", tmp_path / "results"
+
+    def course_from(commit, *only):
+        monkeypatch.setenv("JEPA_LITE_COMMIT", commit)
+        course.course_commit.cache_clear()
+        course.run_course("smoke", only=list(only), out_dir=out, device="cpu", pending=True)
+
+    course_from("aaaa111", "0", "1")
+    assert cli.main(["results", str(out), "--dest", str(dest)]) == 0
+    page_dir = dest / "smoke"
+    page = (page_dir / "README.md").read_text()
+    assert "2 of 3 chapters; not run yet: 02_c" in page and "| 02_c | not run yet | |" in page
+    assert "| aaaa111 | cpu |" in page and "| 00, 01 |" in page
+    assert "2 chapters: aaaa111, cpu" in (dest / "README.md").read_text()
+
+    course_from("bbbb222", "1", "2")  # --pending: only 02_c runs
+    assert cli.main(["results", str(out), "--dest", str(dest)]) == 0
+    page = (page_dir / "README.md").read_text()
+    assert "3 of 3 chapters." in page and "not run yet" not in page
+    assert "| aaaa111 | cpu |" in page and "| bbbb222 | cpu |" in page
+    assert "commit bbbb222" in page and "commit aaaa111" in page
+    assert (page_dir / "figures" / "02_c" / "curve_bbbb222.png").is_file()
+
+    course_from("cccc333")  # all three ran ok before: --pending runs none
+    assert json.loads((out / "summary.json").read_text())["chapters"][0]["commit"] == "aaaa111"
+    course.course_commit.cache_clear()
+    course.run_course("smoke", only=["1"], out_dir=out, device="cpu")  # 01_b again, at cccc333
+    capsys.readouterr()
+    assert cli.main(["results", str(out), "--dest", str(dest)]) == 0
+    assert "01_b: kept the page's run of aaaa111" in capsys.readouterr().out
+    manifest = json.loads((page_dir / "chapters.json").read_text())
+    assert [manifest[c]["commit"] for c in ("00_a", "01_b", "02_c")] == [
+        "aaaa111", "aaaa111", "bbbb222"]
+    assert cli.main(["results", str(out), "--dest", str(dest), "--replace"]) == 0
+    manifest = json.loads((page_dir / "chapters.json").read_text())
+    assert manifest["01_b"]["commit"] == "cccc333"
+    assert sorted(p.name for p in (page_dir / "figures" / "01_b").iterdir()) == [
+        "curve_cccc333.png"]  # the older run's figure is gone
+    page = (page_dir / "README.md").read_text()
+    assert "![01_b: curve_cccc333.png](figures/01_b/curve_cccc333.png)" in page
+    for e in manifest.values():
+        assert e["device"] == "cpu" and e["torch"] == torch.__version__ and e["notebook"]
+        assert (page_dir / "notebooks" / f"{e['chapter']}.ipynb").is_file()
+    assert not list(page_dir.rglob("*.pt"))
 
 
 def test_results_index_links_every_page_and_names_the_missing_ones(tmp_path):
