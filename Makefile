@@ -2,7 +2,8 @@
 #   make course   set up .venv, run every chapter with the smoke profile -> outputs/
 #   make test     set up .venv, run ruff and the whole test suite (what CI runs)
 #   make test-fast  ruff and the tests not marked slow (development)
-#   make results PROFILE=demo   a complete course run, then its page in docs/results/demo
+#   make results PROFILE=demo   a course run, then its page in docs/results/demo
+#                  [ONLY="04 05"] [REPLACE=1]  chapter by chapter (docs/results/README.md)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -24,17 +25,18 @@ setup: $(VENV)/.installed
 course: setup
 	$(BIN)/jepa-lite course --profile $(PROFILE) --out $(OUT) --device $(DEVICE)
 
-# docs/results/<profile>: every chapter of a profile's course (demo: about 1.5 hours on a 2-core
-# CPU; gpu: about 30 minutes on one H100, computed), from a clean checkout,
-# then its numbers and figures as one page
-# (demo unless PROFILE is given on the command line)
+# docs/results/<profile>: a profile's course (demo: about 1.5 hours on a 2-core CPU; gpu: chapters
+# 04-05 in 8.1 minutes on one H200, the rest not measured), from a clean checkout, then its
+# numbers and figures as one page (demo unless PROFILE is given on the command line). Chapter by
+# chapter: ONLY="04 05" runs those (the ones not yet run into OUT); the page keeps the chapters
+# it already has from other commits unless REPLACE=1
 RESULTS_PROFILE := $(if $(filter command line,$(origin PROFILE)),$(PROFILE),demo)
 results: setup
 	@git diff --quiet HEAD -- || { echo "make results: the checkout has uncommitted changes; \
 	a results page names the commit that made it: commit or stash them first" >&2; exit 1; }
 	$(BIN)/jepa-lite course --profile $(RESULTS_PROFILE) --out $(OUT)/$(RESULTS_PROFILE) \
-		--device $(DEVICE)
-	$(BIN)/jepa-lite results $(OUT)/$(RESULTS_PROFILE) --dest docs/results
+		--device $(DEVICE) $(if $(ONLY),--only $(ONLY) --pending)
+	$(BIN)/jepa-lite results $(OUT)/$(RESULTS_PROFILE) --dest docs/results $(if $(REPLACE),--replace)
 
 lint: setup
 	$(BIN)/ruff check .

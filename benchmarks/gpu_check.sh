@@ -14,8 +14,11 @@
 #             (benchmarks/methods_step.py) on the same images
 #   compiled  the bench's step table again, compiled (--compile)
 # Usage, from the repository's root (wheels in .whl/, if any, are installed first: the
-# packages a bare GPU machine lacks, papermill and jupytext among them):
-#     OUT=dir bash benchmarks/gpu_check.sh
+# packages a bare GPU machine lacks, papermill and jupytext among them; docs/benchmarks.md says
+# how to fetch them), JEPA_LITE_COMMIT naming the commit of the tree sent:
+#     OUT=dir JEPA_LITE_COMMIT=abc1234 bash benchmarks/gpu_check.sh
+# then, on the same machine while it is warm, what the first call left (the course goes on
+# where it stopped): PARTS="course methods compiled" with the same WORK folder.
 # TINY=1 DEVICE=cpu runs the same at tiny sizes on a CPU (tests/test_gpu_check.py).
 set -uo pipefail
 START=$SECONDS
@@ -40,7 +43,11 @@ if [ -n "${TINY:-}" ]; then  # sizes that run in a minute on a CPU
 else
     PROFILE=gpu CHAPTERS=${CHAPTERS:-04 05} ARCH=resnet50 SIZE=224 BATCH=128 STEPS=(6 2)
     LOADER=(--loader-images 512 --loader-batches 4 --workers 8) M_ARCH=resnet18 M_SIZE=224
-    M_EPOCHS=1 M_WORKERS=8 EST=(90 300 90 150)  # estimated seconds of each part, in order
+    # seconds each part needs at least, in order: measured on one H200 (docs/benchmarks.md,
+    # "The GPU check on one H200"): bench 109 s, chapter 04 317 s (then 05 166 s, which a
+    # first call does not fit: a second call on the same machine goes on with --pending),
+    # methods about 150 s; compiled not measured
+    M_EPOCHS=1 M_WORKERS=8 EST=(110 320 150 150)
     M_DATA="get_profile('gpu').synthetic"  # the course's data set (made by chapter 04)
 fi
 { date -u +%FT%TZ; "$PY" -c "import os, torch, torchvision; print('torch', torch.__version__,

@@ -370,9 +370,14 @@ def _probe_parser(sub, defaults: dict) -> None:
 
 
 def _results(args) -> int:
+    from jepa_lite.course import list_chapters
     from jepa_lite.report import results_page
 
-    print(f"results page: {results_page(args.outputs, args.dest, args.replace)}")
+    try:
+        chapters = [c.stem for c in list_chapters()]
+    except FileNotFoundError:  # no notebooks folder: the page lists the chapters it has
+        chapters = None
+    print(f"results page: {results_page(args.outputs, args.dest, args.replace, chapters)}")
     return 0
 
 

@@ -193,7 +193,8 @@ def _take_chapter(outputs: Path, page_dir: Path, row: dict) -> dict:
     return entry
 
 
-def results_page(outputs, dest, replace: bool = False) -> Path:
+def results_page(outputs, dest, replace: bool = False, chapters: list[str] | None = None
+                 ) -> Path:
     """``dest/<profile>/README.md``: the numbers and figures of a course's chapters
     (``outputs``: its ``--out`` folder), each chapter with the commit, device, torch, date and
     wall time of its own run; a course may be partial (chapters not run yet are listed as
@@ -203,10 +204,9 @@ def results_page(outputs, dest, replace: bool = False) -> Path:
     (``figures/<chapter>/``), each executed notebook (``notebooks/``) and the results chapters
     07-09 read without training (``data/<chapter>/``), so that the page stands alone;
     ``dest/README.md`` lists the profiles' pages. A chapter of uncommitted code (``+dirty``)
-    or of no known commit is refused: a page names the code that made its numbers."""
+    or of no known commit is refused: a page names the code that made its numbers.
+    ``chapters``: the course's chapters (``course.list_chapters``), to list those not run."""
     import shutil
-
-    from jepa_lite.course import list_chapters
 
     outputs, dest = Path(outputs), Path(dest)
     summary = outputs / "summary.json"
@@ -256,7 +256,8 @@ def results_page(outputs, dest, replace: bool = False) -> Path:
     ordered = dict(sorted(manifest.items()))
     manifest_file.write_text(json.dumps(ordered, indent=1) + "\n")
     page = page_dir / "README.md"
-    page.write_text(_page_text(profile, ordered, [c.stem for c in list_chapters()], page_dir))
+    page.write_text(_page_text(profile, ordered, sorted({*(chapters or ()), *ordered}),
+                               page_dir))
     results_index(dest)
     for line in said:
         print(line)
@@ -324,9 +325,12 @@ def results_index(dest) -> Path:
     from jepa_lite.profiles import PROFILES
 
     dest = Path(dest)
-    lines = ["# Results of complete course runs", "",
-             "One page per profile, each made by `make results PROFILE=<profile>` from a clean "
-             "checkout (the commit is on the page); no number on them is copied by hand.", "",
+    lines = ["# Results of the course, profile by profile", "",
+             "One page per profile, made by `jepa-lite results` from course runs of a clean "
+             "checkout (`make results PROFILE=<profile>`), chapter by chapter: a page names "
+             "the commit, machine and date of each chapter's run, lists the chapters not run "
+             "yet, and keeps a chapter from an earlier commit unless `REPLACE=1` "
+             "(`--replace`); no number on them is copied by hand.", "",
              "| profile | page | commit, device, wall time |", "|---|---|---|"]
     for name in PROFILES:
         page = dest / name / "README.md"
