@@ -122,8 +122,8 @@ PROFILES: dict[str, Profile] = {
                            "strategy": ["mixed", "multiblock", "random"]}),
         Profile("gpu", "one GPU (Colab's T4 included): generated busy scenes at 224 px, "
                        "the paper's 7x7 grid, ResNet-18, 40 epochs, long enough that "
-                       "learning shows; about 30 minutes on an H100 (computed, "
-                       "docs/benchmarks.md)",
+                       "learning shows; chapters 04-05 in 8.1 minutes on one H200 "
+                       "(docs/results/gpu)",
                 # 40 epochs: CNN-JEPA learned these scenes between 20 and 40 epochs on one
                 # H100 (docs/benchmarks.md, "The gpu profile", has the numbers)
                 image_size=224,
