@@ -111,7 +111,7 @@ course() {
 
 methods() {
     local data
-    data=$("$PY" -c "from jepa_lite.data import SyntheticSpec, ensure_synthetic
+    data=$("$PY" -c "from jepa_lite.scenes import SyntheticSpec, ensure_synthetic
 from jepa_lite.profiles import get_profile
 print(ensure_synthetic($M_DATA))") || return 1
     for m in cjepa simclr byol vicreg; do

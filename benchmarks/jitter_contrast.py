@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torchvision import transforms
 
-from jepa_lite import data
+from jepa_lite import scenes
 from jepa_lite.methods import SimCLR
 from jepa_lite.views import with_jitter_strength
 
@@ -43,8 +43,8 @@ def main() -> None:
     p.add_argument("--size", type=int, default=96)
     args = p.parse_args()
     rng = np.random.default_rng(0)
-    shapes = list(data.SHAPES)
-    images = [data.render_synthetic(shapes[i % len(shapes)], rng, args.size)
+    shapes = list(scenes.SHAPES)
+    images = [scenes.render_synthetic(shapes[i % len(shapes)], rng, args.size)
               for i in range(args.images)]
     print(f"{args.images} generated scenes ({args.size} px) x {args.draws} draws of SimCLR's "
           f"colour jitter\n")

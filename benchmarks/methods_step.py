@@ -18,8 +18,8 @@ import argparse
 import torch
 
 from jepa_lite import compare, methods, report, train
-from jepa_lite.data import SyntheticSpec, ensure_synthetic
 from jepa_lite.runtime import device_report, resolve_device
+from jepa_lite.scenes import SyntheticSpec, ensure_synthetic
 
 
 def main() -> None:

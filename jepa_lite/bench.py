@@ -228,7 +228,8 @@ def make_jpegs(root: Path, count: int, seed: int = 0) -> Path:
 
     from PIL import Image
 
-    from jepa_lite.data import SHAPES, generation_workers, render_busy
+    from jepa_lite.data import generation_workers
+    from jepa_lite.scenes import SHAPES, render_busy
 
     folder = root / "train"
 

@@ -141,7 +141,7 @@ def committed(chapter: str, profile: str = COMMITTED_PROFILE) -> Bundle:
     local = committed_dir(chapter, profile)
     if local is not None and (local / "runs.json").is_file():
         return load(local)
-    from jepa_lite.data import cache_dir
+    from jepa_lite.scenes import cache_dir
 
     cached = cache_dir() / "committed" / profile / chapter
     if not (cached / "runs.json").is_file():

@@ -18,7 +18,7 @@ import traceback
 import typing
 from pathlib import Path
 
-from jepa_lite import config
+from jepa_lite import config, scenes
 from jepa_lite.config import TrainConfig
 from jepa_lite.errors import UsageError, hint, keep_tracebacks, user_message
 from jepa_lite.profiles import PROFILES
@@ -145,7 +145,7 @@ def pretrain_config(args: argparse.Namespace) -> tuple[TrainConfig, Path]:
     if data_root is None and stored is not None:
         data_root = stored["data"]["root"]
     if data_root is None and args.profile and PROFILES[args.profile].synthetic is not None:
-        from jepa_lite.data import ensure_synthetic
+        from jepa_lite.scenes import ensure_synthetic
 
         data_root = ensure_synthetic(PROFILES[args.profile].synthetic)
     if data_root is None:
@@ -270,11 +270,11 @@ def _make_data(args) -> int:
     from jepa_lite import data
 
     if args.kind == "synthetic":
-        spec = data.SyntheticSpec(classes=args.classes, per_class=args.per_class,
+        spec = scenes.SyntheticSpec(classes=args.classes, per_class=args.per_class,
                                   val_per_class=args.val_per_class or max(2, args.per_class // 4),
                                   size=args.size, seed=args.seed, kind=args.scenes)
         existed = (Path(args.out) / "dataset.json").is_file()
-        out = data.make_synthetic(args.out, spec, args.workers)
+        out = scenes.make_synthetic(args.out, spec, args.workers)
         print(f"{'reusing' if existed else 'generated'} data set {spec.name} in {out}")
     else:
         if args.imagenet is None:

@@ -27,13 +27,14 @@ import torch
 
 from jepa_lite import probes, repo_root, runs
 from jepa_lite.config import TrainConfig
-from jepa_lite.data import check_data_root, ensure_synthetic
+from jepa_lite.data import check_data_root
 from jepa_lite.errors import UsageError
 from jepa_lite.masking import grid_of
 from jepa_lite.profiles import Profile, get_profile
 from jepa_lite.progress import HEADLESS_ENV, STATUS_ENV, watch
 from jepa_lite.report import fmt_metric, git_commit
 from jepa_lite.runtime import device_name, resolve_device, skip_final_collection
+from jepa_lite.scenes import ensure_synthetic
 
 CHAPTER_FILE = re.compile(r"^(\d\d)_[a-z0-9_]+\.py$")
 

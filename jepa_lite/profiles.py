@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from jepa_lite.config import PAPER_EXACT, MaskOptions, SyntheticSpec, TrainConfig
+from jepa_lite.config import PAPER_EXACT, MaskOptions, TrainConfig
 from jepa_lite.errors import UsageError
+from jepa_lite.scenes import SyntheticSpec
 
 # The paper's ablations (chapter 09): its default predictor and masking, and the values it
 # tried of each (data/paper_results.csv, "CNN-JEPA paper ablations").

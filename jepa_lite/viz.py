@@ -21,8 +21,8 @@ from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Rectangle
 from PIL import Image
 
 from jepa_lite import masking
-from jepa_lite.data import SHAPES, render_synthetic
 from jepa_lite.errors import UsageError
+from jepa_lite.scenes import SHAPES, render_synthetic
 
 TARGET_RGB = np.array([0.90, 0.15, 0.15])  # red means target, in every figure
 TARGET_HEX = "#e62626"
@@ -301,7 +301,7 @@ def fig_scene_kinds(shapes: tuple[str, ...] = ("disc", "triangle", "star", "cros
     """The two generated data sets side by side, one row per class: ``scenes`` (pale objects
     on plain grey) and ``busy`` (any colour, textured and unevenly lit backgrounds,
     distractors, occluders)."""
-    from jepa_lite.data import render_busy, render_synthetic
+    from jepa_lite.scenes import render_busy, render_synthetic
 
     rng = np.random.default_rng(seed)
     fig, axes = plt.subplots(len(shapes), 2 * per_kind, figsize=(1.5 * 2 * per_kind,

@@ -18,7 +18,7 @@ from torchvision import transforms
 from torchvision.transforms.v2 import functional as TF
 
 from jepa_lite import augment as A
-from jepa_lite.data import render_busy
+from jepa_lite.scenes import render_busy
 
 N = 3000  # draws per distribution
 

@@ -8,16 +8,16 @@ import pytest
 import torch
 from PIL import Image
 
-from jepa_lite import checkpoint, cli, data, features, probes, train
+from jepa_lite import checkpoint, cli, data, features, probes, scenes, train
 from jepa_lite.backbone import dense_trunk
 from jepa_lite.config import TrainConfig
 
-SPEC = data.SyntheticSpec(classes=3, per_class=8, val_per_class=2, size=64, seed=11)
+SPEC = scenes.SyntheticSpec(classes=3, per_class=8, val_per_class=2, size=64, seed=11)
 
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory):
-    return data.make_synthetic(tmp_path_factory.mktemp("bad") / "syn", SPEC)
+    return scenes.make_synthetic(tmp_path_factory.mktemp("bad") / "syn", SPEC)
 
 
 def pretrain_args(root, out, *extra):

@@ -7,11 +7,11 @@ import shutil
 import pytest
 import torch
 
-from jepa_lite import analysis, compare, data, methods, profiles, report
+from jepa_lite import analysis, compare, methods, profiles, report, scenes
 from jepa_lite.backbone import dense_trunk
 from jepa_lite.config import TrainConfig
 
-SPEC = data.SyntheticSpec(classes=3, per_class=8, val_per_class=2, size=64, seed=5)
+SPEC = scenes.SyntheticSpec(classes=3, per_class=8, val_per_class=2, size=64, seed=5)
 
 
 @pytest.mark.parametrize("seed", range(10))
@@ -89,8 +89,8 @@ def test_spread_features_are_not_flagged(seed):
 def test_a_random_resnet_on_photograph_like_scenes_is_not_flagged(tmp_path):
     """A healthy encoder on busy, photograph-like generated scenes: random init's pooled
     features sit in a narrow cone (ReLU outputs), yet neither collapse is flagged."""
-    spec = data.SyntheticSpec(classes=4, per_class=2, val_per_class=64, size=64, kind="busy")
-    root = data.make_synthetic(tmp_path / "busy", spec)
+    spec = scenes.SyntheticSpec(classes=4, per_class=2, val_per_class=64, size=64, kind="busy")
+    root = scenes.make_synthetic(tmp_path / "busy", spec)
     for arch, seed in (("resnet10", 0), ("resnet18", 1)):
         torch.manual_seed(seed)
         f = analysis.pooled_features(dense_trunk(arch), root, 64, torch.device("cpu"))
@@ -123,7 +123,7 @@ def test_collapse_reading_names_each_kind_of_collapse_by_its_statistic():
 
 
 def test_step_seconds_times_every_method_on_the_same_device(tmp_path):
-    root = data.make_synthetic(tmp_path / "syn", SPEC)
+    root = scenes.make_synthetic(tmp_path / "syn", SPEC)
     configs = {m: TrainConfig(method=m, arch="resnet10", image_size=64, batch_size=8,
                               micro_batch=4) for m in methods.METHODS}
     seconds = compare.step_seconds(configs, root, torch.device("cpu"), steps=1, warmup=0)
@@ -168,8 +168,8 @@ def test_a_run_another_chapter_finished_is_linked_not_trained_again(tmp_path):
     """compare.run_method with ``twins``: the same configuration on the same data is linked
     (nothing trained or probed again, the same numbers); another seed, another data set or
     a twin that was removed is trained as usual; a different worker count is the same run."""
-    root = data.make_synthetic(tmp_path / "syn", SPEC)
-    other = data.make_synthetic(tmp_path / "other", dataclasses.replace(SPEC, seed=6))
+    root = scenes.make_synthetic(tmp_path / "syn", SPEC)
+    other = scenes.make_synthetic(tmp_path / "other", dataclasses.replace(SPEC, seed=6))
     cfg = TrainConfig(arch="resnet10", image_size=64, batch_size=8, epochs=2, warmup_epochs=1,
                       workers=0, checkpoint_every=0)
     cpu = torch.device("cpu")

@@ -13,12 +13,12 @@ import pytest
 import torch
 from PIL import Image
 
-from jepa_lite import data
+from jepa_lite import data, scenes
 from jepa_lite.augment import CROP_ONLY
 from jepa_lite.errors import ImageError
 from jepa_lite.views import view_transform
 
-SMALL = data.SyntheticSpec(classes=4, per_class=6, val_per_class=2, size=64, seed=3)
+SMALL = scenes.SyntheticSpec(classes=4, per_class=6, val_per_class=2, size=64, seed=3)
 
 
 def tree_digest(root: Path) -> dict[str, str]:
@@ -28,7 +28,7 @@ def tree_digest(root: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def small_set(tmp_path_factory) -> Path:
-    return data.make_synthetic(tmp_path_factory.mktemp("syn") / "small", SMALL)
+    return scenes.make_synthetic(tmp_path_factory.mktemp("syn") / "small", SMALL)
 
 
 def test_synthetic_layout(small_set):
@@ -46,13 +46,13 @@ def test_synthetic_layout(small_set):
 def test_synthetic_is_deterministic_for_a_seed(small_set, tmp_path, workers, processes):
     """The same files with one drawing thread, several, or several processes (what a big
     data set gets; small_set: a thread per core)."""
-    again = data.make_synthetic(tmp_path / "again", SMALL, workers=workers, processes=processes)
+    again = scenes.make_synthetic(tmp_path / "again", SMALL, workers=workers, processes=processes)
     images = {k: v for k, v in tree_digest(again).items() if k != "dataset.json"}
     assert images == {k: v for k, v in tree_digest(small_set).items() if k != "dataset.json"}
     meta = [json.loads((r / "dataset.json").read_text()) for r in (again, small_set)]
     assert [m.pop("fingerprints").keys() for m in meta] == [{"train", "val"}] * 2  # the times
     assert meta[0] == meta[1]  # of the files differ, not what was generated
-    other = data.make_synthetic(tmp_path / "other", data.SyntheticSpec(
+    other = scenes.make_synthetic(tmp_path / "other", scenes.SyntheticSpec(
         classes=4, per_class=6, val_per_class=2, size=64, seed=4))
     a, b = tree_digest(other), tree_digest(small_set)
     assert sum(a[k] != b[k] for k in a if k.endswith(".png")) == len(a) - 1  # all images differ
@@ -65,7 +65,7 @@ def test_each_file_holds_the_render_of_its_own_seed(small_set):
         for c, folder in enumerate(sorted((small_set / split).iterdir())):
             for i, path in enumerate(sorted(folder.iterdir())):
                 shape = folder.name.split("_", 1)[1]
-                want = data.render_synthetic(shape, np.random.default_rng(
+                want = scenes.render_synthetic(shape, np.random.default_rng(
                     [SMALL.seed, split_id, c, i]), SMALL.size)
                 assert np.array_equal(np.asarray(Image.open(path)), np.asarray(want)), path
 
@@ -78,7 +78,7 @@ def test_generation_workers_are_checked():
 
 
 def test_synthetic_images_vary_within_a_class(tmp_path):
-    root = data.make_synthetic(tmp_path / "v", data.SyntheticSpec(classes=3, per_class=20,
+    root = scenes.make_synthetic(tmp_path / "v", scenes.SyntheticSpec(classes=3, per_class=20,
                                                                   val_per_class=1))
     imgs = np.stack([np.asarray(Image.open(p), dtype=np.float32)
                      for p in sorted((root / "train" / "00_disc").iterdir())])
@@ -88,8 +88,8 @@ def test_synthetic_images_vary_within_a_class(tmp_path):
 
 def test_class_is_not_given_away_by_colour(tmp_path):
     """Mean colour predicts the class at chance level: the class is in the shape."""
-    spec = data.SyntheticSpec(classes=10, per_class=40, val_per_class=20, seed=1)
-    root = data.make_synthetic(tmp_path / "c", spec)
+    spec = scenes.SyntheticSpec(classes=10, per_class=40, val_per_class=20, seed=1)
+    root = scenes.make_synthetic(tmp_path / "c", spec)
 
     def feats(split):
         ds = data.image_folder(root, split)
@@ -106,7 +106,7 @@ def test_class_is_not_given_away_by_colour(tmp_path):
 
 def test_existing_same_data_set_is_reused(small_set):
     before = {p: p.stat().st_mtime_ns for p in small_set.rglob("*.png")}
-    assert data.make_synthetic(small_set, SMALL) == small_set
+    assert scenes.make_synthetic(small_set, SMALL) == small_set
     assert {p: p.stat().st_mtime_ns for p in small_set.rglob("*.png")} == before
 
 
@@ -115,7 +115,7 @@ def test_never_overwrites_other_content(tmp_path):
     keep = tmp_path / "busy" / "notes.txt"
     keep.write_text("mine")
     with pytest.raises(FileExistsError, match="choose another --out"):
-        data.make_synthetic(tmp_path / "busy", SMALL)
+        scenes.make_synthetic(tmp_path / "busy", SMALL)
     assert keep.read_text() == "mine"
 
 
@@ -125,16 +125,16 @@ def test_never_overwrites_other_content(tmp_path):
                                           ({"per_class": 0}, "at least 1")])
 def test_synthetic_bad_spec(tmp_path, kwargs, match):
     with pytest.raises(ValueError, match=match):
-        data.make_synthetic(tmp_path / "x", data.SyntheticSpec(**kwargs))
+        scenes.make_synthetic(tmp_path / "x", scenes.SyntheticSpec(**kwargs))
     assert not (tmp_path / "x").exists()
 
 
 def test_ensure_synthetic_caches(tmp_path, monkeypatch):
     monkeypatch.setenv("JEPA_LITE_CACHE", str(tmp_path))
-    root = data.ensure_synthetic(SMALL)
+    root = scenes.ensure_synthetic(SMALL)
     assert root.parent == tmp_path and root.name == SMALL.name
     stamp = (root / "dataset.json").stat().st_mtime_ns
-    assert data.ensure_synthetic(SMALL) == root
+    assert scenes.ensure_synthetic(SMALL) == root
     assert (root / "dataset.json").stat().st_mtime_ns == stamp
     assert [p.name for p in tmp_path.iterdir()] == [SMALL.name]  # no temporary leftovers
 
@@ -274,7 +274,7 @@ def test_imagenet100_does_not_replace_foreign_files(tmp_path):
 def test_scan_lists_what_imagefolder_lists(tmp_path):
     from torchvision import datasets
 
-    root = data.make_synthetic(tmp_path / "s", data.SyntheticSpec(
+    root = scenes.make_synthetic(tmp_path / "s", scenes.SyntheticSpec(
         classes=3, per_class=4, val_per_class=2, seed=4))
     (root / "train" / "00_disc" / "notes.txt").write_text("not an image")
     (root / "train" / "01_ring" / "deeper").mkdir()
@@ -291,7 +291,7 @@ def test_fingerprint_follows_every_change_to_any_file(seed, tmp_path):
     change), touched, grown, added, removed or renamed changes the fingerprint; a copy that
     keeps the files' times (cp -a) has the same one."""
     rng = random.Random(seed)
-    root = data.make_synthetic(tmp_path / "s", data.SyntheticSpec(classes=2, per_class=3,
+    root = scenes.make_synthetic(tmp_path / "s", scenes.SyntheticSpec(classes=2, per_class=3,
                                                                    val_per_class=2, seed=seed))
     first = data.scan(root, "train").fingerprint
     copy = shutil.copytree(root, tmp_path / "copy")  # copy2 keeps the times
@@ -327,13 +327,13 @@ def test_busy_scenes_are_busier_than_the_plain_ones_and_deterministic():
     """Issue 10: a generated set that looks more like photographs; the class is still the
     kind of object. Over many draws: far more spread in grey level, far less plain grey."""
     busy, plain = [], []
-    for i, shape in enumerate(list(data.SHAPES) * 3):
-        b = data.render_busy(shape, np.random.default_rng(i), 64)
+    for i, shape in enumerate(list(scenes.SHAPES) * 3):
+        b = scenes.render_busy(shape, np.random.default_rng(i), 64)
         assert np.array_equal(np.asarray(b), np.asarray(
-            data.render_busy(shape, np.random.default_rng(i), 64)))
+            scenes.render_busy(shape, np.random.default_rng(i), 64)))
         busy.append(b)
-        plain.append(data.render_synthetic(shape, np.random.default_rng(i), 64))
-    grey = [float((np.abs(np.asarray(im, float) - data.BACKGROUND) < 8).all(-1).mean())
+        plain.append(scenes.render_synthetic(shape, np.random.default_rng(i), 64))
+    grey = [float((np.abs(np.asarray(im, float) - scenes.BACKGROUND) < 8).all(-1).mean())
             for im in (*busy, *plain)]
     n = len(busy)
     assert np.mean(grey[:n]) < 0.05 < 0.3 < np.mean(grey[n:])  # plain grey: rare vs common
@@ -343,11 +343,11 @@ def test_busy_scenes_are_busier_than_the_plain_ones_and_deterministic():
 
 
 def test_busy_data_set_has_its_own_name_and_marker(tmp_path):
-    spec = data.SyntheticSpec(classes=2, per_class=2, val_per_class=1, size=32, kind="busy")
+    spec = scenes.SyntheticSpec(classes=2, per_class=2, val_per_class=1, size=32, kind="busy")
     assert spec.name.startswith("synthetic-busy-v1-") and spec.name != replace(
         spec, kind="scenes").name
-    root = data.make_synthetic(tmp_path / "b", spec)
-    by_processes = data.make_synthetic(tmp_path / "p", spec, workers=2, processes=True)
+    root = scenes.make_synthetic(tmp_path / "b", spec)
+    by_processes = scenes.make_synthetic(tmp_path / "p", spec, workers=2, processes=True)
     assert {k: v for k, v in tree_digest(root).items() if k != "dataset.json"} == \
         {k: v for k, v in tree_digest(by_processes).items() if k != "dataset.json"}
     meta = json.loads((root / "dataset.json").read_text())
@@ -356,4 +356,4 @@ def test_busy_data_set_has_its_own_name_and_marker(tmp_path):
     assert "scene_kind" not in replace(spec, kind="scenes").meta()  # old sets still match
     with pytest.raises(ValueError, match="unknown kind of generated data 'foggy'; choose one "
                                          "of scenes, busy"):
-        data.make_synthetic(tmp_path / "f", replace(spec, kind="foggy"))
+        scenes.make_synthetic(tmp_path / "f", replace(spec, kind="foggy"))

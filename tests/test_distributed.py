@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.utils.data import DataLoader
 
-from jepa_lite import data, distributed, sparse, train
+from jepa_lite import data, distributed, scenes, sparse, train
 from jepa_lite.augment import CROP_ONLY
 from jepa_lite.checkpoint import load_checkpoint, read_metrics
 from jepa_lite.masking import sample_masks
@@ -23,12 +23,12 @@ from jepa_lite.views import MaskCollator, SeededViews, view_transform
 
 pytestmark = pytest.mark.slow  # 2-process gloo runs
 
-SPEC = data.SyntheticSpec(classes=3, per_class=22, val_per_class=2, size=64, seed=1)
+SPEC = scenes.SyntheticSpec(classes=3, per_class=22, val_per_class=2, size=64, seed=1)
 
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory):
-    return data.make_synthetic(tmp_path_factory.mktemp("dist") / "syn", SPEC)
+    return scenes.make_synthetic(tmp_path_factory.mktemp("dist") / "syn", SPEC)
 
 
 # --------------------------------------------------------------------------- the sampler

@@ -9,11 +9,11 @@ from typing import ClassVar
 import pytest
 import torch
 
-from jepa_lite import checkpoint, cli, config, data, methods, train
+from jepa_lite import checkpoint, cli, config, methods, scenes, train
 from jepa_lite.config import METHOD_OPTIONS, MethodOptions, option
 from tests.extension.barlow import BarlowTwins
 
-SPEC = data.SyntheticSpec(classes=3, per_class=8, val_per_class=2, size=64, seed=5)
+SPEC = scenes.SyntheticSpec(classes=3, per_class=8, val_per_class=2, size=64, seed=5)
 
 
 @pytest.fixture
@@ -27,7 +27,7 @@ def registered():
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory):
-    return data.make_synthetic(tmp_path_factory.mktemp("d") / "syn", SPEC)
+    return scenes.make_synthetic(tmp_path_factory.mktemp("d") / "syn", SPEC)
 
 
 def args(root, out, *extra):

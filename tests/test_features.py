@@ -9,15 +9,15 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jepa_lite import data, features, probes, train
+from jepa_lite import features, probes, scenes, train
 from tests.test_distributed import spawn
 
-SPEC = data.SyntheticSpec(classes=3, per_class=8, val_per_class=3, size=64, seed=2)
+SPEC = scenes.SyntheticSpec(classes=3, per_class=8, val_per_class=3, size=64, seed=2)
 
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory):
-    return data.make_synthetic(tmp_path_factory.mktemp("f") / "syn", SPEC)
+    return scenes.make_synthetic(tmp_path_factory.mktemp("f") / "syn", SPEC)
 
 
 @pytest.fixture(scope="module")

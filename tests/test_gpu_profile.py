@@ -6,9 +6,9 @@ import json
 import pytest
 import torch
 
-from jepa_lite import compare, data, masking, methods, probes, train
-from jepa_lite.config import SyntheticSpec
+from jepa_lite import compare, masking, methods, probes, scenes, train
 from jepa_lite.profiles import PROFILES
+from jepa_lite.scenes import SyntheticSpec
 
 GPU = PROFILES["gpu"]
 
@@ -58,7 +58,7 @@ def test_a_shortened_gpu_recipe_runs_end_to_end_on_the_cpu(tmp_path, monkeypatch
     monkeypatch.setenv("JEPA_LITE_CACHE", str(tmp_path / "cache"))
     spec = SyntheticSpec(**{**GPU.synthetic.__dict__, "per_class": 2, "val_per_class": 1,
                             "classes": 4})
-    root = data.ensure_synthetic(spec)
+    root = scenes.ensure_synthetic(spec)
     cfg = GPU.config().with_changes(epochs=1, batch_size=8, warmup_epochs=0, workers=0,
                                     precision="bf16")
     assert cfg.cache == "device"  # on the CPU: the training device's memory is the host's

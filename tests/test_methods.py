@@ -17,6 +17,7 @@ from jepa_lite import (
     masking,
     methods,
     probes,
+    scenes,
     train,
 )
 from jepa_lite.config import METHOD_OPTIONS, EMAOptions, TrainConfig
@@ -26,13 +27,13 @@ from jepa_lite.views import TwoViews, stack_views, with_jitter_strength
 VIEW_RECIPES = {m.name: m.view_recipes for m in methods.METHODS.values()
                 if hasattr(m, "view_recipes")}  # the baselines' two views
 
-SPEC = data.SyntheticSpec(classes=3, per_class=8, val_per_class=2, size=64, seed=5)
+SPEC = scenes.SyntheticSpec(classes=3, per_class=8, val_per_class=2, size=64, seed=5)
 ALL = list(methods.METHODS)
 
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory):
-    return data.make_synthetic(tmp_path_factory.mktemp("d") / "syn", SPEC)
+    return scenes.make_synthetic(tmp_path_factory.mktemp("d") / "syn", SPEC)
 
 
 def tiny(method, **kw) -> TrainConfig:

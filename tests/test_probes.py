@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jepa_lite import cli, data, features, probes, runtime, train
+from jepa_lite import cli, data, features, probes, runtime, scenes, train
 from jepa_lite.checkpoint import load_checkpoint
 
 
@@ -143,12 +143,12 @@ def test_empty_validation_split():
         probes.linear_probe(x, y, x[:0], y[:0], 4)
 
 
-SPEC = data.SyntheticSpec(classes=3, per_class=8, val_per_class=3, size=64, seed=2)
+SPEC = scenes.SyntheticSpec(classes=3, per_class=8, val_per_class=3, size=64, seed=2)
 
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory):
-    return data.make_synthetic(tmp_path_factory.mktemp("p") / "syn", SPEC)
+    return scenes.make_synthetic(tmp_path_factory.mktemp("p") / "syn", SPEC)
 
 
 @pytest.fixture(scope="module")
@@ -207,14 +207,14 @@ def test_probe_errors(root, checkpoint, tmp_path, capsys):
     # a cached bank from other classes is refused, not silently reused
     out = tmp_path / "c"
     assert cli.main([*base, "--checkpoint", str(checkpoint), "--out", str(out)]) == 0
-    other = data.make_synthetic(tmp_path / "other", data.SyntheticSpec(
+    other = scenes.make_synthetic(tmp_path / "other", scenes.SyntheticSpec(
         classes=4, per_class=8, val_per_class=3, size=64, seed=2))
     args = [*base, "--checkpoint", str(checkpoint), "--out", str(out)]
     args[args.index("--data-root") + 1] = str(other)
     assert cli.main(args) == 2
     assert "computed on other classes" in capsys.readouterr().err
     # the same classes with other images: refused too
-    same_classes = data.make_synthetic(tmp_path / "same", data.SyntheticSpec(
+    same_classes = scenes.make_synthetic(tmp_path / "same", scenes.SyntheticSpec(
         classes=3, per_class=5, val_per_class=3, size=64, seed=9))
     args[args.index("--data-root") + 1] = str(same_classes)
     assert cli.main(args) == 2

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from jepa_lite import checkpoint, data, report, train
+from jepa_lite import checkpoint, report, scenes, train
 from jepa_lite.config import TrainConfig
 
 REPO = Path(__file__).resolve().parent.parent
@@ -71,7 +71,7 @@ def test_markdown_table():
 
 
 def test_run_facts(tmp_path):
-    root = data.make_synthetic(tmp_path / "d", data.SyntheticSpec(classes=2, per_class=4,
+    root = scenes.make_synthetic(tmp_path / "d", scenes.SyntheticSpec(classes=2, per_class=4,
                                                                    val_per_class=2))
     cfg = TrainConfig(arch="resnet10", image_size=64, epochs=1, batch_size=4, warmup_epochs=0,
                       checkpoint_every=0, workers=0).with_changes(predictor_layers=1)

@@ -7,18 +7,18 @@ import time
 import pytest
 import torch
 
-from jepa_lite import checkpoint, data, runs, train
+from jepa_lite import checkpoint, runs, scenes, train
 from jepa_lite.config import TrainConfig
 from jepa_lite.errors import UsageError
 
 pytestmark = pytest.mark.slow  # trainers started in processes of their own
 
-SPEC = data.SyntheticSpec(classes=3, per_class=8, val_per_class=2, size=64, seed=8)
+SPEC = scenes.SyntheticSpec(classes=3, per_class=8, val_per_class=2, size=64, seed=8)
 
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory):
-    return data.make_synthetic(tmp_path_factory.mktemp("r") / "syn", SPEC)
+    return scenes.make_synthetic(tmp_path_factory.mktemp("r") / "syn", SPEC)
 
 
 def tiny(epochs=2, **kw) -> TrainConfig:
@@ -114,7 +114,7 @@ def test_a_run_folder_of_other_settings_is_not_taken_for_this_one(root, tmp_path
                                          r"\(epochs: 2 there, 3 here\): choose another run "
                                          "folder"):
         runs.train(tiny(3), run, root, "cpu")
-    other = data.make_synthetic(tmp_path / "other", data.SyntheticSpec(
+    other = scenes.make_synthetic(tmp_path / "other", scenes.SyntheticSpec(
         classes=3, per_class=8, val_per_class=2, size=64, seed=9))
     with pytest.raises(ValueError, match=f"data: {root.resolve()} there, {other} here"):
         runs.train(tiny(), run, other, "cpu")

@@ -7,7 +7,7 @@ import textwrap
 import pytest
 import torch
 
-from jepa_lite import runtime
+from jepa_lite import runtime, scenes
 from jepa_lite.errors import UsageError
 
 
@@ -176,7 +176,7 @@ def test_gpu_settings_are_made_for_a_gpu_and_run_on_a_cpu(tmp_path, monkeypatch)
     assert torch.backends.cudnn.benchmark is False
     train.tune(cuda)
     assert torch.backends.cudnn.benchmark is True
-    root = data.make_synthetic(tmp_path / "d", data.SyntheticSpec(classes=2, per_class=4,
+    root = scenes.make_synthetic(tmp_path / "d", scenes.SyntheticSpec(classes=2, per_class=4,
                                                                    val_per_class=2))
     folder = data.image_folder(root, "train")
     sampler = distributed.MicroBatchSampler(folder, 4, 2, seed=0)

@@ -8,19 +8,29 @@ from pathlib import Path
 import pytest
 import torch
 
-from jepa_lite import analysis, checkpoint, cli, config, data, masking, methods, probes, train
+from jepa_lite import (
+    analysis,
+    checkpoint,
+    cli,
+    config,
+    masking,
+    methods,
+    probes,
+    scenes,
+    train,
+)
 from jepa_lite.backbone import patch_of
 from jepa_lite.checkpoint import read_metrics
 from jepa_lite.config import TrainConfig
 from jepa_lite.errors import UsageError
 from jepa_lite.profiles import PROFILES
 
-SPEC = data.SyntheticSpec(classes=3, per_class=8, val_per_class=2, size=64, seed=5)
+SPEC = scenes.SyntheticSpec(classes=3, per_class=8, val_per_class=2, size=64, seed=5)
 
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory):
-    return data.make_synthetic(tmp_path_factory.mktemp("d") / "syn", SPEC)
+    return scenes.make_synthetic(tmp_path_factory.mktemp("d") / "syn", SPEC)
 
 
 def tiny(**kw) -> TrainConfig:
@@ -252,7 +262,7 @@ def test_resume_refuses_every_change_that_alters_the_run(root, tmp_path):
 
 
 def test_resume_refuses_another_data_set_and_old_checkpoints(root, tmp_path):
-    other = data.make_synthetic(tmp_path / "other", data.SyntheticSpec(
+    other = scenes.make_synthetic(tmp_path / "other", scenes.SyntheticSpec(
         classes=3, per_class=8, val_per_class=2, size=64, seed=6))  # same classes, other images
     cfg = tiny(epochs=2, checkpoint_every_steps=1)
     with pytest.raises(KeyboardInterrupt):
@@ -316,7 +326,7 @@ def test_paper_exact_reproduces_the_authors_code(root, tmp_path):
 
     run = config.paper_exact(tiny(epochs=3, image_size=96, strategy="multiblock")).with_changes(
         micro_batch=4)  # the paper's 128 is too many for a CPU test
-    root96 = data.make_synthetic(tmp_path / "d96", data.SyntheticSpec(
+    root96 = scenes.make_synthetic(tmp_path / "d96", scenes.SyntheticSpec(
         classes=3, per_class=8, val_per_class=2, size=96, seed=5))
     train.pretrain(run, root96, tmp_path / "run", device="cpu", on_step=watch)
     m = torch.cat(masks)

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from jepa_lite import augment, data, distributed, methods, train
+from jepa_lite import augment, data, distributed, methods, scenes, train
 from jepa_lite.bench import make_jpegs
 from jepa_lite.config import TrainConfig
 from jepa_lite.views import DecodedViews, Packed, on_device
@@ -24,8 +24,8 @@ def jpegs(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def pngs(tmp_path_factory):
-    spec = data.SyntheticSpec(classes=2, per_class=6, val_per_class=1, size=64, kind="busy")
-    return data.make_synthetic(tmp_path_factory.mktemp("pngs") / "busy", spec)
+    spec = scenes.SyntheticSpec(classes=2, per_class=6, val_per_class=1, size=64, kind="busy")
+    return scenes.make_synthetic(tmp_path_factory.mktemp("pngs") / "busy", spec)
 
 
 def inputs_of(root, method: str, workers: int = 0, jpeg_bytes=None, cache=None, **changes):
