@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue 21's GPU checks in one call on a lent GPU (docs/benchmarks.md records the figures):
 # the device pipeline on the GPU against the CPU (benchmarks/device_pipeline_check.py); the
-# loaders of the five methods (device pipeline and the PIL reference, 8 workers) next to
+# loaders of the five methods (the device pipeline, 8 workers) next to
 # their eager bf16 steps, ResNet-18 at 224 px, batch 128; the same with a GPU cache; then
 # CNN-JEPA's full-profile step (ResNet-50, 224 px, --compile) fed by its loader. Usage, from
 # the repository's root:   OUT=results_dir bash benchmarks/gpu_loader_check.sh
@@ -19,7 +19,7 @@ python3 benchmarks/device_pipeline_check.py 2>&1 | grep -v "decoding into" | tee
     || echo "check FAILED"
 fi
 if [[ $STEPS == *loaders* ]]; then
-python3 -m jepa_lite.cli bench "${COMMON[@]}" --arch resnet18 --pipelines device pil \
+python3 -m jepa_lite.cli bench "${COMMON[@]}" --arch resnet18 \
     --json "$OUT/loaders.json" 2>&1 | tail -14 | tee "$OUT/loaders.md" || echo "loaders FAILED"
 fi
 if [[ $STEPS == *cache* ]]; then

@@ -252,13 +252,12 @@ def make_jpegs(root: Path, count: int, seed: int = 0) -> Path:
 
 
 def method_config(method: str, arch: str, image_size: int, batch: int, workers: int,
-                  precision: str, pipeline: str = "device", compile: bool = False,
-                  cache: str = "none") -> TrainConfig:
+                  precision: str, compile: bool = False, cache: str = "none") -> TrainConfig:
     """A method's configuration for the loader rows: the paper's settings of the method,
     the bench's trunk, size and batch (one micro-batch a step)."""
     return TrainConfig(method=method, arch=arch, image_size=image_size, batch_size=batch,
                        micro_batch=batch, workers=workers, precision=precision,
-                       pipeline=pipeline, compile=compile, cache=cache)
+                       compile=compile, cache=cache)
 
 
 def loader_speed(root: Path, cfg: TrainConfig, batches: int, device: torch.device,
@@ -318,10 +317,10 @@ def step_speed(run: train.Run, inputs, steps: int, warmup: int) -> float:
 
 
 def loader_rows(root: Path, methods_: Iterable[str], workers: Iterable[int],
-                pipelines: Iterable[str], arch: str, image_size: int, batch: int,
+                arch: str, image_size: int, batch: int,
                 batches: int, device: torch.device, precision: str, steps: int, warmup: int,
                 compile: bool = False, cache: str = "none") -> list[dict]:
-    """One row per method, pipeline and number of workers: the loader alone, the loader
+    """One row per method and number of workers: the loader alone, the loader
     feeding the method's step, and that step alone (on a batch the loader made)."""
     from jepa_lite import methods
     from jepa_lite.data import image_folder
@@ -335,16 +334,14 @@ def loader_rows(root: Path, methods_: Iterable[str], workers: Iterable[int],
         first = views.inputs(views.collate([items[distributed.Draw(i, i, 0)]
                                             for i in range(batch)]), device)
         alone = step_speed(run, first, steps, warmup)
-        for pipeline in pipelines:
-            for w in workers:
-                cfg = method_config(method, arch, image_size, batch, w, precision, pipeline,
-                                    compile, cache if pipeline == "device" else "none")
-                rows.append({
-                    "method": method, "workers": w, "device": device_name(device),
-                    "pipeline": pipeline, "cache": cfg.cache, "precision": precision,
-                    "images_per_s": loader_speed(root, cfg, batches, device),
-                    "with_step_images_per_s": loader_speed(root, cfg, batches, device, run),
-                    "step_images_per_s": alone})
+        for w in workers:
+            cfg = method_config(method, arch, image_size, batch, w, precision, compile, cache)
+            rows.append({
+                "method": method, "workers": w, "device": device_name(device),
+                "cache": cfg.cache, "precision": precision,
+                "images_per_s": loader_speed(root, cfg, batches, device),
+                "with_step_images_per_s": loader_speed(root, cfg, batches, device, run),
+                "step_images_per_s": alone})
         del run
         if device.type == "cuda":
             torch.cuda.empty_cache()
@@ -356,7 +353,7 @@ def run(device: str = "auto", arch: str = "resnet18", image_size: int = 128, bat
         steps: int = 5, warmup: int = 2, precisions: Iterable[str] = ("fp32", "bf16"),
         workers: Iterable[int] = (1, 2), loader_images: int = 128, loader_batches: int = 6,
         data: Path | None = None, compile: bool = False,
-        methods_: Iterable[str] | None = None, pipelines: Iterable[str] = ("device",),
+        methods_: Iterable[str] | None = None,
         loader_root: Path | None = None, cache: str = "none", kinds: Iterable[str] = KINDS
         ) -> dict:
     """Every figure of the bench, as a dict (what ``main`` prints and ``--json`` writes)."""
@@ -397,7 +394,7 @@ def run(device: str = "auto", arch: str = "resnet18", image_size: int = 128, bat
             result["loader_data"] = (str(root) if loader_root is not None else
                                      f"{loader_images} generated 500 x 375 JPEGs")
             result["loader"] = loader_rows(
-                root, list(methods_ or methods.METHODS), workers, pipelines, arch, image_size,
+                root, list(methods_ or methods.METHODS), workers, arch, image_size,
                 batch, loader_batches, dev, list(precisions)[-1], steps, warmup, compile, cache)
     return result
 
@@ -438,13 +435,11 @@ def report(r: dict) -> str:
     if r["loader"]:
         lines += ["", f"The loader of each method ({r.get('loader_data', 'generated JPEGs')}), "
                   f"images/s (a two-view method's image counts once):", "",
-                  "| method | pipeline | workers | loader alone | loader + step | step alone | "
+                  "| method | cache | workers | loader alone | loader + step | step alone | "
                   "loader / step | ms per image, loader alone |",
                   "|---|---|---|---|---|---|---|---|"]
         for row in r["loader"]:
-            cache = row.get("cache", "none")
-            pipeline = row["pipeline"] + (f" + {cache} cache" if cache != "none" else "")
-            lines.append(f"| {row['method']} | {pipeline} | {row['workers']} | "
+            lines.append(f"| {row['method']} | {row.get('cache', 'none')} | {row['workers']} | "
                          f"{row['images_per_s']:.1f} | {row['with_step_images_per_s']:.1f} | "
                          f"{row['step_images_per_s']:.1f} | "
                          f"{row['images_per_s'] / row['step_images_per_s']:.2f} | "

@@ -402,7 +402,7 @@ def _bench(args) -> int:
                          f"and the authors' BatchNorm needs two visible positions in that half)")
     r = bench.run(args.device, args.arch, args.image_size, args.batch_size, args.steps,
                   args.warmup, args.precisions, args.workers, args.loader_images,
-                  args.loader_batches, args.data, args.compile, args.methods, args.pipelines,
+                  args.loader_batches, args.data, args.compile, args.methods,
                   args.loader_root, args.cache, args.kinds)
     if args.json:
         Path(args.json).write_text(json.dumps(r, indent=1))
@@ -441,8 +441,6 @@ def _bench_parser(sub, defaults: dict) -> None:
                         "e.g. ImageNet-100) instead of generated JPEGs; nothing is written")
     p.add_argument("--methods", nargs="+", choices=list(config.METHOD_OPTIONS), default=None,
                    help="methods whose loader to measure (default: all five)")
-    p.add_argument("--pipelines", nargs="+", choices=["device", "pil"], default=["device"],
-                   help="augmentation pipelines to measure (pil: the PIL reference)")
     p.add_argument("--cache", choices=["none", "host", "device"], default="none",
                    help="the device pipeline's decoded-image cache")
     p.add_argument("--kinds", nargs="*", choices=list(BENCH_KINDS), default=list(BENCH_KINDS),

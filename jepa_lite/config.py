@@ -411,10 +411,6 @@ class TrainConfig:
     workers: int | None = option(None, flag="--workers", low=0, operational=True,
                                  help="data-loader processes per training process (default: "
                                       "as many as CPU cores, at most 8)")
-    pipeline: Literal["device", "pil"] = option(
-        "device", flag="--pipeline",
-        help="device: workers decode, augmentation runs batched on the training device; pil: "
-             "torchvision's PIL transforms in the workers (the reference, for one release)")
     cache: Literal["none", "host", "device"] = option(
         "none", flag="--cache", operational=True,
         help="keep every decoded image (uint8) in host memory or on the device after one pass: "
@@ -501,14 +497,16 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:
         """A configuration from :meth:`to_dict`'s data (``config.json``, a checkpoint's
-        ``config``); fields left out take their defaults, except ``pipeline``: a run recorded
-        before it existed drew its views with PIL, and resumes so."""
+        ``config``); fields left out take their defaults. A run that drew its views with the
+        PIL pipeline (removed) is refused in one line."""
         data = dict(data)
         if not isinstance(data.get("method"), dict):
             raise UsageError("this configuration was written by an older jepa_lite (its method's "
                              "options are not nested under 'method'): start the run again in a "
                              "new --out")
-        data.setdefault("pipeline", "pil")  # written before the device pipeline: PIL's views
+        if data.pop("pipeline", "device") == "pil":  # (every nested form records "pipeline")
+            raise UsageError("this run drew its views with the PIL pipeline, which jepa_lite no "
+                             "longer has: start the run again in a new --out")
         return cls(**_tuples(data))
 
     @classmethod

@@ -2,14 +2,11 @@
 of the method's forward pass: augmented images and masks (CNN-JEPA, C-JEPA), or two
 augmented views of every image (SimCLR, BYOL, VICReg).
 
-Two pipelines (``--pipeline``):
-
-* ``device`` (the default): the loader's workers read and decode images (or, for a GPU's JPEG
-  decoder, only read them) and draw every augmentation parameter (``augment.draw``); the
-  pixel work runs batched on the training device (``augment.apply``) when the step takes the
-  micro-batch (:meth:`Views.inputs`).
-* ``pil``: torchvision's transforms on PIL images in the workers, as before; kept for one
-  release as the reference the device pipeline is tested against.
+The loader's workers read and decode images (or, for a GPU's JPEG decoder, only read them)
+and draw every augmentation parameter (``augment.draw``); the pixel work runs batched on the
+training device (``augment.apply``) when the step takes the micro-batch
+(:meth:`Views.inputs`). torchvision's PIL transforms, which this replaced, stay in the tests
+as the reference it is checked against (``tests/pil_reference.py``).
 
 Every random draw is seeded by the :class:`~jepa_lite.distributed.Draw` the sampler made,
 never by the worker process that happens to run it: the images, crops, flips and masks of a
@@ -24,42 +21,19 @@ from typing import NamedTuple
 
 import torch
 from torch.utils.data import Dataset
-from torchvision import transforms
 from torchvision.io import ImageReadMode, decode_image, decode_jpeg
 
 from jepa_lite import augment, masking
 from jepa_lite.augment import ViewParams, ViewRecipe
-from jepa_lite.data import IMAGENET_MEAN, IMAGENET_STD, DecodedCache, decode, read_for_device
+from jepa_lite.data import DecodedCache, decode, read_for_device
 from jepa_lite.distributed import Draw
 from jepa_lite.errors import ImageError, UsageError
 from jepa_lite.runtime import memory_format
 
-PIPELINES = ("device", "pil")
-
-
-class SeededViews(Dataset):
-    """An image folder whose items are :class:`Draw`s: image ``index``, augmented by
-    ``transform`` with torch's random numbers seeded by ``seed`` (torchvision's transforms
-    draw from the global generator; it is forked, so the caller's stream is left alone)."""
-
-    def __init__(self, folder, transform):
-        self.folder, self.transform = folder, transform
-
-    def __len__(self) -> int:
-        return len(self.folder)
-
-    def __getitem__(self, draw: Draw):
-        path, _ = self.folder.samples[draw.index]
-        image = self.folder.loader(path)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(draw.seed)
-            view = self.transform(image)
-        return view, draw.batch_seed
-
 
 class MaskCollator:
-    """Stacks a micro-batch and draws its masks, in the data loader, off the training hot
-    path, from the micro-batch's own seed (one per micro-batch: the block size and, under
+    """Draws a micro-batch's masks, in the data loader, off the training hot path, from the
+    micro-batch's own seed (one per micro-batch: the block size and, under
     ``mixed``, the strategy are drawn once per micro-batch, as the authors' code draws them
     once per GPU batch)."""
 
@@ -67,11 +41,6 @@ class MaskCollator:
                  blocks: bool = False):
         self.grid, self.strategy, self.official, self.blocks = grid, strategy, official, blocks
         self.options = {k: v for k, v in (options or {}).items() if v is not None}
-
-    def __call__(self, batch):
-        """``(images, masks)``, or ``(images, masks, blocks)`` when ``blocks`` (C-JEPA)."""
-        images = torch.stack([img for img, _ in batch])
-        return (images, *self.draw(len(batch), batch[0][1]))
 
     def draw(self, n: int, seed: int) -> tuple[torch.Tensor, ...]:
         """``(masks,)`` or ``(masks, blocks)`` of a micro-batch of ``n`` images."""
@@ -81,29 +50,7 @@ class MaskCollator:
         return tuple(drawn) if self.blocks else (drawn,)
 
 
-# --------------------------------------------------------------------------- two views
-# --------------------------------------------------------------------------- pipeline "pil"
-def view_transform(recipe: ViewRecipe, image_size: int,
-                   patch: int = masking.PATCH) -> transforms.Compose:
-    """Random resized crop, flip, colour jitter, greyscale, Gaussian blur (kernel ~10 % of
-    the image, sigma 0.1-2), solarisation, in torchvision transforms on PIL images (the
-    ``pil`` pipeline; ``augment`` does the same on batched tensors)."""
-    h, w = masking.check_image_size(image_size, patch)
-    kernel = augment.blur_kernel(h, w)  # 23 at 224 px, as SimCLR
-    return transforms.Compose([
-        transforms.RandomResizedCrop((h, w), scale=recipe.crop_scale,
-                                     interpolation=transforms.InterpolationMode.BICUBIC),
-        transforms.RandomHorizontalFlip(),
-        transforms.RandomApply([transforms.ColorJitter(*recipe.jitter)], p=recipe.jitter_p),
-        transforms.RandomGrayscale(p=recipe.grey_p),
-        transforms.RandomApply([transforms.GaussianBlur(kernel, sigma=(0.1, 2.0))],
-                               p=recipe.blur_p),
-        transforms.RandomSolarize(threshold=128, p=recipe.solarize_p),
-        transforms.ToTensor(),
-        transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD),
-    ])
-
-
+# --------------------------------------------------------------------------- recipes
 def with_jitter_strength(recipe: ViewRecipe, strength: float) -> ViewRecipe:
     """``recipe`` with its colour jitter scaled by SimCLR's colour-distortion strength ``s``
     (SimCLR: brightness, contrast, saturation 0.8 s, hue 0.2 s; s = 1 on ImageNet, 0.5 on
@@ -116,33 +63,7 @@ def with_jitter_strength(recipe: ViewRecipe, strength: float) -> ViewRecipe:
     return replace(recipe, jitter=jitter)
 
 
-class TwoViews:
-    """One image -> two independently augmented views (each with its own recipe), colour
-    jitter scaled by ``jitter_strength`` (:func:`with_jitter_strength`)."""
-
-    def __init__(self, first: ViewRecipe, second: ViewRecipe, image_size: int,
-                 jitter_strength: float = 1.0, patch: int = masking.PATCH):
-        self.first, self.second = (
-            view_transform(with_jitter_strength(r, jitter_strength), image_size, patch)
-            for r in (first, second))
-
-    @classmethod
-    def of(cls, pair) -> TwoViews:
-        """Two views made by two given transforms."""
-        views = cls.__new__(cls)
-        views.first, views.second = pair
-        return views
-
-    def __call__(self, image):
-        return self.first(image), self.second(image)
-
-
-def stack_views(batch):
-    """A micro-batch of two-view samples -> ``(views_a, views_b)``, each ``[B, 3, H, W]``."""
-    return (torch.stack([a for (a, _), _ in batch]), torch.stack([b for (_, b), _ in batch]))
-
-
-# --------------------------------------------------------------------------- pipeline "device"
+# --------------------------------------------------------------------------- from files to inputs
 class DecodedViews(Dataset):
     """An image folder whose items are :class:`Draw`s: image ``index``, decoded (or, for a
     GPU's decoder, read), with every augmentation parameter of each recipe drawn from
@@ -270,12 +191,8 @@ class Views:
     (``augment.apply``), and returns the tensors the method's ``forward`` takes."""
 
     def __init__(self, recipes: tuple[ViewRecipe, ...], image_size: int,
-                 patch: int = masking.PATCH, masks: MaskCollator | None = None,
-                 pipeline: str = "device"):
-        if pipeline not in PIPELINES:
-            raise UsageError(f"unknown pipeline {pipeline!r}; choose one of "
-                             f"{', '.join(PIPELINES)} (--pipeline)")
-        self.recipes, self.masks, self.pipeline = tuple(recipes), masks, pipeline
+                 patch: int = masking.PATCH, masks: MaskCollator | None = None):
+        self.recipes, self.masks = tuple(recipes), masks
         self.size = masking.check_image_size(image_size, patch)
         self.image_size, self.patch = image_size, patch
         self.cache: DecodedCache | None = None
@@ -286,12 +203,6 @@ class Views:
         """What the loader indexes with :class:`Draw`s; JPEGs are left to the decoder of
         ``inputs`` (``jpeg_bytes``; default: when ``device`` is a GPU, for nvJPEG), and a
         ``cache`` holds the pixels when given."""
-        if self.pipeline == "pil":
-            if cache is not None:
-                raise UsageError("--cache keeps decoded tensors for the device pipeline; the "
-                                 "pil pipeline decodes with PIL: drop --cache or use "
-                                 "--pipeline device")
-            return SeededViews(folder, self._pil_transform())
         self.cache, self.folder = cache, folder
         sizes = None if cache is None else [tuple(cache.images[i].shape[-2:])
                                             for i in range(len(cache))]
@@ -306,10 +217,6 @@ class Views:
             return None
         return lambda i: f"image {folder.samples[index[i]][0]}"
 
-    def _pil_transform(self):
-        transforms_ = [view_transform(r, self.image_size, self.patch) for r in self.recipes]
-        return transforms_[0] if len(transforms_) == 1 else TwoViews.of(transforms_)
-
     @property
     def names(self) -> tuple[str, ...]:
         """The names of a micro-batch's tensors, as the method's ``forward`` takes them:
@@ -322,15 +229,11 @@ class Views:
 
     @property
     def collate(self):
-        if self.pipeline == "pil":
-            return self.masks if self.masks else stack_views
         return Collate(len(self.recipes), self.masks)
 
     def inputs(self, batch, device: torch.device) -> dict[str, torch.Tensor]:
         """A collated micro-batch -> the method's forward inputs by name (:attr:`names`), on
         ``device``: the one place a batch moves there."""
-        if self.pipeline == "pil":
-            return dict(zip(self.names, (to_device(t, device) for t in batch), strict=True))
         images, rest = batch[0], batch[1:]
         params = [ViewParams.unpack(p) for p in rest[:len(self.recipes)]]
         masks = rest[len(self.recipes):]

@@ -79,7 +79,7 @@ print(f"{PROFILE}: {tcfg.arch} at {tcfg.image_size} px (a {grid[0]}x{grid[1]} ma
       f"{tcfg.batch_size // (nproc * micro)} micro-batch(es) of {micro}")
 print(train.geometry(tcfg))
 print("device:", runtime.device_report(cfg.device))
-print(f"augmentation: the {tcfg.pipeline} pipeline; model "
+print(f"augmentation: batched on the {cfg.device.type} (jepa_lite.augment); model "
       f"{'compiled (torch.compile)' if tcfg.compile else 'eager (not compiled)'}")
 if cfg.profile.notes:
     print(cfg.profile.notes)

@@ -278,7 +278,7 @@ def png16(array: np.ndarray, path) -> None:
 
 @pytest.mark.parametrize("channels", [1, 3, 4])
 def test_a_16_bit_image_reads_as_its_high_byte_in_every_path(channels, tmp_path):
-    """The device pipeline's decoder, the PIL path (--pipeline pil) and the probes' loader
+    """The training loader's decoder (decode, read_for_device) and the probes' PIL reader
     read a 16-bit PNG alike: its high byte, never the white that clipping would give."""
     g = np.random.default_rng(channels)
     a = g.integers(0, 65536, (32, 32, channels) if channels > 1 else (32, 32)).astype(np.uint16)
@@ -303,11 +303,9 @@ def test_a_data_set_of_16_bit_images_trains_and_probes(root, tmp_path, capsys):
         if i % 2:  # every other image 16-bit, as a mixed download would be
             grey = np.asarray(Image.open(image).convert("L")).astype(np.uint16) * 257
             png16(grey, image)
-    for pipeline in ("device", "pil"):
-        out = tmp_path / f"run-{pipeline}"
-        assert run_cli(pretrain_args(copy, out, "--pipeline", pipeline, "--epochs", "1",
-                                     "--warmup-epochs", "0")) == 0
-    assert run_cli(["probe", "--checkpoint", str(tmp_path / "run-device" / "last.pt"),
+    assert run_cli(pretrain_args(copy, tmp_path / "run", "--epochs", "1",
+                                 "--warmup-epochs", "0")) == 0
+    assert run_cli(["probe", "--checkpoint", str(tmp_path / "run" / "last.pt"),
                     "--data-root", str(copy), "--out", str(tmp_path / "p"), "--epochs", "1",
                     "--k", "2", "--workers", "0", "--device", "cpu"]) == 0
 
@@ -318,7 +316,7 @@ def test_a_floating_point_image_is_refused_by_name(root, tmp_path, capsys):
     copy = shutil.copytree(root, tmp_path / "f")
     victim = sorted((copy / "train").rglob("*.png"))[2].with_suffix(".tiff")
     Image.fromarray(np.random.default_rng(0).random((64, 64)).astype(np.float32)).save(victim)
-    assert run_cli(pretrain_args(copy, tmp_path / "run", "--pipeline", "pil")) == 2
+    assert run_cli(pretrain_args(copy, tmp_path / "run")) == 2
     one_line_error(capsys, f"image {victim} holds floating-point pixels", "convert it")
 
 

@@ -16,7 +16,7 @@ from PIL import Image
 from jepa_lite import data, scenes
 from jepa_lite.augment import CROP_ONLY
 from jepa_lite.errors import ImageError
-from jepa_lite.views import view_transform
+from tests.pil_reference import view_transform
 
 SMALL = scenes.SyntheticSpec(classes=4, per_class=6, val_per_class=2, size=64, seed=3)
 

@@ -19,7 +19,8 @@ from jepa_lite import data, distributed, scenes, sparse, train
 from jepa_lite.augment import CROP_ONLY
 from jepa_lite.checkpoint import load_checkpoint, read_metrics
 from jepa_lite.masking import sample_masks
-from jepa_lite.views import MaskCollator, SeededViews, view_transform
+from jepa_lite.views import MaskCollator
+from tests.pil_reference import SeededViews, mask_collate, view_transform
 
 pytestmark = pytest.mark.slow  # 2-process gloo runs
 
@@ -108,7 +109,7 @@ def loader_batches(root, workers):
     sampler = distributed.MicroBatchSampler(folder, 16, 8, seed=3)
     sampler.set_epoch(2)
     loader = DataLoader(SeededViews(folder, view_transform(CROP_ONLY, 64)), batch_sampler=sampler,
-                        num_workers=workers, collate_fn=MaskCollator((2, 2), "mixed"),
+                        num_workers=workers, collate_fn=mask_collate(MaskCollator((2, 2), "mixed")),
                         generator=torch.Generator())  # the loader's own base seed: not global
     return list(loader)
 

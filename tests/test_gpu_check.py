@@ -46,7 +46,7 @@ def test_the_gpu_check_runs_end_to_end_at_tiny_sizes(tmp_path):
     for name, cache in (("bench", "none"), ("bench_cache", "device")):
         rows = json.loads((got / f"{name}.json").read_text())["loader"]
         assert sorted(r["method"] for r in rows) == sorted(methods.METHODS), name
-        assert all((r["pipeline"], r["cache"]) == ("device", cache) for r in rows), rows
+        assert all(r["cache"] == cache for r in rows), rows
         for r in rows:
             assert min(r["images_per_s"], r["with_step_images_per_s"],
                        r["step_images_per_s"]) > 0

@@ -9,10 +9,11 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from jepa_lite import augment, data, distributed, methods, scenes, train
+from jepa_lite import augment, data, distributed, methods, scenes
 from jepa_lite.bench import make_jpegs
 from jepa_lite.config import TrainConfig
 from jepa_lite.views import DecodedViews, Packed, on_device
+from tests import pil_reference as pil
 
 CPU = torch.device("cpu")
 
@@ -125,24 +126,38 @@ def test_cache_errors_name_the_fix(pngs):
     folder = data.image_folder(pngs, "train")
     with pytest.raises(ValueError, match=r"take 0\.0 GiB, more than --cache-gib 1e-06"):
         data.DecodedCache(folder, CPU, limit_gib=1e-6)
-    cfg = TrainConfig(method="simclr", image_size=64, pipeline="pil", cache="host")
-    with pytest.raises(ValueError, match="drop --cache or use --pipeline device"):
-        methods.get("simclr").views(cfg).dataset(folder, CPU, train.make_cache(cfg, folder, CPU))
-    with pytest.raises(ValueError, match="--pipeline"):
-        TrainConfig(pipeline="gpu")
+
+
+def pil_inputs_of(root, method: str) -> list[dict]:
+    """The same epoch as :func:`inputs_of`, its views made by the PIL reference in the
+    loader (tests/pil_reference.py) instead of ``augment`` on the device."""
+    cfg = TrainConfig(method=method, arch="resnet10", image_size=64, batch_size=8,
+                      micro_batch=4)
+    folder = data.image_folder(root, "train")
+    views = methods.get(method).views(cfg)
+    if views.masks is not None:
+        transform, collate = (pil.view_transform(views.recipes[0], 64),
+                              pil.mask_collate(views.masks))
+    else:
+        transform, collate = pil.TwoViews(*views.recipes, 64), pil.stack_views
+    sampler = distributed.MicroBatchSampler(folder, 8, 4, seed=2)
+    sampler.set_epoch(1)
+    loader = DataLoader(pil.SeededViews(folder, transform), batch_sampler=sampler,
+                        collate_fn=collate)
+    return [dict(zip(views.names, batch, strict=True)) for batch in loader]
 
 
 @pytest.mark.parametrize("method", ["cnn-jepa", "vicreg"])
 def test_the_pil_reference_gives_inputs_of_the_same_form(pngs, method):
-    """``--pipeline pil``: the same micro-batches and masks, the views made by PIL in the
-    workers instead (other random numbers: other crops)."""
-    device, pil = inputs_of(pngs, method), inputs_of(pngs, method, pipeline="pil")
+    """The reference the device pipeline replaced: the same micro-batches and masks, the
+    views made by PIL in the workers instead (other random numbers: other crops)."""
+    device, reference = inputs_of(pngs, method), pil_inputs_of(pngs, method)
     assert [{k: (t.shape, t.dtype) for k, t in b.items()} for b in device] == [
-        {k: (t.shape, t.dtype) for k, t in b.items()} for b in pil]
+        {k: (t.shape, t.dtype) for k, t in b.items()} for b in reference]
     if method == "cnn-jepa":  # the masks come from the micro-batch's seed either way
-        assert all(torch.equal(a["mask"], b["mask"]) for a, b in zip(device, pil))
+        assert all(torch.equal(a["mask"], b["mask"]) for a, b in zip(device, reference))
     first = next(iter(device[0]))
-    assert not torch.equal(device[0][first], pil[0][first])
+    assert not torch.equal(device[0][first], reference[0][first])
 
 
 def test_packed_images_come_back_as_they_went(jpegs):
@@ -162,11 +177,14 @@ def test_packed_images_come_back_as_they_went(jpegs):
     assert p.sigma.tolist() == [d[6] for d in draws] and p.flip.tolist() == [d[1] for d in draws]
 
 
-def test_a_run_recorded_before_the_device_pipeline_resumes_with_pil():
-    old = TrainConfig(method="simclr").to_dict()
-    del old["pipeline"]
-    assert TrainConfig.from_dict(old).pipeline == "pil"
-    assert TrainConfig.from_dict(TrainConfig().to_dict()).pipeline == "device"
+def test_a_run_recorded_with_the_pil_pipeline_is_refused_in_one_line():
+    new = TrainConfig(method="simclr").to_dict()
+    assert "pipeline" not in new and TrainConfig.from_dict(new) == TrainConfig(method="simclr")
+    with pytest.raises(ValueError, match="PIL pipeline, which jepa_lite no longer has: "
+                                         "start the run again in a new --out"):
+        TrainConfig.from_dict({**new, "pipeline": "pil"})
+    # a run of the device pipeline recorded while there were two: resumed as it ran
+    assert TrainConfig.from_dict({**new, "pipeline": "device"}) == TrainConfig(method="simclr")
 
 
 def test_a_jpeg_no_decoder_takes_is_named_with_its_file(jpegs, monkeypatch):

@@ -152,7 +152,7 @@ class TwoViewMethod(Method):
         ``--jitter-strength``."""
         recipes = tuple(with_jitter_strength(r, cfg.method.jitter_strength)
                         for r in cls.view_recipes)
-        return Views(recipes, cfg.image_size, patch_of(cfg.arch), pipeline=cfg.pipeline)
+        return Views(recipes, cfg.image_size, patch_of(cfg.arch))
 
     def pooled(self, view: torch.Tensor) -> torch.Tensor:
         """The backbone's globally average-pooled features of one view, ``[B, C]``."""

@@ -69,7 +69,7 @@ class CNNJEPA(Method):
         o = cfg.method
         masks = MaskCollator(grid_of(cfg.image_size, cfg.arch), o.strategy, o.official_masks,
                              o.masking.to_dict(), blocks=cls.draws_blocks(cfg))
-        return Views((CROP_ONLY,), cfg.image_size, patch_of(cfg.arch), masks, cfg.pipeline)
+        return Views((CROP_ONLY,), cfg.image_size, patch_of(cfg.arch), masks)
 
     @classmethod
     def draws_blocks(cls, cfg) -> bool:
