@@ -31,7 +31,7 @@
 # predictor with 3x3 kernels, mixed masking) and changes one factor.
 #
 # Code: `jepa_lite/sweep.py` (the grid and its runs), `jepa_lite/compare.py` (one
-# run: train, then probe), `jepa_lite/viz.py` (`fig_sweep`).
+# run: train, then probe), `jepa_lite/viz/evaluation.py` (`fig_sweep`).
 
 # %% tags=["parameters"]
 PROFILE = "smoke"  # smoke | demo | gpu | full (used when TRAIN is True)

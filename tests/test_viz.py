@@ -74,8 +74,8 @@ def explorer():
 def mask_explorer(monkeypatch):
     """The explorer with its picture reduced to the mask's bytes: for the tests of masks and
     messages over many redraws, where drawing the figure is most of the time."""
-    monkeypatch.setattr(viz, "render_masks", lambda image, masks: masks)
-    monkeypatch.setattr(viz, "fig_to_png", lambda masks: masks.numpy().tobytes())
+    monkeypatch.setattr(viz.explorer, "render_masks", lambda image, masks: masks)
+    monkeypatch.setattr(viz.explorer, "fig_to_png", lambda masks: masks.numpy().tobytes())
     return viz.MaskExplorer(image_size=224, samples=4)
 
 
@@ -559,6 +559,7 @@ def test_no_figure_writes_a_number_it_does_not_draw():
     assert literal_numbers_in_figure_text(
         'ax.set_title("EMA momentum: cosine 0.996 -> 1")\nax.plot(x, label=f"{a} 0.5 x")') == [
         (1, "EMA momentum: cosine 0.996 -> 1"), (2, " 0.5 x")]
-    from jepa_lite import viz as module
+    from jepa_lite import viz
 
-    assert literal_numbers_in_figure_text(Path(module.__file__).read_text()) == []
+    for module in Path(viz.__file__).parent.glob("*.py"):
+        assert literal_numbers_in_figure_text(module.read_text()) == [], module.name
