@@ -197,26 +197,38 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_steps(steps: dict[str, Step], repeats: int, warmup: int) -> dict[str, dict]:
-    """Median seconds per step of each, round robin; peak GPU memory of each."""
-    times: dict[str, list[float]] = {name: [] for name in steps}
-    peaks = dict.fromkeys(steps, 0)
+def round_robin(calls: dict[str, Callable[[], object]], repeats: int, warmup: int,
+                device: torch.device, peaks: dict[str, int] | None = None
+                ) -> dict[str, float]:
+    """Median seconds of each call (the project's one step timer): round robin (1, 2, ...,
+    1, 2, ...), so that a noisy machine slows every call alike; the device synchronised
+    around each call; ``warmup`` rounds first, untimed (cuDNN's benchmark mode tries kernels
+    and workspaces there). ``peaks``, on a GPU: filled with each call's peak memory."""
+    times: dict[str, list[float]] = {name: [] for name in calls}
     for i in range(warmup + repeats):
-        for name, step in steps.items():
-            dev = step.device
-            if dev.type == "cuda":
-                torch.cuda.reset_peak_memory_stats(dev)
-            sync(dev)
+        for name, call in calls.items():
+            if peaks is not None and device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(device)
+            sync(device)
             t0 = time.perf_counter()
-            step.run()
-            sync(dev)
-            if i < warmup:  # cuDNN's benchmark mode tries kernels (and workspaces) here
+            call()
+            sync(device)
+            if i < warmup:
                 continue
             times[name].append(time.perf_counter() - t0)
-            if dev.type == "cuda":
-                peaks[name] = max(peaks[name], torch.cuda.max_memory_allocated(dev))
-    return {name: {"seconds": statistics.median(t), "peak_bytes": peaks[name] or None}
-            for name, t in times.items()}
+            if peaks is not None and device.type == "cuda":
+                peaks[name] = max(peaks.get(name, 0), torch.cuda.max_memory_allocated(device))
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def time_steps(steps: dict[str, Step], repeats: int, warmup: int) -> dict[str, dict]:
+    """Median seconds per step of each, round robin; peak GPU memory of each."""
+    peaks: dict[str, int] = {}
+    device = next(iter(steps.values())).device
+    seconds = round_robin({name: step.run for name, step in steps.items()}, repeats, warmup,
+                          device, peaks)
+    return {name: {"seconds": seconds[name], "peak_bytes": peaks.get(name) or None}
+            for name in steps}
 
 
 # ------------------------------------------------------------------ the loader
@@ -305,15 +317,9 @@ def loader_speed(root: Path, cfg: TrainConfig, batches: int, device: torch.devic
 def step_speed(run: train.Run, inputs, steps: int, warmup: int) -> float:
     """Images per second of ``run``'s step alone, on one micro-batch already on the device
     (median of ``steps`` timed steps)."""
-    times = []
-    for i in range(warmup + steps):
-        sync(run.device)
-        t0 = time.perf_counter()
-        train.train_step(run, [inputs], 1, 0.996)
-        sync(run.device)
-        if i >= warmup:
-            times.append(time.perf_counter() - t0)
-    return run.cfg.batch_size / statistics.median(times)
+    seconds = round_robin({"step": lambda: train.train_step(run, [inputs], 1, 0.996)}, steps,
+                          warmup, run.device)["step"]
+    return run.cfg.batch_size / seconds
 
 
 def loader_rows(root: Path, methods_: Iterable[str], workers: Iterable[int],

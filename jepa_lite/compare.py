@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import math
-import time
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -27,6 +27,7 @@ import torch
 from jepa_lite import bundle, features, methods, probes, runs, train
 from jepa_lite.analysis import flags_of
 from jepa_lite.backbone import dense_trunk
+from jepa_lite.bench import round_robin
 from jepa_lite.checkpoint import read_metrics
 from jepa_lite.config import TrainConfig
 from jepa_lite.data import image_folder, scan
@@ -217,17 +218,8 @@ def step_seconds(configs: dict[str, TrainConfig], data_root, device: torch.devic
                                                for i in range(cfg.micro_batch)]), device)
                    for j in range(accumulation)]
         built[name] = (run, batches)
-    times: dict[str, list[float]] = {name: [] for name in configs}
-    for step in range(warmup + steps):
-        for name, (run, batches) in built.items():
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            t0 = time.perf_counter()
-            loss, _ = train.train_step(run, iter(batches), len(batches), 0.996)
-            loss.item()  # waits for the device
-            if step >= warmup:
-                times[name].append(time.perf_counter() - t0)
-    return {name: sorted(t)[len(t) // 2] for name, t in times.items()}
+    return round_robin({name: partial(train.train_step, run, batches, len(batches), 0.996)
+                        for name, (run, batches) in built.items()}, steps, warmup, device)
 
 
 def fed_seconds(configs: dict[str, TrainConfig], data_root, device: torch.device,
