@@ -120,7 +120,7 @@ def config_changes(stored: Bundle, run: str, cfg) -> list[str]:
     field, empty when they agree."""
     from dataclasses import replace
 
-    from jepa_lite.checkpoint import config_changes as changes
+    from jepa_lite.checkpoint import differences as changes
 
     then = stored.runs[run]["config"]
     cfg = replace(cfg, micro_batch=cfg.micro_batch or then.get("micro_batch"))

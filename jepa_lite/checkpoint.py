@@ -193,13 +193,15 @@ def _flat(config: dict, prefix: str = "") -> dict:
     return out
 
 
-def config_changes(old: dict, new: dict, operational=()) -> list[tuple[str, object, object]]:
-    """``(field, old, new)`` for every field that differs, except the ``operational`` ones
-    (nested options compared field by field: ``masking.num_blocks``; the method by its
-    ``name``)."""
-    old, new = _flat(old), _flat(new)
-    return [(k, old.get(k), v) for k, v in new.items()
-            if k not in operational and _plain(old.get(k)) != _plain(v)]
+def differences(stored: dict, wanted: dict, ignore=()) -> list[tuple[str, object, object]]:
+    """Is a stored artifact what would be made now? ``(key, stored, wanted)`` for every key
+    that differs (none: it is), the ``ignore`` ones aside; nested dicts compared key by key
+    (``masking.num_blocks``; a configuration's method by its ``name``), tuples equal to
+    lists. The project's one identity check (a resumed run, a run folder a chapter reads, a
+    sweep's point, the supervised reference, a feature bank); each caller says it its way."""
+    stored, wanted = _flat(stored), _flat(wanted)
+    return [(k, stored.get(k), wanted.get(k)) for k in dict.fromkeys([*wanted, *stored])
+            if k not in ignore and _plain(stored.get(k)) != _plain(wanted.get(k))]
 
 
 def keeps(field: str, value) -> str | None:
@@ -238,7 +240,7 @@ def check_resume(cfg: TrainConfig, ckpt: dict, out: Path, data: dict) -> None:
                          f"{cfg.method.name}: drop --method (or pass --method "
                          f"{stored.method.name}) to continue it, or start the "
                          f"{cfg.method.name} run in another --out")
-    changes = config_changes(stored.to_dict(), cfg.to_dict(), cfg.operational())
+    changes = differences(stored.to_dict(), cfg.to_dict(), cfg.operational())
     if changes:
         said = "; ".join(
             f"{k}: {_plain(a)} in the checkpoint, {_plain(b)} now"

@@ -24,6 +24,7 @@ import torch
 from torch.utils.data import DataLoader, Subset
 
 from jepa_lite import distributed
+from jepa_lite.checkpoint import differences
 from jepa_lite.data import eval_transform, image_folder
 from jepa_lite.errors import UsageError, cannot_write
 from jepa_lite.progress import progress
@@ -115,8 +116,8 @@ def extract(encoder: torch.nn.Module, key: str, data_root, split: str, out_dir,
     meta_path = folder / "meta.json"
     if meta_path.is_file():
         meta = json.loads(meta_path.read_text())
-        same = (meta["encoder"] == key and meta.get("weights") == weights
-                and meta["source"] == source)
+        same = not differences({k: meta.get(k) for k in ("encoder", "weights", "source")},
+                               {"encoder": key, "weights": weights, "source": source})
         if same and meta.get("complete"):
             return open_bank(folder)
         if not same and meta.get("complete") and not overwrite:

@@ -24,6 +24,7 @@ from jepa_lite.backbone import Trunk, dense_trunk, patch_of
 from jepa_lite.checkpoint import (
     NotACheckpointError,
     atomic_save,
+    differences,
     load_checkpoint,
     load_run_checkpoint,
 )
@@ -301,7 +302,7 @@ def train_supervised(arch: str, data_root, image_size: int = 224, epochs: int = 
         if not Path(path).is_file():
             continue
         saved = torch.load(path, map_location="cpu", weights_only=True)
-        if saved["settings"] == settings:
+        if not differences(saved["settings"], settings):
             trunk = dense_trunk(arch)
             trunk.load_state_dict(saved["trunk"])
             if save is not None and Path(path) != Path(save):

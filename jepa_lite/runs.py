@@ -22,7 +22,7 @@ import torch
 
 from jepa_lite.checkpoint import (
     DamagedCheckpointError,
-    config_changes,
+    differences,
     is_locked,
     load_run_checkpoint,
     resume_checkpoint,
@@ -103,7 +103,7 @@ def check_settings(cfg: TrainConfig, run_dir, data_root, nproc: int = 1,
     ckpt = load_run_checkpoint(last, mmap=True)
     stored = TrainConfig.from_dict(ckpt["config"])
     said = [f"{k}: {a} there, {b} here" for k, a, b in
-            config_changes(stored.to_dict(), cfg.to_dict(), cfg.operational())]
+            differences(stored.to_dict(), cfg.to_dict(), cfg.operational())]
     fingerprint = fingerprint or scan(data_root, "train").fingerprint
     if ckpt.get("data", {}).get("fingerprint") != fingerprint:
         said.append(f"data: {ckpt.get('data', {}).get('root')} there, {data_root} here")

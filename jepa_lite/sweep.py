@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jepa_lite import compare
+from jepa_lite.checkpoint import differences
 from jepa_lite.config import STRATEGIES, TrainConfig
 from jepa_lite.errors import UsageError
 from jepa_lite.profiles import ABLATION_DEFAULT as DEFAULT
@@ -164,7 +165,8 @@ def run(grid: list[Point], base: TrainConfig, out_dir, data_root, device, probe_
     for i, point in enumerate(grid, 1):
         cfg = point.config(base)
         recorded = json.loads(json.dumps(cfg.to_dict()))  # as sweep.json holds it
-        if point.name in done and done[point.name].get("config") == recorded:
+        if point.name in done and not differences(done[point.name].get("config") or {},
+                                                  recorded):
             print(f"[{i}/{len(grid)}] {point.label}: finished earlier "
                   f"({done[point.name]['seconds']:.0f} s), read from sweep.json")
             results[point.name] = done[point.name]

@@ -161,3 +161,4 @@ def test_follow_returns_when_the_trainer_exits_with_every_epoch_shown(tmp_path, 
     assert info["status"] == "new"  # no checkpoint: the fake trainer wrote only metrics
     last_bar = capsys.readouterr().err.replace("\n", "\r").strip("\r ").split("\r")[-1]
     assert "2/2" in last_bar, last_bar  # the epoch written just before the exit is shown
+
