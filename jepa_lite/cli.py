@@ -323,7 +323,7 @@ def _probe(args) -> int:
     try:
         size = args.image_size
         if args.random_init:
-            encoder, key = probes.random_init(args.arch, args.seed)
+            encoder, key = probes.random_init(TrainConfig(arch=args.arch), args.seed)
         else:
             encoder = probes.encoder_from_checkpoint(args.checkpoint)
             key = probes.checkpoint_key(args.checkpoint)

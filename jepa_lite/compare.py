@@ -123,10 +123,12 @@ def find_twin(cfg: TrainConfig, data_root, folders, nproc: int = 1) -> Path | No
     return None
 
 
-def probe_random_init(arch: str, data_root, out_dir, image_size: int, device: torch.device,
-                      probe_epochs: int, k: int = 200, seed: int = 0) -> dict:
-    """The floor: the same probes on ``arch`` at its random initialisation (seeded)."""
-    encoder, key = probes.random_init(arch, seed)
+def probe_random_init(cfg: TrainConfig, data_root, out_dir, image_size: int,
+                      device: torch.device, probe_epochs: int, k: int = 200, seed: int = 0
+                      ) -> dict:
+    """The floor: the same probes on the encoder of ``cfg``'s method at its random
+    initialisation (seeded; ``probes.random_init``)."""
+    encoder, key = probes.random_init(cfg, seed)
     return probes.evaluate(encoder, key, data_root, out_dir, image_size=image_size,
                            device=device, k=k, epochs=probe_epochs, seed=seed)
 

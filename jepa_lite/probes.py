@@ -36,11 +36,13 @@ from jepa_lite.runtime import default_workers, memory_format
 
 
 # --------------------------------------------------------------------------- encoders
-def random_init(arch: str, seed: int = 0) -> tuple[Trunk, str]:
-    """The floor every probe is read against: ``arch``'s encoder at its seeded random
-    initialisation, and the name its feature bank is kept under."""
+def random_init(cfg: TrainConfig, seed: int = 0) -> tuple[torch.nn.Module, str]:
+    """The floor every probe is read against: the encoder the probes read of ``cfg``'s
+    method (``Method.probe_encoder``: a ResNet trunk for the five methods) at its seeded
+    random initialisation, and the name its feature bank is kept under."""
     torch.manual_seed(seed)
-    return dense_trunk(arch), f"random-init:{arch}:seed{seed}"
+    encoder = methods.get(cfg.method.name).probe_encoder(cfg)
+    return encoder, f"random-init:{cfg.arch}:seed{seed}"
 
 
 def encoder_from_checkpoint(path: str | os.PathLike) -> Trunk:

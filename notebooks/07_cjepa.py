@@ -178,7 +178,7 @@ if stored is None:
         trained[name] = compare.run_method(variant, folder, data_root, cfg.device,
                                            cfg.profile.probe_epochs, k=k, nproc=nproc,
                                            twins=cfg.course_runs())
-    floor = compare.probe_random_init(tcfg.arch, data_root, run.dir / "random",
+    floor = compare.probe_random_init(tcfg, data_root, run.dir / "random",
                                       tcfg.image_size, cfg.device, cfg.profile.probe_epochs,
                                       k=k, seed=SEED)
     made = compare.results_bundle(

@@ -123,7 +123,7 @@ if stored is None:
                                          nproc=nproc, twins=cfg.course_runs())
                for label, tc in configs.items()}
     references = {"random init": compare.probe_random_init(
-        base.arch, data_root, run.dir / "random", base.image_size, cfg.device,
+        base, data_root, run.dir / "random", base.image_size, cfg.device,
         cfg.profile.probe_epochs, k=k, seed=SEED)}
     if cfg.profile.supervised_epochs:  # the ceiling; chapter 05's when it trained the same
         loading = train.resolved(base, 1)  # its loader is the runs' (workers, cache)

@@ -131,7 +131,7 @@ if stored is None:
     nproc = runs.processes(tcfg.batch_size, tcfg.micro_batch, cfg.device.type)
     swept = sweep.run(grid, tcfg, run.dir, data_root, cfg.device, cfg.profile.probe_epochs,
                       k=cfg.profile.knn_k, nproc=nproc, twins=cfg.course_runs())
-    floor = compare.probe_random_init(tcfg.arch, data_root, run.dir / "random",
+    floor = compare.probe_random_init(tcfg, data_root, run.dir / "random",
                                       tcfg.image_size, cfg.device, cfg.profile.probe_epochs,
                                       k=cfg.profile.knn_k, seed=SEED)
     stored = bundle.load(bundle.save(run.dir / "results", compare.results_bundle(

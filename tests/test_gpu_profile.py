@@ -72,7 +72,7 @@ def test_a_shortened_gpu_recipe_runs_end_to_end_on_the_cpu(tmp_path, monkeypatch
     sup = compare.probe_supervised(cfg.arch, root, tmp_path / "sup", cfg.image_size,
                                    torch.device("cpu"), 1, 2, k=GPU.knn_k, cache=cfg.cache)
     assert len(sup["supervised_losses"]) == 1 and 0 <= sup["linear_top1"] <= 1
-    floor = compare.probe_random_init(cfg.arch, root, tmp_path / "random", cfg.image_size,
+    floor = compare.probe_random_init(cfg, root, tmp_path / "random", cfg.image_size,
                                       torch.device("cpu"), 2, k=GPU.knn_k)
     rows = compare.learned_rows({"CNN-JEPA": result, "supervised": sup}, floor, 4)
     assert [r["method"] for r in rows] == ["CNN-JEPA", "supervised"]

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from torch import nn
 
 from jepa_lite import cli, data, features, probes, runtime, scenes, train
 from jepa_lite.checkpoint import load_checkpoint
@@ -297,3 +298,22 @@ def test_most_confused_names_the_largest_off_diagonal_rates(seed):
     assert [r for _, _, r in got] == pytest.approx([r for r, _, _ in off])
     assert all(t != p for t, p, _ in got)
     assert probes.most_confused(labels, labels, classes) == []  # nothing confused
+
+
+def test_the_random_init_floor_is_the_encoder_its_method_probes(monkeypatch):
+    """probes.random_init asks the method for its probe encoder (a ViT's method would give
+    a ViT), seeded: the same seed, the same weights; the bank's name keeps arch and seed."""
+    from jepa_lite import methods
+
+    a, key = probes.random_init(train.TrainConfig(arch="resnet10"), seed=3)
+    b, _ = probes.random_init(train.TrainConfig(arch="resnet10"), seed=3)
+    c, _ = probes.random_init(train.TrainConfig(arch="resnet10"), seed=4)
+    assert key == "random-init:resnet10:seed3"
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(),
+                                                  b.state_dict().values()))
+    assert not all(torch.equal(x, y) for x, y in zip(a.state_dict().values(),
+                                                      c.state_dict().values()))
+    simclr = methods.get("simclr")
+    monkeypatch.setattr(simclr, "probe_encoder", classmethod(lambda cls, cfg: nn.Linear(2, 3)))
+    encoder, _ = probes.random_init(train.TrainConfig(method="simclr"), seed=0)
+    assert isinstance(encoder, nn.Linear)
