@@ -55,11 +55,12 @@ class LARS(torch.optim.Optimizer):
 
 def decay_groups(params: list[tuple[str, nn.Parameter]], weight_decay: float) -> list[dict]:
     """Two groups: weights (decayed, LARS-scaled) and norms and biases (neither): every
-    parameter with one dimension."""
+    parameter with one dimension. The second keeps its 0 under a weight-decay schedule
+    (``fixed``: the keys ``train.apply`` leaves alone)."""
     decay = [p for _, p in params if p.ndim > 1]
     rest = [p for _, p in params if p.ndim <= 1]
     return [{"params": decay, "weight_decay": weight_decay},
-            {"params": rest, "weight_decay": 0.0}]
+            {"params": rest, "weight_decay": 0.0, "fixed": ("weight_decay",)}]
 
 
 OPTIMIZERS = ("adamw", "lars")

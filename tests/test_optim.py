@@ -52,3 +52,19 @@ def test_a_layer_moves_by_eta_lr_of_its_norm_whatever_the_gradient_scale(scale):
 def test_unknown_optimizer_is_named():
     with pytest.raises(ValueError, match="unknown optimizer 'sgd'.*adamw, lars"):
         optim.build("sgd", [], 0.1, 0.0, torch.device("cpu"))
+
+
+def test_a_weight_decay_schedule_leaves_norms_and_biases_undecayed(tmp_path):
+    """train.apply sets a scheduled weight decay on the decayed group only, and the marks
+    survive a checkpoint: norms and biases keep 0 after a resume too."""
+    from jepa_lite.train import apply
+
+    model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+    opt = optim.build("lars", list(model.named_parameters()), 0.1, 1e-6, torch.device("cpu"))
+    apply(opt, {"lr": 0.5, "weight_decay": 0.04, "ema_momentum": 0.99})
+    assert [(g["lr"], g["weight_decay"]) for g in opt.param_groups] == [(0.5, 0.04), (0.5, 0.0)]
+    torch.save(opt.state_dict(), tmp_path / "opt.pt")
+    again = optim.build("lars", list(model.named_parameters()), 0.1, 1e-6, torch.device("cpu"))
+    again.load_state_dict(torch.load(tmp_path / "opt.pt", weights_only=True))
+    apply(again, {"weight_decay": 0.4})
+    assert [g["weight_decay"] for g in again.param_groups] == [0.4, 0.0]
