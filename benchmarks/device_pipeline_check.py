@@ -18,7 +18,7 @@ import torch
 from jepa_lite import augment, data, distributed, methods
 from jepa_lite.bench import make_jpegs
 from jepa_lite.config import TrainConfig
-from jepa_lite.views import decode_on
+from jepa_lite.pipeline import decode_on
 
 
 def main() -> None:

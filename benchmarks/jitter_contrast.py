@@ -21,7 +21,7 @@ from torchvision import transforms
 
 from jepa_lite import scenes
 from jepa_lite.methods import SimCLR
-from jepa_lite.views import with_jitter_strength
+from jepa_lite.pipeline import with_jitter_strength
 
 
 def contrast_left(images, strength: float, draws: int, seed: int = 0) -> np.ndarray:

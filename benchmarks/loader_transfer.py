@@ -1,6 +1,6 @@
 """What it costs a data-loader worker to hand over a micro-batch as one tensor per image
 against one packed tensor (every tensor that leaves a worker is a shared-memory segment and
-a file descriptor): why ``views.Collate`` packs JPEG bytes and images of many sizes.
+a file descriptor): why ``pipeline.Collate`` packs JPEG bytes and images of many sizes.
 
     python benchmarks/loader_transfer.py [--workers 2] [--bytes 110000] [--batch 128]
 """

@@ -27,12 +27,12 @@ import torch
 from jepa_lite import masking, train
 from jepa_lite.bench import saved_bytes
 from jepa_lite.config import TrainConfig
+from jepa_lite.pipeline import to_device
 from jepa_lite.runtime import (
     autocast,
     device_report,
     resolve_device,
 )
-from jepa_lite.views import to_device
 
 
 def saved_for_backward(model, images, masks, dev, precision: str) -> int:

@@ -4,8 +4,8 @@ The library: ``masking`` (ch01: masks for a batch), ``sparse`` (ch02: the sparse
 its batch norm), ``predictor`` (ch03), ``backbone`` (the encoders: ResNet trunks, patch, dim,
 pool), ``methods`` (ch04, 07, 08: one module per method behind ``methods.base``'s contract),
 ``losses``, ``schedules``, ``optim``, ``train`` (ch04: the loop, one process or torchrun),
-``distributed`` (processes, micro-batches, seeds), ``views`` and ``augment`` (what the loader
-hands the step, augmented on the device), ``data`` (folders, decoding, caches), ``scenes``
+``distributed`` (processes, micro-batches, seeds), ``pipeline`` and ``augment`` (what the
+loader hands the step, augmented on the device), ``data`` (folders, decoding, caches), ``scenes``
 (the generated data sets), ``runtime`` (device and precision), ``checkpoint``, ``features``
 (feature banks), ``probes`` (ch05), ``errors``, ``config`` (what a run is). The course:
 ``profiles``, ``runs``, ``course`` (the papermill runner), ``compare``, ``sweep``, ``bundle``,

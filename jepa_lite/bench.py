@@ -32,6 +32,7 @@ from jepa_lite.config import TrainConfig
 from jepa_lite.errors import UsageError
 from jepa_lite.masking import grid_of
 from jepa_lite.methods import Method
+from jepa_lite.pipeline import to_device
 from jepa_lite.runtime import (
     autocast,
     device_name,
@@ -40,7 +41,6 @@ from jepa_lite.runtime import (
     memory_format,
     resolve_device,
 )
-from jepa_lite.views import to_device
 
 DESCRIPTION = ("What one CNN-JEPA step costs next to a supervised ResNet step and the authors' "
                "gather / scatter form (images/s, saved-for-backward bytes, GPU memory), and "
@@ -284,7 +284,7 @@ def loader_speed(root: Path, cfg: TrainConfig, batches: int, device: torch.devic
 
     from jepa_lite import methods
     from jepa_lite.data import image_folder
-    from jepa_lite.views import on_device
+    from jepa_lite.pipeline import on_device
 
     dataset = image_folder(root, "train")
     if len(dataset) < cfg.batch_size:

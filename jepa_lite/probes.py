@@ -291,9 +291,9 @@ def train_supervised(arch: str, data_root, image_size: int = 224, epochs: int = 
     files ``reuse`` (another chapter's) made with them."""
     from jepa_lite.augment import CROP_ONLY
     from jepa_lite.data import decoded_cache
+    from jepa_lite.pipeline import Views
     from jepa_lite.runtime import autocast, grad_scaler, resolve_precision
     from jepa_lite.train import seeded_loader
-    from jepa_lite.views import Views
 
     device = torch.device(device)
     precision = resolve_precision(device, precision)

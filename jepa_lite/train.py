@@ -49,6 +49,7 @@ from jepa_lite.config import TrainConfig
 from jepa_lite.data import DecodedCache, decoded_cache, image_folder
 from jepa_lite.errors import UsageError
 from jepa_lite.methods import Method
+from jepa_lite.pipeline import Views, on_device
 from jepa_lite.progress import progress
 from jepa_lite.runtime import (
     autocast,
@@ -60,7 +61,6 @@ from jepa_lite.runtime import (
     resolve_precision,
 )
 from jepa_lite.sparse import synchronize_batchnorm
-from jepa_lite.views import Views, on_device
 
 
 class NonFiniteLossError(UsageError):
@@ -170,9 +170,9 @@ def make_loader(dataset, sampler, cfg: TrainConfig, device: torch.device,
                 views: Views | None = None, cache: DecodedCache | None = None) -> DataLoader:
     """The training loader, built once for the whole run: workers persist across epochs and
     prefetch; batches land in pinned memory on a GPU; images, crops and masks come from the
-    sampler's seeds, not from the workers; the method's :class:`~jepa_lite.views.Views` say
+    sampler's seeds, not from the workers; the method's :class:`~jepa_lite.pipeline.Views` say
     what a sample holds and how a batch is collated (``views.inputs`` then augments each
-    micro-batch on the device: :func:`~jepa_lite.views.on_device`)."""
+    micro-batch on the device: :func:`~jepa_lite.pipeline.on_device`)."""
     views = views or methods.get(cfg.method.name).views(cfg)
     return seeded_loader(views.dataset(dataset, device, cache), sampler, views.collate,
                          cfg.workers or 0, device, cfg.seed)

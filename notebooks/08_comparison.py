@@ -38,7 +38,7 @@
 # | views | crop 0.08-1, jitter 0.8 (0.8, 0.8, 0.8, 0.2), grey 0.2, blur 0.5 | jitter (0.4, 0.4, 0.2, 0.1), blur 1.0 / 0.1, solarise 0 / 0.2 | jitter (0.4, 0.4, 0.2, 0.1), blur 0.5, solarise 0.1 |
 #
 # Code: `jepa_lite/methods/` (one module per method), `jepa_lite/losses.py`,
-# `jepa_lite/optim.py` (LARS), `jepa_lite/views.py` (the two-view augmentations),
+# `jepa_lite/optim.py` (LARS), `jepa_lite/augment.py` (the augmentations, batched on the device),
 # `jepa_lite/compare.py`.
 
 # %% tags=["parameters"]

@@ -12,7 +12,7 @@ from jepa_lite import augment, masking
 from jepa_lite.augment import ViewRecipe
 from jepa_lite.data import IMAGENET_MEAN, IMAGENET_STD
 from jepa_lite.distributed import Draw
-from jepa_lite.views import MaskCollator, with_jitter_strength
+from jepa_lite.pipeline import MaskCollator, with_jitter_strength
 
 
 def view_transform(recipe: ViewRecipe, image_size: int,

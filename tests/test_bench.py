@@ -65,7 +65,7 @@ def test_bench_smoke_run_prints_finite_positive_figures(capsys, tmp_path):
     # the loader of every method, by default, as --json rows and as a table
     loader = json.loads((tmp_path / "bench.json").read_text())["loader"]
     assert {(r["method"], r["workers"]) for r in loader} == {
-        (m, 0) for m in METHOD_OPTIONS}  # loader workers: tests/test_views.py
+        (m, 0) for m in METHOD_OPTIONS}  # loader workers: tests/test_pipeline.py
     for r in loader:
         assert {"method", "workers", "device", "cache", "images_per_s",
                 "with_step_images_per_s"} <= set(r) and r["cache"] == "none"

@@ -19,7 +19,7 @@ from jepa_lite import data, distributed, scenes, sparse, train
 from jepa_lite.augment import CROP_ONLY
 from jepa_lite.checkpoint import load_checkpoint, read_metrics
 from jepa_lite.masking import sample_masks
-from jepa_lite.views import MaskCollator
+from jepa_lite.pipeline import MaskCollator
 from tests.pil_reference import SeededViews, mask_collate, view_transform
 
 pytestmark = pytest.mark.slow  # 2-process gloo runs

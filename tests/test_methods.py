@@ -22,7 +22,7 @@ from jepa_lite import (
 )
 from jepa_lite.config import METHOD_OPTIONS, EMAOptions, TrainConfig
 from jepa_lite.methods.cjepa import block_means
-from jepa_lite.views import with_jitter_strength
+from jepa_lite.pipeline import with_jitter_strength
 from tests.pil_reference import TwoViews, stack_views
 
 VIEW_RECIPES = {m.name: m.view_recipes for m in methods.METHODS.values()

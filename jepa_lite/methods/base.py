@@ -32,7 +32,7 @@ from jepa_lite.augment import ViewRecipe
 from jepa_lite.backbone import check_arch, dense_trunk, patch_of
 from jepa_lite.config import EMAOptions, MethodOptions, TwoViewOptions
 from jepa_lite.errors import UsageError
-from jepa_lite.views import Views, with_jitter_strength
+from jepa_lite.pipeline import Views, with_jitter_strength
 
 Schedules = dict[str, Callable[[int], float]]
 

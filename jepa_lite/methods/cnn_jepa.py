@@ -11,9 +11,9 @@ from jepa_lite.config import CNNJEPAOptions
 from jepa_lite.losses import jepa_loss
 from jepa_lite.masking import describe_geometry, grid_of, sample_masks
 from jepa_lite.methods.base import Method
+from jepa_lite.pipeline import MaskCollator, Views
 from jepa_lite.predictor import ConvPredictor, MaskToken
 from jepa_lite.sparse import sparse_trunk
-from jepa_lite.views import MaskCollator, Views
 
 
 class CNNJEPA(Method):

@@ -1,4 +1,4 @@
-"""The device pipeline from files to a method's forward inputs (``jepa_lite.views``): the same
+"""The device pipeline from files to a method's forward inputs (``jepa_lite.pipeline``): the same
 inputs however the images reach the device (decoded in the workers, JPEG bytes decoded at
 the step, a cache in host memory), with 0 or 2 workers; every method's inputs; and the
 errors of the cache."""
@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader
 from jepa_lite import augment, data, distributed, methods, scenes
 from jepa_lite.bench import make_jpegs
 from jepa_lite.config import TrainConfig
-from jepa_lite.views import DecodedViews, Packed, on_device
+from jepa_lite.pipeline import DecodedViews, Packed, on_device
 from tests import pil_reference as pil
 
 CPU = torch.device("cpu")
@@ -102,7 +102,7 @@ def test_a_jpeg_decoded_at_the_step_equals_one_decoded_in_a_worker(jpegs):
     path = folder.samples[0][0]
     raw, size = data.read_for_device(path)
     assert raw.dim() == 1 and size == (375, 500)
-    from jepa_lite.views import decode_on
+    from jepa_lite.pipeline import decode_on
 
     (decoded,) = decode_on([raw], CPU)
     assert torch.equal(decoded, data.decode(path))
@@ -190,7 +190,7 @@ def test_a_run_recorded_with_the_pil_pipeline_is_refused_in_one_line():
 def test_a_jpeg_no_decoder_takes_is_named_with_its_file(jpegs, monkeypatch):
     """A JPEG whose header reads but whose data neither nvJPEG nor the CPU decodes (here both
     decoders made to refuse it) stops the step with the file's name, not a bare error."""
-    from jepa_lite import views as V
+    from jepa_lite import pipeline as V
     from jepa_lite.errors import ImageError
 
     def refuse(*args, **kwargs):
