@@ -35,10 +35,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from jepa_lite import masking, probes, profiles, scenes, train
+from jepa_lite import masking, probes, profiles, train
 from jepa_lite.config import TrainConfig
+from jepa_lite.scenes import KINDS, SyntheticSpec, make_synthetic
 
-SPEC = scenes.SyntheticSpec(classes=10, per_class=100, val_per_class=20, size=96, seed=0)
+SPEC = SyntheticSpec(classes=10, per_class=100, val_per_class=20, size=96, seed=0)
 K = 20  # neighbours: 200 (the paper's k, for 1,300 images per class) would span two classes here
 MARGIN = 0.08  # half the smallest measured gap (see the module docstring)
 
@@ -99,7 +100,7 @@ def learning_run(root: Path, out: Path, seed: int, epochs: int = 12,
 
 @pytest.fixture(scope="module")
 def scenes(tmp_path_factory):
-    return scenes.make_synthetic(tmp_path_factory.mktemp("learn") / "scenes", SPEC)
+    return make_synthetic(tmp_path_factory.mktemp("learn") / "scenes", SPEC)
 
 
 @pytest.mark.slow
@@ -125,7 +126,7 @@ if __name__ == "__main__":  # python -m tests.test_learning SEED... [options]
     parser.add_argument("--methods", nargs="+", default=["cnn-jepa"])
     parser.add_argument("--arch", default="resnet10", help="e.g. resnet10-s16")
     parser.add_argument("--size", type=int, default=SPEC.size, help="image (and data) size")
-    parser.add_argument("--scenes", default="scenes", choices=scenes.KINDS,
+    parser.add_argument("--scenes", default="scenes", choices=KINDS,
                         help="busy: the photograph-like generated set")
     parser.add_argument("--supervised", type=int, default=0, metavar="EPOCHS",
                         help="also train the same trunk with labels for EPOCHS and probe it")
@@ -143,7 +144,7 @@ if __name__ == "__main__":  # python -m tests.test_learning SEED... [options]
             overrides[key] = value  # a plain word: strategy=multiblock
     spec = dataclasses.replace(SPEC, size=args.size, kind=args.scenes, per_class=args.per_class)
     with tempfile.TemporaryDirectory() as tmp:
-        root = scenes.make_synthetic(Path(tmp) / "scenes", spec)
+        root = make_synthetic(Path(tmp) / "scenes", spec)
         for m in args.methods:
             for s in args.seeds:
                 print(learning_run(root, Path(tmp) / f"{m}{s}", s, args.epochs, m, args.arch,
