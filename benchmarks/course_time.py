@@ -22,10 +22,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from jepa_lite import compare, sweep  # noqa: E402
 from jepa_lite.config import TrainConfig  # noqa: E402
+from jepa_lite.course import compare, sweep
+from jepa_lite.course.profiles import PROFILES, Profile
 from jepa_lite.methods import METHODS  # noqa: E402
-from jepa_lite.profiles import PROFILES, Profile
 
 
 def _key(cfg: TrainConfig) -> str:

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import torch
 
-from jepa_lite import augment, data, distributed, methods
-from jepa_lite.bench import make_jpegs
+from jepa_lite import distributed, methods
 from jepa_lite.config import TrainConfig
-from jepa_lite.pipeline import decode_on
+from jepa_lite.course.bench import make_jpegs
+from jepa_lite.data import augment, decoding, folders
+from jepa_lite.data.pipeline import decode_on
 
 
 def main() -> None:
@@ -30,11 +31,11 @@ def main() -> None:
     gpu, cpu = torch.device("cuda"), torch.device("cpu")
     with tempfile.TemporaryDirectory() as tmp:
         root = make_jpegs(Path(tmp), args.images)
-        folder = data.image_folder(root, "train")
+        folder = folders.image_folder(root, "train")
         paths = [p for p, _ in folder.samples]
-        raw = [data.read_for_device(p)[0] for p in paths]
+        raw = [decoding.read_for_device(p)[0] for p in paths]
         on_gpu = decode_on(raw, gpu)
-        on_cpu = [data.decode(p) for p in paths]
+        on_cpu = [decoding.decode(p) for p in paths]
         diff = torch.cat([(g.cpu().int() - c.int()).abs().flatten()
                           for g, c in zip(on_gpu, on_cpu)]).float()
         print(f"nvJPEG vs CPU decode, {len(paths)} JPEGs 500x375: mean |diff| "
@@ -65,7 +66,7 @@ def main() -> None:
         for name in methods.METHODS:
             cfg = TrainConfig(method=name, arch="resnet18", image_size=args.size)
             views = methods.get(name).views(cfg)
-            cache = data.DecodedCache(folder, gpu)
+            cache = decoding.DecodedCache(folder, gpu)
             for how, ds in (("jpeg bytes", views.dataset(folder, gpu)),
                             ("GPU cache", views.dataset(folder, gpu, cache))):
                 batch = views.collate([ds[distributed.Draw(i, i, 1)] for i in range(8)])

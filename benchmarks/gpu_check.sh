@@ -111,8 +111,8 @@ course() {
 
 methods() {
     local data
-    data=$("$PY" -c "from jepa_lite.scenes import SyntheticSpec, ensure_synthetic
-from jepa_lite.profiles import get_profile
+    data=$("$PY" -c "from jepa_lite.data.scenes import SyntheticSpec, ensure_synthetic
+from jepa_lite.course.profiles import get_profile
 print(ensure_synthetic($M_DATA))") || return 1
     for m in cjepa simclr byol vicreg; do
         rm -rf "/tmp/gpu_check_runs/$m"

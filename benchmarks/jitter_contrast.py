@@ -19,9 +19,9 @@ import numpy as np
 import torch
 from torchvision import transforms
 
-from jepa_lite import scenes
+from jepa_lite.data import scenes
+from jepa_lite.data.pipeline import with_jitter_strength
 from jepa_lite.methods import SimCLR
-from jepa_lite.pipeline import with_jitter_strength
 
 
 def contrast_left(images, strength: float, draws: int, seed: int = 0) -> np.ndarray:

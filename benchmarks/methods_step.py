@@ -5,7 +5,7 @@
 
 Every method's model is built first; then steps go round robin (CNN-JEPA, C-JEPA, SimCLR,
 BYOL, VICReg, CNN-JEPA, ...) on the same real images, each method with its own views, masks
-and optimizer (``jepa_lite.compare.step_seconds``), so that a busy machine slows all of them
+and optimizer (``jepa_lite.course.compare.step_seconds``), so that a busy machine slows all of them
 alike; the median per method is kept. Printed: seconds per step and the ratio to CNN-JEPA's,
 next to the paper's ratio of hours per epoch (4 GPUs, ImageNet-100). Without --data-root a
 generated data set of the image size is made (in the cache folder).
@@ -17,9 +17,10 @@ import argparse
 
 import torch
 
-from jepa_lite import compare, methods, report, train
+from jepa_lite import methods, train
+from jepa_lite.course import compare, report
+from jepa_lite.data.scenes import SyntheticSpec, ensure_synthetic
 from jepa_lite.runtime import device_report, resolve_device
-from jepa_lite.scenes import SyntheticSpec, ensure_synthetic
 
 
 def main() -> None:

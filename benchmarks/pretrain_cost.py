@@ -25,9 +25,9 @@ import time
 import torch
 
 from jepa_lite import masking, train
-from jepa_lite.bench import saved_bytes
 from jepa_lite.config import TrainConfig
-from jepa_lite.pipeline import to_device
+from jepa_lite.course.bench import saved_bytes
+from jepa_lite.data.pipeline import to_device
 from jepa_lite.runtime import (
     autocast,
     device_report,
@@ -37,7 +37,8 @@ from jepa_lite.runtime import (
 
 def saved_for_backward(model, images, masks, dev, precision: str) -> int:
     """Bytes autograd keeps for backward in one forward pass, parameters excluded
-    (``jepa_lite.bench.saved_bytes``): the activation memory of a step, whatever the device."""
+    (``jepa_lite.course.bench.saved_bytes``): the activation memory of a step, whatever the
+    device."""
 
     def forward():
         with autocast(dev, precision):

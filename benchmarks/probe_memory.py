@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from jepa_lite import features, probes
+from jepa_lite.eval import features, probes
 
 IMAGENET_1K = 1_281_167
 

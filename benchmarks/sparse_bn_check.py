@@ -15,7 +15,8 @@ import argparse
 
 import torch
 
-from jepa_lite import bench, sparse
+from jepa_lite.course import bench
+from jepa_lite.encoders import sparse
 from jepa_lite.masking import grid_size, sample_masks
 from jepa_lite.runtime import resolve_device
 

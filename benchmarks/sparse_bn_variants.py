@@ -15,7 +15,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from jepa_lite import sparse
+from jepa_lite.encoders import sparse
 from jepa_lite.masking import sample_masks
 
 SHAPES = [(256, 56), (512, 28), (1024, 14), (2048, 7), (64, 112)]

@@ -3,7 +3,7 @@
     python benchmarks/step_profile.py [--device cuda] [--arch resnet50] [--image-size 224]
         [--batch-size 128] [--precision bf16] [--rows 25]
 
-Runs ``jepa_lite.bench``'s steps (3 warm-up steps, then 3 profiled ones) and prints, for
+Runs ``jepa_lite.course.bench``'s steps (3 warm-up steps, then 3 profiled ones) and prints, for
 each, the operators that took the most device time (self time; CPU time on a CPU), and the
 time of the step's parts measured alone: the context encoder forward + backward, the target
 encoder forward, the optimizer and the EMA update.
@@ -17,7 +17,7 @@ import time
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from jepa_lite import bench
+from jepa_lite.course import bench
 from jepa_lite.runtime import autocast, resolve_device
 
 

@@ -1,16 +1,20 @@
 """jepa_lite: CNN-JEPA, chapter by chapter.
 
-The library: ``masking`` (ch01: masks for a batch), ``sparse`` (ch02: the sparse encoder and
-its batch norm), ``predictor`` (ch03), ``backbone`` (the encoders: ResNet trunks, patch, dim,
-pool), ``methods`` (ch04, 07, 08: one module per method behind ``methods.base``'s contract),
-``losses``, ``schedules``, ``optim``, ``train`` (ch04: the loop, one process or torchrun),
-``distributed`` (processes, micro-batches, seeds), ``pipeline`` and ``augment`` (what the
-loader hands the step, augmented on the device), ``data`` (folders, decoding, caches), ``scenes``
-(the generated data sets), ``runtime`` (device and precision), ``checkpoint``, ``features``
-(feature banks), ``probes`` (ch05), ``errors``, ``config`` (what a run is). The course:
-``profiles``, ``runs``, ``course`` (the papermill runner), ``compare``, ``sweep``, ``bundle``,
-``analysis``, ``report`` (ch06), ``viz`` (figures and widgets), ``bench``; ``cli`` is the
-``jepa-lite`` command, ``pretrain`` its pretraining entry under torchrun.
+The library, what a run is and everything it needs: ``config`` (what a run is), ``masking``
+(ch01: masks for a batch), ``encoders`` (``base``: patch, dim, pool; ``resnet``; ``sparse``,
+ch02: the sparse encoder and its batch norm; ``predictor``, ch03), ``methods`` (ch04, 07, 08:
+one module per method behind ``methods.base``'s contract), ``losses``, ``optim``,
+``schedules``, ``train`` (ch04: the loop, one process or torchrun), ``distributed``
+(processes, micro-batches, seeds), ``data`` (``folders``, ``decoding``, ``imagenet100``,
+``scenes``: the generated data sets; ``augment`` and ``pipeline``: what the loader hands the
+step, augmented on the device), ``eval`` (``features``, ``probes``: ch05, ``diagnostics``),
+``runtime`` (device and precision), ``checkpoint``, ``progress``, ``errors``.
+
+The course, built on the library and never imported by it: ``course`` (``profiles``,
+``chapter``: what a chapter calls; ``runner``: the chapters under papermill; ``runs``,
+``compare``, ``sweep``, ``report``: ch06 and the results pages; ``bundle``, ``analysis``,
+``bench``, ``viz``: figures and widgets). ``cli`` is the ``jepa-lite`` command, ``pretrain``
+its pretraining entry under torchrun.
 """
 
 from pathlib import Path

@@ -18,10 +18,11 @@ import traceback
 import typing
 from pathlib import Path
 
-from jepa_lite import config, scenes
+from jepa_lite import config
 from jepa_lite.config import TrainConfig
+from jepa_lite.course.profiles import PROFILES
+from jepa_lite.data import scenes
 from jepa_lite.errors import UsageError, hint, keep_tracebacks, user_message
-from jepa_lite.profiles import PROFILES
 
 
 # --------------------------------------------------------------------------- value types
@@ -145,7 +146,7 @@ def pretrain_config(args: argparse.Namespace) -> tuple[TrainConfig, Path]:
     if data_root is None and stored is not None:
         data_root = stored["data"]["root"]
     if data_root is None and args.profile and PROFILES[args.profile].synthetic is not None:
-        from jepa_lite.scenes import ensure_synthetic
+        from jepa_lite.data.scenes import ensure_synthetic
 
         data_root = ensure_synthetic(PROFILES[args.profile].synthetic)
     if data_root is None:
@@ -181,7 +182,7 @@ def _pretrain_parser(sub, defaults: dict) -> None:
 
 # --------------------------------------------------------------------------- the others
 def _course(args) -> int:
-    from jepa_lite.course import run_course
+    from jepa_lite.course.runner import run_course
 
     results, summary = run_course(args.profile, args.only, args.data_root, args.out,
                                   args.device, args.seed, args.timeout,
@@ -223,8 +224,8 @@ def _course_parser(sub, defaults: dict) -> None:
 
 
 def _sweep(args) -> int:
-    from jepa_lite import sweep
-    from jepa_lite.course import run_course
+    from jepa_lite.course import sweep
+    from jepa_lite.course.runner import run_course
 
     axes = dict(sweep.parse_axis(factor, values) for factor, *values in args.axis or [])
     results, summary = run_course(args.profile, ["09"], args.data_root, args.out, args.device,
@@ -238,7 +239,7 @@ def _sweep(args) -> int:
 
 
 def _sweep_parser(sub, defaults: dict) -> None:
-    from jepa_lite.profiles import ABLATION_DEFAULT
+    from jepa_lite.course.profiles import ABLATION_DEFAULT
 
     p = sub.add_parser("sweep", help="chapter 09's ablations over a grid of your own "
                                      "(papermill), resumed where it stopped", **defaults,
@@ -267,7 +268,7 @@ def _sweep_parser(sub, defaults: dict) -> None:
 
 
 def _make_data(args) -> int:
-    from jepa_lite import data
+    from jepa_lite.data import imagenet100
 
     if args.kind == "synthetic":
         spec = scenes.SyntheticSpec(classes=args.classes, per_class=args.per_class,
@@ -280,7 +281,7 @@ def _make_data(args) -> int:
         if args.imagenet is None:
             raise UsageError("make-data imagenet100 needs --imagenet ROOT (the ImageNet-1k "
                              "folder holding train/ and val/)")
-        out = data.make_imagenet100(args.imagenet, args.out)
+        out = imagenet100.make_imagenet100(args.imagenet, args.out)
         print(f"ImageNet-100 subset (100 classes, symlinks) in {out}")
     return 0
 
@@ -311,7 +312,8 @@ def _make_data_parser(sub, defaults: dict) -> None:
 
 def _probe(args) -> int:
 
-    from jepa_lite import distributed, probes
+    from jepa_lite import distributed
+    from jepa_lite.eval import probes
     from jepa_lite.runtime import resolve_device
 
     if args.random_init == (args.checkpoint is not None):
@@ -370,8 +372,8 @@ def _probe_parser(sub, defaults: dict) -> None:
 
 
 def _results(args) -> int:
-    from jepa_lite.course import list_chapters
-    from jepa_lite.report import results_page
+    from jepa_lite.course.report import results_page
+    from jepa_lite.course.runner import list_chapters
 
     try:
         chapters = [c.stem for c in list_chapters()]
@@ -394,7 +396,7 @@ def _results_parser(sub, defaults: dict) -> None:
 
 
 def _bench(args) -> int:
-    from jepa_lite import bench
+    from jepa_lite.course import bench
 
     if args.batch_size < 4:
         raise UsageError(f"--batch-size {args.batch_size}: the bench needs at least 4 (the "
@@ -411,7 +413,7 @@ def _bench(args) -> int:
 
 
 def _bench_parser(sub, defaults: dict) -> None:
-    from jepa_lite.bench import DESCRIPTION
+    from jepa_lite.course.bench import DESCRIPTION
 
     p = sub.add_parser("bench", help="a CNN-JEPA step against a supervised step and the "
                                      "authors' form: speed, memory, the loader", **defaults,
@@ -500,7 +502,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command != "pretrain":
             print(f"jepa-lite {args.command}: interrupted", file=sys.stderr)
         elif distributed.rank() == 0 and os.environ.get("RANK", "0") == "0":
-            from jepa_lite.runs import stopped_message
+            from jepa_lite.course.runs import stopped_message
 
             print(f"jepa-lite pretrain: {stopped_message(args.out)}", file=sys.stderr)
         return 130

@@ -1,5 +1,5 @@
 """Configuration as data: what a pretraining run is, the paper's constants, the generated data
-sets' specification (the course's profiles are ``jepa_lite.profiles``).
+sets' specification (the course's profiles are ``jepa_lite.course.profiles``).
 
 Nothing here imports the rest of the package but its errors (a test checks it): every other
 module reads

@@ -16,11 +16,11 @@ from dataclasses import fields
 
 import torch
 
-from jepa_lite.backbone import (
-    PATCH,  # pixels per mask cell: a ResNet's stride
+from jepa_lite.config import STRATEGIES, MaskOptions
+from jepa_lite.encoders.resnet import (  # PATCH: pixels per mask cell, a ResNet's stride
+    PATCH,
     patch_of,
 )
-from jepa_lite.config import STRATEGIES, MaskOptions
 from jepa_lite.errors import UsageError
 
 STAGE_STRIDES = (2, 4, 8, 16, 32)  # conv1, layer1 (after max-pool), layer2, layer3, layer4

@@ -34,7 +34,6 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from jepa_lite import distributed, methods, optim
-from jepa_lite.analysis import DIAGNOSTIC_ROWS, collapse_stats
 from jepa_lite.checkpoint import (
     FORMAT,
     RUN_FOLDER,
@@ -46,10 +45,13 @@ from jepa_lite.checkpoint import (
     resume_checkpoint,
 )
 from jepa_lite.config import TrainConfig
-from jepa_lite.data import DecodedCache, decoded_cache, image_folder
+from jepa_lite.data.decoding import DecodedCache, decoded_cache
+from jepa_lite.data.folders import image_folder
+from jepa_lite.data.pipeline import Views, on_device
+from jepa_lite.encoders.sparse import synchronize_batchnorm
 from jepa_lite.errors import UsageError
+from jepa_lite.eval.diagnostics import DIAGNOSTIC_ROWS, collapse_stats
 from jepa_lite.methods import Method
-from jepa_lite.pipeline import Views, on_device
 from jepa_lite.progress import progress
 from jepa_lite.runtime import (
     autocast,
@@ -60,7 +62,6 @@ from jepa_lite.runtime import (
     resolve_device,
     resolve_precision,
 )
-from jepa_lite.sparse import synchronize_batchnorm
 
 
 class NonFiniteLossError(UsageError):
@@ -170,9 +171,9 @@ def make_loader(dataset, sampler, cfg: TrainConfig, device: torch.device,
                 views: Views | None = None, cache: DecodedCache | None = None) -> DataLoader:
     """The training loader, built once for the whole run: workers persist across epochs and
     prefetch; batches land in pinned memory on a GPU; images, crops and masks come from the
-    sampler's seeds, not from the workers; the method's :class:`~jepa_lite.pipeline.Views` say
+    sampler's seeds, not from the workers; the method's :class:`~jepa_lite.data.pipeline.Views` say
     what a sample holds and how a batch is collated (``views.inputs`` then augments each
-    micro-batch on the device: :func:`~jepa_lite.pipeline.on_device`)."""
+    micro-batch on the device: :func:`~jepa_lite.data.pipeline.on_device`)."""
     views = views or methods.get(cfg.method.name).views(cfg)
     return seeded_loader(views.dataset(dataset, device, cache), sampler, views.collate,
                          cfg.workers or 0, device, cfg.seed)
@@ -330,7 +331,7 @@ def train_one_epoch(run: Run, batches, sched: Schedule, epoch: int, start: Posit
 class DiagnosticRows:
     """The collapse diagnostics' rows: one pooled row per image of the first micro-batch of
     each step (on rank 0 that is micro-batch 0 of the step, whatever the number of
-    processes), the last :data:`~jepa_lite.analysis.DIAGNOSTIC_ROWS` of the epoch (all of
+    processes), the last :data:`~jepa_lite.eval.diagnostics.DIAGNOSTIC_ROWS` of the epoch (all of
     them in a shorter epoch). Kept on the device, no host sync; a mid-epoch checkpoint
     carries them (``kept``), so a resumed epoch is diagnosed on the same rows."""
 

@@ -59,8 +59,9 @@ import matplotlib.pyplot as plt
 import torch
 from IPython.display import Markdown, display
 
-from jepa_lite import profiles, runtime, viz
-from jepa_lite.course import start_chapter
+from jepa_lite import runtime
+from jepa_lite.course import profiles, viz
+from jepa_lite.course.chapter import start_chapter
 
 run = start_chapter("00_overview", PROFILE, DATA_ROOT, OUT_DIR, DEVICE, SEED)
 cfg = run.config

@@ -55,8 +55,9 @@ import matplotlib.pyplot as plt
 import torch
 from IPython.display import display
 
-from jepa_lite import masking, viz
-from jepa_lite.course import start_chapter
+from jepa_lite import masking
+from jepa_lite.course import viz
+from jepa_lite.course.chapter import start_chapter
 
 run = start_chapter("01_masking", PROFILE, DATA_ROOT, OUT_DIR, DEVICE, SEED)
 cfg = run.config

@@ -27,8 +27,8 @@
 # > "In practice, we implement sparse convolutions by selectively masking the outputs of
 # > standard convolutional layers." (III-B)
 #
-# Code: `jepa_lite/sparse.py` (`sparse_trunk`, `SparseBatchNorm2d`), `jepa_lite/backbone.py`
-# (`dense_trunk`), `jepa_lite/analysis.py` (the numbers behind the figures).
+# Code: `jepa_lite/encoders/sparse.py` (`sparse_trunk`, `SparseBatchNorm2d`), `jepa_lite/encoders/resnet.py`
+# (`dense_trunk`), `jepa_lite/course/analysis.py` (the numbers behind the figures).
 
 # %% tags=["parameters"]
 PROFILE = "smoke"  # smoke | demo | gpu | full
@@ -55,19 +55,22 @@ import copy
 import matplotlib.pyplot as plt
 import torch
 
-from jepa_lite import analysis, backbone, data, masking, sparse, viz
-from jepa_lite.course import start_chapter
+from jepa_lite import masking
+from jepa_lite.course import analysis, viz
+from jepa_lite.course.chapter import start_chapter
+from jepa_lite.data import folders
+from jepa_lite.encoders import resnet, sparse
 
 run = start_chapter("02_sparse_encoder", PROFILE, DATA_ROOT, OUT_DIR, DEVICE, SEED)
 cfg = run.config
 ARCH = cfg.train_config().arch
 IMAGE_SIZE = 224
-grid = masking.grid_size(IMAGE_SIZE, backbone.patch_of(ARCH))
+grid = masking.grid_size(IMAGE_SIZE, resnet.patch_of(ARCH))
 gen = torch.Generator().manual_seed(SEED)
-dense = backbone.dense_trunk(ARCH).eval()
+dense = resnet.dense_trunk(ARCH).eval()
 context = sparse.sparse_trunk(ARCH).eval()
 context.load_state_dict(dense.state_dict())  # the same weights: only the layers differ
-image = data.eval_transform(IMAGE_SIZE)(viz.load_image("grace_hopper", IMAGE_SIZE))[None]
+image = folders.eval_transform(IMAGE_SIZE)(viz.load_image("grace_hopper", IMAGE_SIZE))[None]
 mask = masking.sample_masks(1, grid, "multiblock", gen)
 print(f"{ARCH} trunk, {sum(p.numel() for p in dense.parameters()) / 1e6:.1f} M parameters")
 
@@ -112,7 +115,7 @@ print(f"largest change of a visible layer4 feature: dense {leak_dense:.3g}, "
 # (`analysis.zero_filled_vs_sparse`).
 
 # %%
-scenes = [data.eval_transform(IMAGE_SIZE)(viz.load_image(f"generated:{kind}", IMAGE_SIZE))
+scenes = [folders.eval_transform(IMAGE_SIZE)(viz.load_image(f"generated:{kind}", IMAGE_SIZE))
           for kind in ("star", "disc", "ring")]
 batch4 = torch.stack([image[0], *scenes])
 masks4 = masking.sample_masks(4, grid, "multiblock", gen)
@@ -185,7 +188,7 @@ print(f"{ARCH}: the first stage whose window is wider than {IMAGE_SIZE} px: "
 # so no GPU synchronisation) and keeps the masked positions at zero.
 
 # %%
-train_batch = data.eval_transform(IMAGE_SIZE)(viz.load_image("generated:star", IMAGE_SIZE))
+train_batch = folders.eval_transform(IMAGE_SIZE)(viz.load_image("generated:star", IMAGE_SIZE))
 batch = torch.cat([image, train_batch[None]])
 masks = masking.sample_masks(2, grid, "multiblock", gen)
 conv_out = analysis.stage_outputs(context, batch, masks)["conv1"]  # input of bn1, zeros masked

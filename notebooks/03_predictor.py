@@ -30,7 +30,7 @@
 # > propose to use depthwise separable convolutions, which are more parameter efficient and
 # > computationally cheaper than standard convolutions." (III-C)
 #
-# Code: `jepa_lite/predictor.py` (`ConvPredictor`, `MaskToken`), `jepa_lite/analysis.py`
+# Code: `jepa_lite/encoders/predictor.py` (`ConvPredictor`, `MaskToken`), `jepa_lite/course/analysis.py`
 # (`predictor_costs`, `predictor_influence`).
 
 # %% tags=["parameters"]
@@ -57,8 +57,10 @@ import matplotlib.pyplot as plt
 import torch
 from IPython.display import Markdown, display
 
-from jepa_lite import analysis, backbone, masking, predictor, sparse, viz
-from jepa_lite.course import start_chapter
+from jepa_lite import masking
+from jepa_lite.course import analysis, viz
+from jepa_lite.course.chapter import start_chapter
+from jepa_lite.encoders import predictor, resnet, sparse
 
 run = start_chapter("03_predictor", PROFILE, DATA_ROOT, OUT_DIR, DEVICE, SEED)
 cfg = run.config
@@ -119,7 +121,7 @@ table = ["| predictor (3 layers, k=3) | parameters | multiply-adds per image |",
 table += [f"| {r['predictor']} | {r['parameters']:,} | {r['macs_per_image'] / 1e9:.2f} G |"
           for r in rows]
 display(Markdown("\n".join(table)))
-trunk50 = sum(p.numel() for p in backbone.dense_trunk("resnet50").parameters())
+trunk50 = sum(p.numel() for p in resnet.dense_trunk("resnet50").parameters())
 print(f"for scale: the ResNet-50 trunk has {trunk50:,} parameters")
 ratio = rows[1]["parameters"] / rows[0]["parameters"]
 print(f"standard / depthwise-separable: x{ratio:.1f} parameters")
@@ -235,7 +237,7 @@ run.log(params_depthwise=rows[0]["parameters"], params_standard=rows[1]["paramet
 #    $= 104{,}863{,}744$, so the ratio is about 24.7, close to $k^2 = 25$.
 #
 #    ```python
-#    from jepa_lite import analysis
+#    from jepa_lite.course import analysis
 #
 #    c, k, layers = 2048, 5, 3
 #    separable = layers * (c * k * k + c + c * c + c + 2 * c)

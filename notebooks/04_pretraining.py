@@ -56,11 +56,14 @@ import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 
-from jepa_lite import analysis, backbone, data, masking, runs, runtime, schedules, train, viz
+from jepa_lite import masking, runtime, schedules, train
 from jepa_lite.checkpoint import load_checkpoint, read_metrics
-from jepa_lite.course import start_chapter
+from jepa_lite.course import analysis, runs, viz
+from jepa_lite.course.chapter import start_chapter
+from jepa_lite.data import folders
+from jepa_lite.encoders import resnet
+from jepa_lite.eval.probes import checkpoint_config
 from jepa_lite.losses import jepa_loss
-from jepa_lite.probes import checkpoint_config
 
 run = start_chapter("04_pretraining", PROFILE, DATA_ROOT, OUT_DIR, DEVICE, SEED, RUN_DIR)
 cfg = run.config
@@ -68,7 +71,7 @@ tcfg = cfg.train_config()  # the profile's recipe: a config.TrainConfig
 if MICRO_BATCH:
     tcfg = tcfg.with_changes(micro_batch=MICRO_BATCH)
 data_root = cfg.data_root()
-n_train = len(data.image_folder(data_root, "train"))
+n_train = len(folders.image_folder(data_root, "train"))
 steps_per_epoch = n_train // tcfg.batch_size
 nproc = runs.processes(tcfg.batch_size, tcfg.micro_batch, cfg.device.type)
 micro = tcfg.micro_batch or tcfg.batch_size // nproc
@@ -79,7 +82,7 @@ print(f"{PROFILE}: {tcfg.arch} at {tcfg.image_size} px (a {grid[0]}x{grid[1]} ma
       f"{tcfg.batch_size // (nproc * micro)} micro-batch(es) of {micro}")
 print(train.geometry(tcfg))
 print("device:", runtime.device_report(cfg.device))
-print(f"augmentation: batched on the {cfg.device.type} (jepa_lite.augment); model "
+print(f"augmentation: batched on the {cfg.device.type} (jepa_lite.data.augment); model "
       f"{'compiled (torch.compile)' if tcfg.compile else 'eager (not compiled)'}")
 if cfg.profile.notes:
     print(cfg.profile.notes)
@@ -141,8 +144,8 @@ def jepa_step(model, optimizer, images, mask, momentum):
 # %%
 cpu = torch.device("cpu")
 one_step = tcfg.with_changes(compile=False, precision="fp32")
-folder = data.image_folder(data_root, "train")
-to_tensor = data.eval_transform(tcfg.image_size, backbone.patch_of(tcfg.arch))
+folder = folders.image_folder(data_root, "train")
+to_tensor = folders.eval_transform(tcfg.image_size, resnet.patch_of(tcfg.arch))
 images = torch.stack([to_tensor(folder.loader(folder.samples[i][0]))
                       for i in torch.linspace(0, len(folder) - 1, 8).long().tolist()])
 mask = masking.sample_masks(8, grid, "multiblock", torch.Generator().manual_seed(SEED))
@@ -251,7 +254,7 @@ plt.show()
 # >   optimizer steps. Masks are drawn per micro-batch.
 # > - *Precision and the loader.* bf16 on a GPU that computes it natively, fp16 with a
 # >   gradient scaler on older ones, fp32 on a CPU. The loader's workers only read and decode;
-# >   the crop and flip run batched on the training device (`jepa_lite/augment.py`).
+# >   the crop and flip run batched on the training device (`jepa_lite/data/augment.py`).
 # > - *Compiling.* In `full` the model is compiled (`torch.compile`; `--no-compile` turns it
 # >   off). On one H100 (docs/benchmarks.md, "`--compile`"): a ResNet-50 run at 224 px,
 # >   batch 64, spent 175 s in its first, 10-step epoch, mostly compiling; in a separate run
@@ -284,12 +287,12 @@ for row in history:
 # to the other kind; chapter 07 shows both on features made to order.
 
 # %%
-fig = viz.fig_training(history, channels=backbone.dense_trunk(tcfg.arch).dim)
+fig = viz.fig_training(history, channels=resnet.dense_trunk(tcfg.arch).dim)
 run.savefig(fig, "training")
 plt.show()
 
 # %% [markdown]
-# The two diagnostics (`analysis.collapse_stats`), over the $N$ rows $z_i$ of the L2-normalised
+# The two diagnostics (`diagnostics.collapse_stats`), over the $N$ rows $z_i$ of the L2-normalised
 # pooled target features (one per image: the last 256 training images of the epoch) with $C$
 # channels:
 #
@@ -303,7 +306,7 @@ plt.show()
 # their size, so rows that are the same vector plus a little noise have noise in every
 # direction and a rank as high as spread features have: the rank cannot see complete
 # collapse, only the std can
-# (`analysis.collapse_flags` flags it below 2 % of $1/\sqrt{C}$). Neither is a measure of
+# (`diagnostics.collapse_flags` flags it below 2 % of $1/\sqrt{C}$). Neither is a measure of
 # quality: an encoder can keep both high and still not beat its random initialisation
 # (chapter 07 shows one).
 
@@ -332,7 +335,7 @@ trained = train.build_model(checkpoint_config(checkpoint))
 trained.load_state_dict(load_checkpoint(checkpoint)["model"])
 torch.manual_seed(checkpoint_config(checkpoint).seed)
 untrained = train.build_model(checkpoint_config(checkpoint))  # the run's starting point
-val_folder = data.image_folder(data_root, "val")
+val_folder = folders.image_folder(data_root, "val")
 pick = torch.linspace(0, len(val_folder) - 1, min(64, len(val_folder))).long().tolist()
 val_images = torch.stack([to_tensor(val_folder.loader(val_folder.samples[i][0]))
                           for i in pick]).to(cfg.device)
@@ -355,8 +358,8 @@ for name, a in agreement.items():
 # wrong everywhere is a part of the scene the context does not predict.
 
 # %%
-unnormalise = (torch.tensor(data.IMAGENET_STD)[:, None, None],
-               torch.tensor(data.IMAGENET_MEAN)[:, None, None])
+unnormalise = (torch.tensor(folders.IMAGENET_STD)[:, None, None],
+               torch.tensor(folders.IMAGENET_MEAN)[:, None, None])
 pictures = val_images[:4].cpu() * unnormalise[0] + unnormalise[1]
 fig = viz.fig_cell_agreement_map(pictures, agreement)
 run.savefig(fig, "cell_agreement_map")

@@ -29,7 +29,7 @@
 #
 # "Best over 90 epochs" is chosen on the validation set itself, which flatters every
 # method a little; next to it we report an honest variant that chooses the epoch on a
-# held-out part of the training set. Code: `jepa_lite/probes.py`.
+# held-out part of the training set. Code: `jepa_lite/eval/probes.py`.
 #
 # **Before the numbers: what they mean, and what they cannot show.**
 #
@@ -38,7 +38,7 @@
 # - Learning is the pretrained encoder *minus the same network at its random
 #   initialisation*, not minus chance: random convolutions already separate shapes a little.
 # - With `smoke` and `demo` the data are generated scenes (pale objects of one kind on a
-#   plain grey background; `jepa_lite/data.py`), made so that the kind of object is what
+#   plain grey background; `jepa_lite/data/scenes.py`), made so that the kind of object is what
 #   the visible part of an image predicts about the hidden part. On busier, more
 #   photograph-like scenes no method beat its random init by more than the probe's noise
 #   at this scale (docs/experiments.md, "Busy scenes"). The numbers say whether *this* run
@@ -72,9 +72,12 @@ import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 
-from jepa_lite import backbone, compare, features, probes, train, viz
+from jepa_lite import train
 from jepa_lite.checkpoint import load_checkpoint
-from jepa_lite.course import start_chapter
+from jepa_lite.course import compare, viz
+from jepa_lite.course.chapter import start_chapter
+from jepa_lite.encoders import resnet
+from jepa_lite.eval import features, probes
 
 run = start_chapter("05_probes", PROFILE, DATA_ROOT, OUT_DIR, DEVICE, SEED, RUN_DIR)
 cfg = run.config
@@ -83,7 +86,7 @@ checkpoint = run.pretrained()  # chapter 04's run; trained here first if it is m
 pretrained = probes.encoder_from_checkpoint(checkpoint)
 arch = load_checkpoint(checkpoint, mmap=True)["config"]["arch"]
 torch.manual_seed(SEED)
-random_init = backbone.dense_trunk(arch)
+random_init = resnet.dense_trunk(arch)
 image_size = cfg.image_size
 print(f"{arch} from {checkpoint}; data {data_root}; {cfg.profile.probe_epochs} probe epochs")
 
@@ -95,7 +98,7 @@ print(f"{arch} from {checkpoint}; data {data_root}; {cfg.profile.probe_epochs} p
 # network at random initialisation (the floor).
 #
 # > **Engineering notes.** The features are computed once per encoder and split and kept on
-# > disk in float16, memory-mapped (`jepa_lite/features.py`): ImageNet-1k's 1.28 M x 2048
+# > disk in float16, memory-mapped (`jepa_lite/eval/features.py`): ImageNet-1k's 1.28 M x 2048
 # > training features are 5.2 GB, and the probes read them in chunks. When chapter 04's run
 # > has moved on, this chapter computes them again (`overwrite=True`); `jepa-lite probe`
 # > refuses instead and says so.
@@ -228,7 +231,7 @@ for true, predicted, rate in probes.most_confused(scores.argmax(1).cpu(), val.la
 # class, red: another class).
 
 # %%
-from jepa_lite.data import image_folder
+from jepa_lite.data.folders import image_folder
 
 train_paths = [p for p, _ in image_folder(data_root, "train").samples]
 val_paths = [p for p, _ in image_folder(data_root, "val").samples]
@@ -329,7 +332,7 @@ run.log(knn_top1=p["knn_top1"], knn_top1_random=r["knn_top1"], linear_top1=p["li
 #    ```python
 #    import math
 #
-#    from jepa_lite import compare
+#    from jepa_lite.course import compare
 #
 #    n, floor = 400, 0.30
 #    se = math.sqrt((floor * (1 - floor) * 2) / n)

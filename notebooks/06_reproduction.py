@@ -32,7 +32,7 @@
 # a GPU run has made its page (commit, device, wall time; `make results PROFILE=gpu` makes
 # it).
 #
-# Code: `jepa_lite/report.py`.
+# Code: `jepa_lite/course/report.py`.
 
 # %% tags=["parameters"]
 PROFILE = "smoke"  # smoke | demo | gpu | full
@@ -60,8 +60,8 @@ import json
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
-from jepa_lite import report, viz
-from jepa_lite.course import start_chapter
+from jepa_lite.course import report, viz
+from jepa_lite.course.chapter import start_chapter
 
 run = start_chapter("06_reproduction", PROFILE, DATA_ROOT, OUT_DIR, DEVICE, SEED, RUN_DIR)
 cfg = run.config
@@ -239,7 +239,7 @@ print("report:", run.dir / "report.md")
 #    the 17-35 % that the paper states against SimCLR and BYOL only.
 #
 #    ```python
-#    from jepa_lite import compare, report
+#    from jepa_lite.course import compare, report
 #
 #    hours = compare.paper_hours_per_epoch(report.paper_results())
 #    saving = {m: 1 - hours["CNN-JEPA"] / h for m, h in hours.items() if m != "CNN-JEPA"}

@@ -46,8 +46,8 @@
 # predictions.
 #
 # C-JEPA was built on I-JEPA (a ViT); this chapter puts it on CNN-JEPA's ResNet and grid.
-# Code: `jepa_lite/analysis.py` (`spectrum`, `collapse_flags`), `jepa_lite/methods/cjepa.py`,
-# `jepa_lite/losses.py` (VICReg's terms), `jepa_lite/compare.py`.
+# Code: `jepa_lite/eval/diagnostics.py` (`spectrum`, `collapse_flags`), `jepa_lite/methods/cjepa.py`,
+# `jepa_lite/losses.py` (VICReg's terms), `jepa_lite/course/compare.py`.
 
 # %% tags=["parameters"]
 PROFILE = "smoke"  # smoke | demo | gpu | full (used when TRAIN is True)
@@ -76,8 +76,10 @@ import matplotlib.pyplot as plt
 import torch
 from IPython.display import Markdown, display
 
-from jepa_lite import analysis, bundle, compare, losses, masking, runs, schedules, train, viz
-from jepa_lite.course import start_chapter
+from jepa_lite import losses, masking, schedules, train
+from jepa_lite.course import bundle, compare, runs, viz
+from jepa_lite.course.chapter import start_chapter
+from jepa_lite.eval import diagnostics
 
 stored = None if TRAIN else bundle.committed("07_cjepa")  # the demo course's runs, committed
 run = start_chapter("07_cjepa", stored.profile if stored else PROFILE, DATA_ROOT, OUT_DIR,
@@ -111,16 +113,16 @@ kinds = {"one vector + 0.1 % noise": torch.randn(1, 512, generator=g)
          + 1e-3 * torch.randn(256, 512, generator=g),
          "three directions": torch.randn(256, 3, generator=g) @ torch.randn(3, 512, generator=g),
          "spread (ReLU of noise)": torch.randn(256, 512, generator=g).relu()}
-examples = {name: analysis.spectrum(f) for name, f in kinds.items()}
+examples = {name: diagnostics.spectrum(f) for name, f in kinds.items()}
 fig = viz.fig_collapse_kinds(examples)
 run.savefig(fig, "collapse_kinds")
 plt.show()
 for name, sp in examples.items():
     print(f"{name:26s} std {sp['std']:.5f}  effective rank {sp['effective_rank']:6.1f}  "
-          f"flags {analysis.flags_of(sp)}")
+          f"flags {diagnostics.flags_of(sp)}")
 
 # %% [markdown]
-# Over the $N$ rows $z_i$ of L2-normalised features with $C$ channels (`analysis.spectrum`):
+# Over the $N$ rows $z_i$ of L2-normalised features with $C$ channels (`diagnostics.spectrum`):
 #
 # $$\text{std} = \frac1C \sum_{c=1}^{C} \operatorname{std}_i(z_{ic}), \qquad
 #   \text{effective rank} = \exp\Bigl(-\sum_k p_k \log p_k\Bigr),\;
@@ -132,7 +134,7 @@ for name, sp in examples.items():
 # a little noise have noise in every direction, evenly, and so a rank as high as spread
 # features have, near the $\min(N - 1, C)$ directions that $N$ rows can span. The rank measures
 # dimensional collapse (Hua et al. 2021; Jing et al. 2022), the std complete collapse;
-# `analysis.collapse_flags` flags complete collapse below 2 % of $1/\sqrt{C}$ and
+# `diagnostics.collapse_flags` flags complete collapse below 2 % of $1/\sqrt{C}$ and
 # dimensional collapse below 10 % of the reachable rank. With few rows the rank cannot tell:
 # 16 rows span at most 15 directions. The diagnostics below read up to 256 training images
 # per epoch and every validation image (both counts are printed; the `smoke` runs here have
@@ -207,7 +209,7 @@ run.savefig(fig, "training")
 plt.show()
 for name, r in results.items():  # the last epoch's rows, read by section 1's flags
     last = r["history"][-1]
-    flags = analysis.collapse_flags(last["target_std"], last["effective_rank"],
+    flags = diagnostics.collapse_flags(last["target_std"], last["effective_rank"],
                                     last["diagnostic_rows"], channels)
     said = [kind for kind in ("complete", "dimensional") if flags[kind]]
     print(f"{name:40s} std {last['target_std']:.5f}  rank {last['effective_rank']:6.1f} of "
@@ -238,7 +240,7 @@ carried = math.prod(schedules.ema_momentum_at(t, per_epoch, jepa.epochs,
                     for t in range(steps))
 print(f"{steps} steps, EMA {jepa.method.ema[0]} -> {jepa.method.ema[1]}: the initial weights "
       f"still carry {carried:.0%} of the target encoder at the end")
-spectra = {name: analysis.spectrum(f) for name, f in stored.features.items()}
+spectra = {name: diagnostics.spectrum(f) for name, f in stored.features.items()}
 fig = viz.fig_spectra(spectra)
 run.savefig(fig, "spectra")
 plt.show()
@@ -267,11 +269,11 @@ table += [f"| {n} | {spectra[n]['std']:.4f} | {spectra[n]['effective_rank']:.1f}
           f"{readings[n]} | {100 * results[n]['knn_top1']:.2f} % ({rows[n]['knn_vs_random']}) | "
           f"{100 * results[n]['linear_top1']:.2f} % ({rows[n]['linear_vs_random']}) |"
           for n in results]
-flagged = analysis.collapse_flags(0.0, 0.0, n_val, channels)["reachable_rank"]
+flagged = diagnostics.collapse_flags(0.0, 0.0, n_val, channels)["reachable_rank"]
 display(Markdown(f"{cfg.profile.name} profile, {n_val} validation images, {channels} channels "
                  f"(complete collapse below std "
-                 f"{analysis.COMPLETE_STD_SHARE / channels ** 0.5:.5f}, dimensional below rank "
-                 f"{analysis.DIMENSIONAL_RANK_SHARE * flagged:.1f}):\n\n" + "\n".join(table)))
+                 f"{diagnostics.COMPLETE_STD_SHARE / channels ** 0.5:.5f}, dimensional below rank "
+                 f"{diagnostics.DIMENSIONAL_RANK_SHARE * flagged:.1f}):\n\n" + "\n".join(table)))
 run.log(**{f"{n} {m}": results[n][m] for n in results for m in ("knn_top1", "linear_top1")},
         **{f"{n} effective_rank": spectra[n]["effective_rank"] for n in spectra},
         **{f"{n} std": spectra[n]["std"] for n in spectra},

@@ -38,8 +38,8 @@
 # | views | crop 0.08-1, jitter 0.8 (0.8, 0.8, 0.8, 0.2), grey 0.2, blur 0.5 | jitter (0.4, 0.4, 0.2, 0.1), blur 1.0 / 0.1, solarise 0 / 0.2 | jitter (0.4, 0.4, 0.2, 0.1), blur 0.5, solarise 0.1 |
 #
 # Code: `jepa_lite/methods/` (one module per method), `jepa_lite/losses.py`,
-# `jepa_lite/optim.py` (LARS), `jepa_lite/augment.py` (the augmentations, batched on the device),
-# `jepa_lite/compare.py`.
+# `jepa_lite/optim.py` (LARS), `jepa_lite/data/augment.py` (the augmentations, batched on the device),
+# `jepa_lite/course/compare.py`.
 
 # %% tags=["parameters"]
 PROFILE = "smoke"  # smoke | demo | gpu | full (used when TRAIN is True)
@@ -69,8 +69,9 @@ import torch
 import torch.nn.functional as F
 from IPython.display import Markdown, display
 
-from jepa_lite import bundle, compare, losses, methods, report, runs, runtime, train, viz
-from jepa_lite.course import start_chapter
+from jepa_lite import losses, methods, runtime, train
+from jepa_lite.course import bundle, compare, report, runs, viz
+from jepa_lite.course.chapter import start_chapter
 
 stored = None if TRAIN else bundle.committed("08_comparison")  # the demo course's, committed
 run = start_chapter("08_comparison", stored.profile if stored else PROFILE, DATA_ROOT, OUT_DIR,

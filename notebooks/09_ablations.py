@@ -30,8 +30,8 @@
 # of its profile: every run starts from the authors' default (a 3-layer depthwise-separable
 # predictor with 3x3 kernels, mixed masking) and changes one factor.
 #
-# Code: `jepa_lite/sweep.py` (the grid and its runs), `jepa_lite/compare.py` (one
-# run: train, then probe), `jepa_lite/viz/evaluation.py` (`fig_sweep`).
+# Code: `jepa_lite/course/sweep.py` (the grid and its runs), `jepa_lite/course/compare.py` (one
+# run: train, then probe), `jepa_lite/course/viz/evaluation.py` (`fig_sweep`).
 
 # %% tags=["parameters"]
 PROFILE = "smoke"  # smoke | demo | gpu | full (used when TRAIN is True)
@@ -60,8 +60,9 @@ import math
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
-from jepa_lite import bundle, compare, report, runs, sweep, train, viz
-from jepa_lite.course import start_chapter
+from jepa_lite import train
+from jepa_lite.course import bundle, compare, report, runs, sweep, viz
+from jepa_lite.course.chapter import start_chapter
 
 stored = None if TRAIN else bundle.committed("09_ablations")  # the demo course's, committed
 run = start_chapter("09_ablations", stored.profile if stored else PROFILE, DATA_ROOT, OUT_DIR,
@@ -245,8 +246,8 @@ run.log(runs=len(grid), val_images=val_images, minutes=total / 60,
 #    default run itself; the default comes once, first.
 #
 #    ```python
-#    from jepa_lite import sweep
-#    from jepa_lite.profiles import ABLATION_DEFAULT, PAPER_GRID
+#    from jepa_lite.course import sweep
+#    from jepa_lite.course.profiles import ABLATION_DEFAULT, PAPER_GRID
 #
 #
 #    def one_at_a_time(axes, default=ABLATION_DEFAULT):

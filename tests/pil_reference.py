@@ -1,5 +1,5 @@
 """The reference the device pipeline is checked against: torchvision's transforms on PIL
-images, one image at a time, as the training loader ran them before ``jepa_lite.augment``
+images, one image at a time, as the training loader ran them before ``jepa_lite.data.augment``
 (batched on the training device) replaced it. Tests only; the package no longer has it."""
 
 from __future__ import annotations
@@ -8,11 +8,12 @@ import torch
 from torch.utils.data import Dataset
 from torchvision import transforms
 
-from jepa_lite import augment, masking
-from jepa_lite.augment import ViewRecipe
-from jepa_lite.data import IMAGENET_MEAN, IMAGENET_STD
+from jepa_lite import masking
+from jepa_lite.data import augment
+from jepa_lite.data.augment import ViewRecipe
+from jepa_lite.data.folders import IMAGENET_MEAN, IMAGENET_STD
+from jepa_lite.data.pipeline import MaskCollator, with_jitter_strength
 from jepa_lite.distributed import Draw
-from jepa_lite.pipeline import MaskCollator, with_jitter_strength
 
 
 def view_transform(recipe: ViewRecipe, image_size: int,

@@ -81,6 +81,34 @@ def test_the_cycle_finder_finds_cycles():
         tmp.unlink()
 
 
+APPS = ("jepa_lite.cli", "jepa_lite.pretrain")  # the command: it calls both sides
+
+
+def course_imports(edges: dict[str, set[str]]) -> dict[str, set[str]]:
+    """The course modules each library module imports (the library: everything outside
+    ``jepa_lite.course`` but the command)."""
+    def course(m):
+        return m == "jepa_lite.course" or m.startswith("jepa_lite.course.")
+    return {m: {d for d in deps if course(d)} for m, deps in edges.items()
+            if not course(m) and m not in APPS and any(course(d) for d in deps)}
+
+
+def test_the_library_never_imports_the_course():
+    """The reusable library (config, masking, encoders, methods, data, train, eval...) runs
+    without the course layer (profiles, chapters, runner, compare, sweep, report, figures,
+    bench): a reader can take it alone."""
+    g = graph()
+    assert {"jepa_lite.train", "jepa_lite.eval.probes", "jepa_lite.course.runner"} <= set(g)
+    assert course_imports(g) == {}
+
+
+def test_the_library_check_can_fail():
+    edges = {"jepa_lite.train": {"jepa_lite.course.viz.style", "jepa_lite.losses"},
+             "jepa_lite.cli": {"jepa_lite.course.runner"},
+             "jepa_lite.course.report": {"jepa_lite.train"}}
+    assert course_imports(edges) == {"jepa_lite.train": {"jepa_lite.course.viz.style"}}
+
+
 def test_configuration_imports_nothing_of_the_package_but_its_error():
     """config.py raises the package's UsageError, from a module that imports nothing."""
     g = graph()

@@ -1,4 +1,4 @@
-"""The device pipeline's augmentation (``jepa_lite.augment``) against torchvision's.
+"""The device pipeline's augmentation (``jepa_lite.data.augment``) against torchvision's.
 
 Parameters: drawn from the same distributions as torchvision's transforms draw them (two-
 sample Kolmogorov-Smirnov distances and binomial bounds over thousands of seeds; the crop's
@@ -17,8 +17,8 @@ from PIL import Image
 from torchvision import transforms
 from torchvision.transforms.v2 import functional as TF
 
-from jepa_lite import augment as A
-from jepa_lite.scenes import render_busy
+from jepa_lite.data import augment as A
+from jepa_lite.data.scenes import render_busy
 
 N = 3000  # draws per distribution
 

@@ -8,9 +8,11 @@ import pytest
 import torch
 from PIL import Image
 
-from jepa_lite import checkpoint, cli, data, features, probes, scenes, train
-from jepa_lite.backbone import dense_trunk
+from jepa_lite import checkpoint, cli, train
 from jepa_lite.config import TrainConfig
+from jepa_lite.data import decoding, scenes
+from jepa_lite.encoders.resnet import dense_trunk
+from jepa_lite.eval import features, probes
 
 SPEC = scenes.SyntheticSpec(classes=3, per_class=8, val_per_class=2, size=64, seed=11)
 
@@ -286,9 +288,9 @@ def test_a_16_bit_image_reads_as_its_high_byte_in_every_path(channels, tmp_path)
     png16(a, path)
     want = torch.from_numpy((a >> 8).astype(np.uint8))
     want = (want[None].expand(3, -1, -1) if channels == 1 else want[..., :3].permute(2, 0, 1))
-    for name, got in (("decode", data.decode(str(path))),
-                      ("read_for_device", data.read_for_device(str(path))[0]),
-                      ("PIL", torch.from_numpy(np.array(data._open_rgb(str(path))))
+    for name, got in (("decode", decoding.decode(str(path))),
+                      ("read_for_device", decoding.read_for_device(str(path))[0]),
+                      ("PIL", torch.from_numpy(np.array(decoding.open_rgb(str(path))))
                        .permute(2, 0, 1))):
         assert got.dtype == torch.uint8 and got.shape == (3, 32, 32), name
         assert (got.int() - want.int()).abs().max() <= 1, name  # PIL rounds RGB its own way

@@ -9,9 +9,9 @@ import pytest
 import torch
 from torch import nn
 
-from jepa_lite import bench
 from jepa_lite.cli import main as cli
 from jepa_lite.config import METHOD_OPTIONS
+from jepa_lite.course import bench
 
 
 @pytest.mark.parametrize("batch", [1, 3, 7])

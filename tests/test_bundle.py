@@ -1,4 +1,4 @@
-"""A chapter's runs as data (jepa_lite.bundle): written, read back, found in the checkout or
+"""A chapter's runs as data (jepa_lite.course.bundle): written, read back, found in the checkout or
 downloaded once, refused with a clear error when missing."""
 
 import json
@@ -6,8 +6,8 @@ import json
 import pytest
 import torch
 
-from jepa_lite import bundle
 from jepa_lite.config import TrainConfig
+from jepa_lite.course import bundle
 
 
 def made(features=True) -> bundle.Bundle:
@@ -97,7 +97,7 @@ def test_the_committed_demo_runs_are_complete_small_and_say_where_they_come_from
     if runs is not None:
         assert set(stored.runs) == runs
     else:  # the sweep: its own grid, the default first
-        from jepa_lite import sweep
+        from jepa_lite.course import sweep
 
         grid = sweep.points(stored.extra["axes"])
         assert [p.name for p in grid] == list(stored.runs) and grid[0].name == "default"

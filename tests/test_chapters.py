@@ -244,7 +244,8 @@ def test_byol_by_hand_is_byols_loss(seed, monkeypatch):
 def test_the_sparse_conv_and_batch_norm_by_hand_are_the_packages(seed):
     """Chapter 02's masked convolution and masked batch norm against the sparse trunk's conv1
     and bn1 in training mode: the same outputs and the same gradients, over random masks."""
-    from jepa_lite import analysis, sparse
+    from jepa_lite.course import analysis
+    from jepa_lite.encoders import sparse
 
     masked_conv = chapter_function("02_sparse_encoder", "sparse-bn", "masked_conv")
     masked_bn = chapter_function("02_sparse_encoder", "sparse-bn", "masked_batch_norm")
@@ -316,7 +317,7 @@ def test_a_wrong_block_size_rule_is_caught():
 def test_the_probes_by_hand_are_the_packages(seed):
     """Chapter 05's k-NN vote and linear probe against probes.knn_classify and
     probes.linear_probe (official protocol) on random class-structured features."""
-    from jepa_lite import probes
+    from jepa_lite.eval import probes
 
     knn = chapter_function("05_probes", "probes", "knn_by_hand")
     linear = chapter_function("05_probes", "probes", "linear_probe_by_hand")

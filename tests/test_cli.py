@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from jepa_lite import cli, data
+from jepa_lite import cli
+from jepa_lite.data import imagenet100
 from jepa_lite.errors import UsageError
 
 
@@ -38,7 +39,7 @@ def test_make_data_bad_size(tmp_path, capsys):
 def test_make_data_imagenet100(tmp_path, capsys):
     from tests.test_data import fake_imagenet
 
-    src = fake_imagenet(tmp_path / "in1k", data.imagenet100_classes())
+    src = fake_imagenet(tmp_path / "in1k", imagenet100.imagenet100_classes())
     assert cli.main(["make-data", "imagenet100", "--imagenet", str(src),
                      "--out", str(tmp_path / "in100")]) == 0
     assert len(list((tmp_path / "in100" / "val").iterdir())) == 100

@@ -7,9 +7,12 @@ import shutil
 import pytest
 import torch
 
-from jepa_lite import analysis, compare, methods, profiles, report, scenes
-from jepa_lite.backbone import dense_trunk
+from jepa_lite import methods
 from jepa_lite.config import TrainConfig
+from jepa_lite.course import compare, profiles, report
+from jepa_lite.data import scenes
+from jepa_lite.encoders.resnet import dense_trunk
+from jepa_lite.eval import diagnostics
 
 SPEC = scenes.SyntheticSpec(classes=3, per_class=8, val_per_class=2, size=64, seed=5)
 
@@ -17,15 +20,15 @@ SPEC = scenes.SyntheticSpec(classes=3, per_class=8, val_per_class=2, size=64, se
 @pytest.mark.parametrize("seed", range(10))
 def test_spectrum_tells_collapsed_from_spread_features(seed):
     g = torch.Generator().manual_seed(seed)
-    spread = analysis.spectrum(torch.randn(200, 16, generator=g))
-    line = analysis.spectrum(torch.randn(200, 1, generator=g) * torch.randn(1, 16, generator=g)
+    spread = diagnostics.spectrum(torch.randn(200, 16, generator=g))
+    line = diagnostics.spectrum(torch.randn(200, 1, generator=g) * torch.randn(1, 16, generator=g)
                             + 5 * torch.ones(1, 16))
-    same = analysis.spectrum(torch.ones(200, 16))
+    same = diagnostics.spectrum(torch.ones(200, 16))
     assert spread["effective_rank"] > 12 and line["effective_rank"] < 2  # an arc, once normalised
     assert same["std"] < 1e-6 < line["std"] < spread["std"]
     eig = spread["eigenvalues"]
     assert len(eig) == 16 and eig == sorted(eig, reverse=True)
-    assert len(analysis.spectrum(torch.randn(5, 16, generator=g))["eigenvalues"]) == 4  # N - 1
+    assert len(diagnostics.spectrum(torch.randn(5, 16, generator=g))["eigenvalues"]) == 4  # N - 1
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -36,17 +39,17 @@ def test_collapse_stats_read_one_pooled_row_per_image_for_every_method(seed):
     g = torch.Generator().manual_seed(seed)
     cells = torch.randn(16, 32, 4, 4, generator=g)
     with pytest.raises(ValueError, match=r"pooled rows \[N, D\]; got \(16, 32, 4, 4\)"):
-        analysis.collapse_stats(cells)
-    a = analysis.collapse_stats(cells.mean((2, 3)))
+        diagnostics.collapse_stats(cells)
+    a = diagnostics.collapse_stats(cells.mean((2, 3)))
     assert a["diagnostic_rows"] == 16
     assert a["effective_rank"] <= 15 + 1e-6  # 16 centred rows span at most 15 directions
-    same = analysis.collapse_stats(torch.randn(1, 32, generator=g).expand(16, 32))
+    same = diagnostics.collapse_stats(torch.randn(1, 32, generator=g).expand(16, 32))
     assert same["target_std"] < 1e-6
 
 
 def flags(features):
-    sp = analysis.spectrum(features)
-    return sp, analysis.flags_of(sp)
+    sp = diagnostics.spectrum(features)
+    return sp, diagnostics.flags_of(sp)
 
 
 @pytest.mark.parametrize("seed", range(20))
@@ -55,7 +58,7 @@ def test_complete_collapse_is_flagged_by_the_std_and_missed_by_the_rank(seed):
     collapse: the std flags it; the rank, which is scale-free, reads them as spread out."""
     g = torch.Generator().manual_seed(seed)
     channels = int(torch.randint(64, 2049, (1,), generator=g))
-    rows = analysis.DIAGNOSTIC_ROWS
+    rows = diagnostics.DIAGNOSTIC_ROWS
     c = torch.randn(1, channels, generator=g) * 10 ** (4 * torch.rand(1, generator=g) - 2)
     noise = 10 ** (-4 + 2 * torch.rand(1, generator=g).item())
     sp, f = flags(c + noise * c.norm() / channels ** 0.5 * torch.randn(rows, channels,
@@ -69,7 +72,7 @@ def test_dimensional_collapse_is_flagged_by_the_rank_and_missed_by_the_std(seed)
     g = torch.Generator().manual_seed(seed)
     channels = int(torch.randint(64, 2049, (1,), generator=g))
     k = int(torch.randint(1, 6, (1,), generator=g))  # the directions the features use
-    rows = analysis.DIAGNOSTIC_ROWS
+    rows = diagnostics.DIAGNOSTIC_ROWS
     low = torch.randn(rows, k, generator=g) @ torch.randn(k, channels, generator=g)
     sp, f = flags(low + 1e-3 * torch.randn(rows, channels, generator=g))
     assert f["dimensional"] and not f["complete"]
@@ -80,7 +83,7 @@ def test_dimensional_collapse_is_flagged_by_the_rank_and_missed_by_the_std(seed)
 def test_spread_features_are_not_flagged(seed):
     g = torch.Generator().manual_seed(seed)
     channels = int(torch.randint(64, 2049, (1,), generator=g))
-    x = torch.randn(analysis.DIAGNOSTIC_ROWS, channels, generator=g)
+    x = torch.randn(diagnostics.DIAGNOSTIC_ROWS, channels, generator=g)
     for features in (x, x.relu(), x.exp()):  # any sign, a positive cone, heavy tails
         assert flags(features)[1] == {"complete": False, "dimensional": False,
                                       "reachable_rank": min(x.shape[0] - 1, channels)}
@@ -93,7 +96,7 @@ def test_a_random_resnet_on_photograph_like_scenes_is_not_flagged(tmp_path):
     root = scenes.make_synthetic(tmp_path / "busy", spec)
     for arch, seed in (("resnet10", 0), ("resnet18", 1)):
         torch.manual_seed(seed)
-        f = analysis.pooled_features(dense_trunk(arch), root, 64, torch.device("cpu"))
+        f = diagnostics.pooled_features(dense_trunk(arch), root, 64, torch.device("cpu"))
         assert len(f) == 256
         assert flags(f)[1] == {"complete": False, "dimensional": False, "reachable_rank": 255}
 
@@ -109,9 +112,9 @@ def test_sixteen_rows_cannot_tell_dimensional_collapse():
 def test_collapse_reading_names_each_kind_of_collapse_by_its_statistic():
     g = torch.Generator().manual_seed(0)
     x = torch.randn(256, 128, generator=g)
-    healthy = analysis.spectrum(x.relu())
+    healthy = diagnostics.spectrum(x.relu())
     c = torch.randn(1, 128, generator=g)
-    read = {name: compare.collapse_reading(analysis.spectrum(f), healthy) for name, f in {
+    read = {name: compare.collapse_reading(diagnostics.spectrum(f), healthy) for name, f in {
         "constant": c + 1e-4 * torch.randn(256, 128, generator=g),
         "two directions": torch.randn(256, 2, generator=g) @ torch.randn(2, 128, generator=g),
         "narrower": c.abs() + 0.3 * x.relu(),  # a narrower cone: std down, rank kept

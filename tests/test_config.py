@@ -8,15 +8,16 @@ from dataclasses import replace
 import pytest
 import torch
 
-from jepa_lite import config, course, masking, profiles, train
-from jepa_lite.backbone import patch_of
+from jepa_lite import config, masking, train
 from jepa_lite.config import METHOD_OPTIONS, TrainConfig
-from jepa_lite.profiles import PROFILES
+from jepa_lite.course import chapter, profiles
+from jepa_lite.course.profiles import PROFILES
+from jepa_lite.encoders.resnet import patch_of
 
 
 @pytest.mark.parametrize("name", ["smoke", "demo", "full"])
 def test_profiles_resolve(name, tmp_path):
-    cfg = course.resolve(name, out_dir=tmp_path, device="cpu", seed=3)
+    cfg = chapter.resolve(name, out_dir=tmp_path, device="cpu", seed=3)
     assert cfg.profile.name == name and cfg.seed == 3 and cfg.device == torch.device("cpu")
     assert cfg.image_size % 32 == 0 and cfg.grid == (cfg.image_size // 32,) * 2
     assert cfg.out_dir == tmp_path
@@ -33,33 +34,33 @@ def test_profiles_grow():
 def test_unknown_profile():
     with pytest.raises(ValueError,
                        match="unknown profile 'smok'; choose one of smoke, demo, gpu, full"):
-        course.resolve("smok")
+        chapter.resolve("smok")
 
 
 def test_smoke_generates_its_data_once(tmp_path):
-    cfg = course.resolve("smoke", out_dir=tmp_path, device="cpu")
+    cfg = chapter.resolve("smoke", out_dir=tmp_path, device="cpu")
     root = cfg.data_root()
     assert (root / "train").is_dir() and (root / "val").is_dir()
     stamp = (root / "dataset.json").stat().st_mtime_ns
-    assert course.resolve("smoke", out_dir=tmp_path).data_root() == root
+    assert chapter.resolve("smoke", out_dir=tmp_path).data_root() == root
     assert (root / "dataset.json").stat().st_mtime_ns == stamp
 
 
 def test_full_profile_needs_a_data_root(tmp_path):
-    cfg = course.resolve("full", out_dir=tmp_path, device="cpu")
+    cfg = chapter.resolve("full", out_dir=tmp_path, device="cpu")
     with pytest.raises(ValueError, match="needs DATA_ROOT.*make-data imagenet100"):
         cfg.data_root()
 
 
 def test_data_root_is_checked(tmp_path):
-    cfg = course.resolve("full", data_root=tmp_path / "missing", out_dir=tmp_path)
+    cfg = chapter.resolve("full", data_root=tmp_path / "missing", out_dir=tmp_path)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         cfg.data_root()
 
 
 def test_default_out_dir_is_in_the_checkout():
-    assert course.repo_root() is not None
-    assert course.default_out_dir() == course.repo_root() / "outputs"
+    assert chapter.repo_root() is not None
+    assert chapter.default_out_dir() == chapter.repo_root() / "outputs"
 
 
 def test_profiles_table_lists_every_profile():
@@ -100,11 +101,11 @@ def test_many_run_chapters_get_the_recipe_with_the_profiles_changes(name, tmp_pa
         assert changed == {k for k, v in p.many_runs.items() if getattr(one, k) != v}
         train.check_config(one)  # the trunk tiles the image; the masks fit the grid
         train.check_config(many)
-    cfg = course.resolve(name, out_dir=tmp_path, device="cpu")
+    cfg = chapter.resolve(name, out_dir=tmp_path, device="cpu")
     if p.many_runs_data is not None:
         assert p.many_runs_data.name != p.synthetic.name
         assert cfg.data_root(many_runs=True).name == p.many_runs_data.name
-    mine = course.resolve(name, data_root=tmp_path, out_dir=tmp_path, device="cpu")
+    mine = chapter.resolve(name, data_root=tmp_path, out_dir=tmp_path, device="cpu")
     for split in ("train", "val"):
         (tmp_path / split / "a").mkdir(parents=True, exist_ok=True)
     assert mine.data_root(many_runs=True) == mine.data_root()  # DATA_ROOT wins

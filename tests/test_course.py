@@ -12,7 +12,7 @@ import time
 import pytest
 import torch
 
-from jepa_lite import course
+from jepa_lite.course import runner
 
 pytestmark = pytest.mark.slow  # the smoke course through papermill: minutes
 
@@ -71,7 +71,7 @@ def smoke_course(tmp_path_factory):
 def test_every_chapter_runs(smoke_course):
     out, proc, _ = smoke_course
     assert proc.returncode == 0, proc.stderr[-3000:]
-    chapters = [p.stem for p in course.list_chapters()]
+    chapters = [p.stem for p in runner.list_chapters()]
     summary = (out / "summary.md").read_text()
     for ch in chapters:
         assert (out / f"{ch}.ipynb").is_file()
@@ -87,7 +87,7 @@ def test_every_chapter_runs(smoke_course):
 
 def test_executed_notebooks_are_parameterised_and_widget_free(smoke_course):
     out, _, _ = smoke_course
-    for ch in course.list_chapters():
+    for ch in runner.list_chapters():
         nb = json.loads((out / f"{ch.stem}.ipynb").read_text())
         injected = [c for c in nb["cells"]
                     if "injected-parameters" in c["metadata"].get("tags", [])]
@@ -124,7 +124,7 @@ def test_failing_chapter_is_named_and_others_kept(tmp_path, monkeypatch, capsys)
     nbdir.mkdir()
     ok = """
     # %%
-    from jepa_lite.course import start_chapter
+    from jepa_lite.course.chapter import start_chapter
     run = start_chapter(NAME, PROFILE, DATA_ROOT, OUT_DIR, DEVICE, SEED)
     run.log(answer=42)
     """
@@ -152,10 +152,10 @@ def test_failing_chapter_is_named_and_others_kept(tmp_path, monkeypatch, capsys)
     """))
     (nbdir / "02_after.py").write_text(_chapter(ok.replace("NAME", "'02_after'")))
     monkeypatch.setenv("JEPA_LITE_NOTEBOOKS", str(nbdir))
-    monkeypatch.setattr(course, "LOG_EVERY", 0.7)
+    monkeypatch.setattr(runner, "LOG_EVERY", 0.7)
     out = tmp_path / "out"
     start = time.monotonic()
-    results, summary = course.run_course("smoke", out_dir=out, device="cpu")
+    results, summary = runner.run_course("smoke", out_dir=out, device="cpu")
     seconds = time.monotonic() - start
     status = {r.chapter: r.status for r in results}
     assert status == {"00_first": "ok", "01_broken": "failed", "02_after": "ok"}
@@ -186,19 +186,19 @@ def test_failing_chapter_is_named_and_others_kept(tmp_path, monkeypatch, capsys)
 
 def test_only_selects_by_number_or_name():
     for key in ("01", "1", "masking", "01_masking"):
-        assert [p.stem for p in course.select_chapters([key])] == ["01_masking"]
-    assert [p.stem for p in course.select_chapters(["01_masking", "00"])] == [
+        assert [p.stem for p in runner.select_chapters([key])] == ["01_masking"]
+    assert [p.stem for p in runner.select_chapters(["01_masking", "00"])] == [
         "00_overview", "01_masking"]
     with pytest.raises(ValueError, match="unknown chapter '42'.*00_overview"):
-        course.select_chapters(["42"])
+        runner.select_chapters(["42"])
 
 
 def test_no_notebooks_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("JEPA_LITE_NOTEBOOKS", str(tmp_path / "nowhere"))
-    monkeypatch.setattr(course, "repo_root", lambda: None)
+    monkeypatch.setattr(runner, "repo_root", lambda: None)
     monkeypatch.chdir(tmp_path)
     with pytest.raises(FileNotFoundError, match="clone of the jepa_lite repository"):
-        course.notebooks_dir()
+        runner.notebooks_dir()
 
 
 def test_stale_metrics_are_not_reported(tmp_path, monkeypatch):
@@ -212,7 +212,7 @@ def test_stale_metrics_are_not_reported(tmp_path, monkeypatch):
     out = tmp_path / "out"
     (out / "00_early_failure").mkdir(parents=True)
     (out / "00_early_failure" / "metrics.json").write_text('{"metrics": {"old": 1}}')
-    results, summary = course.run_course("smoke", out_dir=out, device="cpu")
+    results, summary = runner.run_course("smoke", out_dir=out, device="cpu")
     assert results[0].status == "failed" and results[0].metrics == {}
     assert "ModuleNotFoundError" in results[0].error and "old=1" not in summary.read_text()
 
@@ -222,7 +222,7 @@ def test_partial_run_keeps_earlier_chapters_in_the_summary(tmp_path, monkeypatch
     nbdir.mkdir()
     body = """
     # %%
-    from jepa_lite.course import start_chapter
+    from jepa_lite.course.chapter import start_chapter
     run = start_chapter(NAME, PROFILE, DATA_ROOT, OUT_DIR, DEVICE, SEED)
     run.log(value=SEED)
     """
@@ -230,12 +230,12 @@ def test_partial_run_keeps_earlier_chapters_in_the_summary(tmp_path, monkeypatch
         (nbdir / f"{name}.py").write_text(_chapter(body.replace("NAME", repr(name))))
     monkeypatch.setenv("JEPA_LITE_NOTEBOOKS", str(nbdir))
     out = tmp_path / "out"
-    course.run_course("smoke", out_dir=out, device="cpu", seed=1)
-    course.run_course("smoke", only=["1"], out_dir=out, device="cpu", seed=2)
+    runner.run_course("smoke", out_dir=out, device="cpu", seed=1)
+    runner.run_course("smoke", only=["1"], out_dir=out, device="cpu", seed=2)
     rows = json.loads((out / "summary.json").read_text())["chapters"]
     assert [(r["chapter"], r["metrics"]["value"]) for r in rows] == [("00_a", 1), ("01_b", 2)]
     assert "00_a | ok (earlier run)" in (out / "summary.md").read_text()
-    course.run_course("demo", only=["1"], out_dir=out, device="cpu")  # another profile
+    runner.run_course("demo", only=["1"], out_dir=out, device="cpu")  # another profile
     rows = json.loads((out / "summary.json").read_text())["chapters"]
     assert [r["chapter"] for r in rows] == ["01_b"]
 
@@ -249,7 +249,7 @@ def test_pending_goes_on_where_a_course_stopped_and_each_chapter_names_what_made
     body = """
     # %%
     import os
-    from jepa_lite.course import start_chapter
+    from jepa_lite.course.chapter import start_chapter
     run = start_chapter(NAME, PROFILE, DATA_ROOT, OUT_DIR, DEVICE, SEED)
     run.log(value=SEED)
     assert NAME != os.environ.get("BREAK"), "broken on purpose"
@@ -260,9 +260,9 @@ def test_pending_goes_on_where_a_course_stopped_and_each_chapter_names_what_made
     out = tmp_path / "out"
 
     def runs(commit, **kw):
-        monkeypatch.setattr(course, "git_commit", lambda: commit)
-        course.course_commit.cache_clear()
-        return [r.chapter for r in course.run_course("smoke", out_dir=out, device="cpu",
+        monkeypatch.setattr(runner, "git_commit", lambda: commit)
+        runner.course_commit.cache_clear()
+        return [r.chapter for r in runner.run_course("smoke", out_dir=out, device="cpu",
                                                      pending=True, **kw)[0]]
 
     monkeypatch.setenv("BREAK", "01_b")
@@ -274,9 +274,9 @@ def test_pending_goes_on_where_a_course_stopped_and_each_chapter_names_what_made
     rows = json.loads((out / "summary.json").read_text())["chapters"]
     assert [(r["chapter"], r["commit"], r["seed"]) for r in rows] == [
         ("00_a", "cccc333", 3), ("01_b", "cccc333", 3), ("02_c", "cccc333", 3)]
-    monkeypatch.setattr(course, "git_commit", lambda: "dddd444")
-    course.course_commit.cache_clear()
-    course.run_course("smoke", only=["2"], out_dir=out, device="cpu", seed=3)
+    monkeypatch.setattr(runner, "git_commit", lambda: "dddd444")
+    runner.course_commit.cache_clear()
+    runner.run_course("smoke", only=["2"], out_dir=out, device="cpu", seed=3)
     rows = {r["chapter"]: r for r in json.loads((out / "summary.json").read_text())["chapters"]}
     assert rows["00_a"]["commit"] == "cccc333" and rows["02_c"]["commit"] == "dddd444"
     for r in rows.values():
@@ -348,8 +348,8 @@ def test_ablation_chapter_sweeps_the_profiles_grid_and_resumes(smoke_course):
     """Chapter 09 in the smoke course: one run per point of the smoke grid, each recorded
     in sweep.json; `jepa-lite sweep` into the same folder goes on where the record stops
     (a point whose entry is gone is taken from its finished run folder, not retrained)."""
-    from jepa_lite import sweep
-    from jepa_lite.profiles import PROFILES
+    from jepa_lite.course import sweep
+    from jepa_lite.course.profiles import PROFILES
 
     out, _, _ = smoke_course
     folder = out / "09_ablations"
@@ -383,7 +383,7 @@ def test_chapters_get_the_parameters_they_declare(tmp_path, monkeypatch):
     nbdir.mkdir()
     show = """
     # %%
-    from jepa_lite.course import start_chapter
+    from jepa_lite.course.chapter import start_chapter
     run = start_chapter(NAME, PROFILE, DATA_ROOT, OUT_DIR, DEVICE, SEED)
     run.log(**{k: v for k, v in globals().items() if k in ("RUN_DIR", "MICRO_BATCH")})
     """
@@ -392,7 +392,7 @@ def test_chapters_get_the_parameters_they_declare(tmp_path, monkeypatch):
     (nbdir / "01_run.py").write_text(HEADER + PARAMS + extra + textwrap.dedent(
         show.replace("NAME", "'01_run'")))
     monkeypatch.setenv("JEPA_LITE_NOTEBOOKS", str(nbdir))
-    results, _ = course.run_course("smoke", out_dir=tmp_path / "out", device="cpu",
+    results, _ = runner.run_course("smoke", out_dir=tmp_path / "out", device="cpu",
                                    run_dir=tmp_path / "r", micro_batch=32)
     assert [r.status for r in results] == ["ok", "ok"]
     assert results[0].metrics == {}  # not declared: not injected (papermill would warn)
@@ -405,10 +405,10 @@ def test_an_interrupted_course_says_that_its_run_goes_on(tmp_path, monkeypatch, 
     def interrupted(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(course, "run_chapter", interrupted)
+    monkeypatch.setattr(runner, "run_chapter", interrupted)
     with RunLock(tmp_path / "run"):  # as chapter 04's training process holds it
         with pytest.raises(KeyboardInterrupt):
-            course.run_course("smoke", only=["04"], out_dir=tmp_path / "out", device="cpu",
+            runner.run_course("smoke", only=["04"], out_dir=tmp_path / "out", device="cpu",
                               run_dir=tmp_path / "run")
     err = capsys.readouterr().err
     assert f"the pretraining run in {tmp_path / 'run'} goes on (pid " in err
@@ -446,7 +446,8 @@ def test_results_page_of_the_smoke_course(smoke_course, tmp_path):
     """`jepa-lite results`: a page of every chapter's numbers and figures, with the run's
     commit, device and wall time; every figure it links is copied next to it."""
 
-    from jepa_lite import cli, report
+    from jepa_lite import cli
+    from jepa_lite.course import report
 
     out, _, _ = smoke_course
     data = json.loads((out / "summary.json").read_text())
@@ -485,19 +486,19 @@ def test_results_page_of_the_smoke_course(smoke_course, tmp_path):
         nb = json.loads((dest / link).read_text())
         assert any(c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code")
     # the runs chapters 07-09 read without training, loadable from the page's folder
-    from jepa_lite import bundle
+    from jepa_lite.course import bundle
 
-    for chapter in ("07_cjepa", "08_comparison", "09_ablations"):
-        assert f"[its runs' results](data/{chapter}/runs.json)" in page
-        stored = bundle.load(dest / "data" / chapter)
-        assert stored.chapter == chapter and stored.profile == "smoke" and stored.runs
+    for name in ("07_cjepa", "08_comparison", "09_ablations"):
+        assert f"[its runs' results](data/{name}/runs.json)" in page
+        stored = bundle.load(dest / "data" / name)
+        assert stored.chapter == name and stored.profile == "smoke" and stored.runs
     assert set(bundle.load(dest / "data" / "07_cjepa").features) == {
         "random init", "CNN-JEPA", "CNN-JEPA, no EMA", "CNN-JEPA, no predictor",
         "CNN-JEPA, gradient through the target", "C-JEPA", "C-JEPA, no EMA"}
 
 
 def test_results_page_refuses_a_run_with_nothing_to_show_or_of_unnamed_code(tmp_path):
-    from jepa_lite import report
+    from jepa_lite.course import report
 
     with pytest.raises(FileNotFoundError, match="run the course first"):
         report.results_page(tmp_path / "nothing", tmp_path / "r")
@@ -530,7 +531,7 @@ def test_a_results_page_grows_chapter_by_chapter_and_names_what_made_each(
     # %%
     import os
     import matplotlib.pyplot as plt
-    from jepa_lite.course import start_chapter
+    from jepa_lite.course.chapter import start_chapter
     run = start_chapter(NAME, PROFILE, DATA_ROOT, OUT_DIR, DEVICE, SEED)
     run.log(value=len(os.environ["JEPA_LITE_COMMIT"]))
     fig, ax = plt.subplots()
@@ -544,8 +545,8 @@ def test_a_results_page_grows_chapter_by_chapter_and_names_what_made_each(
 
     def course_from(commit, *only):
         monkeypatch.setenv("JEPA_LITE_COMMIT", commit)
-        course.course_commit.cache_clear()
-        course.run_course("smoke", only=list(only), out_dir=out, device="cpu", pending=True)
+        runner.course_commit.cache_clear()
+        runner.run_course("smoke", only=list(only), out_dir=out, device="cpu", pending=True)
 
     course_from("aaaa111", "0", "1")
     assert cli.main(["results", str(out), "--dest", str(dest)]) == 0
@@ -565,8 +566,8 @@ def test_a_results_page_grows_chapter_by_chapter_and_names_what_made_each(
 
     course_from("cccc333")  # all three ran ok before: --pending runs none
     assert json.loads((out / "summary.json").read_text())["chapters"][0]["commit"] == "aaaa111"
-    course.course_commit.cache_clear()
-    course.run_course("smoke", only=["1"], out_dir=out, device="cpu")  # 01_b again, at cccc333
+    runner.course_commit.cache_clear()
+    runner.run_course("smoke", only=["1"], out_dir=out, device="cpu")  # 01_b again, at cccc333
     capsys.readouterr()
     assert cli.main(["results", str(out), "--dest", str(dest)]) == 0
     assert "01_b: kept the page's run of aaaa111" in capsys.readouterr().out
@@ -587,8 +588,8 @@ def test_a_results_page_grows_chapter_by_chapter_and_names_what_made_each(
 
 
 def test_results_index_links_every_page_and_names_the_missing_ones(tmp_path):
-    from jepa_lite import report
-    from jepa_lite.profiles import PROFILES
+    from jepa_lite.course import report
+    from jepa_lite.course.profiles import PROFILES
 
     (tmp_path / "demo").mkdir()
     (tmp_path / "demo" / "README.md").write_text(
@@ -606,9 +607,9 @@ def test_results_index_links_every_page_and_names_the_missing_ones(tmp_path):
 def test_chapters_07_to_09_read_the_committed_demo_runs_without_training(tmp_path):
     """TRAIN = False, a reader's default: chapters 07-09 draw every figure and table from the
     demo course committed in docs/results/demo/data, and train nothing."""
-    from jepa_lite import bundle
+    from jepa_lite.course import bundle
 
-    results, _ = course.run_course("smoke", ["07", "08", "09"], out_dir=tmp_path, device="cpu",
+    results, _ = runner.run_course("smoke", ["07", "08", "09"], out_dir=tmp_path, device="cpu",
                                    extra={"TRAIN": False})
     assert [r.status for r in results] == ["ok"] * 3, [r.error for r in results]
     for r in results:

@@ -13,8 +13,8 @@ import pytest
 import torch
 from PIL import Image
 
-from jepa_lite import data, scenes
-from jepa_lite.augment import CROP_ONLY
+from jepa_lite.data import decoding, folders, imagenet100, scenes
+from jepa_lite.data.augment import CROP_ONLY
 from jepa_lite.errors import ImageError
 from tests.pil_reference import view_transform
 
@@ -61,7 +61,7 @@ def test_synthetic_is_deterministic_for_a_seed(small_set, tmp_path, workers, pro
 def test_each_file_holds_the_render_of_its_own_seed(small_set):
     """Image i of class c in split s is ``render(shape, default_rng([seed, s, c, i]))``,
     pixel for pixel, whichever thread drew it."""
-    for split_id, split in enumerate(data.SPLITS):
+    for split_id, split in enumerate(folders.SPLITS):
         for c, folder in enumerate(sorted((small_set / split).iterdir())):
             for i, path in enumerate(sorted(folder.iterdir())):
                 shape = folder.name.split("_", 1)[1]
@@ -71,10 +71,10 @@ def test_each_file_holds_the_render_of_its_own_seed(small_set):
 
 
 def test_generation_workers_are_checked():
-    assert data.generation_workers(None) == (os.cpu_count() or 1)
-    assert data.generation_workers(5) == 5
+    assert decoding.generation_workers(None) == (os.cpu_count() or 1)
+    assert decoding.generation_workers(5) == 5
     with pytest.raises(ValueError, match="at least 1 thread"):
-        data.generation_workers(0)
+        decoding.generation_workers(0)
 
 
 def test_synthetic_images_vary_within_a_class(tmp_path):
@@ -92,7 +92,7 @@ def test_class_is_not_given_away_by_colour(tmp_path):
     root = scenes.make_synthetic(tmp_path / "c", spec)
 
     def feats(split):
-        ds = data.image_folder(root, split)
+        ds = folders.image_folder(root, split)
         x = np.stack([np.asarray(Image.open(p), dtype=np.float32).mean((0, 1))
                       for p, _ in ds.samples])
         return x, np.asarray(ds.targets)
@@ -141,16 +141,16 @@ def test_ensure_synthetic_caches(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("size", [64, 96, 224])
 def test_transforms_give_the_requested_size(small_set, size):
-    ds = data.image_folder(small_set, "train", view_transform(CROP_ONLY, size))
+    ds = folders.image_folder(small_set, "train", view_transform(CROP_ONLY, size))
     x, y = ds[0]
     assert x.shape == (3, size, size) and x.dtype == torch.float32 and y == 0
-    ev = data.image_folder(small_set, "val", data.eval_transform(size))
+    ev = folders.image_folder(small_set, "val", folders.eval_transform(size))
     assert ev[0][0].shape == (3, size, size)
 
 
 def test_the_pil_view_is_random_eval_is_not(small_set):
     img = Image.open(next((small_set / "train" / "00_disc").iterdir())).convert("RGB")
-    t, e = view_transform(CROP_ONLY, 64), data.eval_transform(64)
+    t, e = view_transform(CROP_ONLY, 64), folders.eval_transform(64)
     torch.manual_seed(0)
     assert not torch.equal(t(img), t(img))
     assert torch.equal(e(img), e(img))
@@ -160,12 +160,12 @@ def test_the_pil_view_is_random_eval_is_not(small_set):
 
 
 def test_eval_transform_resizes_like_the_paper():
-    resize = data.eval_transform(224).transforms[0]
+    resize = folders.eval_transform(224).transforms[0]
     assert resize.size == 256
 
 
 @pytest.mark.parametrize("factory", [lambda size: view_transform(CROP_ONLY, size),
-                                     data.eval_transform])
+                                     folders.eval_transform])
 def test_transform_rejects_bad_size(factory):
     with pytest.raises(ValueError, match="image size 250 is not a multiple of 32"):
         factory(250)
@@ -173,19 +173,19 @@ def test_transform_rejects_bad_size(factory):
 
 def test_missing_root(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist.*make-data synthetic"):
-        data.image_folder(tmp_path / "nope")
+        folders.image_folder(tmp_path / "nope")
 
 
 def test_missing_split(tmp_path):
     (tmp_path / "val").mkdir()
     with pytest.raises(FileNotFoundError, match="no 'train/' folder"):
-        data.image_folder(tmp_path, "train")
+        folders.image_folder(tmp_path, "train")
 
 
 def test_empty_split(tmp_path):
     (tmp_path / "train").mkdir()
     with pytest.raises(FileNotFoundError, match="is empty"):
-        data.image_folder(tmp_path, "train")
+        folders.image_folder(tmp_path, "train")
 
 
 def test_class_folder_without_images(small_set, tmp_path):
@@ -195,14 +195,14 @@ def test_class_folder_without_images(small_set, tmp_path):
     Image.new("RGB", (8, 8)).save(root / "train" / "cats" / "a.png")
     (root / "train" / "dogs" / "readme.txt").write_text("not an image")
     with pytest.raises(FileNotFoundError, match=r"class folder .*dogs holds no images"):
-        data.image_folder(root, "train")
+        folders.image_folder(root, "train")
 
 
 def test_unreadable_image_is_named(tmp_path):
     (tmp_path / "train" / "a").mkdir(parents=True)
     bad = tmp_path / "train" / "a" / "broken.jpg"
     bad.write_bytes(b"this is not a jpeg")
-    ds = data.image_folder(tmp_path, "train")
+    ds = folders.image_folder(tmp_path, "train")
     with pytest.raises(ImageError, match=r"cannot read image .*broken\.jpg.*delete or replace"):
         ds[0]
 
@@ -221,7 +221,7 @@ def fake_imagenet(root: Path, wnids, flat_val=False) -> Path:
 
 
 def test_imagenet100_class_list():
-    wnids = data.imagenet100_classes()
+    wnids = imagenet100.imagenet100_classes()
     assert len(wnids) == 100 == len(set(wnids))
     assert all(w.startswith("n") and len(w) == 9 for w in wnids)
     shipped = (Path(__file__).parent.parent / "data" / "imagenet100_classes.txt").read_text()
@@ -229,44 +229,44 @@ def test_imagenet100_class_list():
 
 
 def test_imagenet100_builder(tmp_path):
-    wnids = data.imagenet100_classes()
+    wnids = imagenet100.imagenet100_classes()
     src = fake_imagenet(tmp_path / "in1k", wnids + ["n99999999"])  # one extra class
-    out = data.make_imagenet100(src, tmp_path / "in100")
+    out = imagenet100.make_imagenet100(src, tmp_path / "in100")
     for split in ("train", "val"):
         links = sorted((out / split).iterdir())
         assert [p.name for p in links] == sorted(wnids)
         assert all(p.is_symlink() and p.resolve() == (src / split / p.name).resolve()
                    for p in links)
-        ds = data.image_folder(out, split, data.eval_transform(64))
+        ds = folders.image_folder(out, split, folders.eval_transform(64))
         assert len(ds.classes) == 100 and len(ds) == 100
-    assert data.make_imagenet100(src, tmp_path / "in100") == out  # idempotent
+    assert imagenet100.make_imagenet100(src, tmp_path / "in100") == out  # idempotent
 
 
 def test_imagenet100_missing_classes(tmp_path):
-    wnids = data.imagenet100_classes()
+    wnids = imagenet100.imagenet100_classes()
     src = fake_imagenet(tmp_path / "in1k", wnids[:97])
     with pytest.raises(FileNotFoundError, match="3 of the 100 ImageNet-100 classes are missing"):
-        data.make_imagenet100(src, tmp_path / "in100")
+        imagenet100.make_imagenet100(src, tmp_path / "in100")
     assert not (tmp_path / "in100").exists()  # checked before anything is written
 
 
 def test_imagenet100_flat_val(tmp_path):
-    src = fake_imagenet(tmp_path / "in1k", data.imagenet100_classes(), flat_val=True)
+    src = fake_imagenet(tmp_path / "in1k", imagenet100.imagenet100_classes(), flat_val=True)
     with pytest.raises(FileNotFoundError, match="sort the validation images"):
-        data.make_imagenet100(src, tmp_path / "in100")
+        imagenet100.make_imagenet100(src, tmp_path / "in100")
 
 
 def test_imagenet100_missing_root(tmp_path):
     with pytest.raises(FileNotFoundError, match="--imagenet"):
-        data.make_imagenet100(tmp_path / "nothing", tmp_path / "out")
+        imagenet100.make_imagenet100(tmp_path / "nothing", tmp_path / "out")
 
 
 def test_imagenet100_does_not_replace_foreign_files(tmp_path):
-    wnids = data.imagenet100_classes()
+    wnids = imagenet100.imagenet100_classes()
     src = fake_imagenet(tmp_path / "in1k", wnids)
     (tmp_path / "out" / "train" / wnids[0]).mkdir(parents=True)
     with pytest.raises(FileExistsError, match="not a link"):
-        data.make_imagenet100(src, tmp_path / "out")
+        imagenet100.make_imagenet100(src, tmp_path / "out")
     assert (tmp_path / "out" / "train" / wnids[0]).is_dir()
     assert not os.path.islink(tmp_path / "out" / "train" / wnids[0])
 
@@ -279,7 +279,7 @@ def test_scan_lists_what_imagefolder_lists(tmp_path):
     (root / "train" / "00_disc" / "notes.txt").write_text("not an image")
     (root / "train" / "01_ring" / "deeper").mkdir()
     shutil.copy(root / "train" / "00_disc" / "00000.png", root / "train" / "01_ring" / "deeper")
-    ours, theirs = data.scan(root, "train"), datasets.ImageFolder(root / "train")
+    ours, theirs = folders.scan(root, "train"), datasets.ImageFolder(root / "train")
     assert ours.classes == theirs.classes
     assert [(Path(p).resolve(), c) for p, c in ours.samples] == \
         [(Path(p).resolve(), c) for p, c in theirs.samples]
@@ -293,9 +293,9 @@ def test_fingerprint_follows_every_change_to_any_file(seed, tmp_path):
     rng = random.Random(seed)
     root = scenes.make_synthetic(tmp_path / "s", scenes.SyntheticSpec(classes=2, per_class=3,
                                                                    val_per_class=2, seed=seed))
-    first = data.scan(root, "train").fingerprint
+    first = folders.scan(root, "train").fingerprint
     copy = shutil.copytree(root, tmp_path / "copy")  # copy2 keeps the times
-    assert data.scan(copy, "train").fingerprint == first
+    assert folders.scan(copy, "train").fingerprint == first
     files = sorted((root / "train").rglob("*.png"))
     target = rng.choice(files)
     edit = rng.choice(["rewrite", "touch", "grow", "add", "remove", "rename"])
@@ -315,8 +315,8 @@ def test_fingerprint_follows_every_change_to_any_file(seed, tmp_path):
         target.unlink()
     else:
         target.rename(target.with_name("renamed.png"))
-    assert data.scan(root, "train").fingerprint != first, edit
-    assert data.scan(root, "val").fingerprint == data.scan(copy, "val").fingerprint
+    assert folders.scan(root, "train").fingerprint != first, edit
+    assert folders.scan(root, "val").fingerprint == folders.scan(copy, "val").fingerprint
 
 
 def _std(img) -> float:

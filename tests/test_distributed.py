@@ -15,11 +15,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.utils.data import DataLoader
 
-from jepa_lite import data, distributed, scenes, sparse, train
-from jepa_lite.augment import CROP_ONLY
+from jepa_lite import distributed, train
 from jepa_lite.checkpoint import load_checkpoint, read_metrics
+from jepa_lite.data import folders, scenes
+from jepa_lite.data.augment import CROP_ONLY
+from jepa_lite.data.pipeline import MaskCollator
+from jepa_lite.encoders import sparse
 from jepa_lite.masking import sample_masks
-from jepa_lite.pipeline import MaskCollator
 from tests.pil_reference import SeededViews, mask_collate, view_transform
 
 pytestmark = pytest.mark.slow  # 2-process gloo runs
@@ -105,7 +107,7 @@ def test_seeds_are_spread():
 
 # --------------------------------------------------------------------------- seeded views
 def loader_batches(root, workers):
-    folder = data.image_folder(root, "train")
+    folder = folders.image_folder(root, "train")
     sampler = distributed.MicroBatchSampler(folder, 16, 8, seed=3)
     sampler.set_epoch(2)
     loader = DataLoader(SeededViews(folder, view_transform(CROP_ONLY, 64)), batch_sampler=sampler,

@@ -9,8 +9,9 @@ from typing import ClassVar
 import pytest
 import torch
 
-from jepa_lite import checkpoint, cli, config, methods, scenes, train
+from jepa_lite import checkpoint, cli, config, methods, train
 from jepa_lite.config import METHOD_OPTIONS, MethodOptions, option
+from jepa_lite.data import scenes
 from tests.extension.barlow import BarlowTwins
 
 SPEC = scenes.SyntheticSpec(classes=3, per_class=8, val_per_class=2, size=64, seed=5)

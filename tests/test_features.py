@@ -9,7 +9,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jepa_lite import features, probes, scenes, train
+from jepa_lite import train
+from jepa_lite.data import scenes
+from jepa_lite.eval import features, probes
 from tests.test_distributed import spawn
 
 SPEC = scenes.SyntheticSpec(classes=3, per_class=8, val_per_class=3, size=64, seed=2)
@@ -47,7 +49,7 @@ def test_a_bank_of_another_run_is_refused_then_replaced_on_request(root, two_run
 
 def test_an_interrupted_extraction_is_done_again(root, tmp_path):
     torch.manual_seed(0)
-    from jepa_lite.backbone import dense_trunk
+    from jepa_lite.encoders.resnet import dense_trunk
 
     enc = dense_trunk("resnet10")
     bank = features.extract(enc, "random", root, "val", tmp_path, 64)
@@ -83,7 +85,7 @@ def test_linear_probe_reads_a_memory_map_as_it_reads_a_tensor(seed, tmp_path_fac
 
 def _sharded_worker(rank, world, root, out):
     from jepa_lite import distributed
-    from jepa_lite.backbone import dense_trunk
+    from jepa_lite.encoders.resnet import dense_trunk
 
     distributed.setup(torch.device("cpu"))  # as `jepa-lite probe` does under torchrun
     torch.manual_seed(0)

@@ -6,9 +6,12 @@ import json
 import pytest
 import torch
 
-from jepa_lite import compare, masking, methods, probes, scenes, train
-from jepa_lite.profiles import PROFILES
-from jepa_lite.scenes import SyntheticSpec
+from jepa_lite import masking, methods, train
+from jepa_lite.course import compare
+from jepa_lite.course.profiles import PROFILES
+from jepa_lite.data import scenes
+from jepa_lite.data.scenes import SyntheticSpec
+from jepa_lite.eval import probes
 
 GPU = PROFILES["gpu"]
 

@@ -35,9 +35,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from jepa_lite import masking, probes, profiles, train
+from jepa_lite import masking, train
 from jepa_lite.config import TrainConfig
-from jepa_lite.scenes import KINDS, SyntheticSpec, make_synthetic
+from jepa_lite.course import profiles
+from jepa_lite.data.scenes import KINDS, SyntheticSpec, make_synthetic
+from jepa_lite.eval import probes
 
 SPEC = SyntheticSpec(classes=10, per_class=100, val_per_class=20, size=96, seed=0)
 K = 20  # neighbours: 200 (the paper's k, for 1,300 images per class) would span two classes here

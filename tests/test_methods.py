@@ -9,20 +9,12 @@ import torch
 from torch import nn
 from torchvision import transforms
 
-from jepa_lite import (
-    checkpoint,
-    cli,
-    data,
-    losses,
-    masking,
-    methods,
-    probes,
-    scenes,
-    train,
-)
+from jepa_lite import checkpoint, cli, losses, masking, methods, train
 from jepa_lite.config import METHOD_OPTIONS, EMAOptions, TrainConfig
+from jepa_lite.data import folders, scenes
+from jepa_lite.data.pipeline import with_jitter_strength
+from jepa_lite.eval import probes
 from jepa_lite.methods.cjepa import block_means
-from jepa_lite.pipeline import with_jitter_strength
 from tests.pil_reference import TwoViews, stack_views
 
 VIEW_RECIPES = {m.name: m.view_recipes for m in methods.METHODS.values()
@@ -89,7 +81,7 @@ def test_every_method_has_its_options_and_one_registry_line():
 
 # --------------------------------------------------------------------------- views
 def test_two_views_are_seeded_and_differ(root):
-    folder = data.image_folder(root, "train")
+    folder = folders.image_folder(root, "train")
     image = folder.loader(folder.samples[0][0])
     for name, recipes in VIEW_RECIPES.items():
         t = TwoViews(*recipes, 64)

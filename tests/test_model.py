@@ -9,11 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jepa_lite import schedules
-from jepa_lite.analysis import num_parameters
+from jepa_lite.course.analysis import num_parameters
+from jepa_lite.encoders.predictor import ConvPredictor, MaskToken
 from jepa_lite.losses import jepa_loss
 from jepa_lite.masking import sample_masks
 from jepa_lite.methods.cnn_jepa import CNNJEPA
-from jepa_lite.predictor import ConvPredictor, MaskToken
 
 
 def test_predictor_parameter_counts_match_the_paper():
@@ -162,7 +162,7 @@ def test_ema_update_averages_parameters_not_buffers():
 
 
 def test_predictor_costs_and_reach():
-    from jepa_lite import analysis
+    from jepa_lite.course import analysis
 
     dw, std = analysis.predictor_costs(2048, (7, 7))
     assert dw["parameters"] == 12_662_784 and std["parameters"] == 113_264_640
@@ -179,7 +179,7 @@ def test_predictor_costs_and_reach():
 def test_cell_agreement_reads_each_target_cell_and_its_distance(seed):
     """Without a predictor the prediction at a target cell is the mask token, so the cosine
     there is cos(token, target feature): checked cell by cell; the model's mode is kept."""
-    from jepa_lite import analysis
+    from jepa_lite.course import analysis
 
     torch.manual_seed(seed)
     model = CNNJEPA("resnet10", predictor_layers=0).train()
@@ -204,7 +204,7 @@ def test_cell_agreement_reads_each_target_cell_and_its_distance(seed):
 def test_predictor_reach_is_structural_at_any_depth_and_width():
     """The reach of a deep, wide predictor is its receptive field clipped to the grid: no
     overflow, no dead path, whatever its weights."""
-    from jepa_lite import analysis
+    from jepa_lite.course import analysis
 
     for layers, k in ((12, 3), (3, 5)):
         reach = analysis.predictor_influence(ConvPredictor(64, layers, k), (7, 7), (0, 0), 64)

@@ -1,5 +1,5 @@
-"""The device pipeline from files to a method's forward inputs (``jepa_lite.pipeline``): the same
-inputs however the images reach the device (decoded in the workers, JPEG bytes decoded at
+"""The device pipeline from files to a method's forward inputs (``jepa_lite.data.pipeline``):
+the same inputs however the images reach the device (decoded in the workers, JPEG bytes decoded at
 the step, a cache in host memory), with 0 or 2 workers; every method's inputs; and the
 errors of the cache."""
 
@@ -9,10 +9,11 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from jepa_lite import augment, data, distributed, methods, scenes
-from jepa_lite.bench import make_jpegs
+from jepa_lite import distributed, methods
 from jepa_lite.config import TrainConfig
-from jepa_lite.pipeline import DecodedViews, Packed, on_device
+from jepa_lite.course.bench import make_jpegs
+from jepa_lite.data import augment, decoding, folders, scenes
+from jepa_lite.data.pipeline import DecodedViews, Packed, on_device
 from tests import pil_reference as pil
 
 CPU = torch.device("cpu")
@@ -33,7 +34,7 @@ def inputs_of(root, method: str, workers: int = 0, jpeg_bytes=None, cache=None, 
     """Every micro-batch of one epoch as the method's forward inputs."""
     cfg = TrainConfig(method=method, arch="resnet10", image_size=64, batch_size=8,
                       micro_batch=4, workers=workers, **changes)
-    folder = data.image_folder(root, "train")
+    folder = folders.image_folder(root, "train")
     views = methods.get(method).views(cfg)
     sampler = distributed.MicroBatchSampler(folder, 8, 4, seed=2)
     sampler.set_epoch(1)
@@ -55,8 +56,8 @@ def test_the_inputs_do_not_depend_on_how_images_reach_the_device(jpegs, method):
     decoded = inputs_of(jpegs, method)
     assert_same(decoded, inputs_of(jpegs, method, jpeg_bytes=True))
     assert_same(decoded, inputs_of(jpegs, method, workers=2))
-    folder = data.image_folder(jpegs, "train")
-    cache = data.DecodedCache(folder, CPU)
+    folder = folders.image_folder(jpegs, "train")
+    cache = decoding.DecodedCache(folder, CPU)
     assert isinstance(cache.images, torch.Tensor)  # one size: one stacked tensor
     assert_same(decoded, inputs_of(jpegs, method, cache=cache))
 
@@ -69,12 +70,12 @@ def test_a_cache_of_images_of_many_sizes_keeps_each_alone(tmp_path):
         from PIL import Image
 
         Image.fromarray(pixels).save(root / "train" / f"c{i % 2}" / f"{i}.png")
-    folder = data.image_folder(root, "train")
-    cache = data.DecodedCache(folder, CPU)
+    folder = folders.image_folder(root, "train")
+    cache = decoding.DecodedCache(folder, CPU)
     assert isinstance(cache.images, list) and cache.nbytes == sum(
         3 * h * w for h, w in [(40, 50), (64, 64), (33, 90), (70, 41)])
     for i, (path, _) in enumerate(folder.samples):
-        assert torch.equal(cache.images[i], data.decode(path))
+        assert torch.equal(cache.images[i], decoding.decode(path))
     got = cache.gather(torch.tensor([3, 0]))
     assert [tuple(t.shape) for t in got] == [tuple(cache.images[3].shape),
                                              tuple(cache.images[0].shape)]
@@ -98,22 +99,22 @@ def test_every_method_gets_normalised_views_of_the_configured_size(pngs, method)
 
 
 def test_a_jpeg_decoded_at_the_step_equals_one_decoded_in_a_worker(jpegs):
-    folder = data.image_folder(jpegs, "train")
+    folder = folders.image_folder(jpegs, "train")
     path = folder.samples[0][0]
-    raw, size = data.read_for_device(path)
+    raw, size = decoding.read_for_device(path)
     assert raw.dim() == 1 and size == (375, 500)
-    from jepa_lite.pipeline import decode_on
+    from jepa_lite.data.pipeline import decode_on
 
     (decoded,) = decode_on([raw], CPU)
-    assert torch.equal(decoded, data.decode(path))
-    png = data.read_for_device(str(next((jpegs / "train").rglob("*.jpg"))))[0]
+    assert torch.equal(decoded, decoding.decode(path))
+    png = decoding.read_for_device(str(next((jpegs / "train").rglob("*.jpg"))))[0]
     assert png.dim() == 1  # a JPEG stays bytes; a PNG is decoded in the worker:
     item = DecodedViews(folder, (augment.CROP_ONLY,), jpeg_bytes=True)[distributed.Draw(0, 1, 2)]
     assert item[0].dim() == 1 and item[2] == 2 and item[3] == 0
 
 
 def test_the_draws_of_an_image_depend_on_its_seed_alone(pngs):
-    folder = data.image_folder(pngs, "train")
+    folder = folders.image_folder(pngs, "train")
     ds = DecodedViews(folder, (augment.CROP_ONLY, augment.ViewRecipe()))
     a, b = ds[distributed.Draw(3, 11, 0)], ds[distributed.Draw(3, 11, 5)]
     assert a[1] == b[1] and a[1][0] != a[1][1]
@@ -123,9 +124,9 @@ def test_the_draws_of_an_image_depend_on_its_seed_alone(pngs):
 
 
 def test_cache_errors_name_the_fix(pngs):
-    folder = data.image_folder(pngs, "train")
+    folder = folders.image_folder(pngs, "train")
     with pytest.raises(ValueError, match=r"take 0\.0 GiB, more than --cache-gib 1e-06"):
-        data.DecodedCache(folder, CPU, limit_gib=1e-6)
+        decoding.DecodedCache(folder, CPU, limit_gib=1e-6)
 
 
 def pil_inputs_of(root, method: str) -> list[dict]:
@@ -133,7 +134,7 @@ def pil_inputs_of(root, method: str) -> list[dict]:
     loader (tests/pil_reference.py) instead of ``augment`` on the device."""
     cfg = TrainConfig(method=method, arch="resnet10", image_size=64, batch_size=8,
                       micro_batch=4)
-    folder = data.image_folder(root, "train")
+    folder = folders.image_folder(root, "train")
     views = methods.get(method).views(cfg)
     if views.masks is not None:
         transform, collate = (pil.view_transform(views.recipes[0], 64),
@@ -165,7 +166,7 @@ def test_packed_images_come_back_as_they_went(jpegs):
     g = torch.Generator().manual_seed(0)
     images = [torch.randint(0, 256, (3, h, w), dtype=torch.uint8, generator=g)
               for h, w in [(5, 7), (64, 3), (1, 1)]]
-    images.insert(1, data.read_for_device(str(next((jpegs / "train").rglob("*.jpg"))))[0])
+    images.insert(1, decoding.read_for_device(str(next((jpegs / "train").rglob("*.jpg"))))[0])
     packed = Packed.of(images)
     assert packed.flat.dim() == 1 and packed.meta.shape == (5, 3)
     back = packed.unpack()
@@ -190,7 +191,7 @@ def test_a_run_recorded_with_the_pil_pipeline_is_refused_in_one_line():
 def test_a_jpeg_no_decoder_takes_is_named_with_its_file(jpegs, monkeypatch):
     """A JPEG whose header reads but whose data neither nvJPEG nor the CPU decodes (here both
     decoders made to refuse it) stops the step with the file's name, not a bare error."""
-    from jepa_lite import pipeline as V
+    from jepa_lite.data import pipeline as V
     from jepa_lite.errors import ImageError
 
     def refuse(*args, **kwargs):
@@ -198,7 +199,7 @@ def test_a_jpeg_no_decoder_takes_is_named_with_its_file(jpegs, monkeypatch):
 
     cfg = TrainConfig(method="cnn-jepa", arch="resnet10", image_size=64)
     views = methods.get("cnn-jepa").views(cfg)
-    folder = data.image_folder(jpegs, "train")
+    folder = folders.image_folder(jpegs, "train")
     items = views.dataset(folder, CPU, jpeg_bytes=True)
     batch = views.collate([items[distributed.Draw(i, i, 0)] for i in (4, 2)])
     assert isinstance(batch[0], Packed) and batch[0].index.tolist() == [4, 2]

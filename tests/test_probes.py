@@ -12,8 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from jepa_lite import cli, data, features, probes, runtime, scenes, train
+from jepa_lite import cli, runtime, train
 from jepa_lite.checkpoint import load_checkpoint
+from jepa_lite.data import folders, scenes
+from jepa_lite.eval import features, probes
 
 
 def brute_force_knn(bank, bank_labels, queries, num_classes, k, t):
@@ -101,7 +103,7 @@ def test_linear_probe_at_chance_on_noise():
 
 KNN_PEAK = """
 import os, sys, torch
-from jepa_lite import probes
+from jepa_lite.eval import probes
 torch.manual_seed(0)
 bank, labels = torch.randn(100_000, 32), torch.randint(0, 100, (100_000,))
 queries = torch.randn(1500, 32)
@@ -189,8 +191,8 @@ def test_features_are_those_of_the_target_encoder(root, checkpoint, tmp_path):
     bank = features.extract(enc, "ckpt", root, "val", tmp_path, 64, batch_size=4)
     assert bank.features.shape == (9, 512) and isinstance(bank.features, np.memmap)
     assert bank.classes == ["00_disc", "01_ring", "02_crescent"] and not enc.training
-    images = torch.stack([img for img, _ in data.image_folder(root, "val",
-                                                              data.eval_transform(64))])
+    images = torch.stack([img for img, _ in folders.image_folder(root, "val",
+                                                              folders.eval_transform(64))])
     with torch.no_grad():
         direct = enc(images).mean((2, 3))
     assert torch.allclose(bank.rows(), direct, rtol=1e-3, atol=1e-3)  # stored in float16

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from jepa_lite import checkpoint, report, scenes, train
+from jepa_lite import checkpoint, train
 from jepa_lite.config import TrainConfig
+from jepa_lite.course import report
+from jepa_lite.data import scenes
 
 REPO = Path(__file__).resolve().parent.parent
 

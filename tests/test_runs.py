@@ -7,8 +7,10 @@ import time
 import pytest
 import torch
 
-from jepa_lite import checkpoint, runs, scenes, train
+from jepa_lite import checkpoint, train
 from jepa_lite.config import TrainConfig
+from jepa_lite.course import runs
+from jepa_lite.data import scenes
 from jepa_lite.errors import UsageError
 
 pytestmark = pytest.mark.slow  # trainers started in processes of their own

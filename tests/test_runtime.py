@@ -7,7 +7,8 @@ import textwrap
 import pytest
 import torch
 
-from jepa_lite import runtime, scenes
+from jepa_lite import runtime
+from jepa_lite.data import scenes
 from jepa_lite.errors import UsageError
 
 
@@ -97,7 +98,7 @@ def test_bf16_training_step_on_cpu_is_finite_and_close_to_fp32():
 
 
 def test_sparse_guarantees_hold_under_bf16_autocast():
-    from jepa_lite import analysis
+    from jepa_lite.course import analysis
     from jepa_lite.masking import stage_masks
 
     _, model, images, masks = make_step(3)
@@ -159,7 +160,8 @@ def test_channels_last_equals_contiguous_on_cpu():
 def test_gpu_settings_are_made_for_a_gpu_and_run_on_a_cpu(tmp_path, monkeypatch):
     """Fused AdamW, cudnn.benchmark, pinned memory and persistent prefetching workers, asked
     for with a GPU device; the fused AdamW step itself runs on the CPU too."""
-    from jepa_lite import data, distributed, train
+    from jepa_lite import distributed, train
+    from jepa_lite.data import folders
 
     cfg, model, images, masks = make_step(2)
     cuda, cpu = torch.device("cuda"), torch.device("cpu")
@@ -178,7 +180,7 @@ def test_gpu_settings_are_made_for_a_gpu_and_run_on_a_cpu(tmp_path, monkeypatch)
     assert torch.backends.cudnn.benchmark is True
     root = scenes.make_synthetic(tmp_path / "d", scenes.SyntheticSpec(classes=2, per_class=4,
                                                                    val_per_class=2))
-    folder = data.image_folder(root, "train")
+    folder = folders.image_folder(root, "train")
     sampler = distributed.MicroBatchSampler(folder, 4, 2, seed=0)
     for workers, device in ((2, cuda), (0, cpu)):
         loader = train.make_loader(folder, sampler, cfg.with_changes(workers=workers), device)

@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from jepa_lite import analysis, backbone, sparse
+from jepa_lite.course import analysis
+from jepa_lite.encoders import resnet, sparse
 from jepa_lite.masking import sample_masks, stage_masks
 
 SMALL = "resnet10"
@@ -11,26 +12,26 @@ SMALL = "resnet10"
 
 def pair(arch=SMALL, dtype=torch.float64, seed=0):
     torch.manual_seed(seed)
-    dense, sp = backbone.dense_trunk(arch).to(dtype), sparse.sparse_trunk(arch).to(dtype)
+    dense, sp = resnet.dense_trunk(arch).to(dtype), sparse.sparse_trunk(arch).to(dtype)
     sp.load_state_dict(dense.state_dict())
     return dense, sp
 
 
-@pytest.mark.parametrize("arch", [*backbone.ARCHS, "resnet10-s16", "resnet50-s16"])
+@pytest.mark.parametrize("arch", [*resnet.ARCHS, "resnet10-s16", "resnet50-s16"])
 def test_state_dicts_match(arch):
-    d, s = backbone.dense_trunk(arch).state_dict(), sparse.sparse_trunk(arch).state_dict()
+    d, s = resnet.dense_trunk(arch).state_dict(), sparse.sparse_trunk(arch).state_dict()
     assert list(d) == list(s)
     assert all(d[k].shape == s[k].shape for k in d)
-    plain = backbone.dense_trunk(arch.removesuffix("-s16")).state_dict()  # the same weights
+    plain = resnet.dense_trunk(arch.removesuffix("-s16")).state_dict()  # the same weights
     assert list(plain) == list(d) and all(plain[k].shape == d[k].shape for k in d)
 
 
 @pytest.mark.parametrize("arch", ["resnet10", "resnet18", "resnet50"])
 def test_small_image_stem_gives_the_paper_grid_at_half_the_size(arch):
     """``-s16`` drops the max-pool: 112 px -> 7x7 cells of 16 px, as 224 px -> 7x7 of 32."""
-    small, plain = backbone.dense_trunk(arch + "-s16").eval(), backbone.dense_trunk(arch).eval()
+    small, plain = resnet.dense_trunk(arch + "-s16").eval(), resnet.dense_trunk(arch).eval()
     assert (small.patch, plain.patch) == (16, 32)
-    assert backbone.patch_of(arch + "-s16") == 16 and backbone.patch_of(arch) == 32
+    assert resnet.patch_of(arch + "-s16") == 16 and resnet.patch_of(arch) == 32
     assert small(torch.randn(1, 3, 112, 112)).shape[-2:] == (7, 7)
     assert plain(torch.randn(1, 3, 224, 224)).shape[-2:] == (7, 7)
     assert small(torch.randn(1, 3, 96, 64)).shape[-2:] == (6, 4)
@@ -40,7 +41,7 @@ def test_unsupported_arch_lists_the_supported():
     with pytest.raises(ValueError, match="unsupported architecture 'vgg16'; supported: resnet10"):
         sparse.sparse_trunk("vgg16")
     with pytest.raises(ValueError, match="each also as NAME-s16 .*resnet18-s16 at 112 px"):
-        backbone.patch_of("resnet18-s8")
+        resnet.patch_of("resnet18-s8")
 
 
 def stage_strides(trunk) -> dict[str, int]:
@@ -181,7 +182,7 @@ def test_sparse_layer_outside_the_trunk_is_an_error():
 @pytest.mark.parametrize("arch", ["resnet10", "resnet18", "resnet10-s16"])
 def test_receptive_fields_match_the_gradient(arch):
     """The layer arithmetic agrees with where the centre unit's gradient reaches the input."""
-    t = backbone.dense_trunk(arch).eval()
+    t = resnet.dense_trunk(arch).eval()
     x = torch.randn(1, 3, 512, 512, requires_grad=True)
     outs = analysis.stage_outputs(t, x)
     for name, (rf, stride) in analysis.receptive_fields(t).items():
@@ -194,7 +195,7 @@ def test_receptive_fields_match_the_gradient(arch):
 
 
 def test_resnet50_receptive_field_is_427():
-    assert analysis.receptive_fields(backbone.dense_trunk("resnet50"))["layer4"] == (427, 32)
+    assert analysis.receptive_fields(resnet.dense_trunk("resnet50"))["layer4"] == (427, 32)
 
 
 def test_synchronize_batchnorm_keeps_weights_and_frozen_parameters():
@@ -258,7 +259,7 @@ def test_zero_filled_dense_trunk_fills_the_hole_and_the_sparse_one_does_not(trai
 def test_stage_outputs_keep_each_part_as_it_left_that_part(seed):
     """bn1's kept output is BatchNorm's (negative values and all), not what the in-place ReLU
     after it made of the same tensor; relu's is its max(0, bn1)."""
-    from jepa_lite.backbone import dense_trunk
+    from jepa_lite.encoders.resnet import dense_trunk
 
     torch.manual_seed(seed)
     outs = analysis.stage_outputs(dense_trunk("resnet10").eval(), torch.randn(2, 3, 64, 64))

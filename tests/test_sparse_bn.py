@@ -4,7 +4,8 @@ scatter form, its precondition and what it keeps for backward."""
 import pytest
 import torch
 
-from jepa_lite import bench, sparse
+from jepa_lite.course import bench
+from jepa_lite.encoders import sparse
 from jepa_lite.masking import sample_masks
 
 ARCHS = ["resnet10", "resnet10-s16"]

@@ -6,8 +6,9 @@ import random
 
 import pytest
 
-from jepa_lite import cli, report, sweep, viz
-from jepa_lite.profiles import PROFILES
+from jepa_lite import cli
+from jepa_lite.course import report, sweep, viz
+from jepa_lite.course.profiles import PROFILES
 
 
 def _random_axes(rng: random.Random) -> dict:

@@ -8,22 +8,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from jepa_lite import (
-    analysis,
-    checkpoint,
-    cli,
-    config,
-    masking,
-    methods,
-    probes,
-    scenes,
-    train,
-)
-from jepa_lite.backbone import patch_of
+from jepa_lite import checkpoint, cli, config, masking, methods, train
 from jepa_lite.checkpoint import read_metrics
 from jepa_lite.config import TrainConfig
+from jepa_lite.course.profiles import PROFILES
+from jepa_lite.data import scenes
+from jepa_lite.encoders.resnet import patch_of
 from jepa_lite.errors import UsageError
-from jepa_lite.profiles import PROFILES
+from jepa_lite.eval import diagnostics, probes
 
 SPEC = scenes.SyntheticSpec(classes=3, per_class=8, val_per_class=2, size=64, seed=5)
 
@@ -80,7 +72,7 @@ def test_the_diagnostics_keep_the_last_256_rows_of_an_epoch(seed):
         if i == steps // 2:
             rows = train.DiagnosticRows(rows.kept())  # a mid-epoch checkpoint, resumed
     every = torch.cat(parts)
-    n = min(len(every), analysis.DIAGNOSTIC_ROWS)
+    n = min(len(every), diagnostics.DIAGNOSTIC_ROWS)
     assert torch.equal(rows.kept(), every[-n:])
     assert sum(len(p) for p in rows.parts[1:]) < n  # the oldest part kept only if needed
     assert train.DiagnosticRows().kept() is None

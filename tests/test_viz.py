@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from jepa_lite import analysis, masking, viz
-from jepa_lite.predictor import ConvPredictor
+from jepa_lite import masking
+from jepa_lite.course import analysis, viz
+from jepa_lite.encoders.predictor import ConvPredictor
 
 
 @pytest.fixture(scope="module")
@@ -164,7 +165,7 @@ def test_hole_filling_figure_has_a_bar_per_encoder_and_stage():
     filled = {"dense, zero-filled": {"conv1": 0.1, "layer4": 0.5}, "sparse": {"conv1": 0.0,
                                                                               "layer4": 0.0}}
     err = {k: torch.rand(2, 3, 3, generator=g) for k in filled}
-    from jepa_lite import analysis
+    from jepa_lite.course import analysis
 
     d = analysis.cell_distance(m)
     fig = viz.fig_hole_filling(filled, err, d, ~m)
@@ -179,7 +180,7 @@ def test_training_curves_start_at_zero_and_draw_the_collapse_bounds(n_rows):
     """The std panel draws 0, where complete collapse is flagged and 1/sqrt(C); the rank
     panel the most N rows can span and where dimensional collapse is flagged; the rows are
     stated above the panels, the labels at a readable size."""
-    from jepa_lite.analysis import COMPLETE_STD_SHARE, DIMENSIONAL_RANK_SHARE
+    from jepa_lite.eval.diagnostics import COMPLETE_STD_SHARE, DIMENSIONAL_RANK_SHARE
 
     rows = [{"epoch": e, "loss": 0.5 - 0.01 * e, "target_std": 0.03 + 0.0001 * e,
              "effective_rank": min(10 + e, n_rows - 1), "diagnostic_rows": n_rows}
@@ -255,7 +256,7 @@ def test_sweep_draws_the_floor_and_error_bars_and_names_the_authors_runs():
 
 
 def test_ablation_bars_sit_on_their_ticks_and_name_their_source():
-    from jepa_lite import report
+    from jepa_lite.course import report
 
     for prefix, metrics in (("predictor depth", 1), ("masking", 2)):
         ax = viz.fig_ablation(report.paper_results(), prefix, prefix).axes[0]
@@ -353,7 +354,7 @@ def test_small_figures_keep_their_information_visible(image):
 
 
 def test_ablation_is_bars_of_categories_not_a_line():
-    from jepa_lite import report
+    from jepa_lite.course import report
 
     fig = viz.fig_ablation(report.paper_results(), "predictor depth", "depth")
     ax = fig.axes[0]
@@ -559,7 +560,7 @@ def test_no_figure_writes_a_number_it_does_not_draw():
     assert literal_numbers_in_figure_text(
         'ax.set_title("EMA momentum: cosine 0.996 -> 1")\nax.plot(x, label=f"{a} 0.5 x")') == [
         (1, "EMA momentum: cosine 0.996 -> 1"), (2, " 0.5 x")]
-    from jepa_lite import viz
+    from jepa_lite.course import viz
 
     for module in Path(viz.__file__).parent.glob("*.py"):
         assert literal_numbers_in_figure_text(module.read_text()) == [], module.name

@@ -28,11 +28,11 @@ from torch import nn
 from torch.optim.swa_utils import get_ema_multi_avg_fn
 
 from jepa_lite import masking, schedules
-from jepa_lite.augment import ViewRecipe
-from jepa_lite.backbone import check_arch, dense_trunk, patch_of
 from jepa_lite.config import EMAOptions, MethodOptions, TwoViewOptions
+from jepa_lite.data.augment import ViewRecipe
+from jepa_lite.data.pipeline import Views, with_jitter_strength
+from jepa_lite.encoders.resnet import check_arch, dense_trunk, patch_of
 from jepa_lite.errors import UsageError
-from jepa_lite.pipeline import Views, with_jitter_strength
 
 Schedules = dict[str, Callable[[int], float]]
 

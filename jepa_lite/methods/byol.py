@@ -10,8 +10,8 @@ import copy
 
 import torch
 
-from jepa_lite.augment import ViewRecipe
 from jepa_lite.config import BYOLOptions
+from jepa_lite.data.augment import ViewRecipe
 from jepa_lite.losses import negative_cosine
 from jepa_lite.methods.base import TwoViewMethod
 from jepa_lite.methods.heads import mlp, scaled

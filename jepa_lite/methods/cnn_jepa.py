@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import torch
 
-from jepa_lite.augment import CROP_ONLY
-from jepa_lite.backbone import dense_trunk, patch_of
 from jepa_lite.config import CNNJEPAOptions
+from jepa_lite.data.augment import CROP_ONLY
+from jepa_lite.data.pipeline import MaskCollator, Views
+from jepa_lite.encoders.predictor import ConvPredictor, MaskToken
+from jepa_lite.encoders.resnet import dense_trunk, patch_of
+from jepa_lite.encoders.sparse import sparse_trunk
 from jepa_lite.losses import jepa_loss
 from jepa_lite.masking import describe_geometry, grid_of, sample_masks
 from jepa_lite.methods.base import Method
-from jepa_lite.pipeline import MaskCollator, Views
-from jepa_lite.predictor import ConvPredictor, MaskToken
-from jepa_lite.sparse import sparse_trunk
 
 
 class CNNJEPA(Method):

@@ -12,8 +12,8 @@ from __future__ import annotations
 import torch
 
 from jepa_lite import distributed
-from jepa_lite.augment import ViewRecipe
 from jepa_lite.config import SimCLROptions
+from jepa_lite.data.augment import ViewRecipe
 from jepa_lite.losses import nt_xent
 from jepa_lite.methods.base import TwoViewMethod
 from jepa_lite.methods.heads import mlp, scaled

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import torch
 
-from jepa_lite.augment import ViewRecipe
 from jepa_lite.config import VICRegOptions
+from jepa_lite.data.augment import ViewRecipe
 from jepa_lite.losses import vicreg_loss
 from jepa_lite.methods.base import TwoViewMethod
 from jepa_lite.methods.heads import mlp, scaled

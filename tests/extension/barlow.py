@@ -10,7 +10,6 @@ from typing import ClassVar, Literal
 
 import torch
 
-from jepa_lite.augment import ViewRecipe
 from jepa_lite.config import (
     TwoViewOptions,
     lr_option,
@@ -18,6 +17,7 @@ from jepa_lite.config import (
     option,
     weight_decay_option,
 )
+from jepa_lite.data.augment import ViewRecipe
 from jepa_lite.methods.base import TwoViewMethod
 from jepa_lite.methods.heads import mlp, scaled
 

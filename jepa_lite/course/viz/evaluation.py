@@ -11,7 +11,7 @@ import torch
 from matplotlib.figure import Figure
 from PIL import Image
 
-from jepa_lite.viz.style import BLOCK_COLOURS, two_se
+from jepa_lite.course.viz.style import BLOCK_COLOURS, two_se
 
 
 def fig_probe_curves(results: dict[str, dict]) -> Figure:

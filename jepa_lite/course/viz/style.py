@@ -9,8 +9,8 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from jepa_lite import masking
+from jepa_lite.data.scenes import SHAPES, render_synthetic
 from jepa_lite.errors import UsageError
-from jepa_lite.scenes import SHAPES, render_synthetic
 
 TARGET_RGB = np.array([0.90, 0.15, 0.15])  # red means target, in every figure
 TARGET_HEX = "#e62626"

@@ -10,8 +10,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from jepa_lite import masking
-from jepa_lite.scenes import render_synthetic
-from jepa_lite.viz.style import BLOCK_COLOURS, HIDDEN_RGB, TARGET_HEX, TARGET_RGB, as_array
+from jepa_lite.course.viz.style import BLOCK_COLOURS, HIDDEN_RGB, TARGET_HEX, TARGET_RGB, as_array
+from jepa_lite.data.scenes import render_synthetic
 
 
 def draw_grid(ax, image, grid=None, title: str | None = None) -> None:
@@ -202,7 +202,7 @@ def render_masks(image, masks: torch.Tensor) -> Figure:
 
 def fig_dataset(root, split: str = "train", per_class: int = 6) -> Figure:
     """A few images of every class of an ImageFolder root, one row per class."""
-    from jepa_lite.data import image_folder
+    from jepa_lite.data.folders import image_folder
 
     ds = image_folder(root, split)
     by_class: dict[int, list[str]] = {}
@@ -228,7 +228,7 @@ def fig_scene_kinds(shapes: tuple[str, ...] = ("disc", "triangle", "star", "cros
     """The two generated data sets side by side, one row per class: ``scenes`` (pale objects
     on plain grey) and ``busy`` (any colour, textured and unevenly lit backgrounds,
     distractors, occluders)."""
-    from jepa_lite.scenes import render_busy
+    from jepa_lite.data.scenes import render_busy
 
     rng = np.random.default_rng(seed)
     fig, axes = plt.subplots(len(shapes), 2 * per_kind, figsize=(1.5 * 2 * per_kind,

@@ -1,9 +1,7 @@
-"""The encoders: what the probes, features and diagnostics read (:class:`Encoder`), and the
-ResNet trunks every method of the paper trains.
+"""The ResNet trunks every method of the paper trains (each an
+:class:`~jepa_lite.encoders.base.Encoder`).
 
-An encoder maps images to a grid of features and says three things of itself: ``patch``
-(pixels per output cell: the side of one mask patch), ``dim`` (features per cell) and
-``pool`` (its grid -> one row ``[B, dim]`` per image). A trunk is a torchvision ResNet
+A trunk is a torchvision ResNet
 without its pooling and classifier; its patch is its total stride (32, or 16 for the
 small-image stem ``NAME-s16``): :func:`patch_of` is the one place that says so.
 """
@@ -14,6 +12,7 @@ import torch
 from torch import nn
 from torchvision.models import resnet
 
+from jepa_lite.encoders.base import Encoder
 from jepa_lite.errors import UsageError
 
 PATCH = 32  # a ResNet's total downsampling: pixels per mask cell
@@ -46,22 +45,6 @@ def check_arch(arch: str) -> str:
 def patch_of(arch: str) -> int:
     """Pixels per cell of the trunk's output: the mask's patch size (32; 16 for ``-s16``)."""
     return PATCH // 2 if check_arch(arch).endswith(SMALL_STEM) else PATCH
-
-
-class Encoder(nn.Module):
-    """What is read of an encoder: ``forward(images)`` a grid of features, ``patch`` pixels
-    per cell, ``dim`` features per cell, :meth:`pool` one row per image."""
-
-    patch: int
-    dim: int
-
-    def pool(self, features: torch.Tensor) -> torch.Tensor:
-        """Global average pooling of the encoder's output: ``[B, dim, h, w] -> [B, dim]``;
-        any other shape is refused."""
-        if features.dim() != 4 or features.shape[1] != self.dim:
-            raise ValueError(f"{type(self).__name__}.pool takes [B, {self.dim}, h, w] "
-                             f"features; got {tuple(features.shape)}")
-        return features.mean((2, 3))
 
 
 class Trunk(Encoder):

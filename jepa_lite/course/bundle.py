@@ -61,7 +61,7 @@ class Bundle:
 
 def facts(profile: str, device: str, seed: int, **more) -> dict:
     """Where a bundle's numbers come from: the code's commit, the device, torch, the date."""
-    from jepa_lite.report import git_commit
+    from jepa_lite.course.report import git_commit
 
     return {"commit": git_commit(), "profile": profile, "device": device, "seed": seed,
             "torch": torch.__version__, "date": time.strftime("%Y-%m-%d"), **more}
@@ -141,7 +141,7 @@ def committed(chapter: str, profile: str = COMMITTED_PROFILE) -> Bundle:
     local = committed_dir(chapter, profile)
     if local is not None and (local / "runs.json").is_file():
         return load(local)
-    from jepa_lite.scenes import cache_dir
+    from jepa_lite.data.scenes import cache_dir
 
     cached = cache_dir() / "committed" / profile / chapter
     if not (cached / "runs.json").is_file():

@@ -19,8 +19,7 @@ import torch
 import torch.nn.functional as F
 from torchvision import datasets
 
-from jepa_lite import distributed, features, methods
-from jepa_lite.backbone import Trunk, dense_trunk, patch_of
+from jepa_lite import distributed, methods
 from jepa_lite.checkpoint import (
     NotACheckpointError,
     atomic_save,
@@ -29,8 +28,10 @@ from jepa_lite.checkpoint import (
     load_run_checkpoint,
 )
 from jepa_lite.config import TrainConfig
-from jepa_lite.data import check_data_root, image_folder
+from jepa_lite.data.folders import check_data_root, image_folder
+from jepa_lite.encoders.resnet import Trunk, dense_trunk, patch_of
 from jepa_lite.errors import UsageError
+from jepa_lite.eval import features
 from jepa_lite.progress import progress
 from jepa_lite.runtime import default_workers, memory_format
 
@@ -289,9 +290,9 @@ def train_supervised(arch: str, data_root, image_size: int = 224, epochs: int = 
     training loss of every epoch. With ``save``, the result is written there and a later
     call with the same settings loads it instead of training again, as does any of the
     files ``reuse`` (another chapter's) made with them."""
-    from jepa_lite.augment import CROP_ONLY
-    from jepa_lite.data import decoded_cache
-    from jepa_lite.pipeline import Views
+    from jepa_lite.data.augment import CROP_ONLY
+    from jepa_lite.data.decoding import decoded_cache
+    from jepa_lite.data.pipeline import Views
     from jepa_lite.runtime import autocast, grad_scaler, resolve_precision
     from jepa_lite.train import seeded_loader
 
@@ -366,7 +367,7 @@ def evaluate(encoder: Trunk, key: str, data_root, out_dir, image_size: int = 224
              seed: int = 0, overwrite: bool = False) -> dict | None:
     """k-NN and linear probes of one encoder; writes ``OUT/probe.json`` and returns it.
 
-    Features go to memory-mapped banks under ``OUT/features/`` (:mod:`jepa_lite.features`);
+    Features go to memory-mapped banks under ``OUT/features/`` (:mod:`jepa_lite.eval.features`);
     under torchrun every rank extracts its share, then rank 0 alone runs the probes (on its
     GPU when there is one) and the other ranks return None. ``workers``: loader processes
     that decode and resize (default: none on a CPU, where they would share its cores with

@@ -24,8 +24,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from jepa_lite.backbone import PATCHES
-from jepa_lite.data import SPLITS, generation_workers, scan
+from jepa_lite.data.decoding import generation_workers
+from jepa_lite.data.folders import SPLITS, scan
+from jepa_lite.encoders.resnet import PATCHES
 from jepa_lite.errors import UsageError, cannot_write
 from jepa_lite.masking import check_image_size
 from jepa_lite.progress import progress

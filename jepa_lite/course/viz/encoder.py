@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from jepa_lite import masking
-from jepa_lite.viz.style import HIDDEN_RGB, TARGET_HEX, run_styles
+from jepa_lite.course.viz.style import HIDDEN_RGB, TARGET_HEX, run_styles
 
 
 def fig_leak(influence: dict[str, dict[str, torch.Tensor]], mask: torch.Tensor) -> Figure:

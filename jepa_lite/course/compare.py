@@ -1,7 +1,7 @@
 """Chapters 07-08 — several methods on the same backbone, data and probes.
 
 * :func:`run_method`: one method's pretraining run, in its own process and folder, started,
-  followed and resumed as chapter 04's (``jepa_lite.runs``), then probed; a run that another
+  followed and resumed as chapter 04's (``jepa_lite.course.runs``), then probed; a run that another
   chapter already finished with the same configuration on the same data (:func:`find_twin`)
   is linked, not trained again.
 * :func:`recipe_changes`: where a profile's recipe of a method departs from the authors'.
@@ -24,14 +24,16 @@ from pathlib import Path
 
 import torch
 
-from jepa_lite import bundle, features, methods, probes, runs, train
-from jepa_lite.analysis import flags_of
-from jepa_lite.backbone import dense_trunk
-from jepa_lite.bench import round_robin
+from jepa_lite import methods, train
 from jepa_lite.checkpoint import read_metrics
 from jepa_lite.config import TrainConfig
-from jepa_lite.data import image_folder, scan
+from jepa_lite.course import bundle, runs
+from jepa_lite.course.bench import round_robin
+from jepa_lite.data.folders import image_folder, scan
 from jepa_lite.distributed import Draw, mix
+from jepa_lite.encoders.resnet import dense_trunk
+from jepa_lite.eval import features, probes
+from jepa_lite.eval.diagnostics import flags_of
 from jepa_lite.runtime import device_name
 
 
@@ -160,7 +162,7 @@ def validation_features(probe_dir, image_size: int) -> torch.Tensor:
 def results_bundle(chapter: str, chapter_cfg, train_cfg: TrainConfig,
                    results: dict[str, dict], references: dict[str, dict],
                    with_features: dict | None = None, **extra) -> bundle.Bundle:
-    """A chapter's runs as a :class:`~jepa_lite.bundle.Bundle` (what its analysis reads; the
+    """A chapter's runs as a :class:`~jepa_lite.course.bundle.Bundle` (what its analysis reads; the
     course commits it for the ``demo`` profile): each run's metrics, probe results and
     configuration, the references (random init, supervised), the pooled validation features
     of the runs named in ``with_features`` (name -> its probe folder), ``extra`` as given;
@@ -230,7 +232,7 @@ def fed_seconds(configs: dict[str, TrainConfig], data_root, device: torch.device
     training runs it (``bench.loader_speed``: the run's workers, the device pipeline's
     decoding and augmentation); against :func:`step_seconds`, the difference is what the
     loader adds to a step. One method after the other; the first step is not timed."""
-    from jepa_lite.bench import loader_speed
+    from jepa_lite.course.bench import loader_speed
 
     root = Path(data_root)
     seconds = {}

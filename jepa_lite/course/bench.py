@@ -26,13 +26,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from jepa_lite import distributed, masking, sparse, train
-from jepa_lite.backbone import dense_trunk, patch_of
+from jepa_lite import distributed, masking, train
 from jepa_lite.config import TrainConfig
+from jepa_lite.data.pipeline import to_device
+from jepa_lite.encoders import sparse
+from jepa_lite.encoders.resnet import dense_trunk, patch_of
 from jepa_lite.errors import UsageError
 from jepa_lite.masking import grid_of
 from jepa_lite.methods import Method
-from jepa_lite.pipeline import to_device
 from jepa_lite.runtime import (
     autocast,
     device_name,
@@ -240,8 +241,8 @@ def make_jpegs(root: Path, count: int, seed: int = 0) -> Path:
 
     from PIL import Image
 
-    from jepa_lite.data import generation_workers
-    from jepa_lite.scenes import SHAPES, render_busy
+    from jepa_lite.data.decoding import generation_workers
+    from jepa_lite.data.scenes import SHAPES, render_busy
 
     folder = root / "train"
 
@@ -283,8 +284,8 @@ def loader_speed(root: Path, cfg: TrainConfig, batches: int, device: torch.devic
     from itertools import islice
 
     from jepa_lite import methods
-    from jepa_lite.data import image_folder
-    from jepa_lite.pipeline import on_device
+    from jepa_lite.data.folders import image_folder
+    from jepa_lite.data.pipeline import on_device
 
     dataset = image_folder(root, "train")
     if len(dataset) < cfg.batch_size:
@@ -329,7 +330,7 @@ def loader_rows(root: Path, methods_: Iterable[str], workers: Iterable[int],
     """One row per method and number of workers: the loader alone, the loader
     feeding the method's step, and that step alone (on a batch the loader made)."""
     from jepa_lite import methods
-    from jepa_lite.data import image_folder
+    from jepa_lite.data.folders import image_folder
 
     rows = []
     for method in methods_:

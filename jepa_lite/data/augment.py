@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torchvision.transforms.v2 import functional as TF
 
-from jepa_lite.data import IMAGENET_MEAN, IMAGENET_STD
+from jepa_lite.data.folders import IMAGENET_MEAN, IMAGENET_STD
 
 RATIO = (3 / 4, 4 / 3)  # RandomResizedCrop's aspect ratios
 TRIES = 10  # RandomResizedCrop's attempts before its central fallback

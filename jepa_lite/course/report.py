@@ -160,7 +160,7 @@ def _chapter_files(page_dir: Path, chapter: str) -> list[Path]:
 def _take_chapter(outputs: Path, page_dir: Path, row: dict) -> dict:
     """Copy one chapter of a course folder beside the page: its figures, its executed
     notebook (every output) and the results chapters 07-09 read without training
-    (``jepa_lite.bundle``); no checkpoints, no feature banks. Returns its manifest entry."""
+    (``jepa_lite.course.bundle``); no checkpoints, no feature banks. Returns its manifest entry."""
     import shutil
 
     chapter = row["chapter"]
@@ -322,7 +322,7 @@ def _page_text(profile: str, manifest: dict, chapters: list[str], page_dir: Path
 
 def results_index(dest) -> Path:
     """``dest/README.md``: every profile, with a link to its page when a run made one."""
-    from jepa_lite.profiles import PROFILES
+    from jepa_lite.course.profiles import PROFILES
 
     dest = Path(dest)
     lines = ["# Results of the course, profile by profile", "",

@@ -4,7 +4,7 @@ A bank is a folder ``OUT/features/<split>-<image size>/`` with ``features.npy`` 
 float16, written block by block into a memory map, never assembled in memory; float32 for
 an encoder whose features exceed float16's 65504, said when it happens), ``labels.npy``
 and ``meta.json`` (which encoder, which data set). ImageNet-1k's training bank is
-1.28 M x 2048 x 2 bytes = 5.2 GB; the probes read it in chunks (``jepa_lite.probes``).
+1.28 M x 2048 x 2 bytes = 5.2 GB; the probes read it in chunks (``jepa_lite.eval.probes``).
 
 Under torchrun every rank extracts a contiguous share of the images into the same file (on
 its own GPU, under autocast); rank 0 then marks the bank complete.
@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, Subset
 
 from jepa_lite import distributed
 from jepa_lite.checkpoint import differences
-from jepa_lite.data import eval_transform, image_folder
+from jepa_lite.data.folders import eval_transform, image_folder
 from jepa_lite.errors import UsageError, cannot_write
 from jepa_lite.progress import progress
 from jepa_lite.runtime import autocast, memory_format, resolve_precision

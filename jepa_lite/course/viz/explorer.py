@@ -8,8 +8,8 @@ import re
 import torch
 
 from jepa_lite import masking
-from jepa_lite.viz.images import render_masks
-from jepa_lite.viz.style import fig_to_png, load_image, sample_images
+from jepa_lite.course.viz.images import render_masks
+from jepa_lite.course.viz.style import fig_to_png, load_image, sample_images
 
 
 class MaskExplorer:

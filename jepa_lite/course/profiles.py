@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from jepa_lite.config import PAPER_EXACT, MaskOptions, TrainConfig
+from jepa_lite.data.scenes import SyntheticSpec
 from jepa_lite.errors import UsageError
-from jepa_lite.scenes import SyntheticSpec
 
 # The paper's ablations (chapter 09): its default predictor and masking, and the values it
 # tried of each (data/paper_results.csv, "CNN-JEPA paper ablations").
@@ -45,7 +45,7 @@ class Profile:
     many_runs: dict = field(default_factory=dict)
     many_runs_data: SyntheticSpec | None = None
     # chapter 09's sweep: factor -> values, each changed alone from ABLATION_DEFAULT
-    # (jepa_lite.sweep), trained with the many-run recipe and data
+    # (jepa_lite.course.sweep), trained with the many-run recipe and data
     ablations: dict = field(default_factory=dict)
 
     def changes(self, method: str = "cnn-jepa", many_runs: bool = False) -> dict:

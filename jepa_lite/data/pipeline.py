@@ -23,9 +23,10 @@ import torch
 from torch.utils.data import Dataset
 from torchvision.io import ImageReadMode, decode_image, decode_jpeg
 
-from jepa_lite import augment, masking
-from jepa_lite.augment import ViewParams, ViewRecipe
-from jepa_lite.data import DecodedCache, decode, read_for_device
+from jepa_lite import masking
+from jepa_lite.data import augment
+from jepa_lite.data.augment import ViewParams, ViewRecipe
+from jepa_lite.data.decoding import DecodedCache, decode, read_for_device
 from jepa_lite.distributed import Draw
 from jepa_lite.errors import ImageError, UsageError
 from jepa_lite.runtime import memory_format

@@ -28,7 +28,7 @@ from jepa_lite.checkpoint import (
     resume_checkpoint,
 )
 from jepa_lite.config import TrainConfig
-from jepa_lite.data import scan
+from jepa_lite.data.folders import scan
 from jepa_lite.errors import UsageError
 from jepa_lite.progress import progress
 

@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from jepa_lite.viz.style import FLOOR, RUN_COLOURS, TARGET_HEX, run_styles
+from jepa_lite.course.viz.style import FLOOR, RUN_COLOURS, TARGET_HEX, run_styles
 
 
 def fig_schedules(lr: list[float], momentum: dict[str, list[float]],
@@ -48,7 +48,7 @@ def _collapse_panels(std_ax, rank_ax, rows: int | None, channels: int | None,
     collapse (0: every image the same; drawn: where ``analysis.collapse_flags`` says
     complete, and 1 / sqrt(C) of features spread evenly), the effective rank dimensional
     collapse (drawn: the most N rows can span, and where the flags say dimensional)."""
-    from jepa_lite.analysis import COMPLETE_STD_SHARE, DIMENSIONAL_RANK_SHARE
+    from jepa_lite.eval.diagnostics import COMPLETE_STD_SHARE, DIMENSIONAL_RANK_SHARE
 
     std_ax.set_title("complete collapse? per-channel std", fontsize=9)
     std_ax.set_ylabel("std of the L2-normalised rows", fontsize=8)
@@ -142,7 +142,7 @@ def fig_collapse_kinds(spectra: dict[str, dict]) -> Figure:
     each): the std, which sees complete collapse, and the effective rank, which sees
     dimensional collapse, each with the references of :func:`fig_training` (where
     ``analysis.collapse_flags`` draws its line); a flagged bar is red."""
-    from jepa_lite.analysis import flags_of
+    from jepa_lite.eval.diagnostics import flags_of
 
     names = list(spectra)
     fig, (a, b) = plt.subplots(1, 2, figsize=(10.5, 3.4))

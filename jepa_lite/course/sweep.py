@@ -19,12 +19,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from jepa_lite import compare
 from jepa_lite.checkpoint import differences
 from jepa_lite.config import STRATEGIES, TrainConfig
+from jepa_lite.course import compare
+from jepa_lite.course.profiles import ABLATION_DEFAULT as DEFAULT
+from jepa_lite.course.profiles import PAPER_GRID
 from jepa_lite.errors import UsageError
-from jepa_lite.profiles import ABLATION_DEFAULT as DEFAULT
-from jepa_lite.profiles import PAPER_GRID
 
 LABELS = {"predictor_layers": "predictor depth", "kernel_size": "kernel size",
           "depthwise_separable": "depthwise-separable", "strategy": "masking"}

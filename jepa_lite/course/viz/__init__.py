@@ -6,11 +6,11 @@ the predictor: chapters 02-04), ``training`` (schedules, collapse curves, spectr
 ``explorer`` (chapter 01's widget). Every name is also here: ``viz.fig_training``.
 
 Figure functions return a matplotlib ``Figure``; the chapter shows it and saves it through
-:class:`jepa_lite.course.ChapterRun`. Widgets are built from ipywidgets core controls so tests
-can set a control's value and check the result without a browser.
+:class:`jepa_lite.course.chapter.ChapterRun`. Widgets are built from ipywidgets core controls
+so tests can set a control's value and check the result without a browser.
 """
 
-from jepa_lite.viz.encoder import (
+from jepa_lite.course.viz.encoder import (
     fig_bn_statistics,
     fig_cell_agreement,
     fig_cell_agreement_map,
@@ -21,7 +21,7 @@ from jepa_lite.viz.encoder import (
     fig_reach_on_grids,
     fig_receptive_fields,
 )
-from jepa_lite.viz.evaluation import (
+from jepa_lite.course.viz.evaluation import (
     fig_ablation,
     fig_comparison,
     fig_confusion,
@@ -32,8 +32,8 @@ from jepa_lite.viz.evaluation import (
     fig_sweep,
     fig_time_per_epoch,
 )
-from jepa_lite.viz.explorer import MaskExplorer
-from jepa_lite.viz.images import (
+from jepa_lite.course.viz.explorer import MaskExplorer
+from jepa_lite.course.viz.images import (
     draw_grid,
     draw_mask,
     fig_block_shapes,
@@ -47,8 +47,8 @@ from jepa_lite.viz.images import (
     fig_strategies,
     render_masks,
 )
-from jepa_lite.viz.overview import pipeline_figure
-from jepa_lite.viz.style import (
+from jepa_lite.course.viz.overview import pipeline_figure
+from jepa_lite.course.viz.style import (
     BLOCK_COLOURS,
     FLOOR,
     HIDDEN_RGB,
@@ -64,7 +64,7 @@ from jepa_lite.viz.style import (
     sample_images,
     two_se,
 )
-from jepa_lite.viz.training import (
+from jepa_lite.course.viz.training import (
     fig_collapse_kinds,
     fig_runs,
     fig_schedules,

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from jepa_lite.backbone import Trunk
+from jepa_lite.encoders.resnet import Trunk
 from jepa_lite.errors import UsageError
 
 
