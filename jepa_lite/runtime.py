@@ -31,8 +31,8 @@ _EXIT_HOOKED = False
 
 def skip_final_collection() -> None:
     """At this process's exit, freeze the heap: the interpreter's last garbage collections
-    would walk every object torch imported (0.7 s for a ``jepa-lite`` process, 1.0 s for a
-    chapter's kernel on 2 cores; docs/benchmarks.md). Exit handlers still run; objects in
+    would walk every object torch imported, a second of a small CPU's time (measured in
+    docs/benchmarks.md). Exit handlers still run; objects in
     reference cycles are not finalised (files here are closed by ``with`` blocks)."""
     global _EXIT_HOOKED
     if not _EXIT_HOOKED:
@@ -104,9 +104,9 @@ def device_report(device: torch.device) -> str:
 
 def memory_format(device: torch.device, training: bool = True) -> torch.memory_format:
     """The layout of images and weights, decided here for every caller: channels_last
-    (cuDNN's fast layout) on a GPU; on a CPU only for inference (oneDNN's: a ResNet-10's
-    features at 128 px in 0.65x the time on 2 cores), while training stays contiguous there
-    (channels_last was slower on 2 CPU cores; docs/benchmarks.md)."""
+    (cuDNN's fast layout) on a GPU; on a CPU only for inference (oneDNN's layout: faster
+    feature extraction), while training stays contiguous there (channels_last was slower;
+    both measured in docs/benchmarks.md)."""
     if device.type == "cuda" or not training:
         return torch.channels_last
     return torch.contiguous_format

@@ -136,9 +136,9 @@ def tune(device: torch.device) -> None:
 
 def maybe_compile(net: torch.nn.Module, compile: bool) -> torch.nn.Module:
     """``--compile``: ``torch.compile`` the model (or its DDP wrapper). On a GPU it fuses the
-    sparse encoder's masks and BatchNorm arithmetic into few kernels (ResNet-50, 224 px,
-    batch 128, bf16, one H100: 2.5x the images/s of the eager step; docs/benchmarks.md), at
-    the price of minutes of compiling when the run starts (175 s for ResNet-50 there). Off
+    sparse encoder's masks and BatchNorm arithmetic into few kernels, a faster step at the
+    price of minutes of compiling when the run starts (both measured in docs/benchmarks.md,
+    "--compile"). Off
     by default: on a CPU it gains little and needs a C++ compiler."""
     return torch.compile(net) if compile else net
 

@@ -1,12 +1,12 @@
 """A chapter's runs as data, small enough to commit: chapters 07-09 explorable in seconds.
 
-Chapters 07-09 train many runs (about 70 minutes of a 2-core CPU with the ``demo`` profile).
-What their analysis reads of those runs fits in a few MB: each run's metrics per epoch, its
-probe results and, where a chapter draws them, its pooled validation features. A chapter
-that trains writes them here (:func:`save`) and reads them back (:func:`load`) for its
-figures and tables; a reader who does not train reads the ones a ``make results
-PROFILE=demo`` run committed in ``docs/results/demo/data/<chapter>`` (:func:`committed`),
-with the commit, device and date that made them.
+Chapters 07-09 train many runs (their times: docs/results/demo). What their analysis reads
+of those runs fits in a few MB: each run's metrics per epoch, its probe results and, where a
+chapter draws them, its pooled validation features. A chapter that trains writes them here
+(:func:`save`) and reads them back (:func:`load`) for its figures and tables; a reader who
+does not train reads the ones a ``make results PROFILE=demo`` run committed in
+``docs/results/demo/data/<chapter>`` (:func:`committed`), with the commit, device and date
+that made them.
 
     <folder>/runs.json      facts (commit, profile, device, date), sizes, each run's
                             metrics and probe results, the chapter's own extras

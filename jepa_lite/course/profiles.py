@@ -74,7 +74,7 @@ SHORT_RUN = {"cnn-jepa": {"lr": 0.002, "ema": (0.99, 1.0)},
 
 # The gpu profile trains at batch 128, a quarter of the authors' 512: the LARS baselines'
 # learning rates scaled as the batch (SimCLR's linear scaling rule); AdamW's kept (CNN-JEPA
-# learned with 0.01 at batch 128 on one H100: docs/benchmarks.md, "The gpu profile")
+# learned with it at batch 128: docs/benchmarks.md, "The gpu profile")
 GPU_BATCH = {"simclr": {"lr": 1.7 * 128 / 512}, "vicreg": {"lr": 0.5 * 128 / 512}}
 
 PROFILES: dict[str, Profile] = {
@@ -116,7 +116,7 @@ PROFILES: dict[str, Profile] = {
                           "warmup_epochs": 1, "workers": 2, "checkpoint_every": 4},
                 methods=SHORT_RUN, many_runs={"epochs": 4},
                 knn_k=20, supervised_epochs=12,
-                # eight runs of ~4 minutes: the ends of the depth range, kernels up to the
+                # eight runs: the ends of the depth range, kernels up to the
                 # 4x4 grid's reach, standard convs, the three masking strategies
                 ablations={"predictor_layers": [1, 3, 6], "kernel_size": [3, 5, 7],
                            "depthwise_separable": [True, False],
@@ -125,8 +125,8 @@ PROFILES: dict[str, Profile] = {
                        "the paper's 7x7 grid, ResNet-18, 40 epochs, long enough that "
                        "learning shows; chapters 04-05 in 8.1 minutes on one H200 "
                        "(docs/results/gpu)",
-                # 40 epochs: CNN-JEPA learned these scenes between 20 and 40 epochs on one
-                # H100 (docs/benchmarks.md, "The gpu profile", has the numbers)
+                # 40 epochs: long enough that CNN-JEPA learned these scenes on a GPU
+                # (docs/benchmarks.md, "The gpu profile", has the numbers)
                 image_size=224,
                 synthetic=SyntheticSpec(classes=10, per_class=1000, val_per_class=200,
                                         size=224, kind="busy"),
@@ -147,8 +147,8 @@ PROFILES: dict[str, Profile] = {
                 ablations={"strategy": ["mixed", "random"]}),
         Profile("full", "the paper's setting: ImageNet-100 (or ImageNet-1k) at 224 px on GPUs",
                 image_size=224, synthetic=None, dataset="ImageNet-100", mask_draws=100_000,
-                # compiled: minutes of compiling against hours of training (2.5x the eager
-                # step of ResNet-50 at 224 px on an H100; docs/benchmarks.md)
+                # compiled: minutes of compiling against hours of training, for a faster
+                # step (docs/benchmarks.md, "--compile")
                 pretrain={"arch": "resnet50", "epochs": 200, "batch_size": 512, "workers": 8,
                           "checkpoint_every_steps": 500, "compile": True, **PAPER_EXACT},
                 notes="--paper-exact: the table was made by the authors' code, so the "

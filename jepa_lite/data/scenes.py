@@ -233,14 +233,14 @@ def render_busy(shape: str, rng: np.random.Generator, size: int = 64) -> Image.I
 RENDERERS = {"scenes": render_synthetic, "busy": render_busy}
 
 
-# zlib's fastest level, lossless like any: 0.9 ms to write a 128 px image instead of 3.2 ms
-# at the default 6, files 16 % larger
+# zlib's fastest level, lossless like any: faster to write than the default 6, files a little
+# larger (docs/benchmarks.md, "The test suite's time on 2 cores")
 PNG_LEVEL = 1
 
 
 # Above this many images a generated data set is drawn by processes, below it by threads:
-# the drawing holds the GIL a third of its time (threads: 1.9x on 2 cores), and a process
-# costs a second or two of importing torch before its first image
+# the drawing holds the GIL part of its time, and a process first spends a second or two
+# importing torch (the same section of docs/benchmarks.md)
 PROCESS_MIN_IMAGES = 2_000
 
 
