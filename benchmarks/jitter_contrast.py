@@ -20,7 +20,7 @@ import torch
 from torchvision import transforms
 
 from jepa_lite.data import scenes
-from jepa_lite.data.pipeline import with_jitter_strength
+from jepa_lite.data.augment import with_jitter_strength
 from jepa_lite.methods import SimCLR
 
 

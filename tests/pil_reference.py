@@ -10,9 +10,9 @@ from torchvision import transforms
 
 from jepa_lite import masking
 from jepa_lite.data import augment
-from jepa_lite.data.augment import ViewRecipe
+from jepa_lite.data.augment import ViewRecipe, with_jitter_strength
 from jepa_lite.data.folders import IMAGENET_MEAN, IMAGENET_STD
-from jepa_lite.data.pipeline import MaskCollator, with_jitter_strength
+from jepa_lite.data.pipeline import MaskCollator
 from jepa_lite.distributed import Draw
 
 
@@ -39,7 +39,7 @@ def view_transform(recipe: ViewRecipe, image_size: int,
 
 class TwoViews:
     """One image -> two independently augmented views (each with its own recipe), colour
-    jitter scaled by ``jitter_strength`` (``views.with_jitter_strength``)."""
+    jitter scaled by ``jitter_strength`` (``augment.with_jitter_strength``)."""
 
     def __init__(self, first: ViewRecipe, second: ViewRecipe, image_size: int,
                  jitter_strength: float = 1.0, patch: int = masking.PATCH):

@@ -12,7 +12,7 @@ from torchvision import transforms
 from jepa_lite import checkpoint, cli, losses, masking, methods, train
 from jepa_lite.config import METHOD_OPTIONS, EMAOptions, TrainConfig
 from jepa_lite.data import folders, scenes
-from jepa_lite.data.pipeline import with_jitter_strength
+from jepa_lite.data.augment import with_jitter_strength
 from jepa_lite.eval import probes
 from jepa_lite.methods.cjepa import block_means
 from tests.pil_reference import TwoViews, stack_views

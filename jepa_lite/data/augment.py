@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 import torch
@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torchvision.transforms.v2 import functional as TF
 
 from jepa_lite.data.folders import IMAGENET_MEAN, IMAGENET_STD
+from jepa_lite.errors import UsageError
 
 RATIO = (3 / 4, 4 / 3)  # RandomResizedCrop's aspect ratios
 TRIES = 10  # RandomResizedCrop's attempts before its central fallback
@@ -53,6 +54,18 @@ class ViewRecipe:
 
 # Paper: "only random resized crop" (+ flip) for CNN-JEPA
 CROP_ONLY = ViewRecipe(jitter_p=0.0, grey_p=0.0, blur_p=0.0, crop_scale=(0.2, 1.0))
+
+
+def with_jitter_strength(recipe: ViewRecipe, strength: float) -> ViewRecipe:
+    """``recipe`` with its colour jitter scaled by SimCLR's colour-distortion strength ``s``
+    (SimCLR: brightness, contrast, saturation 0.8 s, hue 0.2 s; s = 1 on ImageNet, 0.5 on
+    CIFAR-10). ``strength`` 1 leaves the recipe as the authors ran it."""
+    jitter = tuple(j * strength for j in recipe.jitter)
+    if strength < 0 or jitter[3] > 0.5:
+        raise UsageError(f"jitter strength {strength:g} gives a hue jitter of {jitter[3]:g}; "
+                         f"hue jitter must lie in [0, 0.5]: choose --jitter-strength between "
+                         f"0 and {0.5 / recipe.jitter[3]:g}")
+    return replace(recipe, jitter=jitter)
 
 
 def blur_kernel(height: int, width: int) -> int:

@@ -16,7 +16,6 @@ step are the same with 0 or 8 workers, on 1 rank or 4.
 from __future__ import annotations
 
 import random
-from dataclasses import replace
 from typing import NamedTuple
 
 import torch
@@ -28,7 +27,7 @@ from jepa_lite.data import augment
 from jepa_lite.data.augment import ViewParams, ViewRecipe
 from jepa_lite.data.decoding import DecodedCache, decode, read_for_device
 from jepa_lite.distributed import Draw
-from jepa_lite.errors import ImageError, UsageError
+from jepa_lite.errors import ImageError
 from jepa_lite.runtime import memory_format
 
 
@@ -52,18 +51,6 @@ class MaskCollator:
 
 
 # --------------------------------------------------------------------------- recipes
-def with_jitter_strength(recipe: ViewRecipe, strength: float) -> ViewRecipe:
-    """``recipe`` with its colour jitter scaled by SimCLR's colour-distortion strength ``s``
-    (SimCLR: brightness, contrast, saturation 0.8 s, hue 0.2 s; s = 1 on ImageNet, 0.5 on
-    CIFAR-10). ``strength`` 1 leaves the recipe as the authors ran it."""
-    jitter = tuple(j * strength for j in recipe.jitter)
-    if strength < 0 or jitter[3] > 0.5:
-        raise UsageError(f"jitter strength {strength:g} gives a hue jitter of {jitter[3]:g}; "
-                         f"hue jitter must lie in [0, 0.5]: choose --jitter-strength between "
-                         f"0 and {0.5 / recipe.jitter[3]:g}")
-    return replace(recipe, jitter=jitter)
-
-
 # --------------------------------------------------------------------------- from files to inputs
 class DecodedViews(Dataset):
     """An image folder whose items are :class:`Draw`s: image ``index``, decoded (or, for a

@@ -29,8 +29,8 @@ from torch.optim.swa_utils import get_ema_multi_avg_fn
 
 from jepa_lite import masking, schedules
 from jepa_lite.config import EMAOptions, MethodOptions, TwoViewOptions
-from jepa_lite.data.augment import ViewRecipe
-from jepa_lite.data.pipeline import Views, with_jitter_strength
+from jepa_lite.data.augment import ViewRecipe, with_jitter_strength
+from jepa_lite.data.pipeline import Views
 from jepa_lite.encoders.resnet import check_arch, dense_trunk, patch_of
 from jepa_lite.errors import UsageError
 
