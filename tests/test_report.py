@@ -126,3 +126,19 @@ def test_markdown_table_keeps_the_digits_that_carry_the_claim():
     shown = report.markdown_table(costs, ["method", "value"])
     for r in costs:
         assert f"| {r['method']} | {r['value']:g} |" in shown
+
+
+def test_summary_rows_name_each_chapters_commit_and_seed():
+    """The course runner and the results page read summary.json through one helper: a row
+    keeps its own commit and seed; a summary of the layout before (one commit and seed for
+    the whole course) gives its own to every row."""
+    older = {"commit": "aaaa111", "config": {"seed": 3},
+             "chapters": [{"chapter": "00_overview", "status": "ok"},
+                          {"chapter": "01_masking", "status": "ok", "commit": "bbbb222",
+                           "seed": 0}]}
+    rows = report.summary_rows(older)
+    assert [(r["chapter"], r["commit"], r["seed"]) for r in rows] == [
+        ("00_overview", "aaaa111", 3), ("01_masking", "bbbb222", 0)]
+    assert report.summary_rows({"chapters": [{"chapter": "x"}]}) == [
+        {"chapter": "x", "commit": "", "seed": None}]
+    assert report.summary_rows({}) == []

@@ -193,6 +193,13 @@ def _take_chapter(outputs: Path, page_dir: Path, row: dict) -> dict:
     return entry
 
 
+def summary_rows(summary: dict) -> list[dict]:
+    """The chapter rows of a course's ``summary.json``, each naming its commit and seed: a
+    summary written before chapters named their own gives its one commit and seed to all."""
+    older = {"commit": summary.get("commit", ""), "seed": summary.get("config", {}).get("seed")}
+    return [{**older, **c} for c in summary.get("chapters", [])]
+
+
 def results_page(outputs, dest, replace: bool = False, chapters: list[str] | None = None
                  ) -> Path:
     """``dest/<profile>/README.md``: the numbers and figures of a course's chapters
@@ -214,8 +221,7 @@ def results_page(outputs, dest, replace: bool = False, chapters: list[str] | Non
         raise FileNotFoundError(f"no {summary}: run the course first, e.g. jepa-lite course "
                                 f"--profile demo --out {outputs}")
     data = json.loads(summary.read_text())
-    course_commit = data.get("commit")
-    rows = [{"commit": course_commit, **c} for c in data["chapters"]]  # older: one commit
+    rows = summary_rows(data)
     unnamed = [r for r in rows if r["status"] == "ok" and (
         not r["commit"] or r["commit"] == "unknown" or r["commit"].endswith("+dirty"))]
     if unnamed:

@@ -27,7 +27,7 @@ import torch
 
 from jepa_lite import repo_root
 from jepa_lite.course.chapter import ChapterConfig, resolve
-from jepa_lite.course.report import fmt_metric, git_commit
+from jepa_lite.course.report import fmt_metric, git_commit, summary_rows
 from jepa_lite.errors import UsageError
 from jepa_lite.progress import HEADLESS_ENV, STATUS_ENV, watch
 from jepa_lite.runtime import device_name
@@ -181,12 +181,9 @@ def _earlier_results(cfg: ChapterConfig, keep_out: set[str]) -> list[ChapterResu
         old = json.loads(path.read_text())
     except (OSError, ValueError):
         return []
-    made = old.get("config", {})
-    if made.get("profile", {}).get("name") != cfg.profile.name:
+    if old.get("config", {}).get("profile", {}).get("name") != cfg.profile.name:
         return []
-    older = {"commit": old.get("commit", ""), "seed": made.get("seed")}  # one for all, before
-    return [ChapterResult(**{**older, **c})
-            for c in old.get("chapters", []) if c["chapter"] not in keep_out]
+    return [ChapterResult(**r) for r in summary_rows(old) if r["chapter"] not in keep_out]
 
 
 @functools.cache
