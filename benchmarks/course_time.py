@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from jepa_lite.config import TrainConfig  # noqa: E402
 from jepa_lite.course import compare, sweep
 from jepa_lite.course.profiles import PROFILES, Profile
-from jepa_lite.methods import METHODS  # noqa: E402
+from jepa_lite.methods import METHODS, compared  # noqa: E402
 
 
 def _key(cfg: TrainConfig) -> str:
@@ -52,7 +52,7 @@ def course_runs(profile: Profile, train_images: int | None = None) -> list[dict]
     planned = [("04", "CNN-JEPA", profile.config(), False)]
     jepa, cjepa = profile.config(many_runs=True), profile.config("cjepa", many_runs=True)
     planned += [("07", n, c, True) for n, c in compare.collapse_variants(jepa, cjepa).items()]
-    planned += [("08", m, profile.config(m, many_runs=True), True) for m in METHODS]
+    planned += [("08", m, profile.config(m, many_runs=True), True) for m in compared()]
     planned += [("09", p.name, p.config(jepa), True)
                 for p in sweep.points(sweep.check_axes(profile.ablations))]
     seen, runs = set(), []

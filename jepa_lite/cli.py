@@ -172,7 +172,8 @@ def _pretrain_parser(sub, defaults: dict) -> None:
     p = sub.add_parser("pretrain", help="pretrain an encoder (CNN-JEPA or another method; "
                                         "torchrun: many GPUs)",
                        description="Pretrain a ResNet with CNN-JEPA (or C-JEPA, SimCLR, BYOL, "
-                                   "VICReg: --method), in one process or many. Under torchrun: "
+                                   "VICReg, or the supervised reference: --method), in one "
+                                   "process or many. Under torchrun: "
                                    "torchrun --nproc_per_node N -m jepa_lite.pretrain [the "
                                    "same options]. Options marked [method, ...] belong to "
                                    "those methods only.")

@@ -332,6 +332,20 @@ class VICRegOptions(TwoViewOptions):
     vicreg_weights: tuple[float, float, float] = vicreg_weights_option()
 
 
+@dataclass(frozen=True)
+class SupervisedOptions(MethodOptions):
+    """The course's reference, not a method of the paper: the trunk trained *with* labels
+    (cross-entropy on a linear head over its pooled features), AdamW 1e-3 / 0.01 (torch's
+    AdamW defaults), CNN-JEPA's crop and flip; ``num_classes``: the head's outputs (as
+    torchvision's classifiers, 1000 unless told; the course sets its data set's)."""
+
+    name: ClassVar[str] = "supervised"
+    lr: float = lr_option(1e-3)
+    num_classes: int = option(1000, flag="--num-classes", low=2,
+                              help="classes of the supervised reference's linear head: at "
+                                   "least the training set's class folders")
+
+
 METHOD_OPTIONS: dict[str, type[MethodOptions]] = {}
 
 
@@ -604,7 +618,8 @@ def _options_fields(kind: type) -> list[tuple[dataclasses.Field, object, str | N
     return out
 
 
-for _kind in (CNNJEPAOptions, CJEPAOptions, SimCLROptions, BYOLOptions, VICRegOptions):
+for _kind in (CNNJEPAOptions, CJEPAOptions, SimCLROptions, BYOLOptions, VICRegOptions,
+              SupervisedOptions):
     register_options(_kind)
 
 

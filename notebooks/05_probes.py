@@ -72,9 +72,8 @@ import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 
-from jepa_lite import train
-from jepa_lite.checkpoint import load_checkpoint
-from jepa_lite.course import compare, viz
+from jepa_lite.checkpoint import load_checkpoint, read_metrics
+from jepa_lite.course import compare, runs, viz
 from jepa_lite.course.chapter import start_chapter
 from jepa_lite.encoders import resnet
 from jepa_lite.eval import features, probes
@@ -105,21 +104,27 @@ print(f"{arch} from {checkpoint}; data {data_root}; {cfg.profile.probe_epochs} p
 
 # %% [markdown]
 # The ceiling: the same architecture trained *with* labels on the same training images
-# (`probes.train_supervised`), then probed in the same way. The `full` profile skips it: a
-# supervised ResNet-50 on ImageNet-100 is a separate long run, not made here.
+# (`jepa_lite/methods/supervised.py`: cross-entropy on a linear head over the pooled
+# features, AdamW, CNN-JEPA's crop and flip), then probed in the same way. The `full`
+# profile skips it: a supervised ResNet-50 on ImageNet-100 is a separate long run, not made
+# here.
+#
+# > **Engineering notes.** The reference is a method like the others, trained by the same
+# > loop with the profile's recipe in a folder of its own (`05_probes/runs/supervised`): a
+# > stopped run resumes, a finished one is not trained again, and chapter 08 links it when
+# > it would train the same configuration on the same data.
 
 # %%
 encoders = {"pretrained": (pretrained, probes.checkpoint_key(checkpoint)),
             "random init": (random_init, f"random-init:{arch}:seed{SEED}")}
 if cfg.profile.supervised_epochs:
-    fed = train.resolved(cfg.train_config(), 1)  # the loader of chapter 04's run
-    supervised, sup_losses = probes.train_supervised(
-        arch, data_root, image_size, cfg.profile.supervised_epochs, device=cfg.device,
-        seed=SEED, workers=fed.workers, cache=fed.cache, cache_gib=fed.cache_gib,
-        save=run.dir / "supervised" / "trunk.pt")  # trained once, then loaded
-    print("supervised training loss per epoch:", [round(v, 3) for v in sup_losses])
-    key = probes.checkpoint_key(run.dir / "supervised" / "trunk.pt")
-    encoders["supervised"] = (supervised, key)
+    sup_cfg = cfg.supervised_config()  # a config.TrainConfig of the `supervised` method
+    last = compare.train_run(sup_cfg, run.dir / "runs" / "supervised", data_root, cfg.device,
+                             runs.processes(sup_cfg.batch_size, sup_cfg.micro_batch,
+                                            cfg.device.type), twins=cfg.course_runs())
+    print("supervised training loss per epoch:",
+          [round(m["loss"], 3) for m in read_metrics(last.parent)])
+    encoders["supervised"] = (probes.encoder_from_checkpoint(last), probes.checkpoint_key(last))
 
 # %%
 results = {}

@@ -69,7 +69,7 @@ import torch
 import torch.nn.functional as F
 from IPython.display import Markdown, display
 
-from jepa_lite import losses, methods, runtime, train
+from jepa_lite import losses, methods, runtime
 from jepa_lite.course import bundle, compare, report, runs, viz
 from jepa_lite.course.chapter import start_chapter
 
@@ -78,7 +78,7 @@ run = start_chapter("08_comparison", stored.profile if stored else PROFILE, DATA
                     DEVICE, SEED)
 cfg = run.config
 configs = {methods.get(m).label: cfg.train_config(m, many_runs=True)  # config.TrainConfig
-           for m in methods.METHODS}
+           for m in methods.compared()}  # the supervised reference is read apart
 base = configs["CNN-JEPA"]
 comparable = cfg.profile.name == "full"
 if stored:
@@ -126,13 +126,12 @@ if stored is None:
     references = {"random init": compare.probe_random_init(
         base, data_root, run.dir / "random", base.image_size, cfg.device,
         cfg.profile.probe_epochs, k=k, seed=SEED)}
-    if cfg.profile.supervised_epochs:  # the ceiling; chapter 05's when it trained the same
-        loading = train.resolved(base, 1)  # its loader is the runs' (workers, cache)
-        references["supervised"] = compare.probe_supervised(
-            base.arch, data_root, run.dir / "supervised", base.image_size, cfg.device,
-            cfg.profile.supervised_epochs, cfg.profile.probe_epochs, k=k, seed=SEED,
-            workers=loading.workers, cache=loading.cache, cache_gib=loading.cache_gib,
-            reuse=[cfg.out_dir / "05_probes" / "supervised" / "trunk.pt"])
+    if cfg.profile.supervised_epochs:  # the ceiling; chapter 05's run when it is the same
+        sup_cfg = cfg.supervised_config(many_runs=True)
+        references["supervised"] = compare.run_method(
+            sup_cfg, run.dir / "runs" / "supervised", data_root, cfg.device,
+            cfg.profile.probe_epochs, k=k, twins=cfg.course_runs(),
+            nproc=runs.processes(sup_cfg.batch_size, sup_cfg.micro_batch, cfg.device.type))
     # every step timed in this one process, round robin on the same images, then fed by its
     # own loader (section 4)
     timed = {"seconds_per_step": compare.step_seconds(

@@ -72,7 +72,8 @@ def test_bench_smoke_run_prints_finite_positive_figures(capsys, tmp_path):
         assert r["device"].startswith("cpu")
         assert all(math.isfinite(r[k]) and r[k] > 0
                    for k in ("images_per_s", "with_step_images_per_s", "step_images_per_s"))
-    table = re.findall(r"\| (cnn-jepa|cjepa|simclr|byol|vicreg) \| none \| (0) \|", out)
+    table = re.findall(r"\| (cnn-jepa|cjepa|simclr|byol|vicreg|supervised) \| none \| (0) \|",
+                       out)
     assert len(table) == len(loader)
     assert len(list((tmp_path / "jpegs" / "train").rglob("*.jpg"))) == 12
     assert (tmp_path / "bench.json").read_text().count('"kind"') == 6

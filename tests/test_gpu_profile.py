@@ -72,9 +72,12 @@ def test_a_shortened_gpu_recipe_runs_end_to_end_on_the_cpu(tmp_path, monkeypatch
                              root, tmp_path / "probe", cfg.image_size, "cpu", k=GPU.knn_k,
                              epochs=2)
     assert result["image_size"] == 224 and result["val_images"] == 4
-    sup = compare.probe_supervised(cfg.arch, root, tmp_path / "sup", cfg.image_size,
-                                   torch.device("cpu"), 1, 2, k=GPU.knn_k, cache=cfg.cache)
-    assert len(sup["supervised_losses"]) == 1 and 0 <= sup["linear_top1"] <= 1
+    sup_cfg = GPU.config("supervised").with_changes(epochs=1, batch_size=8, warmup_epochs=0,
+                                                    workers=0, precision="bf16", num_classes=4)
+    assert sup_cfg.cache == "device" and sup_cfg.arch == cfg.arch
+    sup = compare.run_method(sup_cfg, tmp_path / "sup", root, torch.device("cpu"), 2,
+                             k=GPU.knn_k)
+    assert len(sup["history"]) == 1 and 0 <= sup["linear_top1"] <= 1
     floor = compare.probe_random_init(cfg, root, tmp_path / "random", cfg.image_size,
                                       torch.device("cpu"), 2, k=GPU.knn_k)
     rows = compare.learned_rows({"CNN-JEPA": result, "supervised": sup}, floor, 4)

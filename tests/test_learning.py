@@ -36,6 +36,7 @@ import pytest
 import torch
 
 from jepa_lite import masking, train
+from jepa_lite.checkpoint import read_metrics
 from jepa_lite.config import TrainConfig
 from jepa_lite.course import profiles
 from jepa_lite.data.scenes import KINDS, SyntheticSpec, make_synthetic
@@ -153,11 +154,14 @@ if __name__ == "__main__":  # python -m tests.test_learning SEED... [options]
                                    args.size, overrides), flush=True)
         if args.supervised:
             t0 = time.perf_counter()
-            trunk, losses = probes.train_supervised(args.arch, root, args.size,
-                                                    args.supervised, seed=args.seeds[0])
+            cfg = config(args.seeds[0], args.supervised, "supervised", args.arch, args.size,
+                         {"num_classes": spec.classes, "warmup_epochs": 0})
+            last = train.pretrain(cfg, root, Path(tmp) / "sup", device="cpu")
             seconds = time.perf_counter() - t0
-            sup = probes.evaluate(trunk, "supervised", root, Path(tmp) / "sup",
-                                  image_size=args.size, k=K, epochs=1)
+            losses = [r["loss"] for r in read_metrics(Path(tmp) / "sup")]
+            sup = probes.evaluate(probes.encoder_from_checkpoint(last), "supervised", root,
+                                  Path(tmp) / "sup" / "probe", image_size=args.size, k=K,
+                                  epochs=1)
             print({"supervised_epochs": args.supervised, "knn_top1": sup["knn_top1"],
                    "final_loss": round(losses[-1], 3), "seconds": round(seconds, 1)},
                   flush=True)

@@ -13,6 +13,7 @@ from jepa_lite import checkpoint, cli, losses, masking, methods, train
 from jepa_lite.config import METHOD_OPTIONS, EMAOptions, TrainConfig
 from jepa_lite.data import folders, scenes
 from jepa_lite.data.augment import with_jitter_strength
+from jepa_lite.errors import UsageError
 from jepa_lite.eval import probes
 from jepa_lite.methods.cjepa import block_means
 from tests.pil_reference import TwoViews, stack_views
@@ -59,7 +60,8 @@ def test_defaults_are_the_authors_per_method():
            for m in ALL for o in [TrainConfig(method=m).method]}
     assert got == {"cnn-jepa": ("adamw", 0.01, 0.01, False), "cjepa": ("adamw", 0.01, 0.01, False),
                    "simclr": ("lars", 1.7, 1e-6, None), "byol": ("adamw", 0.01, 0.01, True),
-                   "vicreg": ("lars", 0.5, 1e-6, None)}
+                   "vicreg": ("lars", 0.5, 1e-6, None),
+                   "supervised": ("adamw", 1e-3, 0.01, None)}  # the course's reference
     assert TrainConfig(method="simclr").with_changes(lr=0.3).method.lr == 0.3  # a given value
     # switching the method never keeps another method's settings: SimCLR gets LARS 1.7
     for switched in (replace(TrainConfig(), method="simclr"),
@@ -343,3 +345,23 @@ def test_a_checkpoint_from_before_the_nested_options_is_refused_in_one_line(root
     assert cli.main(["pretrain", "--out", str(tmp_path), "--resume"]) == 2
     assert "start the run again in a new --out" in capsys.readouterr().err
     assert (tmp_path / "last.pt").read_bytes() == before
+
+
+def test_the_supervised_reference_learns_its_labels_through_the_loop(root, tmp_path):
+    """The ceiling of chapters 05 and 08 is a method the one loop trains (its resume is in
+    the test above): its loss falls well below its first epoch's (the labels are learned);
+    bf16 autocast (the GPU's path, here on the CPU) computes the same loss to a few percent;
+    a data set with more classes than its head is refused, naming the flag."""
+    cfg = TrainConfig(method="supervised", arch="resnet10", image_size=64, epochs=8,
+                      batch_size=8, warmup_epochs=0, workers=0, seed=3,
+                      checkpoint_every_steps=0).with_changes(num_classes=3)
+    train.pretrain(cfg, root, tmp_path / "fp32", device="cpu")
+    losses = [r["loss"] for r in checkpoint.read_metrics(tmp_path / "fp32")]
+    assert len(losses) == 8 and sum(losses[-3:]) / 3 < 0.7 * losses[0], losses
+    one = cfg.with_changes(epochs=1)
+    train.pretrain(one.with_changes(precision="bf16"), root, tmp_path / "bf16", device="cpu")
+    bf16 = checkpoint.read_metrics(tmp_path / "bf16")[0]["loss"]
+    assert bf16 == pytest.approx(losses[0], rel=0.05) and bf16 != losses[0]
+    with pytest.raises(UsageError, match="holds 3 classes.*--num-classes 3"):
+        train.pretrain(one.with_changes(num_classes=2), root, tmp_path / "two", device="cpu")
+    assert methods.compared() == [m for m in ALL if m != "supervised"]

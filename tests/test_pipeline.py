@@ -33,7 +33,7 @@ def pngs(tmp_path_factory):
 def inputs_of(root, method: str, workers: int = 0, jpeg_bytes=None, cache=None, **changes):
     """Every micro-batch of one epoch as the method's forward inputs."""
     cfg = TrainConfig(method=method, arch="resnet10", image_size=64, batch_size=8,
-                      micro_batch=4, workers=workers, **changes)
+                      micro_batch=4, workers=workers).with_changes(**changes)
     folder = folders.image_folder(root, "train")
     views = methods.get(method).views(cfg)
     sampler = distributed.MicroBatchSampler(folder, 8, 4, seed=2)
@@ -85,17 +85,32 @@ def test_a_cache_of_images_of_many_sizes_keeps_each_alone(tmp_path):
 def test_every_method_gets_normalised_views_of_the_configured_size(pngs, method):
     batches = inputs_of(pngs, method)
     assert len(batches) == 2  # 12 images, steps of 8: one step, two micro-batches of 4
-    two = method in ("simclr", "byol", "vicreg")
-    masks = () if two else ("mask", "blocks") if method == "cjepa" else ("mask",)
-    assert tuple(batches[0]) == (("view_a", "view_b") if two else ("images",)) + masks
+    two, labels = method in ("simclr", "byol", "vicreg"), method == "supervised"
+    masks = () if two or labels else ("mask", "blocks") if method == "cjepa" else ("mask",)
+    assert tuple(batches[0]) == (("view_a", "view_b") if two else ("images",)) + masks + (
+        ("labels",) if labels else ())
     views = [batches[0][k] for k in ("view_a", "view_b")] if two else [batches[0]["images"]]
     for v in views:
         assert v.shape == (4, 3, 64, 64) and v.dtype == torch.float32
         assert -2.2 < v.min() and v.max() < 2.7  # ImageNet-normalised [0, 1] images
     if len(views) == 2:
         assert not torch.equal(views[0], views[1])  # two views, drawn apart
-    else:
+    elif not labels:
         assert batches[0]["mask"].dtype == torch.bool  # the masks follow the images
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_supervised_micro_batch_carries_each_images_class(pngs, workers):
+    """The labels of a micro-batch are its images' classes, in its order, whoever loads it
+    (a head narrower than the data set's classes: tests/test_methods.py)."""
+    folder = folders.image_folder(pngs, "train")
+    batches = inputs_of(pngs, "supervised", workers, num_classes=2)
+    sampler = distributed.MicroBatchSampler(folder, 8, 4, seed=2)
+    sampler.set_epoch(1)
+    for batch, draws in zip(batches, sampler, strict=True):
+        assert batch["labels"].dtype == torch.int64
+        assert batch["labels"].tolist() == [folder.targets[d.index] for d in draws]
+    assert {t for b in batches for t in b["labels"].tolist()} <= {0, 1}
 
 
 def test_a_jpeg_decoded_at_the_step_equals_one_decoded_in_a_worker(jpegs):

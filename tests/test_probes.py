@@ -234,38 +234,6 @@ def test_probe_errors(root, checkpoint, tmp_path, capsys):
     assert "is empty" in capsys.readouterr().err
 
 
-def test_supervised_reference_fits_its_training_set(root, tmp_path):
-    trunk, losses = probes.train_supervised("resnet10", root, 64, epochs=10, batch_size=8,
-                                            seed=3, save=tmp_path / "sup.pt")
-    assert len(losses) == 10 and all(v > 0 for v in losses)
-    assert sum(losses[-3:]) / 3 < 0.7 * losses[0], losses  # labels are being learned
-    assert not trunk.training  # ready for the probes: eval mode
-    again, losses_again = probes.train_supervised("resnet10", root, 64, epochs=1, batch_size=8,
-                                                  seed=3)
-    assert losses_again[0] == pytest.approx(losses[0])  # seeded: the same first epoch
-    # fed as pretraining is: 2 workers, or a cache of decoded images, change nothing
-    for kw in ({"workers": 2}, {"cache": "host"}):
-        _, same = probes.train_supervised("resnet10", root, 64, epochs=1, batch_size=8, seed=3,
-                                          **kw)
-        assert same == losses_again, kw
-    _, bf16 = probes.train_supervised("resnet10", root, 64, epochs=1, batch_size=8, seed=3,
-                                      precision="bf16")  # the GPU's autocast, on the CPU
-    assert bf16[0] == pytest.approx(losses[0], rel=0.05) and bf16[0] != losses[0]
-    bank = features.extract(trunk, "supervised", root, "val", tmp_path / "f", 64)
-    assert bank.features.shape == (9, trunk.dim) and len(bank.classes) == 3
-    # saved: the same settings load it back instead of training again
-    loaded, losses_loaded = probes.train_supervised("resnet10", root, 64, epochs=10,
-                                                    batch_size=8, seed=3, save=tmp_path / "sup.pt")
-    assert losses_loaded == losses and not loaded.training
-    # another chapter's file with the same settings is reused (copied), not trained again
-    _, losses_reused = probes.train_supervised("resnet10", root, 64, epochs=10, batch_size=8,
-                                               seed=3, save=tmp_path / "b" / "sup.pt",
-                                               reuse=[tmp_path / "missing.pt", tmp_path / "sup.pt"])
-    assert losses_reused == losses and (tmp_path / "b" / "sup.pt").is_file()
-    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(),
-                                                 trunk.state_dict().values()))
-
-
 def test_probe_evaluates_at_the_checkpoints_image_size(root, checkpoint, tmp_path):
     assert cli.main(["probe", "--checkpoint", str(checkpoint), "--data-root", str(root),
                      "--out", str(tmp_path), "--epochs", "1", "--workers", "0",

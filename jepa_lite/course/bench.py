@@ -2,7 +2,8 @@
 
 In one process, on one device, round robin (so a noisy machine slows every row alike):
 
-- ``supervised``: the same ResNet trunk + a linear classifier, cross-entropy (the reference);
+- ``supervised``: the same ResNet trunk + a linear classifier, cross-entropy (the reference,
+  ``methods/supervised.py``);
 - ``cnn-jepa``: our pretraining step (``train.train_step``: sparse context encoder with the
   lean sparse BatchNorm, predictor, EMA target, AdamW);
 - ``authors'``: the same step with the authors' gather / scatter BatchNorm
@@ -30,15 +31,13 @@ from jepa_lite import distributed, masking, train
 from jepa_lite.config import TrainConfig
 from jepa_lite.data.pipeline import to_device
 from jepa_lite.encoders import sparse
-from jepa_lite.encoders.resnet import dense_trunk, patch_of
+from jepa_lite.encoders.resnet import patch_of
 from jepa_lite.errors import UsageError
 from jepa_lite.masking import grid_of
-from jepa_lite.methods import Method
 from jepa_lite.runtime import (
     autocast,
     device_name,
     device_report,
-    grad_scaler,
     memory_format,
     resolve_device,
 )
@@ -108,22 +107,6 @@ def gather_scatter_trunk(arch: str = "resnet50", zero_init_residual: bool = Fals
 
 
 # ------------------------------------------------------------------ the three steps
-class Supervised(Method):
-    """The reference: the trunk, global average pooling, a linear classifier (a "method"
-    whose loss is cross-entropy, so the same training step runs it)."""
-
-    name = label = "supervised"
-
-    def __init__(self, arch: str, classes: int = 1000):
-        super().__init__()
-        self.trunk = dense_trunk(arch)
-        self.fc = nn.Linear(self.trunk.dim, classes)
-
-    def forward(self, images: torch.Tensor, labels: torch.Tensor):
-        logits = self.fc(self.trunk.pool(self.trunk(images)))
-        return nn.functional.cross_entropy(logits.float(), labels), logits
-
-
 class Step:
     """One kind of training step, built on a device as training builds it (``train.build``):
     ``run()`` is one optimizer step (``train.train_step``)."""
@@ -131,24 +114,17 @@ class Step:
     def __init__(self, kind: str, arch: str, image_size: int, batch: int,
                  device: torch.device, precision: str, seed: int = 0, compile: bool = False):
         self.kind, self.device, self.precision, self.batch = kind, device, precision, batch
-        cfg = TrainConfig(arch=arch, image_size=image_size, batch_size=batch, seed=seed,
+        cfg = TrainConfig(method="supervised" if kind == "supervised" else "cnn-jepa",
+                          arch=arch, image_size=image_size, batch_size=batch, seed=seed,
                           precision=precision, compile=compile)
-        if kind == "supervised":
-            torch.manual_seed(seed)
-            model = Supervised(arch).to(device, memory_format=memory_format(device))
-            opt = torch.optim.AdamW(model.parameters(), lr=1e-3, fused=device.type == "cuda")
-            self.run_ = train.Run(cfg, device, precision, model,
-                                  train.maybe_compile(model, compile), opt,
-                                  grad_scaler(device, precision))
-        else:
-            self.run_ = train.build(cfg, device)
-            if kind == "authors'":  # the same weights, the gather / scatter BatchNorm
-                model = self.run_.model
-                trunk = gather_scatter_trunk(arch)
-                trunk.load_state_dict(model.context_encoder.state_dict())
-                model.context_encoder = trunk.to(device)
-                model.to(memory_format=memory_format(device))
-                self.run_.optimizer = train.make_optimizer(model, cfg, device)
+        self.run_ = train.build(cfg, device)  # the supervised reference: methods/supervised.py
+        if kind == "authors'":  # the same weights, the gather / scatter BatchNorm
+            model = self.run_.model
+            trunk = gather_scatter_trunk(arch)
+            trunk.load_state_dict(model.context_encoder.state_dict())
+            model.context_encoder = trunk.to(device)
+            model.to(memory_format=memory_format(device))
+            self.run_.optimizer = train.make_optimizer(model, cfg, device)
         # torch.compile fuses the masks and BatchNorm's element-wise work into few kernels;
         # the saved-bytes count always reads the eager model (the same function)
         self.model = self.run_.model

@@ -18,7 +18,7 @@ from jepa_lite import repo_root
 from jepa_lite.config import TrainConfig
 from jepa_lite.course import runs
 from jepa_lite.course.profiles import Profile, get_profile
-from jepa_lite.data.folders import check_data_root
+from jepa_lite.data.folders import check_data_root, scan
 from jepa_lite.data.scenes import ensure_synthetic
 from jepa_lite.errors import UsageError
 from jepa_lite.eval import probes
@@ -56,6 +56,19 @@ class ChapterConfig:
     def train_config(self, method: str = "cnn-jepa", many_runs: bool = False) -> TrainConfig:
         """The profile's recipe of a run (``Profile.config``) with this chapter's seed."""
         return self.profile.config(method, self.seed, many_runs)
+
+    def supervised_config(self, many_runs: bool = False) -> TrainConfig:
+        """The supervised reference's run (chapters 05 and 08): the profile's recipe of the
+        ``supervised`` method for ``supervised_epochs``, its head as wide as the data set's
+        classes (``many_runs``: of the data of the chapters that train many runs). The
+        recipe is the same for both chapters, so that chapter 08 links chapter 05's run when
+        their data are the same."""
+        if not self.profile.supervised_epochs:
+            raise UsageError(f"the {self.profile.name} profile trains no supervised reference "
+                             f"(supervised_epochs 0)")
+        classes = len(scan(self.data_root(many_runs), "train").classes)
+        return self.train_config("supervised").with_changes(
+            epochs=self.profile.supervised_epochs, num_classes=classes)
 
     @property
     def image_size(self) -> int:

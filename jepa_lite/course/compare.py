@@ -77,13 +77,12 @@ def collapse_reading(spectrum: dict, random_init: dict) -> str:
         f"not collapsed: {ratios}"
 
 
-def run_method(cfg: TrainConfig, run_dir, data_root, device: torch.device, probe_epochs: int,
-               k: int = 200, nproc: int = 1, twins=()) -> dict:
-    """Pretrain ``cfg`` in ``run_dir`` (in a process of its own, resumed if stopped, skipped
-    if done: ``runs.train``) and probe the run's encoder at its image size, seeded by its
-    seed; returns the probe's results with the run's metrics. ``twins``: finished run folders
+def train_run(cfg: TrainConfig, run_dir, data_root, device: torch.device, nproc: int = 1,
+              twins=()) -> Path:
+    """Train ``cfg`` in ``run_dir`` (in a process of its own, resumed if stopped, skipped
+    if done: ``runs.train``); returns its final checkpoint. ``twins``: finished run folders
     (other chapters' runs): when one of them was made with this configuration on this data,
-    ``run_dir`` becomes a link to it and nothing is trained or probed again."""
+    ``run_dir`` becomes a link to it and nothing is trained again."""
     run_dir = Path(run_dir)
     if run_dir.is_symlink() and not run_dir.exists():
         run_dir.unlink()  # its twin was removed: train here
@@ -95,7 +94,16 @@ def run_method(cfg: TrainConfig, run_dir, data_root, device: torch.device, probe
             print(f"{run_dir.name}: the same configuration on the same data finished in "
                   f"{twin}; linked, not trained again")
     runs.train(cfg, run_dir, data_root, device.type, nproc)
-    last = runs.require_complete(run_dir)
+    return runs.require_complete(run_dir)
+
+
+def run_method(cfg: TrainConfig, run_dir, data_root, device: torch.device, probe_epochs: int,
+               k: int = 200, nproc: int = 1, twins=()) -> dict:
+    """Train ``cfg`` in ``run_dir`` (:func:`train_run`: resumed, skipped if done, linked to a
+    twin) and probe the run's encoder at its image size, seeded by its seed; returns the
+    probe's results with the run's metrics. A linked twin's probe is not made again."""
+    run_dir = Path(run_dir)
+    last = train_run(cfg, run_dir, data_root, device, nproc, twins)
     probe_json = run_dir / "probe" / "probe.json"
     key = probes.checkpoint_key(last)  # of the resolved path: a linked twin's probe counts
     result = json.loads(probe_json.read_text()) if probe_json.is_file() else None
@@ -133,24 +141,6 @@ def probe_random_init(cfg: TrainConfig, data_root, out_dir, image_size: int,
     encoder, key = probes.random_init(cfg, seed)
     return probes.evaluate(encoder, key, data_root, out_dir, image_size=image_size,
                            device=device, k=k, epochs=probe_epochs, seed=seed)
-
-
-def probe_supervised(arch: str, data_root, out_dir, image_size: int, device: torch.device,
-                     epochs: int, probe_epochs: int, k: int = 200, seed: int = 0,
-                     workers: int = 0, cache: str = "none", cache_gib: float = 8.0,
-                     reuse=()) -> dict:
-    """The ceiling: ``arch`` trained with labels on ``data_root`` (``probes.train_supervised``,
-    saved as ``out_dir/trunk.pt``; one of ``reuse`` made with the same settings is loaded
-    instead), then the same probes as every run; the result has its training losses."""
-    out = Path(out_dir)
-    trunk, losses = probes.train_supervised(arch, data_root, image_size, epochs, device=device,
-                                            seed=seed, workers=workers, cache=cache,
-                                            cache_gib=cache_gib, save=out / "trunk.pt",
-                                            reuse=reuse)
-    result = probes.evaluate(trunk, probes.checkpoint_key(out / "trunk.pt"), data_root, out,
-                             image_size=image_size, device=device, k=k, epochs=probe_epochs,
-                             seed=seed, overwrite=True)
-    return {**result, "supervised_losses": losses}
 
 
 def validation_features(probe_dir, image_size: int) -> torch.Tensor:

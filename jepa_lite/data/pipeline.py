@@ -27,7 +27,7 @@ from jepa_lite.data import augment
 from jepa_lite.data.augment import ViewParams, ViewRecipe
 from jepa_lite.data.decoding import DecodedCache, decode, read_for_device
 from jepa_lite.distributed import Draw
-from jepa_lite.errors import ImageError
+from jepa_lite.errors import ImageError, UsageError
 from jepa_lite.runtime import memory_format
 
 
@@ -77,7 +77,7 @@ class DecodedViews(Dataset):
             size = tuple(image.shape[-2:])
         rng = random.Random(draw.seed)
         draws = tuple(augment.draw(r, *size, rng) for r in self.recipes)
-        return image, draws, draw.batch_seed, draw.index
+        return image, draws, draw.batch_seed, draw.index, self.folder.targets[draw.index]
 
 
 class Packed(NamedTuple):
@@ -108,12 +108,13 @@ class Packed(NamedTuple):
 
 class Collate:
     """A micro-batch of :class:`DecodedViews` items -> ``(images, params of view 1[, of view
-    2], masks...)``: images stacked when they share a size (one copy to the device), else
-    :class:`Packed`; a cache's indices as one tensor; each view's parameters packed in one
-    tensor (``ViewParams.pack``); the masks drawn from the micro-batch's seed."""
+    2], masks...[, labels])``: images stacked when they share a size (one copy to the device),
+    else :class:`Packed`; a cache's indices as one tensor; each view's parameters packed in
+    one tensor (``ViewParams.pack``); the masks drawn from the micro-batch's seed; the class
+    labels when ``labels``."""
 
-    def __init__(self, views: int, masks: MaskCollator | None = None):
-        self.views, self.masks = views, masks
+    def __init__(self, views: int, masks: MaskCollator | None = None, labels: bool = False):
+        self.views, self.masks, self.labels = views, masks, labels
 
     def __call__(self, samples):
         images = [s[0] for s in samples]
@@ -125,7 +126,8 @@ class Collate:
             images = Packed.of(images, [s[3] for s in samples])
         params = [ViewParams.pack([s[1][v] for s in samples]) for v in range(self.views)]
         masks = self.masks.draw(len(samples), samples[0][2]) if self.masks else ()
-        return (images, *params, *masks)
+        labels = (torch.tensor([s[4] for s in samples]),) if self.labels else ()
+        return (images, *params, *masks, *labels)
 
 
 def to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -172,15 +174,18 @@ def decode_on(images, device: torch.device, names=None) -> list[torch.Tensor]:
 
 class Views:
     """A method's data, from files to the inputs of its forward pass: one augmented view
-    per recipe (CNN-JEPA one, the baselines two), and the masks when ``masks`` draws them.
+    per recipe (CNN-JEPA one, the baselines two), the masks when ``masks`` draws them, and
+    the class labels when ``num_classes`` is given (a supervised method; the data set may
+    have no more classes).
 
     ``dataset`` and ``collate`` run in the loader's workers; ``inputs`` runs in the training
     process on each micro-batch, on the device: it decodes what the GPU decodes, augments
     (``augment.apply``), and returns the tensors the method's ``forward`` takes."""
 
     def __init__(self, recipes: tuple[ViewRecipe, ...], image_size: int,
-                 patch: int = masking.PATCH, masks: MaskCollator | None = None):
-        self.recipes, self.masks = tuple(recipes), masks
+                 patch: int = masking.PATCH, masks: MaskCollator | None = None,
+                 num_classes: int | None = None):
+        self.recipes, self.masks, self.num_classes = tuple(recipes), masks, num_classes
         self.size = masking.check_image_size(image_size, patch)
         self.image_size, self.patch = image_size, patch
         self.cache: DecodedCache | None = None
@@ -191,6 +196,10 @@ class Views:
         """What the loader indexes with :class:`Draw`s; JPEGs are left to the decoder of
         ``inputs`` (``jpeg_bytes``; default: when ``device`` is a GPU, for nvJPEG), and a
         ``cache`` holds the pixels when given."""
+        if self.num_classes is not None and len(folder.classes) > self.num_classes:
+            raise UsageError(f"{folder.root} holds {len(folder.classes)} classes, more than the "
+                             f"head's {self.num_classes}: use --num-classes "
+                             f"{len(folder.classes)}")
         self.cache, self.folder = cache, folder
         sizes = None if cache is None else [tuple(cache.images[i].shape[-2:])
                                             for i in range(len(cache))]
@@ -209,22 +218,22 @@ class Views:
     def names(self) -> tuple[str, ...]:
         """The names of a micro-batch's tensors, as the method's ``forward`` takes them:
         ``images`` (one view) or ``view_a``, ``view_b`` (two), then ``mask`` and, for C-JEPA's
-        reading A, ``blocks``."""
+        reading A, ``blocks``; ``labels`` last for a supervised method."""
         views = ("images",) if len(self.recipes) == 1 else ("view_a", "view_b")
         masks = () if self.masks is None else ("mask", "blocks") if self.masks.blocks else (
             "mask",)
-        return views + masks
+        return views + masks + (() if self.num_classes is None else ("labels",))
 
     @property
     def collate(self):
-        return Collate(len(self.recipes), self.masks)
+        return Collate(len(self.recipes), self.masks, self.num_classes is not None)
 
     def inputs(self, batch, device: torch.device) -> dict[str, torch.Tensor]:
         """A collated micro-batch -> the method's forward inputs by name (:attr:`names`), on
         ``device``: the one place a batch moves there."""
         images, rest = batch[0], batch[1:]
         params = [ViewParams.unpack(p) for p in rest[:len(self.recipes)]]
-        masks = rest[len(self.recipes):]
+        masks = rest[len(self.recipes):]  # and the labels, last, when there are any
         if isinstance(images, Packed):
             images = decode_on(images.unpack(), device, self._file_of(images.index))
         elif images.dim() == 1:  # indices into the cache

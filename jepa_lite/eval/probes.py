@@ -22,18 +22,15 @@ from torchvision import datasets
 from jepa_lite import distributed, methods
 from jepa_lite.checkpoint import (
     NotACheckpointError,
-    atomic_save,
-    differences,
     load_checkpoint,
     load_run_checkpoint,
 )
 from jepa_lite.config import TrainConfig
-from jepa_lite.data.folders import check_data_root, image_folder
-from jepa_lite.encoders.resnet import Trunk, dense_trunk, patch_of
+from jepa_lite.data.folders import check_data_root
+from jepa_lite.encoders.resnet import Trunk
 from jepa_lite.errors import UsageError
 from jepa_lite.eval import features
-from jepa_lite.progress import progress
-from jepa_lite.runtime import default_workers, memory_format
+from jepa_lite.runtime import default_workers
 
 
 # --------------------------------------------------------------------------- encoders
@@ -263,90 +260,6 @@ def probe_batch_size(train_size: int) -> int:
     """256 (the usual), or a tenth of a small training set (at least 16), so that even a
     tiny data set gets about ten optimiser steps per epoch."""
     return max(16, min(256, train_size // 10))
-
-
-# --------------------------------------------------------------------------- supervised
-class Labelled:
-    """A collate that hands the micro-batch's class labels after what ``collate`` made
-    (the device pipeline's items carry their data-set index, not their label)."""
-
-    def __init__(self, collate, targets: list[int]):
-        self.collate, self.targets = collate, targets
-
-    def __call__(self, samples):
-        return (*self.collate(samples), torch.tensor([self.targets[s[3]] for s in samples]))
-
-
-def train_supervised(arch: str, data_root, image_size: int = 224, epochs: int = 10,
-                     batch_size: int = 64, lr: float = 1e-3, device: str | torch.device = "cpu",
-                     seed: int = 0, workers: int = 0, save: str | os.PathLike | None = None,
-                     precision: str = "auto", cache: str = "none", cache_gib: float = 8.0,
-                     reuse=()) -> tuple[Trunk, list[float]]:
-    """The ceiling for the probes: the same trunk trained *with* labels (cross-entropy on a
-    linear head over pooled features, AdamW, CNN-JEPA's augmentation: random resized crop
-    and flip), fed as pretraining is: workers decode, the crops run batched on ``device``
-    (the device pipeline), under autocast (``precision``, as ``--precision``), from a
-    ``cache`` of decoded images if asked (as ``--cache``). Returns the trunk and the mean
-    training loss of every epoch. With ``save``, the result is written there and a later
-    call with the same settings loads it instead of training again, as does any of the
-    files ``reuse`` (another chapter's) made with them."""
-    from jepa_lite.data.augment import CROP_ONLY
-    from jepa_lite.data.decoding import decoded_cache
-    from jepa_lite.data.pipeline import Views
-    from jepa_lite.runtime import autocast, grad_scaler, resolve_precision
-    from jepa_lite.train import seeded_loader
-
-    device = torch.device(device)
-    precision = resolve_precision(device, precision)
-    settings = {"arch": arch, "data_root": str(Path(data_root).resolve()),
-                "image_size": image_size, "epochs": epochs, "batch_size": batch_size,
-                "lr": lr, "seed": seed, "pipeline": "device", "precision": precision}
-    for path in ([save] if save is not None else []) + [Path(r) for r in reuse]:
-        if not Path(path).is_file():
-            continue
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-        if not differences(saved["settings"], settings):
-            trunk = dense_trunk(arch)
-            trunk.load_state_dict(saved["trunk"])
-            if save is not None and Path(path) != Path(save):
-                Path(save).parent.mkdir(parents=True, exist_ok=True)
-                torch.save(saved, save)
-            return trunk.to(device).eval(), saved["losses"]
-    folder = image_folder(data_root, "train")
-    batch_size = min(batch_size, len(folder))
-    views = Views((CROP_ONLY,), image_size, patch_of(arch))
-    items = views.dataset(folder, device, decoded_cache(cache, folder, device, cache_gib))
-    sampler = distributed.MicroBatchSampler(folder, batch_size, batch_size, seed, 1, 0)
-    loader = seeded_loader(items, sampler, Labelled(views.collate, folder.targets), workers,
-                           device, seed)
-    torch.manual_seed(seed)
-    trunk = dense_trunk(arch).to(device, memory_format=memory_format(device))
-    head = torch.nn.Linear(trunk.dim, len(folder.classes)).to(device)
-    params = list(trunk.parameters()) + list(head.parameters())
-    opt = torch.optim.AdamW(params, lr=lr)
-    scaler = grad_scaler(device, precision)
-    losses = []
-    trunk.train()
-    for epoch in progress(range(epochs), desc="supervised", leave=False):
-        sampler.set_epoch(epoch)
-        total = torch.zeros((), device=device)
-        for batch in loader:
-            images = views.inputs(batch[:-1], device)["images"]
-            with autocast(device, precision):
-                logits = head(trunk.pool(trunk(images)))
-                loss = F.cross_entropy(logits.float(), batch[-1].to(device, non_blocking=True))
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
-            total += loss.detach()
-        losses.append(total.item() / len(sampler))
-    if save is not None:
-        Path(save).parent.mkdir(parents=True, exist_ok=True)
-        trunk = trunk.to(memory_format=torch.contiguous_format)
-        atomic_save({"settings": settings, "trunk": trunk.state_dict(), "losses": losses},
-                    Path(save))
-    return trunk.eval(), losses
 
 
 # --------------------------------------------------------------------------- everything

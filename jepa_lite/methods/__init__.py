@@ -15,6 +15,7 @@ from jepa_lite.methods.byol import BYOL
 from jepa_lite.methods.cjepa import CJEPA
 from jepa_lite.methods.cnn_jepa import CNNJEPA
 from jepa_lite.methods.simclr import SimCLR
+from jepa_lite.methods.supervised import Supervised
 from jepa_lite.methods.vicreg import VICReg
 
 METHODS: dict[str, type[Method]] = {}
@@ -32,8 +33,14 @@ def register(method: type[Method]) -> type[Method]:
     return method
 
 
-for _method in (CNNJEPA, CJEPA, SimCLR, BYOL, VICReg):
+for _method in (CNNJEPA, CJEPA, SimCLR, BYOL, VICReg, Supervised):
     register(_method)
+
+
+def compared() -> list[str]:
+    """The self-supervised methods, compared with one another (chapter 08): every
+    registered method but the references they are read against (``Method.reference``)."""
+    return [name for name, m in METHODS.items() if not m.reference]
 
 
 def get(name: str) -> type[Method]:
@@ -43,5 +50,5 @@ def get(name: str) -> type[Method]:
     return METHODS[name]
 
 
-__all__ = ["BYOL", "CJEPA", "CNNJEPA", "METHODS", "Method", "SimCLR", "VICReg", "get",
-           "register"]
+__all__ = ["BYOL", "CJEPA", "CNNJEPA", "METHODS", "Method", "SimCLR", "Supervised", "VICReg",
+           "compared", "get", "register"]

@@ -13,9 +13,11 @@ configuration never ask which method they run:
 * :meth:`param_groups` (what the optimizer trains), :meth:`ema_pairs` (what its EMA target
   follows; :meth:`update_target`, written once here, moves them);
 * ``forward(**batch)`` takes a micro-batch by name (``Views.names``: ``images``, ``mask``,
-  ``blocks``, or ``view_a``, ``view_b``) and returns its loss and pooled features ``[B, D]``
-  for the collapse diagnostics;
-* :meth:`probe_encoder` and ``encoder_prefix``: the encoder the probes read from a checkpoint.
+  ``blocks``, or ``view_a``, ``view_b``; ``labels`` for a supervised method) and returns
+  its loss and pooled features ``[B, D]`` for the collapse diagnostics;
+* :meth:`probe_encoder` and ``encoder_prefix``: the encoder the probes read from a checkpoint;
+* ``reference``: True for a reference the self-supervised methods are read against (the
+  supervised one), not one of them (``methods.compared``).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class Method(nn.Module):
     Options: ClassVar[type[MethodOptions]]  # its settings (jepa_lite.config), cfg.method
     min_micro_batch: ClassVar[int] = 1  # images per forward pass the loss needs
     why_min_micro_batch: ClassVar[str] = ""  # and why, for the error message
+    reference: ClassVar[bool] = False  # a reference the methods are read against (supervised)
 
     @classmethod
     def from_config(cls, cfg) -> Method:
