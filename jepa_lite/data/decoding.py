@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import os
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -50,18 +51,26 @@ def as_rgb(im: Image.Image, path: str) -> Image.Image:
     return im.convert("RGB")
 
 
-def open_rgb(path: str) -> Image.Image:
+@contextmanager
+def pil_verdict(path: str):
+    """PIL's errors on ``path`` as one :class:`ImageError` that names the file and the fix:
+    too many pixels (past twice the limit, ``Image.open`` refuses by itself), or unreadable;
+    our own verdicts pass as they are."""
     try:
-        with open(path, "rb") as f:
-            im = Image.open(f)
-            check_pixels(path, im.height, im.width)
-            return as_rgb(im, path)
-    except Image.DecompressionBombError as e:  # past twice the limit: Image.open refuses
+        yield
+    except Image.DecompressionBombError as e:
         raise ImageError(too_large(path, f"too large ({e})")) from e
     except ImageError:  # our own verdict on the header (a ValueError too)
         raise
     except (OSError, SyntaxError, ValueError) as e:
         raise _unreadable(path, e) from e
+
+
+def open_rgb(path: str) -> Image.Image:
+    with pil_verdict(path), open(path, "rb") as f:
+        im = Image.open(f)
+        check_pixels(path, im.height, im.width)
+        return as_rgb(im, path)
 
 
 JPEG_MAGIC = b"\xff\xd8\xff"
@@ -102,17 +111,10 @@ def read_for_device(path: str) -> tuple[torch.Tensor, tuple[int, int]]:
     any other file (PNG, a CMYK JPEG, ...) decoded here on the CPU (``[3, h, w]``)."""
     data = read_file(path)
     if bytes(data[:3].tolist()) == JPEG_MAGIC:
-        try:
-            with Image.open(io.BytesIO(data.numpy().tobytes())) as im:  # the header only
-                if im.format == "JPEG" and im.mode in ("RGB", "L"):
-                    check_pixels(path, im.height, im.width)
-                    return data, (im.height, im.width)
-        except Image.DecompressionBombError as e:
-            raise ImageError(too_large(path, f"too large ({e})")) from e
-        except ImageError:  # our own verdict on the header (a ValueError too)
-            raise
-        except (OSError, SyntaxError, ValueError) as e:
-            raise _unreadable(path, e) from e
+        with pil_verdict(path), Image.open(io.BytesIO(data.numpy().tobytes())) as im:
+            if im.format == "JPEG" and im.mode in ("RGB", "L"):  # the header only
+                check_pixels(path, im.height, im.width)
+                return data, (im.height, im.width)
     return decode(path, data), None
 
 
@@ -168,13 +170,7 @@ def decoded_cache(kind: str, folder, device: torch.device,
 
 
 def header_size(path: str) -> tuple[int, int]:
-    try:
-        with Image.open(path) as im:
-            check_pixels(path, im.height, im.width)
-            return im.height, im.width
-    except Image.DecompressionBombError as e:
-        raise ImageError(too_large(path, f"too large ({e})")) from e
-    except ImageError:  # our own verdict on the header (a ValueError too)
-        raise
-    except (OSError, SyntaxError, ValueError) as e:
-        raise _unreadable(path, e) from e
+    """``(height, width)`` from the file's header, checked as every decoder checks it."""
+    with pil_verdict(path), Image.open(path) as im:
+        check_pixels(path, im.height, im.width)
+        return im.height, im.width
