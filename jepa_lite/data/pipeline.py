@@ -35,7 +35,9 @@ class MaskCollator:
     """Draws a micro-batch's masks, in the data loader, off the training hot path, from the
     micro-batch's own seed (one per micro-batch: the block size and, under
     ``mixed``, the strategy are drawn once per micro-batch, as the authors' code draws them
-    once per GPU batch)."""
+    once per GPU batch). CNN-JEPA's; any mask collator a method brings has the same two
+    answers: ``names`` (its tensors' names in the forward's batch) and ``draw(n, seed)``
+    (those tensors, in that order; ``masking_ijepa.BlockCollator`` is I-JEPA's)."""
 
     def __init__(self, grid, strategy="mixed", official=False, options: dict | None = None,
                  blocks: bool = False):
@@ -49,8 +51,11 @@ class MaskCollator:
                                      self.blocks, **self.options)
         return tuple(drawn) if self.blocks else (drawn,)
 
+    @property
+    def names(self) -> tuple[str, ...]:
+        return ("mask", "blocks") if self.blocks else ("mask",)
 
-# --------------------------------------------------------------------------- recipes
+
 # --------------------------------------------------------------------------- from files to inputs
 class DecodedViews(Dataset):
     """An image folder whose items are :class:`Draw`s: image ``index``, decoded (or, for a
@@ -220,8 +225,7 @@ class Views:
         ``images`` (one view) or ``view_a``, ``view_b`` (two), then ``mask`` and, for C-JEPA's
         reading A, ``blocks``; ``labels`` last for a supervised method."""
         views = ("images",) if len(self.recipes) == 1 else ("view_a", "view_b")
-        masks = () if self.masks is None else ("mask", "blocks") if self.masks.blocks else (
-            "mask",)
+        masks = () if self.masks is None else tuple(self.masks.names)
         return views + masks + (() if self.num_classes is None else ("labels",))
 
     @property
