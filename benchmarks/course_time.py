@@ -52,7 +52,8 @@ def course_runs(profile: Profile, train_images: int | None = None) -> list[dict]
     planned = [("04", "CNN-JEPA", profile.config(), False)]
     jepa, cjepa = profile.config(many_runs=True), profile.config("cjepa", many_runs=True)
     planned += [("07", n, c, True) for n, c in compare.collapse_variants(jepa, cjepa).items()]
-    planned += [("08", m, profile.config(m, many_runs=True), True) for m in compared()]
+    planned += [("08", m, profile.config(m, many_runs=True), True)
+                for m in compared(profile.config(many_runs=True).arch)]
     planned += [("09", p.name, p.config(jepa), True)
                 for p in sweep.points(sweep.check_axes(profile.ablations))]
     seen, runs = set(), []

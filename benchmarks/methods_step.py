@@ -39,7 +39,7 @@ def main() -> None:
         size=args.image_size))
     configs = {methods.get(m).label: train.TrainConfig(
         method=m, arch=args.arch, image_size=args.image_size, batch_size=args.batch_size,
-        micro_batch=args.micro_batch) for m in methods.compared()}
+        micro_batch=args.micro_batch) for m in methods.compared(args.arch)}
     seconds = compare.step_seconds(configs, root, device, steps=args.steps)
     paper = compare.paper_hours_per_epoch(report.paper_results())
     print(f"{args.arch} at {args.image_size} px, batch {args.batch_size}, {args.steps} steps "

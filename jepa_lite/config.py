@@ -346,6 +346,43 @@ class SupervisedOptions(MethodOptions):
                                    "least the training set's class folders")
 
 
+@dataclass(frozen=True)
+class IJEPAOptions(EMAOptions):
+    """I-JEPA (Assran et al. 2023) as facebookresearch/ijepa's configs run it
+    (docs/paper.md, "I-JEPA"): AdamW with norms and biases undecayed, the learning rate
+    warmed up from ``start_lr`` to ``lr`` 1e-3, weight decay cosine from 0.04 to 0.4, EMA
+    0.996 -> 1 linear; four target blocks (scale 0.15-0.2, aspect 0.75-1.5), one context
+    block (scale 0.85-1) without them, more than 10 tokens each; a predictor of width 384."""
+
+    name: ClassVar[str] = "ijepa"
+    lr: float = lr_option(1e-3)
+    weight_decay: float = weight_decay_option(0.04)
+    start_lr: float = option(2e-4, flag="--start-lr", low=0,
+                             help="learning rate at the start of the warm-up (I-JEPA)")
+    final_weight_decay: float = option(0.4, flag="--final-weight-decay", low=0,
+                                       help="weight decay at the end: cosine from "
+                                            "--weight-decay (I-JEPA)")
+    target_blocks: int = option(4, flag="--target-blocks", low=1,
+                                help="target blocks per image, each predicted on its own")
+    target_scale: tuple[float, float] = option(
+        (0.15, 0.2), flag="--target-scale", above=0, high=1, ordered=True, metavar=("MIN", "MAX"),
+        help="a target block's share of the token grid")
+    target_aspect: tuple[float, float] = option(
+        (0.75, 1.5), flag="--target-aspect", above=0, ordered=True, metavar=("MIN", "MAX"),
+        help="a target block's height / width")
+    context_scale: tuple[float, float] = option(
+        (0.85, 1.0), flag="--context-scale", above=0, high=1, ordered=True,
+        metavar=("MIN", "MAX"), help="the context block's share of the grid, before the "
+                                     "targets are removed from it")
+    min_keep: int = option(10, flag="--min-keep", low=0,
+                           help="a block keeps more than this many tokens or is drawn again")
+    predictor_width: int = option(384, flag="--predictor-width", low=1,
+                                  help="width of I-JEPA's ViT predictor (divisible by the "
+                                       "encoder's heads)")
+    predictor_depth: int = option(6, flag="--predictor-depth", low=1,
+                                  help="blocks of I-JEPA's ViT predictor")
+
+
 METHOD_OPTIONS: dict[str, type[MethodOptions]] = {}
 
 
@@ -395,10 +432,12 @@ class TrainConfig:
     method: MethodOptions = field(
         default_factory=CNNJEPAOptions,
         metadata={"flag": "--method", "help": "what to pretrain: cnn-jepa (the paper), cjepa "
-                  "(+ VICReg), or a baseline of the paper's Table I (simclr, byol, vicreg)"})
+                  "(+ VICReg), a baseline of the paper's Table I (simclr, byol, vicreg, "
+                  "ijepa with a ViT), or the supervised reference (supervised)"})
     arch: str = option("resnet50", flag="--arch",
                        help="ResNet trunk; NAME-s16: without the max-pool (16 px patches, "
-                            "112 px -> 7x7)")
+                            "112 px -> 7x7); for ijepa a ViT: vit_micro, vit_tiny, vit_small, "
+                            "vit_base (16 px patches)")
     image_size: int = option(224, flag="--image-size", low=1,
                              help="pixels, a multiple of the trunk's stride (224: a 7x7 grid)")
     epochs: int = option(200, flag="--epochs", low=1, help="epochs of pretraining")
@@ -619,7 +658,7 @@ def _options_fields(kind: type) -> list[tuple[dataclasses.Field, object, str | N
 
 
 for _kind in (CNNJEPAOptions, CJEPAOptions, SimCLROptions, BYOLOptions, VICRegOptions,
-              SupervisedOptions):
+              IJEPAOptions, SupervisedOptions):
     register_options(_kind)
 
 

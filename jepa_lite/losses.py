@@ -38,6 +38,14 @@ def jepa_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
     return (per_cell * m).sum() / m.sum().clamp_min(1.0)  # no boolean indexing: no host sync
 
 
+def ijepa_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """I-JEPA's loss ([code] src/train.py): smooth L1 (beta 1) between the predicted tokens and
+    the target encoder's tokens, layer-normed over the features (no affine) before the target
+    blocks are gathered, averaged over every feature of every predicted token. ``pred``,
+    ``target``: ``[B, P, Kt, D]`` (the normalised targets already gathered)."""
+    return F.smooth_l1_loss(pred.float(), target.float())
+
+
 def _full(x: torch.Tensor) -> torch.Tensor:
     """At least float32."""
     return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x

@@ -67,12 +67,15 @@ OPTIMIZERS = ("adamw", "lars")
 
 
 def build(kind: str, named_params: list[tuple[str, nn.Parameter]], lr: float,
-          weight_decay: float, device: torch.device) -> torch.optim.Optimizer:
+          weight_decay: float, device: torch.device,
+          decay_norms: bool = True) -> torch.optim.Optimizer:
     """``adamw`` on every parameter (the fused kernel on a GPU), as the authors' CNN-JEPA and
-    BYOL; ``lars`` with momentum 0.9, no decay or scaling of norms and biases, as their
-    SimCLR and VICReg."""
+    BYOL, or with norms and biases undecayed (``decay_norms`` False: I-JEPA); ``lars`` with
+    momentum 0.9, no decay or scaling of norms and biases, as their SimCLR and VICReg."""
     if kind == "adamw":
-        return torch.optim.AdamW([p for _, p in named_params], lr=lr, weight_decay=weight_decay,
+        params = ([p for _, p in named_params] if decay_norms
+                  else decay_groups(named_params, weight_decay))
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay,
                                  fused=device.type == "cuda")
     if kind == "lars":
         return LARS(decay_groups(named_params, weight_decay), lr=lr)

@@ -124,7 +124,8 @@ def build_model(cfg: TrainConfig) -> Method:
 def make_optimizer(model: Method, cfg: TrainConfig, device: torch.device):
     """The method's optimizer (AdamW, fused on a GPU, or LARS) on the trainable parameters."""
     o = cfg.method
-    return optim.build(o.optimizer, model.param_groups(), o.lr, o.weight_decay, device)
+    return optim.build(o.optimizer, model.param_groups(), o.lr, o.weight_decay, device,
+                       model.decay_norms)
 
 
 def tune(device: torch.device) -> None:

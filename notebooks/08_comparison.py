@@ -77,8 +77,9 @@ stored = None if TRAIN else bundle.committed("08_comparison")  # the demo course
 run = start_chapter("08_comparison", stored.profile if stored else PROFILE, DATA_ROOT, OUT_DIR,
                     DEVICE, SEED)
 cfg = run.config
+backbone = cfg.train_config(many_runs=True).arch  # one backbone for all: the methods on it
 configs = {methods.get(m).label: cfg.train_config(m, many_runs=True)  # config.TrainConfig
-           for m in methods.compared()}  # the supervised reference is read apart
+           for m in methods.compared(backbone)}  # the supervised reference is read apart
 base = configs["CNN-JEPA"]
 comparable = cfg.profile.name == "full"
 if stored:

@@ -9,8 +9,8 @@ import pytest
 import torch
 from torch import nn
 
+from jepa_lite import methods
 from jepa_lite.cli import main as cli
-from jepa_lite.config import METHOD_OPTIONS
 from jepa_lite.course import bench
 
 
@@ -65,7 +65,7 @@ def test_bench_smoke_run_prints_finite_positive_figures(capsys, tmp_path):
     # the loader of every method, by default, as --json rows and as a table
     loader = json.loads((tmp_path / "bench.json").read_text())["loader"]
     assert {(r["method"], r["workers"]) for r in loader} == {
-        (m, 0) for m in METHOD_OPTIONS}  # loader workers: tests/test_pipeline.py
+        (m, 0) for m in methods.for_arch("resnet10")}  # loader workers: test_pipeline.py
     for r in loader:
         assert {"method", "workers", "device", "cache", "images_per_s",
                 "with_step_images_per_s"} <= set(r) and r["cache"] == "none"

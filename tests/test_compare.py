@@ -128,7 +128,7 @@ def test_collapse_reading_names_each_kind_of_collapse_by_its_statistic():
 def test_step_seconds_times_every_method_on_the_same_device(tmp_path):
     root = scenes.make_synthetic(tmp_path / "syn", SPEC)
     configs = {m: TrainConfig(method=m, arch="resnet10", image_size=64, batch_size=8,
-                              micro_batch=4) for m in methods.METHODS}
+                              micro_batch=4) for m in methods.for_arch("resnet10")}
     seconds = compare.step_seconds(configs, root, torch.device("cpu"), steps=1, warmup=0)
     assert list(seconds) == list(configs) and all(s > 0 for s in seconds.values())
     # the same steps fed by their loaders, two micro-batches each (train_step refuses fewer)

@@ -23,6 +23,16 @@ VIEW_RECIPES = {m.name: m.view_recipes for m in methods.METHODS.values()
 
 SPEC = scenes.SyntheticSpec(classes=3, per_class=8, val_per_class=2, size=64, seed=5)
 ALL = list(methods.METHODS)
+# I-JEPA trains a ViT: the small one; on a 4x4 grid its target blocks are 1-3 tokens
+VIT = ("--arch", "vit_micro", "--min-keep", "0", "--predictor-width", "64",
+       "--predictor-depth", "1")
+
+
+def own_encoder(method: str) -> dict:
+    """The changes that give ``method`` an encoder it trains at 64 px (I-JEPA: a ViT)."""
+    if methods.get(method).encodes("resnet10"):
+        return {}
+    return {"arch": "vit_micro", "min_keep": 0, "predictor_width": 64, "predictor_depth": 1}
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +70,7 @@ def test_defaults_are_the_authors_per_method():
            for m in ALL for o in [TrainConfig(method=m).method]}
     assert got == {"cnn-jepa": ("adamw", 0.01, 0.01, False), "cjepa": ("adamw", 0.01, 0.01, False),
                    "simclr": ("lars", 1.7, 1e-6, None), "byol": ("adamw", 0.01, 0.01, True),
-                   "vicreg": ("lars", 0.5, 1e-6, None),
+                   "vicreg": ("lars", 0.5, 1e-6, None), "ijepa": ("adamw", 1e-3, 0.04, False),
                    "supervised": ("adamw", 1e-3, 0.01, None)}  # the course's reference
     assert TrainConfig(method="simclr").with_changes(lr=0.3).method.lr == 0.3  # a given value
     # switching the method never keeps another method's settings: SimCLR gets LARS 1.7
@@ -76,7 +86,7 @@ def test_every_method_has_its_options_and_one_registry_line():
         # a method with EMA options has an EMA target, and the schedule that moves it
         has_ema = issubclass(m.Options, EMAOptions)
         cfg = TrainConfig(method=name, arch="resnet10", image_size=64, epochs=2,
-                          warmup_epochs=1)
+                          warmup_epochs=1).with_changes(**own_encoder(name))
         assert has_ema == bool(m.from_config(cfg).ema_pairs())
         assert has_ema == ("ema_momentum" in m.schedules(cfg, 10))
 
@@ -251,7 +261,7 @@ def cli_args(root, out, method, *extra):
     return ["pretrain", "--data-root", str(root), "--out", str(out), "--method", method, "--arch",
             "resnet10", "--image-size", "64", "--epochs", "2", "--batch-size", "8",
             "--warmup-epochs", "1", "--checkpoint-every", "0", "--seed", "3", "--workers", "0",
-            *extra]
+            *(() if methods.get(method).encodes("resnet10") else VIT), *extra]
 
 
 @pytest.mark.parametrize("method", ALL)

@@ -83,10 +83,12 @@ def test_a_cache_of_images_of_many_sizes_keeps_each_alone(tmp_path):
 
 @pytest.mark.parametrize("method", list(methods.METHODS))
 def test_every_method_gets_normalised_views_of_the_configured_size(pngs, method):
-    batches = inputs_of(pngs, method)
+    vit = not methods.get(method).encodes("resnet10")  # I-JEPA: a ViT, token-index masks
+    batches = inputs_of(pngs, method, **({"arch": "vit_micro", "min_keep": 0} if vit else {}))
     assert len(batches) == 2  # 12 images, steps of 8: one step, two micro-batches of 4
     two, labels = method in ("simclr", "byol", "vicreg"), method == "supervised"
-    masks = () if two or labels else ("mask", "blocks") if method == "cjepa" else ("mask",)
+    masks = (() if two or labels else ("context", "targets") if vit else ("mask", "blocks")
+             if method == "cjepa" else ("mask",))
     assert tuple(batches[0]) == (("view_a", "view_b") if two else ("images",)) + masks + (
         ("labels",) if labels else ())
     views = [batches[0][k] for k in ("view_a", "view_b")] if two else [batches[0]["images"]]
@@ -95,6 +97,11 @@ def test_every_method_gets_normalised_views_of_the_configured_size(pngs, method)
         assert -2.2 < v.min() and v.max() < 2.7  # ImageNet-normalised [0, 1] images
     if len(views) == 2:
         assert not torch.equal(views[0], views[1])  # two views, drawn apart
+    elif vit:  # token indices of the 4x4 grid, the targets never in the context
+        context, targets = batches[0]["context"], batches[0]["targets"]
+        assert context.dtype == targets.dtype == torch.int64 and targets.shape[:2] == (4, 4)
+        assert all(not set(t.flatten().tolist()) & set(c.tolist())
+                   for c, t in zip(context, targets))
     elif not labels:
         assert batches[0]["mask"].dtype == torch.bool  # the masks follow the images
 

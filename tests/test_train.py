@@ -361,7 +361,8 @@ def test_every_option_is_generated_from_a_field_and_sets_it():
         if f.name == "method":
             continue
         method = next(iter(owners), "cnn-jepa")
-        base = TrainConfig(method=method, epochs=20)
+        arch = "resnet50" if methods.get(method).encodes("resnet50") else "vit_small"  # I-JEPA
+        base = TrainConfig(method=method, epochs=20, arch=arch)
 
         def holder(c, f=f, owners=owners):  # where the field lives: run, method, masking
             return c.method.masking if f.name in mask_fields else c.method if owners else c
@@ -371,7 +372,7 @@ def test_every_option_is_generated_from_a_field_and_sets_it():
         text = ([flag] if value is True else ["--no-" + flag[2:]] if value is False else
                 [flag, *map(str, value if isinstance(value, tuple) else [value])])
         args = parser.parse_args(["pretrain", "--out", "x", "--data-root", "d", "--method",
-                                  method, "--epochs", "20", *text])
+                                  method, "--epochs", "20", "--arch", arch, *text])
         cfg, _ = cli.pretrain_config(args)
         assert getattr(holder(cfg), f.name) == pytest.approx(value), flag
         assert cfg == base.with_changes(**{f.name: getattr(holder(cfg), f.name)}), flag

@@ -377,7 +377,7 @@ def run(device: str = "auto", arch: str = "resnet18", image_size: int = 128, bat
             result["loader_data"] = (str(root) if loader_root is not None else
                                      f"{loader_images} generated 500 x 375 JPEGs")
             result["loader"] = loader_rows(
-                root, list(methods_ or methods.METHODS), workers, arch, image_size,
+                root, list(methods_ or methods.for_arch(arch)), workers, arch, image_size,
                 batch, loader_batches, dev, list(precisions)[-1], steps, warmup, compile, cache)
     return result
 

@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from functools import partial
@@ -38,11 +39,18 @@ from jepa_lite.runtime import device_name
 
 
 def recipe_changes(profile) -> dict[str, dict[str, tuple]]:
-    """``{label: {field: (authors' value, profile's value)}}`` for every method whose recipe
-    the profile changes (the short-run settings of ``demo``; none in ``full``)."""
-    return {methods.get(m).label: {f: (getattr(TrainConfig(method=m).method, f), v)
-                                   for f, v in changes.items()}
-            for m, changes in profile.methods.items()}
+    """``{label: {option: (authors' value, profile's value)}}`` for every method of the
+    profile's backbone whose options the profile changes (the short-run settings of
+    ``demo``; none in ``full``); a method of another encoder (I-JEPA's ViT) is left out."""
+    out = {}
+    for m in methods.compared(profile.config().arch):
+        authors = TrainConfig(method=m).method
+        options = {f.name for f in dataclasses.fields(authors)}
+        changes = {f: (getattr(authors, f), v) for f, v in profile.methods.get(m, {}).items()
+                   if f in options}
+        if changes:
+            out[methods.get(m).label] = changes
+    return out
 
 
 def collapse_variants(jepa: TrainConfig, cjepa: TrainConfig) -> dict[str, TrainConfig]:

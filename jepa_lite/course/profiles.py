@@ -77,6 +77,14 @@ SHORT_RUN = {"cnn-jepa": {"lr": 0.002, "ema": (0.99, 1.0)},
 # learned with it at batch 128: docs/benchmarks.md, "The gpu profile")
 GPU_BATCH = {"simclr": {"lr": 1.7 * 128 / 512}, "vicreg": {"lr": 0.5 * 128 / 512}}
 
+# I-JEPA trains its own encoder, a ViT (chapter 10): on a CPU the small one of our own, with
+# a predictor as narrow; the ViT-S/16 of the paper's Table I on a GPU. The CPU grids are
+# 8x8 tokens (128 px) and 4x4 (64 px), whose target blocks have 1-12 tokens: a block keeps
+# one token or more (the official more than 10 is for 14x14 grids)
+CPU_VIT = {"ijepa": {"arch": "vit_micro", "predictor_width": 64, "predictor_depth": 2,
+                     "min_keep": 0}}
+GPU_VIT = {"ijepa": {"arch": "vit_small"}}
+
 PROFILES: dict[str, Profile] = {
     p.name: p
     for p in (
@@ -93,7 +101,7 @@ PROFILES: dict[str, Profile] = {
                 pretrain={"arch": "resnet10", "epochs": 5, "batch_size": 16,
                           "warmup_epochs": 1, "workers": 0, "checkpoint_every": 0,
                           "log_every": 5},
-                methods=SHORT_RUN,
+                methods={**SHORT_RUN, **CPU_VIT},
                 # chapters 07 and 08 train nine runs: on the earlier smoke set and recipe
                 # (144 images at 64 px, 4 epochs; a 2x2 grid of single-cell blocks), which
                 # keeps them to minutes; they check that everything runs, nothing more
@@ -114,7 +122,7 @@ PROFILES: dict[str, Profile] = {
                 mask_draws=20_000,
                 pretrain={"arch": "resnet10", "epochs": 12, "batch_size": 16,
                           "warmup_epochs": 1, "workers": 2, "checkpoint_every": 4},
-                methods=SHORT_RUN, many_runs={"epochs": 4},
+                methods={**SHORT_RUN, **CPU_VIT}, many_runs={"epochs": 4},
                 knn_k=20, supervised_epochs=12,
                 # eight runs: the ends of the depth range, kernels up to the
                 # 4x4 grid's reach, standard convs, the three masking strategies
@@ -133,7 +141,7 @@ PROFILES: dict[str, Profile] = {
                 mask_draws=20_000,
                 pretrain={"arch": "resnet18", "epochs": 40, "batch_size": 128,
                           "warmup_epochs": 4, "cache": "device"},
-                methods=GPU_BATCH,
+                methods={**GPU_BATCH, **GPU_VIT},
                 knn_k=20, supervised_epochs=20,
                 notes="The paper's optimizer and EMA (AdamW lr 0.01, weight decay 0.01, EMA "
                       "0.996 -> 1, mixed masking) at batch 128 instead of 512; the LARS "
@@ -151,6 +159,7 @@ PROFILES: dict[str, Profile] = {
                 # step (docs/benchmarks.md, "--compile")
                 pretrain={"arch": "resnet50", "epochs": 200, "batch_size": 512, "workers": 8,
                           "checkpoint_every_steps": 500, "compile": True, **PAPER_EXACT},
+                methods=GPU_VIT,
                 notes="--paper-exact: the table was made by the authors' code, so the "
                       "reproduction runs it as they did (official masks with both quirks, EMA "
                       "momentum stepped per epoch, zero-initialised residual BatchNorm, "

@@ -50,6 +50,7 @@ class ViewRecipe:
     blur_p: float = 0.5
     solarize_p: float = 0.0
     crop_scale: tuple[float, float] = (0.08, 1.0)
+    flip_p: float = 0.5  # horizontal flip (0: I-JEPA's crop alone)
 
 
 # Paper: "only random resized crop" (+ flip) for CNN-JEPA
@@ -116,7 +117,7 @@ def draw(recipe: ViewRecipe, height: int, width: int, rng: random.Random) -> tup
     (plain Python floats: a few microseconds an image, where small torch calls cost tens).
     The fields of :class:`ViewParams`, for one image."""
     box = crop_box(height, width, recipe.crop_scale, rng)
-    flip = rng.random() < 0.5
+    flip = rng.random() < recipe.flip_p  # one draw whatever p: the stream stays the same
     jit = rng.random() < recipe.jitter_p
     b, c, s, h = recipe.jitter
     factors = (rng.uniform(max(0.0, 1 - b), 1 + b), rng.uniform(max(0.0, 1 - c), 1 + c),

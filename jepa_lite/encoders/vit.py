@@ -131,3 +131,43 @@ class ViT(Encoder):
             raise ValueError(f"{type(self).__name__}.pool takes [B, N, {self.dim}] tokens; "
                              f"got {tuple(features.shape)}")
         return features.mean(1)
+
+
+class ViTPredictor(nn.Module):
+    """I-JEPA's predictor, a narrow ViT ([code] ``VisionTransformerPredictor``): the context
+    tokens mapped to ``width`` plus their positions; for each target block, one learned
+    mask token plus the position of each target token; blocks over both; LayerNorm; back to
+    the encoder's width; the outputs at the target tokens are the predictions. Each target
+    block is predicted on its own (the context repeated once per block), as the official
+    one does."""
+
+    def __init__(self, dim: int, width: int = 384, depth: int = 6, heads: int = 6):
+        super().__init__()
+        if width % heads or width % 4:
+            raise UsageError(f"a predictor width of {width} does not split into {heads} heads "
+                             f"(and 4 position parts): use --predictor-width "
+                             f"{max(heads * 4, width - width % (heads * 4))}")
+        self.width = width
+        self.embed = nn.Linear(dim, width)
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, width))
+        self.blocks = blocks_of(width, depth, heads)
+        self.norm = nn.LayerNorm(width, eps=1e-6)
+        self.proj = nn.Linear(width, dim)
+        init_weights(self, self.blocks)
+        nn.init.trunc_normal_(self.mask_token, std=INIT_STD)
+
+    def forward(self, context: torch.Tensor, context_index: torch.Tensor,
+                target_index: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+        """``context`` ``[B, Kc, dim]`` at ``context_index`` ``[B, Kc]``; ``target_index``
+        ``[B, P, Kt]`` -> predictions ``[B, P, Kt, dim]``."""
+        b, p, kt = target_index.shape
+        pos = positions(self.width, grid, context).expand(b, -1, -1)
+        x = self.embed(context) + gather_tokens(pos, context_index)
+        x = x.repeat(p, 1, 1)  # block-major: [P * B, Kc, width], as the official repeat
+        where = target_index.transpose(0, 1).reshape(p * b, kt)
+        queries = self.mask_token + gather_tokens(pos.repeat(p, 1, 1), where)
+        x = torch.cat([x, queries], 1)
+        for block in self.blocks:
+            x = block(x)
+        out = self.proj(self.norm(x[:, -kt:]))  # [P * B, Kt, dim]
+        return out.view(p, b, kt, -1).transpose(0, 1)

@@ -14,6 +14,7 @@ from jepa_lite.methods.base import Method
 from jepa_lite.methods.byol import BYOL
 from jepa_lite.methods.cjepa import CJEPA
 from jepa_lite.methods.cnn_jepa import CNNJEPA
+from jepa_lite.methods.ijepa import IJEPA
 from jepa_lite.methods.simclr import SimCLR
 from jepa_lite.methods.supervised import Supervised
 from jepa_lite.methods.vicreg import VICReg
@@ -33,14 +34,20 @@ def register(method: type[Method]) -> type[Method]:
     return method
 
 
-for _method in (CNNJEPA, CJEPA, SimCLR, BYOL, VICReg, Supervised):
+for _method in (CNNJEPA, CJEPA, SimCLR, BYOL, VICReg, IJEPA, Supervised):
     register(_method)
 
 
-def compared() -> list[str]:
+def compared(arch: str | None = None) -> list[str]:
     """The self-supervised methods, compared with one another (chapter 08): every
-    registered method but the references they are read against (``Method.reference``)."""
-    return [name for name, m in METHODS.items() if not m.reference]
+    registered method but the references they are read against (``Method.reference``);
+    with ``arch``, those that train that encoder (``Method.encodes``)."""
+    return [name for name in for_arch(arch) if not METHODS[name].reference]
+
+
+def for_arch(arch: str | None = None) -> list[str]:
+    """Every registered method that trains the encoder ``arch`` (all of them when None)."""
+    return [name for name, m in METHODS.items() if arch is None or m.encodes(arch)]
 
 
 def get(name: str) -> type[Method]:
@@ -50,5 +57,5 @@ def get(name: str) -> type[Method]:
     return METHODS[name]
 
 
-__all__ = ["BYOL", "CJEPA", "CNNJEPA", "METHODS", "Method", "SimCLR", "Supervised", "VICReg",
-           "compared", "get", "register"]
+__all__ = ["BYOL", "CJEPA", "CNNJEPA", "IJEPA", "METHODS", "Method", "SimCLR", "Supervised",
+           "VICReg", "compared", "for_arch", "get", "register"]

@@ -6,6 +6,7 @@ configuration never ask which method they run:
 * ``Options`` (its settings, a :class:`~jepa_lite.config.MethodOptions`), ``name`` (its
   ``--method``), ``label`` (its name in the paper's tables), and the micro-batch its loss needs
   (``min_micro_batch``, ``why_min_micro_batch``);
+* :meth:`encodes` says which encoders it trains (a ResNet, or I-JEPA's ViT);
 * :meth:`from_config` builds it, :meth:`check` refuses what this run's geometry cannot do,
   :meth:`describe` says that geometry in one line, :meth:`views` says what the loader hands it;
 * :meth:`schedules`: each hyperparameter as a function of the step; the loop sets every key
@@ -33,7 +34,7 @@ from jepa_lite import masking, schedules
 from jepa_lite.config import EMAOptions, MethodOptions, TwoViewOptions
 from jepa_lite.data.augment import ViewRecipe, with_jitter_strength
 from jepa_lite.data.pipeline import Views
-from jepa_lite.encoders.resnet import check_arch, dense_trunk, patch_of
+from jepa_lite.encoders.resnet import ALL_ARCHS, check_arch, dense_trunk, patch_of
 from jepa_lite.errors import UsageError
 
 Schedules = dict[str, Callable[[int], float]]
@@ -47,10 +48,16 @@ class Method(nn.Module):
     min_micro_batch: ClassVar[int] = 1  # images per forward pass the loss needs
     why_min_micro_batch: ClassVar[str] = ""  # and why, for the error message
     reference: ClassVar[bool] = False  # a reference the methods are read against (supervised)
+    decay_norms: ClassVar[bool] = True  # AdamW decays norms and biases too (False: I-JEPA)
 
     @classmethod
     def from_config(cls, cfg) -> Method:
         raise NotImplementedError
+
+    @classmethod
+    def encodes(cls, arch: str) -> bool:
+        """Whether this method trains the encoder ``arch`` (here: a ResNet trunk)."""
+        return arch in ALL_ARCHS
 
     @classmethod
     def check(cls, cfg) -> None:
