@@ -42,9 +42,13 @@ lint: setup
 	$(BIN)/ruff check .
 
 # CI: every test but the learning runs (tests/test_learning.py, about 5 minutes of 2 cores:
-# make test-learning), which would take CI past its 20 minutes
+# make test-learning), which would take CI past its 20 minutes. Two workers, a test file
+# each at a time (pytest-xdist), the smoke course's file first; one thread per process, so
+# that two trainings share two cores without spinning (docs/development.md has the numbers)
+TEST_WORKERS ?= 2
 test: lint
-	$(BIN)/python -m pytest -m "not learning" $(PYTEST_ARGS)
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(BIN)/python -m pytest -m "not learning" \
+		-n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # C-JEPA and VICReg pretrained on generated scenes must beat their random initialisation
 test-learning: setup

@@ -27,3 +27,12 @@ def _close_figures():
     import matplotlib.pyplot as plt
 
     plt.close("all")
+
+
+# make test runs the files on two workers (pytest-xdist, --dist loadfile): the course's file
+# (minutes: every chapter) goes first, so that the other worker takes the rest meanwhile
+FIRST = ("test_course.py",)
+
+
+def pytest_collection_modifyitems(items):
+    items.sort(key=lambda item: item.path.name not in FIRST)
