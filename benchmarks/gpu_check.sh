@@ -36,12 +36,15 @@ if [ -n "$WHEELS" ] && ls "$WHEELS"/*.whl >/dev/null 2>&1; then
         && export PYTHONPATH=$PYTHONPATH:/tmp/gpu_check_site
 fi
 if [ -n "${TINY:-}" ]; then  # sizes that run in a minute on a CPU
-    PROFILE=smoke CHAPTERS=${CHAPTERS:-00} ARCH=resnet18 SIZE=64 BATCH=8 STEPS=(1 1)
+    PROFILE=smoke CHAPTERS=${CHAPTERS:-00} ARCH=resnet18 VIT=vit_micro SIZE=64 BATCH=8 STEPS=(1 1)
     LOADER=(--loader-images 16 --loader-batches 1 --workers 0) M_ARCH=resnet10 M_SIZE=64
     M_EPOCHS=1 M_WORKERS=0 EST=(1 1 1 1)
     M_DATA="SyntheticSpec(classes=4, per_class=8, val_per_class=2, size=64)"
 else
-    PROFILE=gpu CHAPTERS=${CHAPTERS:-04 05} ARCH=resnet50 SIZE=224 BATCH=128 STEPS=(6 2)
+    # the step table: ResNet-50 (CNN-JEPA, supervised, the authors' form) beside ViT-S/16
+    # (I-JEPA, supervised), the encoders of the paper's Table I, at 224 px
+    PROFILE=gpu CHAPTERS=${CHAPTERS:-04 05} ARCH=resnet50 VIT=vit_small SIZE=224 BATCH=128
+    STEPS=(6 2)
     LOADER=(--loader-images 512 --loader-batches 4 --workers 8) M_ARCH=resnet18 M_SIZE=224
     # seconds each part needs at least, in order: measured on one H200 (docs/benchmarks.md,
     # "The GPU check on one H200"): bench 109 s, chapter 04 317 s (then 05 166 s, which a
@@ -100,7 +103,7 @@ bench() {  # bench NAME [more options]
 }
 
 bench_eager() {
-    bench bench "${LOADER[@]}" && bench bench_cache "${LOADER[@]}" --kinds --cache device
+    bench bench "${LOADER[@]}" --vit "$VIT" && bench bench_cache "${LOADER[@]}" --kinds --cache device
 }
 
 course() {

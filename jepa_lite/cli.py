@@ -62,6 +62,7 @@ def folder(text: str) -> Path:
 
 DEVICES = ["auto", "cpu", "cuda"]
 BENCH_KINDS = ("supervised", "cnn-jepa", "authors'")  # bench.KINDS, without importing torch
+VITS = ("vit_micro", "vit_tiny", "vit_small", "vit_base")  # encoders.vit.SIZES, likewise
 
 
 # --------------------------------------------------------------------------- pretrain
@@ -406,7 +407,7 @@ def _bench(args) -> int:
     r = bench.run(args.device, args.arch, args.image_size, args.batch_size, args.steps,
                   args.warmup, args.precisions, args.workers, args.loader_images,
                   args.loader_batches, args.data, args.compile, args.methods,
-                  args.loader_root, args.cache, args.kinds)
+                  args.loader_root, args.cache, args.kinds, args.vit)
     if args.json:
         Path(args.json).write_text(json.dumps(r, indent=1))
     print(bench.report(r))
@@ -448,6 +449,9 @@ def _bench_parser(sub, defaults: dict) -> None:
                    help="the device pipeline's decoded-image cache")
     p.add_argument("--kinds", nargs="*", choices=list(BENCH_KINDS), default=list(BENCH_KINDS),
                    help="steps of the step table (none: skip it)")
+    p.add_argument("--vit", choices=VITS, default=None,
+                   help="also I-JEPA's step and a supervised step on this ViT (16 px "
+                        "patches), in the same run (chapter 10)")
     p.add_argument("--json", help="also write every figure to this file")
     p.add_argument("--compile", action="store_true",
                    help="torch.compile the supervised and our step (the authors' stays eager)")

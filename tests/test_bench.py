@@ -7,6 +7,7 @@ import re
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from jepa_lite import methods
@@ -52,16 +53,24 @@ def test_bench_smoke_run_prints_finite_positive_figures(capsys, tmp_path):
     assert cli(["bench", "--device", "cpu", "--arch", "resnet10", "--image-size", "64",
                 "--batch-size", "4", "--steps", "1", "--warmup", "1", "--workers", "0",
                 "--loader-images", "12", "--loader-batches", "2", "--data",
-                str(tmp_path / "jpegs"), "--json", str(tmp_path / "bench.json")]) == 0
+                str(tmp_path / "jpegs"), "--json", str(tmp_path / "bench.json"),
+                "--vit", "vit_micro"]) == 0
     out = capsys.readouterr().out
-    rows = re.findall(r"\| (supervised|cnn-jepa|authors') \| (fp32|bf16) \| ([^|]+) \| "
-                      r"([^|]+) \| ([^|]+) \| ([^|]+) \| not a GPU \|", out)
-    assert {(k, p) for k, p, *_ in rows} == {(k, p) for k in bench.KINDS
-                                             for p in ("fp32", "bf16")}
-    for _, _, *figures in rows:
+    rows = re.findall(r"\| (supervised|cnn-jepa|authors'|ijepa) \| (resnet10|vit_micro) \| "
+                      r"(fp32|bf16) \| ([^|]+) \| ([^|]+) \| ([^|]+) \| ([^|]+) \| not a GPU \| "
+                      r"([^|]+) M \| ([^|]+) \|", out)
+    steps = [(k, "resnet10") for k in bench.KINDS] + [("supervised", "vit_micro"),
+                                                      ("ijepa", "vit_micro")]
+    assert [(k, a, p) for k, a, p, *_ in rows] == [(k, a, p) for p in ("fp32", "bf16")
+                                                   for k, a in steps]
+    for _, _, _, *figures in rows:
         assert all(math.isfinite(float(f)) and float(f) > 0 for f in figures), figures
-    assert all(float(ratio) == 1.0 for k, _, _, ratio, _, rel in rows if k == "supervised"
-               for ratio in (ratio, rel))
+    # each against the supervised step of its own encoder
+    assert all(float(ratio) == 1.0 for k, _, _, _, ratio, _, rel, *_ in rows
+               if k == "supervised" for ratio in (ratio, rel))
+    params = {a: {float(r[7]) for r in rows if r[1] == a} for a in ("resnet10", "vit_micro")}
+    assert all(len(v) == 1 for v in params.values()), params  # one encoder, one count
+    assert max(params["resnet10"]) > max(params["vit_micro"])
     # the loader of every method, by default, as --json rows and as a table
     loader = json.loads((tmp_path / "bench.json").read_text())["loader"]
     assert {(r["method"], r["workers"]) for r in loader} == {
@@ -76,8 +85,32 @@ def test_bench_smoke_run_prints_finite_positive_figures(capsys, tmp_path):
                        out)
     assert len(table) == len(loader)
     assert len(list((tmp_path / "jpegs" / "train").rglob("*.jpg"))) == 12
-    assert (tmp_path / "bench.json").read_text().count('"kind"') == 6
-    assert len(re.findall(r"= micro-batch \d+", out)) == 4
+    assert (tmp_path / "bench.json").read_text().count('"kind"') == 10
+    assert len(re.findall(r"= micro-batch \d+", out)) == 8  # CNN-JEPA's and I-JEPA's
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_step_flops_count_matrix_products_and_the_cpus_fused_attention(seed):
+    """Two linear layers: 2 per multiply-add, forward and backward (no gradient for an input
+    that needs none). Attention, fused on the CPU (an operator the counter does not know):
+    counted as on a GPU, its plain form's matrix products plus the scores the backward
+    computes again; without the mapping it would count nothing."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    g = torch.Generator().manual_seed(seed)
+    n, i, h, o = (int(v) for v in torch.randint(1, 9, (4,), generator=g))
+    net = nn.Sequential(nn.Linear(i, h), nn.Linear(h, o))
+    x = torch.randn(n, i, generator=g)
+    forward = 2 * n * (i * h + h * o)
+    backward = 2 * n * i * h + 2 * 2 * n * h * o  # weights of both, the input of the second
+    assert bench.step_flops(lambda: net(x).sum()) == forward + backward
+    b, heads, s, d = (int(v) for v in torch.randint(1, 6, (4,), generator=g))
+    q, k, v = (torch.randn(b, heads, s, d, generator=g).requires_grad_() for _ in range(3))
+    fused = bench.step_flops(lambda: F.scaled_dot_product_attention(q, k, v).sum())
+    with sdpa_kernel(SDPBackend.MATH):
+        plain = bench.step_flops(lambda: F.scaled_dot_product_attention(q, k, v).sum())
+    assert plain == 3 * 4 * b * heads * s * s * d  # two products, each 3x with its backward
+    assert fused == plain + 2 * b * heads * s * s * d
 
 
 def test_fits_is_the_arithmetic_it_prints():
@@ -92,3 +125,20 @@ def test_bench_refuses_a_batch_it_cannot_measure(capsys):
         assert "needs at least 4" in capsys.readouterr().err
     assert cli(["bench", "--device", "cpu", "--image-size", "100", "--workers"]) == 2
     assert "multiple of 32" in capsys.readouterr().err
+
+
+def test_cost_rows_count_every_step_and_time_only_when_asked():
+    """Chapter 10's costs: the counts do not depend on timing; I-JEPA's step does more per
+    image than a supervised step of its ViT (a target encoder and a predictor besides)."""
+    cpu = torch.device("cpu")
+    steps = [bench.Step(kind, "vit_micro", 64, 2, cpu, "fp32")
+             for kind in ("supervised", "ijepa")]
+    untimed, timed = bench.cost_rows(steps), bench.cost_rows(steps, repeats=1, warmup=0)
+    assert all(r["images_per_s"] is None for r in untimed)
+    assert all(r["images_per_s"] > 0 for r in timed)
+    for a, b in zip(untimed, timed, strict=True):
+        assert {k: v for k, v in a.items() if k != "images_per_s"} == {
+            k: v for k, v in b.items() if k != "images_per_s"}
+    sup, ij = untimed
+    assert sup["encoder_params_m"] == ij["encoder_params_m"]  # the same ViT
+    assert ij["gflops_per_image"] > sup["gflops_per_image"] > 0

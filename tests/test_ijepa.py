@@ -90,3 +90,47 @@ def test_the_masks_do_not_depend_on_the_loader(root, workers):
     with torch.no_grad():
         loss, pooled = IJEPA("vit_micro", 64, 1)(**one[0])
     assert loss.ndim == 0 and pooled.shape == (4, 64)
+
+
+def test_a_supervised_vit_learns_its_labels_and_is_probed_as_a_vit(root, tmp_path):
+    """The supervised reference on I-JEPA's ViT (the bench's row beside I-JEPA's step): the
+    one loop trains it until its loss falls well below its first epoch's; the probes read
+    its trunk as a ViT (mean of the tokens); a ResNet-only geometry check does not refuse
+    it, a size of no whole patches does."""
+    from jepa_lite import methods
+    from jepa_lite.encoders.vit import ViT
+    from jepa_lite.errors import UsageError
+    from jepa_lite.eval import probes
+
+    cfg = TrainConfig(method="supervised").with_changes(
+        arch="vit_micro", image_size=64, epochs=8, batch_size=8, warmup_epochs=0, workers=0,
+        seed=3, checkpoint_every_steps=0, num_classes=3)
+    assert methods.get("supervised").encodes("vit_micro")
+    train.pretrain(cfg, root, tmp_path / "sup", device="cpu")
+    losses = [r["loss"] for r in checkpoint.read_metrics(tmp_path / "sup")]
+    assert len(losses) == 8 and sum(losses[-3:]) / 3 < 0.7 * losses[0], losses
+    encoder = probes.encoder_from_checkpoint(tmp_path / "sup" / "last.pt")
+    assert isinstance(encoder, ViT) and encoder.pool(encoder(torch.zeros(2, 3, 64, 64))).shape \
+        == (2, 64)
+    with pytest.raises(UsageError, match="multiple of 16"):
+        methods.get("supervised").check(cfg.with_changes(image_size=72))
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_a_half_precision_step_follows_the_fp32_step(precision):
+    """The GPU's paths on the CPU: bf16 autocast, fp16 autocast with the GradScaler. The loss
+    is computed in fp32 from half-precision activations: within a few percent of the fp32
+    step's, not equal to it; every weight stays finite after the step."""
+    cfg = TrainConfig(method="ijepa").with_changes(**SMALL, image_size=64, seed=2,
+                                                   compile=False)
+    g = torch.Generator().manual_seed(2)
+    images = torch.randn(4, 3, 64, 64, generator=g)
+    batch = dict(zip(("images", "context", "targets"),
+                     (images, *IJEPA.views(cfg).masks.draw(4, 2))))
+    cpu = torch.device("cpu")
+    full, half = (train.build(cfg.with_changes(precision=p), cpu) for p in ("fp32", precision))
+    a, _ = train.train_step(full, [batch], 1, 0.99)
+    b, _ = train.train_step(half, [batch], 1, 0.99)
+    assert b.dtype == torch.float32 and b.item() == pytest.approx(a.item(), rel=0.05)
+    assert b.item() != a.item()
+    assert all(torch.isfinite(p).all() for p in half.model.parameters())

@@ -1,4 +1,5 @@
-"""``jepa-lite bench``: what one CNN-JEPA step costs next to a supervised ResNet step.
+"""``jepa-lite bench``: what one CNN-JEPA step costs next to a supervised ResNet step (and,
+with ``--vit``, I-JEPA's step next to a supervised step of the same ViT).
 
 In one process, on one device, round robin (so a noisy machine slows every row alike):
 
@@ -7,11 +8,14 @@ In one process, on one device, round robin (so a noisy machine slows every row a
 - ``cnn-jepa``: our pretraining step (``train.train_step``: sparse context encoder with the
   lean sparse BatchNorm, predictor, EMA target, AdamW);
 - ``authors'``: the same step with the authors' gather / scatter BatchNorm
-  (``GatherScatterBatchNorm2d``, kept here as the reference).
+  (``GatherScatterBatchNorm2d``, kept here as the reference);
+- with ``--vit``: ``supervised`` on that ViT and ``ijepa`` (``methods/ijepa.py``), the
+  paper's two architectures side by side at one image size (chapter 10).
 
 Each in fp32 and in bf16 autocast (channels_last on a GPU, as training runs): images per
 second, the ratio to the supervised step, the bytes autograd saves for backward per image
-(a property of the step, the same on every device) and, on a GPU, the peak memory. Then the
+(a property of the step, the same on every device), on a GPU the peak memory, the encoder's
+parameters and the step's floating-point operations per image. Then the
 data loader alone (decode + RandomResizedCrop + flip of generated ImageNet-sized JPEGs) and
 the loader feeding the step.
 """
@@ -26,14 +30,15 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from torch.utils import flop_counter
 
 from jepa_lite import distributed, masking, train
 from jepa_lite.config import TrainConfig
 from jepa_lite.data.pipeline import to_device
 from jepa_lite.encoders import sparse
 from jepa_lite.encoders.resnet import patch_of
+from jepa_lite.encoders.vit import PATCH, check_vit
 from jepa_lite.errors import UsageError
-from jepa_lite.masking import grid_of
 from jepa_lite.runtime import (
     autocast,
     device_name,
@@ -106,37 +111,60 @@ def gather_scatter_trunk(arch: str = "resnet50", zero_init_residual: bool = Fals
     return trunk
 
 
-# ------------------------------------------------------------------ the three steps
+# ------------------------------------------------------------------ the steps
+def step_config(kind: str, arch: str, image_size: int, batch: int, precision: str = "fp32",
+                seed: int = 0, compile: bool = False, changes: dict | None = None
+                ) -> TrainConfig:
+    """The configuration of a step of the table: ``kind`` a method (``authors'``: CNN-JEPA's)
+    on ``arch``, at the paper's settings with ``changes`` (a profile's, say). I-JEPA on a
+    grid smaller than its 14x14 keeps target blocks of one token or more (``min_keep`` 0,
+    as the CPU profiles)."""
+    method = "cnn-jepa" if kind == "authors'" else kind
+    cfg = TrainConfig(method=method).with_changes(strict=False, **(changes or {})).with_changes(
+        arch=arch, image_size=image_size, batch_size=batch, micro_batch=None, seed=seed,
+        precision=precision, compile=compile)
+    if method == "ijepa" and image_size // PATCH < 14:
+        cfg = cfg.with_changes(min_keep=0)
+    return cfg
+
+
 class Step:
     """One kind of training step, built on a device as training builds it (``train.build``):
-    ``run()`` is one optimizer step (``train.train_step``)."""
+    ``run()`` is one optimizer step (``train.train_step``) of ``kind`` (a method, or the
+    authors' form of CNN-JEPA's) on the encoder ``arch``."""
 
     def __init__(self, kind: str, arch: str, image_size: int, batch: int,
-                 device: torch.device, precision: str, seed: int = 0, compile: bool = False):
-        self.kind, self.device, self.precision, self.batch = kind, device, precision, batch
-        cfg = TrainConfig(method="supervised" if kind == "supervised" else "cnn-jepa",
-                          arch=arch, image_size=image_size, batch_size=batch, seed=seed,
-                          precision=precision, compile=compile)
-        self.run_ = train.build(cfg, device)  # the supervised reference: methods/supervised.py
+                 device: torch.device, precision: str, seed: int = 0, compile: bool = False,
+                 changes: dict | None = None):
+        from jepa_lite import methods
+
+        self.kind, self.arch, self.device, self.precision = kind, arch, device, precision
+        self.batch, self.image_size = batch, image_size
+        self.cfg = step_config(kind, arch, image_size, batch, precision, seed, compile, changes)
+        self.views = methods.get(self.cfg.method.name).views(self.cfg)
+        self.run_ = train.build(self.cfg, device)  # the supervised reference included
         if kind == "authors'":  # the same weights, the gather / scatter BatchNorm
             model = self.run_.model
             trunk = gather_scatter_trunk(arch)
             trunk.load_state_dict(model.context_encoder.state_dict())
             model.context_encoder = trunk.to(device)
             model.to(memory_format=memory_format(device))
-            self.run_.optimizer = train.make_optimizer(model, cfg, device)
+            self.run_.optimizer = train.make_optimizer(model, self.cfg, device)
         # torch.compile fuses the masks and BatchNorm's element-wise work into few kernels;
         # the saved-bytes count always reads the eager model (the same function)
         self.model = self.run_.model
-        self.inputs = self.batch_of(batch, image_size, grid_of(image_size, arch))
+        self.inputs = self.batch_of(batch, image_size)
 
-    def batch_of(self, batch: int, image_size: int, grid) -> dict[str, torch.Tensor]:
+    def batch_of(self, batch: int, image_size: int) -> dict[str, torch.Tensor]:
+        """Random images and what the method's views add to them by name (its masks, drawn
+        as its loader draws them; class labels for the supervised step)."""
         g = torch.Generator().manual_seed(batch)
         images = torch.randn(batch, 3, image_size, image_size, generator=g)
-        name, second = (("labels", torch.randint(0, 1000, (batch,), generator=g))
-                        if self.kind == "supervised" else
-                        ("mask", masking.sample_masks(batch, grid, generator=g)))
-        return {"images": to_device(images, self.device), name: second.to(self.device)}
+        masks = self.views.masks.draw(batch, batch) if self.views.masks else ()
+        labels = (() if self.views.num_classes is None else
+                  (torch.randint(0, self.views.num_classes, (batch,), generator=g),))
+        return dict(zip(self.views.names, (to_device(t, self.device)
+                                           for t in (images, *masks, *labels)), strict=True))
 
     def run(self, inputs=None) -> torch.Tensor:
         loss, _ = train.train_step(self.run_, [inputs or self.inputs], 1, 0.996)
@@ -146,10 +174,9 @@ class Step:
         """Saved-for-backward bytes per image: the slope between two batch sizes (fixed
         costs, such as the weights autocast casts to bf16, cancel)."""
         small = max(1, self.batch // 2)
-        grid = masking.grid_size(image_size, self.trunk().patch)
         counts = []
         for b in (small, small * 2):
-            inputs = self.batch_of(b, image_size, grid)
+            inputs = self.batch_of(b, image_size)
 
             def forward(inputs=inputs):
                 with autocast(self.device, self.precision):
@@ -158,8 +185,20 @@ class Step:
             counts.append(saved_bytes(forward, self.model.parameters()))
         return (counts[1] - counts[0]) / small
 
+    def flops_per_image(self) -> float:
+        """Floating-point operations of one training step (forward and backward of every
+        network in it), per image, as torch counts them (:func:`step_flops`)."""
+        def loss():
+            with autocast(self.device, self.precision):
+                return self.model(**self.inputs)[0]
+
+        return step_flops(loss) / self.batch
+
     def trunk(self) -> nn.Module:
         return self.model.trunk if self.kind == "supervised" else self.model.context_encoder
+
+    def parameters_of_encoder(self) -> int:
+        return sum(p.numel() for p in self.trunk().parameters())
 
     def static_bytes(self) -> int:
         """fp32 weights, gradients and AdamW's two moments of what trains (16 bytes per
@@ -167,6 +206,45 @@ class Step:
         params = list(self.model.parameters())
         trainable = sum(p.numel() for p in params if p.requires_grad)
         return trainable * 16 + (sum(p.numel() for p in params) - trainable) * 4
+
+
+def _cpu_attention_flops(query, key, value, *args, **kwargs) -> int:
+    """(the counter hands its formulas the tensors' shapes)"""
+    return flop_counter.sdpa_flop_count(query, key, value)
+
+
+def _cpu_attention_backward_flops(grad_out, query, key, value, *args, **kwargs) -> int:
+    return flop_counter.sdpa_backward_flop_count(grad_out, query, key, value)
+
+
+def step_flops(loss: Callable[[], torch.Tensor]) -> int:
+    """Floating-point operations of ``loss()`` and its backward, as
+    ``torch.utils.flop_counter`` counts them: matrix products, convolutions and attention,
+    two per multiply-add; element-wise work (norms, activations, the optimizer) not counted.
+    The CPU's fused attention, which the counter does not know, is counted as the GPU's."""
+    mapping = {}
+    for name, formula in (("_scaled_dot_product_flash_attention_for_cpu", _cpu_attention_flops),
+                          ("_scaled_dot_product_flash_attention_for_cpu_backward",
+                           _cpu_attention_backward_flops)):
+        if hasattr(torch.ops.aten, name):
+            mapping[getattr(torch.ops.aten, name)] = formula
+    with flop_counter.FlopCounterMode(display=False, custom_mapping=mapping) as counter:
+        loss().backward()
+    return counter.get_total_flops()
+
+
+def cost_rows(steps: list[Step], repeats: int = 0, warmup: int = 1) -> list[dict]:
+    """What each step costs (chapter 10): its encoder's parameters, the step's GFLOPs and
+    saved-for-backward MiB per image and, when ``repeats``, images per second (median of
+    ``repeats`` steps, round robin on their device; None otherwise: not measured)."""
+    seconds = (round_robin({i: s.run for i, s in enumerate(steps)}, repeats, warmup,
+                           steps[0].device) if repeats else {})
+    return [{"kind": s.kind, "arch": s.arch, "image_size": s.image_size,
+             "encoder_params_m": s.parameters_of_encoder() / 1e6,
+             "gflops_per_image": s.flops_per_image() / 1e9,
+             "saved_mib_per_image": s.saved_per_image(s.image_size) / MiB,
+             "images_per_s": s.batch / seconds[i] if i in seconds else None}
+            for i, s in enumerate(steps)]
 
 
 def sync(device: torch.device) -> None:
@@ -337,32 +415,40 @@ def run(device: str = "auto", arch: str = "resnet18", image_size: int = 128, bat
         workers: Iterable[int] = (1, 2), loader_images: int = 128, loader_batches: int = 6,
         data: Path | None = None, compile: bool = False,
         methods_: Iterable[str] | None = None,
-        loader_root: Path | None = None, cache: str = "none", kinds: Iterable[str] = KINDS
-        ) -> dict:
-    """Every figure of the bench, as a dict (what ``main`` prints and ``--json`` writes)."""
+        loader_root: Path | None = None, cache: str = "none", kinds: Iterable[str] = KINDS,
+        vit: str | None = None) -> dict:
+    """Every figure of the bench, as a dict (what ``main`` prints and ``--json`` writes).
+    ``vit``: also a supervised step and I-JEPA's step on that ViT, in the same round robin."""
     from jepa_lite import methods
 
     dev = resolve_device(device)
     train.tune(dev)
     masking.grid_size(image_size, patch_of(arch))  # a bad size fails first
+    if vit is not None:
+        check_vit(vit)
     result = {"device": device_report(dev), "torch": torch.__version__, "arch": arch,
-              "image_size": image_size, "batch": batch, "steps": steps,
+              "vit": vit, "image_size": image_size, "batch": batch, "steps": steps,
               "date": time.strftime("%Y-%m-%d"), "rows": [], "loader": [],
               "compile": compile}
-    kinds = list(kinds)
-    for precision in precisions if kinds else ():
-        built = {kind: Step(kind, arch, image_size, batch, dev, precision,
-                            compile=compile and kind != "authors'") for kind in kinds}
+    pairs = [(kind, arch) for kind in kinds] + ([("supervised", vit), ("ijepa", vit)]
+                                                if vit else [])
+    for precision in precisions if pairs else ():
+        built = {f"{kind} {a}": Step(kind, a, image_size, batch, dev, precision,
+                                     compile=compile and kind != "authors'")
+                 for kind, a in pairs}
         timed = time_steps(built, steps, warmup)
-        ref = timed[kinds[0]]["seconds"]
-        for kind, step in built.items():
+        for name, step in built.items():
+            # the supervised step on the same encoder (the first row where there is none)
+            ref = timed.get(f"supervised {step.arch}", next(iter(timed.values())))["seconds"]
             result["rows"].append({
-                "kind": kind, "precision": precision,
-                "images_per_s": batch / timed[kind]["seconds"],
-                "ratio": ref / timed[kind]["seconds"],
+                "kind": step.kind, "arch": step.arch, "precision": precision,
+                "images_per_s": batch / timed[name]["seconds"],
+                "ratio": ref / timed[name]["seconds"],
                 "saved_mib_per_image": step.saved_per_image(image_size) / MiB,
-                "peak_gib": (timed[kind]["peak_bytes"] or 0) / GiB or None,
-                "static_gib": step.static_bytes() / GiB})
+                "peak_gib": (timed[name]["peak_bytes"] or 0) / GiB or None,
+                "static_gib": step.static_bytes() / GiB,
+                "encoder_params_m": step.parameters_of_encoder() / 1e6,
+                "gflops_per_image": step.flops_per_image() / 1e9})
         del built
         if dev.type == "cuda":
             torch.cuda.empty_cache()
@@ -391,30 +477,40 @@ def fits(static_gib: float, saved_mib: float, memory_gib: float, slack: float = 
 
 def report(r: dict) -> str:
     """The bench's figures as markdown tables, with the memory arithmetic."""
-    lines = [f"# jepa-lite bench: {r['arch']} at {r['image_size']} px, batch {r['batch']}, "
+    encoders = r["arch"] + (f" and {r['vit']}" if r.get("vit") else "")
+    lines = [f"# jepa-lite bench: {encoders} at {r['image_size']} px, batch {r['batch']}, "
              f"median of {r['steps']} steps", f"device: {r['device']}; torch {r['torch']}; "
              f"{r['date']}" + ("; torch.compile (supervised, cnn-jepa)" if r.get("compile")
                                else ""), "",
-             "| step | precision | images/s | x supervised | saved for backward, MiB per "
-             "image | x supervised | peak GPU memory |", "|---|---|---|---|---|---|---|"]
-    ref = {row["precision"]: row for row in r["rows"] if row["kind"] == "supervised"}
+             "| step | encoder | precision | images/s | x supervised | saved for backward, "
+             "MiB per image | x supervised | peak GPU memory | encoder parameters | GFLOPs per "
+             "image and step |", "|---|---|---|---|---|---|---|---|---|---|"]
+    ref = {(row["precision"], row.get("arch", r["arch"])): row for row in r["rows"]
+           if row["kind"] == "supervised"}
     for row in r["rows"]:
-        base = ref[row["precision"]]
+        arch = row.get("arch", r["arch"])
+        base = ref.get((row["precision"], arch), row)
         peak = "not a GPU" if row["peak_gib"] is None else f"{row['peak_gib']:.2f} GiB"
-        lines.append(f"| {row['kind']} | {row['precision']} | {row['images_per_s']:.1f} | "
-                     f"{row['ratio']:.2f} | {row['saved_mib_per_image']:.2f} | "
+        extra = (f"{row['encoder_params_m']:.1f} M | {row['gflops_per_image']:.2f} |"
+                 if "gflops_per_image" in row else "not measured | not measured |")
+        lines.append(f"| {row['kind']} | {arch} | {row['precision']} | "
+                     f"{row['images_per_s']:.1f} | {row['ratio']:.2f} | "
+                     f"{row['saved_mib_per_image']:.2f} | "
                      f"{row['saved_mib_per_image'] / base['saved_mib_per_image']:.2f} | "
-                     f"{peak} |")
-    lines += ["", "Memory (our step): static state (fp32 weights, gradients, AdamW moments; "
+                     f"{peak} | {extra}")
+    lines += ["", "x supervised: against the supervised step on the same encoder. GFLOPs: one "
+              "training step's forward and backward as torch.utils.flop_counter counts them "
+              "(matrix products, convolutions, attention; 2 per multiply-add).",
+              "", "Memory (a JEPA step): static state (fp32 weights, gradients, AdamW moments; "
               "EMA target weights) + saved activations x micro-batch <= 80 % of the GPU:"]
     for row in r["rows"]:
-        if row["kind"] != "cnn-jepa":
+        if row["kind"] not in ("cnn-jepa", "ijepa"):
             continue
         for name, gib in (("16 GB (T4)", 15.0), ("80 GB (A100 / H100)", 79.0)):
             b = fits(row["static_gib"], row["saved_mib_per_image"], gib)
-            lines.append(f"- {row['precision']}, {name}: ({gib:.0f} GiB x 0.8 - "
-                         f"{row['static_gib']:.2f} GiB) / {row['saved_mib_per_image']:.2f} MiB "
-                         f"= micro-batch {b}")
+            lines.append(f"- {row['kind']} {row.get('arch', r['arch'])}, {row['precision']}, "
+                         f"{name}: ({gib:.0f} GiB x 0.8 - {row['static_gib']:.2f} GiB) / "
+                         f"{row['saved_mib_per_image']:.2f} MiB = micro-batch {b}")
     if r["loader"]:
         lines += ["", f"The loader of each method ({r.get('loader_data', 'generated JPEGs')}), "
                   f"images/s (a two-view method's image counts once):", "",
