@@ -105,6 +105,23 @@ def multiblock(n: int, grid: tuple[int, int], g: torch.Generator, targets: int =
             torch.stack([torch.stack([b[:kt] for b in blocks]) for blocks in all_targets]))
 
 
+def to_grid(index: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+    """Token indices ``[..., K]`` -> a boolean map ``[..., H, W]``, True at the listed tokens
+    (to draw them, or to compare them with CNN-JEPA's cell masks)."""
+    flat = torch.zeros(*index.shape[:-1], grid[0] * grid[1], dtype=torch.bool,
+                       device=index.device)
+    return flat.scatter(-1, index, True).view(*index.shape[:-1], *grid)
+
+
+def from_grid(keep: torch.Tensor) -> torch.Tensor:
+    """A boolean map ``[B, H, W]`` -> the indices ``[B, K]`` of its True tokens, raster order;
+    every image must keep the same number ``K`` (they stack)."""
+    counts = keep.flatten(1).sum(1)
+    if len(counts.unique()) > 1:
+        raise ValueError(f"every image must keep as many tokens to stack; got {counts.tolist()}")
+    return keep.flatten(1).nonzero()[:, 1].view(len(keep), -1)
+
+
 class BlockCollator:
     """I-JEPA's masks for the loader (``data/pipeline.py``'s mask-collator contract): each
     micro-batch's ``context`` ``[n, Kc]`` and ``targets`` ``[n, P, Kt]`` token indices,

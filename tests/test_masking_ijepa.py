@@ -8,7 +8,14 @@ import pytest
 import torch
 
 from jepa_lite.errors import UsageError
-from jepa_lite.masking_ijepa import BlockCollator, check_geometry, multiblock, size_at
+from jepa_lite.masking_ijepa import (
+    BlockCollator,
+    check_geometry,
+    from_grid,
+    multiblock,
+    size_at,
+    to_grid,
+)
 
 GRIDS = [(14, 14), (8, 8), (7, 10), (12, 9)]
 
@@ -70,3 +77,16 @@ def test_a_grid_too_small_for_its_targets_is_refused():
     with pytest.raises(UsageError, match="8x8 token grid.*--min-keep 10.*below 9"):
         BlockCollator((8, 8))
     BlockCollator((8, 8), min_keep=4).draw(2, 0)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_token_indices_and_maps_are_each_others_inverse(seed):
+    g = torch.Generator().manual_seed(seed)
+    grid = tuple(int(v) for v in torch.randint(2, 15, (2,), generator=g))
+    context, targets = multiblock(3, grid, g, min_keep=0)
+    maps = to_grid(targets, grid)  # [3, 4, H, W]
+    assert maps.shape == (3, 4, *grid)
+    assert torch.equal(maps.flatten(2).sum(-1), torch.full((3, 4), targets.shape[-1]))
+    assert torch.equal(from_grid(to_grid(context, grid)), context.sort(1).values)
+    with pytest.raises(ValueError, match="as many tokens"):
+        from_grid(torch.tensor([[[True, False]], [[True, True]]]))
