@@ -22,6 +22,7 @@ the loader feeding the step.
 
 from __future__ import annotations
 
+import copy
 import statistics
 import time
 from collections.abc import Callable, Iterable
@@ -187,12 +188,15 @@ class Step:
 
     def flops_per_image(self) -> float:
         """Floating-point operations of one training step (forward and backward of every
-        network in it), per image, as torch counts them (:func:`step_flops`)."""
-        def loss():
-            with autocast(self.device, self.precision):
-                return self.model(**self.inputs)[0]
-
-        return step_flops(loss) / self.batch
+        network in it), per image, as torch counts them (:func:`step_flops`), on a copy on
+        the meta device: shapes only, nothing computed, so the same count on every device
+        in no time (attention counted as its matrix products). The authors' BatchNorm
+        gathers the kept cells, shapes that depend on the masks: counted where it runs."""
+        if self.kind == "authors'":
+            return step_flops(lambda: self.model(**self.inputs)[0]) / self.batch
+        model = copy.deepcopy(self.model).to("meta")
+        inputs = {name: t.to("meta") for name, t in self.inputs.items()}
+        return step_flops(lambda: model(**inputs)[0]) / self.batch
 
     def trunk(self) -> nn.Module:
         return self.model.trunk if self.kind == "supervised" else self.model.context_encoder
@@ -208,27 +212,11 @@ class Step:
         return trainable * 16 + (sum(p.numel() for p in params) - trainable) * 4
 
 
-def _cpu_attention_flops(query, key, value, *args, **kwargs) -> int:
-    """(the counter hands its formulas the tensors' shapes)"""
-    return flop_counter.sdpa_flop_count(query, key, value)
-
-
-def _cpu_attention_backward_flops(grad_out, query, key, value, *args, **kwargs) -> int:
-    return flop_counter.sdpa_backward_flop_count(grad_out, query, key, value)
-
-
 def step_flops(loss: Callable[[], torch.Tensor]) -> int:
     """Floating-point operations of ``loss()`` and its backward, as
     ``torch.utils.flop_counter`` counts them: matrix products, convolutions and attention,
-    two per multiply-add; element-wise work (norms, activations, the optimizer) not counted.
-    The CPU's fused attention, which the counter does not know, is counted as the GPU's."""
-    mapping = {}
-    for name, formula in (("_scaled_dot_product_flash_attention_for_cpu", _cpu_attention_flops),
-                          ("_scaled_dot_product_flash_attention_for_cpu_backward",
-                           _cpu_attention_backward_flops)):
-        if hasattr(torch.ops.aten, name):
-            mapping[getattr(torch.ops.aten, name)] = formula
-    with flop_counter.FlopCounterMode(display=False, custom_mapping=mapping) as counter:
+    two per multiply-add; element-wise work (norms, activations, the optimizer) not counted."""
+    with flop_counter.FlopCounterMode(display=False) as counter:
         loss().backward()
     return counter.get_total_flops()
 
