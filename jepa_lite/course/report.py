@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import re
 import subprocess
 from importlib import resources
 from pathlib import Path
@@ -139,13 +140,19 @@ def comparison_file(out_dir) -> Path:
 OTHERS_HEADING = "## All five methods (chapter 08)"
 
 
+def with_section(report_md: str, heading: str, table: str) -> str:
+    """``report_md`` (chapter 06's report) with the section ``heading`` holding ``table``:
+    an older copy of that section replaced, the others kept; a new one added at the end."""
+    parts = [p.rstrip("\n") for p in re.split(r"(?m)^(?=## )", report_md) if p.strip()]
+    parts = [p for p in parts if p.split("\n", 1)[0] != heading]
+    return "\n\n".join([*parts, f"{heading}\n\n{table}"]) + "\n"
+
+
 def with_method_rows(report_md: str, rows: list[dict]) -> str:
-    """``report_md`` (chapter 06's report) with chapter 08's rows as its last section,
-    replacing an older copy of that section."""
+    """``report_md`` with chapter 08's rows as its section :data:`OTHERS_HEADING`."""
     columns = ["method", "source", "linear_top1", "knn_top1", "paper_linear_top1",
                "paper_knn_top1"]
-    head = report_md.split(OTHERS_HEADING)[0].rstrip("\n")
-    return "\n".join([head, "", OTHERS_HEADING, "", markdown_table(rows, columns), ""])
+    return with_section(report_md, OTHERS_HEADING, markdown_table(rows, columns))
 
 
 MANIFEST = "chapters.json"  # a page's chapters: what made each one, and its numbers
