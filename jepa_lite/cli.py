@@ -444,7 +444,8 @@ def _bench_parser(sub, defaults: dict) -> None:
                    help="measure the loaders on this image folder (ROOT/train/<class>/<image>, "
                         "e.g. ImageNet-100) instead of generated JPEGs; nothing is written")
     p.add_argument("--methods", nargs="+", choices=list(config.METHOD_OPTIONS), default=None,
-                   help="methods whose loader to measure (default: all five)")
+                   help="methods whose loader to measure (default: every method that "
+                        "trains the --arch ResNet)")
     p.add_argument("--cache", choices=["none", "host", "device"], default="none",
                    help="the device pipeline's decoded-image cache")
     p.add_argument("--kinds", nargs="*", choices=list(BENCH_KINDS), default=list(BENCH_KINDS),

@@ -15,7 +15,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from jepa_lite import masking, train
+from jepa_lite import masking, methods, train
 from jepa_lite.config import TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
@@ -335,3 +335,61 @@ def test_the_probes_by_hand_are_the_packages(seed):
     curve = linear(x, y, val_x, val_y, classes, 6, batch, seed=seed)
     theirs = probes.linear_probe(x, y, val_x, val_y, classes, 6, seed=seed, batch_size=batch)
     assert curve == pytest.approx(theirs["curve_val_top1"], abs=1 / 40 + 1e-9)
+
+
+# Issue 34: chapter 10's I-JEPA step by hand (the cell tagged ``ijepa-step``) is the package's.
+def chapter_ijepa_step(source: str | None = None):
+    scope = {"torch": torch, "F": F}
+    exec(source or tagged_cell("10_ijepa", "ijepa-step"), scope)
+    return scope["ijepa_step"]
+
+
+def _ijepa_pair(seed: int, size: int, arch: str = "vit_micro"):
+    cfg = TrainConfig(method="ijepa").with_changes(
+        arch=arch, image_size=size, predictor_width=64, predictor_depth=2, min_keep=0,
+        seed=seed, precision="fp32", compile=False)
+    g = torch.Generator().manual_seed(seed)
+    images = torch.randn(4, 3, size, size, generator=g)
+    masks = methods.get("ijepa").views(cfg).masks.draw(4, seed)
+    cpu = torch.device("cpu")
+    return images, masks, train.build(cfg, cpu), train.build(cfg, cpu)
+
+
+@pytest.mark.parametrize("seed,size,momentum", [(0, 64, 0.996), (1, 96, 0.9), (2, 128, 0.5),
+                                                (3, 64, 0.99)])
+def test_chapter_10s_ijepa_step_by_hand_is_train_step(seed, size, momentum):
+    ijepa_step = chapter_ijepa_step()
+    images, masks, by_hand, by_loop = _ijepa_pair(seed, size)
+    for _ in range(2):  # the second step starts from the EMA'd target and AdamW's state
+        a = ijepa_step(by_hand.model, by_hand.optimizer, images, *masks, momentum)
+        b, _ = train.train_step(by_loop, [dict(zip(("images", "context", "targets"),
+                                                   (images, *masks)))], 1, momentum)
+        assert a.item() == pytest.approx(b.item(), rel=1e-5)
+        for (name, p), (_, q) in zip(by_hand.model.named_parameters(),
+                                     by_loop.model.named_parameters(), strict=True):
+            assert (p.grad is None) == (q.grad is None), name
+            if p.grad is not None:
+                assert torch.allclose(p.grad, q.grad, rtol=1e-4, atol=1e-6), name
+            assert torch.allclose(p, q, rtol=1e-4, atol=1e-6), name
+    fresh = _ijepa_pair(seed, size)[2].model.target_encoder.parameters()
+    assert any(not torch.equal(p, q) for p, q in zip(by_hand.model.target_encoder.parameters(),
+                                                     fresh))  # the EMA moved the target
+
+
+@pytest.mark.parametrize("wrong", [
+    ("F.smooth_l1_loss(pred, h.view(b, p, k, -1))", "F.mse_loss(pred, h.view(b, p, k, -1))"),
+    ("model.context_encoder(images, context)",  # every token, cut to the context's count
+     "model.context_encoder(images)[:, :context.shape[1]]"),
+    ("xi.lerp_(theta, 1 - momentum)", "pass"),  # no EMA
+])
+def test_a_wrong_ijepa_step_is_caught(wrong):
+    """The comparison can fail: another loss, the context encoder given every token, or no
+    EMA, and the step differs from train_step's (its loss or its weights)."""
+    ijepa_step = chapter_ijepa_step(tagged_cell("10_ijepa", "ijepa-step").replace(*wrong))
+    images, masks, by_hand, by_loop = _ijepa_pair(0, 64)
+    a = ijepa_step(by_hand.model, by_hand.optimizer, images, *masks, 0.9)
+    b, _ = train.train_step(by_loop, [dict(zip(("images", "context", "targets"),
+                                               (images, *masks)))], 1, 0.9)
+    same_weights = all(torch.allclose(p, q, rtol=1e-4, atol=1e-6) for p, q in zip(
+        by_hand.model.parameters(), by_loop.model.parameters()))
+    assert a.item() != pytest.approx(b.item(), rel=1e-5) or not same_weights

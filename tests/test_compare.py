@@ -220,3 +220,32 @@ def test_a_probe_that_did_not_learn_is_rarely_called_learned(n_val, accuracy):
                                 {"knn_top1": floor[0], "linear_top1": floor[0]}, n_val)
     two_se = 2 * compare.against_floor(floor[0], floor[0], n_val)[1]
     assert rows[0]["linear_vs_random"] == f"+0.000 ± {two_se:.3f}: within noise"
+
+
+def test_report_sections_are_replaced_in_place_and_others_kept():
+    """Chapters 08 and 10 each add their section to chapter 06's report; running either
+    again replaces its own section and keeps the other's."""
+    rows = [{"method": "SimCLR", "linear_top1": 50.0}]
+    text = report.with_method_rows("# report\n\nfirst part\n", rows)
+    ij = report.ijepa_rows({"I-JEPA (vit_micro)": {
+        "linear_top1": 0.4, "knn_top1": 0.3, "config": {"arch": "vit_micro"},
+        "data_root": "/data/scenes"}}, report.paper_results(), "ImageNet-100", "smoke", False)
+    both = report.with_ijepa_rows(text, ij)
+    again = report.with_method_rows(report.with_ijepa_rows(both, ij[:1]), rows)
+    for t in (both, again):
+        assert t.count(report.OTHERS_HEADING) == 1 and t.count(report.IJEPA_HEADING) == 1
+        assert t.startswith("# report\n\nfirst part\n") and "SimCLR" in t
+    assert "vit_micro" in both and "vit_micro" not in again  # its rows replaced
+    paper = {(r["method"], r["backbone"]): (r["linear_top1"], r["knn_top1"]) for r in ij
+             if r["source"] == "paper, Table I"}
+    assert paper == {("CNN-JEPA", "ResNet-50"): (73.26, 59.22),
+                     ("I-JEPA", "ViT-Small"): (42.30, 34.84),
+                     ("I-JEPA", "ViT-Base"): (46.36, 31.36)}
+    ours = ij[-1]
+    assert (ours["method"], ours["backbone"], ours["dataset"]) == ("I-JEPA", "vit_micro",
+                                                                   "scenes")
+    assert ours["linear_top1"] == 40 and "NOT comparable" in ours["source"]
+    full = report.ijepa_rows({"I-JEPA (vit_small)": {
+        "linear_top1": 0.4, "knn_top1": 0.3, "config": {"arch": "vit_small"}}},
+        report.paper_results(), "ImageNet-100", "full", True)
+    assert full[-1]["source"] == "ours"

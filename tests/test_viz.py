@@ -564,3 +564,44 @@ def test_no_figure_writes_a_number_it_does_not_draw():
 
     for module in Path(viz.__file__).parent.glob("*.py"):
         assert literal_numbers_in_figure_text(module.read_text()) == [], module.name
+
+
+def test_chapter_10s_figures_draw_what_they_are_given(image):
+    from jepa_lite import masking_ijepa
+
+    g = torch.Generator().manual_seed(0)
+    cells = masking.sample_masks(1, (7, 7), "multiblock", g)[0]
+    tokens = masking.upsample_mask(cells[None], 2)[0]
+    fig = viz.fig_two_encoders(image, cells, tokens)
+    assert len(fig.axes) == 7  # the image, the ViT's tokens, five stages
+    assert f"{int((~tokens).sum())} of 196 tokens" in fig.axes[1].get_title()
+    assert [ax.images[0].get_array().shape for ax in fig.axes[2:]] == [
+        (112, 112), (56, 56), (28, 28), (14, 14), (7, 7)]
+    context, targets = masking_ijepa.multiblock(1, (14, 14), g)
+    fig = viz.fig_masks_side_by_side(image, masking_ijepa.to_grid(context, (14, 14))[0],
+                                     masking_ijepa.to_grid(targets, (14, 14))[0],
+                                     *(t[0] for t in masking.sample_masks(
+                                         1, (7, 7), "multiblock", g, return_blocks=True)))
+    assert len(fig.axes) == 4 + 3
+    assert f"context: {context.shape[1]} tokens" in fig.axes[0].get_title()
+    assert all(f"{targets.shape[-1]} tokens" in ax.get_title() for ax in fig.axes[1:5])
+    rows = [{"kind": "ijepa", "arch": "vit_micro", "image_size": 64, "encoder_params_m": 0.1,
+             "gflops_per_image": 0.02, "saved_mib_per_image": 0.2, "images_per_s": None},
+            {"kind": "cnn-jepa", "arch": "resnet10", "image_size": 64, "encoder_params_m": 4.9,
+             "gflops_per_image": 0.6, "saved_mib_per_image": 1.4, "images_per_s": 170.0}]
+    fig = viz.fig_costs(rows)
+    assert len(fig.axes) == 4
+    texts = [t.get_text() for t in fig.axes[3].texts]
+    assert texts == [" not measured", " 170"]  # a step not timed says so
+
+
+def test_mask_shares_add_up_over_many_draws():
+    for seed in range(3):
+        shares = analysis.mask_shares((14, 14), (7, 7), draws=4, batch=8, seed=seed)
+        i, c = shares["I-JEPA"], shares["CNN-JEPA"]
+        assert c["context"] + c["target"] == pytest.approx(1)
+        assert all(0 < v < 1 for v in (*i.values(), *c.values()))
+        # context and targets are disjoint at 14x14 (no constraint relaxed), so the three
+        # shares cover the grid once; one block is at most their union
+        assert i["context"] + i["targets"] + i["neither"] == pytest.approx(1)
+        assert 0.15 * 0.5 < i["one target block"] <= i["targets"]

@@ -202,3 +202,32 @@ def cell_agreement(model: nn.Module, images: torch.Tensor, mask: torch.Tensor) -
     mean = torch.nn.functional.cosine_similarity(targets, targets.mean(0, keepdim=True), dim=1)
     return {"cosine": cos[mask], "distance": cell_distance(~mask)[mask], "mean_cosine": mean,
             "cosine_map": cos.masked_fill(~mask, float("nan"))}
+
+
+# --------------------------------------------------------------------------- chapter 10
+def mask_shares(tokens: tuple[int, int], cells: tuple[int, int], draws: int = 64,
+                batch: int = 16, seed: int = 0) -> dict[str, dict[str, float]]:
+    """How much of an image each method reads and predicts, over ``draws`` micro-batches of
+    ``batch`` images with the default masks: I-JEPA's (``tokens`` grid: context, the union
+    of its targets, the tokens in neither, one target block) and CNN-JEPA's multi-block
+    masks (``cells`` grid: target, context). Shares of the grid, averaged over images."""
+    from jepa_lite import masking, masking_ijepa
+
+    g = torch.Generator().manual_seed(seed)
+    sums = {"I-JEPA": dict.fromkeys(("context", "targets", "neither", "one target block"),
+                                    0.0), "CNN-JEPA": {"context": 0.0, "target": 0.0}}
+    n = tokens[0] * tokens[1]
+    for _ in range(draws):
+        context, targets = masking_ijepa.multiblock(batch, tokens, g)
+        c = masking_ijepa.to_grid(context, tokens).flatten(1)
+        t = masking_ijepa.to_grid(targets, tokens).flatten(2)
+        union = t.any(1)
+        i = sums["I-JEPA"]
+        i["context"] += c.float().mean().item()
+        i["targets"] += union.float().mean().item()
+        i["neither"] += (~c & ~union).float().mean().item()
+        i["one target block"] += targets.shape[-1] / n
+        target = masking.sample_masks(batch, cells, "multiblock", g).float().mean().item()
+        sums["CNN-JEPA"]["target"] += target
+        sums["CNN-JEPA"]["context"] += 1 - target
+    return {m: {k: v / draws for k, v in s.items()} for m, s in sums.items()}

@@ -49,9 +49,10 @@ from jepa_lite.runtime import (
 )
 
 DESCRIPTION = ("What one CNN-JEPA step costs next to a supervised ResNet step and the authors' "
-               "gather / scatter form (images/s, saved-for-backward bytes, GPU memory), and "
-               "the data loader of every method: alone, feeding its step, and that step "
-               "alone.")
+               "gather / scatter form (images/s, saved-for-backward bytes, GPU memory, "
+               "parameters, FLOPs; with --vit, I-JEPA's step beside a supervised step of "
+               "that ViT), and the data loader of every method: alone, feeding its step, "
+               "and that step alone.")
 MiB = 2**20
 GiB = 2**30
 KINDS = ("supervised", "cnn-jepa", "authors'")

@@ -47,6 +47,9 @@ class Profile:
     # chapter 09's sweep: factor -> values, each changed alone from ABLATION_DEFAULT
     # (jepa_lite.course.sweep), trained with the many-run recipe and data
     ablations: dict = field(default_factory=dict)
+    # chapter 10: more ViTs it trains I-JEPA on, besides the profile's (full: ViT-B/16, the
+    # second of Table I's I-JEPA rows)
+    more_vits: tuple[str, ...] = ()
 
     def changes(self, method: str = "cnn-jepa", many_runs: bool = False) -> dict:
         """The fields the profile sets for a method, on top of the paper's defaults (the
@@ -78,9 +81,10 @@ SHORT_RUN = {"cnn-jepa": {"lr": 0.002, "ema": (0.99, 1.0)},
 GPU_BATCH = {"simclr": {"lr": 1.7 * 128 / 512}, "vicreg": {"lr": 0.5 * 128 / 512}}
 
 # I-JEPA trains its own encoder, a ViT (chapter 10): on a CPU the small one of our own, with
-# a predictor as narrow; the ViT-S/16 of the paper's Table I on a GPU. The CPU grids are
-# 8x8 tokens (128 px) and 4x4 (64 px), whose target blocks have 1-12 tokens: a block keeps
-# one token or more (the official more than 10 is for 14x14 grids)
+# a predictor as narrow; the ViT-S/16 of the paper's Table I on a GPU (and, in `full`, its
+# ViT-B/16 too: Profile.more_vits); the epochs are each profile's CNN-JEPA's, our choice.
+# The CPU grids are 8x8 tokens (128 px) and 4x4 (64 px), whose target blocks have 1-12
+# tokens: a block keeps one token or more (the official more than 10 is for 14x14 grids)
 CPU_VIT = {"ijepa": {"arch": "vit_micro", "predictor_width": 64, "predictor_depth": 2,
                      "min_keep": 0}}
 GPU_VIT = {"ijepa": {"arch": "vit_small"}}
@@ -160,6 +164,7 @@ PROFILES: dict[str, Profile] = {
                 pretrain={"arch": "resnet50", "epochs": 200, "batch_size": 512, "workers": 8,
                           "checkpoint_every_steps": 500, "compile": True, **PAPER_EXACT},
                 methods=GPU_VIT,
+                more_vits=("vit_base",),
                 notes="--paper-exact: the table was made by the authors' code, so the "
                       "reproduction runs it as they did (official masks with both quirks, EMA "
                       "momentum stepped per epoch, zero-initialised residual BatchNorm, "

@@ -138,6 +138,8 @@ def comparison_file(out_dir) -> Path:
 
 
 OTHERS_HEADING = "## All five methods (chapter 08)"
+IJEPA_HEADING = "## I-JEPA beside CNN-JEPA (chapter 10)"
+IJEPA_COLUMNS = ["method", "backbone", "dataset", "source", "linear_top1", "knn_top1"]
 
 
 def with_section(report_md: str, heading: str, table: str) -> str:
@@ -153,6 +155,31 @@ def with_method_rows(report_md: str, rows: list[dict]) -> str:
     columns = ["method", "source", "linear_top1", "knn_top1", "paper_linear_top1",
                "paper_knn_top1"]
     return with_section(report_md, OTHERS_HEADING, markdown_table(rows, columns))
+
+
+def ijepa_rows(results: dict[str, dict], paper: list[dict], dataset: str, profile: str,
+               comparable: bool) -> list[dict]:
+    """Table I's CNN-JEPA and I-JEPA rows on ``dataset`` (ResNet-50, ViT-Small, ViT-Base),
+    then chapter 10's runs (``results``: label -> probe results, with their ``config``),
+    marked not comparable unless ``comparable``."""
+    rows = {}
+    for r in paper:
+        if r["table"] == "I" and r["dataset"] == dataset and r["method"] in ("CNN-JEPA",
+                                                                             "I-JEPA"):
+            rows.setdefault((r["method"], r["backbone"]), {
+                "method": r["method"], "backbone": r["backbone"], "dataset": dataset,
+                "source": "paper, Table I"})[r["metric"]] = r["value"]
+    source = "ours" if comparable else f"ours ({profile}, NOT comparable)"
+    ours = [{"method": label.split(" (")[0], "backbone": res["config"]["arch"],
+             "dataset": Path(res["data_root"]).name if "data_root" in res else "",
+             "source": source, "linear_top1": 100 * res["linear_top1"],
+             "knn_top1": 100 * res["knn_top1"]} for label, res in results.items()]
+    return [*rows.values(), *ours]
+
+
+def with_ijepa_rows(report_md: str, rows: list[dict]) -> str:
+    """``report_md`` with chapter 10's rows as its section :data:`IJEPA_HEADING`."""
+    return with_section(report_md, IJEPA_HEADING, markdown_table(rows, IJEPA_COLUMNS))
 
 
 MANIFEST = "chapters.json"  # a page's chapters: what made each one, and its numbers

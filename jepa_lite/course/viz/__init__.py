@@ -2,8 +2,9 @@
 ``style`` (colours, line styles, the sample images), ``images`` (masks on images, the data
 sets: chapters 00-01), ``overview`` (chapter 00's map), ``encoder`` (the sparse encoder and
 the predictor: chapters 02-04), ``training`` (schedules, collapse curves, spectra: chapters 04,
-07, 08), ``evaluation`` (probes, comparisons, ablations, sweeps: chapters 05-09) and
-``explorer`` (chapter 01's widget). Every name is also here: ``viz.fig_training``.
+07, 08), ``evaluation`` (probes, comparisons, ablations, sweeps: chapters 05-09), ``ijepa``
+(I-JEPA beside CNN-JEPA: chapter 10) and ``explorer`` (chapter 01's widget). Every name is
+also here: ``viz.fig_training``.
 
 Figure functions return a matplotlib ``Figure``; the chapter shows it and saves it through
 :class:`jepa_lite.course.chapter.ChapterRun`. Widgets are built from ipywidgets core controls
@@ -33,6 +34,7 @@ from jepa_lite.course.viz.evaluation import (
     fig_time_per_epoch,
 )
 from jepa_lite.course.viz.explorer import MaskExplorer
+from jepa_lite.course.viz.ijepa import fig_costs, fig_masks_side_by_side, fig_two_encoders
 from jepa_lite.course.viz.images import (
     draw_grid,
     draw_mask,
@@ -83,4 +85,5 @@ __all__ = [
     'fig_schedules', 'fig_training', 'fig_runs', 'fig_collapse_kinds', 'fig_spectra',
     'fig_probe_curves', 'fig_confusion', 'fig_retrieval', 'fig_feature_map', 'fig_comparison',
     'fig_ablation', 'fig_sweep', 'fig_probe_bars', 'fig_time_per_epoch', 'MaskExplorer',
+    'fig_two_encoders', 'fig_masks_side_by_side', 'fig_costs',
 ]
