@@ -281,14 +281,15 @@ def test_ijepa_chapter(smoke_course):
     from jepa_lite.course import report
 
     out, _, _ = smoke_course
-    m = json.loads((out / "10_ijepa" / "metrics.json").read_text())
+    record = json.loads((out / "10_ijepa" / "metrics.json").read_text())
+    m = record["metrics"]
     assert m["vit_leak_kept"] == 0 and m["cnn_leak_sparse"] == 0
     assert m["vit_leak_all_tokens"] > 0 and m["cnn_leak_dense"] > 0
     assert m["step_by_hand_loss_gap"] <= 1e-6 and m["step_by_hand_grad_gap"] <= 1e-6
     for name in ("I-JEPA (vit_micro)", "CNN-JEPA (resnet10)", "random init (vit_micro)",
                  "random init (resnet10)"):
         assert 0 <= m[f"{name} knn_top1"] <= 1 and 0 <= m[f"{name} linear_top1"] <= 1
-    assert set(m["figures"]) == {"two_encoders.png", "masks_side_by_side.png", "costs.png",
+    assert set(record["figures"]) == {"two_encoders.png", "masks_side_by_side.png", "costs.png",
                                  "probes.png"}
     runs = out / "10_ijepa" / "runs"
     # CNN-JEPA's run is chapter 08's (the same recipe and data): linked, not trained again
