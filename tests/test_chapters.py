@@ -34,6 +34,15 @@ def chapter_jepa_step():
     return scope["jepa_step"]
 
 
+def assert_same_gradients_and_weights(a: torch.nn.Module, b: torch.nn.Module) -> None:
+    """The same parameters, gradients (or none) and weights, parameter by parameter."""
+    for (name, p), (_, q) in zip(a.named_parameters(), b.named_parameters(), strict=True):
+        assert (p.grad is None) == (q.grad is None), name
+        if p.grad is not None:
+            assert torch.allclose(p.grad, q.grad, rtol=1e-4, atol=1e-6), name
+        assert torch.allclose(p, q, rtol=1e-4, atol=1e-6), name
+
+
 @pytest.mark.parametrize("seed,strategy,momentum", [(0, "multiblock", 0.99), (1, "random", 0.996),
                                                      (2, "mixed", 0.9), (3, "multiblock", 0.5)])
 def test_the_chapters_step_by_hand_is_train_step(seed, strategy, momentum):
@@ -49,12 +58,7 @@ def test_the_chapters_step_by_hand_is_train_step(seed, strategy, momentum):
         a = jepa_step(by_hand.model, by_hand.optimizer, images, mask, momentum)
         b, _ = train.train_step(by_loop, [{"images": images, "mask": mask}], 1, momentum)
         assert a.item() == pytest.approx(b.item(), rel=1e-5)
-        for (name, p), (_, q) in zip(by_hand.model.named_parameters(),
-                                     by_loop.model.named_parameters(), strict=True):
-            assert (p.grad is None) == (q.grad is None), name
-            if p.grad is not None:
-                assert torch.allclose(p.grad, q.grad, rtol=1e-4, atol=1e-6), name
-            assert torch.allclose(p, q, rtol=1e-4, atol=1e-6), name
+        assert_same_gradients_and_weights(by_hand.model, by_loop.model)
     moved = [not torch.equal(p, q) for p, q in zip(by_hand.model.target_encoder.parameters(),
                                                    train.build(cfg, cpu).model.target_encoder
                                                    .parameters())]
@@ -365,12 +369,7 @@ def test_chapter_10s_ijepa_step_by_hand_is_train_step(seed, size, momentum):
         b, _ = train.train_step(by_loop, [dict(zip(("images", "context", "targets"),
                                                    (images, *masks)))], 1, momentum)
         assert a.item() == pytest.approx(b.item(), rel=1e-5)
-        for (name, p), (_, q) in zip(by_hand.model.named_parameters(),
-                                     by_loop.model.named_parameters(), strict=True):
-            assert (p.grad is None) == (q.grad is None), name
-            if p.grad is not None:
-                assert torch.allclose(p.grad, q.grad, rtol=1e-4, atol=1e-6), name
-            assert torch.allclose(p, q, rtol=1e-4, atol=1e-6), name
+        assert_same_gradients_and_weights(by_hand.model, by_loop.model)
     fresh = _ijepa_pair(seed, size)[2].model.target_encoder.parameters()
     assert any(not torch.equal(p, q) for p, q in zip(by_hand.model.target_encoder.parameters(),
                                                      fresh))  # the EMA moved the target
