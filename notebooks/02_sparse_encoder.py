@@ -107,8 +107,8 @@ print(f"largest change of a visible layer4 feature: dense {leak_dense:.3g}, "
 # SparK makes). It cannot see the hidden content either. What differs is what happens to the
 # zeros: a dense layer treats them as image. Its convolutions spread the edge's features into
 # the hole and BatchNorm turns the zeros into non-zero values (and averages them into its
-# statistics: section 3), so after a few layers the hole is full of values made from its
-# edge, which the next layers read as content. The sparse trunk keeps the hole empty at every
+# statistics: section 3), so after a few layers much of the hole holds values made from
+# its edge, which the next layers read as content. The sparse trunk keeps the hole empty at every
 # stage. Left: the share of masked positions that are not zero, per stage. Right: how far the
 # visible cells' last-stage features are from the target encoder's (the same weights on the
 # whole image), by their distance to the hole. Both with batch statistics, as in pretraining
@@ -250,9 +250,10 @@ print(f"largest difference, by hand vs sparse.SparseBatchNorm2d: "
 # then zeroes some. It saves no compute or memory — it only guarantees that nothing leaks —
 # and adds an element-wise multiplication after every convolution and pooling, plus the
 # masked statistics of every batch norm. Whether that shows in the time depends on the
-# device and the size; the cell below measures both trunks on this one (a ratio below 1,
-# which the `demo` page's CPU measured, 0.71, means the timing is noisy at this size, not
-# that masking saves work: every dense multiplication still runs):
+# device and the size; the cell below measures both trunks on this one. A ratio below 1
+# would mean that the timing is noisy at this size, not that masking saves work (every
+# dense multiplication still runs); on a CPU that other work shares, either ratio can be
+# far from the cost of the masks alone:
 
 # %%
 batch8 = image.repeat(4, 1, 1, 1)
