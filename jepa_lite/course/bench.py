@@ -172,13 +172,15 @@ class Step:
         loss, _ = train.train_step(self.run_, [inputs or self.inputs], 1, 0.996)
         return loss
 
-    def saved_per_image(self, image_size: int) -> float:
-        """Saved-for-backward bytes per image: the slope between two batch sizes (fixed
-        costs, such as the weights autocast casts to bf16, cancel)."""
-        small = max(1, self.batch // 2)
+    def saved_per_image(self) -> float:
+        """Saved-for-backward bytes per image: the slope between the first half of the
+        step's batch and the whole of it (fixed costs, such as the weights autocast casts to
+        bf16, cancel). The two share their images' masks: I-JEPA's blocks are cut to the
+        batch's smallest, so masks drawn for another batch would keep other token counts."""
+        small = self.batch // 2
         counts = []
         for b in (small, small * 2):
-            inputs = self.batch_of(b, image_size)
+            inputs = {name: t[:b].clone() for name, t in self.inputs.items()}
 
             def forward(inputs=inputs):
                 with autocast(self.device, self.precision):
@@ -223,15 +225,16 @@ def step_flops(loss: Callable[[], torch.Tensor]) -> int:
 
 
 def cost_rows(steps: list[Step], repeats: int = 0, warmup: int = 1) -> list[dict]:
-    """What each step costs (chapter 10): its encoder's parameters, the step's GFLOPs and
+    """What each step costs (chapter 10), at its batch (I-JEPA keeps fewer tokens per image
+    in a larger one): its encoder's parameters, the step's GFLOPs and
     saved-for-backward MiB per image and, when ``repeats``, images per second (median of
     ``repeats`` steps, round robin on their device; None otherwise: not measured)."""
     seconds = (round_robin({i: s.run for i, s in enumerate(steps)}, repeats, warmup,
                            steps[0].device) if repeats else {})
-    return [{"kind": s.kind, "arch": s.arch, "image_size": s.image_size,
+    return [{"kind": s.kind, "arch": s.arch, "image_size": s.image_size, "batch": s.batch,
              "encoder_params_m": s.parameters_of_encoder() / 1e6,
              "gflops_per_image": s.flops_per_image() / 1e9,
-             "saved_mib_per_image": s.saved_per_image(s.image_size) / MiB,
+             "saved_mib_per_image": s.saved_per_image() / MiB,
              "images_per_s": s.batch / seconds[i] if i in seconds else None}
             for i, s in enumerate(steps)]
 
@@ -433,7 +436,7 @@ def run(device: str = "auto", arch: str = "resnet18", image_size: int = 128, bat
                 "kind": step.kind, "arch": step.arch, "precision": precision,
                 "images_per_s": batch / timed[name]["seconds"],
                 "ratio": ref / timed[name]["seconds"],
-                "saved_mib_per_image": step.saved_per_image(image_size) / MiB,
+                "saved_mib_per_image": step.saved_per_image() / MiB,
                 "peak_gib": (timed[name]["peak_bytes"] or 0) / GiB or None,
                 "static_gib": step.static_bytes() / GiB,
                 "encoder_params_m": step.parameters_of_encoder() / 1e6,
