@@ -168,6 +168,17 @@ for name, s in shares.items():
     print(f"{name:9s} " + ", ".join(f"{k} {100 * v:.1f} %" for k, v in s.items()))
 
 # %% [markdown]
+# That cut depends on the micro-batch: the more images, the shorter the shortest context.
+# Tokens per image on a 14x14 grid (224 px), mean of 20 micro-batches of each size (the
+# official ViT-H/14 recipe draws its masks for 128 images per GPU, `docs/paper.md`). The
+# context encoder's work per image, and so a step's cost per image, falls with it:
+
+# %%
+kept = analysis.kept_tokens_by_batch((14, 14), [1, 8, 32, 128], draws=20, seed=SEED)
+print("\n".join(f"micro-batch {b:3d}: context {k['context']:5.1f} of 196 tokens, one target "
+                 f"block {k['target block']:4.1f}" for b, k in kept.items()))
+
+# %% [markdown]
 # ## 3. One objective, two steps
 #
 # Both minimise, over the predicted positions $T$ of an image,
@@ -245,7 +256,8 @@ print(f"masks: context {tuple(masks[0].shape)}, targets {tuple(masks[1].shape)} 
 # The paper's two encoders at 224 px, ViT-S/16 and ResNet-50, with their methods' default
 # predictors, and this chapter's own sizes: encoder parameters, the step's floating-point
 # operations and the activations it keeps for the backward pass, per image (the same on
-# every device), and images per second where this device times them.
+# every device for the same batch; I-JEPA's depend on the batch, as above), and images per
+# second where this device times them.
 #
 # > **Engineering notes.** `bench.cost_rows` builds each step as training does
 # > (`train.build`) and counts with `torch.utils.flop_counter` (matrix products,
@@ -258,7 +270,7 @@ print(f"masks: context {tuple(masks[0].shape)}, targets {tuple(masks[1].shape)} 
 
 # %%
 on_gpu = cfg.device.type == "cuda"
-paper_steps = [bench.Step(kind, arch, IMAGE_SIZE, 32 if on_gpu else 2, cfg.device, "fp32")
+paper_steps = [bench.Step(kind, arch, IMAGE_SIZE, 32 if on_gpu else 4, cfg.device, "fp32")
                for kind, arch in (("supervised", "resnet50"), ("cnn-jepa", "resnet50"),
                                   ("supervised", "vit_small"), ("ijepa", "vit_small"))]
 costs = bench.cost_rows(paper_steps, repeats=5 if on_gpu else 0)
@@ -270,7 +282,8 @@ costs += bench.cost_rows(ours, repeats=3)
 fig = viz.fig_costs(costs)
 run.savefig(fig, "costs")
 plt.show()
-display(Markdown(report.markdown_table(costs, ["kind", "arch", "image_size", "encoder_params_m",
+display(Markdown(report.markdown_table(costs, ["kind", "arch", "image_size", "batch",
+                                               "encoder_params_m",
                                                "gflops_per_image", "saved_mib_per_image",
                                                "images_per_s"])))
 
@@ -280,7 +293,8 @@ display(Markdown(report.markdown_table(costs, ["kind", "arch", "image_size", "en
 # differ more than the encoders: I-JEPA's target encoder runs on every token while its
 # context encoder runs on the context tokens only, and its predictor runs once per target
 # block; CNN-JEPA's sparse encoder pays for the whole grid. Which step is cheaper per image
-# is the table's answer, not a rule: it depends on the predictor's size and the masks.
+# is the table's answer, not a rule: it depends on the predictor's size, the masks and,
+# for I-JEPA, the batch (counted here at the batch the table gives).
 #
 # ## 5. A run of each, read against its own random init
 #

@@ -605,3 +605,15 @@ def test_mask_shares_add_up_over_many_draws():
         # shares cover the grid once; one block is at most their union
         assert i["context"] + i["targets"] + i["neither"] == pytest.approx(1)
         assert 0.15 * 0.5 < i["one target block"] <= i["targets"]
+
+
+def test_kept_tokens_are_the_shortest_list_of_the_micro_batch():
+    """Every image's list is cut to the micro-batch's shortest: over a few draws, images in
+    micro-batches of 64 keep fewer context tokens than images drawn alone; a target block
+    stays within its scale of the 14x14 grid."""
+    for seed in range(3):
+        kept = analysis.kept_tokens_by_batch((14, 14), [1, 64], draws=8, seed=seed)
+        assert kept[64]["context"] < kept[1]["context"] <= 196
+        for b in (1, 64):
+            assert 1 <= kept[b]["target block"] <= 0.2 * 196
+

@@ -231,3 +231,19 @@ def mask_shares(tokens: tuple[int, int], cells: tuple[int, int], draws: int = 64
         sums["CNN-JEPA"]["target"] += target
         sums["CNN-JEPA"]["context"] += 1 - target
     return {m: {k: v / draws for k, v in s.items()} for m, s in sums.items()}
+
+
+def kept_tokens_by_batch(tokens: tuple[int, int], batches: list[int], draws: int = 20,
+                         seed: int = 0) -> dict[int, dict[str, float]]:
+    """I-JEPA's tokens per image by micro-batch size, mean of ``draws`` micro-batches of
+    default masks: the context's and one target block's, after every image's list is cut
+    to the micro-batch's shortest (the official collator's rule, so that they stack)."""
+    from jepa_lite import masking_ijepa
+
+    g = torch.Generator().manual_seed(seed)
+    out = {}
+    for b in batches:
+        drawn = [masking_ijepa.multiblock(b, tokens, g) for _ in range(draws)]
+        out[b] = {"context": sum(c.shape[1] for c, _ in drawn) / draws,
+                  "target block": sum(t.shape[-1] for _, t in drawn) / draws}
+    return out

@@ -74,7 +74,8 @@ def fig_costs(rows: list[dict]) -> Figure:
               ("gflops_per_image", "GFLOPs per image and step"),
               ("saved_mib_per_image", "saved for backward,\nMiB per image"),
               ("images_per_s", "images per second\n(this device)")]
-    labels = [f"{r['kind']}\n{r['arch']}, {r['image_size']} px" for r in rows]
+    labels = [f"{r['kind']}\n{r['arch']}, {r['image_size']} px"
+              + (f", batch {r['batch']}" if "batch" in r else "") for r in rows]
     colours = ["#0072B2" if r["arch"].startswith("vit") else "#D55E00" for r in rows]
     fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.6))
     y = np.arange(len(rows))
