@@ -207,6 +207,13 @@ class Step:
     def parameters_of_encoder(self) -> int:
         return sum(p.numel() for p in self.trunk().parameters())
 
+    def counts(self) -> dict[str, float]:
+        """What the step costs whatever the device's load: the encoder's parameters, and
+        per image the step's GFLOPs and saved-for-backward MiB."""
+        return {"encoder_params_m": self.parameters_of_encoder() / 1e6,
+                "gflops_per_image": self.flops_per_image() / 1e9,
+                "saved_mib_per_image": self.saved_per_image() / MiB}
+
     def static_bytes(self) -> int:
         """fp32 weights, gradients and AdamW's two moments of what trains (16 bytes per
         parameter), plus the frozen EMA target's weights (4)."""
@@ -232,10 +239,7 @@ def cost_rows(steps: list[Step], repeats: int = 0, warmup: int = 1) -> list[dict
     seconds = (round_robin({i: s.run for i, s in enumerate(steps)}, repeats, warmup,
                            steps[0].device) if repeats else {})
     return [{"kind": s.kind, "arch": s.arch, "image_size": s.image_size, "batch": s.batch,
-             "encoder_params_m": s.parameters_of_encoder() / 1e6,
-             "gflops_per_image": s.flops_per_image() / 1e9,
-             "saved_mib_per_image": s.saved_per_image() / MiB,
-             "images_per_s": s.batch / seconds[i] if i in seconds else None}
+             **s.counts(), "images_per_s": s.batch / seconds[i] if i in seconds else None}
             for i, s in enumerate(steps)]
 
 
@@ -436,11 +440,8 @@ def run(device: str = "auto", arch: str = "resnet18", image_size: int = 128, bat
                 "kind": step.kind, "arch": step.arch, "precision": precision,
                 "images_per_s": batch / timed[name]["seconds"],
                 "ratio": ref / timed[name]["seconds"],
-                "saved_mib_per_image": step.saved_per_image() / MiB,
                 "peak_gib": (timed[name]["peak_bytes"] or 0) / GiB or None,
-                "static_gib": step.static_bytes() / GiB,
-                "encoder_params_m": step.parameters_of_encoder() / 1e6,
-                "gflops_per_image": step.flops_per_image() / 1e9})
+                "static_gib": step.static_bytes() / GiB, **step.counts()})
         del built
         if dev.type == "cuda":
             torch.cuda.empty_cache()
