@@ -132,8 +132,10 @@ display(Markdown(report.markdown_table(costs, ["method", "dataset", "setting", "
 # %% [markdown]
 # ## 4. The other methods (chapter 08)
 #
-# Chapter 08 trains C-JEPA, SimCLR, BYOL and VICReg on the same backbone, data and probes;
-# once it has run in this output folder, its rows appear here next to Table I's.
+# Chapter 08 trains C-JEPA, SimCLR, BYOL and VICReg on the same backbone, data and probes.
+# A course runs this chapter before chapter 08, so their rows appear here next to Table I's
+# only when this chapter runs again after chapter 08 in the same output folder (exercise 2);
+# until then the cell below says that they are missing.
 
 # %%
 others_file = report.comparison_file(cfg.out_dir)
@@ -189,9 +191,9 @@ print("report:", run.dir / "report.md")
 #   authors; ImageNet-1k has none. Table I's footnote: I-JEPA's authors "only published
 #   ImageNet-1k results for larger ViT models", and the CNN-JEPA authors could not obtain
 #   ViT-Small and ViT-Base results with I-JEPA's official code on their hardware. For scale:
-#   I-JEPA's own paper reports 72.9 linear for a ViT-B/16 pretrained 600 epochs on
-#   ImageNet-1k (Assran et al. 2023, Table 1, as secondary sources on C-JEPA quote it;
-#   `data/paper_results.csv`), where CNN-JEPA's ResNet-50 trained 100 epochs on ImageNet-1k
+#   secondary sources quote the C-JEPA paper giving I-JEPA 72.9 linear for a ViT-B/16
+#   pretrained 600 epochs on ImageNet-1k (a figure from I-JEPA's own paper, Assran et al.
+#   2023; checked against neither text here; `data/paper_results.csv`), where CNN-JEPA's ResNet-50 trained 100 epochs on ImageNet-1k
 #   for 54.23: six times the epochs, another architecture, not a comparison.
 #
 # ## Summary
