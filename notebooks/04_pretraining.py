@@ -439,7 +439,7 @@ run.log(mean_cosine_trained=agreement["trained"]["cosine"].mean().item(),
 #   half the squared L2 distance of the normalised vectors.
 # - Section 6 compares the prediction with its target cell by cell, trained against the run's
 #   initialisation and against always predicting the mean target (the `demo` run of
-#   docs/results/demo, commit 06d7637: mean cosine 0.827 against 0.288 at random init;
+#   docs/results/demo, whose page names its commit: mean cosine 0.827 against 0.288 at random init;
 #   yours, with the mean-target baseline, is printed above), by the cell's distance from the
 #   context and on the image.
 # - AdamW with a warm-up then cosine learning rate; the target follows the context encoder by an
