@@ -121,8 +121,9 @@ for prefix, title, name in (("predictor depth", "predictor depth (layers)", "pap
 # > **How the sweep is carried out.** With `TRAIN = False` (the default) nothing trains:
 # > the cell below reads the sweep of the `demo` course committed in
 # > `docs/results/demo/data/09_ablations`. With `TRAIN = True` each run trains in a process
-# > and folder of its own (`runs/<point>`), resumed where it stopped (the default point,
-# > where it is the same run as chapter 07's CNN-JEPA, is linked to it). A finished point is
+# > and folder of its own (`runs/<point>`), resumed where it stopped (the default point is
+# > linked to chapter 07's CNN-JEPA run when that run is in the same output folder with the
+# > same configuration; otherwise it trains here). A finished point is
 # > written to `sweep.json` at once: stop the chapter at any time and run it again, and it
 # > goes on with the first unfinished point.
 
@@ -192,16 +193,18 @@ run.log(runs=len(grid), val_images=val_images, minutes=total / 60,
 
 # %% [markdown]
 # Read the lines above, not a sentence written in advance. What the sweeps on record showed,
-# in three lines (the whole account, with both `demo` sweeps' numbers: docs/experiments.md,
+# in three points (the whole account, with both `demo` sweeps' numbers: docs/experiments.md,
 # "The ablation sweep"):
 #
 # - At `smoke` scale (a 2x2 grid, a few steps) the sweep only shows that every ablation
 #   runs; at `demo` scale (a 4x4 grid) three 3x3 layers already reach the whole grid, so
-#   kernels 5 and 7 add parameters, not reach.
+#   kernels 5 and 7 add weights, not reach. In the sweep on the demo page, kernel 5 is the
+#   one change beyond two standard errors of the default (+9.25 linear); the next point says
+#   why one run of it does not show that the kernel matters.
 # - Two `demo` sweeps of the same grid, which differed only in how the augmentation's random
-#   numbers were drawn, disagreed by up to 7.75 points at the same setting: neither's
-#   largest difference repeated in the other. Seeds, not more validation images, would tell
-#   the settings apart here.
+#   numbers were drawn, disagreed by up to 7.75 points linear and 8 k-NN at the same
+#   setting: neither's largest difference repeated in the other. Seeds, not more validation
+#   images, would tell the settings apart here.
 # - Only the `full` profile repeats the authors' setting, at their cost: 13 hours on 4
 #   A100s for one 200-epoch run on ImageNet-100 (the paper, IV-C).
 #
@@ -229,8 +232,11 @@ run.log(runs=len(grid), val_images=val_images, minutes=total / 60,
 # 2. On a 4x4 grid, why can kernel 7 hardly differ from kernel 5 at three layers?
 #    <details><summary>Answer</summary>
 #
-#    Three 5x5 layers already see 13x13 cells around each cell; the grid has 4x4. A larger
-#    kernel only adds weights at offsets that fall outside the grid (zero padding).
+#    Three 3x3 layers already reach every cell of a 4x4 grid from every other (offsets of
+#    at most 3), and three 5x5 layers see 13x13 cells around each cell: neither kernel 5
+#    nor kernel 7 extends what a cell's prediction can depend on. Kernel 7 adds, per layer,
+#    weights at offsets of 3, which reach a real cell only from the grid's edges (the rest
+#    fall on zero padding): more parameters, the same reach.
 #
 #    </details>
 #
