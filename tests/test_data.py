@@ -357,3 +357,26 @@ def test_busy_data_set_has_its_own_name_and_marker(tmp_path):
     with pytest.raises(ValueError, match="unknown kind of generated data 'foggy'; choose one "
                                          "of scenes, busy"):
         scenes.make_synthetic(tmp_path / "f", replace(spec, kind="foggy"))
+
+
+# What each painter draws, frozen: a generated data set's name promises its pixels (its
+# version is part of the name), so a painter made faster must draw the same bytes, and one
+# that draws others must bump scenes.GENERATOR_VERSION / BUSY_VERSION and these digests.
+FROZEN = {("scenes", scenes.GENERATOR_VERSION): {32: "bec6df8f59741946", 224: "48c9261ac8cce556"},
+          ("busy", scenes.BUSY_VERSION): {32: "4408aee593f9ae03", 224: "f82d3a1fa7894263"}}
+
+
+@pytest.mark.parametrize("kind", scenes.KINDS)
+def test_each_painter_draws_the_pixels_its_version_promises(kind):
+    version = scenes.GENERATOR_VERSION if kind == "scenes" else scenes.BUSY_VERSION
+    assert (kind, version) in FROZEN, (f"{kind} is at version {version}: record its digests "
+                                       f"in FROZEN")
+    for size, want in FROZEN[kind, version].items():
+        digest = hashlib.sha256()
+        shapes = list(scenes.SHAPES) if size < 100 else list(scenes.SHAPES)[:2]
+        for i, shape in enumerate(shapes):  # every class at 32 px, two at 224 px
+            img = scenes.RENDERERS[kind](shape, np.random.default_rng((0, 0, i, i)), size)
+            digest.update(np.asarray(img).tobytes())
+        assert digest.hexdigest()[:16] == want, (
+            f"the {kind} painter draws other pixels at {size} px than version {version} "
+            f"did: restore them, or bump the version (and these digests)")
