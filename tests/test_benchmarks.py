@@ -116,3 +116,30 @@ def test_course_time_counts_each_run_once_and_uses_the_bench_rates(tmp_path, cap
     assert course_time.main(["--profile", "full", "--images-per-s", "1000",
                              "--train-images", "126689"]) == 0
     assert "ch04 CNN-JEPA           200 epochs x 126689 images" in capsys.readouterr().out
+
+
+def test_draw_speed_compares_both_painters_with_another_commit():
+    out = subprocess.run([sys.executable, str(REPO / "benchmarks" / "draw_speed.py"),
+                          "--against", "HEAD", "--sizes", "32", "--images", "3", "--repeats",
+                          "1"], check=True, capture_output=True, text=True, cwd=REPO).stdout
+    rows = re.findall(r"\| (scenes|busy) \| 32 \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \| (\S+) \|",
+                      out)
+    assert [r[0] for r in rows] == ["scenes", "busy"], out
+    assert all(float(then) > 0 and float(now) > 0 for _, then, now, _, _ in rows)
+
+
+def test_draw_speed_tells_other_pixels_from_the_same():
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        import draw_speed
+    finally:
+        sys.path.pop(0)
+    from jepa_lite.data import scenes
+
+    def brighter(shape, rng, size):
+        return scenes.render_busy(shape, rng, size).point(lambda v: min(255, v + 1))
+
+    _, a = draw_speed.draw_all(scenes.render_busy, 32, 3)
+    _, b = draw_speed.draw_all(scenes.render_busy, 32, 3)
+    _, c = draw_speed.draw_all(brighter, 32, 3)
+    assert a == b != c

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import colorsys
 import dataclasses
+import functools
 import json
 import math
 import multiprocessing
@@ -151,7 +152,7 @@ def render_synthetic(shape: str, rng: np.random.Generator, size: int = 64) -> Im
     """
     s = size * 2  # draw at 2x, then downsample: anti-aliased edges
     grain = rng.normal(0, 6, (s // 8, s // 8, 3))  # fine noise, so no two backgrounds match
-    bg = BACKGROUND + np.kron(grain, np.ones((8, 8, 1)))
+    bg = BACKGROUND + grain.repeat(8, 0).repeat(8, 1)  # each value over 8 x 8 pixels
     img = Image.fromarray(np.clip(bg, 0, 255).astype(np.uint8)).filter(ImageFilter.BLUR)
     for _ in range(rng.integers(OBJECTS_PER_IMAGE[0], OBJECTS_PER_IMAGE[1] + 1)):
         colour = _object_colour(rng)
@@ -166,26 +167,48 @@ def _random_colour(rng: np.random.Generator) -> tuple[int, int, int]:
     return tuple(int(255 * c) for c in rgb)
 
 
+@functools.lru_cache(maxsize=4)
+def _unit_grid(s: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.mgrid[0:s, 0:s] / s`` (rows, columns), made once per size and read only."""
+    yy, xx = np.mgrid[0:s, 0:s] / s
+    yy.flags.writeable = xx.flags.writeable = False
+    return yy, xx
+
+
 def _background(rng: np.random.Generator, s: int) -> np.ndarray:
     """A colour gradient, low-frequency colour blotches and one texture (stripes, checks or
-    grain), each with its own random colours, frequency and orientation."""
-    yy, xx = np.mgrid[0:s, 0:s] / s
+    grain), each with its own random colours, frequency and orientation. (Computed in place,
+    operation for operation as first written: the same draws give the same pixels.)"""
+    yy, xx = _unit_grid(s)
     a = rng.uniform(0, 2 * np.pi)
-    t = np.cos(a) * xx + np.sin(a) * yy
-    t = (t - t.min()) / (np.ptp(t) + 1e-9)
-    img = (rng.uniform(30, 225, 3) * (1 - t[..., None]) + rng.uniform(30, 225, 3) * t[..., None])
+    t = xx * np.cos(a)
+    t += yy * np.sin(a)
+    low, span = t.min(), np.ptp(t)
+    t -= low
+    t /= span + 1e-9
+    img = np.empty((3, s, s))  # channels first: numpy's fast loops run along rows
+    first, second = rng.uniform(30, 225, 3), rng.uniform(30, 225, 3)
+    np.multiply(1 - t, first[:, None, None], out=img)
+    img += t * second[:, None, None]
     blotches = Image.fromarray(np.uint8(np.clip(128 + rng.normal(0, 40, (5, 5, 3)), 0, 255)))
-    img += np.asarray(blotches.resize((s, s), Image.Resampling.BICUBIC), np.float64) - 128
+    tint = np.array(blotches.resize((s, s), Image.Resampling.BICUBIC), np.float64)
+    tint -= 128
+    img += tint.transpose(2, 0, 1)
     b = rng.uniform(0, 2 * np.pi)
     texture = rng.integers(3)
     if texture == 0:  # stripes
-        tex = np.sin(2 * np.pi * rng.uniform(3, 14) * (np.cos(b) * xx + np.sin(b) * yy))
+        tex = xx * np.cos(b)
+        tex += yy * np.sin(b)
+        tex *= 2 * np.pi * rng.uniform(3, 14)
+        np.sin(tex, out=tex)
     elif texture == 1:  # checks
         f = rng.integers(3, 10)
         tex = 2.0 * (((xx * f).astype(int) + (yy * f).astype(int)) % 2) - 1
     else:  # grain
         tex = rng.normal(0, 1, (s, s))
-    return img + tex[..., None] * rng.uniform(8, 35)
+    tex *= rng.uniform(8, 35)
+    img += tex
+    return img.transpose(1, 2, 0)  # height, width, channel
 
 
 def _blob(draw: ImageDraw.ImageDraw, rng: np.random.Generator, x: float, y: float,
@@ -203,7 +226,8 @@ def render_busy(shape: str, rng: np.random.Generator, size: int = 64) -> Image.I
     background, among distractors (lines, blobs, dots: none of them a class shape), partly
     hidden by occluders drawn over them. The class is still the kind of object."""
     s = size * 2
-    img = Image.fromarray(np.uint8(np.clip(_background(rng, s), 0, 255)))
+    background = _background(rng, s)
+    img = Image.fromarray(np.uint8(np.clip(background, 0, 255, out=background)))
     draw = ImageDraw.Draw(img)
     for _ in range(rng.integers(3, 7)):  # distractors
         what, colour = rng.integers(3), _random_colour(rng)
@@ -223,10 +247,21 @@ def render_busy(shape: str, rng: np.random.Generator, size: int = 64) -> Image.I
     draw = ImageDraw.Draw(img)
     for _ in range(rng.integers(1, 3)):  # occluders over the objects: big irregular blobs
         _blob(draw, rng, *rng.uniform(0, s, 2), s * rng.uniform(0.08, 0.16))
-    yy, xx = np.mgrid[0:s, 0:s] / s  # lighting: a soft spot of light, darker elsewhere
+    yy, xx = _unit_grid(s)  # lighting: a soft spot of light, darker elsewhere
     cx, cy = rng.uniform(0, 1, 2)
-    light = 0.55 + 0.65 * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / rng.uniform(0.1, 0.5))
-    arr = np.clip(np.asarray(img, np.float64) * light[..., None], 0, 255)
+    light = xx - cx
+    light **= 2
+    dy = yy - cy
+    dy **= 2
+    light += dy
+    np.negative(light, out=light)
+    light /= rng.uniform(0.1, 0.5)
+    np.exp(light, out=light)
+    light *= 0.65
+    light += 0.55
+    arr = np.array(img, np.float64)
+    arr *= light[..., None]
+    np.clip(arr, 0, 255, out=arr)
     return Image.fromarray(np.uint8(arr)).resize((size, size), Image.Resampling.LANCZOS)
 
 
