@@ -1,5 +1,6 @@
 """The benchmark scripts run and print their figures (no timing is asserted)."""
 
+import os
 import re
 import subprocess
 import sys
@@ -143,3 +144,16 @@ def test_draw_speed_tells_other_pixels_from_the_same():
     _, b = draw_speed.draw_all(scenes.render_busy, 32, 3)
     _, c = draw_speed.draw_all(brighter, 32, 3)
     assert a == b != c
+
+
+def test_feature_loader_prints_both_ways_of_handing_over_pixels(tmp_path):
+    env = {**os.environ, "JEPA_LITE_CACHE": str(tmp_path)}
+    out = subprocess.run([sys.executable, str(REPO / "benchmarks" / "feature_loader.py"),
+                          "--images", "20", "--size", "64", "--batch-size", "8", "--workers",
+                          "1", "--rounds", "1", "--device", "cpu"], check=True,
+                         capture_output=True, text=True, env=env).stdout
+    rows = re.findall(r"(float32 from the workers|uint8, normalised as a batch) *: +([\d.]+) "
+                      r"images/s", out)
+    assert [name for name, _ in rows] == ["float32 from the workers",
+                                          "uint8, normalised as a batch"], out
+    assert all(float(v) > 0 for _, v in rows) and "20 images at 64 px" in out

@@ -164,8 +164,25 @@ def test_eval_transform_resizes_like_the_paper():
     assert resize.size == 256
 
 
+def test_eval_pixels_then_normalize_give_the_eval_transforms_numbers():
+    """The features' loader hands over uint8 pixels and normalises the batch where it runs:
+    bit for bit what eval_transform gives each image, over images of many sizes and colours
+    (a resize up, down, or none; the crop square or not)."""
+    rng = np.random.default_rng(0)
+    for trial in range(12):
+        size = int(rng.choice([64, 96, 128]))
+        images = [Image.fromarray(rng.integers(0, 256, (int(h), int(w), 3), dtype=np.uint8))
+                  for h, w in rng.integers(size // 2, 3 * size, (4, 2))]
+        flat = tuple(int(v) for v in rng.integers(256, size=3))
+        images.append(Image.new("RGB", (size, size), flat))
+        whole = torch.stack([folders.eval_transform(size)(im) for im in images])
+        pixels = torch.stack([folders.eval_pixels(size)(im) for im in images])
+        assert pixels.dtype == torch.uint8 and pixels.shape == whole.shape
+        assert torch.equal(folders.eval_normalize(pixels), whole), (trial, size)
+
+
 @pytest.mark.parametrize("factory", [lambda size: view_transform(CROP_ONLY, size),
-                                     folders.eval_transform])
+                                     folders.eval_transform, folders.eval_pixels])
 def test_transform_rejects_bad_size(factory):
     with pytest.raises(ValueError, match="image size 250 is not a multiple of 32"):
         factory(250)

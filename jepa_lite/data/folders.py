@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 from torchvision import datasets, transforms
 from torchvision.datasets.folder import IMG_EXTENSIONS, has_file_allowed_extension
 
@@ -30,13 +31,29 @@ SPLITS = ("train", "val")
 # --------------------------------------------------------------------------- transforms
 def eval_transform(image_size: int = 224, patch: int = PATCH) -> transforms.Compose:
     """Resize to 256/224 of the size, centre crop, normalise (224 -> Resize 256, crop 224)."""
+    return transforms.Compose([*eval_pixels(image_size, patch).transforms[:2],
+                               transforms.ToTensor(),
+                               transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+
+
+def eval_pixels(image_size: int = 224, patch: int = PATCH) -> transforms.Compose:
+    """:func:`eval_transform` up to its pixels: resized, centre-cropped, ``uint8``
+    ``[3, H, W]``; :func:`eval_normalize` does the rest on a whole batch, where it runs."""
     h, w = check_image_size(image_size, patch)
     return transforms.Compose([
         transforms.Resize(round(min(h, w) * 256 / 224)),
         transforms.CenterCrop((h, w)),
-        transforms.ToTensor(),
-        transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+        transforms.PILToTensor(),
     ])
+
+
+def eval_normalize(pixels: torch.Tensor) -> torch.Tensor:
+    """``ToTensor`` then ``Normalize`` of :func:`eval_transform` on a ``uint8`` batch
+    ``[B, 3, H, W]``, on its device: the same float32 operations in the same order, so the
+    same numbers (a loader worker then hands over a quarter of the bytes)."""
+    mean = torch.tensor(IMAGENET_MEAN, device=pixels.device).view(-1, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=pixels.device).view(-1, 1, 1)
+    return pixels.float().div_(255).sub_(mean).div_(std)
 
 
 def check_data_root(root: str | os.PathLike, splits=("train",)) -> Path:

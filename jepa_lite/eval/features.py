@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, Subset
 
 from jepa_lite import distributed
 from jepa_lite.checkpoint import differences
-from jepa_lite.data.folders import eval_transform, image_folder
+from jepa_lite.data.folders import eval_normalize, eval_pixels, image_folder
 from jepa_lite.errors import UsageError, cannot_write
 from jepa_lite.progress import progress
 from jepa_lite.runtime import autocast, memory_format, resolve_precision
@@ -107,7 +107,7 @@ def extract(encoder: torch.nn.Module, key: str, data_root, split: str, out_dir,
     """
     device = torch.device(device)
     folder = bank_dir(out_dir, split, image_size)
-    dataset = image_folder(data_root, split, eval_transform(image_size, encoder.patch))
+    dataset = image_folder(data_root, split, eval_pixels(image_size, encoder.patch))
     if len(dataset) == 0:
         raise UsageError(f"the {split}/ split of {data_root} has no images")
     source = {"data_root": str(Path(data_root).resolve()), "files": len(dataset),
@@ -195,9 +195,9 @@ def _extract_into(folder: Path, meta: dict, dtype: str, encoder, dataset, batch_
     with torch.no_grad():
         for images, _ in progress(loader, desc=f"features {meta['split']} ({dtype})",
                                   leave=False, disable=rank != 0):
+            images = eval_normalize(images.to(device, non_blocking=True))  # uint8 until here
             with autocast(device, precision):
-                f = encoder(images.to(device, non_blocking=True).contiguous(
-                    memory_format=layout))
+                f = encoder(images.contiguous(memory_format=layout))
             f = encoder.pool(f.float())
             if not torch.isfinite(f).all():
                 raise UsageError(f"pooled features of {meta['split']} images {row}-"
