@@ -9,9 +9,11 @@
 #   course    chapters 04 and 05 of the gpu profile (jepa-lite course --pending): CNN-JEPA's
 #             40 epochs on the busy scenes, its probes against random init and the
 #             supervised reference; the course folder comes back without checkpoints
-#   methods   the other four methods end to end, one epoch each of the gpu profile's data
-#             (jepa-lite pretrain: images/s with its loader), then their steps alone
-#             (benchmarks/methods_step.py) on the same images
+#   methods   every method end to end for a fixed number of steps, two epochs of 20 steps
+#             (jepa-lite pretrain on the first 256 busy scenes of each class of the gpu
+#             profile's: images/s with its loader, the second epoch's after the cache is
+#             filled), then their steps alone (benchmarks/methods_step.py --runs: the two
+#             side by side in methods.md)
 #   compiled  the bench's step table again, compiled (--compile)
 # Usage, from the repository's root (wheels in .whl/, if any, are installed first: the
 # packages a bare GPU machine lacks, papermill and jupytext among them; docs/benchmarks.md says
@@ -25,6 +27,7 @@ START=$SECONDS
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 JEPA_LITE_HEADLESS=1
 OUT=${OUT:-/tmp/gpu_check}; mkdir -p "$OUT"
 W=${WORK:-/tmp/gpu_check_work}; mkdir -p "$W"  # everything that comes back, then packed
+RUNS=$W.runs  # the methods part's runs (their checkpoints stay here)
 DEVICE=${DEVICE:-cuda}
 DEADLINE=${DEADLINE:-470}  # seconds from the start: every part ends before it
 PARTS=${PARTS:-bench course methods compiled}
@@ -38,7 +41,7 @@ fi
 if [ -n "${TINY:-}" ]; then  # sizes that run in a minute on a CPU
     PROFILE=smoke CHAPTERS=${CHAPTERS:-00} ARCH=resnet18 VIT=vit_micro SIZE=64 BATCH=8 STEPS=(1 1)
     LOADER=(--loader-images 16 --loader-batches 1 --workers 0) M_ARCH=resnet10 M_SIZE=64
-    M_EPOCHS=1 M_WORKERS=0 EST=(1 1 1 1)
+    M_EPOCHS=2 M_WORKERS=0 EST=(1 1 1 1)
     M_DATA="SyntheticSpec(classes=4, per_class=8, val_per_class=2, size=64)"
 else
     # the step table: ResNet-50 (CNN-JEPA, supervised, the authors' form) beside ViT-S/16
@@ -48,10 +51,13 @@ else
     LOADER=(--loader-images 512 --loader-batches 4 --workers 8) M_ARCH=resnet18 M_SIZE=224
     # seconds each part needs at least, in order: measured on one H200 (docs/benchmarks.md,
     # "The GPU check on one H200"): bench 109 s, chapter 04 317 s (then 05 166 s, which a
-    # first call does not fit: a second call on the same machine goes on with --pending),
-    # methods about 150 s; compiled not measured
-    M_EPOCHS=1 M_WORKERS=8 EST=(110 320 150 150)
-    M_DATA="get_profile('gpu').synthetic"  # the course's data set (made by chapter 04)
+    # first call does not fit: a second call on the same machine goes on with --pending);
+    # methods: the four one-epoch runs of 78 steps took 134 s there, the two-epoch runs of 20
+    # steps of five methods are computed at about 100 s (not measured); compiled not measured
+    M_EPOCHS=2 M_WORKERS=8 EST=(110 320 100 150)
+    # the gpu profile's scenes, 256 of each class (20 steps of 128): a scene is drawn from
+    # its own seed, so these are the first 256 of each class of the course's data set
+    M_DATA="replace(get_profile('gpu').synthetic, per_class=256, val_per_class=2)"
 fi
 { date -u +%FT%TZ; "$PY" -c "import os, torch, torchvision; print('torch', torch.__version__,
 'torchvision', torchvision.__version__, 'cores', os.cpu_count())"; if [ "$DEVICE" = cuda ]; then
@@ -114,23 +120,25 @@ course() {
 
 methods() {
     local data
-    data=$("$PY" -c "from jepa_lite.data.scenes import SyntheticSpec, ensure_synthetic
+    data=$("$PY" -c "from dataclasses import replace
+from jepa_lite.data.scenes import SyntheticSpec, ensure_synthetic
 from jepa_lite.course.profiles import get_profile
 print(ensure_synthetic($M_DATA))") || return 1
-    for m in cjepa simclr byol vicreg; do
-        rm -rf "/tmp/gpu_check_runs/$m"
+    rm -rf "$RUNS"
+    for m in $("$PY" -c "from jepa_lite import methods; print(*methods.compared('$M_ARCH'))")
+    do
         "$PY" -m jepa_lite.cli pretrain --method "$m" --data-root "$data" \
-            --out "/tmp/gpu_check_runs/$m" --arch "$M_ARCH" --image-size "$M_SIZE" \
+            --out "$RUNS/$m" --arch "$M_ARCH" --image-size "$M_SIZE" \
             --batch-size "$BATCH" --epochs "$M_EPOCHS" --warmup-epochs 0 \
             --workers "$M_WORKERS" --cache device --device "$DEVICE" 2>&1 \
             | tee "$W/methods_$m.log" | tail -3
         mkdir -p "$W/methods/$m"
-        cp "/tmp/gpu_check_runs/$m/metrics.jsonl" "/tmp/gpu_check_runs/$m/config.json" \
+        cp "$RUNS/$m/metrics.jsonl" "$RUNS/$m/config.json" \
             "$W/methods/$m/" || return 1
     done
     "$PY" benchmarks/methods_step.py --device "$DEVICE" --arch "$M_ARCH" \
         --image-size "$M_SIZE" --batch-size "$BATCH" --steps "${STEPS[0]}" \
-        --data-root "$data" 2>&1 | tee "$W/methods_step.md"
+        --data-root "$data" --runs "$RUNS" 2>&1 | tee "$W/methods.md"
 }
 
 compiled() {

@@ -1,5 +1,6 @@
 """The benchmark scripts run and print their figures (no timing is asserted)."""
 
+import json
 import os
 import re
 import subprocess
@@ -51,6 +52,33 @@ def test_methods_step_prints_every_method_beside_the_paper():
     assert set(rows) == {"CNN-JEPA", "C-JEPA", "SimCLR", "BYOL", "VICReg"}
     assert all(float(v) > 0 for v in rows.values())
     assert "| SimCLR |" in out and "| 1.20 |" in out  # the paper's 0.0775 / 0.0644
+
+
+def test_methods_step_puts_each_run_with_its_loader_beside_its_step_alone(tmp_path):
+    """--runs: a constructed run folder (its last epoch at 40 images/s) is read back, its
+    ratio to the step alone is the printed figures' ratio; a run of another batch is
+    refused by name; a method without a run is said to have none."""
+    run = tmp_path / "runs" / "simclr"
+    run.mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"arch": "resnet10", "image_size": 64,
+                                                 "batch_size": 4}))
+    (run / "metrics.jsonl").write_text("".join(json.dumps({"epoch": e, "images_per_s": v}) + "\n"
+                                               for e, v in ((1, 10.0), (2, 40.0))))
+    args = [sys.executable, str(REPO / "benchmarks" / "methods_step.py"), "--arch",
+            "resnet10", "--image-size", "64", "--steps", "1", "--device", "cpu", "--runs",
+            str(tmp_path / "runs")]
+    out = subprocess.run(args + ["--batch-size", "4"], check=True, capture_output=True,
+                         text=True).stdout
+    seconds = float(re.search(r"\| SimCLR \| ([\d.]+) \|", out).group(1))
+    alone, fed, ratio = re.search(r"\| SimCLR \| ([\d.]+) \| ([\d.]+) \| 2 of 2 \| "
+                                  r"([\d.]+) \|", out).groups()
+    assert float(fed) == 40.0 and float(alone) == pytest.approx(4 / seconds, rel=0.05)
+    assert float(ratio) == pytest.approx(40.0 / float(alone), abs=0.011)
+    assert re.search(r"\| BYOL \| [\d.]+ \| no run in \S+byol \| - \| - \|", out), out
+    refused = subprocess.run(args + ["--batch-size", "8"], capture_output=True, text=True)
+    assert refused.returncode != 0
+    assert "trained resnet10 at 64 px, batch 4; these steps are resnet10 at 64 px, batch 8" \
+        in refused.stderr
 
 
 def test_jitter_contrast_prints_a_row_per_strength_and_half_strength_keeps_more():

@@ -7,6 +7,7 @@ deadline is cut (or skipped) with what ran before it kept. The compiled part is 
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -62,13 +63,18 @@ def test_the_gpu_check_runs_end_to_end_at_tiny_sizes(tmp_path):
     chapters = len(runner.list_chapters())
     assert f"1 of {chapters} chapters; not run yet: 01_masking" in page
     assert "| abc1234 | cpu |" in page
-    # (c) the other methods end to end, with their loaders, and their steps alone
-    for m in ("cjepa", "simclr", "byol", "vicreg"):
+    # (c) every method end to end for a fixed number of steps (two epochs), with its loader,
+    # then its steps alone, the two side by side
+    for m in methods.compared("resnet10"):
         rows = [json.loads(line) for line in
                 (got / "methods" / m / "metrics.jsonl").read_text().splitlines()]
-        assert rows[-1]["images_per_s"] > 0 and rows[-1]["epoch"] == 1
-    step = (got / "methods_step.md").read_text()
-    assert all(label in step for label in ("C-JEPA", "SimCLR", "BYOL", "VICReg"))
+        assert [r["epoch"] for r in rows] == [1, 2] and rows[-1]["images_per_s"] > 0
+        assert rows[-1]["step"] == 2 * 32 // 8  # 4 classes x 8 images, batch 8
+    table = (got / "methods.md").read_text()
+    fed = re.findall(r"\| (\S+) \| ([\d.]+) \| ([\d.]+) \| 2 of 2 \| ([\d.]+) \|", table)
+    assert sorted(label for label, *_ in fed) == sorted(
+        methods.get(m).label for m in methods.compared("resnet10")), table
+    assert all(float(r) > 0 for *_, r in fed)
 
 
 def test_a_part_past_the_deadline_is_cut_and_the_rest_skipped(tmp_path):
