@@ -20,7 +20,9 @@
 # how to fetch them), JEPA_LITE_COMMIT naming the commit of the tree sent:
 #     OUT=dir JEPA_LITE_COMMIT=abc1234 bash benchmarks/gpu_check.sh
 # then, on the same machine while it is warm, what the first call left (the course goes on
-# where it stopped): PARTS="course methods compiled" with the same WORK folder.
+# where it stopped): PARTS="course methods compiled" with the same WORK folder. All of it
+# does not fit one call on an H200 (the course alone took 483 s there): docs/benchmarks.md,
+# "The GPU check on one H200", gives the two calls a 15-minute lease holds.
 # TINY=1 DEVICE=cpu runs the same at tiny sizes on a CPU (tests/test_gpu_check.py).
 set -uo pipefail
 START=$SECONDS
