@@ -155,3 +155,32 @@ def test_cost_rows_count_every_step_and_time_only_when_asked():
     sup, ij = untimed
     assert sup["encoder_params_m"] == ij["encoder_params_m"]  # the same ViT
     assert ij["gflops_per_image"] > sup["gflops_per_image"] > 0
+
+
+@pytest.mark.parametrize("batches", [1, 3])
+def test_the_fed_loop_syncs_the_device_only_around_its_timed_steps(batches, tmp_path,
+                                                                    monkeypatch):
+    """Training never waits for the device between two steps (the CPU prepares the next
+    micro-batch meanwhile); the bench's loader + step loop must not either, or it measures
+    a loop in which the GPU waits for every launch: one sync after the untimed first step,
+    one after the last, whatever the number of steps; and every step is taken."""
+    from jepa_lite import train
+    from jepa_lite.data.scenes import SyntheticSpec, make_synthetic
+
+    root = make_synthetic(tmp_path / "d", SyntheticSpec(classes=2, per_class=4,
+                                                        val_per_class=1, size=64))
+    cfg = train.resolved(train.TrainConfig(method="cnn-jepa", arch="resnet10", image_size=64,
+                                           batch_size=4, workers=0), 1)
+    run = train.build(cfg, torch.device("cpu"))
+    calls = {"sync": 0, "step": 0}
+    step = train.train_step
+
+    def counted_step(*args, **kwargs):
+        calls["step"] += 1
+        return step(*args, **kwargs)
+
+    monkeypatch.setattr(bench, "sync", lambda device: calls.__setitem__("sync",
+                                                                        calls["sync"] + 1))
+    monkeypatch.setattr(train, "train_step", counted_step)
+    assert bench.loader_speed(root, cfg, batches, torch.device("cpu"), run) > 0
+    assert calls == {"sync": 2, "step": batches + 1}

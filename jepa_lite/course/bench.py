@@ -328,9 +328,10 @@ def loader_speed(root: Path, cfg: TrainConfig, batches: int, device: torch.devic
     """Images per second of a method's training loader (``train.make_loader``: read, decode,
     draw; then ``Views.inputs`` on the device: decode JPEGs on a GPU, augment, masks), alone
     or feeding ``run``'s optimizer steps (``cfg.batch_size`` images each, in micro-batches of
-    ``cfg.micro_batch``, as training runs them). An image of a two-view method counts once
-    (two views). ``batches`` steps are timed; the first (workers starting, cuDNN's search)
-    is not."""
+    ``cfg.micro_batch``, as training runs them: no host sync between two steps, so the CPU
+    prepares the next micro-batch while the device computes). An image of a two-view method
+    counts once (two views). ``batches`` steps are timed; the first (workers starting,
+    cuDNN's search) is not: the device is synchronised after it and after the last."""
     from itertools import islice
 
     from jepa_lite import methods
@@ -355,13 +356,14 @@ def loader_speed(root: Path, cfg: TrainConfig, batches: int, device: torch.devic
             group = list(islice(inputs, accumulation))
             if run is not None:
                 train.train_step(run, group, accumulation, 0.996)
-            sync(device)
             if done == 0:
+                sync(device)
                 t0 = time.perf_counter()
             done += 1
             if done > batches:
                 break
         epoch += 1
+    sync(device)
     return batches * cfg.batch_size / (time.perf_counter() - t0)
 
 
