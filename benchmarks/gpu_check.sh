@@ -11,9 +11,9 @@
 #             supervised reference; the course folder comes back without checkpoints
 #   methods   every method end to end for a fixed number of steps, two epochs of 20 steps
 #             (jepa-lite pretrain on the first 256 busy scenes of each class of the gpu
-#             profile's: images/s with its loader, the second epoch's after the cache is
-#             filled), then their steps alone (benchmarks/methods_step.py --runs: the two
-#             side by side in methods.md)
+#             profile's: images/s with its loader, the second epoch's beside the first,
+#             past the workers' start and cuDNN's first search), then their steps alone
+#             (benchmarks/methods_step.py --runs: the two side by side in methods.md)
 #   compiled  the bench's step table again, compiled (--compile)
 # Usage, from the repository's root (wheels in .whl/, if any, are installed first: the
 # packages a bare GPU machine lacks, papermill and jupytext among them; docs/benchmarks.md says
@@ -29,7 +29,7 @@ START=$SECONDS
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 JEPA_LITE_HEADLESS=1
 OUT=${OUT:-/tmp/gpu_check}; mkdir -p "$OUT"
 W=${WORK:-/tmp/gpu_check_work}; mkdir -p "$W"  # everything that comes back, then packed
-RUNS=$W.runs  # the methods part's runs (their checkpoints stay here)
+RUNS=${W%/}.runs  # the methods part's runs, beside W (their checkpoints stay here)
 DEVICE=${DEVICE:-cuda}
 DEADLINE=${DEADLINE:-470}  # seconds from the start: every part ends before it
 PARTS=${PARTS:-bench course methods compiled}
@@ -54,9 +54,11 @@ else
     # seconds each part needs at least, in order: measured on one H200 (docs/benchmarks.md,
     # "The GPU check on one H200"): bench 109 s, chapter 04 317 s (then 05 166 s, which a
     # first call does not fit: a second call on the same machine goes on with --pending);
-    # methods: the four one-epoch runs of 78 steps took 134 s there, the two-epoch runs of 20
-    # steps of five methods are computed at about 100 s (not measured); compiled not measured
-    M_EPOCHS=2 M_WORKERS=8 EST=(110 320 100 150)
+    # methods: 134 s there before the deadline cut its steps alone (the four one-epoch runs'
+    # epochs were 35.5 s of it; process starts and each run decoding 10,000 images the rest);
+    # the part as it is now (2,580 scenes drawn, five runs of two 20-step epochs, the steps
+    # alone) is computed at about 120 s, not measured; compiled not measured
+    M_EPOCHS=2 M_WORKERS=8 EST=(110 320 120 150)
     # the gpu profile's scenes, 256 of each class (20 steps of 128): a scene is drawn from
     # its own seed, so these are the first 256 of each class of the course's data set
     M_DATA="replace(get_profile('gpu').synthetic, per_class=256, val_per_class=2)"
@@ -126,9 +128,11 @@ methods() {
 from jepa_lite.data.scenes import SyntheticSpec, ensure_synthetic
 from jepa_lite.course.profiles import get_profile
 print(ensure_synthetic($M_DATA))") || return 1
+    local names
+    names=$("$PY" -c "from jepa_lite import methods; print(*methods.compared('$M_ARCH'))") \
+        && [ -n "$names" ] || return 1
     rm -rf "$RUNS"
-    for m in $("$PY" -c "from jepa_lite import methods; print(*methods.compared('$M_ARCH'))")
-    do
+    for m in $names; do
         "$PY" -m jepa_lite.cli pretrain --method "$m" --data-root "$data" \
             --out "$RUNS/$m" --arch "$M_ARCH" --image-size "$M_SIZE" \
             --batch-size "$BATCH" --epochs "$M_EPOCHS" --warmup-epochs 0 \

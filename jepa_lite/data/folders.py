@@ -49,11 +49,15 @@ def eval_pixels(image_size: int = 224, patch: int = PATCH) -> transforms.Compose
 
 def eval_normalize(pixels: torch.Tensor) -> torch.Tensor:
     """``ToTensor`` then ``Normalize`` of :func:`eval_transform` on a ``uint8`` batch
-    ``[B, 3, H, W]``, on its device: the same float32 operations in the same order, so the
-    same numbers (a loader worker then hands over a quarter of the bytes)."""
-    mean = torch.tensor(IMAGENET_MEAN, device=pixels.device).view(-1, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=pixels.device).view(-1, 1, 1)
-    return pixels.float().div_(255).sub_(mean).div_(std)
+    ``[B, 3, H, W]``, on its device: the same operations in the same order (on the CPU the
+    same numbers, tested), and a loader worker hands over a quarter of the bytes."""
+    x = pixels.to(torch.get_default_dtype())  # ToTensor's dtype
+    # 255 as a tensor on the device: CUDA divides by a Python number as x * (1 / 255),
+    # which differs from x / 255 in the last bit for half of the values
+    x.div_(torch.full((), 255.0, dtype=x.dtype, device=x.device))
+    mean = torch.tensor(IMAGENET_MEAN, dtype=x.dtype, device=x.device).view(-1, 1, 1)
+    std = torch.tensor(IMAGENET_STD, dtype=x.dtype, device=x.device).view(-1, 1, 1)
+    return x.sub_(mean).div_(std)
 
 
 def check_data_root(root: str | os.PathLike, splits=("train",)) -> Path:
