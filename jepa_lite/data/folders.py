@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torchvision import datasets, transforms
 from torchvision.datasets.folder import IMG_EXTENSIONS, has_file_allowed_extension
+from torchvision.transforms.v2 import functional as TF
 
 from jepa_lite.data.decoding import open_rgb
 from jepa_lite.errors import UsageError
@@ -55,9 +56,7 @@ def eval_normalize(pixels: torch.Tensor) -> torch.Tensor:
     # 255 as a tensor on the device: CUDA divides by a Python number as x * (1 / 255),
     # which differs from x / 255 in the last bit for half of the values
     x.div_(torch.full((), 255.0, dtype=x.dtype, device=x.device))
-    mean = torch.tensor(IMAGENET_MEAN, dtype=x.dtype, device=x.device).view(-1, 1, 1)
-    std = torch.tensor(IMAGENET_STD, dtype=x.dtype, device=x.device).view(-1, 1, 1)
-    return x.sub_(mean).div_(std)
+    return TF.normalize(x, list(IMAGENET_MEAN), list(IMAGENET_STD), inplace=True)
 
 
 def check_data_root(root: str | os.PathLike, splits=("train",)) -> Path:
